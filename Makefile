@@ -1,0 +1,74 @@
+# Salon: `make run` serves https://localhost:8443; `make test` runs every check.
+# Both install what is missing first (Python deps with uv, the client with npm, and, for
+# tests, Debian packages via apt when run as root).
+SHELL := /bin/bash
+.DEFAULT_GOAL := run
+
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+STATIC := src/salon/static
+WEB_SOURCES := $(shell find web/src web/index.html web/public web/vite.config.ts web/tsconfig*.json -type f 2>/dev/null)
+APT_PACKAGES := chromium coturn nginx postgresql redis-server
+PORT ?= 8443
+
+.PHONY: run test check format deps web system-deps unit integration e2e web-test types types-check clean
+
+run: deps web
+	$(VENV)/bin/salon serve --port $(PORT)
+
+test: deps web system-deps check
+	$(VENV)/bin/pytest -q -p no:cacheprovider tests
+	cd web && npm test --silent
+
+check: deps
+	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+	@if [ -f web/package.json ]; then $(MAKE) --no-print-directory types-check && cd web && npm run --silent typecheck && npm run --silent lint; fi
+
+format: deps
+	$(VENV)/bin/ruff format src tests bench
+	$(VENV)/bin/ruff check --fix src tests bench
+
+# --- Python: uv, then the locked environment -------------------------------------------
+$(UV):
+	python3 -m pip install --user --quiet uv
+
+deps: $(VENV)/.stamp-deps
+$(VENV)/.stamp-deps: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --quiet
+	@touch $@
+
+# --- The browser client ------------------------------------------------------------------
+web: $(STATIC)/index.html
+$(STATIC)/index.html: web/node_modules/.stamp-npm $(WEB_SOURCES)
+	cd web && npm run --silent build
+
+web/node_modules/.stamp-npm: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# Protocol types for the client, generated from the server's JSON Schema.
+types: deps web/node_modules/.stamp-npm
+	$(VENV)/bin/salon schema > web/src/protocol/schema.json
+	cd web && npm run --silent gen:types
+
+types-check: deps web/node_modules/.stamp-npm
+	@tmp=$$(mktemp -d); $(VENV)/bin/salon schema > $$tmp/schema.json; \
+	if ! diff -q $$tmp/schema.json web/src/protocol/schema.json >/dev/null; then \
+		echo "web/src/protocol/schema.json is stale: run 'make types'"; rm -rf $$tmp; exit 1; fi; \
+	cd web && npm run --silent gen:types -- --check; status=$$?; rm -rf $$tmp; exit $$status
+
+# --- System packages for the tests (Chromium, coturn, nginx, PostgreSQL, Redis) ------------
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+		else echo "missing Debian packages:$$missing (run as root, or install them); tests that need them will say so"; fi; \
+	fi
+
+clean:
+	rm -rf $(VENV) $(STATIC) web/node_modules build

@@ -1,0 +1,101 @@
+"""``salon``: serve, print the protocol schema."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from salon.core.settings import Settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from salon.server.app import create_app
+    from salon.server.tls import ensure_self_signed
+
+    flags: dict[str, Any] = {
+        k: v
+        for k, v in {
+            "host": args.host,
+            "port": args.port,
+            "data_dir": args.data_dir,
+            "cert": args.cert,
+            "key": args.key,
+            "http": args.http or None,
+        }.items()
+        if v is not None
+    }
+    settings = Settings(**flags)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
+    )
+    ssl: dict[str, Any] = {}
+    if not settings.http:
+        if (settings.cert is None) != (settings.key is None):
+            print("salon: give both --cert and --key, or neither", file=sys.stderr)
+            return 2
+        cert, key = (
+            (settings.cert, settings.key)
+            if settings.cert and settings.key
+            else (ensure_self_signed(settings.data_dir))
+        )
+        ssl = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+    scheme = "http" if settings.http else "https"
+    shown = "localhost" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104
+    print(f"Salon serving {scheme}://{shown}:{settings.port}", flush=True)
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        ws="websockets-sansio",
+        ws_max_size=settings.limits.max_frame_bytes,
+        ws_per_message_deflate=False,  # 2-4x the CPU and memory per connection; SDP is small
+        ws_ping_interval=None,  # the protocol pings on silence itself
+        proxy_headers=settings.http,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        log_level=settings.log_level,
+        server_header=False,
+        **ssl,
+    )
+    uvicorn.Server(config).run()
+    return 0
+
+
+def _schema(_args: argparse.Namespace) -> int:
+    from salon.protocol.codec import json_schema
+
+    print(json.dumps(json_schema(), indent=2, sort_keys=True))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="salon", description="Salon video-conferencing server")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve the client and signaling over HTTPS")
+    serve.add_argument("--host", help="address to listen on (default 0.0.0.0)")
+    serve.add_argument("--port", type=int, help="port (default 8443)")
+    serve.add_argument("--data-dir", type=Path, help="data folder (default ./data)")
+    serve.add_argument("--cert", type=Path, help="TLS certificate (PEM); default self-signed")
+    serve.add_argument("--key", type=Path, help="TLS private key (PEM)")
+    serve.add_argument(
+        "--http", action="store_true", help="plain HTTP, behind a TLS-terminating proxy"
+    )
+    serve.set_defaults(run=_serve)
+    schema = sub.add_parser("schema", help="print the JSON Schema of every protocol message")
+    schema.set_defaults(run=_schema)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.run(args)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

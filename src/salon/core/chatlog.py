@@ -1,0 +1,25 @@
+"""The persistence the domain needs for chat, as an interface the store layer implements."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from salon.protocol.messages import ChatEntry
+
+
+class ChatRepository(Protocol):
+    async def append(self, entry: ChatEntry) -> None:
+        """Persist one message; raises when it could not be stored."""
+        ...
+
+    async def recent(self, room: str, limit: int) -> list[ChatEntry]:
+        """The newest ``limit`` messages of a room, oldest first."""
+        ...
+
+    async def since(self, room: str, seq: int, limit: int) -> list[ChatEntry]:
+        """Up to ``limit`` messages with a seq above ``seq``, oldest first."""
+        ...
+
+    async def last_seq(self, room: str) -> int:
+        """The highest seq stored for a room, 0 when it has none."""
+        ...

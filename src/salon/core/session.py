@@ -1,0 +1,257 @@
+"""One connection's state machine: frames in, messages pushed out, no sockets.
+
+::
+
+    AWAITING_HELLO --hello ok--> GREETED --closed--> CLOSED
+    AWAITING_HELLO --bad version / name taken--> (error; still AWAITING_HELLO, or closed 4001)
+
+A transport (the WebSocket endpoint, a test, a bot) feeds frames to :meth:`Session.receive`
+and implements :class:`Transport` to carry pushes out. Each client message type has one small
+handler, found through a table.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from enum import Enum
+from typing import Any, Protocol
+
+from salon.core import validate
+from salon.core.errors import SalonError, fail
+from salon.core.hub import Hub
+from salon.core.ratelimit import TokenBucket
+from salon.protocol import (
+    CloseCode,
+    ErrorCode,
+    Outgoing,
+    ProtocolError,
+    choose_version,
+    decode_client,
+)
+from salon.protocol.messages import (
+    Call,
+    CallAccept,
+    CallCancel,
+    CallDecline,
+    Chat,
+    Error,
+    Hello,
+    HistoryRequest,
+    IceServer,
+    Join,
+    Leave,
+    Limits,
+    MediaState,
+    Ping,
+    Pong,
+    PresenceWatch,
+    Ref,
+    ServerPing,
+    ServerPong,
+    SetMedia,
+    Signal,
+    Welcome,
+)
+
+log = logging.getLogger(__name__)
+
+
+class Transport(Protocol):
+    def send(self, out: Outgoing) -> None:
+        """Queue a message; never blocks. Overflow is the transport's to handle (it kicks)."""
+        ...
+
+    def close(self, code: CloseCode, reason: str) -> None:
+        """End the connection with a WebSocket close code."""
+        ...
+
+
+IceServersFactory = Callable[[str], list[IceServer]]
+"""Given a member id, the ICE servers (with fresh TURN credentials) to hand that member."""
+
+
+class SessionState(Enum):
+    AWAITING_HELLO = "awaiting_hello"
+    GREETED = "greeted"
+    CLOSED = "closed"
+
+
+class Session:
+    """A member of the hub, speaking protocol v1 over some transport."""
+
+    def __init__(self, hub: Hub, transport: Transport, ice_servers: IceServersFactory) -> None:
+        self.hub = hub
+        self.transport = transport
+        self.state = SessionState.AWAITING_HELLO
+        self._id = secrets.token_urlsafe(9)
+        self._name = ""
+        self._ice_servers = ice_servers
+        limits = hub.limits
+        self._bucket = TokenBucket(limits.rate_per_second, limits.rate_burst, hub.clock.monotonic())
+        self._strikes = 0
+        self.version: int | None = None
+
+    # ------------------------------------------------------------------ Member
+
+    @property
+    def id(self) -> str:
+        return self._id
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def push(self, out: Outgoing) -> None:
+        if self.state is not SessionState.CLOSED:
+            self.transport.send(out)
+
+    def kick(self, code: CloseCode, reason: str) -> None:
+        self.transport.close(code, reason)
+
+    # ------------------------------------------------------------------ input
+
+    async def receive(self, frame: str | bytes) -> None:
+        """Handle one WebSocket frame. Never raises: every failure becomes an ``error``."""
+        if self.state is SessionState.CLOSED:
+            return
+        if not self._within_rate():
+            return
+        if isinstance(frame, bytes):
+            self._error(ErrorCode.BINARY_UNSUPPORTED, "frames are JSON text, not binary")
+            return
+        try:
+            message = decode_client(frame)
+        except ProtocolError as exc:
+            self._error(exc.code, exc.message, exc.ref)
+            return
+        handler = _HANDLERS[type(message)]
+        try:
+            if self.state is SessionState.AWAITING_HELLO and not isinstance(message, Hello):
+                raise fail(ErrorCode.HELLO_REQUIRED, "say hello first")
+            await handler(self, message)
+        except SalonError as exc:
+            self._error(exc.code, exc.message, message.ref)
+        except Exception:
+            log.exception("handling %s from %s failed", type(message).__name__, self._id)
+            self._error(ErrorCode.INTERNAL, "the server could not handle that message", message.ref)
+
+    def _within_rate(self) -> bool:
+        if self._bucket.take(self.hub.clock.monotonic()):
+            self._strikes = 0
+            return True
+        self._strikes += 1
+        if self._strikes == 1:
+            self._error(ErrorCode.RATE_LIMITED, "too many messages; slow down")
+        if self._strikes >= self.hub.limits.rate_strikes_before_close:
+            self.kick(CloseCode.RATE_ABUSE, "kept sending after being rate limited")
+        return False
+
+    def silence(self) -> None:
+        """The transport heard nothing for ``ping_after_seconds``: ask for a sign of life."""
+        self.push(Outgoing(ServerPing()))
+
+    def closed(self) -> None:
+        """The connection is gone: leave every room and free the name."""
+        if self.state is SessionState.GREETED:
+            self.hub.depart(self)
+        self.state = SessionState.CLOSED
+
+    def _error(self, code: ErrorCode, message: str, ref: Ref | None = None) -> None:
+        self.push(Outgoing(Error(code=code.value, message=message, ref=ref)))
+
+    # ------------------------------------------------------------------ handlers
+
+    async def _hello(self, msg: Hello) -> None:
+        if self.state is not SessionState.AWAITING_HELLO:
+            raise fail(ErrorCode.ALREADY_GREETED, "you have already said hello")
+        version = choose_version(msg.versions)
+        if version is None:
+            self._error(ErrorCode.UNSUPPORTED_VERSION, "no common protocol version", msg.ref)
+            self.kick(CloseCode.UNSUPPORTED_VERSION, "no common protocol version")
+            return
+        limits = self.hub.limits
+        self._name = validate.display_name(msg.name, limits.max_name_chars)
+        self.hub.arrive(self)
+        self.version = version
+        self.state = SessionState.GREETED
+        self.push(
+            Outgoing(
+                Welcome(
+                    version=version,
+                    id=self._id,
+                    name=self._name,
+                    ice_servers=self._ice_servers(self._id),
+                    limits=Limits(
+                        max_frame_bytes=limits.max_frame_bytes,
+                        max_name_chars=limits.max_name_chars,
+                        max_chat_chars=limits.max_chat_chars,
+                        max_room_members=limits.max_room_members,
+                        rate_per_second=limits.rate_per_second,
+                        rate_burst=limits.rate_burst,
+                        ping_after_seconds=limits.ping_after_seconds,
+                        dead_after_seconds=limits.dead_after_seconds,
+                        ring_seconds=limits.ring_seconds,
+                    ),
+                    resume_token=secrets.token_urlsafe(24),
+                )
+            )
+        )
+
+    async def _join(self, msg: Join) -> None:
+        await self.hub.join(self, msg.room, msg.password, msg.media or MediaState())
+
+    async def _leave(self, msg: Leave) -> None:
+        self.hub.leave(self)
+
+    async def _signal(self, msg: Signal) -> None:
+        self.hub.signal(self, msg.to, msg.description, msg.candidate)
+
+    async def _media(self, msg: SetMedia) -> None:
+        self.hub.set_media(self, MediaState(mic=msg.mic, camera=msg.camera, screen=msg.screen))
+
+    async def _chat(self, msg: Chat) -> None:
+        await self.hub.chat(self, msg.text)
+
+    async def _history(self, msg: HistoryRequest) -> None:
+        await self.hub.history(self, msg.since)
+
+    async def _call(self, msg: Call) -> None:
+        self.hub.call(self, msg.name)
+
+    async def _call_accept(self, msg: CallAccept) -> None:
+        self.hub.accept(self, msg.call)
+
+    async def _call_decline(self, msg: CallDecline) -> None:
+        self.hub.decline(self, msg.call)
+
+    async def _call_cancel(self, msg: CallCancel) -> None:
+        self.hub.cancel(self, msg.call)
+
+    async def _presence_watch(self, msg: PresenceWatch) -> None:
+        self.hub.watch_presence(self, msg.watch)
+
+    async def _ping(self, msg: Ping) -> None:
+        self.push(Outgoing(ServerPong(ref=msg.ref)))
+
+    async def _pong(self, msg: Pong) -> None:
+        """Any frame proves the peer alive; the transport already noted it."""
+
+
+_HANDLERS: dict[type[Any], Callable[[Session, Any], Awaitable[None]]] = {
+    Hello: Session._hello,
+    Join: Session._join,
+    Leave: Session._leave,
+    Signal: Session._signal,
+    SetMedia: Session._media,
+    Chat: Session._chat,
+    HistoryRequest: Session._history,
+    Call: Session._call,
+    CallAccept: Session._call_accept,
+    CallDecline: Session._call_decline,
+    CallCancel: Session._call_cancel,
+    PresenceWatch: Session._presence_watch,
+    Ping: Session._ping,
+    Pong: Session._pong,
+}

@@ -1,0 +1,68 @@
+"""Every setting of a Salon server in one object: network, storage, ICE servers and limits.
+
+Values come from CLI flags, ``SALON_*`` environment variables, or the constructor (tests).
+The object is built once by the CLI or a test and passed down explicitly: nothing reads it
+from a global.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class LimitSettings(BaseModel):
+    """Every limit of the signaling server. Each has a test that proves it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_frame_bytes: int = Field(64 * 1024, ge=1024)
+    max_name_chars: int = Field(64, ge=1)
+    max_chat_chars: int = Field(4000, ge=1)
+    max_room_members: int = Field(8, ge=2)
+    max_password_chars: int = Field(128, ge=1)
+    outbox_messages: int = Field(256, ge=8)
+    rate_per_second: float = Field(50.0, gt=0)
+    rate_burst: int = Field(200, ge=1)
+    rate_strikes_before_close: int = Field(50, ge=1)
+    handshake_seconds: float = Field(10.0, gt=0)
+    ping_after_seconds: float = Field(20.0, gt=0)
+    dead_after_seconds: float = Field(45.0, gt=0)
+    ring_seconds: float = Field(30.0, gt=0)
+    history_on_join: int = Field(50, ge=0)
+    history_page: int = Field(200, ge=1)
+    max_rooms: int = Field(10_000, ge=1)
+
+
+class Settings(BaseSettings):
+    """A Salon server's configuration. Environment: ``SALON_<NAME>``; nested limits:
+    ``SALON_LIMITS__MAX_ROOM_MEMBERS=12``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SALON_", env_nested_delimiter="__", frozen=True, extra="ignore"
+    )
+
+    host: str = "0.0.0.0"  # noqa: S104 - a meeting server listens on the LAN by default
+    port: int = Field(8443, ge=0, le=65535)
+    data_dir: Path = Path("data")
+    http: bool = False  # plain HTTP, for running behind a TLS-terminating proxy
+    cert: Path | None = None
+    key: Path | None = None
+    database_url: str | None = None  # default: SQLite file in data_dir
+    forwarded_allow_ips: str = "127.0.0.1"  # proxies whose X-Forwarded-* headers are trusted
+    public_url: str | None = None  # base of room links; default: from the request
+    stun_urls: list[str] = Field(default_factory=list)
+    turn_urls: list[str] = Field(default_factory=list)
+    turn_secret: str | None = None
+    turn_ttl_seconds: int = Field(6 * 3600, ge=60)
+    static_dir: Path | None = None  # the built client; default: the package's static folder
+    log_level: str = "info"
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+
+    def sqlalchemy_url(self) -> str:
+        """The database URL, defaulting to a SQLite file in the data folder."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'salon.db').resolve()}"

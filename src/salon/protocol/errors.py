@@ -1,0 +1,56 @@
+"""Stable error codes and WebSocket close codes of protocol v1.
+
+Codes never change meaning; new ones are added at the end. ``docs/PROTOCOL.md`` lists
+the same codes with what each means to a client.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum, StrEnum
+
+
+class ErrorCode(StrEnum):
+    """The ``code`` field of an ``error`` message."""
+
+    # The frame itself.
+    BAD_JSON = "bad_json"  # not valid UTF-8 JSON
+    BAD_MESSAGE = "bad_message"  # JSON, but not an object, or fields of the wrong shape
+    UNKNOWN_TYPE = "unknown_type"  # "type" missing or not a message this version knows
+    BINARY_UNSUPPORTED = "binary_unsupported"  # a binary WebSocket frame
+    # Order.
+    HELLO_REQUIRED = "hello_required"  # anything but hello before the handshake
+    ALREADY_GREETED = "already_greeted"  # a second hello
+    UNSUPPORTED_VERSION = "unsupported_version"  # no common protocol version; closes 4001
+    NOT_JOINED = "not_joined"  # a room message while not in a room
+    ALREADY_JOINED = "already_joined"  # join while already in that room
+    # Values.
+    INVALID_NAME = "invalid_name"
+    NAME_TAKEN = "name_taken"
+    INVALID_ROOM = "invalid_room"
+    NO_SUCH_ROOM = "no_such_room"
+    ROOM_FULL = "room_full"
+    WRONG_PASSWORD = "wrong_password"  # noqa: S105 - a code, not a secret
+    NO_SUCH_MEMBER = "no_such_member"
+    INVALID_TEXT = "invalid_text"
+    # Calls.
+    NOT_ONLINE = "not_online"
+    SELF_CALL = "self_call"
+    NO_SUCH_CALL = "no_such_call"
+    IN_CALL = "in_call"
+    # Flow.
+    RATE_LIMITED = "rate_limited"
+    INTERNAL = "internal"
+
+
+class CloseCode(IntEnum):
+    """WebSocket close codes the server uses (RFC 6455 section 7.4; 4000-4999 are ours)."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001  # server shutting down
+    MESSAGE_TOO_BIG = 1009  # frame over the limit; sent by the WebSocket layer
+    INTERNAL_ERROR = 1011
+    HANDSHAKE_TIMEOUT = 4000  # no hello within the handshake deadline
+    UNSUPPORTED_VERSION = 4001  # hello offered no version this server speaks
+    SLOW_CONSUMER = 4002  # outbox overflowed: the client does not read fast enough
+    RATE_ABUSE = 4003  # kept sending after being rate limited
+    DEAD_PEER = 4004  # nothing received within the dead-peer timeout

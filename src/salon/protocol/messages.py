@@ -1,0 +1,383 @@
+"""The messages of protocol v1: a tagged union on ``type`` in each direction.
+
+Every frame is one JSON object. Client messages may carry ``ref``, a value of the client's
+choosing that the server echoes in an ``error`` caused by that message. Unknown fields are
+ignored, so a field can be added without a new version; a field is never repurposed.
+
+Field names follow the W3C WebRTC spec where they carry its objects (``sdpMid``,
+``sdpMLineIndex``, ``usernameFragment``). Value limits (name length, chat length, room size)
+belong to the server's settings and are announced in ``welcome.limits``; this module only
+fixes the shape.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Ref = Annotated[str, Field(max_length=64)] | Annotated[int, Field(ge=-(2**53), le=2**53)]
+MemberId = Annotated[str, Field(max_length=64)]
+CallId = Annotated[str, Field(max_length=64)]
+
+
+class _Message(BaseModel):
+    # strict: "1" is not an int and 1 is not a bool; extra fields are ignored for
+    # forward compatibility.
+    model_config = ConfigDict(
+        strict=True, extra="ignore", frozen=True, json_schema_serialization_defaults_required=True
+    )
+
+
+class _ClientMessage(_Message):
+    ref: Ref | None = None
+
+
+# ---------------------------------------------------------------------------- shared shapes
+
+
+class SessionDescription(_Message):
+    """An ``RTCSessionDescriptionInit`` (W3C webrtc-pc section 4.7)."""
+
+    type: Literal["offer", "answer", "pranswer", "rollback"]
+    sdp: str = ""
+
+
+class IceCandidate(_Message):
+    """An ``RTCIceCandidateInit`` (W3C webrtc-pc 4.8.1); an empty candidate ends gathering."""
+
+    candidate: str
+    sdpMid: str | None = None
+    sdpMLineIndex: Annotated[int, Field(ge=0, le=65535)] | None = None
+    usernameFragment: str | None = None
+
+
+class MediaState(_Message):
+    """What a member sends: whether their microphone, camera and screen share are on."""
+
+    mic: bool = False
+    camera: bool = False
+    screen: bool = False
+
+
+class IceServer(_Message):
+    """An ``RTCIceServer`` (W3C webrtc-pc section 4.2.4)."""
+
+    urls: list[str]
+    username: str | None = None
+    credential: str | None = None
+
+
+class Limits(_Message):
+    """The limits in force, announced in ``welcome`` so a client can check before sending."""
+
+    max_frame_bytes: int
+    max_name_chars: int
+    max_chat_chars: int
+    max_room_members: int
+    rate_per_second: float
+    rate_burst: int
+    ping_after_seconds: float
+    dead_after_seconds: float
+    ring_seconds: float
+
+
+class MemberInfo(_Message):
+    """A member of a room as others see it."""
+
+    id: MemberId
+    name: str
+    polite: bool  # whether the receiver is the polite side toward this member
+    media: MediaState
+
+
+class ChatEntry(_Message):
+    """One chat message as stored and delivered; ``seq`` grows by one per room."""
+
+    room: str
+    id: str
+    seq: int
+    ts: int  # milliseconds since the Unix epoch, server clock
+    sender: MemberId = Field(alias="from")
+    name: str
+    text: str
+
+    model_config = ConfigDict(
+        strict=True,
+        extra="ignore",
+        frozen=True,
+        json_schema_serialization_defaults_required=True,
+        populate_by_name=True,
+    )
+
+
+# ------------------------------------------------------------------------- client -> server
+
+
+class Hello(_ClientMessage):
+    type: Literal["hello"]
+    versions: Annotated[list[int], Field(min_length=1, max_length=16)]
+    name: str
+    resume: Annotated[str, Field(max_length=256)] | None = None
+
+
+class Join(_ClientMessage):
+    type: Literal["join"]
+    room: str
+    password: str | None = None
+    media: MediaState | None = None  # the joiner's mic/camera/screen; default all off
+
+
+class Leave(_ClientMessage):
+    type: Literal["leave"]
+
+
+class Signal(_ClientMessage):
+    """Relay a description or a candidate to one member of the same room."""
+
+    type: Literal["signal"]
+    to: MemberId
+    description: SessionDescription | None = None
+    candidate: IceCandidate | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_payload(self) -> Signal:
+        if (self.description is None) == (self.candidate is None):
+            raise ValueError("a signal carries exactly one of description or candidate")
+        return self
+
+
+class SetMedia(_ClientMessage):
+    type: Literal["media"]
+    mic: bool
+    camera: bool
+    screen: bool
+
+
+class Chat(_ClientMessage):
+    type: Literal["chat"]
+    text: str
+
+
+class HistoryRequest(_ClientMessage):
+    type: Literal["history"]
+    since: Annotated[int, Field(ge=0)]
+
+
+class Call(_ClientMessage):
+    type: Literal["call"]
+    name: str
+
+
+class CallAccept(_ClientMessage):
+    type: Literal["call_accept"]
+    call: CallId
+
+
+class CallDecline(_ClientMessage):
+    type: Literal["call_decline"]
+    call: CallId
+
+
+class CallCancel(_ClientMessage):
+    type: Literal["call_cancel"]
+    call: CallId
+
+
+class PresenceWatch(_ClientMessage):
+    type: Literal["presence_watch"]
+    watch: bool = True
+
+
+class Ping(_ClientMessage):
+    type: Literal["ping"]
+
+
+class Pong(_ClientMessage):
+    type: Literal["pong"]
+
+
+ClientMessage = Annotated[
+    Hello
+    | Join
+    | Leave
+    | Signal
+    | SetMedia
+    | Chat
+    | HistoryRequest
+    | Call
+    | CallAccept
+    | CallDecline
+    | CallCancel
+    | PresenceWatch
+    | Ping
+    | Pong,
+    Field(discriminator="type"),
+]
+
+
+# ------------------------------------------------------------------------- server -> client
+
+
+class Welcome(_Message):
+    type: Literal["welcome"] = "welcome"
+    version: int
+    id: MemberId
+    name: str
+    ice_servers: list[IceServer]
+    limits: Limits
+    resume_token: str
+
+
+class Joined(_Message):
+    type: Literal["joined"] = "joined"
+    room: str
+    private: bool  # a direct call's room: nobody else can join
+    members: list[MemberInfo]  # everyone else, oldest first
+    history: list[ChatEntry]  # the most recent chat, oldest first
+    last_seq: int  # the room's newest chat seq (0 when none)
+
+
+class MemberJoined(_Message):
+    type: Literal["member_joined"] = "member_joined"
+    room: str
+    member: MemberInfo
+
+
+class MemberLeft(_Message):
+    type: Literal["member_left"] = "member_left"
+    room: str
+    id: MemberId
+
+
+class Left(_Message):
+    type: Literal["left"] = "left"
+    room: str
+
+
+class SignalRelay(_Message):
+    type: Literal["signal"] = "signal"
+    sender: MemberId = Field(alias="from")
+    description: SessionDescription | None = None
+    candidate: IceCandidate | None = None
+
+    model_config = ConfigDict(
+        strict=True,
+        extra="ignore",
+        frozen=True,
+        json_schema_serialization_defaults_required=True,
+        populate_by_name=True,
+    )
+
+
+class MediaChanged(_Message):
+    type: Literal["media"] = "media"
+    sender: MemberId = Field(alias="from")
+    mic: bool
+    camera: bool
+    screen: bool
+
+    model_config = ConfigDict(
+        strict=True,
+        extra="ignore",
+        frozen=True,
+        json_schema_serialization_defaults_required=True,
+        populate_by_name=True,
+    )
+
+
+class ChatDelivered(ChatEntry):
+    type: Literal["chat"] = "chat"
+
+
+class History(_Message):
+    type: Literal["history"] = "history"
+    room: str
+    messages: list[ChatEntry]
+    more: bool  # true when the answer was cut at the page size; ask again from the last seq
+
+
+class Presence(_Message):
+    type: Literal["presence"] = "presence"
+    names: list[str]
+
+
+class PresenceChanged(_Message):
+    type: Literal["presence_changed"] = "presence_changed"
+    name: str
+    online: bool
+
+
+class IncomingCall(_Message):
+    type: Literal["incoming_call"] = "incoming_call"
+    call: CallId
+    sender: MemberId = Field(alias="from")
+    name: str
+
+    model_config = ConfigDict(
+        strict=True,
+        extra="ignore",
+        frozen=True,
+        json_schema_serialization_defaults_required=True,
+        populate_by_name=True,
+    )
+
+
+class Ringing(_Message):
+    type: Literal["ringing"] = "ringing"
+    call: CallId
+    name: str
+
+
+CallEndReason = Literal["declined", "cancelled", "timeout", "busy", "offline", "hangup"]
+
+
+class CallEnded(_Message):
+    type: Literal["call_ended"] = "call_ended"
+    call: CallId
+    reason: CallEndReason
+
+
+class CallAccepted(_Message):
+    type: Literal["call_accepted"] = "call_accepted"
+    call: CallId
+    room: str
+
+
+class ServerPing(_Message):
+    type: Literal["ping"] = "ping"
+
+
+class ServerPong(_Message):
+    type: Literal["pong"] = "pong"
+    ref: Ref | None = None
+
+
+class Error(_Message):
+    type: Literal["error"] = "error"
+    code: str
+    message: str
+    ref: Ref | None = None
+
+
+ServerMessage = Annotated[
+    Welcome
+    | Joined
+    | MemberJoined
+    | MemberLeft
+    | Left
+    | SignalRelay
+    | MediaChanged
+    | ChatDelivered
+    | History
+    | Presence
+    | PresenceChanged
+    | IncomingCall
+    | Ringing
+    | CallEnded
+    | CallAccepted
+    | ServerPing
+    | ServerPong
+    | Error,
+    Field(discriminator="type"),
+]

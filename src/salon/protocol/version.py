@@ -1,0 +1,12 @@
+"""Protocol versions this code speaks."""
+
+from __future__ import annotations
+
+PROTOCOL_VERSIONS: tuple[int, ...] = (1,)
+"""Every version this server can speak, oldest first. The newest one both sides know wins."""
+
+
+def choose_version(offered: list[int]) -> int | None:
+    """Return the highest version both sides speak, or ``None`` when there is none."""
+    common = set(offered) & set(PROTOCOL_VERSIONS)
+    return max(common) if common else None

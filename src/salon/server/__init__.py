@@ -1,0 +1,1 @@
+"""The only code that touches the web framework and sockets."""

@@ -1,0 +1,59 @@
+"""``create_app(settings)``: the whole server, built from explicit settings."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import version as package_version
+from pathlib import Path
+
+from fastapi import FastAPI, WebSocket
+
+from salon.core.clock import Clock, SystemClock
+from salon.core.hub import Hub
+from salon.core.session import Session
+from salon.core.settings import Settings
+from salon.server.connection import Connection
+from salon.server.headers import SecurityHeaders
+from salon.server.rest import build_router
+from salon.server.spa import mount_client
+from salon.server.state import ServerState
+from salon.store.chat import SqlChatRepository
+from salon.store.database import open_database
+from salon.store.rooms import SqlRoomRepository
+
+log = logging.getLogger(__name__)
+
+PACKAGE_STATIC = Path(__file__).resolve().parent.parent / "static"
+
+
+def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
+    clock = clock or SystemClock()
+    version = package_version("salon")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = await open_database(settings.sqlalchemy_url())
+        hub = Hub(settings.limits, clock, SqlChatRepository(engine))
+        state = ServerState(settings, clock, engine, hub, SqlRoomRepository(engine))
+        app.state.salon = state
+        state.start()
+        try:
+            yield
+        finally:
+            await state.stop()
+
+    app = FastAPI(title="Salon", version=version, lifespan=lifespan)
+    app.include_router(build_router(version))
+
+    @app.websocket("/ws")
+    async def signaling(ws: WebSocket) -> None:
+        state: ServerState = ws.app.state.salon
+        await ws.accept()
+        conn = Connection(ws, settings.limits.outbox_messages, clock.monotonic())
+        await conn.run(Session(state.hub, conn, state.ice_servers), state)
+
+    mount_client(app, settings.static_dir or PACKAGE_STATIC)
+    app.add_middleware(SecurityHeaders, hsts=not settings.http)
+    return app

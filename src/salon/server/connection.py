@@ -1,0 +1,113 @@
+"""The WebSocket endpoint: one reader (the request's task), one writer task per connection.
+
+The reader hands each frame to the connection's :class:`Session`. Everything sent goes through
+a bounded outbox drained by the writer, so a slow client only ever slows itself: when its
+outbox overflows it is disconnected (close 4002) and the room never waits for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from typing import TYPE_CHECKING, Final
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from salon.core.session import Session
+from salon.protocol import CloseCode, Outgoing
+
+if TYPE_CHECKING:
+    from salon.server.state import ServerState
+
+log = logging.getLogger(__name__)
+
+CLOSE_GRACE_SECONDS: Final = 2.0
+"""How long a close frame may wait behind a full socket before the connection is dropped."""
+
+
+class Connection:
+    """A :class:`~salon.core.session.Transport` over one accepted WebSocket."""
+
+    def __init__(self, ws: WebSocket, outbox_limit: int, now: float) -> None:
+        self.ws = ws
+        self.session: Session | None = None
+        self.opened_at = now
+        self.heard_at = now
+        self.pinged = False
+        self._outbox: deque[Outgoing] = deque()
+        self._limit = outbox_limit
+        self._wake = asyncio.Event()
+        self._close: tuple[CloseCode, str] | None = None
+        self._reader: asyncio.Task[None] | None = None
+
+    @property
+    def closing(self) -> bool:
+        return self._close is not None
+
+    def send(self, out: Outgoing) -> None:
+        if self._close is not None:
+            return
+        if len(self._outbox) >= self._limit:
+            self._outbox.clear()
+            self.close(CloseCode.SLOW_CONSUMER, "outbox overflow: messages not read in time")
+            return
+        self._outbox.append(out)
+        self._wake.set()
+
+    def close(self, code: CloseCode, reason: str) -> None:
+        if self._close is None:
+            self._close = (code, reason)
+            self._wake.set()
+
+    async def write_loop(self) -> None:
+        """Drain the outbox in order; then, once closing, send the close frame."""
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                while self._outbox:
+                    await self.ws.send_text(self._outbox.popleft().text)
+                if self._close is not None:
+                    code, reason = self._close
+                    await asyncio.wait_for(self.ws.close(code, reason), CLOSE_GRACE_SECONDS)
+                    return
+        except (TimeoutError, WebSocketDisconnect, RuntimeError, OSError):
+            pass  # the peer is gone or not reading; the reader is stopped below
+        finally:
+            if self._reader is not None and not self._reader.done():
+                self._reader.cancel()
+
+    async def run(self, session: Session, state: ServerState) -> None:
+        """Read frames until the peer leaves or we close; always leaves the hub tidy."""
+        self.session = session
+        self._reader = asyncio.current_task()
+        writer = asyncio.create_task(self.write_loop())
+        state.connections.add(self)
+        try:
+            await self._read_loop(session, state)
+        except asyncio.CancelledError:
+            # Cancelled by our own writer (the peer stopped reading); not a server shutdown.
+            if not self.closing:
+                raise
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+        finally:
+            state.connections.discard(self)
+            session.closed()
+            self.close(CloseCode.NORMAL, "")
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+
+    async def _read_loop(self, session: Session, state: ServerState) -> None:
+        clock = state.clock
+        while not self.closing:
+            event = await self.ws.receive()
+            if event["type"] == "websocket.disconnect":
+                return
+            self.heard_at = clock.monotonic()
+            self.pinged = False
+            text = event.get("text")
+            await session.receive(text if text is not None else event.get("bytes") or b"")

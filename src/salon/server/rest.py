@@ -1,0 +1,77 @@
+"""REST under ``/api/v1/``: health, create a room, room info."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Request
+from pydantic import BaseModel
+
+from salon.core.hub import CALL_ROOM_PREFIX
+from salon.core.validate import ROOM_ID
+from salon.server.state import ServerState
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+    online: int
+    rooms: int
+
+
+class RoomCreated(BaseModel):
+    id: str
+    link: str
+
+
+class RoomInfo(BaseModel):
+    id: str
+    exists: bool
+    members: int
+    full: bool
+
+
+RoomIdPath = Annotated[str, Path(pattern=ROOM_ID.pattern, max_length=64)]
+
+
+def _state(request: Request) -> ServerState:
+    state: ServerState = request.app.state.salon
+    return state
+
+
+def build_router(version: str) -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["salon"])
+
+    @router.get("/health")
+    async def health(request: Request) -> Health:
+        """Liveness: answers while the server can serve."""
+        state = _state(request)
+        return Health(
+            status="ok", version=version, online=state.hub.online(), rooms=len(state.hub.rooms)
+        )
+
+    @router.post("/rooms", status_code=201)
+    async def create_room(request: Request) -> RoomCreated:
+        """Create a room with an unguessable id; returns its id and link."""
+        state = _state(request)
+        room_id = secrets.token_urlsafe(12)  # 96 bits
+        while room_id.startswith(CALL_ROOM_PREFIX):
+            room_id = secrets.token_urlsafe(12)
+        await state.rooms.create(room_id, state.clock.wall_ms())
+        base = state.settings.public_url or str(request.base_url)
+        return RoomCreated(id=room_id, link=f"{base.rstrip('/')}/r/{room_id}")
+
+    @router.get("/rooms/{room_id}")
+    async def room_info(request: Request, room_id: RoomIdPath) -> RoomInfo:
+        """Whether a room exists (live, or created over REST) and how many are in it."""
+        state = _state(request)
+        live = state.hub.rooms.get(room_id)
+        if live is not None and live.private:
+            raise HTTPException(404, "no such room")
+        members = len(live) if live is not None else 0
+        exists = live is not None or await state.rooms.exists(room_id)
+        full = members >= state.settings.limits.max_room_members
+        return RoomInfo(id=room_id, exists=exists, members=members, full=full)
+
+    return router

@@ -1,0 +1,72 @@
+"""Chat history in the database, and in memory for tests and bots."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from salon.protocol.messages import ChatEntry
+from salon.store.tables import chat_messages as t
+
+
+def _entry(row: Any) -> ChatEntry:
+    return ChatEntry(
+        room=row.room,
+        id=row.id,
+        seq=row.seq,
+        ts=row.ts,
+        sender=row.sender,
+        name=row.name,
+        text=row.text,
+    )
+
+
+class SqlChatRepository:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def append(self, entry: ChatEntry) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(insert(t).values(**entry.model_dump()))
+
+    async def recent(self, room: str, limit: int) -> list[ChatEntry]:
+        if limit <= 0:
+            return []
+        query = select(t).where(t.c.room == room).order_by(t.c.seq.desc()).limit(limit)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_entry(r) for r in reversed(rows)]
+
+    async def since(self, room: str, seq: int, limit: int) -> list[ChatEntry]:
+        query = select(t).where(t.c.room == room, t.c.seq > seq).order_by(t.c.seq).limit(limit)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_entry(r) for r in rows]
+
+    async def last_seq(self, room: str) -> int:
+        query = select(func.coalesce(func.max(t.c.seq), 0)).where(t.c.room == room)
+        async with self._engine.connect() as conn:
+            return int((await conn.execute(query)).scalar_one())
+
+
+class MemoryChatRepository:
+    """Chat kept in memory: for tests of the domain and for throwaway bots."""
+
+    def __init__(self) -> None:
+        self.rooms: defaultdict[str, list[ChatEntry]] = defaultdict(list)
+
+    async def append(self, entry: ChatEntry) -> None:
+        self.rooms[entry.room].append(entry)
+
+    async def recent(self, room: str, limit: int) -> list[ChatEntry]:
+        return self.rooms[room][-limit:] if limit > 0 else []
+
+    async def since(self, room: str, seq: int, limit: int) -> list[ChatEntry]:
+        return [e for e in self.rooms[room] if e.seq > seq][:limit]
+
+    async def last_seq(self, room: str) -> int:
+        entries = self.rooms[room]
+        return entries[-1].seq if entries else 0

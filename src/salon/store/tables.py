@@ -1,0 +1,27 @@
+"""The database schema. Changing it means adding an Alembic revision under ``migrations/``."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text, UniqueConstraint
+
+metadata = MetaData()
+
+chat_messages = Table(
+    "chat_messages",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("room", String(64), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("sender", String(64), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("text", Text, nullable=False),
+    UniqueConstraint("room", "seq", name="uq_chat_messages_room_seq"),
+)
+
+rooms = Table(
+    "rooms",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("created_ms", BigInteger, nullable=False),
+)
