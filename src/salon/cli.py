@@ -15,8 +15,7 @@ from salon.core.settings import Settings
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from salon.server.app import create_app
-    from salon.server.tls import ensure_self_signed
+    from salon.server.runner import ConfigError, uvicorn_config
 
     flags: dict[str, Any] = {
         k: v
@@ -34,34 +33,14 @@ def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )
-    ssl: dict[str, Any] = {}
-    if not settings.http:
-        if (settings.cert is None) != (settings.key is None):
-            print("salon: give both --cert and --key, or neither", file=sys.stderr)
-            return 2
-        cert, key = (
-            (settings.cert, settings.key)
-            if settings.cert and settings.key
-            else (ensure_self_signed(settings.data_dir))
-        )
-        ssl = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+    try:
+        config = uvicorn_config(settings)
+    except ConfigError as exc:
+        print(f"salon: {exc}", file=sys.stderr)
+        return 2
     scheme = "http" if settings.http else "https"
     shown = "localhost" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104
     print(f"Salon serving {scheme}://{shown}:{settings.port}", flush=True)
-    config = uvicorn.Config(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        ws="websockets-sansio",
-        ws_max_size=settings.limits.max_frame_bytes,
-        ws_per_message_deflate=False,  # 2-4x the CPU and memory per connection; SDP is small
-        ws_ping_interval=None,  # the protocol pings on silence itself
-        proxy_headers=settings.http,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
-        log_level=settings.log_level,
-        server_header=False,
-        **ssl,
-    )
     uvicorn.Server(config).run()
     return 0
 

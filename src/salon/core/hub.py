@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
-from collections import deque
+from collections import Counter, deque
 
 from salon.core import validate
 from salon.core.calls import Call, CallBook, CallState
@@ -65,6 +65,7 @@ class Hub:
         self._names: dict[str, Member] = {}  # name_key -> member
         self._where: dict[str, Room] = {}  # member id -> room
         self._watchers: dict[str, Member] = {}
+        self._loading: Counter[str] = Counter()  # room id -> activations reading the store
 
     # ------------------------------------------------------------------ presence
 
@@ -149,8 +150,14 @@ class Hub:
         """Bring a room to life, with its recent chat from the store."""
         if len(self.rooms) >= self.limits.max_rooms:
             raise fail(ErrorCode.ROOM_FULL, "this server has as many rooms open as it allows")
-        history = await self.chats.recent(room_id, self.limits.history_on_join)
-        last_seq = history[-1].seq if history else await self.chats.last_seq(room_id)
+        # While we read, the room may open, take chat and empty again; it is kept (see
+        # _forget_if_idle) so we join it rather than a copy with a stale last_seq.
+        self._loading[room_id] += 1
+        try:
+            history = await self.chats.recent(room_id, self.limits.history_on_join)
+            last_seq = history[-1].seq if history else await self.chats.last_seq(room_id)
+        finally:
+            self._loading -= Counter({room_id: 1})  # drops the key at zero
         existing = self.rooms.get(room_id)  # someone else activated it while we awaited
         if existing is not None:
             return existing
@@ -195,7 +202,7 @@ class Hub:
         self._forget_if_idle(room)
 
     def _forget_if_idle(self, room: Room) -> None:
-        if room.idle() and self.rooms.get(room.id) is room:
+        if room.idle() and room.id not in self._loading and self.rooms.get(room.id) is room:
             del self.rooms[room.id]
 
     def signal(

@@ -41,6 +41,8 @@ class Connection:
         self._wake = asyncio.Event()
         self._close: tuple[CloseCode, str] | None = None
         self._reader: asyncio.Task[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._abort: asyncio.TimerHandle | None = None
 
     @property
     def closing(self) -> bool:
@@ -57,9 +59,18 @@ class Connection:
         self._wake.set()
 
     def close(self, code: CloseCode, reason: str) -> None:
+        """Send what is queued, then the close frame; a peer that does not take them within
+        the grace period (it is not reading) is dropped without them."""
         if self._close is None:
             self._close = (code, reason)
             self._wake.set()
+            loop = asyncio.get_running_loop()
+            self._abort = loop.call_later(CLOSE_GRACE_SECONDS, self._drop)
+
+    def _drop(self) -> None:
+        for task in (self._writer, self._reader):
+            if task is not None and not task.done():
+                task.cancel()
 
     async def write_loop(self) -> None:
         """Drain the outbox in order; then, once closing, send the close frame."""
@@ -71,10 +82,10 @@ class Connection:
                     await self.ws.send_text(self._outbox.popleft().text)
                 if self._close is not None:
                     code, reason = self._close
-                    await asyncio.wait_for(self.ws.close(code, reason), CLOSE_GRACE_SECONDS)
+                    await self.ws.close(code, reason)
                     return
-        except (TimeoutError, WebSocketDisconnect, RuntimeError, OSError):
-            pass  # the peer is gone or not reading; the reader is stopped below
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            pass  # the peer is gone; the reader is stopped below
         finally:
             if self._reader is not None and not self._reader.done():
                 self._reader.cancel()
@@ -83,7 +94,7 @@ class Connection:
         """Read frames until the peer leaves or we close; always leaves the hub tidy."""
         self.session = session
         self._reader = asyncio.current_task()
-        writer = asyncio.create_task(self.write_loop())
+        self._writer = writer = asyncio.create_task(self.write_loop())
         state.connections.add(self)
         try:
             await self._read_loop(session, state)
@@ -100,6 +111,8 @@ class Connection:
             self.close(CloseCode.NORMAL, "")
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
+            if self._abort is not None:
+                self._abort.cancel()
 
     async def _read_loop(self, session: Session, state: ServerState) -> None:
         clock = state.clock

@@ -1,0 +1,1 @@
+"""Shared by every test folder: nothing here starts anything on import."""

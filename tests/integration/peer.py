@@ -1,0 +1,95 @@
+"""A protocol client for tests: a real WebSocket connection with small helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from tests.integration.server import RunningServer
+
+TIMEOUT = 5.0
+
+
+class Peer:
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.id = ""
+        self.name = ""
+        self.welcome: dict[str, Any] = {}
+
+    @classmethod
+    async def connect(cls, server: RunningServer, **kwargs: Any) -> Peer:
+        ws = await connect(server.ws_url, ssl=server.ssl_context, **kwargs)
+        return cls(ws)
+
+    @classmethod
+    async def greeted(cls, server: RunningServer, name: str) -> Peer:
+        peer = await cls.connect(server)
+        await peer.hello(name)
+        return peer
+
+    async def hello(self, name: str) -> dict[str, Any]:
+        await self.send(type="hello", versions=[1], name=name)
+        self.welcome = await self.expect("welcome")
+        self.id, self.name = self.welcome["id"], self.welcome["name"]
+        return self.welcome
+
+    async def send(self, **message: Any) -> None:
+        await self.ws.send(json.dumps(message))
+
+    async def send_raw(self, frame: str | bytes) -> None:
+        await self.ws.send(frame)
+
+    async def recv(self, timeout: float = TIMEOUT) -> dict[str, Any]:
+        """The next message that is not a server ping (pings are answered)."""
+        while True:
+            raw = await asyncio.wait_for(self.ws.recv(), timeout)
+            message: dict[str, Any] = json.loads(raw)
+            if message["type"] == "ping":
+                await self.send(type="pong")
+                continue
+            return message
+
+    async def expect(self, kind: str, timeout: float = TIMEOUT) -> dict[str, Any]:
+        message = await self.recv(timeout)
+        assert message["type"] == kind, f"expected {kind}, got {message}"
+        return message
+
+    async def error(self, code: str, timeout: float = TIMEOUT) -> dict[str, Any]:
+        message = await self.expect("error", timeout)
+        assert message["code"] == code, message
+        return message
+
+    async def silent(self, wait: float = 0.3) -> None:
+        """Assert nothing but pings arrives for ``wait`` seconds."""
+        try:
+            message = await self.recv(wait)
+        except TimeoutError:
+            return
+        raise AssertionError(f"expected nothing, got {message}")
+
+    async def alive(self) -> None:
+        """Prove the connection still works: a ping with a fresh ref comes back as pong."""
+        ref = f"alive-{id(self)}-{asyncio.get_running_loop().time()}"
+        await self.send(type="ping", ref=ref)
+        pong = await self.expect("pong")
+        assert pong["ref"] == ref
+
+    async def join(self, room: str, **extra: Any) -> dict[str, Any]:
+        await self.send(type="join", room=room, **extra)
+        return await self.expect("joined")
+
+    async def closed_with(self, timeout: float = TIMEOUT) -> int | None:
+        """Wait for the server to close; returns the close code (None: no close frame)."""
+        try:
+            while True:
+                await asyncio.wait_for(self.ws.recv(), timeout)
+        except ConnectionClosed as exc:
+            return exc.rcvd.code if exc.rcvd else None
+
+    async def close(self) -> None:
+        await self.ws.close()

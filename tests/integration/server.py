@@ -1,0 +1,69 @@
+"""Start the real Salon server (the same uvicorn config as ``salon serve``) on a free port."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from salon.core.settings import LimitSettings, Settings
+from salon.server.runner import uvicorn_config
+
+
+@dataclass
+class RunningServer:
+    port: int
+    settings: Settings
+    server: uvicorn.Server
+    ssl_context: ssl.SSLContext | None
+
+    @property
+    def base_url(self) -> str:
+        scheme = "http" if self.settings.http else "https"
+        return f"{scheme}://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return self.base_url.replace("http", "ws", 1) + "/ws"
+
+
+def client_ssl_context(data_dir: Path) -> ssl.SSLContext:
+    """Trust exactly the server's self-signed certificate: the tests verify TLS for real."""
+    return ssl.create_default_context(cafile=str(data_dir / "tls" / "cert.pem"))
+
+
+@contextlib.contextmanager
+def running_server(data_dir: Path, *, http: bool = False, **limits: Any) -> Iterator[RunningServer]:
+    settings = Settings(
+        host="127.0.0.1",
+        data_dir=data_dir,
+        http=http,
+        log_level="warning",
+        limits=LimitSettings(**limits),
+    )
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn_config(settings))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the Salon server did not start")
+        time.sleep(0.02)
+    try:
+        yield RunningServer(port, settings, server, None if http else client_ssl_context(data_dir))
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()

@@ -1,0 +1,182 @@
+"""Each limit of the settings object, proven against the real server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Callable
+from typing import Any
+
+from websockets.asyncio.client import connect
+
+from tests.integration.peer import Peer
+
+
+async def test_frame_over_64_kib_closes_1009(server: Any) -> None:
+    alice = await Peer.greeted(server, "alice")
+    await alice.join("r")
+    await alice.send(type="chat", text="x" * 100)  # fine
+    await alice.expect("chat")
+    await alice.send_raw('{"type": "chat", "text": "' + "x" * (64 * 1024) + '"}')
+    assert await alice.closed_with() == 1009
+    # The server is unharmed: a new connection can take the same name again.
+    again = await Peer.greeted(server, "alice")
+    await again.close()
+
+
+async def test_frame_just_under_the_limit_is_read(server: Any) -> None:
+    alice = await Peer.greeted(server, "alice")
+    await alice.join("r")
+    bob = await Peer.greeted(server, "bob")
+    await bob.join("r")
+    await alice.expect("member_joined")
+    sdp = "a" * (64 * 1024 - 200)
+    await bob.send(type="signal", to=alice.id, description={"type": "offer", "sdp": sdp})
+    assert len((await alice.expect("signal"))["description"]["sdp"]) == len(sdp)
+    await alice.close()
+    await bob.close()
+
+
+async def test_chat_length_limit(peers: Callable[..., Any]) -> None:
+    (alice,) = await peers("alice")
+    await alice.join("r")
+    await alice.send(type="chat", text="é" * 4000)
+    assert len((await alice.expect("chat"))["text"]) == 4000
+    await alice.send(type="chat", text="x" * 4001)
+    await alice.error("invalid_text")
+    for blank in ("", "   ", "\n\t"):
+        await alice.send(type="chat", text=blank)
+        await alice.error("invalid_text")
+    await alice.send(type="chat", text="bell\x07")
+    await alice.error("invalid_text")
+    await alice.send(type="history", since=0)
+    assert [m["seq"] for m in (await alice.expect("history"))["messages"]] == [1]
+
+
+async def test_room_holds_eight_then_room_full(server: Any) -> None:
+    members = [await Peer.greeted(server, f"p{i}") for i in range(8)]
+    for i, peer in enumerate(members):
+        joined = await peer.join("big")
+        assert len(joined["members"]) == i
+    ninth = await Peer.greeted(server, "p8")
+    await ninth.send(type="join", room="big")
+    await ninth.error("room_full")
+    await ninth.send(type="chat", text="am I in?")
+    await ninth.error("not_joined")
+    last = members[-1]  # the newest member has no unread member_joined messages
+    await last.send(type="leave")
+    await last.expect("left")
+    assert len((await ninth.join("big"))["members"]) == 7
+    for peer in [*members, ninth]:
+        await peer.close()
+
+
+async def test_room_size_is_a_setting(make_server: Callable[..., Any]) -> None:
+    with make_server(max_room_members=2) as server:
+        a, b, c = [await Peer.greeted(server, n) for n in ("a", "b", "c")]
+        await a.join("r")
+        await b.join("r")
+        await c.send(type="join", room="r")
+        await c.error("room_full")
+        for peer in (a, b, c):
+            await peer.close()
+
+
+async def test_password_protected_room(peers: Callable[..., Any]) -> None:
+    alice, bob, carol = await peers("alice", "bob", "carol")
+    await alice.join("secret", password="hunter2")
+    await bob.send(type="join", room="secret", password="wrong")
+    await bob.error("wrong_password")
+    await bob.send(type="join", room="secret")
+    await bob.error("wrong_password")
+    await alice.silent(0.1)
+    await carol.join("secret", password="hunter2")
+    assert (await alice.expect("member_joined"))["member"]["name"] == "carol"
+
+
+async def test_slow_reader_is_disconnected_and_the_room_is_not_blocked(
+    make_server: Callable[..., Any],
+) -> None:
+    with make_server(outbox_messages=16) as server:
+        sender = await Peer.greeted(server, "sender")
+        watcher = await Peer.greeted(server, "watcher")
+        # A client that stops reading: tiny receive buffer, and it never calls recv().
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", server.port))
+        slow = Peer(await connect(server.ws_url, ssl=server.ssl_context, sock=sock, max_queue=1))
+        await slow.hello("slow")
+        for peer in (sender, watcher, slow):
+            await peer.join("r")
+        for _ in range(2):
+            await sender.expect("member_joined")
+        await watcher.expect("member_joined")
+
+        big = {"candidate": "x" * 60_000}
+        for _ in range(190):  # ~11 MB at the slow reader: more than socket buffers hold
+            await sender.send(type="signal", to=slow.id, candidate=big)
+        # The room goes on: the others are served promptly while the slow one is cut off.
+        await sender.send(type="chat", text="not blocked")
+        assert (await watcher.expect("chat", timeout=2))["text"] == "not blocked"
+        assert (await sender.expect("chat", timeout=2))["text"] == "not blocked"
+        for peer in (watcher, sender):
+            assert (await peer.expect("member_left", timeout=5))["id"] == slow.id
+        await sender.alive()
+        for peer in (sender, watcher):
+            await peer.close()
+        slow.ws.transport.abort()
+
+
+async def test_rate_limit_then_close_on_sustained_abuse(make_server: Callable[..., Any]) -> None:
+    with make_server(rate_per_second=5, rate_burst=10, rate_strikes_before_close=20) as server:
+        peer = await Peer.greeted(server, "flood")  # the hello took one token
+        for i in range(9):
+            await peer.send(type="ping", ref=i)
+        for i in range(9):
+            assert (await peer.expect("pong"))["ref"] == i
+        await peer.send(type="ping", ref="over")
+        await peer.error("rate_limited")
+        await asyncio.sleep(0.5)  # ~2.5 tokens back
+        await peer.alive()
+        for i in range(40):
+            await peer.send(type="ping", ref=i)
+        assert await peer.closed_with() == 4003
+
+
+async def test_handshake_deadline(make_server: Callable[..., Any]) -> None:
+    with make_server(handshake_seconds=0.5) as server:
+        peer = await Peer.connect(server)
+        assert await peer.closed_with(timeout=3) == 4000
+        quick = await Peer.connect(server)
+        await quick.hello("quick")
+        await asyncio.sleep(0.8)
+        await quick.alive()  # greeted in time: the deadline no longer applies
+        await quick.close()
+
+
+async def test_ping_after_silence_and_dead_peer(make_server: Callable[..., Any]) -> None:
+    with make_server(ping_after_seconds=0.4, dead_after_seconds=1.2) as server:
+        alive = await Peer.greeted(server, "alive")
+        mute = await Peer.greeted(server, "mute")
+        await alive.join("r")
+        await mute.join("r")
+        await alive.expect("member_joined")
+
+        heard: list[dict[str, Any]] = []
+
+        async def like_a_client() -> None:  # reads everything, answers pings (Peer.recv)
+            while True:
+                heard.append(await alive.recv(timeout=10))
+
+        reader = asyncio.create_task(like_a_client())
+        # The mute peer reads the server's ping but never answers.
+        assert (await asyncio.wait_for(mute.ws.recv(), 2)) == '{"type":"ping"}'
+        assert await mute.closed_with(timeout=3) == 4004
+        await asyncio.sleep(1.5)  # past the dead-peer timeout again: `alive` keeps answering
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
+        assert {"type": "member_left", "room": "r", "id": mute.id} in heard
+        await alive.alive()
+        await alive.close()

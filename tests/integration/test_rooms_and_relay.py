@@ -1,0 +1,131 @@
+"""Three members in a room exchange offers, answers and candidates through the real server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from tests.integration.peer import Peer
+
+OFFER = {"type": "offer", "sdp": "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\n"}
+ANSWER = {"type": "answer", "sdp": "v=0\r\no=- 3 4 IN IP4 127.0.0.1\r\ns=-\r\n"}
+CANDIDATE = {
+    "candidate": "candidate:1 1 udp 2122260223 192.0.2.1 54321 typ host",
+    "sdpMid": "0",
+    "sdpMLineIndex": 0,
+    "usernameFragment": "abcd",
+}
+
+
+async def test_three_members_mesh_signaling(peers: Callable[..., Any]) -> None:
+    alice, bob, carol = await peers("alice", "bob", "carol")
+
+    joined = await alice.join("team")
+    assert joined["members"] == [] and joined["private"] is False
+
+    joined = await bob.join("team")
+    assert [(m["id"], m["polite"]) for m in joined["members"]] == [(alice.id, True)]
+    seen = await alice.expect("member_joined")
+    assert seen["member"]["id"] == bob.id and seen["member"]["polite"] is False
+
+    joined = await carol.join("team")
+    assert [m["id"] for m in joined["members"]] == [alice.id, bob.id]
+    assert all(m["polite"] for m in joined["members"])
+    for old in (alice, bob):
+        seen = await old.expect("member_joined")
+        assert seen["member"] == {
+            "id": carol.id,
+            "name": "carol",
+            "polite": False,
+            "media": {"mic": False, "camera": False, "screen": False},
+        }
+
+    # Every pair negotiates; the server stamps "from" and ignores one the client wrote.
+    pairs = [(alice, bob), (alice, carol), (bob, carol)]
+    for offerer, answerer in pairs:
+        await offerer.send(type="signal", to=answerer.id, description=OFFER, **{"from": "forged"})
+        got = await answerer.expect("signal")
+        assert got["from"] == offerer.id and got["description"] == OFFER
+        await answerer.send(type="signal", to=offerer.id, description=ANSWER)
+        got = await offerer.expect("signal")
+        assert got["from"] == answerer.id and got["description"] == ANSWER
+        await offerer.send(type="signal", to=answerer.id, candidate=CANDIDATE)
+        got = await answerer.expect("signal")
+        assert got["from"] == offerer.id and got["candidate"] == CANDIDATE
+
+    # Nobody received anything that was not addressed to them.
+    for peer in (alice, bob, carol):
+        await peer.silent(0.2)
+
+
+async def test_leaving_and_disconnecting_tell_the_room(peers: Callable[..., Any]) -> None:
+    alice, bob, carol = await peers("alice", "bob", "carol")
+    for peer in (alice, bob, carol):
+        await peer.join("r")
+    await alice.expect("member_joined")
+    await alice.expect("member_joined")
+    await bob.expect("member_joined")
+
+    await bob.send(type="leave")
+    assert (await bob.expect("left"))["room"] == "r"
+    for peer in (alice, carol):
+        assert (await peer.expect("member_left"))["id"] == bob.id
+
+    await carol.close()
+    assert (await alice.expect("member_left"))["id"] == carol.id
+
+
+async def test_media_state_broadcast_and_seen_by_late_joiner(peers: Callable[..., Any]) -> None:
+    alice, bob, carol = await peers("alice", "bob", "carol")
+    await alice.join("r", media={"mic": True, "camera": True, "screen": False})
+    await bob.join("r")
+    await alice.expect("member_joined")
+    await alice.send(type="media", mic=False, camera=True, screen=True)
+    got = await bob.expect("media")
+    assert got == {"type": "media", "from": alice.id, "mic": False, "camera": True, "screen": True}
+    await alice.silent(0.2)  # not echoed to the sender
+    joined = await carol.join("r")
+    assert joined["members"][0]["media"] == {"mic": False, "camera": True, "screen": True}
+
+
+async def test_cross_room_signal_is_refused_like_a_missing_member(
+    peers: Callable[..., Any],
+) -> None:
+    alice, bob, eve = await peers("alice", "bob", "eve")
+    await alice.join("a")
+    await bob.join("a")
+    await alice.expect("member_joined")
+    await eve.join("elsewhere")
+
+    await eve.send(type="signal", to=alice.id, description=OFFER, ref="probe-1")
+    real = await eve.error("no_such_member")
+    await eve.send(type="signal", to="no-such-id", description=OFFER, ref="probe-2")
+    fake = await eve.error("no_such_member")
+    assert real["message"] == fake["message"]  # no way to tell "elsewhere" from "nowhere"
+    assert (real["ref"], fake["ref"]) == ("probe-1", "probe-2")
+    await alice.silent(0.2)
+    await bob.silent(0.1)
+
+
+async def test_name_takeover_is_refused(server: Any) -> None:
+    alice = await Peer.greeted(server, "alice")
+    for impostor_name in ("alice", "ALICE", " Alice "):
+        impostor = await Peer.connect(server)
+        await impostor.send(type="hello", versions=[1], name=impostor_name)
+        await impostor.error("name_taken")
+        # Still connected, still ungreeted: it may pick another name.
+        await impostor.send(type="join", room="r")
+        await impostor.error("hello_required")
+        await impostor.close()
+    # The real alice is untouched and reachable by name.
+    bob = await Peer.greeted(server, "bob")
+    await bob.send(type="call", name="alice")
+    await bob.expect("ringing")
+    assert (await alice.expect("incoming_call"))["name"] == "bob"
+    # Once alice is gone, her name is free again.
+    await alice.close()
+    assert (await bob.expect("call_ended"))["reason"] == "offline"
+    again = await Peer.greeted(server, "alice")
+    assert again.name == "alice"
+    await again.close()
+    await bob.close()
