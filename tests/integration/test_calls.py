@@ -50,6 +50,7 @@ async def test_call_by_name_accept_puts_both_in_a_private_room(
 
     # Hanging up ends it for both.
     await alice.send(type="leave")
+    assert (await alice.expect("call_ended"))["reason"] == "hangup"
     await alice.expect("left")
     assert (await bob.expect("member_left"))["id"] == alice.id
     assert await bob.expect("call_ended") == {

@@ -180,3 +180,35 @@ async def test_ping_after_silence_and_dead_peer(make_server: Callable[..., Any])
         assert {"type": "member_left", "room": "r", "id": mute.id} in heard
         await alive.alive()
         await alive.close()
+
+
+async def test_room_password_survives_the_room_emptying_and_a_restart(tmp_path: Any) -> None:
+    import sqlite3
+
+    import httpx
+
+    from tests.integration.server import running_server
+
+    with running_server(tmp_path) as server:
+        alice = await Peer.greeted(server, "alice")
+        await alice.join("vault", password="correct horse")
+        await alice.send(type="chat", text="secret plans")
+        await alice.expect("chat")
+        await alice.close()
+    stored = sqlite3.connect(tmp_path / "salon.db").execute(
+        "select password_hash from rooms where id = 'vault'"
+    )
+    (hashed,) = stored.fetchone()
+    assert hashed.startswith("scrypt$") and "correct horse" not in hashed
+    with running_server(tmp_path) as server:
+        async with httpx.AsyncClient(verify=server.ssl_context) as http:
+            info = (await http.get(f"{server.base_url}/api/v1/rooms/vault")).json()
+        assert info == {**info, "exists": True, "protected": True, "members": 0}
+        mallory = await Peer.greeted(server, "mallory")
+        await mallory.send(type="join", room="vault")
+        await mallory.error("wrong_password")
+        bob = await Peer.greeted(server, "bob")
+        joined = await bob.join("vault", password="correct horse")
+        assert [m["text"] for m in joined["history"]] == ["secret plans"]
+        await mallory.close()
+        await bob.close()

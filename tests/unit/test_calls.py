@@ -212,6 +212,16 @@ async def test_calling_someone_who_is_not_online(world: World) -> None:
     assert (error.code, error.ref) == ("not_online", 3)
 
 
+async def test_calling_by_name_trims_and_checks_the_name(world: World) -> None:
+    alice = await world.connect("alice")
+    await world.connect("bob")
+    await alice.send(type="call", name="  bob ")
+    assert alice.take_one(Ringing).name == "bob"
+    carol = await world.connect("carol")
+    await carol.send(type="call", name="x" * 65)
+    assert carol.take_error().code == "invalid_name"
+
+
 async def test_calling_by_name_ignores_case(world: World) -> None:
     alice = await world.connect("alice")
     bob = await world.connect("Bob")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from salon.core.passwords import MemoryRoomPasswords
 from salon.protocol.messages import ChatDelivered, Joined
 from salon.store.chat import MemoryChatRepository
 
@@ -123,3 +124,46 @@ async def test_a_kept_room_is_forgotten_when_the_late_joiner_is_refused(world: W
 
     assert alice.take_error().code == "wrong_password"
     assert world.hub.rooms == {}
+
+
+class GatedPasswords(MemoryRoomPasswords):
+    """A password check that waits for the test, like a slow hash in a worker thread."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+
+    async def check(self, room: str, password: str | None) -> bool | None:
+        await self.gate.wait()
+        return await super().check(room, password)
+
+
+async def test_a_member_who_disconnects_while_joining_is_not_seated(world: World) -> None:
+    passwords = GatedPasswords()
+    world.hub.passwords = passwords
+    alice = await world.connect("alice")
+    joining = asyncio.create_task(alice.send(type="join", room="r"))
+    await asyncio.sleep(0)  # alice's join now waits on the password check
+    alice.session.closed()
+    passwords.gate.set()
+    await joining
+    assert "r" not in world.hub.rooms  # no ghost seat, and no empty room left behind
+    bob = await world.connect("bob")
+    await bob.send(type="join", room="r")
+    assert bob.take_one(Joined).members == []
+
+
+async def test_a_protected_room_stays_protected_after_it_empties(world: World) -> None:
+    (alice,) = await world.connect_in("vault", "alice", password="s3cret")
+    await alice.send(type="chat", text="the combination is 1234")
+    await alice.send(type="leave")
+    assert "vault" not in world.hub.rooms
+    mallory = await world.connect("mallory")
+    await mallory.send(type="join", room="vault")
+    assert mallory.take_error().code == "wrong_password"
+    await mallory.send(type="join", room="vault", password="guess")
+    assert mallory.take_error().code == "wrong_password"
+    assert "vault" not in world.hub.rooms
+    await mallory.send(type="join", room="vault", password="s3cret")
+    joined = mallory.take_one(Joined)
+    assert [e.text for e in joined.history] == ["the combination is 1234"]

@@ -141,7 +141,7 @@ async def test_max_rooms_limits_how_many_rooms_are_open(make_world: Callable[...
 
     await c.send(type="join", room="three")
 
-    assert c.take_error().code == "room_full"
+    assert c.take_error().code == "server_full"
     assert set(world.hub.rooms) == {"one", "two"}
     await c.send(type="join", room="two")
     assert isinstance(c.take()[0], Joined)

@@ -294,6 +294,31 @@ async def test_close_4003_after_the_strikes(make_world: Callable[..., World]) ->
     assert [getattr(m, "code", m.type) for m in alice.take()] == ["pong", "rate_limited"]
 
 
+async def test_strikes_leak_away_so_a_slightly_fast_client_is_only_slowed(
+    make_world: Callable[..., World],
+) -> None:
+    world = make_world(rate_burst=1, rate_per_second=1, rate_strikes_before_close=3)
+    alice = await world.connect("alice")  # the hello took the only token
+    for _ in range(10):  # one allowed and one dropped a second: two strikes never add up to 3
+        await alice.send(type="ping")
+        await alice.send(type="ping")
+        world.clock.advance(1.0)
+    assert alice.transport.closes == []
+
+
+async def test_a_steady_flood_is_closed_even_though_some_frames_get_through(
+    make_world: Callable[..., World],
+) -> None:
+    world = make_world(rate_burst=1, rate_per_second=10, rate_strikes_before_close=20)
+    alice = await world.connect("alice")
+    for _ in range(100):  # 100 frames/s against 10/s: ~9 strikes a second outrun the leak
+        await alice.send(type="ping")
+        world.clock.advance(0.01)
+    assert [code for code, _ in alice.transport.closes][:1] == [CloseCode.RATE_ABUSE]
+    errors = [m for m in alice.take() if getattr(m, "code", None) == "rate_limited"]
+    assert 1 <= len(errors) <= 2  # told once a second at most, not once per dropped frame
+
+
 async def test_rate_limited_frames_do_nothing(make_world: Callable[..., World]) -> None:
     world = make_world(rate_burst=3, rate_per_second=1, rate_strikes_before_close=100)
     alice, bob = await world.connect_in("lobby", "alice", "bob")  # hello + join: 2 tokens

@@ -67,9 +67,17 @@ def test_chat_text_rules() -> None:
     assert validate.chat_text("tab\there\nnext", 100) == "tab\there\nnext"
     assert validate.chat_text("e\u0301", 1) == "\u00e9"
     assert validate.chat_text("\u200d\U0001f468\u200d\U0001f469", 10)  # joiners in emoji stay
-    for bad in ("", "  ", "\n", "a\rb", "a\x00", "\x1b", "\u2029", "\ud800"):
+    assert validate.chat_text("windows\r\nline", 100) == "windows\r\nline"
+    for bad in ("", "  ", "\n", "a\x00", "\x1b", "\u2029", "\ud800"):
         assert code_of(validate.chat_text, bad, 100) == "invalid_text", repr(bad)
     assert code_of(validate.chat_text, "x" * 101, 100) == "invalid_text"
+
+
+def test_names_keep_emoji_joiners() -> None:
+    assert (
+        validate.display_name("dev \U0001f469\u200d\U0001f4bb", 64)
+        == "dev \U0001f469\u200d\U0001f4bb"
+    )
 
 
 @pytest.mark.parametrize("raw", ["\x00", "a\u202eb", "a\u200bb", "a\nb", "a\u2028b", "\ue000"])

@@ -7,7 +7,6 @@ chat repository it was given. Every method either does what it says or raises a
 
 from __future__ import annotations
 
-import hmac
 import logging
 import secrets
 from collections import Counter, deque
@@ -16,8 +15,9 @@ from salon.core import validate
 from salon.core.calls import Call, CallBook, CallState
 from salon.core.chatlog import ChatRepository
 from salon.core.clock import Clock
-from salon.core.errors import SalonError, fail
+from salon.core.errors import fail
 from salon.core.member import Member
+from salon.core.passwords import RoomPasswords
 from salon.core.room import Room
 from salon.core.settings import LimitSettings
 from salon.protocol import ErrorCode, Outgoing
@@ -56,10 +56,17 @@ def _send(member: Member, message: ServerMessage) -> None:
 
 
 class Hub:
-    def __init__(self, limits: LimitSettings, clock: Clock, chats: ChatRepository) -> None:
+    def __init__(
+        self,
+        limits: LimitSettings,
+        clock: Clock,
+        chats: ChatRepository,
+        passwords: RoomPasswords,
+    ) -> None:
         self.limits = limits
         self.clock = clock
         self.chats = chats
+        self.passwords = passwords
         self.rooms: dict[str, Room] = {}
         self.calls = CallBook()
         self._names: dict[str, Member] = {}  # name_key -> member
@@ -128,28 +135,50 @@ class Hub:
         if room is None:
             if room_id.startswith(CALL_ROOM_PREFIX):
                 raise fail(ErrorCode.NO_SUCH_ROOM, "no such room")
-            room = await self._activate(room_id, password)
+            room = await self._activate(room_id)
+        self._loading[room.id] += 1  # keep the room while we wait on its password
         try:
-            self._admit(member, room, password)
-        except SalonError:
-            self._forget_if_idle(room)
-            raise
-        if member.id in self._where:
-            self.leave(member)
-        self._seat(member, room, media)
+            self._admit(member, room)  # refuse before a first joiner's password is stored
+            await self._unlock(room, password)
+            if self._names.get(validate.name_key(member.name)) is not member:
+                return  # disconnected while we waited: seat no ghost
+            self._admit(member, room)
+            if member.id in self._where:
+                self.leave(member)
+            self._seat(member, room, media)
+        finally:
+            self._loading -= Counter({room.id: 1})
+            self._forget_if_idle(room)  # a refused first joiner leaves no empty room behind
 
-    def _admit(self, member: Member, room: Room, password: str | None) -> None:
+    async def _unlock(self, room: Room, password: str | None) -> None:
+        """Check the room's password; the first joiner of an empty, open room may set one."""
+        if room.private or (room.protected is False and room.seats):
+            return  # a call's room, or an open room in use: a password is not asked
+        verdict = await self.passwords.check(room.id, password)
+        if verdict is None:
+            if password is None or room.seats:
+                room.protected = False
+                return
+            if await self.passwords.protect(room.id, password, self.clock.wall_ms()):
+                room.protected = True
+                return
+            verdict = await self.passwords.check(room.id, password)  # set by someone else
+        room.protected = True
+        if not verdict:
+            raise fail(ErrorCode.WRONG_PASSWORD, "this room needs the right password")
+
+    def _admit(self, member: Member, room: Room) -> None:
         if room.allowed is not None and member.id not in room.allowed:
             raise fail(ErrorCode.NO_SUCH_ROOM, "no such room")
-        if room.password is not None and not _same(password, room.password):
-            raise fail(ErrorCode.WRONG_PASSWORD, "this room needs the right password")
+        if self.calls.of(member.id) is not None:
+            raise fail(ErrorCode.IN_CALL, "answer or cancel your ringing call first")
         if len(room) >= self.limits.max_room_members:
             raise fail(ErrorCode.ROOM_FULL, f"this room is full ({len(room)} people)")
 
-    async def _activate(self, room_id: str, password: str | None) -> Room:
+    async def _activate(self, room_id: str) -> Room:
         """Bring a room to life, with its recent chat from the store."""
         if len(self.rooms) >= self.limits.max_rooms:
-            raise fail(ErrorCode.ROOM_FULL, "this server has as many rooms open as it allows")
+            raise fail(ErrorCode.SERVER_FULL, "this server has as many rooms open as it allows")
         # While we read, the room may open, take chat and empty again; it is kept (see
         # _forget_if_idle) so we join it rather than a copy with a stale last_seq.
         self._loading[room_id] += 1
@@ -164,7 +193,6 @@ class Hub:
         room = Room(room_id, deque(history, maxlen=self.limits.history_on_join or 1), last_seq)
         if self.limits.history_on_join == 0:
             room.history.clear()
-        room.password = password
         self.rooms[room_id] = room
         return room
 
@@ -192,13 +220,15 @@ class Hub:
                 raise fail(ErrorCode.NOT_JOINED, "you are not in a room")
             return
         room.unseat(member.id)
+        if room.call is not None and not quiet:
+            _send(member, CallEnded(call=room.call, reason="hangup"))
         if not quiet:
             _send(member, Left(room=room.id))
         room.broadcast(Outgoing(MemberLeft(room=room.id, id=member.id)))
         if room.call is not None:
+            room.allowed = frozenset()  # the call is over: nobody may come back in
             for seat in list(room.seats.values()):
-                _send(seat.member, CallEnded(call=room.call, reason="hangup"))
-                self.leave(seat.member)
+                self.leave(seat.member)  # tells them call_ended (hangup), then left
         self._forget_if_idle(room)
 
     def _forget_if_idle(self, room: Room) -> None:
@@ -265,6 +295,7 @@ class Hub:
     # ------------------------------------------------------------------ calls
 
     def call(self, caller: Member, name: str) -> None:
+        name = validate.display_name(name, self.limits.max_name_chars)
         callee = self._names.get(validate.name_key(name))
         if callee is None:
             raise fail(ErrorCode.NOT_ONLINE, f"nobody called {name!r} is online")
@@ -323,7 +354,3 @@ class Hub:
         out = Outgoing(CallEnded(call=call.id, reason=reason))
         call.caller.push(out)
         call.callee.push(out)
-
-
-def _same(given: str | None, expected: str) -> bool:
-    return given is not None and hmac.compare_digest(given.encode(), expected.encode())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from salon.core.member import Member
@@ -23,7 +22,7 @@ class Room:
     id: str
     history: deque[ChatEntry]
     last_seq: int = 0
-    password: str | None = None
+    protected: bool | None = None  # has a stored password; None until the store was asked
     # A direct call's room: only these member ids may join. ``call`` is the call's id.
     allowed: frozenset[str] | None = None
     call: str | None = None
@@ -39,9 +38,6 @@ class Room:
 
     def __contains__(self, member_id: object) -> bool:
         return member_id in self.seats
-
-    def others(self, member_id: str) -> Iterator[Seat]:
-        return (seat for mid, seat in self.seats.items() if mid != member_id)
 
     def seat(self, member: Member, media: MediaState) -> list[MemberInfo]:
         """Seat a newcomer; returns everyone already here, the newcomer being polite to each.

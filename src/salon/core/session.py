@@ -90,7 +90,9 @@ class Session:
         self._ice_servers = ice_servers
         limits = hub.limits
         self._bucket = TokenBucket(limits.rate_per_second, limits.rate_burst, hub.clock.monotonic())
-        self._strikes = 0
+        self._strikes = 0.0  # rejected frames, leaking one per second: sustained abuse adds up
+        self._strikes_at = hub.clock.monotonic()
+        self._warned_at = float("-inf")
         self.version: int | None = None
 
     # ------------------------------------------------------------------ Member
@@ -138,11 +140,18 @@ class Session:
             self._error(ErrorCode.INTERNAL, "the server could not handle that message", message.ref)
 
     def _within_rate(self) -> bool:
-        if self._bucket.take(self.hub.clock.monotonic()):
-            self._strikes = 0
+        """Token bucket per connection. A dropped frame is a strike; strikes leak away at one
+        a second, so a client a little over the rate is only slowed, while one that keeps
+        flooding reaches ``rate_strikes_before_close`` and is closed (4003). ``rate_limited``
+        is sent at most once a second, so the errors cannot flood the outbox either."""
+        now = self.hub.clock.monotonic()
+        self._strikes = max(0.0, self._strikes - (now - self._strikes_at))
+        self._strikes_at = now
+        if self._bucket.take(now):
             return True
         self._strikes += 1
-        if self._strikes == 1:
+        if now - self._warned_at >= 1.0:
+            self._warned_at = now
             self._error(ErrorCode.RATE_LIMITED, "too many messages; slow down")
         if self._strikes >= self.hub.limits.rate_strikes_before_close:
             self.kick(CloseCode.RATE_ABUSE, "kept sending after being rate limited")
@@ -159,7 +168,7 @@ class Session:
         self.state = SessionState.CLOSED
 
     def _error(self, code: ErrorCode, message: str, ref: Ref | None = None) -> None:
-        self.push(Outgoing(Error(code=code.value, message=message, ref=ref)))
+        self.push(Outgoing(Error(code=code, message=message, ref=ref)))
 
     # ------------------------------------------------------------------ handlers
 
@@ -173,7 +182,11 @@ class Session:
             return
         limits = self.hub.limits
         self._name = validate.display_name(msg.name, limits.max_name_chars)
-        self.hub.arrive(self)
+        try:
+            self.hub.arrive(self)
+        except SalonError:
+            self._name = ""
+            raise
         self.version = version
         self.state = SessionState.GREETED
         self.push(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,6 +34,12 @@ class LimitSettings(BaseModel):
     history_on_join: int = Field(50, ge=0)
     history_page: int = Field(200, ge=1)
     max_rooms: int = Field(10_000, ge=1)
+
+    @model_validator(mode="after")
+    def _dead_after_ping(self) -> LimitSettings:
+        if self.dead_after_seconds <= self.ping_after_seconds:
+            raise ValueError("dead_after_seconds must be longer than ping_after_seconds")
+        return self
 
 
 class Settings(BaseSettings):

@@ -14,6 +14,7 @@ ROOM_ID: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # Cn unassigned, Zl/Zp line and paragraph separators.
 _FORBIDDEN_IN_NAMES: Final = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 _FORBIDDEN_IN_TEXT: Final = frozenset({"Cs", "Zl", "Zp"})
+_ZWJ: Final = "\u200d"  # joins emoji sequences such as 👩‍💻; allowed in names
 
 
 def display_name(raw: str, max_chars: int) -> str:
@@ -23,7 +24,7 @@ def display_name(raw: str, max_chars: int) -> str:
         raise fail(ErrorCode.INVALID_NAME, "a name needs at least one visible character")
     if len(name) > max_chars:
         raise fail(ErrorCode.INVALID_NAME, f"a name has at most {max_chars} characters")
-    if any(unicodedata.category(ch) in _FORBIDDEN_IN_NAMES for ch in name):
+    if any(unicodedata.category(ch) in _FORBIDDEN_IN_NAMES and ch != _ZWJ for ch in name):
         raise fail(ErrorCode.INVALID_NAME, "a name cannot contain control or format characters")
     return name
 
@@ -51,7 +52,7 @@ def password(raw: str | None, max_chars: int) -> str | None:
 
 
 def chat_text(raw: str, max_chars: int) -> str:
-    """Chat text: NFC, not blank, at most ``max_chars``; tabs and newlines are kept."""
+    """Chat text: NFC, not blank, at most ``max_chars``; tabs and line breaks are kept."""
     text = unicodedata.normalize("NFC", raw)
     if not text.strip():
         raise fail(ErrorCode.INVALID_TEXT, "a chat message cannot be empty")
@@ -59,7 +60,7 @@ def chat_text(raw: str, max_chars: int) -> str:
         raise fail(ErrorCode.INVALID_TEXT, f"a chat message has at most {max_chars} characters")
     for ch in text:
         cat = unicodedata.category(ch)
-        if cat in _FORBIDDEN_IN_TEXT or (cat == "Cc" and ch not in "\n\t"):
+        if cat in _FORBIDDEN_IN_TEXT or (cat == "Cc" and ch not in "\r\n\t"):
             raise fail(ErrorCode.INVALID_TEXT, "a chat message cannot contain control characters")
     return text
 

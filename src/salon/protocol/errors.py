@@ -29,6 +29,7 @@ class ErrorCode(StrEnum):
     INVALID_ROOM = "invalid_room"
     NO_SUCH_ROOM = "no_such_room"
     ROOM_FULL = "room_full"
+    SERVER_FULL = "server_full"  # the server has as many rooms open as it allows
     WRONG_PASSWORD = "wrong_password"  # noqa: S105 - a code, not a secret
     NO_SUCH_MEMBER = "no_such_member"
     INVALID_TEXT = "invalid_text"

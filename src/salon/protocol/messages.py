@@ -16,6 +16,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from salon.protocol.errors import ErrorCode
+
 Ref = Annotated[str, Field(max_length=64)] | Annotated[int, Field(ge=-(2**53), le=2**53)]
 MemberId = Annotated[str, Field(max_length=64)]
 CallId = Annotated[str, Field(max_length=64)]
@@ -161,7 +163,7 @@ class Chat(_ClientMessage):
 
 class HistoryRequest(_ClientMessage):
     type: Literal["history"]
-    since: Annotated[int, Field(ge=0)]
+    since: Annotated[int, Field(ge=0, le=2**53)]
 
 
 class Call(_ClientMessage):
@@ -355,7 +357,7 @@ class ServerPong(_Message):
 
 class Error(_Message):
     type: Literal["error"] = "error"
-    code: str
+    code: ErrorCode
     message: str
     ref: Ref | None = None
 

@@ -35,8 +35,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = await open_database(settings.sqlalchemy_url())
-        hub = Hub(settings.limits, clock, SqlChatRepository(engine))
-        state = ServerState(settings, clock, engine, hub, SqlRoomRepository(engine))
+        rooms = SqlRoomRepository(engine)
+        hub = Hub(settings.limits, clock, SqlChatRepository(engine), rooms)
+        state = ServerState(settings, clock, engine, hub, rooms)
         app.state.salon = state
         state.start()
         try:

@@ -116,6 +116,7 @@ class Connection:
 
     async def _read_loop(self, session: Session, state: ServerState) -> None:
         clock = state.clock
+        max_bytes = state.settings.limits.max_frame_bytes
         while not self.closing:
             event = await self.ws.receive()
             if event["type"] == "websocket.disconnect":
@@ -123,4 +124,11 @@ class Connection:
             self.heard_at = clock.monotonic()
             self.pinged = False
             text = event.get("text")
-            await session.receive(text if text is not None else event.get("bytes") or b"")
+            frame: str | bytes = text if text is not None else event.get("bytes") or b""
+            # The WebSocket layer enforces this too (uvicorn's ws_max_size); checked here as
+            # well so the limit holds under any ASGI server. len() of str counts characters,
+            # which is never more than its UTF-8 bytes.
+            if len(frame) > max_bytes:
+                self.close(CloseCode.MESSAGE_TOO_BIG, "frame too big")
+                return
+            await session.receive(frame)

@@ -30,9 +30,10 @@ class RoomInfo(BaseModel):
     exists: bool
     members: int
     full: bool
+    protected: bool  # joining needs the room's password
 
 
-RoomIdPath = Annotated[str, Path(pattern=ROOM_ID.pattern, max_length=64)]
+RoomIdPath = Annotated[str, Path(pattern=f"^{ROOM_ID.pattern}$", max_length=64)]
 
 
 def _state(request: Request) -> ServerState:
@@ -70,8 +71,14 @@ def build_router(version: str) -> APIRouter:
         if live is not None and live.private:
             raise HTTPException(404, "no such room")
         members = len(live) if live is not None else 0
-        exists = live is not None or await state.rooms.exists(room_id)
+        stored = await state.rooms.lookup(room_id)
         full = members >= state.settings.limits.max_room_members
-        return RoomInfo(id=room_id, exists=exists, members=members, full=full)
+        return RoomInfo(
+            id=room_id,
+            exists=live is not None or stored is not None,
+            members=members,
+            full=full,
+            protected=stored is not None and stored.protected,
+        )
 
     return router

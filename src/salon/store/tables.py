@@ -24,4 +24,5 @@ rooms = Table(
     metadata,
     Column("id", String(64), primary_key=True),
     Column("created_ms", BigInteger, nullable=False),
+    Column("password_hash", String(200), nullable=True),
 )

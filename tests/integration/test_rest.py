@@ -1,0 +1,81 @@
+"""REST under /api/v1, the OpenAPI document and the headers of every HTTP answer."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from tests.integration.peer import Peer
+from tests.integration.server import RunningServer
+
+
+@pytest.fixture
+async def http(server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=server.base_url, verify=server.ssl_context) as client:
+        yield client
+
+
+async def test_health(http: httpx.AsyncClient) -> None:
+    body = (await http.get("/api/v1/health")).json()
+    assert body["status"] == "ok" and body["online"] == 0 and body["rooms"] == 0
+
+
+async def test_create_room_then_its_info(http: httpx.AsyncClient, server: RunningServer) -> None:
+    created = await http.post("/api/v1/rooms")
+    assert created.status_code == 201
+    room = created.json()
+    assert len(room["id"]) == 16 and room["link"] == f"{server.base_url}/r/{room['id']}"
+    other = (await http.post("/api/v1/rooms")).json()
+    assert other["id"] != room["id"]
+
+    info = (await http.get(f"/api/v1/rooms/{room['id']}")).json()
+    assert info == {
+        "id": room["id"],
+        "exists": True,
+        "members": 0,
+        "full": False,
+        "protected": False,
+    }
+    alice = await Peer.greeted(server, "alice")
+    await alice.join(room["id"])
+    assert (await http.get(f"/api/v1/rooms/{room['id']}")).json()["members"] == 1
+    await alice.close()
+
+
+async def test_unknown_and_invalid_room_ids(http: httpx.AsyncClient) -> None:
+    unknown = (await http.get("/api/v1/rooms/never-made")).json()
+    assert unknown["exists"] is False
+    for bad in ("ok%20then", "x" * 65, "a.b"):
+        assert (await http.get(f"/api/v1/rooms/{bad}")).status_code == 422, bad
+
+
+async def test_call_rooms_are_not_visible_over_rest(
+    http: httpx.AsyncClient, server: RunningServer
+) -> None:
+    alice = await Peer.greeted(server, "alice")
+    bob = await Peer.greeted(server, "bob")
+    await alice.send(type="call", name="bob")
+    call = (await bob.expect("incoming_call"))["call"]
+    await bob.send(type="call_accept", call=call)
+    room = (await bob.expect("call_accepted"))["room"]
+    assert (await http.get(f"/api/v1/rooms/{room}")).status_code == 404
+    await alice.close()
+    await bob.close()
+
+
+async def test_openapi_describes_the_rest_api(http: httpx.AsyncClient) -> None:
+    paths = (await http.get("/openapi.json")).json()["paths"]
+    assert {"/api/v1/health", "/api/v1/rooms", "/api/v1/rooms/{room_id}"} <= set(paths)
+
+
+@pytest.mark.parametrize("path", ["/", "/r/some-room", "/call", "/api/v1/health"])
+async def test_security_headers(http: httpx.AsyncClient, path: str) -> None:
+    headers = (await http.get(path)).headers
+    csp = headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["strict-transport-security"].startswith("max-age=")
+    assert "camera=(self)" in headers["permissions-policy"]
