@@ -34,7 +34,8 @@ format: deps
 
 # --- Python: uv, then the locked environment -------------------------------------------
 $(UV):
-	python3 -m pip install --user --quiet uv
+	python3 -m pip install --user --quiet uv 2>/dev/null \
+		|| python3 -m pip install --user --quiet --break-system-packages uv
 
 deps: $(VENV)/.stamp-deps
 $(VENV)/.stamp-deps: pyproject.toml uv.lock | $(UV)
