@@ -39,7 +39,9 @@ from salon.protocol.messages import (
     Error,
     Hello,
     HistoryRequest,
+    IceRefresh,
     IceServer,
+    IceServers,
     Join,
     Leave,
     Limits,
@@ -251,6 +253,9 @@ class Session:
     async def _pong(self, msg: Pong) -> None:
         """Any frame proves the peer alive; the transport already noted it."""
 
+    async def _ice_refresh(self, msg: IceRefresh) -> None:
+        self.push(Outgoing(IceServers(ice_servers=self._ice_servers(self._id), ref=msg.ref)))
+
 
 _HANDLERS: dict[type[Any], Callable[[Session, Any], Awaitable[None]]] = {
     Hello: Session._hello,
@@ -267,4 +272,5 @@ _HANDLERS: dict[type[Any], Callable[[Session, Any], Awaitable[None]]] = {
     PresenceWatch: Session._presence_watch,
     Ping: Session._ping,
     Pong: Session._pong,
+    IceRefresh: Session._ice_refresh,
 }

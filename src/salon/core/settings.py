@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     turn_urls: list[str] = Field(default_factory=list)
     turn_secret: str | None = None
     turn_ttl_seconds: int = Field(6 * 3600, ge=60)
+    turn_realm: str = "salon"  # coturn's realm: `salon turn-config`, `serve --with-turn`
+    turn_port: int = Field(3478, ge=1, le=65535)  # the coturn that `serve --with-turn` starts
     static_dir: Path | None = None  # the built client; default: the package's static folder
     log_level: str = "info"
     limits: LimitSettings = Field(default_factory=LimitSettings)

@@ -199,6 +199,12 @@ class Pong(_ClientMessage):
     type: Literal["pong"]
 
 
+class IceRefresh(_ClientMessage):
+    """Ask for ICE servers with fresh TURN credentials, before the ones held expire."""
+
+    type: Literal["ice_refresh"]
+
+
 ClientMessage = Annotated[
     Hello
     | Join
@@ -213,7 +219,8 @@ ClientMessage = Annotated[
     | CallCancel
     | PresenceWatch
     | Ping
-    | Pong,
+    | Pong
+    | IceRefresh,
     Field(discriminator="type"),
 ]
 
@@ -355,6 +362,14 @@ class ServerPong(_Message):
     ref: Ref | None = None
 
 
+class IceServers(_Message):
+    """The answer to ``ice_refresh``: the same list as ``welcome.ice_servers``, issued now."""
+
+    type: Literal["ice_servers"] = "ice_servers"
+    ice_servers: list[IceServer]
+    ref: Ref | None = None
+
+
 class Error(_Message):
     type: Literal["error"] = "error"
     code: ErrorCode
@@ -380,6 +395,7 @@ ServerMessage = Annotated[
     | CallAccepted
     | ServerPing
     | ServerPong
+    | IceServers
     | Error,
     Field(discriminator="type"),
 ]

@@ -1,0 +1,173 @@
+"""A coturn child process: what ``salon serve --with-turn`` and the TURN tests start.
+
+The config is written with mode 0600 (it holds the shared secret) into a folder of its own;
+coturn's output goes to ``turnserver.log`` beside it. The secret is never logged.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import secrets
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from salon.core.settings import Settings
+from salon.core.turnconfig import PeerPolicy, TurnServerConfig, turnserver_conf
+
+STOP_SECONDS = 5.0
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+class CoturnError(RuntimeError):
+    """coturn is missing, or did not start; the message says which."""
+
+
+@dataclass
+class Coturn:
+    """A running ``turnserver``; :meth:`stop` ends it (TERM, then KILL after 5 s)."""
+
+    process: subprocess.Popen[bytes]
+    config_path: Path
+    log_path: Path
+    port: int
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the thread that started it ends, even if Salon
+    is killed outright, so no orphan keeps the TURN port."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def find_turnserver() -> str | None:
+    """The path of coturn's ``turnserver``, or None when it is not installed."""
+    return shutil.which("turnserver") or next(
+        (p for p in ("/usr/bin/turnserver", "/usr/local/bin/turnserver") if os.access(p, os.X_OK)),
+        None,
+    )
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read, without a moment of wider permissions."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # O_CREAT's mode does not apply to a file that already existed
+    with os.fdopen(fd, "w") as file:
+        file.write(text)
+
+
+def start_coturn(
+    config: TurnServerConfig, folder: Path, *, probe_host: str = "127.0.0.1", timeout: float = 10.0
+) -> Coturn:
+    """Write ``folder/turnserver.conf``, start ``turnserver -c`` on it and wait until it
+    answers a STUN Binding request on ``probe_host``; raises CoturnError otherwise."""
+    binary = find_turnserver()
+    if binary is None:
+        raise CoturnError("coturn's turnserver is not installed (Debian: apt install coturn)")
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
+    config_path, log_path = folder / "turnserver.conf", folder / "turnserver.log"
+    write_private(config_path, turnserver_conf(config))
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(  # noqa: S603 - a fixed binary and our own config file
+            [binary, "-c", str(config_path)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches us, and we stop coturn in order
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        )
+    running = Coturn(process, config_path, log_path, config.listening_port)
+    deadline = time.monotonic() + timeout
+    try:
+        while not stun_binding_answered(probe_host, config.listening_port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise CoturnError(f"turnserver did not start; see {log_path}")
+    except BaseException:  # also Ctrl-C while waiting: never leave it running
+        running.stop()
+        raise
+    return running
+
+
+def stun_binding_answered(host: str, port: int, wait: float = 0.2) -> bool:
+    """Whether a STUN Binding request (RFC 8489 section 6) over UDP gets an answer."""
+    txid = os.urandom(12)
+    request = struct.pack("!HHI", 0x0001, 0, 0x2112A442) + txid
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(wait)
+        try:
+            sock.sendto(request, (host, port))
+            answer = sock.recv(2048)
+        except OSError:  # timeout, or ICMP port unreachable while coturn starts
+            return False
+    return answer[8:20] == txid
+
+
+def lan_address() -> str:
+    """This host's address on the default route (no packet is sent); 127.0.0.1 without one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect(("192.0.2.1", 9))  # TEST-NET-1: only selects a route
+            address: str = sock.getsockname()[0]
+        except OSError:
+            return "127.0.0.1"
+    return address
+
+
+def turn_host(settings: Settings) -> str:
+    """The host browsers should reach the relay at: the public URL's, the listening address,
+    or this host's LAN address."""
+    if settings.public_url and (hostname := urlsplit(settings.public_url).hostname):
+        return hostname
+    if settings.host not in ("0.0.0.0", "::", ""):  # noqa: S104 - comparing, not binding
+        return settings.host
+    return lan_address()
+
+
+def start_local_turn(settings: Settings) -> tuple[Settings, Coturn]:
+    """``salon serve --with-turn``: start coturn with a fresh secret on ``turn_port`` (UDP and
+    TCP), relaying to public and LAN peers but never loopback or link-local (PeerPolicy.LAN),
+    and return settings that hand out credentials for it. Explicit TURN/STUN URLs are kept."""
+    secret = secrets.token_urlsafe(32)
+    folder = settings.data_dir / "turn"
+    specific = settings.host not in ("0.0.0.0", "::", "")  # noqa: S104
+    config = TurnServerConfig(
+        secret=secret,
+        realm=settings.turn_realm,
+        listening_port=settings.turn_port,
+        listening_ips=(settings.host,) if specific else (),
+        peers=PeerPolicy.LAN,
+        log_file="stdout",  # into turnserver.log beside the config
+        state_dir=str(folder.resolve()),
+    )
+    running = start_coturn(config, folder, probe_host=settings.host if specific else "127.0.0.1")
+    host = turn_host(settings)
+    host = f"[{host}]" if ":" in host else host
+    where = f"{host}:{settings.turn_port}"
+    update: dict[str, object] = {
+        "turn_secret": secret,
+        "turn_urls": settings.turn_urls
+        or [f"turn:{where}?transport=udp", f"turn:{where}?transport=tcp"],
+        "stun_urls": settings.stun_urls or [f"stun:{where}"],
+    }
+    return settings.model_copy(update=update), running
