@@ -1,0 +1,242 @@
+"""End-to-end fixtures: the real server on a free port, Debian's Chromium with fake devices,
+one browser context per person.
+
+The server is started by the tests themselves (``salon serve`` over HTTPS with its
+self-signed certificate) and must already have the built client in ``src/salon/static``
+(``make web``). Media is proven with ``getStats()`` numbers that rise, read through the
+client's ``window.__salon.stats()`` hook, never by the presence of a DOM element.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import ssl
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+REPO = Path(__file__).resolve().parents[2]
+SALON = REPO / ".venv" / "bin" / "salon"
+STATIC_INDEX = REPO / "src" / "salon" / "static" / "index.html"
+SCREENSHOTS = REPO / "docs" / "screenshots"
+
+CHROMIUM_ARGS = [
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    # Several people share one browser: do not throttle the pages in the background.
+    "--disable-background-timer-throttling",
+    "--disable-renderer-backgrounding",
+    "--disable-backgrounding-occluded-windows",
+]
+
+# Makes getUserMedia refuse the camera the way a browser does when the person blocks it.
+DENY_CAMERA = """
+(() => {
+  const devices = navigator.mediaDevices;
+  const original = devices.getUserMedia.bind(devices);
+  devices.getUserMedia = (constraints) => {
+    if (constraints && constraints.video) {
+      return Promise.reject(new DOMException("Permission denied", "NotAllowedError"));
+    }
+    return original(constraints);
+  };
+})();
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _healthy(url: str) -> bool:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with urllib.request.urlopen(f"{url}/api/v1/health", context=context, timeout=1) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Salon server over HTTPS on a free port; yields its base URL."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium to run the e2e tests")
+    if not STATIC_INDEX.exists():
+        pytest.skip("the browser client is not built: run 'make web' first")
+    port = _free_port()
+    data = tmp_path_factory.mktemp("salon-e2e")
+    log = (data / "server.log").open("w")
+    proc = subprocess.Popen(
+        [str(SALON), "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "SALON_LOG_LEVEL": "warning"},
+    )
+    url = f"https://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while not _healthy(url):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"salon serve did not start; see {data / 'server.log'}")
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def playwright_instance() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium to run the e2e tests")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        yield playwright
+
+
+@pytest.fixture(scope="module")
+def browser(playwright_instance: Any) -> Iterator[Any]:
+    """One headless Chromium per test module; each person gets a context of their own."""
+    browser = playwright_instance.chromium.launch(
+        executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+    )
+    yield browser
+    browser.close()
+
+
+Person = Callable[..., Any]
+
+
+def _trace_websocket(ws: Any) -> None:
+    ws.on("framereceived", lambda frame: print("ws <", str(frame)[:120]))
+    ws.on("framesent", lambda frame: print("ws >", str(frame)[:120]))
+
+
+@pytest.fixture
+def person(browser: Any, server: str) -> Iterator[Person]:
+    """``person(deny_camera=False)`` opens a fresh context (a new person) and returns a page."""
+    contexts: list[Any] = []
+
+    def open_person(*, deny_camera: bool = False, width: int = 1280, height: int = 720) -> Any:
+        context = browser.new_context(
+            base_url=server,
+            ignore_https_errors=True,
+            viewport={"width": width, "height": height},
+            permissions=["microphone"] if deny_camera else ["camera", "microphone"],
+        )
+        if deny_camera:
+            context.add_init_script(DENY_CAMERA)
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        # No page may raise a dialog (an alert() would mean injected script ran).
+        dialogs: list[str] = []
+        page.salon_dialogs = dialogs
+
+        def on_dialog(dialog: Any) -> None:
+            dialogs.append(dialog.message)
+            dialog.dismiss()
+
+        page.on("dialog", on_dialog)
+        # Shown by pytest when a test fails: what the page complained about.
+        page.on("console", lambda m: m.type in ("warning", "error") and print("console:", m.text))
+        page.on("pageerror", lambda error: print("page error:", error))
+        if os.environ.get("SALON_E2E_WS"):
+            page.on("websocket", _trace_websocket)
+        return page
+
+    yield open_person
+    raised = [d for c in contexts for p in c.pages for d in p.salon_dialogs]
+    for context in contexts:
+        context.close()
+    assert raised == [], f"pages raised dialogs: {raised}"
+
+
+def new_room(page: Any) -> str:
+    """Create a room over REST from the page's origin; returns its id."""
+    if not page.url.startswith("http"):
+        page.goto("/")
+    room: str = page.evaluate("fetch('/api/v1/rooms', {method: 'POST'}).then(r => r.json())")["id"]
+    return room
+
+
+def join_room(page: Any, room: str, name: str) -> None:
+    """Go through the pre-join page into the room."""
+    page.goto(f"/r/{room}")
+    page.get_by_label("Your name").fill(name)
+    page.get_by_role("button", name="Join now").click()
+    page.get_by_test_id("room").wait_for()
+
+
+def stats(page: Any) -> dict[str, dict[str, Any]]:
+    """Inbound getStats() numbers per remote member name, from the client's test hook."""
+    result: dict[str, dict[str, Any]] = page.evaluate(
+        "window.__salon ? window.__salon.stats() : {}"
+    )
+    return result
+
+
+def wait_for_media(
+    page: Any,
+    names: list[str],
+    *,
+    video: bool = True,
+    audio: bool = True,
+    field: str = "videoFramesDecoded",
+    timeout: float = 30.0,
+) -> None:
+    """Wait until, from each named member, decoded frames (and audio bytes) rise over a second."""
+    deadline = time.monotonic() + timeout
+    while True:
+        before = stats(page)
+        page.wait_for_timeout(1000)
+        after = stats(page)
+        ok = all(
+            (not video or _rising(before, after, n, field))
+            and (not audio or _rising(before, after, n, "audioBytesReceived"))
+            for n in names
+        )
+        if ok:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"media from {names} did not flow: {after}")
+
+
+def _rising(before: dict[str, Any], after: dict[str, Any], name: str, key: str) -> bool:
+    return name in before and name in after and after[name][key] > before[name][key] > 0
+
+
+def tile(page: Any, name: str) -> Any:
+    """The grid tile of the member called ``name``."""
+    return page.locator(f'[data-testid="tile"][data-member="{name}"]')
+
+
+def screenshot(page: Any, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))

@@ -1,0 +1,178 @@
+/**
+ * Direct calls by name: who is online, ringing out, ringing in, and the 1:1 room once
+ * the callee accepts. Framework-free; the UI subscribes with `subscribe`/`snapshot`.
+ *
+ *   idle --call--> calling --ringing--> ringing --call_accepted--> in_call
+ *   idle --incoming_call--> incoming --accept--> in_call
+ *   ringing | incoming | in_call --call_ended--> idle (with an outcome)
+ */
+import type { LocalMedia } from "../rtc/media";
+import type { PeerConnectionFactory } from "../rtc/mesh";
+import type { SignalingClient } from "../signaling/client";
+import { Emitter } from "../signaling/emitter";
+import { RoomSession } from "./session";
+
+export type CallPhase = "idle" | "calling" | "ringing" | "incoming" | "in_call";
+
+/** How the last call attempt ended, for the caller and the callee to read. */
+export type CallOutcome =
+  | "declined"
+  | "cancelled"
+  | "timeout"
+  | "busy"
+  | "offline"
+  | "hangup"
+  | "not_online"
+  | "self_call"
+  | "in_call"
+  | "failed";
+
+export interface CallSnapshot {
+  readonly phase: CallPhase;
+  readonly online: readonly string[];
+  readonly callId: string | null;
+  /** The other person's name while calling, ringing, incoming or in a call. */
+  readonly peer: string | null;
+  /** Whether this side started the call. */
+  readonly outgoing: boolean;
+  readonly outcome: { reason: CallOutcome; peer: string; message: string } | null;
+  readonly room: RoomSession | null;
+}
+
+const byName = (a: string, b: string) => a.localeCompare(b, undefined, { sensitivity: "base" });
+
+export class CallSession {
+  private readonly events = new Emitter<{ change: void }>();
+  private readonly unsubscribe: (() => void)[] = [];
+  private current: CallSnapshot = {
+    phase: "idle",
+    online: [],
+    callId: null,
+    peer: null,
+    outgoing: false,
+    outcome: null,
+    room: null,
+  };
+
+  constructor(
+    private readonly client: SignalingClient,
+    private readonly local: LocalMedia,
+    private readonly factory?: PeerConnectionFactory,
+  ) {
+    this.listen();
+    client.send({ type: "presence_watch", watch: true });
+  }
+
+  get snapshot(): CallSnapshot {
+    return this.current;
+  }
+
+  subscribe(handler: () => void): () => void {
+    return this.events.on("change", handler);
+  }
+
+  call(name: string): void {
+    const peer = name.trim();
+    if (peer === "" || this.current.phase !== "idle") return;
+    this.update({ phase: "calling", peer, outgoing: true, outcome: null });
+    this.client.send({ type: "call", name: peer });
+  }
+
+  accept(): void {
+    if (this.current.phase !== "incoming" || this.current.callId === null) return;
+    this.client.send({ type: "call_accept", call: this.current.callId });
+  }
+
+  decline(): void {
+    if (this.current.phase !== "incoming" || this.current.callId === null) return;
+    this.client.send({ type: "call_decline", call: this.current.callId });
+    this.update({ phase: "idle", callId: null, peer: null, outcome: null });
+  }
+
+  cancel(): void {
+    if (this.current.phase !== "ringing" || this.current.callId === null) return;
+    this.client.send({ type: "call_cancel", call: this.current.callId });
+  }
+
+  hangUp(): void {
+    const { room, peer } = this.current;
+    if (room === null) return;
+    room.leave();
+    room.dispose();
+    this.update({
+      phase: "idle",
+      room: null,
+      callId: null,
+      outcome: { reason: "hangup", peer: peer ?? "", message: "You hung up." },
+    });
+  }
+
+  dispose(): void {
+    for (const off of this.unsubscribe.splice(0)) off();
+    this.current.room?.dispose();
+  }
+
+  private listen(): void {
+    const c = this.client;
+    this.unsubscribe.push(
+      c.on("presence", (m) => this.update({ online: [...m.names].sort(byName) })),
+      c.on("presence_changed", (m) => {
+        const others = this.current.online.filter((n) => n.toLowerCase() !== m.name.toLowerCase());
+        this.update({ online: (m.online ? [...others, m.name] : others).sort(byName) });
+      }),
+      c.on("ringing", (m) => this.update({ phase: "ringing", callId: m.call, peer: m.name })),
+      c.on("incoming_call", (m) => {
+        if (this.current.phase !== "idle") return; // the server answers busy for us
+        this.update({ phase: "incoming", callId: m.call, peer: m.name, outgoing: false, outcome: null });
+      }),
+      c.on("call_accepted", (m) => {
+        if (m.call !== this.current.callId) return;
+        // Subscribe before the `joined` that follows in the next frame.
+        const room = new RoomSession(this.client, this.local, this.factory);
+        this.update({ phase: "in_call", room });
+      }),
+      c.on("call_ended", (m) => {
+        if (m.call !== this.current.callId && this.current.phase !== "calling") return;
+        this.current.room?.dispose();
+        const peer = this.current.peer ?? "";
+        this.update({
+          phase: "idle",
+          room: null,
+          callId: null,
+          outcome: { reason: m.reason, peer, message: describe(m.reason, peer, this.current.outgoing) },
+        });
+      }),
+      c.on("error", (m) => {
+        if (this.current.phase !== "calling") return;
+        const reason =
+          (["not_online", "self_call", "in_call"] as const).find((r) => r === m.code) ?? "failed";
+        const peer = this.current.peer ?? "";
+        this.update({ phase: "idle", peer: null, outcome: { reason, peer, message: m.message } });
+      }),
+    );
+  }
+
+  private update(patch: Partial<CallSnapshot>): void {
+    this.current = { ...this.current, ...patch };
+    this.events.emit("change", undefined);
+  }
+}
+
+function describe(reason: CallOutcome, peer: string, outgoing: boolean): string {
+  switch (reason) {
+    case "declined":
+      return outgoing ? `${peer} declined the call.` : "You declined the call.";
+    case "cancelled":
+      return outgoing ? "You cancelled the call." : `${peer} cancelled the call.`;
+    case "timeout":
+      return outgoing ? `No answer from ${peer}.` : `You missed a call from ${peer}.`;
+    case "busy":
+      return `${peer} is busy in another call.`;
+    case "offline":
+      return `${peer} went offline.`;
+    case "hangup":
+      return `${peer} hung up.`;
+    default:
+      return "The call could not be placed.";
+  }
+}

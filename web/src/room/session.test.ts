@@ -1,0 +1,217 @@
+import { describe, expect, it } from "vitest";
+import { LocalMedia } from "../rtc/media";
+import { SignalingClient } from "../signaling/client";
+import { FakePeerConnection, FakeSocket } from "../test/fakes";
+import { CallSession } from "./call";
+import { RoomSession } from "./session";
+
+const LIMITS = {
+  max_frame_bytes: 65536,
+  max_name_chars: 64,
+  max_chat_chars: 4000,
+  max_room_members: 8,
+  rate_per_second: 50,
+  rate_burst: 200,
+  ping_after_seconds: 20,
+  dead_after_seconds: 45,
+  ring_seconds: 30,
+};
+
+async function online(name = "me") {
+  const socket = new FakeSocket();
+  const client = new SignalingClient("wss://x/ws", () => socket);
+  const ready = client.connect(name);
+  socket.open();
+  socket.receive({
+    type: "welcome",
+    version: 1,
+    id: "self",
+    name,
+    ice_servers: [],
+    limits: LIMITS,
+    resume_token: "t",
+  });
+  await ready;
+  socket.sent.length = 0;
+  const media = new LocalMedia(undefined); // no devices: a receive-only member
+  const made: FakePeerConnection[] = [];
+  const factory = () => {
+    const pc = new FakePeerConnection(`pc${made.length}`);
+    made.push(pc);
+    return pc as unknown as RTCPeerConnection;
+  };
+  return { socket, client, media, made, factory };
+}
+
+const entry = (seq: number, text: string, from = "m2") => ({
+  room: "r",
+  id: `c${seq}`,
+  seq,
+  ts: 1_700_000_000_000 + seq,
+  from,
+  name: "bob",
+  text,
+});
+
+describe("RoomSession", () => {
+  it("joins with its media state, then connects to every member", async () => {
+    const { socket, client, media, made, factory } = await online();
+    const room = new RoomSession(client, media, factory);
+    room.join("r1");
+    expect(socket.sent[0]).toEqual({
+      type: "join",
+      room: "r1",
+      media: { mic: false, camera: false, screen: false },
+    });
+    socket.receive({
+      type: "joined",
+      room: "r1",
+      private: false,
+      members: [{ id: "m2", name: "bob", polite: true, media: { mic: true, camera: false, screen: false } }],
+      history: [entry(1, "hi")],
+      last_seq: 1,
+    });
+    expect(room.snapshot.phase).toBe("joined");
+    expect(room.snapshot.members.map((m) => [m.name, m.media.mic])).toEqual([["bob", true]]);
+    expect(room.snapshot.chat.map((c) => c.text)).toEqual(["hi"]);
+    expect(made).toHaveLength(1);
+    socket.receive({
+      type: "member_joined",
+      room: "r1",
+      member: { id: "m3", name: "cy", polite: false, media: { mic: false, camera: false, screen: false } },
+    });
+    socket.receive({ type: "media", from: "m3", mic: true, camera: true, screen: false });
+    expect(room.snapshot.members.find((m) => m.id === "m3")?.media.camera).toBe(true);
+    socket.receive({ type: "member_left", room: "r1", id: "m2" });
+    expect(room.snapshot.members.map((m) => m.id)).toEqual(["m3"]);
+    expect(made[0]?.closed).toBe(true);
+  });
+
+  it("keeps chat in seq order without duplicates", async () => {
+    const { socket, client, media, factory } = await online();
+    const room = new RoomSession(client, media, factory);
+    room.join("r1");
+    socket.receive({
+      type: "joined",
+      room: "r1",
+      private: false,
+      members: [],
+      history: [entry(2, "b")],
+      last_seq: 2,
+    });
+    socket.receive({ type: "chat", ...entry(3, "c") });
+    socket.receive({ type: "history", room: "r1", messages: [entry(1, "a"), entry(2, "b")], more: false });
+    expect(room.snapshot.chat.map((c) => c.text)).toEqual(["a", "b", "c"]);
+    expect(room.sendChat("  ")).toBe(false);
+    expect(room.sendChat("hello")).toBe(true);
+    expect(socket.sent.at(-1)).toEqual({ type: "chat", text: "hello" });
+  });
+
+  it("reports a refused join, and a lost connection while in the room", async () => {
+    const first = await online();
+    const refused = new RoomSession(first.client, first.media, first.factory);
+    refused.join("r1");
+    first.socket.receive({ type: "error", code: "room_full", message: "full" });
+    expect(refused.snapshot.phase).toBe("failed");
+    expect(refused.snapshot.problem?.code).toBe("room_full");
+
+    const second = await online();
+    const room = new RoomSession(second.client, second.media, second.factory);
+    room.join("r1");
+    second.socket.receive({
+      type: "joined",
+      room: "r1",
+      private: false,
+      members: [],
+      history: [],
+      last_seq: 0,
+    });
+    second.socket.drop(1006);
+    expect(room.snapshot.lost).toBe(true);
+  });
+});
+
+describe("RoomSession ICE servers", () => {
+  it("applies fresh ICE servers (TURN credentials) to open connections", async () => {
+    const { socket, client, media, made, factory } = await online();
+    const room = new RoomSession(client, media, factory);
+    room.join("r1");
+    socket.receive({
+      type: "joined",
+      room: "r1",
+      private: false,
+      members: [{ id: "m2", name: "bob", polite: true, media: { mic: true, camera: true, screen: false } }],
+      history: [],
+      last_seq: 0,
+    });
+    socket.receive({
+      type: "ice_servers",
+      ice_servers: [{ urls: ["turn:t:3478"], username: "u", credential: "p" }],
+      ref: null,
+    });
+    expect(made[0]?.configuration.iceServers).toEqual([
+      { urls: ["turn:t:3478"], username: "u", credential: "p" },
+    ]);
+    room.dispose();
+  });
+});
+
+describe("CallSession", () => {
+  it("tracks who is online", async () => {
+    const { socket, client, media } = await online("me");
+    const calls = new CallSession(client, media);
+    expect(socket.sent[0]).toEqual({ type: "presence_watch", watch: true });
+    socket.receive({ type: "presence", names: ["me", "bob"] });
+    socket.receive({ type: "presence_changed", name: "amy", online: true });
+    socket.receive({ type: "presence_changed", name: "bob", online: false });
+    expect(calls.snapshot.online).toEqual(["amy", "me"]);
+  });
+
+  it("rings out and reports a decline", async () => {
+    const { socket, client, media } = await online("alice");
+    const calls = new CallSession(client, media);
+    calls.call("bob");
+    expect(socket.sent.at(-1)).toEqual({ type: "call", name: "bob" });
+    socket.receive({ type: "ringing", call: "c1", name: "bob" });
+    expect(calls.snapshot.phase).toBe("ringing");
+    socket.receive({ type: "call_ended", call: "c1", reason: "declined" });
+    expect(calls.snapshot.phase).toBe("idle");
+    expect(calls.snapshot.outcome).toMatchObject({ reason: "declined", message: "bob declined the call." });
+  });
+
+  it("reports busy and nobody-online answers to a call", async () => {
+    const { socket, client, media } = await online("alice");
+    const calls = new CallSession(client, media);
+    calls.call("bob");
+    socket.receive({ type: "call_ended", call: "c9", reason: "busy" });
+    expect(calls.snapshot.outcome?.reason).toBe("busy");
+    calls.call("zed");
+    socket.receive({ type: "error", code: "not_online", message: "nobody called 'zed' is online" });
+    expect(calls.snapshot.outcome?.reason).toBe("not_online");
+    expect(calls.snapshot.phase).toBe("idle");
+  });
+
+  it("answers an incoming call into the call's room, and hangs up", async () => {
+    const { socket, client, media, factory } = await online("bob");
+    const calls = new CallSession(client, media, factory);
+    socket.receive({ type: "incoming_call", call: "c1", from: "m1", name: "alice" });
+    expect(calls.snapshot).toMatchObject({ phase: "incoming", peer: "alice" });
+    calls.accept();
+    expect(socket.sent.at(-1)).toEqual({ type: "call_accept", call: "c1" });
+    socket.receive({ type: "call_accepted", call: "c1", room: "call-x" });
+    socket.receive({
+      type: "joined",
+      room: "call-x",
+      private: true,
+      members: [{ id: "m1", name: "alice", polite: true, media: { mic: true, camera: true, screen: false } }],
+      history: [],
+      last_seq: 0,
+    });
+    const room = calls.snapshot.room;
+    expect(calls.snapshot.phase).toBe("in_call");
+    expect(room?.snapshot.members.map((m) => m.name)).toEqual(["alice"]);
+    socket.receive({ type: "call_ended", call: "c1", reason: "hangup" });
+    expect(calls.snapshot.phase).toBe("idle");
+    expect(calls.snapshot.outcome?.message).toBe("alice hung up.");
+  });
+});

@@ -1,0 +1,40 @@
+/** Small line icons (24px grid, currentColor), drawn for Salon. Decorative: aria-hidden. */
+const PATHS = {
+  mic: "M12 3a3 3 0 0 1 3 3v6a3 3 0 0 1-6 0V6a3 3 0 0 1 3-3zM5 11a7 7 0 0 0 14 0M12 18v3M8 21h8",
+  micOff:
+    "M12 3a3 3 0 0 1 3 3v5M9 9v3a3 3 0 0 0 5 2.2M5 11a7 7 0 0 0 11.5 5.3M19 11a7 7 0 0 1-.6 2.8M12 18v3M8 21h8M3 3l18 18",
+  camera: "M3 7h12a1 1 0 0 1 1 1v8a1 1 0 0 1-1 1H3a1 1 0 0 1-1-1V8a1 1 0 0 1 1-1zM16 10.5l6-3.5v10l-6-3.5",
+  cameraOff:
+    "M2 8a1 1 0 0 1 1-1h2M9 7h6a1 1 0 0 1 1 1v6M16 16a1 1 0 0 1-1 1H3a1 1 0 0 1-1-1V8M16 10.5l6-3.5v10l-4-2.3M2 2l20 20",
+  screen: "M3 4h18v12H3zM8 20h8M12 16v4M9 10l3-3 3 3M12 7v6",
+  phone:
+    "M4 15.5c4.5-4 11.5-4 16 0l-1.6 2.7a1 1 0 0 1-1.2.4l-3-1.2a1 1 0 0 1-.6-.9V15a9 9 0 0 0-3.2 0v1.5a1 1 0 0 1-.6.9l-3 1.2a1 1 0 0 1-1.2-.4z",
+  chat: "M4 5h16v11H9l-5 4z",
+  people:
+    "M9 11a3.5 3.5 0 1 0 0-7 3.5 3.5 0 0 0 0 7zM2 20c0-3.5 3-6 7-6s7 2.5 7 6M16 4.3a3.5 3.5 0 0 1 0 6.4M18 14.5c2.4.7 4 2.7 4 5.5",
+  link: "M10 14a4 4 0 0 0 5.7 0l3-3a4 4 0 0 0-5.7-5.7l-1 1M14 10a4 4 0 0 0-5.7 0l-3 3a4 4 0 0 0 5.7 5.7l1-1",
+  gear: "M12 15a3 3 0 1 0 0-6 3 3 0 0 0 0 6zM19.4 15a1.7 1.7 0 0 0 .3 1.8l.1.1a2 2 0 1 1-2.8 2.8l-.1-.1a1.7 1.7 0 0 0-2.9 1.2V21a2 2 0 0 1-4 0v-.1A1.7 1.7 0 0 0 7 19.7l-.1.1a2 2 0 1 1-2.8-2.8l.1-.1A1.7 1.7 0 0 0 3 14H3a2 2 0 0 1 0-4h.1A1.7 1.7 0 0 0 4.3 7l-.1-.1A2 2 0 1 1 7 4.1l.1.1A1.7 1.7 0 0 0 10 3V3a2 2 0 0 1 4 0v.1a1.7 1.7 0 0 0 2.9 1.2l.1-.1a2 2 0 1 1 2.8 2.8l-.1.1A1.7 1.7 0 0 0 21 10h.1a2 2 0 0 1 0 4z",
+  close: "M6 6l12 12M18 6L6 18",
+  send: "M4 12l16-8-6 16-2-7z",
+};
+
+export type IconName = keyof typeof PATHS;
+
+export function Icon({ name, size = 20 }: { name: IconName; size?: number }) {
+  return (
+    <svg
+      aria-hidden="true"
+      focusable="false"
+      width={size}
+      height={size}
+      viewBox="0 0 24 24"
+      fill="none"
+      stroke="currentColor"
+      strokeWidth={1.8}
+      strokeLinecap="round"
+      strokeLinejoin="round"
+    >
+      <path d={PATHS[name]} />
+    </svg>
+  );
+}

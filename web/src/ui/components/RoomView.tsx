@@ -1,0 +1,175 @@
+import { useCallback, useMemo, useState } from "react";
+import type { LocalMedia } from "../../rtc/media";
+import type { RoomSession } from "../../room/session";
+import { useLocalMediaState, useTrackLevel } from "../hooks/media";
+import { useStore } from "../hooks/store";
+import { useUnread } from "../hooks/unread";
+import { ChatPanel } from "./ChatPanel";
+import { ControlBar, type Panel } from "./ControlBar";
+import { DevicePickers } from "./DevicePickers";
+import { Grid } from "./Grid";
+import { Icon } from "./Icon";
+import { People } from "./People";
+import { RemoteTile } from "./RemoteTile";
+import { Tile } from "./Tile";
+
+interface Props {
+  session: RoomSession;
+  media: LocalMedia;
+  title: string;
+  leaveLabel: string;
+  inviteLink?: string;
+  maxChatChars: number;
+  onLeave: () => void;
+  onRejoin?: () => void;
+}
+
+const PANEL_TITLES = { chat: "Chat", people: "Participants", settings: "Devices" } as const;
+const canShare = typeof navigator !== "undefined" && navigator.mediaDevices?.getDisplayMedia !== undefined;
+
+/** A room in progress: the grid, the side panel and the controls. */
+export function RoomView({
+  session,
+  media,
+  title,
+  leaveLabel,
+  inviteLink,
+  maxChatChars,
+  onLeave,
+  onRejoin,
+}: Props) {
+  const snap = useStore(session);
+  const local = useLocalMediaState(media);
+  const [panel, setPanel] = useState<Panel>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const unread = useUnread(snap.chat, panel === "chat", snap.selfId);
+  const ownLevel = useTrackLevel(local.micOn ? local.audio : null);
+  const level = useCallback((id: string) => session.audioLevel(id), [session]);
+  const self = {
+    mic: local.micOn && local.audio !== null,
+    camera: local.cameraOn && local.video !== null,
+    screen: local.screen !== null,
+  };
+  const ownScreen = useMemo(
+    () => (local.screen === null ? null : new MediaStream([local.screen])),
+    [local.screen],
+  );
+
+  const invite = () => {
+    if (!inviteLink) return;
+    const fallback = () => setNotice(`Invite link: ${inviteLink}`);
+    if (navigator.clipboard === undefined) {
+      fallback();
+      return;
+    }
+    navigator.clipboard
+      .writeText(inviteLink)
+      .then(() => setNotice("Invite link copied. Send it to the people you want to meet."), fallback);
+  };
+
+  return (
+    <div className="room" data-testid="room">
+      <header className="room-header">
+        <h1 className="h6 m-0 text-truncate">{title}</h1>
+        <span className="text-body-secondary small" data-testid="member-count">
+          {snap.members.length + 1} in the {snap.isPrivate ? "call" : "room"}
+        </span>
+      </header>
+      {snap.lost && (
+        <div
+          className="alert alert-danger m-2 d-flex align-items-center gap-2"
+          role="alert"
+          data-testid="lost"
+        >
+          <span className="flex-grow-1">
+            Connection to the server was lost. You are no longer in the {snap.isPrivate ? "call" : "room"}.
+          </span>
+          {onRejoin && (
+            <button type="button" className="btn btn-light btn-sm" onClick={onRejoin}>
+              Rejoin
+            </button>
+          )}
+        </div>
+      )}
+      {notice && (
+        <div className="alert alert-info alert-dismissible m-2 py-2" role="status">
+          {notice}
+          <button type="button" className="btn-close" aria-label="Dismiss" onClick={() => setNotice(null)} />
+        </div>
+      )}
+      {snap.problem && snap.phase === "joined" && (
+        <div className="alert alert-warning m-2 py-2" role="alert">
+          {snap.problem.message}
+        </div>
+      )}
+      <div className="room-body">
+        <main className="stage" aria-label="Participants' video">
+          <Grid count={snap.members.length + 1}>
+            <Tile
+              name={snap.selfName}
+              media={self}
+              camera={local.preview}
+              screen={ownScreen}
+              speaking={ownLevel > 0.08}
+              self
+            />
+            {snap.members.map((m) => (
+              <RemoteTile key={m.id} member={m} level={level} sinkId={local.speakerId} />
+            ))}
+          </Grid>
+        </main>
+        {panel && (
+          <aside className="side-panel" aria-label={PANEL_TITLES[panel]}>
+            <div className="side-head">
+              <h2 className="h6 m-0">{PANEL_TITLES[panel]}</h2>
+              <button
+                type="button"
+                className="btn btn-sm btn-link text-body"
+                aria-label={`Close ${PANEL_TITLES[panel]}`}
+                onClick={() => setPanel(null)}
+              >
+                <Icon name="close" size={18} />
+              </button>
+            </div>
+            {panel === "chat" && (
+              <ChatPanel
+                chat={snap.chat}
+                selfId={snap.selfId}
+                maxChars={maxChatChars}
+                onSend={(t) => session.sendChat(t)}
+              />
+            )}
+            {panel === "people" && <People selfName={snap.selfName} self={self} members={snap.members} />}
+            {panel === "settings" && (
+              <div className="p-3">
+                <DevicePickers
+                  state={local}
+                  onCamera={(id) => void media.useCamera(id)}
+                  onMic={(id) => void media.useMic(id)}
+                  onSpeaker={(id) => media.useSpeaker(id)}
+                />
+              </div>
+            )}
+          </aside>
+        )}
+      </div>
+      <ControlBar
+        micOn={self.mic}
+        cameraOn={self.camera}
+        sharing={self.screen}
+        hasMic={local.audio !== null}
+        hasCamera={local.video !== null}
+        canShare={canShare && !snap.lost}
+        panel={panel}
+        unread={unread}
+        leaveLabel={leaveLabel}
+        onMic={() => media.setMicOn(!local.micOn)}
+        onCamera={() => media.setCameraOn(!local.cameraOn)}
+        onScreen={() => (local.screen ? media.stopScreen() : void media.startScreen())}
+        onPanel={setPanel}
+        {...(inviteLink ? { onInvite: invite } : {})}
+        onLeave={onLeave}
+      />
+    </div>
+  );
+}

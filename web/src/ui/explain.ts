@@ -1,0 +1,27 @@
+import { SignalingError } from "../signaling/client";
+
+/** A sentence for a person, from a failed connect or join. */
+export function explain(error: unknown, name: string): string {
+  const code = error instanceof SignalingError ? error.code : "";
+  switch (code) {
+    case "unreachable":
+      return "Can't reach the Salon server. Check your connection, then try again.";
+    case "server_full":
+      return "This server is at capacity right now. Try again in a little while.";
+    case "room_full":
+      return "This meeting is full. Try again when someone leaves.";
+    case "name_taken":
+      return `Someone online is already called "${name}". Choose another name.`;
+    case "invalid_name":
+      return error instanceof SignalingError
+        ? `That name does not work: ${error.message}.`
+        : "That name does not work.";
+    case "no_such_room":
+    case "invalid_room":
+      return "There is no meeting at this link. Check the link or start a new meeting.";
+    case "wrong_password":
+      return "This meeting needs a password.";
+    default:
+      return error instanceof Error ? error.message : "Something went wrong. Try again.";
+  }
+}

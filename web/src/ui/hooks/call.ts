@@ -1,0 +1,46 @@
+import { useEffect, useState } from "react";
+import { CallSession } from "../../room/call";
+import { connectAs } from "../../room/connect";
+import type { LocalMedia } from "../../rtc/media";
+import type { SignalingClient } from "../../signaling/client";
+import { explain } from "../explain";
+
+export type CallLine =
+  | { step: "signed_out"; error: string | null }
+  | { step: "connecting" }
+  | { step: "online"; client: SignalingClient; calls: CallSession };
+
+/** Being reachable by name on the /call page: a connection, then a CallSession. */
+export function useCallLine(media: LocalMedia) {
+  const [line, setLine] = useState<CallLine>({ step: "signed_out", error: null });
+  const [lost, setLost] = useState(false);
+  const client = line.step === "online" ? line.client : null;
+  const calls = line.step === "online" ? line.calls : null;
+
+  useEffect(() => {
+    if (client === null || calls === null) return;
+    const off = client.onClose((info) => {
+      if (!info.expected) setLost(true);
+    });
+    return () => {
+      off();
+      calls.dispose();
+      client.close();
+    };
+  }, [client, calls]);
+
+  const signIn = async (name: string) => {
+    setLost(false);
+    setLine({ step: "connecting" });
+    try {
+      const connected = await connectAs(name);
+      setLine({ step: "online", client: connected, calls: new CallSession(connected, media) });
+    } catch (error) {
+      setLine({ step: "signed_out", error: explain(error, name) });
+    }
+  };
+
+  const signOut = () => setLine({ step: "signed_out", error: null });
+
+  return { line, lost, signIn, signOut };
+}

@@ -1,0 +1,96 @@
+import { useState, type FormEvent } from "react";
+import { createRoom, parseRoomInput } from "../../room/connect";
+import { Icon } from "../components/Icon";
+import { navigate } from "../hooks/route";
+import { useRememberedName } from "../hooks/name";
+
+/** Home: your name, start a meeting, join one by link or code, or call someone. */
+export function HomePage() {
+  const [name, setName] = useRememberedName();
+  const [code, setCode] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  const start = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      navigate(`/r/${await createRoom()}`);
+    } catch {
+      setError("Could not reach the Salon server to create a meeting. Check your connection and try again.");
+      setBusy(false);
+    }
+  };
+
+  const join = (event: FormEvent) => {
+    event.preventDefault();
+    const room = parseRoomInput(code);
+    if (room === null) setError("That is not a meeting link or code. A code looks like 'x7Gq2LmP9aBc'.");
+    else navigate(`/r/${room}`);
+  };
+
+  return (
+    <main className="home container" data-testid="home">
+      <div className="home-hero">
+        <div className="brand mb-3">
+          <span className="brand-mark" aria-hidden="true">
+            <Icon name="camera" size={22} />
+          </span>
+          Salon
+        </div>
+        <h1 className="display-6 fw-semibold">Video meetings on your own server.</h1>
+        <p className="lead text-body-secondary">Start a meeting, share the link, talk. Nothing to install.</p>
+      </div>
+      <div className="card home-card shadow">
+        <div className="card-body p-4">
+          <label htmlFor="home-name" className="form-label">
+            Your name
+          </label>
+          <input
+            id="home-name"
+            className="form-control mb-4"
+            autoComplete="name"
+            placeholder="How others will see you"
+            value={name}
+            maxLength={64}
+            onChange={(e) => setName(e.target.value)}
+          />
+          <button
+            type="button"
+            className="btn btn-primary btn-lg w-100 mb-3"
+            disabled={busy}
+            onClick={() => void start()}
+          >
+            {busy ? "Creating…" : "New meeting"}
+          </button>
+          <form onSubmit={join} className="mb-3">
+            <label htmlFor="home-code" className="form-label">
+              Join with a link or code
+            </label>
+            <div className="input-group">
+              <input
+                id="home-code"
+                className="form-control"
+                placeholder="Paste a link or code"
+                value={code}
+                onChange={(e) => setCode(e.target.value)}
+              />
+              <button type="submit" className="btn btn-outline-light" disabled={code.trim() === ""}>
+                Join
+              </button>
+            </div>
+          </form>
+          {error && (
+            <div className="alert alert-danger py-2 small" role="alert">
+              {error}
+            </div>
+          )}
+          <hr />
+          <button type="button" className="btn btn-outline-light w-100" onClick={() => navigate("/call")}>
+            Call someone
+          </button>
+        </div>
+      </div>
+    </main>
+  );
+}
