@@ -18,7 +18,8 @@ run: deps web
 	$(VENV)/bin/salon serve --port $(PORT)
 
 test: deps web system-deps check
-	$(VENV)/bin/pytest -q -p no:cacheprovider tests
+	$(VENV)/bin/pytest -q -p no:cacheprovider tests --ignore=tests/e2e
+	$(VENV)/bin/pytest -q -p no:cacheprovider tests/e2e
 	cd web && npm test --silent
 
 check: deps
@@ -26,7 +27,9 @@ check: deps
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
-	@if [ -f web/package.json ]; then $(MAKE) --no-print-directory types-check && cd web && npm run --silent typecheck && npm run --silent lint; fi
+	$(MAKE) --no-print-directory types-check
+	cd web && npm run --silent typecheck && echo "tsc: ok"
+	cd web && npm run --silent lint && echo "eslint: ok"
 
 format: deps
 	$(VENV)/bin/ruff format src tests bench
@@ -60,7 +63,8 @@ types-check: deps web/node_modules/.stamp-npm
 	@tmp=$$(mktemp -d); $(VENV)/bin/salon schema > $$tmp/schema.json; \
 	if ! diff -q $$tmp/schema.json web/src/protocol/schema.json >/dev/null; then \
 		echo "web/src/protocol/schema.json is stale: run 'make types'"; rm -rf $$tmp; exit 1; fi; \
-	cd web && npm run --silent gen:types -- --check; status=$$?; rm -rf $$tmp; exit $$status
+	cd web && npm run --silent gen:types -- --check; status=$$?; rm -rf $$tmp; \
+	[ $$status = 0 ] && echo "protocol types: in step with the server"; exit $$status
 
 # --- System packages for the tests (Chromium, coturn, nginx, PostgreSQL, Redis) ------------
 system-deps:

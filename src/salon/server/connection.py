@@ -1,8 +1,12 @@
-"""The WebSocket endpoint: one reader (the request's task), one writer task per connection.
+"""The WebSocket endpoint: the request's task reads; a writer task drains a bounded outbox.
 
 The reader hands each frame to the connection's :class:`Session`. Everything sent goes through
-a bounded outbox drained by the writer, so a slow client only ever slows itself: when its
-outbox overflows it is disconnected (close 4002) and the room never waits for it.
+a bounded outbox, so a slow client only ever slows itself: when its outbox overflows it is
+disconnected (close 4002) and the room never waits for it.
+
+The writer lives as long as the connection. Starting it only while there is something to
+send saves ~1.3 KB per idle connection but cost ~10% of relay throughput (a task per burst);
+measured in docs/BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CLOSE_GRACE_SECONDS: Final = 2.0
-"""How long a close frame may wait behind a full socket before the connection is dropped."""
+"""How long queued messages and the close frame may wait behind a full socket before the
+connection is dropped without them."""
 
 
 class Connection:
@@ -43,6 +48,7 @@ class Connection:
         self._reader: asyncio.Task[None] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._abort: asyncio.TimerHandle | None = None
+        self._ended = False  # we stopped the reader ourselves (peer gone or not reading)
 
     @property
     def closing(self) -> bool:
@@ -67,13 +73,8 @@ class Connection:
             loop = asyncio.get_running_loop()
             self._abort = loop.call_later(CLOSE_GRACE_SECONDS, self._drop)
 
-    def _drop(self) -> None:
-        for task in (self._writer, self._reader):
-            if task is not None and not task.done():
-                task.cancel()
-
-    async def write_loop(self) -> None:
-        """Drain the outbox in order; then, once closing, send the close frame."""
+    async def _write(self) -> None:
+        """Drain the outbox in order; once closing, send the close frame."""
         try:
             while True:
                 await self._wake.wait()
@@ -83,34 +84,44 @@ class Connection:
                 if self._close is not None:
                     code, reason = self._close
                     await self.ws.close(code, reason)
+                    self._stop_reader()
                     return
         except (WebSocketDisconnect, RuntimeError, OSError):
-            pass  # the peer is gone; the reader is stopped below
-        finally:
-            if self._reader is not None and not self._reader.done():
-                self._reader.cancel()
+            self._stop_reader()  # the peer is gone (uvicorn's ClientDisconnected is an OSError)
+
+    def _drop(self) -> None:
+        if self._writer is not None and not self._writer.done():
+            self._writer.cancel()
+        self._stop_reader()
+
+    def _stop_reader(self) -> None:
+        self._ended = True
+        if self._reader is not None and not self._reader.done():
+            self._reader.cancel()
 
     async def run(self, session: Session, state: ServerState) -> None:
         """Read frames until the peer leaves or we close; always leaves the hub tidy."""
         self.session = session
         self._reader = asyncio.current_task()
-        self._writer = writer = asyncio.create_task(self.write_loop())
+        self._writer = asyncio.create_task(self._write())
         state.connections.add(self)
         try:
             await self._read_loop(session, state)
         except asyncio.CancelledError:
-            # Cancelled by our own writer (the peer stopped reading); not a server shutdown.
-            if not self.closing:
+            # Cancelled by our own writer or close deadline, not by a server shutdown.
+            if not self._ended:
                 raise
             task = asyncio.current_task()
             if task is not None:
                 task.uncancel()
         finally:
+            self._reader = None  # reading is over: nothing may cancel this task from here
             state.connections.discard(self)
             session.closed()
             self.close(CloseCode.NORMAL, "")
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
+            if self._writer is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._writer
             if self._abort is not None:
                 self._abort.cancel()
 
