@@ -73,6 +73,14 @@ FIRST_FRAMES = """
 })();
 """
 
+# POST /api/v1/rooms as the client does: the CSRF token echoed in X-CSRF-Token (the browser
+# adds the page's Origin itself).
+CREATE_ROOM = """
+fetch('/api/v1/csrf').then(r => r.json())
+  .then(t => fetch('/api/v1/rooms', {method: 'POST', headers: {'X-CSRF-Token': t.token}}))
+  .then(r => r.json())
+"""
+
 PRESS_JOIN = """
 () => {
   const t = performance.timeOrigin + performance.now();
@@ -133,9 +141,7 @@ class Bench:
 
     def new_room(self, page: Any) -> str:
         page.goto("/")
-        room: str = page.evaluate("fetch('/api/v1/rooms', {method: 'POST'}).then(r => r.json())")[
-            "id"
-        ]
+        room: str = page.evaluate(CREATE_ROOM)["id"]
         return room
 
     def ready(self, page: Any, room: str, name: str) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from tests.deploy.proxy import DOMAIN, Proxied
 
@@ -51,6 +52,25 @@ def _request(
         conn.close()
 
 
+def _create_room(
+    proxied: Proxied, *, tls: bool = True, source: str = "127.0.0.1", headers: dict[str, str]
+) -> tuple[int, bytes]:
+    """POST /api/v1/rooms as the client's page does: its Origin, the CSRF cookie and token."""
+    _, answer, body = _request(proxied, "GET", "/api/v1/csrf", tls=tls, source=source)
+    token = json.loads(body)["token"]
+    assert answer["set-cookie"].startswith(f"salon_csrf={token};")
+    origin = (
+        f"https://{DOMAIN}:{proxied.https_port}"
+        if tls
+        else f"http://127.0.0.1:{proxied.salon_port}"
+    )
+    page = {"Origin": origin, "Cookie": f"salon_csrf={token}", "X-CSRF-Token": token}
+    status, _, body = _request(
+        proxied, "POST", "/api/v1/rooms", tls=tls, source=source, headers={**headers, **page}
+    )
+    return status, body
+
+
 def _access_log_lines(proxied: Proxied, path: str) -> list[str]:
     return [line for line in proxied.salon_log.read_text().splitlines() if path in line]
 
@@ -68,7 +88,7 @@ def test_health_and_client_page_over_verified_tls(proxied: Proxied) -> None:
 
 
 def test_room_link_carries_the_public_scheme_host_and_port(proxied: Proxied) -> None:
-    status, _, body = _request(proxied, "POST", "/api/v1/rooms")
+    status, body = _create_room(proxied, headers={})
     assert status == 201
     room = json.loads(body)
     assert room["link"] == f"https://{DOMAIN}:{proxied.https_port}/r/{room['id']}"
@@ -77,7 +97,7 @@ def test_room_link_carries_the_public_scheme_host_and_port(proxied: Proxied) -> 
 def test_client_forwarded_headers_are_overwritten_not_trusted(proxied: Proxied) -> None:
     """nginx replaces X-Forwarded-For/Proto; Salon logs the real client (127.0.0.2 here)."""
     forged = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "http"}
-    status, _, body = _request(proxied, "POST", "/api/v1/rooms", source="127.0.0.2", headers=forged)
+    status, body = _create_room(proxied, source="127.0.0.2", headers=forged)
     assert status == 201
     assert json.loads(body)["link"].startswith(f"https://{DOMAIN}:{proxied.https_port}/r/")
     probe = f"/api/v1/rooms/probe-{secrets.token_hex(6)}"
@@ -92,9 +112,7 @@ def test_client_forwarded_headers_are_overwritten_not_trusted(proxied: Proxied) 
 def test_salon_trusts_forwarded_headers_only_from_the_proxy_address(proxied: Proxied) -> None:
     """Straight to Salon from an address that is not the proxy: the headers are ignored."""
     forged = {"X-Forwarded-For": "198.51.100.7", "X-Forwarded-Proto": "https"}
-    status, _, body = _request(
-        proxied, "POST", "/api/v1/rooms", tls=False, source="127.0.0.3", headers=forged
-    )
+    status, body = _create_room(proxied, tls=False, source="127.0.0.3", headers=forged)
     assert status == 201
     assert json.loads(body)["link"].startswith(f"http://127.0.0.1:{proxied.salon_port}/r/")
     probe = f"/api/v1/rooms/probe-{secrets.token_hex(6)}"
@@ -149,3 +167,16 @@ async def test_signaling_websocket_upgrades_through_nginx(proxied: Proxied) -> N
         while (pong := json.loads(await ann.recv()))["type"] == "ping":
             pass
         assert (pong["type"], pong.get("ref")) == ("pong", "through-nginx")
+
+
+@pytest.mark.parametrize("origin", ["https://evil.example", "null"])
+async def test_the_origin_check_still_refuses_cross_site_sockets_behind_nginx(
+    proxied: Proxied, origin: str
+) -> None:
+    """nginx passes Origin and Host through unchanged, so Salon's cross-site WebSocket check
+    (403 before the upgrade) holds behind the proxy as it does without one."""
+    url = f"wss://{DOMAIN}:{proxied.https_port}/ws"
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(url, ssl=proxied.tls_context(), origin=origin):  # type: ignore[arg-type]  # websockets types Origin as a NewType
+            pass
+    assert refused.value.response.status_code == 403

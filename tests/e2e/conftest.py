@@ -9,6 +9,7 @@ client's ``window.__salon.stats()`` hook, never by the presence of a DOM element
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import ssl
@@ -79,18 +80,25 @@ def _healthy(url: str) -> bool:
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Salon server over HTTPS on a free port; yields its base URL."""
+    with salon_server(tmp_path_factory.mktemp("salon-e2e")) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def salon_server(data: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """``salon serve`` over HTTPS on a free port with ``data`` as its data folder and ``env``
+    added to its environment (``SALON_TURN_URLS``, …); yields its base URL, stops it after."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium to run the e2e tests")
     if not STATIC_INDEX.exists():
         pytest.skip("the browser client is not built: run 'make web' first")
     port = _free_port()
-    data = tmp_path_factory.mktemp("salon-e2e")
     log = (data / "server.log").open("w")
     proc = subprocess.Popen(
         [str(SALON), "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data)],
         stdout=log,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "SALON_LOG_LEVEL": "warning"},
+        env={**os.environ, "SALON_LOG_LEVEL": "warning", **(env or {})},
     )
     url = f"https://127.0.0.1:{port}"
     try:
@@ -140,12 +148,19 @@ def _trace_websocket(ws: Any) -> None:
 
 @pytest.fixture
 def person(browser: Any, server: str) -> Iterator[Person]:
-    """``person(deny_camera=False)`` opens a fresh context (a new person) and returns a page."""
+    """``person(deny_camera=False)`` opens a fresh context (a new person) and returns a page;
+    ``base_url`` points it at another server than the shared one."""
     contexts: list[Any] = []
 
-    def open_person(*, deny_camera: bool = False, width: int = 1280, height: int = 720) -> Any:
+    def open_person(
+        *,
+        deny_camera: bool = False,
+        width: int = 1280,
+        height: int = 720,
+        base_url: str | None = None,
+    ) -> Any:
         context = browser.new_context(
-            base_url=server,
+            base_url=base_url or server,
             ignore_https_errors=True,
             viewport={"width": width, "height": height},
             permissions=["microphone"] if deny_camera else ["camera", "microphone"],
@@ -182,7 +197,10 @@ def new_room(page: Any) -> str:
     """Create a room over REST from the page's origin; returns its id."""
     if not page.url.startswith("http"):
         page.goto("/")
-    room: str = page.evaluate("fetch('/api/v1/rooms', {method: 'POST'}).then(r => r.json())")["id"]
+    room: str = page.evaluate(
+        "fetch('/api/v1/csrf').then(r => r.json()).then(t => fetch('/api/v1/rooms',"
+        " {method: 'POST', headers: {'X-CSRF-Token': t.token}})).then(r => r.json())"
+    )["id"]
     return room
 
 

@@ -41,13 +41,17 @@ def client_ssl_context(data_dir: Path) -> ssl.SSLContext:
 
 
 @contextlib.contextmanager
-def running_server(data_dir: Path, *, http: bool = False, **limits: Any) -> Iterator[RunningServer]:
+def running_server(
+    data_dir: Path, *, http: bool = False, options: dict[str, Any] | None = None, **limits: Any
+) -> Iterator[RunningServer]:
+    """``options`` are further :class:`Settings` fields, e.g. ``{"allowed_origins": [...]}``."""
     settings = Settings(
         host="127.0.0.1",
         data_dir=data_dir,
         http=http,
         log_level="warning",
         limits=LimitSettings(**limits),
+        **(options or {}),
     )
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from tests.integration.peer import Peer
+from tests.integration.rest import same_origin_headers
 from tests.integration.server import RunningServer
 
 
@@ -23,11 +24,12 @@ async def test_health(http: httpx.AsyncClient) -> None:
 
 
 async def test_create_room_then_its_info(http: httpx.AsyncClient, server: RunningServer) -> None:
-    created = await http.post("/api/v1/rooms")
+    headers = await same_origin_headers(http, server.base_url)
+    created = await http.post("/api/v1/rooms", headers=headers)
     assert created.status_code == 201
     room = created.json()
     assert len(room["id"]) == 16 and room["link"] == f"{server.base_url}/r/{room['id']}"
-    other = (await http.post("/api/v1/rooms")).json()
+    other = (await http.post("/api/v1/rooms", headers=headers)).json()
     assert other["id"] != room["id"]
 
     info = (await http.get(f"/api/v1/rooms/{room['id']}")).json()
@@ -67,7 +69,9 @@ async def test_call_rooms_are_not_visible_over_rest(
 
 async def test_openapi_describes_the_rest_api(http: httpx.AsyncClient) -> None:
     paths = (await http.get("/openapi.json")).json()["paths"]
-    assert {"/api/v1/health", "/api/v1/rooms", "/api/v1/rooms/{room_id}"} <= set(paths)
+    assert {"/api/v1/health", "/api/v1/csrf", "/api/v1/rooms", "/api/v1/rooms/{room_id}"} <= set(
+        paths
+    )
 
 
 @pytest.mark.parametrize("path", ["/", "/r/some-room", "/call", "/api/v1/health"])

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from salon.core.origin import normalize_origin
 
 
 class LimitSettings(BaseModel):
@@ -42,6 +44,22 @@ class LimitSettings(BaseModel):
         return self
 
 
+class AccountSettings(BaseModel):
+    """Accounts and sign-in sessions: password lengths, session life, guessing throttles."""
+
+    model_config = ConfigDict(frozen=True)
+
+    min_password_chars: int = Field(8, ge=1)
+    max_password_chars: int = Field(1024, ge=8)  # longer is refused before any hashing
+    session_days: float = Field(30.0, gt=0)
+    hash_concurrency: int = Field(2, ge=1)  # argon2id hashes at once (19 MiB each)
+    ip_attempts_per_minute: float = Field(10.0, gt=0)  # sign-ins and sign-ups per address
+    ip_attempts_burst: int = Field(10, ge=1)
+    account_attempts_per_minute: float = Field(2.0, gt=0)  # sign-ins per account name
+    account_attempts_burst: int = Field(5, ge=1)
+    throttle_keys: int = Field(100_000, ge=100)  # addresses and names remembered
+
+
 class Settings(BaseSettings):
     """A Salon server's configuration. Environment: ``SALON_<NAME>``; nested limits:
     ``SALON_LIMITS__MAX_ROOM_MEMBERS=12``."""
@@ -59,6 +77,9 @@ class Settings(BaseSettings):
     database_url: str | None = None  # default: SQLite file in data_dir
     forwarded_allow_ips: str = "127.0.0.1"  # proxies whose X-Forwarded-* headers are trusted
     public_url: str | None = None  # base of room links; default: from the request
+    # Web origins besides the server's own whose pages may open /ws and change state over
+    # REST, e.g. ["https://meet.example.org"] when a proxy rewrites Host.
+    allowed_origins: list[str] = Field(default_factory=list)
     stun_urls: list[str] = Field(default_factory=list)
     turn_urls: list[str] = Field(default_factory=list)
     turn_secret: str | None = None
@@ -68,6 +89,18 @@ class Settings(BaseSettings):
     static_dir: Path | None = None  # the built client; default: the package's static folder
     log_level: str = "info"
     limits: LimitSettings = Field(default_factory=LimitSettings)
+    accounts: AccountSettings = Field(default_factory=AccountSettings)
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, values: list[str]) -> list[str]:
+        normalized = []
+        for value in values:
+            origin = normalize_origin(value)
+            if origin is None:
+                raise ValueError(f"not a web origin (scheme://host[:port]): {value!r}")
+            normalized.append(origin)
+        return normalized
 
     def sqlalchemy_url(self) -> str:
         """The database URL, defaulting to a SQLite file in the data folder."""

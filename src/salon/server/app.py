@@ -15,11 +15,14 @@ from salon.core.clock import Clock, SystemClock
 from salon.core.hub import Hub
 from salon.core.session import Session
 from salon.core.settings import Settings
+from salon.server.accounts import build_account_router
 from salon.server.connection import Connection
 from salon.server.headers import SecurityHeaders
+from salon.server.origins import OriginPolicy
 from salon.server.rest import build_router
 from salon.server.spa import mount_client
 from salon.server.state import ServerState
+from salon.store.accounts import SqlAccountRepository
 from salon.store.chat import SqlChatRepository
 from salon.store.database import open_database
 from salon.store.rooms import SqlRoomRepository
@@ -38,7 +41,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         engine = await open_database(settings.sqlalchemy_url())
         rooms = SqlRoomRepository(engine)
         hub = Hub(settings.limits, clock, SqlChatRepository(engine), rooms)
-        state = ServerState(settings, clock, engine, hub, rooms)
+        state = ServerState(settings, clock, engine, hub, rooms, SqlAccountRepository(engine))
         app.state.salon = state
         state.start()
         try:
@@ -47,10 +50,18 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             await state.stop()
 
     app = FastAPI(title="Salon", version=version, lifespan=lifespan)
-    app.include_router(build_router(version))
+    origins = OriginPolicy(settings.allowed_origins)
+    app.include_router(build_router(version, origins))
+    app.include_router(build_account_router(settings.accounts, origins))
 
     async def signaling(ws: WebSocket) -> None:
         state: ServerState = ws.app.state.salon
+        if not origins.permits_websocket(ws):
+            # A close before the accept refuses the handshake: uvicorn answers HTTP 403 and
+            # never upgrades, so a page on another site cannot ride the user's connection.
+            log.info("refused /ws from origin %r", ws.headers.get("origin"))
+            await ws.close(code=1008)
+            return
         await ws.accept()
         conn = Connection(ws, settings.limits.outbox_messages, clock.monotonic())
         await conn.run(Session(state.hub, conn, state.ice_servers), state)

@@ -1,15 +1,20 @@
-"""REST under ``/api/v1/``: health, create a room, room info."""
+"""REST under ``/api/v1/``: health, CSRF token, create a room, room info.
+
+Every state-changing route is behind :class:`~salon.server.csrf.CsrfGuard`, set on the
+router so a new route cannot forget it."""
 
 from __future__ import annotations
 
 import secrets
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
 from pydantic import BaseModel
 
 from salon.core.hub import CALL_ROOM_PREFIX
 from salon.core.validate import ROOM_ID
+from salon.server import csrf
+from salon.server.origins import OriginPolicy
 from salon.server.state import ServerState
 
 
@@ -18,6 +23,10 @@ class Health(BaseModel):
     version: str
     online: int
     rooms: int
+
+
+class CsrfToken(BaseModel):
+    token: str  # echo it in the X-CSRF-Token header of state-changing requests
 
 
 class RoomCreated(BaseModel):
@@ -41,8 +50,10 @@ def _state(request: Request) -> ServerState:
     return state
 
 
-def build_router(version: str) -> APIRouter:
-    router = APIRouter(prefix="/api/v1", tags=["salon"])
+def build_router(version: str, origins: OriginPolicy) -> APIRouter:
+    router = APIRouter(
+        prefix="/api/v1", tags=["salon"], dependencies=[Depends(csrf.CsrfGuard(origins))]
+    )
 
     @router.get("/health")
     async def health(request: Request) -> Health:
@@ -51,6 +62,13 @@ def build_router(version: str) -> APIRouter:
         return Health(
             status="ok", version=version, online=state.hub.online(), rooms=len(state.hub.rooms)
         )
+
+    @router.get("/csrf")
+    async def csrf_token(request: Request, response: Response) -> CsrfToken:
+        """The CSRF token, also set as the ``salon_csrf`` cookie: send it back in the
+        ``X-CSRF-Token`` header of every POST, PUT, PATCH and DELETE."""
+        response.headers["Cache-Control"] = "no-store"
+        return CsrfToken(token=csrf.ensure_cookie(request, response))
 
     @router.post("/rooms", status_code=201)
     async def create_room(request: Request) -> RoomCreated:

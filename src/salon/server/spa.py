@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
+
+from salon.server import csrf
 
 NOT_BUILT = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>Salon</title></head><body><h1>Salon</h1><p>The browser client has not been built.
@@ -21,10 +23,14 @@ def mount_client(app: FastAPI, static_dir: Path) -> None:
     if (static_dir / "assets").is_dir():
         app.mount("/assets", StaticFiles(directory=static_dir / "assets"), name="assets")
 
-    async def shell() -> Response:
+    async def shell(request: Request) -> Response:
+        response: Response
         if index.is_file():
-            return FileResponse(index, headers={"Cache-Control": "no-cache"})
-        return HTMLResponse(NOT_BUILT, status_code=503)
+            response = FileResponse(index, headers={"Cache-Control": "no-cache"})
+        else:
+            response = HTMLResponse(NOT_BUILT, status_code=503)
+        csrf.ensure_cookie(request, response)  # the page can make state changes at once
+        return response
 
     for route in CLIENT_ROUTES:
         app.add_api_route(

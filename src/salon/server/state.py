@@ -15,6 +15,7 @@ from salon.core.settings import Settings
 from salon.core.turn import turn_credential
 from salon.protocol import CloseCode
 from salon.protocol.messages import IceServer
+from salon.store.accounts import SqlAccountRepository
 from salon.store.rooms import SqlRoomRepository
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ class ServerState:
     engine: AsyncEngine
     hub: Hub
     rooms: SqlRoomRepository
+    accounts: SqlAccountRepository
     connections: set[Connection] = field(default_factory=set)
     _watchdog: asyncio.Task[None] | None = None
 

@@ -16,9 +16,21 @@ export interface RoomInfo {
   full: boolean;
 }
 
-/** `POST /api/v1/rooms`: a fresh room id. */
+/** The CSRF token: the `salon_csrf` cookie every page load sets, else `GET /api/v1/csrf`. */
+async function csrfToken(): Promise<string> {
+  const match = /(?:^|;\s*)salon_csrf=([^;]+)/.exec(document.cookie);
+  if (match?.[1]) return decodeURIComponent(match[1]);
+  const response = await fetch("/api/v1/csrf");
+  if (!response.ok) throw new Error(`the server answered ${response.status}`);
+  return ((await response.json()) as { token: string }).token;
+}
+
+/** `POST /api/v1/rooms` with the CSRF token the server requires of state changes. */
 export async function createRoom(): Promise<string> {
-  const response = await fetch("/api/v1/rooms", { method: "POST" });
+  const response = await fetch("/api/v1/rooms", {
+    method: "POST",
+    headers: { "X-CSRF-Token": await csrfToken() },
+  });
   if (!response.ok) throw new Error(`the server answered ${response.status}`);
   const body = (await response.json()) as { id: string };
   return body.id;

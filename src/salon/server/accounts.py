@@ -1,0 +1,192 @@
+"""Accounts over REST: sign up, sign in (a new session each time), sign out, who am I.
+
+The session is the ``salon_session`` cookie: an opaque token, ``HttpOnly``, ``SameSite=Lax``,
+``Secure`` over TLS, living ``session_days``. Every route that changes state sits behind the
+CSRF rule (:mod:`salon.server.csrf`). Password guessing is slowed per client address and per
+account name (429 with ``Retry-After``); an unknown name and a wrong password get the same
+answer after the same work (a dummy hash is checked).
+"""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from typing import Final
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from pydantic import BaseModel
+
+from salon.core import validate
+from salon.core.errors import SalonError
+from salon.core.settings import AccountSettings
+from salon.core.throttle import KeyedThrottle
+from salon.server import csrf
+from salon.server.origins import OriginPolicy
+from salon.server.state import ServerState
+from salon.store.accounts import ARGON2, Account, NameTaken, Passwords
+
+SESSION_COOKIE: Final = "salon_session"
+
+
+class SignUp(BaseModel):
+    username: str
+    password: str
+    display_name: str | None = None  # default: the username
+
+
+class SignIn(BaseModel):
+    username: str
+    password: str
+
+
+class Me(BaseModel):
+    id: str
+    username: str
+    display_name: str
+
+
+def problem(status: int, code: str, message: str, **headers: str) -> HTTPException:
+    return HTTPException(status, detail={"code": code, "message": message}, headers=headers)
+
+
+def _me(account: Account) -> Me:
+    return Me(id=account.id, username=account.username, display_name=account.display_name)
+
+
+class Accounts:
+    """What the account routes share: settings, hashing slots and the two throttles."""
+
+    def __init__(self, settings: AccountSettings) -> None:
+        self.settings = settings
+        self.passwords = Passwords(settings.hash_concurrency)
+        self.by_ip = KeyedThrottle(
+            settings.ip_attempts_per_minute, settings.ip_attempts_burst, settings.throttle_keys
+        )
+        self.by_name = KeyedThrottle(
+            settings.account_attempts_per_minute,
+            settings.account_attempts_burst,
+            settings.throttle_keys,
+        )
+
+    def throttle(self, throttle: KeyedThrottle, key: str, state: ServerState) -> None:
+        wait = throttle.take(key, state.clock.monotonic())
+        if wait > 0:
+            retry = str(max(1, math.ceil(wait)))
+            message = f"too many attempts: try again in {retry} s"
+            raise problem(429, "rate_limited", message, **{"Retry-After": retry})
+
+    def throttle_ip(self, request: Request) -> None:
+        address = request.client.host if request.client else "unknown"
+        self.throttle(self.by_ip, address, _state(request))
+
+    def password(self, raw: str, *, new: bool) -> str:
+        """Length checks come before any hashing; NFC so the same typed password matches."""
+        limits = self.settings
+        if len(raw) > limits.max_password_chars:
+            raise problem(422, "invalid_password", f"at most {limits.max_password_chars} chars")
+        if new and len(raw) < limits.min_password_chars:
+            raise problem(422, "invalid_password", f"at least {limits.min_password_chars} chars")
+        return unicodedata.normalize("NFC", raw)
+
+    async def sign_in(self, request: Request, response: Response, account: Account) -> None:
+        """A fresh session for ``account``; the request's old one, if any, is revoked, so a
+        session id planted before sign-in is never the signed-in one (session fixation)."""
+        state = _state(request)
+        old = request.cookies.get(SESSION_COOKIE)
+        if old:
+            await state.accounts.close_session(old)
+        now = state.clock.wall_ms()
+        lifetime_ms = int(self.settings.session_days * 86_400_000)
+        token = await state.accounts.open_session(account.id, now, now + lifetime_ms)
+        response.set_cookie(
+            SESSION_COOKIE,
+            token,
+            max_age=max(1, lifetime_ms // 1000),
+            path="/",
+            secure=request.url.scheme == "https",
+            httponly=True,
+            samesite="lax",
+        )
+
+
+def _state(request: Request) -> ServerState:
+    state: ServerState = request.app.state.salon
+    return state
+
+
+def _name(raw: str, max_chars: int, code: str) -> str:
+    try:
+        return validate.display_name(raw, max_chars)
+    except SalonError as e:
+        raise problem(422, code, e.message) from None
+
+
+def build_account_router(settings: AccountSettings, origins: OriginPolicy) -> APIRouter:
+    router = APIRouter(
+        prefix="/api/v1", tags=["accounts"], dependencies=[Depends(csrf.CsrfGuard(origins))]
+    )
+    accounts = Accounts(settings)
+
+    @router.post("/accounts", status_code=201)
+    async def sign_up(request: Request, response: Response, body: SignUp) -> Me:
+        """Create an account and sign it in."""
+        state = _state(request)
+        accounts.throttle_ip(request)
+        max_chars = state.settings.limits.max_name_chars
+        username = _name(body.username, max_chars, "invalid_username")
+        display = _name(body.display_name or username, max_chars, "invalid_name")
+        hashed = await accounts.passwords.hash(accounts.password(body.password, new=True))
+        try:
+            account = await state.accounts.create(
+                username,
+                validate.name_key(username),
+                display,
+                validate.name_key(display),
+                hashed,
+                state.clock.wall_ms(),
+            )
+        except NameTaken as e:
+            raise problem(409, f"{e.field}_taken", f"that {e.field} is taken") from None
+        await accounts.sign_in(request, response, account)
+        return _me(account)
+
+    @router.post("/session")
+    async def sign_in(request: Request, response: Response, body: SignIn) -> Me:
+        """Sign in with username and password: a new session cookie."""
+        state = _state(request)
+        accounts.throttle_ip(request)
+        password = accounts.password(body.password, new=False)
+        username = _name(body.username, state.settings.limits.max_name_chars, "invalid_username")
+        key = validate.name_key(username)
+        accounts.throttle(accounts.by_name, key, state)
+        found = await state.accounts.credentials(key)
+        stored = found.password_hash if found else None
+        if not await accounts.passwords.verify(stored, password) or found is None:
+            raise problem(401, "bad_credentials", "wrong username or password")
+        if ARGON2.check_needs_rehash(found.password_hash):
+            new_hash = await accounts.passwords.hash(password)
+            await state.accounts.set_password_hash(found.account.id, new_hash)
+        await accounts.sign_in(request, response, found.account)
+        return _me(found.account)
+
+    @router.delete("/session", status_code=204)
+    async def sign_out(request: Request, response: Response) -> None:
+        """Revoke this session and drop its cookie."""
+        token = request.cookies.get(SESSION_COOKIE)
+        if token:
+            await _state(request).accounts.close_session(token)
+        response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax")
+
+    @router.get("/me")
+    async def me(request: Request) -> Me:
+        """The signed-in account; 401 without a live session."""
+        state = _state(request)
+        token = request.cookies.get(SESSION_COOKIE)
+        account = (
+            await state.accounts.session_account(token, state.clock.wall_ms()) if token else None
+        )
+        if account is None:
+            raise problem(401, "not_signed_in", "no live session")
+        return _me(account)
+
+    return router

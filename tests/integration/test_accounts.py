@@ -1,0 +1,215 @@
+"""Accounts over REST: sign up, sign in, sign out, me; cookies, refusals and throttles."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import statistics
+import time
+from collections.abc import AsyncIterator, Iterator
+from http.cookies import SimpleCookie
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.rest import same_origin_headers
+from tests.integration.server import RunningServer, running_server
+
+ROOMY = {"ip_attempts_burst": 1000, "account_attempts_burst": 1000}
+
+
+@contextlib.contextmanager
+def accounts_server(tmp_path: Path, **accounts: Any) -> Iterator[RunningServer]:
+    with running_server(tmp_path, options={"accounts": {**ROOMY, **accounts}}) as server:
+        yield server
+
+
+@contextlib.asynccontextmanager
+async def browser(server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
+    """A client that behaves like the page: our Origin and the CSRF token on every call."""
+    async with httpx.AsyncClient(base_url=server.base_url, verify=server.ssl_context) as client:
+        client.headers.update(await same_origin_headers(client, server.base_url))
+        yield client
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[RunningServer]:
+    with accounts_server(tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+async def page(server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
+    async with browser(server) as client:
+        yield client
+
+
+def session_cookie(response: httpx.Response) -> tuple[str, str]:
+    """The salon_session Set-Cookie: its value and the whole header."""
+    (header,) = [h for h in response.headers.get_list("set-cookie") if "salon_session=" in h]
+    return SimpleCookie(header)["salon_session"].value, header
+
+
+def detail(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    body: dict[str, Any] = response.json()["detail"]
+    return body
+
+
+async def me_with(page: httpx.AsyncClient, token: str) -> httpx.Response:
+    """GET /api/v1/me with exactly this session token (not the client's cookie jar)."""
+    return await page.get("/api/v1/me", headers={"Cookie": f"salon_session={token}"})
+
+
+async def sign_up(page: httpx.AsyncClient, username: str, **extra: Any) -> httpx.Response:
+    body = {"username": username, "password": "correct horse", **extra}
+    return await page.post("/api/v1/accounts", json=body)
+
+
+async def sign_in(page: httpx.AsyncClient, username: str, password: str) -> httpx.Response:
+    return await page.post("/api/v1/session", json={"username": username, "password": password})
+
+
+async def test_sign_up_signs_in_with_a_safe_cookie(page: httpx.AsyncClient) -> None:
+    created = await sign_up(page, "Alice", display_name="Alice A.")
+    assert created.status_code == 201
+    me = created.json()
+    assert me["username"] == "Alice" and me["display_name"] == "Alice A." and me["id"]
+    token, header = session_cookie(created)
+    assert len(token) == 43
+    attributes = {p.strip().split("=")[0].lower() for p in header.split(";")[1:]}
+    assert {"httponly", "secure", "max-age", "path", "samesite"} <= attributes
+    assert "samesite=lax" in header.lower() and "max-age=2592000" in header.lower()
+    assert (await page.get("/api/v1/me")).json() == me
+
+
+async def test_sign_up_needs_the_csrf_rule(server: RunningServer) -> None:
+    async with httpx.AsyncClient(base_url=server.base_url, verify=server.ssl_context) as bare:
+        refused = await bare.post(
+            "/api/v1/accounts", json={"username": "mallory", "password": "correct horse"}
+        )
+        assert detail(refused, 403)["code"] == "csrf"
+        evil = {"Origin": "https://evil.example"}
+        refused = await bare.post(
+            "/api/v1/session", json={"username": "x", "password": "y"}, headers=evil
+        )
+        assert detail(refused, 403)["code"] == "csrf"
+    async with browser(server) as page:
+        assert (await sign_up(page, "mallory")).status_code == 201  # nothing was made before
+
+
+async def test_names_are_taken_case_insensitively(page: httpx.AsyncClient) -> None:
+    assert (await sign_up(page, "alice", display_name="Alice")).status_code == 201
+    assert detail(await sign_up(page, "ALICE"), 409)["code"] == "username_taken"
+    taken = await sign_up(page, "alice2", display_name="alice")
+    assert detail(taken, 409)["code"] == "display_name_taken"
+    assert detail(await sign_up(page, "bad\u202ename"), 422)["code"] == "invalid_username"
+
+
+async def test_sign_in_rotates_the_session(page: httpx.AsyncClient) -> None:
+    first, _ = session_cookie(await sign_up(page, "bob"))
+    signed_in = await sign_in(page, "BOB", "correct horse")  # names compare as keys
+    assert signed_in.status_code == 200 and signed_in.json()["username"] == "bob"
+    second, _ = session_cookie(signed_in)
+    assert second != first
+    old = await me_with(page, first)
+    assert detail(old, 401)["code"] == "not_signed_in"  # the old session was revoked
+    assert (await page.get("/api/v1/me")).json()["username"] == "bob"
+
+
+async def test_sign_out_revokes_the_session(page: httpx.AsyncClient) -> None:
+    token, _ = session_cookie(await sign_up(page, "carol"))
+    out = await page.delete("/api/v1/session")
+    assert out.status_code == 204
+    assert (
+        'salon_session=""' in out.headers["set-cookie"]
+        or "max-age=0" in out.headers["set-cookie"].lower()
+    )
+    page.cookies.delete("salon_session")
+    replayed = await me_with(page, token)
+    assert detail(replayed, 401)["code"] == "not_signed_in"
+    assert detail(await page.get("/api/v1/me"), 401)["code"] == "not_signed_in"
+
+
+async def test_unknown_user_and_wrong_password_look_the_same(page: httpx.AsyncClient) -> None:
+    await sign_up(page, "dave")
+    page.cookies.delete("salon_session")
+
+    async def timed(username: str) -> tuple[float, httpx.Response]:
+        start = time.perf_counter()
+        response = await sign_in(page, username, "wrong password")
+        return time.perf_counter() - start, response
+
+    wrong, unknown = [], []
+    for _ in range(5):
+        spent, response = await timed("dave")
+        wrong.append(spent)
+        assert detail(response, 401) == {
+            "code": "bad_credentials",
+            "message": "wrong username or password",
+        }
+        spent, other = await timed("nobody-at-all")
+        unknown.append(spent)
+        assert other.status_code == 401 and other.json() == response.json()
+    # Both check an argon2id hash: neither is answered in a fraction of the other's time.
+    ratio = statistics.median(unknown) / statistics.median(wrong)
+    assert 0.5 < ratio < 2.0, (wrong, unknown)
+
+
+async def test_absurd_passwords_are_refused_before_hashing(page: httpx.AsyncClient) -> None:
+    await sign_up(page, "erin")
+    huge = "x" * 1025
+    start = time.perf_counter()
+    assert detail(await sign_in(page, "erin", huge), 422)["code"] == "invalid_password"
+    refused = await page.post("/api/v1/accounts", json={"username": "fay", "password": huge})
+    assert detail(refused, 422)["code"] == "invalid_password"
+    refused_in = time.perf_counter() - start
+    start = time.perf_counter()
+    await sign_in(page, "erin", "x" * 1024)  # the longest allowed: hashed, then wrong
+    hashed_in = time.perf_counter() - start
+    assert refused_in < hashed_in, (refused_in, hashed_in)
+    short = await page.post("/api/v1/accounts", json={"username": "fay", "password": "short"})
+    assert detail(short, 422)["code"] == "invalid_password"
+
+
+async def test_the_session_expires(tmp_path: Path) -> None:
+    with accounts_server(tmp_path, session_days=1.5 / 86400) as server:
+        async with browser(server) as page:
+            token, _ = session_cookie(await sign_up(page, "gus"))
+            assert (await page.get("/api/v1/me")).status_code == 200
+            await asyncio.sleep(1.7)
+            late = await me_with(page, token)
+            assert detail(late, 401)["code"] == "not_signed_in"
+
+
+async def test_guessing_from_one_address_is_throttled(tmp_path: Path) -> None:
+    with accounts_server(tmp_path, ip_attempts_burst=3, ip_attempts_per_minute=6) as server:
+        async with browser(server) as page:
+            for name in ("h1", "h2", "h3"):
+                assert (await sign_in(page, name, "guess")).status_code == 401
+            throttled = await sign_in(page, "h4", "guess")
+            assert detail(throttled, 429)["code"] == "rate_limited"
+            assert 1 <= int(throttled.headers["retry-after"]) <= 10
+            # Signing up from the same address draws on the same bucket.
+            assert (await sign_up(page, "h5")).status_code == 429
+
+
+async def test_guessing_one_account_is_throttled_from_any_address(tmp_path: Path) -> None:
+    with accounts_server(tmp_path, account_attempts_burst=2) as server:
+        async with browser(server) as page:
+            await sign_up(page, "ivy")
+            for _ in range(2):
+                assert (await sign_in(page, "ivy", "guess")).status_code == 401
+            throttled = await sign_in(page, "IVY", "correct horse")  # the same account key
+            assert detail(throttled, 429)["code"] == "rate_limited"
+            assert int(throttled.headers["retry-after"]) >= 1
+            assert (await sign_in(page, "someone-else", "guess")).status_code == 401
+
+
+async def test_sign_in_is_refused_without_the_token(page: httpx.AsyncClient) -> None:
+    await sign_up(page, "jo")
+    del page.headers["X-CSRF-Token"]
+    assert detail(await sign_in(page, "jo", "correct horse"), 403)["code"] == "csrf"
+    assert detail(await page.delete("/api/v1/session"), 403)["code"] == "csrf"
