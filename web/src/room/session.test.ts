@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { LocalMedia } from "../rtc/media";
 import { SignalingClient } from "../signaling/client";
 import { FakePeerConnection, FakeSocket } from "../test/fakes";
@@ -17,7 +17,7 @@ const LIMITS = {
   ring_seconds: 30,
 };
 
-async function online(name = "me") {
+async function online(name = "me", ice_servers: object[] = []) {
   const socket = new FakeSocket();
   const client = new SignalingClient("wss://x/ws", () => socket);
   const ready = client.connect(name);
@@ -27,7 +27,7 @@ async function online(name = "me") {
     version: 1,
     id: "self",
     name,
-    ice_servers: [],
+    ice_servers,
     limits: LIMITS,
     resume_token: "t",
   });
@@ -35,8 +35,9 @@ async function online(name = "me") {
   socket.sent.length = 0;
   const media = new LocalMedia(undefined); // no devices: a receive-only member
   const made: FakePeerConnection[] = [];
-  const factory = () => {
+  const factory = (config: RTCConfiguration) => {
     const pc = new FakePeerConnection(`pc${made.length}`);
+    pc.configuration = config;
     made.push(pc);
     return pc as unknown as RTCPeerConnection;
   };
@@ -152,6 +153,97 @@ describe("RoomSession ICE servers", () => {
     expect(made[0]?.configuration.iceServers).toEqual([
       { urls: ["turn:t:3478"], username: "u", credential: "p" },
     ]);
+    room.dispose();
+  });
+});
+
+describe("RoomSession TURN credential refresh", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  const NOW_S = 1_800_000_000;
+  const turn = (expiryS: number) => ({
+    urls: ["turn:t:3478?transport=udp"],
+    username: `${expiryS}:self`,
+    credential: "pw",
+  });
+  /** Let time pass while the server pings now and then, as it does on a quiet connection. */
+  const advance = (socket: FakeSocket, ms: number) => {
+    for (let left = ms; left > 0; left -= 30_000) {
+      vi.advanceTimersByTime(Math.min(30_000, left));
+      socket.receive({ type: "ping" });
+    }
+  };
+  const refreshes = (sent: unknown[]) => sent.filter((m) => (m as { type: string }).type === "ice_refresh");
+
+  it("asks at half the credential's remaining life, then applies and reschedules", async () => {
+    vi.useFakeTimers();
+    vi.setSystemTime(NOW_S * 1000);
+    const { socket, client, media, made, factory } = await online("me", [
+      { urls: ["stun:s:3478"], username: null, credential: null },
+      turn(NOW_S + 6 * 3600),
+    ]);
+    const room = new RoomSession(client, media, factory);
+    room.join("r1");
+    socket.receive({
+      type: "joined",
+      room: "r1",
+      private: false,
+      members: [{ id: "m2", name: "bob", polite: true, media: { mic: true, camera: true, screen: false } }],
+      history: [],
+      last_seq: 0,
+    });
+    // The browser gets no null members.
+    expect(made[0]?.configuration).toMatchObject({
+      iceServers: [
+        { urls: ["stun:s:3478"] },
+        { urls: ["turn:t:3478?transport=udp"], username: `${NOW_S + 21600}:self` },
+      ],
+    });
+    made[0]!.configuration = { ...made[0]!.configuration, iceTransportPolicy: "relay" };
+    advance(socket, 3 * 3600_000 - 1000);
+    expect(refreshes(socket.sent)).toHaveLength(0);
+    advance(socket, 1000);
+    expect(refreshes(socket.sent)).toHaveLength(1);
+    // Three hours on, the answer carries credentials valid six hours from then.
+    const later = NOW_S + 3 * 3600;
+    socket.receive({ type: "ice_servers", ice_servers: [turn(later + 6 * 3600)], ref: null });
+    expect(made[0]?.configuration).toMatchObject({
+      iceTransportPolicy: "relay", // the rest of the configuration is kept
+      iceServers: [
+        { urls: ["turn:t:3478?transport=udp"], username: `${later + 21600}:self`, credential: "pw" },
+      ],
+    });
+    advance(socket, 3 * 3600_000 - 1000);
+    expect(refreshes(socket.sent)).toHaveLength(1);
+    advance(socket, 1000);
+    expect(refreshes(socket.sent)).toHaveLength(2);
+    room.dispose();
+    advance(socket, 24 * 3600_000);
+    expect(refreshes(socket.sent)).toHaveLength(2);
+  });
+
+  it("never refreshes sooner than a minute, even with credentials about to expire", async () => {
+    vi.useFakeTimers();
+    vi.setSystemTime(NOW_S * 1000);
+    const { socket, client, media, factory } = await online("me", [turn(NOW_S + 30)]);
+    const room = new RoomSession(client, media, factory);
+    advance(socket, 59_999);
+    expect(refreshes(socket.sent)).toHaveLength(0);
+    advance(socket, 1);
+    expect(refreshes(socket.sent)).toHaveLength(1);
+    room.dispose();
+  });
+
+  it("does not refresh without TURN credentials", async () => {
+    vi.useFakeTimers();
+    const { socket, client, media, factory } = await online("me", [
+      { urls: ["stun:s:3478"], username: null, credential: null },
+    ]);
+    const room = new RoomSession(client, media, factory);
+    advance(socket, 48 * 3600_000);
+    expect(refreshes(socket.sent)).toHaveLength(0);
     room.dispose();
   });
 });

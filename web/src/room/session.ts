@@ -4,6 +4,7 @@
  * subscribe with `subscribe`/`snapshot`.
  */
 import type { ChatEntry, IceServer, Joined, Media, MemberInfo } from "../protocol";
+import { pageIceTransportPolicy, refreshDelayMs, toRtcIceServers, turnExpiryMs } from "../rtc/ice";
 import { Mesh, type PeerConnectionFactory, type PeerStats, type RemotePeer } from "../rtc/mesh";
 import type { LocalMedia, LocalMediaState } from "../rtc/media";
 import type { SignalingClient } from "../signaling/client";
@@ -39,16 +40,6 @@ export interface RoomSnapshot {
   readonly lost: boolean;
 }
 
-const ICE_REFRESH_MS = 60 * 60 * 1000;
-
-function toRtcIceServers(servers: readonly IceServer[]): RTCIceServer[] {
-  return servers.map((s) => ({
-    urls: s.urls,
-    ...(s.username ? { username: s.username } : {}),
-    ...(s.credential ? { credential: s.credential } : {}),
-  }));
-}
-
 interface MemberRecord {
   name: string;
   media: Media;
@@ -60,7 +51,7 @@ export class RoomSession {
   private readonly members = new Map<string, MemberRecord>();
   private readonly unsubscribe: (() => void)[] = [];
   private current: RoomSnapshot;
-  private readonly iceRefresh: ReturnType<typeof setInterval> | null;
+  private iceRefresh: ReturnType<typeof setTimeout> | null = null;
   private chat: ChatEntry[] = [];
   private sentMedia = "";
 
@@ -75,7 +66,14 @@ export class RoomSession {
       (to, payload) => client.send({ type: "signal", to, ...payload }),
       // One transport for everything (RFC 9143): one ICE and DTLS handshake per pair.
       // The pool gathers candidates while the polite side waits for the offer.
-      { iceServers, bundlePolicy: "max-bundle", rtcpMuxPolicy: "require", iceCandidatePoolSize: 1 },
+      {
+        iceServers,
+        // "relay" only with the diagnostic ?ice=relay setting (docs/TURN.md).
+        iceTransportPolicy: pageIceTransportPolicy(),
+        bundlePolicy: "max-bundle",
+        rtcpMuxPolicy: "require",
+        iceCandidatePoolSize: 1,
+      },
       factory,
     );
     this.current = {
@@ -90,9 +88,7 @@ export class RoomSession {
       lost: false,
     };
     this.listen();
-    // TURN credentials expire (hours); fetch fresh ones so late connections can still relay.
-    this.iceRefresh =
-      iceServers.length > 0 ? setInterval(() => client.send({ type: "ice_refresh" }), ICE_REFRESH_MS) : null;
+    this.scheduleIceRefresh(welcome?.ice_servers ?? []);
     const tracks = local.state;
     this.mesh.setTrack("audio", tracks.audio);
     this.mesh.setTrack("video", tracks.video);
@@ -146,7 +142,8 @@ export class RoomSession {
 
   /** Stop listening and close every connection (the signaling client stays open). */
   dispose(): void {
-    if (this.iceRefresh !== null) clearInterval(this.iceRefresh);
+    if (this.iceRefresh !== null) clearTimeout(this.iceRefresh);
+    this.iceRefresh = null;
     for (const off of this.unsubscribe.splice(0)) off();
     this.mesh.close();
   }
@@ -161,7 +158,10 @@ export class RoomSession {
         this.mesh.remove(m.id);
       }),
       c.on("signal", (m) => void this.mesh.receive(m.from, m)),
-      c.on("ice_servers", (m) => this.mesh.setIceServers(toRtcIceServers(m.ice_servers))),
+      c.on("ice_servers", (m) => {
+        this.mesh.setIceServers(toRtcIceServers(m.ice_servers));
+        this.scheduleIceRefresh(m.ice_servers);
+      }),
       c.on("media", (m) => {
         const member = this.members.get(m.from);
         if (member === undefined) return;
@@ -192,6 +192,24 @@ export class RoomSession {
       this.mesh.onChange(() => this.refresh()),
       this.local.onTrack((change) => this.mesh.setTrack(change.kind, change.track)),
       this.local.onChange((state) => this.announce(state)),
+    );
+  }
+
+  /**
+   * TURN credentials expire (hours): ask for fresh ones at half their remaining life
+   * (docs/PROTOCOL.md §2.2), so connections and ICE restarts made later can still relay.
+   */
+  private scheduleIceRefresh(servers: readonly IceServer[]): void {
+    if (this.iceRefresh !== null) clearTimeout(this.iceRefresh);
+    this.iceRefresh = null;
+    const expiry = turnExpiryMs(servers);
+    if (expiry === null) return;
+    this.iceRefresh = setTimeout(
+      () => {
+        this.iceRefresh = null;
+        this.client.send({ type: "ice_refresh" });
+      },
+      refreshDelayMs(expiry, Date.now()),
     );
   }
 

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { FakePeerConnection, settle } from "../test/fakes";
-import { Mesh } from "./mesh";
+import { Mesh, selectedPairTypes } from "./mesh";
 import type { SignalPayload } from "./peer";
 
 class FakeStream {
@@ -102,5 +102,46 @@ describe("Mesh", () => {
     expect(made[0]?.remoteDescription?.sdp).toBe("x");
     expect(sent.some((s) => s.to === "b" && s.payload.description?.type === "answer")).toBe(true);
     await expect(m.receive("nobody", { description: { type: "offer", sdp: "y" } })).resolves.toBeUndefined();
+  });
+});
+
+describe("selectedPairTypes", () => {
+  const report = (stats: Record<string, unknown>[]) =>
+    new Map(stats.map((s) => [s.id as string, s])) as unknown as RTCStatsReport;
+
+  it("follows the transport's selected pair to the candidates' types", () => {
+    expect(
+      selectedPairTypes(
+        report([
+          { id: "T1", type: "transport", selectedCandidatePairId: "P2" },
+          { id: "P1", type: "candidate-pair", localCandidateId: "L1", remoteCandidateId: "R1" },
+          { id: "P2", type: "candidate-pair", localCandidateId: "L2", remoteCandidateId: "R2" },
+          { id: "L1", type: "local-candidate", candidateType: "host" },
+          { id: "L2", type: "local-candidate", candidateType: "relay" },
+          { id: "R1", type: "remote-candidate", candidateType: "host" },
+          { id: "R2", type: "remote-candidate", candidateType: "relay" },
+        ]),
+      ),
+    ).toEqual({ localCandidateType: "relay", remoteCandidateType: "relay" });
+  });
+
+  it("falls back to a nominated pair that succeeded, and to null without one", () => {
+    const nominated = [
+      {
+        id: "P1",
+        type: "candidate-pair",
+        nominated: true,
+        state: "succeeded",
+        localCandidateId: "L1",
+        remoteCandidateId: "R1",
+      },
+      { id: "L1", type: "local-candidate", candidateType: "srflx" },
+      { id: "R1", type: "remote-candidate", candidateType: "host" },
+    ];
+    expect(selectedPairTypes(report(nominated))).toEqual({
+      localCandidateType: "srflx",
+      remoteCandidateType: "host",
+    });
+    expect(selectedPairTypes(report([]))).toEqual({ localCandidateType: null, remoteCandidateType: null });
   });
 });

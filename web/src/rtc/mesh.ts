@@ -46,6 +46,9 @@ export interface PeerStats {
   connection: RTCPeerConnectionState;
   signaling: RTCSignalingState;
   trail: string[];
+  /** The candidate types of the selected pair ("host", "srflx", "prflx", "relay"), if any. */
+  localCandidateType: string | null;
+  remoteCandidateType: string | null;
 }
 
 export class Mesh {
@@ -78,8 +81,10 @@ export class Mesh {
   setIceServers(iceServers: RTCIceServer[]): void {
     this.config = { ...this.config, iceServers };
     for (const entry of this.peers.values()) {
+      const pc = entry.link.pc;
       try {
-        entry.link.pc.setConfiguration(this.config);
+        // Keep what the connection was made with (webrtc-pc 4.4.1.4: some members cannot change).
+        pc.setConfiguration({ ...pc.getConfiguration(), iceServers });
       } catch (error) {
         logError(error);
       }
@@ -198,6 +203,7 @@ export class Mesh {
         connection: entry.link.pc.connectionState,
         signaling: entry.link.pc.signalingState,
         trail: [...entry.link.trail],
+        ...selectedPairTypes(report),
       };
       report.forEach((stat: Record<string, unknown>) => {
         if (stat.type !== "inbound-rtp") return;
@@ -254,6 +260,31 @@ export class Mesh {
     }));
     this.events.emit("change", undefined);
   }
+}
+
+/**
+ * The candidate types of the pair ICE selected: the transport's `selectedCandidatePairId`
+ * (webrtc-stats 8.13), else a nominated pair that succeeded.
+ */
+export function selectedPairTypes(report: RTCStatsReport): {
+  localCandidateType: string | null;
+  remoteCandidateType: string | null;
+} {
+  const stats = new Map<string, Record<string, unknown>>();
+  report.forEach((stat: Record<string, unknown>) => stats.set(String(stat.id), stat));
+  const all = [...stats.values()];
+  const transport = all.find((s) => s.type === "transport" && s.selectedCandidatePairId);
+  const pair =
+    (transport && stats.get(String(transport.selectedCandidatePairId))) ??
+    all.find((s) => s.type === "candidate-pair" && s.nominated === true && s.state === "succeeded");
+  const typeOf = (id: unknown) => {
+    const candidate = id === undefined ? undefined : stats.get(String(id));
+    return typeof candidate?.candidateType === "string" ? candidate.candidateType : null;
+  };
+  return {
+    localCandidateType: typeOf(pair?.localCandidateId),
+    remoteCandidateType: typeOf(pair?.remoteCandidateId),
+  };
 }
 
 function logError(error: unknown): void {

@@ -138,6 +138,9 @@ export class FakePeerConnection {
   }
 
   configuration: RTCConfiguration = {};
+  getConfiguration(): RTCConfiguration {
+    return this.configuration;
+  }
   setConfiguration(configuration: RTCConfiguration): void {
     this.configuration = configuration;
   }

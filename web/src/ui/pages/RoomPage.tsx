@@ -1,11 +1,13 @@
 import { useEffect, useState, type FormEvent } from "react";
 import { roomInfo, type RoomInfo } from "../../room/connect";
 import type { LocalMedia, LocalMediaState } from "../../rtc/media";
+import { ConnectionCheck } from "../components/ConnectionCheck";
 import { DevicePickers } from "../components/DevicePickers";
 import { MediaNotice } from "../components/MediaNotice";
 import { RoomView } from "../components/RoomView";
 import { SelfPreview } from "../components/SelfPreview";
 import { TopBar } from "../components/TopBar";
+import { useConnectionCheck } from "../hooks/check";
 import { useRoomJoin } from "../hooks/join";
 import { useLocalMedia } from "../hooks/media";
 import { useRememberedName } from "../hooks/name";
@@ -78,6 +80,7 @@ interface PreJoinProps {
 
 function PreJoin({ roomId, media, local, name, onName, error, connecting, onJoin }: PreJoinProps) {
   const info = useRoomInfo(roomId);
+  const check = useConnectionCheck();
   const submit = (event: FormEvent) => {
     event.preventDefault();
     if (name.trim() !== "") onJoin();
@@ -96,6 +99,7 @@ function PreJoin({ roomId, media, local, name, onName, error, connecting, onJoin
               {describeRoom(info)}
             </p>
             <MediaNotice state={local} />
+            <ConnectionCheck check={check} />
             <form onSubmit={submit}>
               <label htmlFor="prejoin-name" className="form-label">
                 Your name
