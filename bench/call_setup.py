@@ -30,22 +30,11 @@ from typing import Any
 from playwright.sync_api import sync_playwright
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # run as a script: make the repository's `tests` importable
+
+from tests.support import CHROMIUM, CHROMIUM_ARGS, stop_process  # noqa: E402
+
 SALON = REPO / ".venv" / "bin" / "salon"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-    "--disable-background-timer-throttling",
-    "--disable-renderer-backgrounding",
-    "--disable-backgrounding-occluded-windows",
-]
 
 # Records, per remote member, the wall time (ms) of the first frame shown from them.
 FIRST_FRAMES = """
@@ -250,15 +239,14 @@ def main() -> None:
         try:
             wait_healthy(url, proc)
             with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+                browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
                 bench = Bench(browser, url)
                 two, joined = pairs(bench, args.trials, args.verbose)
                 fourth = None if args.pairs_only else nth_person(bench, 4)
                 sixth = None if args.pairs_only else nth_person(bench, 6)
                 browser.close()
         finally:
-            proc.terminate()
-            proc.wait(10)
+            stop_process(proc)
     print(f"two people, {len(two)} trials: Join pressed -> first remote frame on both sides")
     print(f"  p50 {statistics.median(two):7.1f} ms")
     print(f"  p95 {percentile(two, 0.95):7.1f} ms")

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from salon.server.tls import ensure_self_signed
+from tests.support import stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "deploy" / "nginx" / "salon.conf.template"
@@ -106,15 +107,6 @@ def _wait_for(
         time.sleep(0.1)
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 @contextlib.contextmanager
 def salon_behind_nginx(tmp: Path) -> Iterator[Proxied]:
     """Start Salon (``--http``) and nginx with the shipped template; stop both afterwards."""
@@ -169,7 +161,7 @@ def salon_behind_nginx(tmp: Path) -> Iterator[Proxied]:
         )
         yield proxied
     finally:
-        _stop(nginx)
-        _stop(salon)
+        stop_process(nginx)
+        stop_process(salon)
         log.close()
         nginx_log.close()

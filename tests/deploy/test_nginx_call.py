@@ -13,13 +13,12 @@ import pytest
 
 from tests.deploy.proxy import Proxied
 from tests.e2e.conftest import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     STATIC_INDEX,
     join_room,
     new_room,
     wait_for_media,
 )
+from tests.support import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.e2e
 

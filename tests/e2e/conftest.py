@@ -22,27 +22,13 @@ from typing import Any
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
+from tests.support import CHROMIUM, CHROMIUM_ARGS, stop_process
+
 REPO = Path(__file__).resolve().parents[2]
 SALON = REPO / ".venv" / "bin" / "salon"
 STATIC_INDEX = REPO / "src" / "salon" / "static" / "index.html"
 SCREENSHOTS = REPO / "docs" / "screenshots"
 
-CHROMIUM_ARGS = [
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-    # Several people share one browser: do not throttle the pages in the background.
-    "--disable-background-timer-throttling",
-    "--disable-renderer-backgrounding",
-    "--disable-backgrounding-occluded-windows",
-]
 
 # Makes getUserMedia refuse the camera the way a browser does when the person blocks it.
 DENY_CAMERA = """
@@ -109,12 +95,7 @@ def salon_server(data: Path, env: dict[str, str] | None = None) -> Iterator[str]
             time.sleep(0.1)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         log.close()
 
 
