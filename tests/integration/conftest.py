@@ -8,7 +8,40 @@ from typing import Any
 import pytest
 
 from tests.integration.peer import Peer
+from tests.integration.postgres import Cluster, Unavailable, find_bin_dir, throwaway_cluster
 from tests.integration.server import RunningServer, running_server
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Cluster | str]:
+    """A throwaway PostgreSQL cluster for the whole run, or why there is none."""
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        yield "PostgreSQL is not installed (no initdb): `make test` installs it as root"
+        return
+    try:
+        with throwaway_cluster(bin_dir) as cluster:
+            yield cluster
+    except Unavailable as e:
+        yield str(e)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str | None:
+    """Run the test on SQLite (None: the default file in the data folder) and on a fresh
+    PostgreSQL database; the PostgreSQL run is skipped, with the reason, where there is none."""
+    if request.param == "sqlite":
+        return None
+    cluster: Cluster | str = request.getfixturevalue("postgres")
+    if isinstance(cluster, str):
+        print(f"skipping the PostgreSQL run: {cluster}")
+        pytest.skip(cluster)
+    return cluster.new_database()
+
+
+def database_options(database_url: str | None) -> dict[str, Any]:
+    """``running_server`` options for a ``database_url`` fixture's value."""
+    return {} if database_url is None else {"database_url": database_url}
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.integration.conftest import database_options
 from tests.integration.rest import same_origin_headers
 from tests.integration.server import RunningServer, running_server
 
@@ -21,8 +22,12 @@ ROOMY = {"ip_attempts_burst": 1000, "account_attempts_burst": 1000}
 
 
 @contextlib.contextmanager
-def accounts_server(tmp_path: Path, **accounts: Any) -> Iterator[RunningServer]:
-    with running_server(tmp_path, options={"accounts": {**ROOMY, **accounts}}) as server:
+def accounts_server(
+    tmp_path: Path, database_url: str | None, **accounts: Any
+) -> Iterator[RunningServer]:
+    """Every test here runs on SQLite and on PostgreSQL (``database_url``)."""
+    options = {"accounts": {**ROOMY, **accounts}, **database_options(database_url)}
+    with running_server(tmp_path, options=options) as server:
         yield server
 
 
@@ -35,8 +40,8 @@ async def browser(server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[RunningServer]:
-    with accounts_server(tmp_path) as running:
+def server(tmp_path: Path, database_url: str | None) -> Iterator[RunningServer]:
+    with accounts_server(tmp_path, database_url) as running:
         yield running
 
 
@@ -174,8 +179,8 @@ async def test_absurd_passwords_are_refused_before_hashing(page: httpx.AsyncClie
     assert detail(short, 422)["code"] == "invalid_password"
 
 
-async def test_the_session_expires(tmp_path: Path) -> None:
-    with accounts_server(tmp_path, session_days=1.5 / 86400) as server:
+async def test_the_session_expires(tmp_path: Path, database_url: str | None) -> None:
+    with accounts_server(tmp_path, database_url, session_days=1.5 / 86400) as server:
         async with browser(server) as page:
             token, _ = session_cookie(await sign_up(page, "gus"))
             assert (await page.get("/api/v1/me")).status_code == 200
@@ -184,8 +189,12 @@ async def test_the_session_expires(tmp_path: Path) -> None:
             assert detail(late, 401)["code"] == "not_signed_in"
 
 
-async def test_guessing_from_one_address_is_throttled(tmp_path: Path) -> None:
-    with accounts_server(tmp_path, ip_attempts_burst=3, ip_attempts_per_minute=6) as server:
+async def test_guessing_from_one_address_is_throttled(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    with accounts_server(
+        tmp_path, database_url, ip_attempts_burst=3, ip_attempts_per_minute=6
+    ) as server:
         async with browser(server) as page:
             for name in ("h1", "h2", "h3"):
                 assert (await sign_in(page, name, "guess")).status_code == 401
@@ -196,8 +205,10 @@ async def test_guessing_from_one_address_is_throttled(tmp_path: Path) -> None:
             assert (await sign_up(page, "h5")).status_code == 429
 
 
-async def test_guessing_one_account_is_throttled_from_any_address(tmp_path: Path) -> None:
-    with accounts_server(tmp_path, account_attempts_burst=2) as server:
+async def test_guessing_one_account_is_throttled_from_any_address(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    with accounts_server(tmp_path, database_url, account_attempts_burst=2) as server:
         async with browser(server) as page:
             await sign_up(page, "ivy")
             for _ in range(2):

@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from tests.integration.conftest import database_options
 from tests.integration.peer import Peer
-from tests.integration.server import running_server
+from tests.integration.server import RunningServer, running_server
+
+
+@pytest.fixture
+def server(tmp_path: Path, database_url: str | None) -> Iterator[RunningServer]:
+    """Chat is the store's: every test here runs on SQLite and on PostgreSQL."""
+    with running_server(tmp_path, options=database_options(database_url)) as running:
+        yield running
+
+
+@pytest.fixture
+def make_server(
+    tmp_path: Path, database_url: str | None
+) -> Callable[..., AbstractContextManager[RunningServer]]:
+    def make(**limits: Any) -> AbstractContextManager[RunningServer]:
+        return running_server(tmp_path, options=database_options(database_url), **limits)
+
+    return make
 
 
 async def test_chat_is_ordered_and_replayed_to_late_joiners(peers: Callable[..., Any]) -> None:
@@ -44,14 +65,15 @@ async def test_chat_text_is_delivered_verbatim(peers: Callable[..., Any]) -> Non
     assert (await bob.expect("chat"))["text"] == payload
 
 
-async def test_chat_survives_a_server_restart(tmp_path: Path) -> None:
-    with running_server(tmp_path) as server:
+async def test_chat_survives_a_server_restart(tmp_path: Path, database_url: str | None) -> None:
+    options = database_options(database_url)
+    with running_server(tmp_path, options=options) as server:
         alice = await Peer.greeted(server, "alice")
         await alice.join("keep")
         await alice.send(type="chat", text="remember me")
         await alice.expect("chat")
         await alice.close()
-    with running_server(tmp_path) as server:
+    with running_server(tmp_path, options=options) as server:
         bob = await Peer.greeted(server, "bob")
         joined = await bob.join("keep")
         assert [m["text"] for m in joined["history"]] == ["remember me"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
@@ -12,8 +12,16 @@ import httpx
 import pytest
 
 from salon.server.csrf import SAFE_METHODS
+from tests.integration.conftest import database_options
 from tests.integration.rest import same_origin_headers
 from tests.integration.server import RunningServer, running_server
+
+
+@pytest.fixture
+def server(tmp_path: Path, database_url: str | None) -> Iterator[RunningServer]:
+    """On SQLite and on PostgreSQL: a refused request must change nothing in either."""
+    with running_server(tmp_path, options=database_options(database_url)) as running:
+        yield running
 
 
 @pytest.fixture

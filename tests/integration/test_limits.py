@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from websockets.asyncio.client import connect
@@ -182,25 +183,34 @@ async def test_ping_after_silence_and_dead_peer(make_server: Callable[..., Any])
         await alive.close()
 
 
-async def test_room_password_survives_the_room_emptying_and_a_restart(tmp_path: Any) -> None:
-    import sqlite3
-
+async def test_room_password_survives_the_room_emptying_and_a_restart(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    """On SQLite and on PostgreSQL: the hash is what the store keeps, and it outlives the room."""
     import httpx
+    from sqlalchemy import select
+    from sqlalchemy.ext.asyncio import create_async_engine
 
+    from salon.store.tables import rooms
+    from tests.integration.conftest import database_options
     from tests.integration.server import running_server
 
-    with running_server(tmp_path) as server:
+    options = database_options(database_url)
+    with running_server(tmp_path, options=options) as server:
         alice = await Peer.greeted(server, "alice")
         await alice.join("vault", password="correct horse")
         await alice.send(type="chat", text="secret plans")
         await alice.expect("chat")
         await alice.close()
-    stored = sqlite3.connect(tmp_path / "salon.db").execute(
-        "select password_hash from rooms where id = 'vault'"
-    )
-    (hashed,) = stored.fetchone()
+    engine = create_async_engine(server.settings.sqlalchemy_url())
+    try:
+        async with engine.connect() as conn:
+            query = select(rooms.c.password_hash).where(rooms.c.id == "vault")
+            hashed = (await conn.execute(query)).scalar_one()
+    finally:
+        await engine.dispose()
     assert hashed.startswith("scrypt$") and "correct horse" not in hashed
-    with running_server(tmp_path) as server:
+    with running_server(tmp_path, options=options) as server:
         async with httpx.AsyncClient(verify=server.ssl_context) as http:
             info = (await http.get(f"{server.base_url}/api/v1/rooms/vault")).json()
         assert info == {**info, "exists": True, "protected": True, "members": 0}

@@ -8,6 +8,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, create_engine, inspect, text
 
+from salon.core.names import skeleton
+from salon.store.accounts import SqlAccountRepository
 from salon.store.database import MIGRATIONS, open_database
 from salon.store.rooms import SqlRoomRepository
 
@@ -33,7 +35,31 @@ async def test_a_0002_database_gains_accounts_and_keeps_its_rooms(tmp_path: Path
             tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
             version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
         assert {"accounts", "sessions", "rooms", "chat_messages"} <= tables
-        assert version == "0003"
+        assert version == "0004"
         assert await SqlRoomRepository(engine).lookup("kept") is not None
+    finally:
+        await engine.dispose()
+
+
+async def test_a_0003_database_gains_name_skeletons_for_its_accounts(tmp_path: Path) -> None:
+    path = tmp_path / "salon.db"
+    old = create_engine(f"sqlite:///{path}")
+    with old.begin() as conn:
+        _upgrade_to(conn, "0003")
+        conn.execute(
+            text(
+                "INSERT INTO accounts (id, username, username_key, display_name, display_key,"
+                " password_hash, created_ms) VALUES ('a1', 'Alice', 'alice', 'Alice L',"
+                " 'alice l', 'x', 1)"
+            )
+        )
+    old.dispose()
+
+    engine = await open_database(f"sqlite+aiosqlite:///{path}")
+    try:
+        accounts = SqlAccountRepository(engine)
+        assert await accounts.reserved(skeleton("\u0430lice"))  # Cyrillic a
+        assert await accounts.reserved(skeleton("ALICE L"))
+        assert not await accounts.reserved(skeleton("bob"))
     finally:
         await engine.dispose()

@@ -83,3 +83,33 @@ async def test_security_headers(http: httpx.AsyncClient, path: str) -> None:
     assert headers["x-content-type-options"] == "nosniff"
     assert headers["strict-transport-security"].startswith("max-age=")
     assert "camera=(self)" in headers["permissions-policy"]
+
+
+async def test_huge_bodies_are_refused_before_parsing(
+    http: httpx.AsyncClient, server: RunningServer
+) -> None:
+    headers = await same_origin_headers(http, server.base_url)
+    limit = server.settings.max_body_bytes
+    padding = "x" * limit
+    huge = {"username": "someone", "password": "correct horse", "display_name": padding}
+    refused = await http.post("/api/v1/accounts", json=huge, headers=headers)
+    assert refused.status_code == 413, refused.text
+    assert refused.json()["detail"]["code"] == "too_large"
+    assert refused.headers["x-content-type-options"] == "nosniff"  # still our headers
+
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: counted as it streams
+        yield b'{"username": "someone", "password": "'
+        for _ in range(limit // 1024 + 1):
+            yield b"y" * 1024
+        yield b'"}'
+
+    streamed = await http.post(
+        "/api/v1/session",
+        content=chunks(),
+        headers={**headers, "Content-Type": "application/json"},
+    )
+    assert streamed.status_code == 413 and streamed.json()["detail"]["code"] == "too_large"
+    assert (await http.get("/api/v1/health")).status_code == 200  # the server is unharmed
+    fits = {"username": "someone", "password": "correct horse"}
+    created = await http.post("/api/v1/accounts", json=fits, headers=headers)
+    assert created.status_code == 201, created.text

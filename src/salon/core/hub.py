@@ -17,6 +17,7 @@ from salon.core.chatlog import ChatRepository
 from salon.core.clock import Clock
 from salon.core.errors import fail
 from salon.core.member import Member
+from salon.core.names import NoReservedNames, ReservedNames, skeleton
 from salon.core.passwords import RoomPasswords
 from salon.core.room import Room
 from salon.core.settings import LimitSettings
@@ -62,11 +63,13 @@ class Hub:
         clock: Clock,
         chats: ChatRepository,
         passwords: RoomPasswords,
+        reserved: ReservedNames | None = None,
     ) -> None:
         self.limits = limits
         self.clock = clock
         self.chats = chats
         self.passwords = passwords
+        self.reserved = reserved or NoReservedNames()
         self.rooms: dict[str, Room] = {}
         self.calls = CallBook()
         self._names: dict[str, Member] = {}  # name_key -> member
@@ -75,6 +78,16 @@ class Hub:
         self._loading: Counter[str] = Counter()  # room id -> activations reading the store
 
     # ------------------------------------------------------------------ presence
+
+    async def greet(self, member: Member, *, signed_in: bool) -> None:
+        """:meth:`arrive`, but a guest first: ``name_taken`` when a registered account's
+        username or display name looks like the guest's (same confusable skeleton)."""
+        if not signed_in and await self.reserved.reserved(skeleton(member.name)):
+            raise fail(
+                ErrorCode.NAME_TAKEN,
+                f"{member.name!r} belongs to a registered account: sign in to use it",
+            )
+        self.arrive(member)
 
     def arrive(self, member: Member) -> None:
         """Make ``member`` reachable by its name; ``name_taken`` when someone online has it."""

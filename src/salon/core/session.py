@@ -54,6 +54,7 @@ from salon.protocol.messages import (
     ServerPong,
     SetMedia,
     Signal,
+    SignedInAccount,
     Welcome,
 )
 
@@ -83,9 +84,21 @@ class SessionState(Enum):
 class Session:
     """A member of the hub, speaking protocol v1 over some transport."""
 
-    def __init__(self, hub: Hub, transport: Transport, ice_servers: IceServersFactory) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        transport: Transport,
+        ice_servers: IceServersFactory,
+        *,
+        account: SignedInAccount | None = None,
+        guests_may_join: bool = True,
+    ) -> None:
+        """``account``: who the connection is signed in as (its name is then the account's
+        display name), None for a guest; ``guests_may_join`` False refuses guests' joins."""
         self.hub = hub
         self.transport = transport
+        self.account = account
+        self._guests_may_join = guests_may_join
         self.state = SessionState.AWAITING_HELLO
         self._id = secrets.token_urlsafe(9)
         self._name = ""
@@ -183,9 +196,12 @@ class Session:
             self.kick(CloseCode.UNSUPPORTED_VERSION, "no common protocol version")
             return
         limits = self.hub.limits
-        self._name = validate.display_name(msg.name, limits.max_name_chars)
+        if self.account is not None:
+            self._name = self.account.display_name  # hello.name is ignored when signed in
+        else:
+            self._name = validate.display_name(msg.name, limits.max_name_chars)
         try:
-            self.hub.arrive(self)
+            await self.hub.greet(self, signed_in=self.account is not None)
         except SalonError:
             self._name = ""
             raise
@@ -210,11 +226,14 @@ class Session:
                         ring_seconds=limits.ring_seconds,
                     ),
                     resume_token=secrets.token_urlsafe(24),
+                    account=self.account,
                 )
             )
         )
 
     async def _join(self, msg: Join) -> None:
+        if self.account is None and not self._guests_may_join:
+            raise fail(ErrorCode.SIGN_IN_REQUIRED, "sign in to join a room on this server")
         await self.hub.join(self, msg.room, msg.password, msg.media or MediaState())
 
     async def _leave(self, msg: Leave) -> None:

@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     turn_port: int = Field(3478, ge=1, le=65535)  # the coturn that `serve --with-turn` starts
     static_dir: Path | None = None  # the built client; default: the package's static folder
     log_level: str = "info"
+    # Only signed-in members may join rooms (over /ws) and create them (REST); guests may
+    # still connect, say hello and sign in.
+    require_sign_in: bool = False
+    # REST request bodies (under /api/) larger than this are refused with 413 before parsing.
+    max_body_bytes: int = Field(16 * 1024, ge=1024)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     accounts: AccountSettings = Field(default_factory=AccountSettings)
 

@@ -228,6 +228,13 @@ ClientMessage = Annotated[
 # ------------------------------------------------------------------------- server -> client
 
 
+class SignedInAccount(_Message):
+    """The account a connection is signed in as (the ``salon_session`` cookie)."""
+
+    username: str
+    display_name: str
+
+
 class Welcome(_Message):
     type: Literal["welcome"] = "welcome"
     version: int
@@ -236,6 +243,7 @@ class Welcome(_Message):
     ice_servers: list[IceServer]
     limits: Limits
     resume_token: str
+    account: SignedInAccount | None = None  # null for a guest
 
 
 class Joined(_Message):

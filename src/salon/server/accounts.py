@@ -1,4 +1,5 @@
-"""Accounts over REST: sign up, sign in (a new session each time), sign out, who am I.
+"""Accounts over REST: sign up, sign in (a new session each time), sign out, who am I, and
+changing one's display name or password.
 
 The session is the ``salon_session`` cookie: an opaque token, ``HttpOnly``, ``SameSite=Lax``,
 ``Secure`` over TLS, living ``session_days``. Every route that changes state sits behind the
@@ -15,11 +16,13 @@ from typing import Final
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel
+from starlette.requests import HTTPConnection
 
 from salon.core import validate
 from salon.core.errors import SalonError
 from salon.core.settings import AccountSettings
 from salon.core.throttle import KeyedThrottle
+from salon.protocol.messages import SignedInAccount
 from salon.server import csrf
 from salon.server.origins import OriginPolicy
 from salon.server.state import ServerState
@@ -37,6 +40,15 @@ class SignUp(BaseModel):
 class SignIn(BaseModel):
     username: str
     password: str
+
+
+class MeChange(BaseModel):
+    """What ``PATCH /me`` changes: the display name, the password (with the current one), or
+    both. The password is checked first, so a wrong one changes nothing."""
+
+    display_name: str | None = None
+    current_password: str | None = None
+    new_password: str | None = None
 
 
 class Me(BaseModel):
@@ -109,9 +121,31 @@ class Accounts:
         )
 
 
-def _state(request: Request) -> ServerState:
+def _state(request: HTTPConnection) -> ServerState:
     state: ServerState = request.app.state.salon
     return state
+
+
+async def session_account(conn: HTTPConnection) -> Account | None:
+    """The account the request's ``salon_session`` cookie signs in, if it is live."""
+    state = _state(conn)
+    token = conn.cookies.get(SESSION_COOKIE)
+    return await state.accounts.session_account(token, state.clock.wall_ms()) if token else None
+
+
+async def signed_in(conn: HTTPConnection, state: ServerState) -> SignedInAccount | None:
+    """For the WebSocket handshake: who the connection is signed in as, None for a guest."""
+    account = await session_account(conn)
+    if account is None:
+        return None
+    return SignedInAccount(username=account.username, display_name=account.display_name)
+
+
+async def _signed_in_or_401(request: Request) -> Account:
+    account = await session_account(request)
+    if account is None:
+        raise problem(401, "not_signed_in", "no live session")
+    return account
 
 
 def _name(raw: str, max_chars: int, code: str) -> str:
@@ -180,13 +214,41 @@ def build_account_router(settings: AccountSettings, origins: OriginPolicy) -> AP
     @router.get("/me")
     async def me(request: Request) -> Me:
         """The signed-in account; 401 without a live session."""
-        state = _state(request)
-        token = request.cookies.get(SESSION_COOKIE)
-        account = (
-            await state.accounts.session_account(token, state.clock.wall_ms()) if token else None
-        )
-        if account is None:
-            raise problem(401, "not_signed_in", "no live session")
+        return _me(await _signed_in_or_401(request))
+
+    @router.patch("/me")
+    async def change_me(request: Request, body: MeChange) -> Me:
+        """Change the display name and/or the password (which needs the current one; other
+        sessions of the account are then signed out). Members online keep their old name
+        until they reconnect."""
+        account = await _signed_in_or_401(request)
+        if body.display_name is None and body.new_password is None:
+            raise problem(422, "nothing_to_change", "give display_name or new_password")
+        if body.new_password is not None:
+            await change_password(request, account, body)
+        if body.display_name is not None:
+            account = await rename(request, account, body.display_name)
         return _me(account)
+
+    async def change_password(request: Request, account: Account, body: MeChange) -> None:
+        state = _state(request)
+        new = accounts.password(body.new_password or "", new=True)
+        current = accounts.password(body.current_password or "", new=False)
+        accounts.throttle_ip(request)
+        accounts.throttle(accounts.by_name, validate.name_key(account.username), state)
+        stored = await state.accounts.password_hash(account.id)
+        if not await accounts.passwords.verify(stored, current):
+            raise problem(401, "bad_credentials", "the current password is wrong")
+        await state.accounts.set_password_hash(account.id, await accounts.passwords.hash(new))
+        await state.accounts.close_other_sessions(account.id, request.cookies[SESSION_COOKIE])
+
+    async def rename(request: Request, account: Account, raw: str) -> Account:
+        state = _state(request)
+        display = _name(raw, state.settings.limits.max_name_chars, "invalid_name")
+        try:
+            await state.accounts.set_display_name(account.id, display, validate.name_key(display))
+        except NameTaken:
+            raise problem(409, "display_name_taken", "that display_name is taken") from None
+        return Account(account.id, account.username, display)
 
     return router

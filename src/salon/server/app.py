@@ -15,7 +15,8 @@ from salon.core.clock import Clock, SystemClock
 from salon.core.hub import Hub
 from salon.core.session import Session
 from salon.core.settings import Settings
-from salon.server.accounts import build_account_router
+from salon.server.accounts import build_account_router, signed_in
+from salon.server.bodylimit import BodyLimit
 from salon.server.connection import Connection
 from salon.server.headers import SecurityHeaders
 from salon.server.origins import OriginPolicy
@@ -40,8 +41,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = await open_database(settings.sqlalchemy_url())
         rooms = SqlRoomRepository(engine)
-        hub = Hub(settings.limits, clock, SqlChatRepository(engine), rooms)
-        state = ServerState(settings, clock, engine, hub, rooms, SqlAccountRepository(engine))
+        accounts = SqlAccountRepository(engine)
+        hub = Hub(settings.limits, clock, SqlChatRepository(engine), rooms, accounts)
+        state = ServerState(settings, clock, engine, hub, rooms, accounts)
         app.state.salon = state
         state.start()
         try:
@@ -62,9 +64,17 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             log.info("refused /ws from origin %r", ws.headers.get("origin"))
             await ws.close(code=1008)
             return
+        account = await signed_in(ws, state)
         await ws.accept()
         conn = Connection(ws, settings.limits.outbox_messages, clock.monotonic())
-        await conn.run(Session(state.hub, conn, state.ice_servers), state)
+        session = Session(
+            state.hub,
+            conn,
+            state.ice_servers,
+            account=account,
+            guests_may_join=not settings.require_sign_in,
+        )
+        await conn.run(session, state)
 
     # A plain Starlette route, not FastAPI's dependency-injected one: nothing to inject, and
     # the injection machinery's frames would stay alive for each connection's whole life
@@ -72,5 +82,6 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.router.routes.append(WebSocketRoute("/ws", signaling))
 
     mount_client(app, settings.static_dir or PACKAGE_STATIC)
-    app.add_middleware(SecurityHeaders, hsts=not settings.http)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders, hsts=not settings.http)  # outermost: on every answer
     return app

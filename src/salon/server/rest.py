@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from salon.core.hub import CALL_ROOM_PREFIX
 from salon.core.validate import ROOM_ID
 from salon.server import csrf
+from salon.server.accounts import problem, session_account
 from salon.server.origins import OriginPolicy
 from salon.server.state import ServerState
 
@@ -72,8 +73,11 @@ def build_router(version: str, origins: OriginPolicy) -> APIRouter:
 
     @router.post("/rooms", status_code=201)
     async def create_room(request: Request) -> RoomCreated:
-        """Create a room with an unguessable id; returns its id and link."""
+        """Create a room with an unguessable id; returns its id and link. With
+        ``require_sign_in``, only for a signed-in account (401 ``sign_in_required``)."""
         state = _state(request)
+        if state.settings.require_sign_in and await session_account(request) is None:
+            raise problem(401, "sign_in_required", "sign in to create a room on this server")
         room_id = secrets.token_urlsafe(12)  # 96 bits
         while room_id.startswith(CALL_ROOM_PREFIX):
             room_id = secrets.token_urlsafe(12)

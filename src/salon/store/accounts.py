@@ -15,10 +15,11 @@ from typing import Final
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from salon.core.names import skeleton
 from salon.store.tables import accounts as a
 from salon.store.tables import sessions as s
 
@@ -83,9 +84,30 @@ class NameTaken(Exception):
         self.field = field  # "username" or "display_name"
 
 
+async def _looks_taken(conn: AsyncConnection, skeletons: set[str], but: str | None) -> bool:
+    """Whether an account other than ``but`` has a username or display name that looks like
+    one of ``skeletons``."""
+    query = select(a.c.id).where(
+        or_(a.c.username_skeleton.in_(skeletons), a.c.display_skeleton.in_(skeletons))
+    )
+    if but is not None:
+        query = query.where(a.c.id != but)
+    return (await conn.execute(query.limit(1))).first() is not None
+
+
 class SqlAccountRepository:
+    """Accounts and sessions; also the :class:`~salon.core.names.ReservedNames` of the hub.
+
+    No two accounts' names look alike: a new username or display name is compared with every
+    username and display name by confusable skeleton (the unique ``*_key`` columns are the
+    backstop should two sign-ups race)."""
+
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+
+    async def reserved(self, skeleton: str) -> bool:
+        async with self._engine.connect() as conn:
+            return await _looks_taken(conn, {skeleton}, None)
 
     async def create(
         self,
@@ -98,17 +120,24 @@ class SqlAccountRepository:
     ) -> Account:
         """A new account; :class:`NameTaken` when either name is someone else's."""
         account_id = uuid.uuid4().hex
+        username_shape, display_shape = skeleton(username), skeleton(display_name)
         row = {
             "id": account_id,
             "username": username,
             "username_key": username_key,
+            "username_skeleton": username_shape,
             "display_name": display_name,
             "display_key": display_key,
+            "display_skeleton": display_shape,
             "password_hash": password_hash,
             "created_ms": created_ms,
         }
         try:
             async with self._engine.begin() as conn:
+                if await _looks_taken(conn, {username_shape}, None):
+                    raise NameTaken("username")
+                if await _looks_taken(conn, {display_shape}, None):
+                    raise NameTaken("display_name")
                 await conn.execute(insert(a).values(**row))
         except IntegrityError:
             async with self._engine.connect() as conn:
@@ -124,6 +153,36 @@ class SqlAccountRepository:
         if row is None:
             return None
         return Credentials(Account(row.id, row.username, row.display_name), row.password_hash)
+
+    async def password_hash(self, account_id: str) -> str | None:
+        async with self._engine.connect() as conn:
+            query = select(a.c.password_hash).where(a.c.id == account_id)
+            found: str | None = (await conn.execute(query)).scalar()
+        return found
+
+    async def set_display_name(self, account_id: str, display_name: str, display_key: str) -> None:
+        """Rename; :class:`NameTaken` (``display_name``) when another account's looks alike."""
+        shape = skeleton(display_name)
+        try:
+            async with self._engine.begin() as conn:
+                if await _looks_taken(conn, {shape}, account_id):
+                    raise NameTaken("display_name")
+                await conn.execute(
+                    update(a)
+                    .where(a.c.id == account_id)
+                    .values(
+                        display_name=display_name, display_key=display_key, display_skeleton=shape
+                    )
+                )
+        except IntegrityError:
+            raise NameTaken("display_name") from None
+
+    async def close_other_sessions(self, account_id: str, keep_token: str) -> None:
+        """Sign the account out everywhere but here (after a password change)."""
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                delete(s).where(s.c.account_id == account_id, s.c.id != token_id(keep_token))
+            )
 
     async def set_password_hash(self, account_id: str, password_hash: str) -> None:
         async with self._engine.begin() as conn:

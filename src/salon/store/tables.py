@@ -45,6 +45,9 @@ accounts = Table(
     Column("username_key", String(256), nullable=False, unique=True),  # NFC + casefold
     Column("display_name", String(256), nullable=False),
     Column("display_key", String(256), nullable=False, unique=True),
+    # UTS #39 skeletons (salon.core.names); Text, as one character may map to 18
+    Column("username_skeleton", Text, nullable=False, index=True),
+    Column("display_skeleton", Text, nullable=False, index=True),
     Column("password_hash", String(200), nullable=False),  # argon2id, PHC string
     Column("created_ms", BigInteger, nullable=False),
 )

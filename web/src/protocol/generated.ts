@@ -182,9 +182,11 @@ export type ServerMessage =
   | ServerPong
   | IceServers1
   | Error;
+export type DisplayName = string;
+export type Username = string;
 export type Credential = string | null;
 export type Urls = string[];
-export type Username = string | null;
+export type Username1 = string | null;
 export type IceServers = IceServer[];
 export type Id = string;
 export type DeadAfterSeconds = number;
@@ -305,7 +307,8 @@ export type ErrorCode =
   | "no_such_call"
   | "in_call"
   | "rate_limited"
-  | "internal";
+  | "internal"
+  | "sign_in_required";
 export type Message = string;
 export type Ref17 = string | number | null;
 export type Type35 = "error";
@@ -498,6 +501,7 @@ export interface IceRefresh {
  * via the `definition` "Welcome".
  */
 export interface Welcome {
+  account: SignedInAccount | null;
   ice_servers: IceServers;
   id: Id;
   limits: Limits;
@@ -505,6 +509,16 @@ export interface Welcome {
   resume_token: ResumeToken;
   type: Type16;
   version: Version;
+}
+/**
+ * The account a connection is signed in as (the ``salon_session`` cookie).
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "SignedInAccount".
+ */
+export interface SignedInAccount {
+  display_name: DisplayName;
+  username: Username;
 }
 /**
  * An ``RTCIceServer`` (W3C webrtc-pc section 4.2.4).
@@ -515,7 +529,7 @@ export interface Welcome {
 export interface IceServer {
   credential: Credential;
   urls: Urls;
-  username: Username;
+  username: Username1;
 }
 /**
  * The limits in force, announced in ``welcome`` so a client can check before sending.
