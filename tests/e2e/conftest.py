@@ -239,3 +239,43 @@ def tile(page: Any, name: str) -> Any:
 def screenshot(page: Any, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+# Records every Content-Security-Policy violation the page reports (an injected inline handler
+# or script is blocked by the CSP and reported here even when it would never raise a dialog).
+CSP_WATCH = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__cspViolations.push(e.violatedDirective);
+});
+"""
+
+
+def watch_csp(page: Any) -> None:
+    """Install the CSP-violation recorder for every later navigation of ``page``'s context."""
+    page.context.add_init_script(CSP_WATCH)
+
+
+def csp_violations(page: Any) -> list[str]:
+    found: list[str] = page.evaluate("window.__cspViolations ?? null")
+    assert found is not None, "the CSP watcher is not installed on this page"
+    return found
+
+
+def register(page: Any, username: str, password: str, display_name: str = "") -> None:
+    """Create an account through the /register page; the page is signed in afterwards."""
+    page.goto("/register")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Display name").fill(display_name)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Create account").click()
+    page.get_by_test_id("home").wait_for()
+
+
+def sign_in(page: Any, username: str, password: str) -> None:
+    """Sign in through the /login page."""
+    page.goto("/login")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_test_id("home").wait_for()

@@ -17,7 +17,7 @@ export interface RoomInfo {
 }
 
 /** The CSRF token: the `salon_csrf` cookie every page load sets, else `GET /api/v1/csrf`. */
-async function csrfToken(): Promise<string> {
+export async function csrfToken(): Promise<string> {
   const match = /(?:^|;\s*)salon_csrf=([^;]+)/.exec(document.cookie);
   if (match?.[1]) return decodeURIComponent(match[1]);
   const response = await fetch("/api/v1/csrf");

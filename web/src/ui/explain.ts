@@ -11,7 +11,10 @@ export function explain(error: unknown, name: string): string {
     case "room_full":
       return "This meeting is full. Try again when someone leaves.";
     case "name_taken":
-      return `Someone online is already called "${name}". Choose another name.`;
+      // The server says so in its sentence when the name is a registered account's.
+      return error instanceof SignalingError && /account|registered/i.test(error.message)
+        ? `"${name}" belongs to a registered account. Sign in if it is yours, or choose another name.`
+        : `Someone online is already called "${name}". Choose another name.`;
     case "invalid_name":
       return error instanceof SignalingError
         ? `That name does not work: ${error.message}.`
@@ -19,6 +22,8 @@ export function explain(error: unknown, name: string): string {
     case "no_such_room":
     case "invalid_room":
       return "There is no meeting at this link. Check the link or start a new meeting.";
+    case "sign_in_required":
+      return "Only people with an account can join meetings on this server. Sign in, or create an account.";
     case "wrong_password":
       return "This meeting needs a password.";
     default:

@@ -1,7 +1,8 @@
-import { useCallback, useMemo, useState } from "react";
+import { useCallback, useEffect, useMemo, useState } from "react";
 import type { LocalMedia } from "../../rtc/media";
 import type { RoomSession } from "../../room/session";
 import { useLocalMediaState, useTrackLevel } from "../hooks/media";
+import { useArrivals } from "../hooks/arrivals";
 import { useStore } from "../hooks/store";
 import { useUnread } from "../hooks/unread";
 import { ChatPanel } from "./ChatPanel";
@@ -42,6 +43,15 @@ export function RoomView({
   const local = useLocalMediaState(media);
   const [panel, setPanel] = useState<Panel>(null);
   const [notice, setNotice] = useState<string | null>(null);
+  const arrivals = useArrivals(snap.members);
+  useEffect(() => {
+    // The tab says which meeting or call this is; document.title is text, never markup.
+    const before = document.title;
+    document.title = `${title} · Salon`;
+    return () => {
+      document.title = before;
+    };
+  }, [title]);
   const unread = useUnread(snap.chat, panel === "chat", snap.selfId);
   const ownLevel = useTrackLevel(local.micOn ? local.audio : null);
   const level = useCallback((id: string) => session.audioLevel(id), [session]);
@@ -73,6 +83,13 @@ export function RoomView({
         <h1 className="h6 m-0 text-truncate">{title}</h1>
         <span className="text-body-secondary small" data-testid="member-count">
           {snap.members.length + 1} in the {snap.isPrivate ? "call" : "room"}
+        </span>
+        <span
+          className="ms-auto text-body-secondary small text-truncate"
+          role="status"
+          data-testid="arrivals"
+        >
+          {arrivals}
         </span>
       </header>
       {snap.lost && (

@@ -1,9 +1,11 @@
 import { useEffect, useState } from "react";
+import { reconcileWithWelcome } from "../../account/account";
 import { CallSession } from "../../room/call";
 import { connectAs } from "../../room/connect";
 import type { LocalMedia } from "../../rtc/media";
 import type { SignalingClient } from "../../signaling/client";
 import { explain } from "../explain";
+import { accounts } from "./account";
 
 export type CallLine =
   | { step: "signed_out"; error: string | null }
@@ -34,6 +36,7 @@ export function useCallLine(media: LocalMedia) {
     setLine({ step: "connecting" });
     try {
       const connected = await connectAs(name);
+      reconcileWithWelcome(accounts, connected.welcome);
       setLine({ step: "online", client: connected, calls: new CallSession(connected, media) });
     } catch (error) {
       setLine({ step: "signed_out", error: explain(error, name) });

@@ -1,9 +1,11 @@
 import { useEffect, useState } from "react";
+import { reconcileWithWelcome } from "../../account/account";
 import { joinRoom } from "../../room/connect";
 import type { RoomSession } from "../../room/session";
 import type { LocalMedia } from "../../rtc/media";
 import type { SignalingClient } from "../../signaling/client";
 import { explain } from "../explain";
+import { accounts } from "./account";
 
 export type JoinStep =
   | { step: "prejoin"; error: string | null }
@@ -27,6 +29,7 @@ export function useRoomJoin(roomId: string, media: LocalMedia) {
     setState({ step: "connecting" });
     try {
       const { client, session } = await joinRoom(name, roomId, media);
+      reconcileWithWelcome(accounts, client.welcome);
       setState({ step: "in", client, session });
     } catch (error) {
       setState({ step: "prejoin", error: explain(error, name) });

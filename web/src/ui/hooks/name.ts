@@ -1,4 +1,6 @@
 import { useState } from "react";
+import type { Account } from "../../account/account";
+import { useAccount } from "./account";
 
 const KEY = "salon.name";
 
@@ -22,4 +24,19 @@ export function useRememberedName(): [string, (name: string) => void] {
     }
   };
   return [name, update];
+}
+
+export interface DisplayName {
+  /** The name to show and join under: the account's when signed in. */
+  name: string;
+  setName: (name: string) => void;
+  /** Signed in: the name comes from the account and is changed on the Account page. */
+  account: Account | null;
+}
+
+/** The name a person joins under: their account's display name, else the remembered one. */
+export function useDisplayName(): DisplayName {
+  const [remembered, setName] = useRememberedName();
+  const { account } = useAccount();
+  return { name: account?.display_name ?? remembered, setName, account };
 }

@@ -5,20 +5,21 @@ import type { SignalingClient } from "../../signaling/client";
 import { Avatar } from "../components/Avatar";
 import { CallStatus } from "../components/CallStatus";
 import { IncomingCall } from "../components/IncomingCall";
+import { AccountStatus } from "../components/AccountStatus";
 import { MediaNotice } from "../components/MediaNotice";
 import { RoomView } from "../components/RoomView";
 import { SelfPreview } from "../components/SelfPreview";
 import { TopBar } from "../components/TopBar";
 import { useCallLine } from "../hooks/call";
 import { useLocalMedia } from "../hooks/media";
-import { useRememberedName } from "../hooks/name";
+import { useDisplayName } from "../hooks/name";
 import { navigate } from "../hooks/route";
 import { useStore } from "../hooks/store";
 
 /** `/call`: be reachable by name, see who is online, call and answer. */
 export function CallPage() {
   const [media, local] = useLocalMedia();
-  const [name, setName] = useRememberedName();
+  const { name, setName, account } = useDisplayName();
   const { line, lost, signIn, signOut } = useCallLine(media);
 
   if (line.step === "online") {
@@ -46,6 +47,7 @@ export function CallPage() {
         <p className="text-body-secondary">
           Choose the name people will call you by. Anyone online can then call you, and you them.
         </p>
+        <AccountStatus className="mb-3" />
         <form onSubmit={submit} className="card card-body">
           <label htmlFor="call-name" className="form-label">
             Your name
@@ -58,6 +60,7 @@ export function CallPage() {
               required
               maxLength={64}
               value={name}
+              readOnly={account !== null}
               onChange={(e) => setName(e.target.value)}
             />
             <button
@@ -116,7 +119,9 @@ function Phone({ client, calls, media, local, lost, onSignOut, onReconnect }: Ph
   const others = call.online.filter((n) => n.toLowerCase() !== me.toLowerCase());
   return (
     <div className="page">
-      <TopBar>Direct calls</TopBar>
+      <TopBar>
+        <AccountStatus />
+      </TopBar>
       <main className="container py-4" data-testid="phone">
         {lost && (
           <div className="alert alert-danger d-flex align-items-center gap-2" role="alert" data-testid="lost">

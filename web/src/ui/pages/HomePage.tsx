@@ -1,12 +1,14 @@
 import { useState, type FormEvent } from "react";
 import { createRoom, parseRoomInput } from "../../room/connect";
+import { AccountStatus } from "../components/AccountStatus";
 import { Icon } from "../components/Icon";
+import { NameField } from "../components/NameField";
+import { useDisplayName } from "../hooks/name";
 import { navigate } from "../hooks/route";
-import { useRememberedName } from "../hooks/name";
 
 /** Home: your name, start a meeting, join one by link or code, or call someone. */
 export function HomePage() {
-  const [name, setName] = useRememberedName();
+  const display = useDisplayName();
   const [code, setCode] = useState("");
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -43,18 +45,8 @@ export function HomePage() {
       </div>
       <div className="card home-card shadow">
         <div className="card-body p-4">
-          <label htmlFor="home-name" className="form-label">
-            Your name
-          </label>
-          <input
-            id="home-name"
-            className="form-control mb-4"
-            autoComplete="name"
-            placeholder="How others will see you"
-            value={name}
-            maxLength={64}
-            onChange={(e) => setName(e.target.value)}
-          />
+          <AccountStatus className="mb-3" />
+          <NameField id="home-name" className="mb-4" placeholder="How others will see you" {...display} />
           <button
             type="button"
             className="btn btn-primary btn-lg w-100 mb-3"

@@ -3,20 +3,23 @@ import { roomInfo, type RoomInfo } from "../../room/connect";
 import type { LocalMedia, LocalMediaState } from "../../rtc/media";
 import { ConnectionCheck } from "../components/ConnectionCheck";
 import { DevicePickers } from "../components/DevicePickers";
+import { AccountStatus } from "../components/AccountStatus";
 import { MediaNotice } from "../components/MediaNotice";
+import { NameField } from "../components/NameField";
 import { RoomView } from "../components/RoomView";
 import { SelfPreview } from "../components/SelfPreview";
 import { TopBar } from "../components/TopBar";
 import { useConnectionCheck } from "../hooks/check";
 import { useRoomJoin } from "../hooks/join";
 import { useLocalMedia } from "../hooks/media";
-import { useRememberedName } from "../hooks/name";
+import { useDisplayName, type DisplayName } from "../hooks/name";
 import { navigate } from "../hooks/route";
 
 /** `/r/<room>`: pre-join, then the room, then "you left". */
 export function RoomPage({ roomId }: { roomId: string }) {
   const [media, local] = useLocalMedia();
-  const [name, setName] = useRememberedName();
+  const display = useDisplayName();
+  const name = display.name;
   const { state, join, leave } = useRoomJoin(roomId, media);
   const link = `${window.location.origin}/r/${roomId}`;
 
@@ -58,8 +61,7 @@ export function RoomPage({ roomId }: { roomId: string }) {
       roomId={roomId}
       media={media}
       local={local}
-      name={name}
-      onName={setName}
+      display={display}
       error={error}
       connecting={state.step === "connecting"}
       onJoin={() => void join(name.trim())}
@@ -71,14 +73,14 @@ interface PreJoinProps {
   roomId: string;
   media: LocalMedia;
   local: LocalMediaState;
-  name: string;
-  onName: (name: string) => void;
+  display: DisplayName;
   error: string | null;
   connecting: boolean;
   onJoin: () => void;
 }
 
-function PreJoin({ roomId, media, local, name, onName, error, connecting, onJoin }: PreJoinProps) {
+function PreJoin({ roomId, media, local, display, error, connecting, onJoin }: PreJoinProps) {
+  const { name } = display;
   const info = useRoomInfo(roomId);
   const check = useConnectionCheck();
   const submit = (event: FormEvent) => {
@@ -95,24 +97,14 @@ function PreJoin({ roomId, media, local, name, onName, error, connecting, onJoin
           </div>
           <div className="col-lg-5">
             <h1 className="h3">Ready to join?</h1>
+            <AccountStatus className="mb-2" />
             <p className="text-body-secondary mb-3" data-testid="room-status">
               {describeRoom(info)}
             </p>
             <MediaNotice state={local} />
             <ConnectionCheck check={check} />
             <form onSubmit={submit}>
-              <label htmlFor="prejoin-name" className="form-label">
-                Your name
-              </label>
-              <input
-                id="prejoin-name"
-                className="form-control mb-3"
-                autoComplete="name"
-                required
-                maxLength={64}
-                value={name}
-                onChange={(e) => onName(e.target.value)}
-              />
+              <NameField id="prejoin-name" className="mb-3" {...display} />
               <DevicePickers
                 state={local}
                 onCamera={(id) => void media.useCamera(id)}
