@@ -22,7 +22,7 @@ from salon.core import validate
 from salon.core.errors import SalonError
 from salon.core.settings import AccountSettings
 from salon.core.throttle import KeyedThrottle
-from salon.protocol.messages import SignedInAccount
+from salon.protocol.messages import IceServer, SignedInAccount
 from salon.server import csrf
 from salon.server.origins import OriginPolicy
 from salon.server.state import ServerState
@@ -215,6 +215,15 @@ def build_account_router(settings: AccountSettings, origins: OriginPolicy) -> AP
     async def me(request: Request) -> Me:
         """The signed-in account; 401 without a live session."""
         return _me(await _signed_in_or_401(request))
+
+    @router.get("/ice-servers")
+    async def ice_servers(request: Request, response: Response) -> list[IceServer]:
+        """STUN/TURN servers with fresh TURN credentials, for a signed-in member; 401 for
+        anyone else. Connected members can also ask over the WebSocket (``ice_refresh``)."""
+        account = await _signed_in_or_401(request)
+        state: ServerState = request.app.state.salon
+        response.headers["Cache-Control"] = "no-store"  # fresh credentials: never cached
+        return state.ice_servers(f"account.{account.username}")
 
     @router.patch("/me")
     async def change_me(request: Request, body: MeChange) -> Me:
