@@ -1,18 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { FakeSocket } from "../test/fakes";
+import { FakeSocket, LIMITS } from "../test/fakes";
 import { checkConnection } from "./check";
 
-const LIMITS = {
-  max_frame_bytes: 65536,
-  max_name_chars: 64,
-  max_chat_chars: 4000,
-  max_room_members: 8,
-  rate_per_second: 50,
-  rate_burst: 200,
-  ping_after_seconds: 20,
-  dead_after_seconds: 45,
-  ring_seconds: 30,
-};
 
 describe("checkConnection", () => {
   it("gets ICE servers over a greeted connection, closes it, and probes them", async () => {

@@ -1,21 +1,10 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { LocalMedia } from "../rtc/media";
 import { SignalingClient } from "../signaling/client";
-import { FakePeerConnection, FakeSocket } from "../test/fakes";
+import { FakePeerConnection, FakeSocket, LIMITS } from "../test/fakes";
 import { CallSession } from "./call";
 import { RoomSession } from "./session";
 
-const LIMITS = {
-  max_frame_bytes: 65536,
-  max_name_chars: 64,
-  max_chat_chars: 4000,
-  max_room_members: 8,
-  rate_per_second: 50,
-  rate_burst: 200,
-  ping_after_seconds: 20,
-  dead_after_seconds: 45,
-  ring_seconds: 30,
-};
 
 async function online(name = "me", ice_servers: object[] = []) {
   const socket = new FakeSocket();

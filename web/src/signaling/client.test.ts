@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { FakeSocket } from "../test/fakes";
+import { FakeSocket, LIMITS } from "../test/fakes";
 import { SignalingClient, SignalingError, signalingUrl } from "./client";
 
 const WELCOME = {
@@ -8,17 +8,7 @@ const WELCOME = {
   id: "m1",
   name: "alice",
   ice_servers: [],
-  limits: {
-    max_frame_bytes: 65536,
-    max_name_chars: 64,
-    max_chat_chars: 4000,
-    max_room_members: 8,
-    rate_per_second: 50,
-    rate_burst: 200,
-    ping_after_seconds: 20,
-    dead_after_seconds: 45,
-    ring_seconds: 30,
-  },
+  limits: LIMITS,
   resume_token: "t",
 };
 

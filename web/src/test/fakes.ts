@@ -2,7 +2,21 @@
  * Fakes for the browser objects the client core uses: a WebSocket and an RTCPeerConnection
  * that models the JSEP signaling states (webrtc-pc 4.3.1), including implicit rollback.
  */
+import type { Limits } from "../protocol";
 import type { SocketLike } from "../signaling/client";
+
+/** The server's default limits, as a `welcome` announces them. */
+export const LIMITS: Limits = {
+  max_frame_bytes: 65536,
+  max_name_chars: 64,
+  max_chat_chars: 4000,
+  max_room_members: 8,
+  rate_per_second: 50,
+  rate_burst: 200,
+  ping_after_seconds: 20,
+  dead_after_seconds: 45,
+  ring_seconds: 30,
+};
 
 export class FakeSocket implements SocketLike {
   readyState = 0;
