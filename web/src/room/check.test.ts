@@ -2,7 +2,6 @@ import { describe, expect, it } from "vitest";
 import { FakeSocket, LIMITS } from "../test/fakes";
 import { checkConnection } from "./check";
 
-
 describe("checkConnection", () => {
   it("gets ICE servers over a greeted connection, closes it, and probes them", async () => {
     const socket = new FakeSocket();

@@ -5,7 +5,6 @@ import { FakePeerConnection, FakeSocket, LIMITS } from "../test/fakes";
 import { CallSession } from "./call";
 import { RoomSession } from "./session";
 
-
 async function online(name = "me", ice_servers: object[] = []) {
   const socket = new FakeSocket();
   const client = new SignalingClient("wss://x/ws", () => socket);
