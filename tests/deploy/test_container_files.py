@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
 from ruamel.yaml import YAML
 
 from tests.deploy.proxy import REPO, Proxied
@@ -128,7 +127,6 @@ def test_no_secret_is_written_into_the_committed_files() -> None:
     assert ignored.returncode == 0, "deploy/.env must be ignored by git"
 
 
-@pytest.mark.skipif(not TURN_CONF.exists(), reason="deploy/turnserver.conf is not there yet")
 def test_coturn_gets_the_secret_from_the_env_file_only(tmp_path: Path) -> None:
     """Run the coturn service's own start command (up to exec) on the shipped config."""
     script = _compose()["services"]["coturn"]["command"][0]

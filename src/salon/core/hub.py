@@ -203,9 +203,7 @@ class Hub:
         existing = self.rooms.get(room_id)  # someone else activated it while we awaited
         if existing is not None:
             return existing
-        room = Room(room_id, deque(history, maxlen=self.limits.history_on_join or 1), last_seq)
-        if self.limits.history_on_join == 0:
-            room.history.clear()
+        room = Room(room_id, deque(history, maxlen=self.limits.history_on_join), last_seq)
         self.rooms[room_id] = room
         return room
 
@@ -294,8 +292,7 @@ class Hub:
             )
             await self.chats.append(entry)
             room.last_seq = entry.seq
-            if room.history.maxlen and self.limits.history_on_join:
-                room.history.append(entry)
+            room.history.append(entry)  # maxlen history_on_join; 0 keeps nothing
             room.broadcast(Outgoing(ChatDelivered(**entry.model_dump())))
         self._forget_if_idle(room)
 
@@ -337,7 +334,7 @@ class Hub:
         call = self.calls.answerable(call_id, callee.id)
         self.calls.finish(call, CallState.ACCEPTED)
         room_id = CALL_ROOM_PREFIX + secrets.token_urlsafe(12)
-        room = Room(room_id, deque(maxlen=self.limits.history_on_join or 1))
+        room = Room(room_id, deque(maxlen=self.limits.history_on_join))
         room.allowed = frozenset({call.caller.id, call.callee.id})
         room.call = call.id
         self.rooms[room_id] = room

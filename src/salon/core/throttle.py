@@ -6,38 +6,25 @@ seen key is forgotten, which at worst gives that key a fresh bucket.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-
-@dataclass(slots=True)
-class _Bucket:
-    tokens: float
-    stamp: float
+from salon.core.ratelimit import TokenBucket
 
 
 class KeyedThrottle:
     def __init__(self, per_minute: float, burst: int, max_keys: int) -> None:
         self._rate = per_minute / 60.0
-        self._burst = float(burst)
+        self._burst = burst
         self._max_keys = max_keys
-        self._buckets: dict[str, _Bucket] = {}
+        self._buckets: dict[str, TokenBucket] = {}
 
     def take(self, key: str, now: float) -> float:
         """Spend one try for ``key``: 0.0 when allowed, else the seconds until one is."""
         bucket = self._buckets.pop(key, None)  # re-inserted below: the dict stays LRU-ordered
         if bucket is None:
-            bucket = _Bucket(self._burst, now)
-        else:
-            elapsed = max(0.0, now - bucket.stamp)
-            bucket.tokens = min(self._burst, bucket.tokens + elapsed * self._rate)
-            bucket.stamp = now
+            bucket = TokenBucket(self._rate, self._burst, now)
         self._buckets[key] = bucket
         if len(self._buckets) > self._max_keys:
             del self._buckets[next(iter(self._buckets))]
-        if bucket.tokens >= 1.0:
-            bucket.tokens -= 1.0
-            return 0.0
-        return (1.0 - bucket.tokens) / self._rate
+        return bucket.wait(now)
 
     def __len__(self) -> int:
         return len(self._buckets)
