@@ -14,9 +14,7 @@ from salon.core.settings import Settings
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from salon.server.runner import ConfigError, uvicorn_config
+    from salon.server.runner import ConfigError, serving
 
     flags: dict[str, Any] = {
         k: v
@@ -49,14 +47,14 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"TURN relay (coturn, pid {turn.process.pid}): {' '.join(settings.turn_urls)}")
     try:
         try:
-            config = uvicorn_config(settings)
+            server = serving(settings)
         except ConfigError as exc:
             print(f"salon: {exc}", file=sys.stderr)
             return 2
         scheme = "http" if settings.http else "https"
         shown = "localhost" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104
         print(f"Salon serving {scheme}://{shown}:{settings.port}", flush=True)
-        uvicorn.Server(config).run()
+        server.run()
     finally:
         if turn is not None:
             turn.stop()

@@ -20,6 +20,7 @@ class Peer:
         self.id = ""
         self.name = ""
         self.welcome: dict[str, Any] = {}
+        self.token = ""  # the newest resume token (welcome, then resume_token messages)
 
     @classmethod
     async def connect(cls, server: RunningServer, **kwargs: Any) -> Peer:
@@ -32,10 +33,12 @@ class Peer:
         await peer.hello(name)
         return peer
 
-    async def hello(self, name: str) -> dict[str, Any]:
-        await self.send(type="hello", versions=[1], name=name)
+    async def hello(self, name: str, resume: str | None = None) -> dict[str, Any]:
+        extra = {} if resume is None else {"resume": resume}
+        await self.send(type="hello", versions=[1], name=name, **extra)
         self.welcome = await self.expect("welcome")
         self.id, self.name = self.welcome["id"], self.welcome["name"]
+        self.token = self.welcome["resume_token"]
         return self.welcome
 
     async def send(self, **message: Any) -> None:
@@ -44,14 +47,19 @@ class Peer:
     async def send_raw(self, frame: str | bytes) -> None:
         await self.ws.send(frame)
 
-    async def recv(self, timeout: float = TIMEOUT) -> dict[str, Any]:
-        """The next message that is not a server ping (pings are answered)."""
+    async def recv(self, timeout: float = TIMEOUT, *, tokens: bool = False) -> dict[str, Any]:
+        """The next message that is not a server ping (pings are answered) nor, unless
+        ``tokens``, a ``resume_token`` (kept in :attr:`token`)."""
         while True:
             raw = await asyncio.wait_for(self.ws.recv(), timeout)
             message: dict[str, Any] = json.loads(raw)
             if message["type"] == "ping":
                 await self.send(type="pong")
                 continue
+            if message["type"] == "resume_token":
+                self.token = message["token"]
+                if not tokens:
+                    continue
             return message
 
     async def expect(self, kind: str, timeout: float = TIMEOUT) -> dict[str, Any]:

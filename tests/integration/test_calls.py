@@ -124,6 +124,7 @@ async def test_presence_lists_who_is_online(peers: Callable[..., Any], server: A
         "type": "presence_changed",
         "name": "carol",
         "online": True,
+        "reconnecting": False,
     }
     await carol.close()
     assert (await alice.expect("presence_changed"))["online"] is False

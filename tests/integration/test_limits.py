@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -21,8 +22,10 @@ async def test_frame_over_64_kib_closes_1009(server: Any) -> None:
     await alice.expect("chat")
     await alice.send_raw('{"type": "chat", "text": "' + "x" * (64 * 1024) + '"}')
     assert await alice.closed_with() == 1009
-    # The server is unharmed: a new connection can take the same name again.
-    again = await Peer.greeted(server, "alice")
+    # The server is unharmed: a new connection takes the place back with the resume token.
+    again = await Peer.connect(server)
+    welcome = await again.hello("alice", resume=alice.token)
+    assert welcome["id"] == alice.id and welcome["resumed"]["room"] == "r"
     await again.close()
 
 
@@ -99,7 +102,7 @@ async def test_password_protected_room(peers: Callable[..., Any]) -> None:
 async def test_slow_reader_is_disconnected_and_the_room_is_not_blocked(
     make_server: Callable[..., Any],
 ) -> None:
-    with make_server(outbox_messages=16) as server:
+    with make_server(outbox_messages=16, resume_grace_seconds=0.5) as server:
         sender = await Peer.greeted(server, "sender")
         watcher = await Peer.greeted(server, "watcher")
         # A client that stops reading: tiny receive buffer, and it never calls recv().
@@ -121,7 +124,9 @@ async def test_slow_reader_is_disconnected_and_the_room_is_not_blocked(
         await sender.send(type="chat", text="not blocked")
         assert (await watcher.expect("chat", timeout=2))["text"] == "not blocked"
         assert (await sender.expect("chat", timeout=2))["text"] == "not blocked"
+        # Cut off (4002), its place is kept for the grace window, then it is gone.
         for peer in (watcher, sender):
+            assert (await peer.expect("member_reconnecting", timeout=5))["id"] == slow.id
             assert (await peer.expect("member_left", timeout=5))["id"] == slow.id
         await sender.alive()
         for peer in (sender, watcher):
@@ -157,7 +162,9 @@ async def test_handshake_deadline(make_server: Callable[..., Any]) -> None:
 
 
 async def test_ping_after_silence_and_dead_peer(make_server: Callable[..., Any]) -> None:
-    with make_server(ping_after_seconds=0.4, dead_after_seconds=1.2) as server:
+    with make_server(
+        ping_after_seconds=0.4, dead_after_seconds=1.2, resume_grace_seconds=0.5
+    ) as server:
         alive = await Peer.greeted(server, "alive")
         mute = await Peer.greeted(server, "mute")
         await alive.join("r")
@@ -171,13 +178,17 @@ async def test_ping_after_silence_and_dead_peer(make_server: Callable[..., Any])
                 heard.append(await alive.recv(timeout=10))
 
         reader = asyncio.create_task(like_a_client())
-        # The mute peer reads the server's ping but never answers.
+        # The mute peer reads the server's ping (after its join's resume token) but never
+        # answers.
+        assert json.loads(await asyncio.wait_for(mute.ws.recv(), 2))["type"] == "resume_token"
         assert (await asyncio.wait_for(mute.ws.recv(), 2)) == '{"type":"ping"}'
         assert await mute.closed_with(timeout=3) == 4004
         await asyncio.sleep(1.5)  # past the dead-peer timeout again: `alive` keeps answering
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reader
+        # Dead (4004): reconnecting first, and gone once the grace window has passed.
+        assert {"type": "member_reconnecting", "room": "r", "id": mute.id} in heard
         assert {"type": "member_left", "room": "r", "id": mute.id} in heard
         await alive.alive()
         await alive.close()

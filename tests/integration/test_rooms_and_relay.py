@@ -23,20 +23,21 @@ async def test_three_members_mesh_signaling(peers: Callable[..., Any]) -> None:
     joined = await alice.join("team")
     assert joined["members"] == [] and joined["private"] is False
 
+    # The greater member id is the polite side of each pair (§3.4), whoever came first.
     joined = await bob.join("team")
-    assert [(m["id"], m["polite"]) for m in joined["members"]] == [(alice.id, True)]
+    assert [(m["id"], m["polite"]) for m in joined["members"]] == [(alice.id, bob.id > alice.id)]
     seen = await alice.expect("member_joined")
-    assert seen["member"]["id"] == bob.id and seen["member"]["polite"] is False
+    assert seen["member"]["id"] == bob.id and seen["member"]["polite"] is (alice.id > bob.id)
 
     joined = await carol.join("team")
     assert [m["id"] for m in joined["members"]] == [alice.id, bob.id]
-    assert all(m["polite"] for m in joined["members"])
+    assert [m["polite"] for m in joined["members"]] == [carol.id > alice.id, carol.id > bob.id]
     for old in (alice, bob):
         seen = await old.expect("member_joined")
         assert seen["member"] == {
             "id": carol.id,
             "name": "carol",
-            "polite": False,
+            "polite": old.id > carol.id,
             "media": {"mic": False, "camera": False, "screen": False},
         }
 

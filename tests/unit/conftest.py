@@ -15,7 +15,7 @@ from salon.core.passwords import MemoryRoomPasswords
 from salon.core.session import Session
 from salon.core.settings import LimitSettings
 from salon.protocol import CloseCode, Outgoing, decode_server
-from salon.protocol.messages import Error, IceServer, ServerMessage, Welcome
+from salon.protocol.messages import Error, IceServer, ResumeTokenIssued, ServerMessage, Welcome
 from salon.store.chat import MemoryChatRepository
 
 M = TypeVar("M")
@@ -62,17 +62,28 @@ class Client:
     async def send(self, **fields: Any) -> None:
         await self.session.receive(json.dumps(fields))
 
-    def take(self) -> list[ServerMessage]:
-        """Messages received since the last ``take``."""
+    token: str = ""  # the newest resume token received
+
+    def _new(self, tokens: bool) -> list[Outgoing]:
         new = self.transport.sent[self._read :]
         self._read = len(self.transport.sent)
-        return [out.message for out in new]
+        for out in new:
+            if isinstance(out.message, ResumeTokenIssued):
+                self.token = out.message.token
+            elif isinstance(out.message, Welcome):
+                self.token = out.message.resume_token
+        if tokens:
+            return new
+        return [out for out in new if not isinstance(out.message, ResumeTokenIssued)]
+
+    def take(self, *, tokens: bool = False) -> list[ServerMessage]:
+        """Messages received since the last ``take``; ``resume_token`` messages only with
+        ``tokens`` (the newest is kept in :attr:`token` either way)."""
+        return [out.message for out in self._new(tokens)]
 
     def take_wire(self) -> list[dict[str, Any]]:
         """Like :meth:`take`, as the JSON a client would read."""
-        new = self.transport.sent[self._read :]
-        self._read = len(self.transport.sent)
-        return [json.loads(out.text) for out in new]
+        return [json.loads(out.text) for out in self._new(False)]
 
     def take_one(self, kind: type[M]) -> M:
         """Exactly one new message, of type ``kind``."""
@@ -84,8 +95,9 @@ class Client:
     def take_error(self) -> Error:
         return self.take_one(Error)
 
-    def closed(self) -> None:
-        self.session.closed()
+    def closed(self, *, goodbye: bool = True) -> None:
+        """The connection ends: with a goodbye (close 1000/1001), or lost."""
+        self.session.closed(goodbye=goodbye)
 
 
 def _brief(messages: list[ServerMessage]) -> str:

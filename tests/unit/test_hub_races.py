@@ -87,9 +87,10 @@ async def test_a_chat_in_flight_keeps_its_room_until_it_is_stored(world: World) 
     append = world.chats.append
 
     async def slow_append(entry):  # type: ignore[no-untyped-def]
-        await append(entry)
+        kept = await append(entry)
         stored.set()
         await release.wait()
+        return kept
 
     world.chats.append = slow_append  # type: ignore[method-assign]
     chat = asyncio.create_task(alice.send(type="chat", text="last words"))

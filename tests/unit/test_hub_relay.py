@@ -21,6 +21,8 @@ async def test_signal_reaches_only_the_target_stamped_by_the_server(world: World
         "from": alice.id,
         "description": OFFER,
         "candidate": None,
+        "rejected": None,
+        "reset": None,
     }
     assert alice.take() == []
     assert carol.take() == []
@@ -128,7 +130,7 @@ async def test_media_state_is_in_joined_for_late_joiners(world: World) -> None:
         False,
         False,
     )
-    newcomer = MemberInfo(id=carol.id, name="carol", polite=False, media=MediaState())
+    newcomer = MemberInfo(id=carol.id, name="carol", polite=bob.id > carol.id, media=MediaState())
     assert bob.take()[-1] == MemberJoined(room="lobby", member=newcomer)
 
 

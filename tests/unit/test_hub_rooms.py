@@ -25,7 +25,7 @@ async def test_join_creates_the_room_and_answers_joined(world: World) -> None:
     assert list(world.hub.rooms["lobby"].seats) == [alice.id]
 
 
-async def test_joined_lists_members_oldest_first_and_newcomer_is_polite(world: World) -> None:
+async def test_joined_lists_members_oldest_first_polite_by_member_id(world: World) -> None:
     alice, bob = await world.connect_in("lobby", "alice", "bob")
     carol = await world.connect("carol")
 
@@ -34,13 +34,14 @@ async def test_joined_lists_members_oldest_first_and_newcomer_is_polite(world: W
     joined = carol.take_one(Joined)
     assert [m.id for m in joined.members] == [alice.id, bob.id]
     assert [m.name for m in joined.members] == ["alice", "bob"]
-    assert all(m.polite for m in joined.members)
+    # The greater member id is the polite side, whatever the order of joining.
+    assert [m.polite for m in joined.members] == [carol.id > alice.id, carol.id > bob.id]
     for existing in (alice, bob):
         event = existing.take_one(MemberJoined)
         assert event.room == "lobby"
         assert event.member.id == carol.id
         assert event.member.name == "carol"
-        assert event.member.polite is False
+        assert event.member.polite is (existing.id > carol.id)
         assert event.member.media.mic is True
         assert event.member.media.camera is False
 

@@ -45,6 +45,7 @@ async def test_hello_is_welcomed_with_id_name_ice_servers_and_limits(
         ping_after_seconds=world.limits.ping_after_seconds,
         dead_after_seconds=world.limits.dead_after_seconds,
         ring_seconds=12.5,
+        resume_grace_seconds=world.limits.resume_grace_seconds,
     )
     assert welcome.resume_token
     assert (before, client.session.state) == (SessionState.AWAITING_HELLO, SessionState.GREETED)

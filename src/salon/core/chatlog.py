@@ -8,8 +8,10 @@ from salon.protocol.messages import ChatEntry
 
 
 class ChatRepository(Protocol):
-    async def append(self, entry: ChatEntry) -> None:
-        """Persist one message; raises when it could not be stored."""
+    async def append(self, entry: ChatEntry) -> ChatEntry:
+        """Persist one message and return it; when the room already holds a message with the
+        same ``client_id``, store nothing and return that one. Raises when it could not be
+        stored."""
         ...
 
     async def recent(self, room: str, limit: int) -> list[ChatEntry]:

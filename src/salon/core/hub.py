@@ -1,27 +1,39 @@
 """The hub: who is online under which name, the rooms, the relay between members and calls.
 
 The hub never touches a socket: it pushes to :class:`Member` objects and awaits only the
-chat repository it was given. Every method either does what it says or raises a
-:class:`SalonError` having changed nothing.
+stores it was given. Every method either does what it says or raises a :class:`SalonError`
+having changed nothing. Decisions (who is in, which sequence number, who gets what) are made
+without awaiting; a write that must happen together with a decision runs in a task of the
+hub's own (:meth:`Hub._complete`), so a cancelled caller cannot leave memory and the store
+disagreeing.
+
+Places (:class:`~salon.core.place.Place`) outlive their connections: a lost connection makes a
+member *away* (its room is told ``member_reconnecting``) until it resumes or the grace window
+ends (:meth:`Hub.sweep`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections import Counter, deque
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 from salon.core import validate
 from salon.core.calls import Call, CallBook, CallState
 from salon.core.chatlog import ChatRepository
 from salon.core.clock import Clock
-from salon.core.errors import fail
-from salon.core.member import Member
+from salon.core.errors import SalonError, fail
+from salon.core.member import Member, Transport
 from salon.core.names import NoReservedNames, ReservedNames, skeleton
 from salon.core.passwords import RoomPasswords
-from salon.core.room import Room
+from salon.core.place import Place, TokenMint
+from salon.core.resume import Claims, ResumeTokens
+from salon.core.room import Room, Seat
 from salon.core.settings import LimitSettings
-from salon.protocol import ErrorCode, Outgoing
+from salon.protocol import CloseCode, ErrorCode, Outgoing
 from salon.protocol.messages import (
     CallAccepted,
     CallEnded,
@@ -29,7 +41,6 @@ from salon.protocol.messages import (
     ChatDelivered,
     ChatEntry,
     History,
-    IceCandidate,
     IncomingCall,
     Joined,
     Left,
@@ -38,11 +49,13 @@ from salon.protocol.messages import (
     MemberInfo,
     MemberJoined,
     MemberLeft,
+    MemberReconnecting,
+    MemberResumed,
     Presence,
     PresenceChanged,
     Ringing,
     ServerMessage,
-    SessionDescription,
+    Signal,
     SignalRelay,
 )
 
@@ -52,8 +65,18 @@ CALL_ROOM_PREFIX = "call-"
 """Rooms of direct calls; such an id can only be joined while its call is live."""
 
 
+T = TypeVar("T")
+
+
 def _send(member: Member, message: ServerMessage) -> None:
     member.push(Outgoing(message))
+
+
+def polite(receiver: str, other: str) -> bool:
+    """Whether ``receiver`` is the polite side toward ``other`` (W3C webrtc-pc 10.7, perfect
+    negotiation): the greater member id in code-point order is polite. Both sides agree without
+    talking, whatever order they joined or resumed in, on any process."""
+    return receiver > other
 
 
 class Hub:
@@ -64,18 +87,27 @@ class Hub:
         chats: ChatRepository,
         passwords: RoomPasswords,
         reserved: ReservedNames | None = None,
+        tokens: ResumeTokens | None = None,
     ) -> None:
+        """``tokens`` signs resume tokens; None makes a random secret (tokens then die with
+        this hub, which is right for tests and throwaway hubs)."""
         self.limits = limits
         self.clock = clock
         self.chats = chats
         self.passwords = passwords
         self.reserved = reserved or NoReservedNames()
+        self.tokens = tokens or ResumeTokens(secrets.token_bytes(32))
+        self.mint = TokenMint(self.tokens, clock, limits.resume_token_seconds)
         self.rooms: dict[str, Room] = {}
         self.calls = CallBook()
         self._names: dict[str, Member] = {}  # name_key -> member
         self._where: dict[str, Room] = {}  # member id -> room
         self._watchers: dict[str, Member] = {}
         self._loading: Counter[str] = Counter()  # room id -> activations reading the store
+        self._places: dict[str, Place] = {}  # member id -> place, attached or away
+        self._ended: dict[str, float] = {}  # member id -> until when its tokens are refused
+        self._hung_up: dict[str, float] = {}  # call room id -> until when it stays closed
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     # ------------------------------------------------------------------ presence
 
@@ -95,19 +127,122 @@ class Hub:
         if key in self._names:
             raise fail(ErrorCode.NAME_TAKEN, f"someone online is already called {member.name!r}")
         self._names[key] = member
+        if isinstance(member, Place):
+            self._places[member.id] = member
         self._tell_watchers(PresenceChanged(name=member.name, online=True))
 
     def depart(self, member: Member) -> None:
-        """Forget a disconnected member everywhere: calls end, rooms are told, name is freed."""
+        """Forget a member everywhere: calls end, rooms are told, name is freed. Its resume
+        tokens are refused from now on."""
         call = self.calls.of(member.id)
         if call is not None:
             self._end_call(call, CallState.OFFLINE)
         self.leave(member, quiet=True)
         self._watchers.pop(member.id, None)
+        if self._places.pop(member.id, None) is not None:
+            self._ended[member.id] = self.clock.monotonic() + self.limits.resume_token_seconds
         key = validate.name_key(member.name)
         if self._names.get(key) is member:
             del self._names[key]
             self._tell_watchers(PresenceChanged(name=member.name, online=False))
+
+    # ------------------------------------------------------------------ places
+
+    def place(self, member_id: str) -> Place | None:
+        """The live place (attached or away) of a member id."""
+        return self._places.get(member_id)
+
+    def ended(self, member_id: str) -> bool:
+        """Whether this member's place ended here (left, or its grace window passed)."""
+        return member_id in self._ended
+
+    def place_of_account(self, name: str, account: str) -> Place | None:
+        """The place holding ``name`` if it belongs to that signed-in ``account``."""
+        held = self._names.get(validate.name_key(name))
+        return held if isinstance(held, Place) and held.account == account else None
+
+    def lose(self, place: Place, unsent: list[Outgoing]) -> None:
+        """The place's connection is gone without a goodbye: keep the place for the grace
+        window. Its room hears ``member_reconnecting``, presence watchers ``reconnecting``."""
+        place.detach(self.clock.monotonic(), unsent)
+        room = self._where.get(place.id)
+        if room is not None:
+            out = Outgoing(MemberReconnecting(room=room.id, id=place.id))
+            room.broadcast(out, exclude=place.id)
+        self._tell_watchers(PresenceChanged(name=place.name, online=True, reconnecting=True))
+
+    def take_back(self, place: Place, transport: Transport) -> tuple[list[Outgoing], bool]:
+        """A new connection takes ``place``: newest wins, an old one still attached is closed
+        with 4005. Returns what was kept for the member and whether messages were missed."""
+        was_away = place.away
+        place.kick(CloseCode.REPLACED, "this place was taken by a newer connection")
+        kept, missed = place.attach(transport)
+        if was_away:
+            self._announce_back(place)
+        return kept, missed
+
+    def snapshot(self, member: Member) -> None:
+        """Send a member a fresh ``joined`` for the room it is in (after missed messages)."""
+        room = self._where.get(member.id)
+        if room is not None:
+            self._send_joined(member, room)
+
+    async def rebuild(self, place: Place, claims: Claims, *, signed_in: bool) -> None:
+        """A place this hub does not hold (it restarted, or the place lived on another
+        process), rebuilt from a verified token: the name is taken back and the member seated
+        again in its room without a password check (the token proves it was admitted), or in
+        its call's private room. A room that is full or a call that was hung up here leaves the
+        member without a room. The place stays detached: the caller attaches it and sends
+        what was kept (``joined``) after its ``welcome``."""
+        place.detach(self.clock.monotonic())
+        await self.greet(place, signed_in=signed_in)
+        room = await self._room_for(claims) if claims.room is not None else None
+        if (
+            room is None
+            or place.id in room
+            or self._names.get(validate.name_key(place.name)) is not place
+        ):
+            return
+        if room.allowed is None and len(room) >= self.limits.max_room_members:
+            return
+        self._seat(place, room, MediaState(), returning=True)
+
+    async def _room_for(self, claims: Claims) -> Room | None:
+        assert claims.room is not None
+        room = self.rooms.get(claims.room)
+        if claims.call is None:
+            if room is None:
+                try:
+                    room = await self._activate(claims.room)
+                except SalonError:
+                    return None  # server_full: resumed without a room
+            return room
+        if room is not None:
+            return room if room.allowed is not None and claims.member in room.allowed else None
+        if claims.room in self._hung_up or claims.peer is None:
+            return None
+        room = Room(claims.room, deque(maxlen=self.limits.history_on_join))
+        room.allowed = frozenset({claims.member, claims.peer})
+        room.call = claims.call
+        self.rooms[room.id] = room
+        return room
+
+    def sweep(self) -> None:
+        """Timers: end ringing calls past their deadline, places away past the grace window,
+        and give attached places a new token at half their token's life."""
+        now = self.clock.monotonic()
+        self.expire_calls()
+        grace = self.limits.resume_grace_seconds
+        refresh = self.limits.resume_token_seconds / 2
+        for place in list(self._places.values()):
+            if place.away_since is not None:
+                if now - place.away_since >= grace:
+                    self.depart(place)
+            elif now - place.token_at >= refresh:
+                place.refresh_token()
+        for book in (self._ended, self._hung_up):
+            for key in [k for k, until in book.items() if until <= now]:
+                del book[key]
 
     def watch_presence(self, member: Member, watch: bool) -> None:
         if not watch:
@@ -207,21 +342,70 @@ class Hub:
         self.rooms[room_id] = room
         return room
 
-    def _seat(self, member: Member, room: Room, media: MediaState) -> None:
-        present = room.seat(member, media)
+    def _seat(
+        self, member: Member, room: Room, media: MediaState, *, returning: bool = False
+    ) -> None:
+        """Seat ``member``: it gets ``joined`` and a token naming the room; the others get
+        ``member_joined`` (``member_resumed`` for a place rebuilt from its token)."""
+        room.seats[member.id] = Seat(member, media)
         self._where[member.id] = room
+        self._send_joined(member, room)
+        peer = None if room.allowed is None else next(iter(room.allowed - {member.id}), None)
+        member.placed(room.id, room.call, peer)
+        if returning:
+            self._announce_back(member)
+        else:
+            self._announce(room, member, media, MemberJoined)
+
+    def _send_joined(self, member: Member, room: Room) -> None:
+        members = [
+            MemberInfo(
+                id=s.member.id,
+                name=s.member.name,
+                polite=polite(member.id, s.member.id),
+                media=s.media,
+            )
+            for s in room.seats.values()
+            if s.member.id != member.id
+        ]
         _send(
             member,
             Joined(
                 room=room.id,
                 private=room.private,
-                members=present,
+                members=members,
                 history=list(room.history),
                 last_seq=room.last_seq,
             ),
         )
-        newcomer = MemberInfo(id=member.id, name=member.name, polite=False, media=media)
-        room.broadcast(Outgoing(MemberJoined(room=room.id, member=newcomer)), exclude=member.id)
+
+    def _announce(
+        self,
+        room: Room,
+        member: Member,
+        media: MediaState,
+        kind: type[MemberJoined] | type[MemberResumed],
+    ) -> None:
+        """Tell the others about ``member``; ``polite`` differs by receiver, so at most two
+        encodings are made."""
+        out = {
+            flag: Outgoing(
+                kind(
+                    room=room.id,
+                    member=MemberInfo(id=member.id, name=member.name, polite=flag, media=media),
+                )
+            )
+            for flag in (False, True)
+        }
+        for mid, seat in list(room.seats.items()):
+            if mid != member.id:
+                seat.member.push(out[polite(mid, member.id)])
+
+    def _announce_back(self, member: Member) -> None:
+        room = self._where.get(member.id)
+        if room is not None:
+            self._announce(room, member, room.seats[member.id].media, MemberResumed)
+        self._tell_watchers(PresenceChanged(name=member.name, online=True, reconnecting=False))
 
     def leave(self, member: Member, *, quiet: bool = False) -> None:
         """Take ``member`` out of its room. Leaving a call's room hangs up for both."""
@@ -235,9 +419,12 @@ class Hub:
             _send(member, CallEnded(call=room.call, reason="hangup"))
         if not quiet:
             _send(member, Left(room=room.id))
+            member.placed(None, None, None)
         room.broadcast(Outgoing(MemberLeft(room=room.id, id=member.id)))
         if room.call is not None:
             room.allowed = frozenset()  # the call is over: nobody may come back in
+            # ... not even with a resume token that names it, while such tokens live.
+            self._hung_up[room.id] = self.clock.monotonic() + self.limits.resume_token_seconds
             for seat in list(room.seats.values()):
                 self.leave(seat.member)  # tells them call_ended (hangup), then left
         self._forget_if_idle(room)
@@ -246,20 +433,21 @@ class Hub:
         if room.idle() and room.id not in self._loading and self.rooms.get(room.id) is room:
             del self.rooms[room.id]
 
-    def signal(
-        self,
-        member: Member,
-        to: str,
-        description: SessionDescription | None,
-        candidate: IceCandidate | None,
-    ) -> None:
-        """Relay to one member of the sender's room, stamping the sender."""
+    def signal(self, member: Member, msg: Signal) -> None:
+        """Relay a signal's payload to one member of the sender's room, stamping the sender.
+        A member that is away keeps it until it resumes."""
         room = self.room_of(member)
-        target = room.seats.get(to) if to != member.id else None
+        target = room.seats.get(msg.to) if msg.to != member.id else None
         if target is None:
             # The same answer whether ``to`` is elsewhere or nowhere: no probing who is where.
             raise fail(ErrorCode.NO_SUCH_MEMBER, "no such member in your room")
-        out = SignalRelay(sender=member.id, description=description, candidate=candidate)
+        out = SignalRelay(
+            sender=member.id,
+            description=msg.description,
+            candidate=msg.candidate,
+            rejected=msg.rejected,
+            reset=msg.reset,
+        )
         _send(target.member, out)
 
     def set_media(self, member: Member, media: MediaState) -> None:
@@ -272,14 +460,30 @@ class Hub:
 
     # ------------------------------------------------------------------ chat
 
-    async def chat(self, member: Member, text: str) -> None:
+    async def chat(self, member: Member, text: str, client_id: str | None = None) -> None:
         """Number, store, then deliver a message to the whole room, sender included.
 
         One write at a time per room, so seq order is delivery order; stored before it is
-        delivered, so nobody sees a message that could be lost.
+        delivered, so nobody sees a message that could be lost. The write runs to its end even
+        when the caller is cancelled (its connection reset mid-write), so the room's counter
+        and the store never disagree. A ``client_id`` already stored in the room is not stored
+        again: the sender alone gets the stored entry again (its resend is acknowledged).
         """
         room = self.room_of(member)
         text = validate.chat_text(text, self.limits.max_chat_chars)
+        await self._complete(self._write_chat(room, member, text, client_id))
+
+    async def _write_chat(
+        self, room: Room, member: Member, text: str, client_id: str | None
+    ) -> None:
+        try:
+            await self._numbered_write(room, member, text, client_id)
+        finally:
+            self._forget_if_idle(room)  # everyone may have left while it was written
+
+    async def _numbered_write(
+        self, room: Room, member: Member, text: str, client_id: str | None
+    ) -> None:
         async with room.chat_lock:
             entry = ChatEntry(
                 room=room.id,
@@ -289,12 +493,31 @@ class Hub:
                 sender=member.id,
                 name=member.name,
                 text=text,
+                client_id=client_id,
             )
-            await self.chats.append(entry)
-            room.last_seq = entry.seq
-            room.history.append(entry)  # maxlen history_on_join; 0 keeps nothing
-            room.broadcast(Outgoing(ChatDelivered(**entry.model_dump())))
-        self._forget_if_idle(room)
+            stored = await self.chats.append(entry)
+            if stored.seq != entry.seq:
+                _send(member, ChatDelivered(**stored.model_dump()))  # a resend, stored before
+            else:
+                room.last_seq = entry.seq
+                room.history.append(entry)  # maxlen history_on_join; 0 keeps nothing
+                room.broadcast(Outgoing(ChatDelivered(**entry.model_dump())))
+
+    async def _complete(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run ``work`` in a task of the hub's and wait for it. Cancelling the caller stops
+        the wait, not the work: a change that awaits I/O completes or fails as a whole."""
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+        return await asyncio.shield(task)
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        error = task.exception()  # retrieved here in case its caller is gone
+        if error is not None and not isinstance(error, SalonError):
+            log.warning("a store write failed: %r", error)
 
     async def history(self, member: Member, since: int) -> None:
         room = self.room_of(member)
@@ -352,7 +575,7 @@ class Hub:
         self._end_call(self.calls.cancellable(call_id, caller.id), CallState.CANCELLED)
 
     def expire_calls(self) -> int:
-        """End every call that rang past its deadline; the server calls this from a timer."""
+        """End every call that rang past its deadline (called by :meth:`sweep`)."""
         overdue = self.calls.overdue(self.clock.monotonic())
         for call in overdue:
             self._end_call(call, CallState.TIMED_OUT)

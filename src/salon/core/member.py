@@ -1,7 +1,7 @@
-"""What a room needs from a member: an id, a name, a way to push a message and to remove it.
+"""What a room needs from a member, and what a member needs from a connection.
 
 A browser on this process, a member on another process behind a bus, or a Python bot all
-implement this; the domain never sees a socket.
+implement :class:`Member`; the domain never sees a socket.
 """
 
 from __future__ import annotations
@@ -25,4 +25,19 @@ class Member(Protocol):
 
     def kick(self, code: CloseCode, reason: str) -> None:
         """End this member's connection."""
+        ...
+
+    def placed(self, room: str | None, call: str | None, peer: str | None) -> None:
+        """The hub moved this member: into ``room`` (for a direct call, ``call`` and the other
+        member ``peer``), or out of every room (all None)."""
+        ...
+
+
+class Transport(Protocol):
+    def send(self, out: Outgoing) -> None:
+        """Queue a message; never blocks. Overflow is the transport's to handle (it kicks)."""
+        ...
+
+    def close(self, code: CloseCode, reason: str) -> None:
+        """End the connection with a WebSocket close code."""
         ...

@@ -1,4 +1,6 @@
-"""A room: an ordered set of members in a full mesh, its recent chat and its lock for writes."""
+"""A room: an ordered set of members in a full mesh, its recent chat and its lock for writes.
+
+Who is polite toward whom does not depend on the order of seats: see ``hub.polite``."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from dataclasses import dataclass, field
 
 from salon.core.member import Member
 from salon.protocol import Outgoing
-from salon.protocol.messages import ChatEntry, MediaState, MemberInfo
+from salon.protocol.messages import ChatEntry, MediaState
 
 
 @dataclass(slots=True)
@@ -38,19 +40,6 @@ class Room:
 
     def __contains__(self, member_id: object) -> bool:
         return member_id in self.seats
-
-    def seat(self, member: Member, media: MediaState) -> list[MemberInfo]:
-        """Seat a newcomer; returns everyone already here, the newcomer being polite to each.
-
-        W3C perfect negotiation needs exactly one polite side per pair. The newcomer is the
-        polite one toward every member already seated, so each pair agrees without talking.
-        """
-        present = [
-            MemberInfo(id=s.member.id, name=s.member.name, polite=True, media=s.media)
-            for s in self.seats.values()
-        ]
-        self.seats[member.id] = Seat(member, media)
-        return present
 
     def unseat(self, member_id: str) -> Seat | None:
         return self.seats.pop(member_id, None)

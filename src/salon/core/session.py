@@ -2,12 +2,18 @@
 
 ::
 
-    AWAITING_HELLO --hello ok--> GREETED --closed--> CLOSED
-    AWAITING_HELLO --bad version / name taken--> (error; still AWAITING_HELLO, or closed 4001)
+    AWAITING_HELLO --hello ok / hello.resume ok--> GREETED --closed--> CLOSED
+    AWAITING_HELLO --bad version / name taken / resume_failed--> (error; still AWAITING_HELLO,
+                                                                 or closed 4001)
+
+A greeted session occupies a :class:`~salon.core.place.Place`, the member the hub knows. When
+the connection ends with a goodbye (a close frame 1000 or 1001 from the client) the place
+departs at once; any other end leaves it away for the grace window, and a new session with
+the resume token takes it back.
 
 A transport (the WebSocket endpoint, a test, a bot) feeds frames to :meth:`Session.receive`
-and implements :class:`Transport` to carry pushes out. Each client message type has one small
-handler, found through a table.
+and implements :class:`~salon.core.member.Transport` to carry pushes out. Each client message
+type has one small handler, found through a table.
 """
 
 from __future__ import annotations
@@ -16,12 +22,15 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from enum import Enum
-from typing import Any, Protocol
+from typing import Any
 
 from salon.core import validate
 from salon.core.errors import SalonError, fail
 from salon.core.hub import Hub
+from salon.core.member import Transport
+from salon.core.place import Place
 from salon.core.ratelimit import TokenBucket
+from salon.core.resume import Claims
 from salon.protocol import (
     CloseCode,
     ErrorCode,
@@ -50,6 +59,7 @@ from salon.protocol.messages import (
     Pong,
     PresenceWatch,
     Ref,
+    Resumed,
     ServerPing,
     ServerPong,
     SetMedia,
@@ -59,16 +69,6 @@ from salon.protocol.messages import (
 )
 
 log = logging.getLogger(__name__)
-
-
-class Transport(Protocol):
-    def send(self, out: Outgoing) -> None:
-        """Queue a message; never blocks. Overflow is the transport's to handle (it kicks)."""
-        ...
-
-    def close(self, code: CloseCode, reason: str) -> None:
-        """End the connection with a WebSocket close code."""
-        ...
 
 
 IceServersFactory = Callable[[str], list[IceServer]]
@@ -82,7 +82,7 @@ class SessionState(Enum):
 
 
 class Session:
-    """A member of the hub, speaking protocol v1 over some transport."""
+    """One connection speaking protocol v1, occupying a member's place once greeted."""
 
     def __init__(
         self,
@@ -100,8 +100,7 @@ class Session:
         self.account = account
         self._guests_may_join = guests_may_join
         self.state = SessionState.AWAITING_HELLO
-        self._id = secrets.token_urlsafe(9)
-        self._name = ""
+        self.place: Place | None = None
         self._ice_servers = ice_servers
         limits = hub.limits
         self._bucket = TokenBucket(limits.rate_per_second, limits.rate_burst, hub.clock.monotonic())
@@ -110,17 +109,24 @@ class Session:
         self._warned_at = float("-inf")
         self.version: int | None = None
 
-    # ------------------------------------------------------------------ Member
+    # ------------------------------------------------------------------ identity
 
     @property
     def id(self) -> str:
-        return self._id
+        """The member id once greeted, else ``""``."""
+        return "" if self.place is None else self.place.id
 
     @property
     def name(self) -> str:
-        return self._name
+        return "" if self.place is None else self.place.name
+
+    @property
+    def _member(self) -> Place:
+        assert self.place is not None  # handlers other than hello run only when GREETED
+        return self.place
 
     def push(self, out: Outgoing) -> None:
+        """Send to this connection only (answers, errors, pings): never kept for a resume."""
         if self.state is not SessionState.CLOSED:
             self.transport.send(out)
 
@@ -151,7 +157,7 @@ class Session:
         except SalonError as exc:
             self._error(exc.code, exc.message, message.ref)
         except Exception:
-            log.exception("handling %s from %s failed", type(message).__name__, self._id)
+            log.exception("handling %s from %s failed", type(message).__name__, self.id)
             self._error(ErrorCode.INTERNAL, "the server could not handle that message", message.ref)
 
     def _within_rate(self) -> bool:
@@ -176,10 +182,21 @@ class Session:
         """The transport heard nothing for ``ping_after_seconds``: ask for a sign of life."""
         self.push(Outgoing(ServerPing()))
 
-    def closed(self) -> None:
-        """The connection is gone: leave every room and free the name."""
-        if self.state is SessionState.GREETED:
-            self.hub.depart(self)
+    def closed(self, *, goodbye: bool = True, unsent: list[Outgoing] | None = None) -> None:
+        """The connection is gone. With a ``goodbye`` (the client closed with 1000 or 1001)
+        the member leaves every room and frees its name at once; otherwise its place is kept
+        for the grace window, starting with ``unsent`` (what was queued but not written). A
+        place a newer connection took over is not this session's any more: nothing happens."""
+        place = self.place
+        if (
+            self.state is SessionState.GREETED
+            and place is not None
+            and place.transport is self.transport
+        ):
+            if goodbye:
+                self.hub.depart(place)
+            else:
+                self.hub.lose(place, unsent or [])
         self.state = SessionState.CLOSED
 
     def _error(self, code: ErrorCode, message: str, ref: Ref | None = None) -> None:
@@ -195,25 +212,86 @@ class Session:
             self._error(ErrorCode.UNSUPPORTED_VERSION, "no common protocol version", msg.ref)
             self.kick(CloseCode.UNSUPPORTED_VERSION, "no common protocol version")
             return
-        limits = self.hub.limits
-        if self.account is not None:
-            self._name = self.account.display_name  # hello.name is ignored when signed in
+        if msg.resume is not None:
+            await self._resume(msg.resume, version)
+            return
+        account = self.account
+        if account is not None:
+            name = account.display_name  # hello.name is ignored when signed in
+            # Newest wins: the same account signing in again takes its name back at once.
+            held = self.hub.place_of_account(name, account.username)
+            if held is not None:
+                held.kick(CloseCode.REPLACED, "signed in from another connection")
+                self.hub.depart(held)
         else:
-            self._name = validate.display_name(msg.name, limits.max_name_chars)
+            name = validate.display_name(msg.name, self.hub.limits.max_name_chars)
+        place = Place(
+            secrets.token_urlsafe(9),
+            name,
+            None if account is None else account.username,
+            self.hub.mint,
+            self.hub.limits.outbox_messages,
+        )
+        await self.hub.greet(place, signed_in=account is not None)
+        place.attach(self.transport)
+        self._greeted(place, version, None, [])
+
+    async def _resume(self, token: str, version: int) -> None:
+        """``hello.resume``: take back the place the token names (docs/PROTOCOL.md §2.8)."""
+        hub = self.hub
+        claims = hub.tokens.verify(token, hub.clock.wall_ms() / 1000)
+        account = None if self.account is None else self.account.username
+        if claims is None or claims.account != account:
+            raise fail(ErrorCode.RESUME_FAILED, "that resume token is not valid here: say hello")
+        place = hub.place(claims.member)
+        if place is not None:
+            kept, missed = hub.take_back(place, self.transport)
+            self._greeted(
+                place, version, Resumed(room=place.room, call=place.call, missed=missed), kept
+            )
+            if missed:
+                hub.snapshot(place)  # kept messages were dropped: a fresh joined instead
+            return
+        if hub.ended(claims.member):
+            raise fail(ErrorCode.RESUME_FAILED, "that place has ended: say hello again")
+        place = await self._rebuild(claims)
+        kept, _ = place.attach(self.transport)  # joined and a token, when seated again
+        # This server did not hold the place: whatever was sent to it meanwhile is lost.
+        self._greeted(place, version, Resumed(room=place.room, call=place.call, missed=True), kept)
+
+    async def _rebuild(self, claims: Claims) -> Place:
+        place = Place(
+            claims.member,
+            claims.name,
+            claims.account,
+            self.hub.mint,
+            self.hub.limits.outbox_messages,
+        )
         try:
-            await self.hub.greet(self, signed_in=self.account is not None)
-        except SalonError:
-            self._name = ""
-            raise
+            await self.hub.rebuild(place, claims, signed_in=claims.account is not None)
+        except SalonError as exc:
+            if exc.code is not ErrorCode.NAME_TAKEN:
+                raise
+            raise fail(
+                ErrorCode.RESUME_FAILED, "someone else took that name meanwhile: say hello"
+            ) from None
+        return place
+
+    def _greeted(
+        self, place: Place, version: int, resumed: Resumed | None, kept: list[Outgoing]
+    ) -> None:
+        """Welcome a connection now occupying ``place``, then what was kept for it."""
+        limits = self.hub.limits
+        self.place = place
         self.version = version
         self.state = SessionState.GREETED
         self.push(
             Outgoing(
                 Welcome(
                     version=version,
-                    id=self._id,
-                    name=self._name,
-                    ice_servers=self._ice_servers(self._id),
+                    id=place.id,
+                    name=place.name,
+                    ice_servers=self._ice_servers(place.id),
                     limits=Limits(
                         max_frame_bytes=limits.max_frame_bytes,
                         max_name_chars=limits.max_name_chars,
@@ -224,47 +302,52 @@ class Session:
                         ping_after_seconds=limits.ping_after_seconds,
                         dead_after_seconds=limits.dead_after_seconds,
                         ring_seconds=limits.ring_seconds,
+                        resume_grace_seconds=limits.resume_grace_seconds,
                     ),
-                    resume_token=secrets.token_urlsafe(24),
+                    resume_token=place.token(),
                     account=self.account,
+                    resumed=resumed,
                 )
             )
         )
+        for out in kept:
+            self.push(out)
 
     async def _join(self, msg: Join) -> None:
         if self.account is None and not self._guests_may_join:
             raise fail(ErrorCode.SIGN_IN_REQUIRED, "sign in to join a room on this server")
-        await self.hub.join(self, msg.room, msg.password, msg.media or MediaState())
+        await self.hub.join(self._member, msg.room, msg.password, msg.media or MediaState())
 
     async def _leave(self, msg: Leave) -> None:
-        self.hub.leave(self)
+        self.hub.leave(self._member)
 
     async def _signal(self, msg: Signal) -> None:
-        self.hub.signal(self, msg.to, msg.description, msg.candidate)
+        self.hub.signal(self._member, msg)
 
     async def _media(self, msg: SetMedia) -> None:
-        self.hub.set_media(self, MediaState(mic=msg.mic, camera=msg.camera, screen=msg.screen))
+        media = MediaState(mic=msg.mic, camera=msg.camera, screen=msg.screen)
+        self.hub.set_media(self._member, media)
 
     async def _chat(self, msg: Chat) -> None:
-        await self.hub.chat(self, msg.text)
+        await self.hub.chat(self._member, msg.text, msg.id)
 
     async def _history(self, msg: HistoryRequest) -> None:
-        await self.hub.history(self, msg.since)
+        await self.hub.history(self._member, msg.since)
 
     async def _call(self, msg: Call) -> None:
-        self.hub.call(self, msg.name)
+        self.hub.call(self._member, msg.name)
 
     async def _call_accept(self, msg: CallAccept) -> None:
-        self.hub.accept(self, msg.call)
+        self.hub.accept(self._member, msg.call)
 
     async def _call_decline(self, msg: CallDecline) -> None:
-        self.hub.decline(self, msg.call)
+        self.hub.decline(self._member, msg.call)
 
     async def _call_cancel(self, msg: CallCancel) -> None:
-        self.hub.cancel(self, msg.call)
+        self.hub.cancel(self._member, msg.call)
 
     async def _presence_watch(self, msg: PresenceWatch) -> None:
-        self.hub.watch_presence(self, msg.watch)
+        self.hub.watch_presence(self._member, msg.watch)
 
     async def _ping(self, msg: Ping) -> None:
         self.push(Outgoing(ServerPong(ref=msg.ref)))
@@ -273,7 +356,7 @@ class Session:
         """Any frame proves the peer alive; the transport already noted it."""
 
     async def _ice_refresh(self, msg: IceRefresh) -> None:
-        self.push(Outgoing(IceServers(ice_servers=self._ice_servers(self._id), ref=msg.ref)))
+        self.push(Outgoing(IceServers(ice_servers=self._ice_servers(self.id), ref=msg.ref)))
 
 
 _HANDLERS: dict[type[Any], Callable[[Session, Any], Awaitable[None]]] = {

@@ -36,11 +36,17 @@ class LimitSettings(BaseModel):
     history_on_join: int = Field(50, ge=0)
     history_page: int = Field(200, ge=1)
     max_rooms: int = Field(10_000, ge=1)
+    # A member whose connection is lost keeps its place (room, call, name) this long.
+    resume_grace_seconds: float = Field(60.0, gt=0)
+    # How long a resume token is valid; members get a fresh one at half this.
+    resume_token_seconds: float = Field(600.0, ge=10)
 
     @model_validator(mode="after")
     def _dead_after_ping(self) -> LimitSettings:
         if self.dead_after_seconds <= self.ping_after_seconds:
             raise ValueError("dead_after_seconds must be longer than ping_after_seconds")
+        if self.resume_token_seconds <= self.resume_grace_seconds:
+            raise ValueError("resume_token_seconds must be longer than resume_grace_seconds")
         return self
 
 
@@ -93,6 +99,13 @@ class Settings(BaseSettings):
     require_sign_in: bool = False
     # REST request bodies (under /api/) larger than this are refused with 413 before parsing.
     max_body_bytes: int = Field(16 * 1024, ge=1024)
+    # Signs resume tokens (HMAC-SHA256); default: a random key kept in data_dir/resume.key.
+    # Processes that must honour each other's tokens share it.
+    resume_secret: str | None = Field(None, min_length=32)
+    # SIGTERM: members are told and closed (1012) spread over drain_spread_seconds; the
+    # process exits when none is left, or after drain_seconds at the latest.
+    drain_seconds: float = Field(30.0, gt=0)
+    drain_spread_seconds: float = Field(5.0, ge=0)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     accounts: AccountSettings = Field(default_factory=AccountSettings)
 

@@ -43,6 +43,8 @@ class ErrorCode(StrEnum):
     INTERNAL = "internal"
     # Accounts (added in v1 without a version bump: a new code, no changed meaning).
     SIGN_IN_REQUIRED = "sign_in_required"  # this server admits only signed-in members to rooms
+    # Resume.
+    RESUME_FAILED = "resume_failed"  # hello.resume: the token is invalid, expired or spent
 
 
 class CloseCode(IntEnum):
@@ -52,8 +54,10 @@ class CloseCode(IntEnum):
     GOING_AWAY = 1001  # server shutting down
     MESSAGE_TOO_BIG = 1009  # frame over the limit; sent by the WebSocket layer
     INTERNAL_ERROR = 1011
+    SERVICE_RESTART = 1012  # the server is draining for a restart: resume after a moment
     HANDSHAKE_TIMEOUT = 4000  # no hello within the handshake deadline
     UNSUPPORTED_VERSION = 4001  # hello offered no version this server speaks
     SLOW_CONSUMER = 4002  # outbox overflowed: the client does not read fast enough
     RATE_ABUSE = 4003  # kept sending after being rate limited
     DEAD_PEER = 4004  # nothing received within the dead-peer timeout
+    REPLACED = 4005  # a newer connection took this member's place (resume token or account)

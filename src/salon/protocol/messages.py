@@ -21,6 +21,8 @@ from salon.protocol.errors import ErrorCode
 Ref = Annotated[str, Field(max_length=64)] | Annotated[int, Field(ge=-(2**53), le=2**53)]
 MemberId = Annotated[str, Field(max_length=64)]
 CallId = Annotated[str, Field(max_length=64)]
+ClientChatId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+ResumeToken = Annotated[str, Field(max_length=1024)]
 
 
 class _Message(BaseModel):
@@ -54,6 +56,19 @@ class IceCandidate(_Message):
     usernameFragment: str | None = None
 
 
+class DescriptionRejected(_Message):
+    """A description the receiver could not apply (``setRemoteDescription`` threw)."""
+
+    type: Literal["offer", "answer", "pranswer", "rollback"]
+    message: Annotated[str, Field(max_length=256)] = ""
+
+
+class PeerReset(_Message):
+    """The sender closed its ``RTCPeerConnection`` toward the receiver and opened a new one."""
+
+    reason: Literal["ice_failed", "description_failed", "rejected"]
+
+
 class MediaState(_Message):
     """What a member sends: whether their microphone, camera and screen share are on."""
 
@@ -82,6 +97,7 @@ class Limits(_Message):
     ping_after_seconds: float
     dead_after_seconds: float
     ring_seconds: float
+    resume_grace_seconds: float
 
 
 class MemberInfo(_Message):
@@ -103,6 +119,7 @@ class ChatEntry(_Message):
     sender: MemberId = Field(alias="from")
     name: str
     text: str
+    client_id: str | None = None  # the sender's own id for it (``chat.id``), null when none
 
     model_config = ConfigDict(
         strict=True,
@@ -120,7 +137,7 @@ class Hello(_ClientMessage):
     type: Literal["hello"]
     versions: Annotated[list[int], Field(min_length=1, max_length=16)]
     name: str
-    resume: Annotated[str, Field(max_length=256)] | None = None
+    resume: ResumeToken | None = None  # a resume token: take back that member's place
 
 
 class Join(_ClientMessage):
@@ -134,19 +151,30 @@ class Leave(_ClientMessage):
     type: Literal["leave"]
 
 
-class Signal(_ClientMessage):
-    """Relay a description or a candidate to one member of the same room."""
+class _SignalPayload(_Message):
+    """Exactly one of: a description, a candidate, a rejected description, a reset."""
+
+    description: SessionDescription | None = None
+    candidate: IceCandidate | None = None
+    rejected: DescriptionRejected | None = None
+    reset: PeerReset | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_payload(self) -> _SignalPayload:
+        carried = (self.description, self.candidate, self.rejected, self.reset)
+        if sum(part is not None for part in carried) != 1:
+            raise ValueError(
+                "a signal carries exactly one of description, candidate, rejected or reset"
+            )
+        return self
+
+
+class Signal(_SignalPayload):
+    """Relay a description, a candidate, a rejection or a reset to one member of the room."""
 
     type: Literal["signal"]
     to: MemberId
-    description: SessionDescription | None = None
-    candidate: IceCandidate | None = None
-
-    @model_validator(mode="after")
-    def _exactly_one_payload(self) -> Signal:
-        if (self.description is None) == (self.candidate is None):
-            raise ValueError("a signal carries exactly one of description or candidate")
-        return self
+    ref: Ref | None = None
 
 
 class SetMedia(_ClientMessage):
@@ -159,6 +187,7 @@ class SetMedia(_ClientMessage):
 class Chat(_ClientMessage):
     type: Literal["chat"]
     text: str
+    id: ClientChatId | None = None  # the client's id for it: a resent message is stored once
 
 
 class HistoryRequest(_ClientMessage):
@@ -235,6 +264,14 @@ class SignedInAccount(_Message):
     display_name: str
 
 
+class Resumed(_Message):
+    """In ``welcome`` after a successful ``hello.resume``: the place taken back."""
+
+    room: str | None  # the room the member is in, null when none
+    call: CallId | None  # the direct call whose room that is, null when none
+    missed: bool  # messages may have been lost: a ``joined`` snapshot follows when in a room
+
+
 class Welcome(_Message):
     type: Literal["welcome"] = "welcome"
     version: int
@@ -244,6 +281,7 @@ class Welcome(_Message):
     limits: Limits
     resume_token: str
     account: SignedInAccount | None = None  # null for a guest
+    resumed: Resumed | None = None  # null for a new member
 
 
 class Joined(_Message):
@@ -267,16 +305,44 @@ class MemberLeft(_Message):
     id: MemberId
 
 
+class MemberReconnecting(_Message):
+    """A member's connection was lost; its place is kept for ``resume_grace_seconds``."""
+
+    type: Literal["member_reconnecting"] = "member_reconnecting"
+    room: str
+    id: MemberId
+
+
+class MemberResumed(_Message):
+    """A member is back (a known id keeps its peer connection; an unknown one is new)."""
+
+    type: Literal["member_resumed"] = "member_resumed"
+    room: str
+    member: MemberInfo
+
+
+class ResumeTokenIssued(_Message):
+    """A fresh resume token, replacing the one held (after a room change, or periodically)."""
+
+    type: Literal["resume_token"] = "resume_token"
+    token: str
+
+
+class ServerDraining(_Message):
+    """The server is shutting down; the connection closes with 1012 soon after."""
+
+    type: Literal["server_draining"] = "server_draining"
+    retry_after_ms: int  # wait at least this long before reconnecting
+
+
 class Left(_Message):
     type: Literal["left"] = "left"
     room: str
 
 
-class SignalRelay(_Message):
+class SignalRelay(_SignalPayload):
     type: Literal["signal"] = "signal"
     sender: MemberId = Field(alias="from")
-    description: SessionDescription | None = None
-    candidate: IceCandidate | None = None
 
     model_config = ConfigDict(
         strict=True,
@@ -323,6 +389,7 @@ class PresenceChanged(_Message):
     type: Literal["presence_changed"] = "presence_changed"
     name: str
     online: bool
+    reconnecting: bool = False  # online, but its connection is lost for now (grace window)
 
 
 class IncomingCall(_Message):
@@ -390,6 +457,10 @@ ServerMessage = Annotated[
     | Joined
     | MemberJoined
     | MemberLeft
+    | MemberReconnecting
+    | MemberResumed
+    | ResumeTokenIssued
+    | ServerDraining
     | Left
     | SignalRelay
     | MediaChanged

@@ -9,20 +9,23 @@ from importlib.metadata import version as package_version
 from pathlib import Path
 
 from fastapi import FastAPI, WebSocket
+from starlette.responses import PlainTextResponse
 from starlette.routing import WebSocketRoute
 
 from salon.core.clock import Clock, SystemClock
 from salon.core.hub import Hub
+from salon.core.resume import ResumeTokens
 from salon.core.session import Session
 from salon.core.settings import Settings
 from salon.server.accounts import build_account_router, signed_in
 from salon.server.bodylimit import BodyLimit
 from salon.server.connection import Connection
 from salon.server.headers import SecurityHeaders
+from salon.server.keys import resume_secret
 from salon.server.origins import OriginPolicy
 from salon.server.rest import build_router
 from salon.server.spa import mount_client
-from salon.server.state import ServerState
+from salon.server.state import DRAIN_RETRY_AFTER_MS, ServerState
 from salon.store.accounts import SqlAccountRepository
 from salon.store.chat import SqlChatRepository
 from salon.store.database import open_database
@@ -42,7 +45,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         engine = await open_database(settings.sqlalchemy_url())
         rooms = SqlRoomRepository(engine)
         accounts = SqlAccountRepository(engine)
-        hub = Hub(settings.limits, clock, SqlChatRepository(engine), rooms, accounts)
+        tokens = ResumeTokens(resume_secret(settings))
+        hub = Hub(settings.limits, clock, SqlChatRepository(engine), rooms, accounts, tokens)
         state = ServerState(settings, clock, engine, hub, rooms, accounts)
         app.state.salon = state
         state.start()
@@ -64,6 +68,14 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             log.info("refused /ws from origin %r", ws.headers.get("origin"))
             await ws.close(code=1008)
             return
+        if state.draining:
+            # HTTP 503 instead of the upgrade (the ASGI websocket.http.response extension):
+            # this process is going away; the client retries, reaching the next one.
+            retry = str(max(1, DRAIN_RETRY_AFTER_MS // 1000))
+            await ws.send_denial_response(
+                PlainTextResponse("draining", status_code=503, headers={"Retry-After": retry})
+            )
+            return
         account = await signed_in(ws, state)
         await ws.accept()
         conn = Connection(ws, settings.limits.outbox_messages, clock.monotonic())
@@ -74,7 +86,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             account=account,
             guests_may_join=not settings.require_sign_in,
         )
-        await conn.run(session, state)
+        max_bytes = settings.limits.max_frame_bytes
+        await conn.run(session, clock, max_bytes, state.opened, state.ended)
 
     # A plain Starlette route, not FastAPI's dependency-injected one: nothing to inject, and
     # the injection machinery's frames would stay alive for each connection's whole life

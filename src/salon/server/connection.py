@@ -7,6 +7,11 @@ disconnected (close 4002) and the room never waits for it.
 The writer lives as long as the connection. Starting it only while there is something to
 send saves ~1.3 KB per idle connection but cost ~10% of relay throughput (a task per burst);
 measured in docs/BENCHMARKS.md.
+
+A connection owns its deadlines (handshake, ping on silence, dead peer): :meth:`Connection.tick`
+checks them when the server's sweep asks. How it ended decides what happens to the member's
+place: a close frame 1000 or 1001 from the client is a goodbye; anything else (no close frame,
+a close the server decided) keeps the place for a resume, with what was still queued.
 """
 
 from __future__ import annotations
@@ -15,21 +20,24 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from typing import TYPE_CHECKING, Final
+from collections.abc import Callable
+from typing import Final
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from salon.core.clock import Clock
 from salon.core.session import Session
+from salon.core.settings import LimitSettings
 from salon.protocol import CloseCode, Outgoing
-
-if TYPE_CHECKING:
-    from salon.server.state import ServerState
 
 log = logging.getLogger(__name__)
 
 CLOSE_GRACE_SECONDS: Final = 2.0
 """How long queued messages and the close frame may wait behind a full socket before the
 connection is dropped without them."""
+
+GOODBYE_CODES: Final = frozenset({1000, 1001})
+"""Close codes with which a client says it is leaving (RFC 6455 7.4.1: normal, going away)."""
 
 
 class Connection:
@@ -49,6 +57,7 @@ class Connection:
         self._writer: asyncio.Task[None] | None = None
         self._abort: asyncio.TimerHandle | None = None
         self._ended = False  # we stopped the reader ourselves (peer gone or not reading)
+        self._goodbye = False  # the client closed with 1000 or 1001
 
     @property
     def closing(self) -> bool:
@@ -99,14 +108,39 @@ class Connection:
         if self._reader is not None and not self._reader.done():
             self._reader.cancel()
 
-    async def run(self, session: Session, state: ServerState) -> None:
-        """Read frames until the peer leaves or we close; always leaves the hub tidy."""
+    def tick(self, now: float, limits: LimitSettings) -> None:
+        """Check this connection's deadlines: no hello in time (4000), silence (a ping),
+        nothing heard at all (4004)."""
+        session = self.session
+        if session is None or self.closing:
+            return
+        if session.version is None:
+            if now - self.opened_at >= limits.handshake_seconds:
+                self.close(CloseCode.HANDSHAKE_TIMEOUT, "no hello in time")
+            return
+        silent = now - self.heard_at
+        if silent >= limits.dead_after_seconds:
+            self.close(CloseCode.DEAD_PEER, "nothing heard in time")
+        elif silent >= limits.ping_after_seconds and not self.pinged:
+            self.pinged = True
+            session.silence()
+
+    async def run(
+        self,
+        session: Session,
+        clock: Clock,
+        max_frame_bytes: int,
+        opened: Callable[[Connection], None],
+        ended: Callable[[Connection], None],
+    ) -> None:
+        """Read frames until the peer leaves or we close; always leaves the hub tidy.
+        ``opened`` and ``ended`` tell the server's registry."""
         self.session = session
         self._reader = asyncio.current_task()
         self._writer = asyncio.create_task(self._write())
-        state.connections.add(self)
+        opened(self)
         try:
-            await self._read_loop(session, state)
+            await self._read_loop(session, clock, max_frame_bytes)
         except asyncio.CancelledError:
             # Cancelled by our own writer or close deadline, not by a server shutdown.
             if not self._ended:
@@ -116,8 +150,17 @@ class Connection:
                 task.uncancel()
         finally:
             self._reader = None  # reading is over: nothing may cancel this task from here
-            state.connections.discard(self)
-            session.closed()
+            ended(self)
+            if self._goodbye:
+                session.closed()
+            elif self.closing:
+                # Our own close: the writer still sends what is queued before the close frame.
+                session.closed(goodbye=False)
+            else:
+                # The peer vanished: what was not written yet is the place's to keep, in order.
+                unsent = list(self._outbox)
+                self._outbox.clear()
+                session.closed(goodbye=False, unsent=unsent)
             self.close(CloseCode.NORMAL, "")
             if self._writer is not None:
                 with contextlib.suppress(asyncio.CancelledError):
@@ -125,12 +168,13 @@ class Connection:
             if self._abort is not None:
                 self._abort.cancel()
 
-    async def _read_loop(self, session: Session, state: ServerState) -> None:
-        clock = state.clock
-        max_bytes = state.settings.limits.max_frame_bytes
+    async def _read_loop(self, session: Session, clock: Clock, max_bytes: int) -> None:
         while not self.closing:
             event = await self.ws.receive()
             if event["type"] == "websocket.disconnect":
+                # Only a close frame from the client carries 1000/1001; a lost connection is
+                # reported as 1005/1006, the server's own shutdown as 1012.
+                self._goodbye = event.get("code") in GOODBYE_CODES
                 return
             self.heard_at = clock.monotonic()
             self.pinged = False

@@ -64,6 +64,26 @@ def build_router(version: str, origins: OriginPolicy) -> APIRouter:
             status="ok", version=version, online=state.hub.online(), rooms=len(state.hub.rooms)
         )
 
+    @router.get(
+        "/ready",
+        responses={503: {"description": "draining for a restart: send no new members here"}},
+    )
+    async def ready(request: Request, response: Response) -> Health:
+        """Readiness: 200 while the server takes new members, 503 (with ``Retry-After``)
+        from the first SIGTERM on, while it drains. A load balancer sends new people only to
+        ready servers; liveness stays ``/health``."""
+        state = _state(request)
+        draining = state.draining
+        if draining:
+            response.status_code = 503
+            response.headers["Retry-After"] = "1"
+        return Health(
+            status="draining" if draining else "ok",
+            version=version,
+            online=state.hub.online(),
+            rooms=len(state.hub.rooms),
+        )
+
     @router.get("/csrf")
     async def csrf_token(request: Request, response: Response) -> CsrfToken:
         """The CSRF token, also set as the ``salon_csrf`` cookie: send it back in the

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import signal
+from types import FrameType
 from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import State
 
 from salon.core.clock import Clock
 from salon.core.settings import Settings
 from salon.server.app import create_app
+from salon.server.state import ServerState
 from salon.server.tls import ensure_self_signed
+
+log = logging.getLogger(__name__)
 
 
 class SansIOProtocol(WebSocketsSansIOProtocol):
@@ -29,6 +37,44 @@ class SansIOProtocol(WebSocketsSansIOProtocol):
             self.transport.close()
             return
         super().shutdown()
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn, with a drain on the first SIGTERM (docs/PROTOCOL.md §2.9).
+
+    The first SIGTERM makes the server not ready and refuses new sockets; members are told
+    (``server_draining``) and closed with 1012, spread out; uvicorn's own shutdown starts
+    when none is left or at ``drain_seconds``. A second SIGTERM, or SIGINT, exits at once.
+    """
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+        super().__init__(config)
+        self._app = app
+        self._drain: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def startup(self, sockets: Any = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().startup(sockets)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        state: ServerState | None = getattr(self._app.state, "salon", None)
+        if sig != signal.SIGTERM or self._drain is not None or state is None or not self._loop:
+            if self._drain is not None:
+                self.force_exit = True  # the second signal: no more waiting
+            super().handle_exit(sig, frame)
+            return
+        self._captured_signals.append(sig)  # re-raised after shutdown, as uvicorn does
+        self._loop.call_soon_threadsafe(self._start_drain, state)
+
+    def _start_drain(self, state: ServerState) -> None:
+        self._drain = asyncio.create_task(self._drain_then_exit(state))
+
+    async def _drain_then_exit(self, state: ServerState) -> None:
+        try:
+            await state.drain()
+        finally:
+            self.should_exit = True
 
 
 class ConfigError(ValueError):
@@ -64,3 +110,10 @@ def uvicorn_config(settings: Settings, clock: Clock | None = None) -> uvicorn.Co
         server_header=False,
         **ssl,
     )
+
+
+def serving(settings: Settings, clock: Clock | None = None) -> DrainingServer:
+    """The server ``salon serve`` runs: uvicorn with Salon's app and its drain."""
+    config = uvicorn_config(settings, clock)
+    assert isinstance(config.app, FastAPI)
+    return DrainingServer(config, config.app)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -13,13 +13,17 @@ from salon.core.clock import Clock
 from salon.core.hub import Hub
 from salon.core.settings import Settings
 from salon.core.turn import turn_credential
-from salon.protocol import CloseCode
-from salon.protocol.messages import IceServer
+from salon.protocol import CloseCode, Outgoing
+from salon.protocol.messages import IceServer, ServerDraining
+from salon.server.connection import Connection
 from salon.store.accounts import SqlAccountRepository
 from salon.store.rooms import SqlRoomRepository
 
-if TYPE_CHECKING:
-    from salon.server.connection import Connection
+log = logging.getLogger(__name__)
+
+DRAIN_RETRY_AFTER_MS = 1000
+"""What ``server_draining`` asks clients to wait before reconnecting: a restarted server is
+usually listening again within a second or two, and clients back off from there."""
 
 
 @dataclass(eq=False)
@@ -31,7 +35,9 @@ class ServerState:
     rooms: SqlRoomRepository
     accounts: SqlAccountRepository
     connections: set[Connection] = field(default_factory=set)
+    draining: bool = False  # SIGTERM: not ready, no new sockets, members being closed
     _watchdog: asyncio.Task[None] | None = None
+    _emptied: asyncio.Event = field(default_factory=asyncio.Event)
 
     def ice_servers(self, member_id: str) -> list[IceServer]:
         """STUN servers as configured, TURN servers with credentials fresh for this member."""
@@ -45,6 +51,15 @@ class ServerState:
             )
         return servers
 
+    def opened(self, conn: Connection) -> None:
+        self.connections.add(conn)
+        self._emptied.clear()
+
+    def ended(self, conn: Connection) -> None:
+        self.connections.discard(conn)
+        if not self.connections:
+            self._emptied.set()
+
     def start(self) -> None:
         self._watchdog = asyncio.create_task(self._watch())
 
@@ -57,10 +72,36 @@ class ServerState:
             conn.close(CloseCode.GOING_AWAY, "server shutting down")
         await self.engine.dispose()
 
+    async def drain(self) -> None:
+        """Tell every member the server is going, close them with 1012 spread over
+        ``drain_spread_seconds`` (so they do not all come back at once), and return when no
+        connection is left or ``drain_seconds`` have passed. Members keep their places: with
+        their resume tokens they take them back on the next server."""
+        self.draining = True
+        settings = self.settings
+        members = sorted(self.connections, key=lambda c: c.opened_at)
+        log.info("draining: %d connections", len(members))
+        notice = Outgoing(ServerDraining(retry_after_ms=DRAIN_RETRY_AFTER_MS))
+        loop = asyncio.get_running_loop()
+        step = settings.drain_spread_seconds / max(1, len(members))
+        for i, conn in enumerate(members):
+            conn.send(notice)
+            loop.call_later(i * step, conn.close, CloseCode.SERVICE_RESTART, "server restarting")
+        if not self.connections:
+            self._emptied.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._emptied.wait(), settings.drain_seconds)
+
     async def _watch(self) -> None:
-        """Deadlines, swept on one timer: handshake, ping on silence, dead peers, ringing."""
+        """Deadlines, swept on one timer: each connection's, then the hub's (rings, places
+        away, tokens to refresh)."""
         limits = self.settings.limits
-        shortest = min(limits.handshake_seconds, limits.ping_after_seconds, limits.ring_seconds)
+        shortest = min(
+            limits.handshake_seconds,
+            limits.ping_after_seconds,
+            limits.ring_seconds,
+            limits.resume_grace_seconds,
+        )
         interval = min(1.0, shortest / 4)
         while True:
             await asyncio.sleep(interval)
@@ -70,17 +111,5 @@ class ServerState:
         limits = self.settings.limits
         now = self.clock.monotonic()
         for conn in list(self.connections):
-            session = conn.session
-            if session is None or conn.closing:
-                continue
-            if session.version is None:
-                if now - conn.opened_at >= limits.handshake_seconds:
-                    conn.close(CloseCode.HANDSHAKE_TIMEOUT, "no hello in time")
-                continue
-            silent = now - conn.heard_at
-            if silent >= limits.dead_after_seconds:
-                conn.close(CloseCode.DEAD_PEER, "nothing heard in time")
-            elif silent >= limits.ping_after_seconds and not conn.pinged:
-                conn.pinged = True
-                session.silence()
-        self.hub.expire_calls()
+            conn.tick(now, limits)
+        self.hub.sweep()

@@ -6,6 +6,7 @@ from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from salon.protocol.messages import ChatEntry
@@ -21,6 +22,7 @@ def _entry(row: Any) -> ChatEntry:
         sender=row.sender,
         name=row.name,
         text=row.text,
+        client_id=row.client_id,
     )
 
 
@@ -28,9 +30,25 @@ class SqlChatRepository:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def append(self, entry: ChatEntry) -> None:
-        async with self._engine.begin() as conn:
-            await conn.execute(insert(t).values(**entry.model_dump()))
+    async def append(self, entry: ChatEntry) -> ChatEntry:
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(insert(t).values(**entry.model_dump()))
+        except IntegrityError:
+            # The unique constraint, not a check in memory, decides what was sent twice.
+            stored = await self._by_client_id(entry.room, entry.client_id)
+            if stored is None:
+                raise
+            return stored
+        return entry
+
+    async def _by_client_id(self, room: str, client_id: str | None) -> ChatEntry | None:
+        if client_id is None:
+            return None
+        query = select(t).where(t.c.room == room, t.c.client_id == client_id)
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else _entry(row)
 
     async def recent(self, room: str, limit: int) -> list[ChatEntry]:
         if limit <= 0:
@@ -58,8 +76,14 @@ class MemoryChatRepository:
     def __init__(self) -> None:
         self.rooms: defaultdict[str, list[ChatEntry]] = defaultdict(list)
 
-    async def append(self, entry: ChatEntry) -> None:
-        self.rooms[entry.room].append(entry)
+    async def append(self, entry: ChatEntry) -> ChatEntry:
+        entries = self.rooms[entry.room]
+        if entry.client_id is not None:
+            for stored in entries:
+                if stored.client_id == entry.client_id:
+                    return stored
+        entries.append(entry)
+        return entry
 
     async def recent(self, room: str, limit: int) -> list[ChatEntry]:
         return self.rooms[room][-limit:] if limit > 0 else []

@@ -26,7 +26,9 @@ chat_messages = Table(
     Column("sender", String(64), nullable=False),
     Column("name", String(256), nullable=False),
     Column("text", Text, nullable=False),
+    Column("client_id", String(64), nullable=True),  # the sender's id for it (chat.id)
     UniqueConstraint("room", "seq", name="uq_chat_messages_room_seq"),
+    UniqueConstraint("room", "client_id", name="uq_chat_messages_room_client_id"),
 )
 
 rooms = Table(

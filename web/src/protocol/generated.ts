@@ -124,40 +124,44 @@ export type Usernamefragment = string | null;
 export type Sdp = string;
 export type Type3 = "offer" | "answer" | "pranswer" | "rollback";
 export type Ref3 = string | number | null;
+export type Message = string;
+export type Type4 = "offer" | "answer" | "pranswer" | "rollback";
+export type Reason = "ice_failed" | "description_failed" | "rejected";
 export type To = string;
-export type Type4 = "signal";
+export type Type5 = "signal";
 export type Camera1 = boolean;
 export type Mic1 = boolean;
 export type Ref4 = string | number | null;
 export type Screen1 = boolean;
-export type Type5 = "media";
+export type Type6 = "media";
+export type Id = string | null;
 export type Ref5 = string | number | null;
 export type Text = string;
-export type Type6 = "chat";
+export type Type7 = "chat";
 export type Ref6 = string | number | null;
 export type Since = number;
-export type Type7 = "history";
+export type Type8 = "history";
 export type Name1 = string;
 export type Ref7 = string | number | null;
-export type Type8 = "call";
+export type Type9 = "call";
 export type Call1 = string;
 export type Ref8 = string | number | null;
-export type Type9 = "call_accept";
+export type Type10 = "call_accept";
 export type Call2 = string;
 export type Ref9 = string | number | null;
-export type Type10 = "call_decline";
+export type Type11 = "call_decline";
 export type Call3 = string;
 export type Ref10 = string | number | null;
-export type Type11 = "call_cancel";
+export type Type12 = "call_cancel";
 export type Ref11 = string | number | null;
-export type Type12 = "presence_watch";
+export type Type13 = "presence_watch";
 export type Watch = boolean;
 export type Ref12 = string | number | null;
-export type Type13 = "ping";
+export type Type14 = "ping";
 export type Ref13 = string | number | null;
-export type Type14 = "pong";
+export type Type15 = "pong";
 export type Ref14 = string | number | null;
-export type Type15 = "ice_refresh";
+export type Type16 = "ice_refresh";
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
  * via the `definition` "ServerMessage".
@@ -167,6 +171,10 @@ export type ServerMessage =
   | Joined
   | MemberJoined
   | MemberLeft
+  | MemberReconnecting
+  | MemberResumed
+  | ResumeTokenIssued
+  | ServerDraining
   | Left
   | SignalRelay
   | MediaChanged
@@ -188,7 +196,7 @@ export type Credential = string | null;
 export type Urls = string[];
 export type Username1 = string | null;
 export type IceServers = IceServer[];
-export type Id = string;
+export type Id1 = string;
 export type DeadAfterSeconds = number;
 export type MaxChatChars = number;
 export type MaxFrameBytes = number;
@@ -197,21 +205,26 @@ export type MaxRoomMembers = number;
 export type PingAfterSeconds = number;
 export type RateBurst = number;
 export type RatePerSecond = number;
+export type ResumeGraceSeconds = number;
 export type RingSeconds = number;
 export type Name2 = string;
 export type ResumeToken = string;
-export type Type16 = "welcome";
+export type Call4 = string | null;
+export type Missed = boolean;
+export type Room1 = string | null;
+export type Type17 = "welcome";
 export type Version = number;
+export type ClientId = string | null;
 export type From = string;
-export type Id1 = string;
+export type Id2 = string;
 export type Name3 = string;
-export type Room1 = string;
+export type Room2 = string;
 export type Seq = number;
 export type Text1 = string;
 export type Ts = number;
 export type History = ChatEntry[];
 export type LastSeq = number;
-export type Id2 = string;
+export type Id3 = string;
 export type Camera2 = boolean;
 export type Mic2 = boolean;
 export type Screen2 = boolean;
@@ -219,64 +232,77 @@ export type Name4 = string;
 export type Polite = boolean;
 export type Members = MemberInfo[];
 export type Private = boolean;
-export type Room2 = string;
-export type Type17 = "joined";
 export type Room3 = string;
-export type Type18 = "member_joined";
-export type Id3 = string;
+export type Type18 = "joined";
 export type Room4 = string;
-export type Type19 = "member_left";
+export type Type19 = "member_joined";
+export type Id4 = string;
 export type Room5 = string;
-export type Type20 = "left";
+export type Type20 = "member_left";
+export type Id5 = string;
+export type Room6 = string;
+export type Type21 = "member_reconnecting";
+export type Room7 = string;
+export type Type22 = "member_resumed";
+export type Token = string;
+export type Type23 = "resume_token";
+export type RetryAfterMs = number;
+export type Type24 = "server_draining";
+export type Room8 = string;
+export type Type25 = "left";
 export type Candidate1 = string;
 export type Sdpmlineindex1 = number | null;
 export type Sdpmid1 = string | null;
 export type Usernamefragment1 = string | null;
 export type Sdp1 = string;
-export type Type21 = "offer" | "answer" | "pranswer" | "rollback";
+export type Type26 = "offer" | "answer" | "pranswer" | "rollback";
 export type From1 = string;
-export type Type22 = "signal";
+export type Message1 = string;
+export type Type27 = "offer" | "answer" | "pranswer" | "rollback";
+export type Type28 = "signal";
 export type Camera3 = boolean;
 export type From2 = string;
 export type Mic3 = boolean;
 export type Screen3 = boolean;
-export type Type23 = "media";
+export type Type29 = "media";
+export type ClientId1 = string | null;
 export type From3 = string;
-export type Id4 = string;
+export type Id6 = string;
 export type Name5 = string;
-export type Room6 = string;
+export type Room9 = string;
 export type Seq1 = number;
 export type Text2 = string;
 export type Ts1 = number;
-export type Type24 = "chat";
+export type Type30 = "chat";
 export type Messages = ChatEntry[];
 export type More = boolean;
-export type Room7 = string;
-export type Type25 = "history";
+export type Room10 = string;
+export type Type31 = "history";
 export type Names = string[];
-export type Type26 = "presence";
+export type Type32 = "presence";
 export type Name6 = string;
 export type Online = boolean;
-export type Type27 = "presence_changed";
-export type Call4 = string;
+export type Reconnecting = boolean;
+export type Type33 = "presence_changed";
+export type Call5 = string;
 export type From4 = string;
 export type Name7 = string;
-export type Type28 = "incoming_call";
-export type Call5 = string;
-export type Name8 = string;
-export type Type29 = "ringing";
+export type Type34 = "incoming_call";
 export type Call6 = string;
-export type Reason = "declined" | "cancelled" | "timeout" | "busy" | "offline" | "hangup";
-export type Type30 = "call_ended";
+export type Name8 = string;
+export type Type35 = "ringing";
 export type Call7 = string;
-export type Room8 = string;
-export type Type31 = "call_accepted";
-export type Type32 = "ping";
+export type Reason1 = "declined" | "cancelled" | "timeout" | "busy" | "offline" | "hangup";
+export type Type36 = "call_ended";
+export type Call8 = string;
+export type Room11 = string;
+export type Type37 = "call_accepted";
+export type Type38 = "ping";
 export type Ref15 = string | number | null;
-export type Type33 = "pong";
+export type Type39 = "pong";
 export type IceServers2 = IceServer[];
 export type Ref16 = string | number | null;
-export type Type34 = "ice_servers";
+export type Type40 = "ice_servers";
 /**
  * The ``code`` field of an ``error`` message.
  *
@@ -308,10 +334,11 @@ export type ErrorCode =
   | "in_call"
   | "rate_limited"
   | "internal"
-  | "sign_in_required";
-export type Message = string;
+  | "sign_in_required"
+  | "resume_failed";
+export type Message2 = string;
 export type Ref17 = string | number | null;
-export type Type35 = "error";
+export type Type41 = "error";
 
 /**
  * Salon signaling protocol v1: every client and server message.
@@ -362,7 +389,7 @@ export interface Leave {
   type: Type2;
 }
 /**
- * Relay a description or a candidate to one member of the same room.
+ * Relay a description, a candidate, a rejection or a reset to one member of the room.
  *
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
  * via the `definition` "Signal".
@@ -371,8 +398,10 @@ export interface Signal {
   candidate?: IceCandidate | null;
   description?: SessionDescription | null;
   ref?: Ref3;
+  rejected?: DescriptionRejected | null;
+  reset?: PeerReset | null;
   to: To;
-  type: Type4;
+  type: Type5;
 }
 /**
  * An ``RTCIceCandidateInit`` (W3C webrtc-pc 4.8.1); an empty candidate ends gathering.
@@ -397,6 +426,25 @@ export interface SessionDescription {
   type: Type3;
 }
 /**
+ * A description the receiver could not apply (``setRemoteDescription`` threw).
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "DescriptionRejected-Input".
+ */
+export interface DescriptionRejected {
+  message?: Message;
+  type: Type4;
+}
+/**
+ * The sender closed its ``RTCPeerConnection`` toward the receiver and opened a new one.
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "PeerReset".
+ */
+export interface PeerReset {
+  reason: Reason;
+}
+/**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
  * via the `definition` "SetMedia".
  */
@@ -405,16 +453,17 @@ export interface SetMedia {
   mic: Mic1;
   ref?: Ref4;
   screen: Screen1;
-  type: Type5;
+  type: Type6;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
  * via the `definition` "Chat".
  */
 export interface Chat {
+  id?: Id;
   ref?: Ref5;
   text: Text;
-  type: Type6;
+  type: Type7;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -423,7 +472,7 @@ export interface Chat {
 export interface HistoryRequest {
   ref?: Ref6;
   since: Since;
-  type: Type7;
+  type: Type8;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -432,7 +481,7 @@ export interface HistoryRequest {
 export interface Call {
   name: Name1;
   ref?: Ref7;
-  type: Type8;
+  type: Type9;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -441,7 +490,7 @@ export interface Call {
 export interface CallAccept {
   call: Call1;
   ref?: Ref8;
-  type: Type9;
+  type: Type10;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -450,7 +499,7 @@ export interface CallAccept {
 export interface CallDecline {
   call: Call2;
   ref?: Ref9;
-  type: Type10;
+  type: Type11;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -459,7 +508,7 @@ export interface CallDecline {
 export interface CallCancel {
   call: Call3;
   ref?: Ref10;
-  type: Type11;
+  type: Type12;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -467,7 +516,7 @@ export interface CallCancel {
  */
 export interface PresenceWatch {
   ref?: Ref11;
-  type: Type12;
+  type: Type13;
   watch?: Watch;
 }
 /**
@@ -476,7 +525,7 @@ export interface PresenceWatch {
  */
 export interface Ping {
   ref?: Ref12;
-  type: Type13;
+  type: Type14;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -484,7 +533,7 @@ export interface Ping {
  */
 export interface Pong {
   ref?: Ref13;
-  type: Type14;
+  type: Type15;
 }
 /**
  * Ask for ICE servers with fresh TURN credentials, before the ones held expire.
@@ -494,7 +543,7 @@ export interface Pong {
  */
 export interface IceRefresh {
   ref?: Ref14;
-  type: Type15;
+  type: Type16;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -503,11 +552,12 @@ export interface IceRefresh {
 export interface Welcome {
   account: SignedInAccount | null;
   ice_servers: IceServers;
-  id: Id;
+  id: Id1;
   limits: Limits;
   name: Name2;
   resume_token: ResumeToken;
-  type: Type16;
+  resumed: Resumed | null;
+  type: Type17;
   version: Version;
 }
 /**
@@ -546,7 +596,19 @@ export interface Limits {
   ping_after_seconds: PingAfterSeconds;
   rate_burst: RateBurst;
   rate_per_second: RatePerSecond;
+  resume_grace_seconds: ResumeGraceSeconds;
   ring_seconds: RingSeconds;
+}
+/**
+ * In ``welcome`` after a successful ``hello.resume``: the place taken back.
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "Resumed".
+ */
+export interface Resumed {
+  call: Call4;
+  missed: Missed;
+  room: Room1;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -557,8 +619,8 @@ export interface Joined {
   last_seq: LastSeq;
   members: Members;
   private: Private;
-  room: Room2;
-  type: Type17;
+  room: Room3;
+  type: Type18;
 }
 /**
  * One chat message as stored and delivered; ``seq`` grows by one per room.
@@ -567,10 +629,11 @@ export interface Joined {
  * via the `definition` "ChatEntry".
  */
 export interface ChatEntry {
+  client_id: ClientId;
   from: From;
-  id: Id1;
+  id: Id2;
   name: Name3;
-  room: Room1;
+  room: Room2;
   seq: Seq;
   text: Text1;
   ts: Ts;
@@ -582,7 +645,7 @@ export interface ChatEntry {
  * via the `definition` "MemberInfo".
  */
 export interface MemberInfo {
-  id: Id2;
+  id: Id3;
   media: MediaState1;
   name: Name4;
   polite: Polite;
@@ -604,25 +667,67 @@ export interface MediaState1 {
  */
 export interface MemberJoined {
   member: MemberInfo;
-  room: Room3;
-  type: Type18;
+  room: Room4;
+  type: Type19;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
  * via the `definition` "MemberLeft".
  */
 export interface MemberLeft {
-  id: Id3;
-  room: Room4;
-  type: Type19;
+  id: Id4;
+  room: Room5;
+  type: Type20;
+}
+/**
+ * A member's connection was lost; its place is kept for ``resume_grace_seconds``.
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "MemberReconnecting".
+ */
+export interface MemberReconnecting {
+  id: Id5;
+  room: Room6;
+  type: Type21;
+}
+/**
+ * A member is back (a known id keeps its peer connection; an unknown one is new).
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "MemberResumed".
+ */
+export interface MemberResumed {
+  member: MemberInfo;
+  room: Room7;
+  type: Type22;
+}
+/**
+ * A fresh resume token, replacing the one held (after a room change, or periodically).
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "ResumeTokenIssued".
+ */
+export interface ResumeTokenIssued {
+  token: Token;
+  type: Type23;
+}
+/**
+ * The server is shutting down; the connection closes with 1012 soon after.
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "ServerDraining".
+ */
+export interface ServerDraining {
+  retry_after_ms: RetryAfterMs;
+  type: Type24;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
  * via the `definition` "Left".
  */
 export interface Left {
-  room: Room5;
-  type: Type20;
+  room: Room8;
+  type: Type25;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -632,7 +737,9 @@ export interface SignalRelay {
   candidate: IceCandidate1 | null;
   description: SessionDescription1 | null;
   from: From1;
-  type: Type22;
+  rejected: DescriptionRejected1 | null;
+  reset: PeerReset | null;
+  type: Type28;
 }
 /**
  * An ``RTCIceCandidateInit`` (W3C webrtc-pc 4.8.1); an empty candidate ends gathering.
@@ -654,7 +761,17 @@ export interface IceCandidate1 {
  */
 export interface SessionDescription1 {
   sdp: Sdp1;
-  type: Type21;
+  type: Type26;
+}
+/**
+ * A description the receiver could not apply (``setRemoteDescription`` threw).
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "DescriptionRejected-Output".
+ */
+export interface DescriptionRejected1 {
+  message: Message1;
+  type: Type27;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -665,21 +782,22 @@ export interface MediaChanged {
   from: From2;
   mic: Mic3;
   screen: Screen3;
-  type: Type23;
+  type: Type29;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
  * via the `definition` "ChatDelivered".
  */
 export interface ChatDelivered {
+  client_id: ClientId1;
   from: From3;
-  id: Id4;
+  id: Id6;
   name: Name5;
-  room: Room6;
+  room: Room9;
   seq: Seq1;
   text: Text2;
   ts: Ts1;
-  type: Type24;
+  type: Type30;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -688,8 +806,8 @@ export interface ChatDelivered {
 export interface History1 {
   messages: Messages;
   more: More;
-  room: Room7;
-  type: Type25;
+  room: Room10;
+  type: Type31;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -697,7 +815,7 @@ export interface History1 {
  */
 export interface Presence {
   names: Names;
-  type: Type26;
+  type: Type32;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -706,51 +824,52 @@ export interface Presence {
 export interface PresenceChanged {
   name: Name6;
   online: Online;
-  type: Type27;
+  reconnecting: Reconnecting;
+  type: Type33;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
  * via the `definition` "IncomingCall".
  */
 export interface IncomingCall {
-  call: Call4;
+  call: Call5;
   from: From4;
   name: Name7;
-  type: Type28;
+  type: Type34;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
  * via the `definition` "Ringing".
  */
 export interface Ringing {
-  call: Call5;
+  call: Call6;
   name: Name8;
-  type: Type29;
+  type: Type35;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
  * via the `definition` "CallEnded".
  */
 export interface CallEnded {
-  call: Call6;
-  reason: Reason;
-  type: Type30;
+  call: Call7;
+  reason: Reason1;
+  type: Type36;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
  * via the `definition` "CallAccepted".
  */
 export interface CallAccepted {
-  call: Call7;
-  room: Room8;
-  type: Type31;
+  call: Call8;
+  room: Room11;
+  type: Type37;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
  * via the `definition` "ServerPing".
  */
 export interface ServerPing {
-  type: Type32;
+  type: Type38;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -758,7 +877,7 @@ export interface ServerPing {
  */
 export interface ServerPong {
   ref: Ref15;
-  type: Type33;
+  type: Type39;
 }
 /**
  * The answer to ``ice_refresh``: the same list as ``welcome.ice_servers``, issued now.
@@ -769,7 +888,7 @@ export interface ServerPong {
 export interface IceServers1 {
   ice_servers: IceServers2;
   ref: Ref16;
-  type: Type34;
+  type: Type40;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -777,7 +896,7 @@ export interface IceServers1 {
  */
 export interface Error {
   code: ErrorCode;
-  message: Message;
+  message: Message2;
   ref: Ref17;
-  type: Type35;
+  type: Type41;
 }

@@ -1,0 +1,126 @@
+"""A member's place: the part of a member that outlives its connection.
+
+A place is what the hub knows as a member (id, name, room, call). A connection occupies it;
+when the connection is lost the place stays for the grace window, keeping what is addressed
+to it, and a new connection presenting the resume token takes it back. Pure state: the hub
+decides when a place is away, back or gone, with its injected clock.
+
+::
+
+    ATTACHED --connection lost--> AWAY --resume--> ATTACHED
+    AWAY --grace window over--> (departed by the hub)
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from salon.core.clock import Clock
+from salon.core.member import Transport
+from salon.core.resume import Claims, ResumeTokens
+from salon.protocol import CloseCode, Outgoing
+from salon.protocol.messages import ResumeTokenIssued
+
+
+@dataclass(frozen=True, slots=True)
+class TokenMint:
+    """Issues the resume tokens of places: the signer, the clock and the tokens' lifetime."""
+
+    tokens: ResumeTokens
+    clock: Clock
+    lifetime_seconds: float
+
+    def mint(self, place: Place) -> str:
+        expires = self.clock.wall_ms() // 1000 + int(self.lifetime_seconds)
+        return self.tokens.issue(
+            Claims(place.id, place.name, place.account, place.room, place.call, place.peer, expires)
+        )
+
+
+class Place:
+    """A :class:`~salon.core.member.Member` whose connection can go and come back."""
+
+    def __init__(
+        self, member_id: str, name: str, account: str | None, mint: TokenMint, keep: int
+    ) -> None:
+        self._id = member_id
+        self._name = name
+        self.account = account  # username when signed in
+        self.room: str | None = None
+        self.call: str | None = None
+        self.peer: str | None = None
+        self._mint = mint
+        self._transport: Transport | None = None
+        self._kept: deque[Outgoing] = deque()
+        self._keep = keep
+        self.missed = False  # kept messages were dropped since the connection was lost
+        self.away_since: float | None = None  # monotonic seconds; None while attached
+        self.token_at = mint.clock.monotonic()  # when the newest token was issued
+
+    @property
+    def id(self) -> str:
+        return self._id
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def transport(self) -> Transport | None:
+        return self._transport
+
+    def push(self, out: Outgoing) -> None:
+        if self._transport is not None:
+            self._transport.send(out)
+        elif not self.missed:
+            if len(self._kept) >= self._keep:
+                # Past the bound nothing kept can be trusted to be whole: drop it all and
+                # tell the member on resume, so it takes a fresh snapshot and renegotiates.
+                self._kept.clear()
+                self.missed = True
+            else:
+                self._kept.append(out)
+
+    def kick(self, code: CloseCode, reason: str) -> None:
+        if self._transport is not None:
+            self._transport.close(code, reason)
+
+    def placed(self, room: str | None, call: str | None, peer: str | None) -> None:
+        self.room, self.call, self.peer = room, call, peer
+        self.refresh_token()
+
+    def token(self) -> str:
+        self.token_at = self._mint.clock.monotonic()
+        return self._mint.mint(self)
+
+    def refresh_token(self) -> None:
+        """Send the member a token that names where it is now."""
+        self.push(Outgoing(ResumeTokenIssued(token=self.token())))
+
+    # ------------------------------------------------------------------ connection
+
+    def attach(self, transport: Transport) -> tuple[list[Outgoing], bool]:
+        """A connection takes the place. Returns what was kept for it, oldest first, and
+        whether kept messages were dropped (then the list is empty and the member needs a
+        fresh snapshot). The caller sends the kept messages after its ``welcome``."""
+        self._transport = transport
+        self.away_since = None
+        kept, missed = list(self._kept), self.missed
+        self._kept.clear()
+        self.missed = False
+        return kept, missed
+
+    def detach(self, now: float, unsent: Sequence[Outgoing] = ()) -> None:
+        """The connection is gone: keep messages from now on, starting with ``unsent``
+        (what the connection had queued but not written)."""
+        self._transport = None
+        self.away_since = now
+        self.missed = False
+        for out in unsent:
+            self.push(out)
+
+    @property
+    def away(self) -> bool:
+        return self.away_since is not None

@@ -1,0 +1,355 @@
+"""Places outlive connections: tokens, loss, resume, rebuild after a restart, the grace window."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+
+from salon.core.clock import FakeClock
+from salon.core.hub import Hub
+from salon.core.passwords import MemoryRoomPasswords
+from salon.core.resume import Claims, ResumeTokens
+from salon.core.session import SessionState
+from salon.core.settings import LimitSettings
+from salon.protocol import CloseCode
+from salon.protocol.messages import (
+    ChatDelivered,
+    Joined,
+    MemberJoined,
+    MemberLeft,
+    MemberReconnecting,
+    MemberResumed,
+    PresenceChanged,
+    ResumeTokenIssued,
+    SignalRelay,
+    Welcome,
+)
+from salon.store.chat import MemoryChatRepository
+from tests.unit.conftest import Client, World
+
+OFFER = {"type": "offer", "sdp": "v=0"}
+SECRET = b"k" * 32
+
+
+def claims(**changes: object) -> Claims:
+    base = {
+        "member": "m1",
+        "name": "alice",
+        "account": None,
+        "room": "x",
+        "call": None,
+        "peer": None,
+        "expires": 2_000,
+    }
+    return Claims(**{**base, **changes})  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------------------ tokens
+
+
+def test_a_token_carries_its_claims_until_it_expires() -> None:
+    tokens = ResumeTokens(SECRET)
+    token = tokens.issue(claims(name="zoë ✨", account="zoe", call="c1", peer="m2"))
+    assert tokens.verify(token, 1_999) == claims(name="zoë ✨", account="zoe", call="c1", peer="m2")
+    assert tokens.verify(token, 2_000) is None
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"),  # the MAC
+        lambda t: "e" + t[1:] if t[0] != "e" else "f" + t[1:],  # the payload
+        lambda t: t.replace(".", ""),
+        lambda t: "",
+        lambda t: "." * 5,
+        lambda t: "not base64!." + t.split(".")[1],
+    ],
+)
+def test_a_changed_or_garbage_token_is_refused(tamper: Callable[[str], str]) -> None:
+    tokens = ResumeTokens(SECRET)
+    assert tokens.verify(tamper(tokens.issue(claims())), 1_000) is None
+
+
+def test_another_secret_refuses_the_token() -> None:
+    token = ResumeTokens(SECRET).issue(claims())
+    assert ResumeTokens(b"o" * 32).verify(token, 1_000) is None
+
+
+def test_a_short_secret_is_refused() -> None:
+    with pytest.raises(ValueError, match="32 bytes"):
+        ResumeTokens(b"short")
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+async def resume(world: World, token: str, name: str = "ignored") -> Client:
+    client = world.open()
+    await client.send(type="hello", versions=[1], name=name, resume=token)
+    return client
+
+
+def lose(client: Client) -> None:
+    """The connection ends without a goodbye (network loss, a killed browser)."""
+    client.closed(goodbye=False)
+
+
+# ------------------------------------------------------------------------------ loss and resume
+
+
+async def test_a_lost_member_is_reconnecting_then_resumes_with_what_was_kept(world: World) -> None:
+    alice, bob = await world.connect_in("x", "alice", "bob")
+    watcher = await world.connect("watcher")
+    await watcher.send(type="presence_watch")
+    watcher.take()
+    token = alice.token
+
+    lose(alice)
+    assert bob.take() == [MemberReconnecting(room="x", id=alice.id)]
+    assert watcher.take() == [PresenceChanged(name="alice", online=True, reconnecting=True)]
+    await bob.send(type="signal", to=alice.id, description=OFFER)  # kept for alice
+    await bob.send(type="chat", text="are you there?")
+    bob.take()
+
+    back = await resume(world, token)
+    welcome, *rest = back.take()
+    assert isinstance(welcome, Welcome)
+    assert (welcome.id, welcome.name) == (alice.id, "alice")
+    assert welcome.resumed is not None
+    assert (welcome.resumed.room, welcome.resumed.missed) == ("x", False)
+    assert [type(m) for m in rest] == [SignalRelay, ChatDelivered]  # in order, after welcome
+    assert isinstance(rest[0], SignalRelay) and rest[0].sender == bob.id
+    (resumed,) = bob.take()
+    assert isinstance(resumed, MemberResumed) and resumed.member.id == alice.id
+    assert resumed.member.polite is (bob.id > alice.id)
+    assert watcher.take() == [PresenceChanged(name="alice", online=True, reconnecting=False)]
+    assert back.session.state is SessionState.GREETED
+
+
+async def test_a_goodbye_leaves_at_once(world: World) -> None:
+    alice, bob = await world.connect_in("x", "alice", "bob")
+    token = alice.token
+    alice.closed(goodbye=True)
+    assert bob.take() == [MemberLeft(room="x", id=alice.id)]
+    back = await resume(world, token)
+    assert back.take_error().code == "resume_failed"
+    assert back.session.state is SessionState.AWAITING_HELLO  # a plain hello may follow
+    await back.send(type="hello", versions=[1], name="alice")
+    assert isinstance(back.take_one(Welcome), Welcome)
+
+
+async def test_the_grace_window_ends_in_member_left_and_a_dead_token(
+    make_world: Callable[..., World],
+) -> None:
+    world = make_world(resume_grace_seconds=5.0)
+    alice, bob = await world.connect_in("x", "alice", "bob")
+    token = alice.token
+    lose(alice)
+    bob.take()
+    world.clock.advance(4.9)
+    world.hub.sweep()
+    assert bob.take() == []
+    world.clock.advance(0.2)
+    world.hub.sweep()
+    assert bob.take() == [MemberLeft(room="x", id=alice.id)]
+    assert (await resume(world, token)).take_error().code == "resume_failed"
+    # The name is free again for anybody.
+    assert (await world.connect("alice")).welcome is not None
+
+
+async def test_kept_messages_past_the_bound_are_dropped_and_a_snapshot_follows(
+    make_world: Callable[..., World],
+) -> None:
+    world = make_world(outbox_messages=8)
+    alice, bob = await world.connect_in("x", "alice", "bob")
+    lose(alice)
+    for _ in range(9):
+        await bob.send(type="signal", to=alice.id, description=OFFER)
+    back = await resume(world, alice.token)
+    welcome, joined = back.take(tokens=True)  # the welcome carries the fresh token
+    assert isinstance(welcome, Welcome) and welcome.resumed is not None
+    assert welcome.resumed.missed is True
+    assert isinstance(joined, Joined) and [m.id for m in joined.members] == [bob.id]
+
+
+async def test_newest_wins_the_old_connection_is_closed_4005(world: World) -> None:
+    alice, bob = await world.connect_in("x", "alice", "bob")
+    second = await resume(world, alice.token)
+    assert isinstance(second.take()[0], Welcome)
+    assert alice.transport.closes == [
+        (CloseCode.REPLACED, "this place was taken by a newer connection")
+    ]
+    alice.closed(goodbye=False)  # the old socket ends: the place is not its any more
+    assert bob.take() == []  # the room saw one member throughout
+    await bob.send(type="signal", to=alice.id, description=OFFER)
+    assert isinstance(second.take()[-1], SignalRelay)
+
+
+async def test_a_stranger_without_the_token_cannot_take_the_name(world: World) -> None:
+    alice = await world.connect("alice")
+    lose(alice)
+    stranger = world.open()
+    await stranger.send(type="hello", versions=[1], name="alice")
+    assert stranger.take_error().code == "name_taken"
+
+
+async def test_a_token_of_an_account_needs_that_account(world: World) -> None:
+    token = world.hub.tokens.issue(
+        claims(member="m9", name="zoe", account="zoe", room=None, expires=10**10)
+    )
+    guest = await resume(world, token)
+    assert guest.take_error().code == "resume_failed"
+
+
+async def test_a_token_from_another_server_secret_is_refused(world: World) -> None:
+    token = ResumeTokens(b"z" * 32).issue(claims(expires=10**10))
+    assert (await resume(world, token)).take_error().code == "resume_failed"
+
+
+# ------------------------------------------------------------------------------ restart
+
+
+def fresh_hub(world: World, tokens: ResumeTokens) -> World:
+    """Another hub (a restarted server) sharing the store and the token secret."""
+    hub = Hub(world.limits, world.clock, world.chats, MemoryRoomPasswords(), tokens=tokens)
+    return World(world.limits, world.clock, world.chats, hub)
+
+
+@pytest.fixture
+def signed_world() -> World:
+    limits = LimitSettings()
+    clock = FakeClock()
+    chats = MemoryChatRepository()
+    hub = Hub(limits, clock, chats, MemoryRoomPasswords(), tokens=ResumeTokens(SECRET))
+    return World(limits, clock, chats, hub)
+
+
+async def test_after_a_restart_members_come_back_to_their_room(signed_world: World) -> None:
+    alice, bob = await signed_world.connect_in("x", "alice", "bob")
+    await alice.send(type="chat", text="before", id="c-1")
+    tokens = (alice.token, bob.token)
+    after = fresh_hub(signed_world, ResumeTokens(SECRET))
+
+    a2 = await resume(after, tokens[0])
+    welcome, joined = a2.take()
+    assert isinstance(welcome, Welcome) and welcome.id == alice.id
+    assert welcome.resumed is not None and welcome.resumed.missed is True
+    assert welcome.resumed.room == "x"
+    assert isinstance(joined, Joined) and joined.members == []
+    assert [e.text for e in joined.history] == ["before"]
+
+    b2 = await resume(after, tokens[1])
+    _, joined_b = b2.take()
+    assert isinstance(joined_b, Joined)
+    assert [m.id for m in joined_b.members] == [alice.id]
+    (back,) = a2.take()
+    assert isinstance(back, MemberResumed) and back.member.id == bob.id
+    # Complementary politeness, as before the restart.
+    assert back.member.polite != joined_b.members[0].polite
+
+
+async def test_after_a_restart_a_call_room_is_theirs_alone(signed_world: World) -> None:
+    alice = await signed_world.connect("alice")
+    bob = await signed_world.connect("bob")
+    await alice.send(type="call", name="bob")
+    (incoming,) = [m for m in bob.take() if m.type == "incoming_call"]
+    await bob.send(type="call_accept", call=incoming.call)  # type: ignore[union-attr]
+    alice.take()
+    bob.take()
+    after = fresh_hub(signed_world, ResumeTokens(SECRET))
+    a2 = await resume(after, alice.token)
+    welcome, joined = a2.take()
+    assert isinstance(welcome, Welcome) and welcome.resumed is not None
+    assert welcome.resumed.call == incoming.call  # type: ignore[union-attr]
+    assert isinstance(joined, Joined) and joined.private
+    carol = await after.connect("carol")
+    await carol.send(type="join", room=joined.room)
+    assert carol.take_error().code == "no_such_room"
+    b2 = await resume(after, bob.token)
+    assert [m.id for m in b2.take()[1].members] == [alice.id]  # type: ignore[union-attr]
+
+
+async def test_after_a_restart_a_taken_name_fails_the_resume(signed_world: World) -> None:
+    alice = await signed_world.connect("alice")
+    after = fresh_hub(signed_world, ResumeTokens(SECRET))
+    await after.connect("alice")  # someone else took the name on the new server
+    assert (await resume(after, alice.token)).take_error().code == "resume_failed"
+
+
+# ------------------------------------------------------------------------------ tokens on the move
+
+
+async def test_a_fresh_token_names_the_room_after_join_and_none_after_leave(world: World) -> None:
+    alice = await world.connect("alice")
+    await alice.send(type="join", room="x")
+    _joined, issued = alice.take(tokens=True)
+    assert isinstance(issued, ResumeTokenIssued)
+    seen = world.hub.tokens.verify(issued.token, world.clock.wall_ms() / 1000)
+    assert seen is not None and seen.room == "x"
+    await alice.send(type="leave")
+    _, issued = alice.take(tokens=True)
+    assert isinstance(issued, ResumeTokenIssued)
+    seen = world.hub.tokens.verify(issued.token, world.clock.wall_ms() / 1000)
+    assert seen is not None and seen.room is None
+
+
+async def test_tokens_are_refreshed_at_half_their_life(world: World) -> None:
+    alice = await world.connect("alice")
+    world.clock.advance(world.limits.resume_token_seconds / 2 - 1)
+    world.hub.sweep()
+    assert alice.take(tokens=True) == []
+    world.clock.advance(2)
+    world.hub.sweep()
+    assert [m.type for m in alice.take(tokens=True)] == ["resume_token"]
+
+
+# ------------------------------------------------------------------------------ chat once
+
+
+async def test_a_resent_chat_is_stored_once_and_acknowledged_again(world: World) -> None:
+    alice, bob = await world.connect_in("x", "alice", "bob")
+    await alice.send(type="chat", text="hi", id="abc")
+    (first,) = alice.take()
+    bob.take()
+    await alice.send(type="chat", text="hi", id="abc")
+    (again,) = alice.take()
+    assert again == first and isinstance(first, ChatDelivered) and first.client_id == "abc"
+    assert bob.take() == []
+    assert [e.seq for e in world.chats.rooms["x"]] == [1]
+
+
+async def test_a_chat_write_completes_when_its_sender_is_cancelled(world: World) -> None:
+    """The race of the resume issue: the sender's reader is cancelled mid-write. The write
+    finishes, the counter moves, and the next chat in the room gets the next seq."""
+    alice, bob = await world.connect_in("x", "alice", "bob")
+    gate = asyncio.Event()
+    append = world.chats.append
+
+    async def slow(entry):  # type: ignore[no-untyped-def]
+        await gate.wait()
+        return await append(entry)
+
+    world.chats.append = slow  # type: ignore[method-assign]
+    task = asyncio.create_task(alice.send(type="chat", text="mid-write"))
+    await asyncio.sleep(0)
+    task.cancel()
+    gate.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    world.chats.append = append  # type: ignore[method-assign]
+    await bob.send(type="chat", text="next")
+    seqs = [e.seq for e in world.chats.rooms["x"]]
+    assert seqs == [1, 2]
+    assert [m.seq for m in bob.take() if isinstance(m, ChatDelivered)] == [1, 2]
+
+
+async def test_member_joined_politeness_is_by_id(world: World) -> None:
+    alice, bob = await world.connect_in("x", "alice", "bob")
+    carol = await world.connect("carol")
+    await carol.send(type="join", room="x")
+    for member in (alice, bob):
+        (event,) = member.take()
+        assert isinstance(event, MemberJoined)
+        assert event.member.polite is (member.id > carol.id)
