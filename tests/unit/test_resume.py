@@ -119,8 +119,10 @@ async def test_a_lost_member_is_reconnecting_then_resumes_with_what_was_kept(wor
     assert (welcome.id, welcome.name) == (alice.id, "alice")
     assert welcome.resumed is not None
     assert (welcome.resumed.room, welcome.resumed.missed) == ("x", False)
-    assert [type(m) for m in rest] == [SignalRelay, ChatDelivered]  # in order, after welcome
+    # What was kept, in order, after the welcome; then a snapshot of the room to reconcile.
+    assert [type(m) for m in rest] == [SignalRelay, ChatDelivered, Joined]
     assert isinstance(rest[0], SignalRelay) and rest[0].sender == bob.id
+    assert isinstance(rest[2], Joined) and [m.id for m in rest[2].members] == [bob.id]
     (resumed,) = bob.take()
     assert isinstance(resumed, MemberResumed) and resumed.member.id == alice.id
     assert resumed.member.polite is (bob.id > alice.id)

@@ -246,11 +246,11 @@ class Session:
         place = hub.place(claims.member)
         if place is not None:
             kept, missed = hub.take_back(place, self.transport)
-            self._greeted(
-                place, version, Resumed(room=place.room, call=place.call, missed=missed), kept
-            )
-            if missed:
-                hub.snapshot(place)  # kept messages were dropped: a fresh joined instead
+            resumed = Resumed(room=place.room, call=place.call, missed=missed)
+            self._greeted(place, version, resumed, kept)
+            # Frames written into the connection that died may never have arrived: a snapshot
+            # of the room, after what was kept, lets the client reconcile whatever it lost.
+            hub.snapshot(place)
             return
         if hub.ended(claims.member):
             raise fail(ErrorCode.RESUME_FAILED, "that place has ended: say hello again")
