@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
 from pydantic import BaseModel
 
-from salon.core.hub import CALL_ROOM_PREFIX
+from salon.core.rooms import CALL_ROOM_PREFIX
 from salon.core.validate import ROOM_ID
 from salon.server import csrf
 from salon.server.accounts import problem, session_account
