@@ -5,9 +5,14 @@
  *   idle --call--> calling --ringing--> ringing --call_accepted--> in_call
  *   idle --incoming_call--> incoming --accept--> in_call
  *   ringing | incoming | in_call --call_ended--> idle (with an outcome)
+ *
+ * A call survives a reconnect like a room does (the RoomSession keeps its peer connections).
+ * When the place itself is lost ("renewed"), so is the call: a direct call's room cannot be
+ * joined again.
  */
 import type { LocalMedia } from "../rtc/media";
 import type { PeerConnectionFactory } from "../rtc/mesh";
+import type { Welcome } from "../protocol";
 import type { SignalingClient } from "../signaling/client";
 import { Emitter } from "../signaling/emitter";
 import { RoomSession } from "./session";
@@ -25,6 +30,7 @@ export type CallOutcome =
   | "not_online"
   | "self_call"
   | "in_call"
+  | "lost"
   | "failed";
 
 export interface CallSnapshot {
@@ -38,6 +44,8 @@ export interface CallSnapshot {
   readonly outcome: { reason: CallOutcome; peer: string; message: string } | null;
   readonly room: RoomSession | null;
 }
+
+export const CALL_LOST_MESSAGE = "The connection to the server was lost and the call ended.";
 
 const byName = (a: string, b: string) => a.localeCompare(b, undefined, { sensitivity: "base" });
 
@@ -53,6 +61,8 @@ export class CallSession {
     outcome: null,
     room: null,
   };
+  /** The room of the accepted call, known before its `joined` arrives. */
+  private callRoom: string | null = null;
 
   constructor(
     private readonly client: SignalingClient,
@@ -61,6 +71,7 @@ export class CallSession {
   ) {
     this.listen();
     client.send({ type: "presence_watch", watch: true });
+    installTestHook(this, client);
   }
 
   get snapshot(): CallSnapshot {
@@ -129,6 +140,7 @@ export class CallSession {
         if (m.call !== this.current.callId) return;
         // Subscribe before the `joined` that follows in the next frame.
         const room = new RoomSession(this.client, this.local, this.factory);
+        this.callRoom = m.room;
         this.update({ phase: "in_call", room });
       }),
       c.on("call_ended", (m) => {
@@ -149,7 +161,36 @@ export class CallSession {
         const peer = this.current.peer ?? "";
         this.update({ phase: "idle", peer: null, outcome: { reason, peer, message: m.message } });
       }),
+      c.onResumed((w) => this.onResumed(w)),
+      c.onRenewed(() => {
+        this.endLost();
+        // A new place watches nothing yet.
+        this.client.send({ type: "presence_watch", watch: true });
+      }),
     );
+  }
+
+  private onResumed(welcome: Welcome): void {
+    const resumed = welcome.resumed ?? null;
+    // The place came back without the call's room: the call was hung up while away.
+    if (this.current.phase === "in_call" && (resumed === null || resumed.room !== this.callRoom))
+      this.endLost();
+    // Presence changes may have been dropped with the kept messages: ask for the whole list.
+    if (resumed?.missed) this.client.send({ type: "presence_watch", watch: true });
+  }
+
+  /** The call (or the attempt) ended with the connection to the server. */
+  private endLost(): void {
+    if (this.current.phase === "idle") return;
+    this.current.room?.dispose();
+    this.callRoom = null;
+    const peer = this.current.peer ?? "";
+    this.update({
+      phase: "idle",
+      room: null,
+      callId: null,
+      outcome: { reason: "lost", peer, message: CALL_LOST_MESSAGE },
+    });
   }
 
   private update(patch: Partial<CallSnapshot>): void {
@@ -175,4 +216,17 @@ function describe(reason: CallOutcome, peer: string, outgoing: boolean): string 
     default:
       return "The call could not be placed.";
   }
+}
+
+/**
+ * `window.__salon` on the /call page before a call's RoomSession replaces it: the signaling
+ * state, and the call's room once there is one (for end-to-end tests).
+ */
+function installTestHook(calls: CallSession, client: SignalingClient): void {
+  if (typeof window === "undefined") return;
+  (window as unknown as { __salon?: unknown }).__salon = {
+    stats: () => calls.snapshot.room?.stats() ?? Promise.resolve({}),
+    snapshot: () => calls.snapshot.room?.snapshot ?? null,
+    signaling: () => client.state,
+  };
 }

@@ -93,10 +93,13 @@ describe("RoomSession", () => {
     expect(room.snapshot.chat.map((c) => c.text)).toEqual(["a", "b", "c"]);
     expect(room.sendChat("  ")).toBe(false);
     expect(room.sendChat("hello")).toBe(true);
-    expect(socket.sent.at(-1)).toEqual({ type: "chat", text: "hello" });
+    const sent = socket.sent.at(-1) as { id: string };
+    expect(sent).toEqual({ type: "chat", text: "hello", id: sent.id, ref: sent.id });
+    expect(sent.id).toMatch(/^[A-Za-z0-9_-]{16}$/);
+    expect(room.snapshot.unsent).toEqual([{ id: sent.id, text: "hello" }]);
   });
 
-  it("reports a refused join, and a lost connection while in the room", async () => {
+  it("reports a refused join, and reconnects (not lost) when the socket drops in the room", async () => {
     const first = await online();
     const refused = new RoomSession(first.client, first.media, first.factory);
     refused.join("r1");
@@ -116,7 +119,7 @@ describe("RoomSession", () => {
       last_seq: 0,
     });
     second.socket.drop(1006);
-    expect(room.snapshot.lost).toBe(true);
+    expect(room.snapshot).toMatchObject({ reconnecting: true, lost: false, phase: "joined" });
   });
 });
 

@@ -2,15 +2,32 @@
  * A room as this client lives it: the signaling client, the mesh and the local media tied
  * together, with one immutable snapshot the UI renders. Framework-free: React hooks
  * subscribe with `subscribe`/`snapshot`.
+ *
+ * A call outlives its socket (docs/PROTOCOL.md, "Places outlive sockets"): while the client
+ * reconnects, the mesh and the local media stay as they are. When the place is resumed, the
+ * room is reconciled without tearing anything down; when the place was lost ("renewed"), the
+ * session joins the same room again by itself, with new peer connections.
  */
-import type { ChatEntry, IceServer, Joined, Media, MemberInfo } from "../protocol";
+import type { ChatEntry, IceServer, Joined, Media, MemberInfo, Welcome } from "../protocol";
 import { pageIceTransportPolicy, refreshDelayMs, toRtcIceServers, turnExpiryMs } from "../rtc/ice";
-import { Mesh, type PeerConnectionFactory, type PeerStats, type RemotePeer } from "../rtc/mesh";
+import {
+  Mesh,
+  type PeerConnectionFactory,
+  type PeerStats,
+  type Recovery,
+  type RemotePeer,
+} from "../rtc/mesh";
 import type { LocalMedia, LocalMediaState } from "../rtc/media";
-import type { SignalingClient } from "../signaling/client";
+import type { CloseInfo, SignalingClient } from "../signaling/client";
 import { Emitter } from "../signaling/emitter";
+import { ChatLog, type UnsentChat } from "./chat";
 
 export type RoomPhase = "joining" | "joined" | "left" | "failed";
+
+/** How the mesh is recovering a peer connection (src/rtc): an ICE restart, a rebuild, or not. */
+
+/** Why this side is no longer in the room although it did not leave. */
+export type LostReason = "lost" | "replaced" | "rejoin_failed";
 
 export interface Participant {
   readonly id: string;
@@ -19,6 +36,10 @@ export interface Participant {
   readonly camera: MediaStream | null;
   readonly screen: MediaStream | null;
   readonly connection: RTCPeerConnectionState;
+  /** Their signaling connection is away; the server keeps their place for a while. */
+  readonly reconnecting: boolean;
+  /** How the media path is being mended, from the mesh (null when it is fine). */
+  readonly recovery: Recovery;
 }
 
 export interface RoomProblem {
@@ -34,26 +55,43 @@ export interface RoomSnapshot {
   readonly selfName: string;
   readonly members: readonly Participant[];
   readonly chat: readonly ChatEntry[];
+  /** Chat sent that the server has not given back yet, oldest first. */
+  readonly unsent: readonly UnsentChat[];
   /** Why joining failed, or the last refused action. */
   readonly problem: RoomProblem | null;
-  /** The connection to the server dropped while in the room. */
+  /** This side's signaling connection is away and being restored (or the room rejoined). */
+  readonly reconnecting: boolean;
+  /** The room is gone for this side: the connection gave up, was replaced, or rejoining failed. */
   readonly lost: boolean;
+  readonly lostReason: LostReason | null;
 }
 
 interface MemberRecord {
   name: string;
   media: Media;
+  reconnecting: boolean;
+  /** Removes a member missing from a snapshot who has not come back within the grace window. */
+  expiry: ReturnType<typeof setTimeout> | null;
 }
+
+/** How long to wait for `ice_servers` after asking for fresh ones. */
+const ICE_REFRESH_WAIT_MS = 5_000;
+const DEFAULT_GRACE_SECONDS = 60;
 
 export class RoomSession {
   readonly mesh: Mesh;
   private readonly events = new Emitter<{ change: void }>();
   private readonly members = new Map<string, MemberRecord>();
   private readonly unsubscribe: (() => void)[] = [];
+  private readonly chat = new ChatLog();
   private current: RoomSnapshot;
   private iceRefresh: ReturnType<typeof setTimeout> | null = null;
-  private chat: ChatEntry[] = [];
   private sentMedia = "";
+  /** The room asked for, to join again after the place was lost. */
+  private target: { room: string; password: string | undefined } | null = null;
+  /** After a resume: the seq held before the `joined` snapshot that follows (§2.8). */
+  private snapshotAfter: number | null = null;
+  private rejoining = false;
 
   constructor(
     private readonly client: SignalingClient,
@@ -65,7 +103,7 @@ export class RoomSession {
     this.mesh = new Mesh(
       (to, payload) => client.send({ type: "signal", to, ...payload }),
       // One transport for everything (RFC 9143): one ICE and DTLS handshake per pair.
-      // The pool gathers candidates while the polite side waits for the offer.
+      // The pool gathers candidates while the impolite side's first offer is on its way.
       {
         iceServers,
         // "relay" only with the diagnostic ?ice=relay setting (docs/TURN.md).
@@ -75,6 +113,8 @@ export class RoomSession {
         iceCandidatePoolSize: 1,
       },
       factory,
+      // ICE restarts fetch fresh TURN credentials first (ice_refresh, docs/PROTOCOL.md §4.1).
+      { freshIceServers: () => this.freshIceServers() },
     );
     this.current = {
       phase: "joining",
@@ -84,8 +124,11 @@ export class RoomSession {
       selfName: welcome?.name ?? "",
       members: [],
       chat: [],
+      unsent: [],
       problem: null,
+      reconnecting: false,
       lost: false,
+      lostReason: null,
     };
     this.listen();
     this.scheduleIceRefresh(welcome?.ice_servers ?? []);
@@ -93,7 +136,7 @@ export class RoomSession {
     this.mesh.setTrack("audio", tracks.audio);
     this.mesh.setTrack("video", tracks.video);
     this.mesh.setTrack("screen", tracks.screen);
-    installTestHook(this);
+    installTestHook(this, client);
   }
 
   get snapshot(): RoomSnapshot {
@@ -106,23 +149,29 @@ export class RoomSession {
 
   /** Ask to join a room by id; the answer is `joined` or an error. */
   join(room: string, password?: string): void {
-    this.client.send({
-      type: "join",
-      room,
-      ...(password ? { password } : {}),
-      media: this.mediaState(),
-    });
+    this.target = { room, password };
+    this.sendJoin();
   }
 
   leave(): void {
     if (this.current.phase === "joined") this.client.send({ type: "leave" });
+    this.target = null;
     this.mesh.close();
-    this.update({ phase: "left" });
+    this.update({ phase: "left", reconnecting: false });
   }
 
+  /**
+   * Send a chat message with a fresh client id. While the connection is away it waits, and
+   * goes out (with the same id) once the place is back; it stays in `unsent` until delivered.
+   */
   sendChat(text: string): boolean {
     if (this.current.phase !== "joined" || text.trim() === "") return false;
-    return this.client.send({ type: "chat", text });
+    const id = this.chat.draft(text);
+    this.update({ unsent: this.chat.unsent });
+    // The id doubles as `ref`, so an error about this message names it.
+    if (this.client.state === "open" && !this.rejoining)
+      this.client.send({ type: "chat", text, id, ref: id });
+    return true;
   }
 
   /** Current audio level of a member (0..1); the local level is measured by the UI's meter. */
@@ -140,11 +189,36 @@ export class RoomSession {
     return out;
   }
 
+  /**
+   * Fresh ICE servers (new TURN credentials) from the server, for an ICE restart or a
+   * rebuilt connection; null when the server does not answer in time.
+   */
+  freshIceServers(): Promise<RTCIceServer[] | null> {
+    return new Promise((resolve) => {
+      if (this.client.state !== "open") {
+        resolve(null);
+        return;
+      }
+      const timer = setTimeout(() => {
+        off();
+        resolve(null);
+      }, ICE_REFRESH_WAIT_MS);
+      // The `ice_servers` handler in listen() applies them to the mesh and reschedules.
+      const off = this.client.on("ice_servers", (m) => {
+        clearTimeout(timer);
+        off();
+        resolve(toRtcIceServers(m.ice_servers));
+      });
+      this.client.send({ type: "ice_refresh" });
+    });
+  }
+
   /** Stop listening and close every connection (the signaling client stays open). */
   dispose(): void {
     if (this.iceRefresh !== null) clearTimeout(this.iceRefresh);
     this.iceRefresh = null;
     for (const off of this.unsubscribe.splice(0)) off();
+    this.clearMembers();
     this.mesh.close();
   }
 
@@ -152,11 +226,16 @@ export class RoomSession {
     const c = this.client;
     this.unsubscribe.push(
       c.on("joined", (m) => this.onJoined(m)),
-      c.on("member_joined", (m) => this.addMember(m.member)),
-      c.on("member_left", (m) => {
-        this.members.delete(m.id);
-        this.mesh.remove(m.id);
+      // A member_joined for a known id is a member back after the server lost its state.
+      c.on("member_joined", (m) => this.memberBack(m.member)),
+      c.on("member_resumed", (m) => this.memberBack(m.member)),
+      c.on("member_reconnecting", (m) => {
+        const member = this.members.get(m.id);
+        if (member === undefined) return;
+        member.reconnecting = true; // keep its peer connection: media may well still flow
+        this.refresh();
       }),
+      c.on("member_left", (m) => this.removeMember(m.id)),
       c.on("signal", (m) => void this.mesh.receive(m.from, m)),
       c.on("ice_servers", (m) => {
         this.mesh.setIceServers(toRtcIceServers(m.ice_servers));
@@ -168,31 +247,193 @@ export class RoomSession {
         member.media = { mic: m.mic, camera: m.camera, screen: m.screen };
         this.refresh();
       }),
-      c.on("chat", (m) => this.addChat([m])),
-      c.on("history", (m) => this.addChat(m.messages)),
+      c.on("chat", (m) => {
+        // A gap in seq means frames were lost on the way (docs/PROTOCOL.md, chat): catch up.
+        if (m.seq > this.chat.lastSeq + 1 && this.current.phase === "joined")
+          this.client.send({ type: "history", since: this.chat.lastSeq });
+        this.addChat([m]);
+      }),
+      c.on("history", (m) => {
+        this.addChat(m.messages);
+        const last = m.messages.at(-1);
+        if (m.more && last !== undefined) this.client.send({ type: "history", since: last.seq });
+      }),
       c.on("left", () => {
         this.mesh.close();
         this.update({ phase: "left" });
       }),
-      c.on("error", (m) => {
-        // A signal to someone who just left is refused; that is not news for the person.
-        if (m.code === "no_such_member") return;
-        const failed = this.current.phase === "joining";
-        this.update({
-          problem: { code: m.code, message: m.message },
-          ...(failed ? { phase: "failed" } : {}),
-        });
-      }),
-      c.onClose((info) => {
-        if (!info.expected && this.current.phase === "joined") {
-          this.mesh.close();
-          this.update({ lost: true });
-        }
-      }),
+      c.on("error", (m) => this.onError(m.code, m.message, m.ref)),
+      c.onReconnecting(() => this.update({ reconnecting: true })),
+      c.onResumed((w) => this.onResumed(w)),
+      c.onRenewed((w) => this.onRenewed(w)),
+      c.onClose((info) => this.onClosed(info)),
       this.mesh.onChange(() => this.refresh()),
       this.local.onTrack((change) => this.mesh.setTrack(change.kind, change.track)),
       this.local.onChange((state) => this.announce(state)),
     );
+  }
+
+  private onError(code: string, message: string, ref: string | number | null): void {
+    // A signal to someone who just left is refused; that is not news for the person.
+    if (code === "no_such_member") return;
+    if (typeof ref === "string" && this.chat.drop(ref)) this.update({ unsent: this.chat.unsent });
+    if (this.rejoining) {
+      this.rejoining = false;
+      this.mesh.close();
+      this.update({
+        problem: { code, message },
+        reconnecting: false,
+        lost: true,
+        lostReason: "rejoin_failed",
+      });
+      return;
+    }
+    const failed = this.current.phase === "joining";
+    this.update({ problem: { code, message }, ...(failed ? { phase: "failed" } : {}) });
+  }
+
+  private onClosed(info: CloseInfo): void {
+    const inRoom = this.current.phase === "joined" || this.rejoining;
+    this.rejoining = false;
+    if (info.expected || !inRoom) {
+      this.update({ reconnecting: false });
+      return;
+    }
+    this.mesh.close();
+    this.update({
+      reconnecting: false,
+      lost: true,
+      lostReason: info.cause === "replaced" ? "replaced" : "lost",
+    });
+  }
+
+  /** The place is back (same id). The room is as it was, or a snapshot follows. */
+  private onResumed(welcome: Welcome): void {
+    this.renewIce(welcome);
+    this.update({ selfId: welcome.id, selfName: welcome.name, reconnecting: this.rejoining });
+    const resumed = welcome.resumed ?? null;
+    const target = this.target;
+    if (resumed === null || target === null) return;
+    const { phase, room } = this.current;
+    if (phase === "joining" || this.rejoining) {
+      // The join may have been lost with the socket; if the place is in the room, `joined`
+      // is among what follows.
+      if (resumed.room !== target.room) this.sendJoin();
+      return;
+    }
+    if (phase !== "joined" || room === null) return;
+    if (resumed.room !== room) {
+      // The room was full or gone when the place was rebuilt.
+      this.placeLostRoom();
+    } else {
+      // A `joined` snapshot follows what was kept (docs/PROTOCOL.md §2.8): reconcile with it.
+      this.snapshotAfter = this.chat.lastSeq;
+    }
+  }
+
+  /** A new place under the same name: the old one's room and peers are gone. */
+  private onRenewed(welcome: Welcome): void {
+    this.renewIce(welcome);
+    this.snapshotAfter = null;
+    this.update({ selfId: welcome.id, selfName: welcome.name, reconnecting: false });
+    if (this.target === null) return;
+    if (this.current.phase === "joining") this.sendJoin();
+    else if (this.current.phase === "joined") this.placeLostRoom();
+  }
+
+  /** Join the same room again as a new member, with new peer connections. */
+  private placeLostRoom(): void {
+    this.mesh.close();
+    this.clearMembers();
+    if (this.current.isPrivate) {
+      // A direct call's room cannot be joined again: the call is over (CallSession says so).
+      this.update({ phase: "left", members: [], reconnecting: false });
+      return;
+    }
+    this.rejoining = true;
+    this.update({ members: [], reconnecting: true });
+    this.sendJoin();
+  }
+
+  private sendJoin(): void {
+    const target = this.target;
+    if (target === null) return;
+    this.client.send({
+      type: "join",
+      room: target.room,
+      ...(target.password ? { password: target.password } : {}),
+      media: this.mediaState(),
+    });
+  }
+
+  private onJoined(joined: Joined): void {
+    const heldSeq = this.chat.lastSeq;
+    const sameRoom = joined.room === this.current.room;
+    if (this.snapshotAfter !== null && sameRoom && this.current.phase === "joined") {
+      const since = this.snapshotAfter;
+      this.snapshotAfter = null;
+      this.reconcile(joined, since);
+      return;
+    }
+    const rejoined = this.rejoining && sameRoom;
+    this.rejoining = false;
+    this.clearMembers();
+    if (!sameRoom) this.chat.reset();
+    this.chat.skipTo(joined.last_seq - joined.history.length);
+    this.update({
+      phase: "joined",
+      room: joined.room,
+      isPrivate: joined.private,
+      problem: null,
+      reconnecting: false,
+      lost: false,
+      lostReason: null,
+    });
+    this.sentMedia = "";
+    this.announce(this.local.state);
+    this.addChat(joined.history);
+    for (const member of joined.members) this.addMember(member);
+    this.refresh();
+    if (rejoined) this.catchUp(heldSeq, new Set()); // new peer connections: nothing to restart
+  }
+
+  /**
+   * The room after a resume (its snapshot): keep every peer connection that is still wanted,
+   * add who is new, and give who is missing the grace window to come back.
+   */
+  private reconcile(joined: Joined, heldSeq: number): void {
+    const known = new Set(this.members.keys());
+    const listed = new Set(joined.members.map((m) => m.id));
+    for (const member of joined.members) this.memberBack(member);
+    const graceMs = (this.client.welcome?.limits.resume_grace_seconds ?? DEFAULT_GRACE_SECONDS) * 1000;
+    for (const [id, record] of this.members) {
+      if (listed.has(id) || record.expiry !== null) continue;
+      record.reconnecting = true;
+      record.expiry = setTimeout(() => this.removeMember(id), graceMs);
+    }
+    this.update({ isPrivate: joined.private, problem: null });
+    this.sentMedia = ""; // a place rebuilt after a server restart does not know it
+    this.announce(this.local.state);
+    this.addChat(joined.history);
+    this.refresh();
+    this.catchUp(heldSeq, known);
+  }
+
+  /** After the place came back: what was missed, what was not delivered, stalled media. */
+  private catchUp(heldSeq: number, known: ReadonlySet<string>): void {
+    this.client.send({ type: "history", since: heldSeq });
+    for (const { id, text } of this.chat.unsent) this.client.send({ type: "chat", text, id, ref: id });
+    // Signals sent or received while away may be lost; an ICE restart renegotiates. That
+    // includes a connection still "new": its first offer may be what was lost (the impolite
+    // side's restartIce sends it again). Connections the snapshot just made are negotiating.
+    for (const peer of this.mesh.remote) {
+      if (known.has(peer.id) && peer.connection !== "connected") this.mesh.restartIce(peer.id);
+    }
+  }
+
+  private renewIce(welcome: Welcome): void {
+    this.mesh.setIceServers(toRtcIceServers(welcome.ice_servers));
+    this.scheduleIceRefresh(welcome.ice_servers);
   }
 
   /**
@@ -213,28 +454,47 @@ export class RoomSession {
     );
   }
 
-  private onJoined(joined: Joined): void {
-    this.members.clear();
-    this.chat = [];
-    this.update({ phase: "joined", room: joined.room, isPrivate: joined.private, problem: null });
-    this.sentMedia = "";
-    this.announce(this.local.state);
-    this.addChat(joined.history);
-    for (const member of joined.members) this.addMember(member);
-    if (joined.members.length === 0) this.refresh();
-  }
-
   private addMember(member: MemberInfo): void {
-    this.members.set(member.id, { name: member.name, media: { ...member.media } });
+    this.members.set(member.id, {
+      name: member.name,
+      media: { ...member.media },
+      reconnecting: false,
+      expiry: null,
+    });
     this.mesh.add(member.id, member.polite);
   }
 
+  /** A member resumed (or is listed again): a known one keeps its peer connection. */
+  private memberBack(member: MemberInfo): void {
+    const record = this.members.get(member.id);
+    if (record === undefined) {
+      this.addMember(member);
+      return;
+    }
+    if (record.expiry !== null) clearTimeout(record.expiry);
+    record.expiry = null;
+    record.name = member.name;
+    record.media = { ...member.media };
+    record.reconnecting = false;
+    if (!this.mesh.has(member.id)) this.mesh.add(member.id, member.polite);
+    this.refresh();
+  }
+
+  private removeMember(id: string): void {
+    const record = this.members.get(id);
+    if (record?.expiry) clearTimeout(record.expiry);
+    this.members.delete(id);
+    this.mesh.remove(id); // refreshes through the mesh's change event
+    this.refresh();
+  }
+
+  private clearMembers(): void {
+    for (const record of this.members.values()) if (record.expiry !== null) clearTimeout(record.expiry);
+    this.members.clear();
+  }
+
   private addChat(entries: readonly ChatEntry[]): void {
-    const seen = new Set(this.chat.map((e) => e.seq));
-    const fresh = entries.filter((e) => !seen.has(e.seq));
-    if (fresh.length === 0) return;
-    this.chat = [...this.chat, ...fresh].sort((a, b) => a.seq - b.seq);
-    this.update({ chat: this.chat });
+    if (this.chat.add(entries)) this.update({ chat: this.chat.entries, unsent: this.chat.unsent });
   }
 
   /** Tell the room what this side sends, when it changed. */
@@ -271,6 +531,8 @@ export class RoomSession {
         camera: peer?.camera ?? null,
         screen: peer?.screen ?? null,
         connection: peer?.connection ?? "new",
+        reconnecting: record.reconnecting,
+        recovery: peer?.recovery ?? null,
       });
     }
     this.update({ members });
@@ -282,11 +544,12 @@ export class RoomSession {
   }
 }
 
-/** `window.__salon`: per-member inbound getStats() numbers, for end-to-end tests. */
-function installTestHook(session: RoomSession): void {
+/** `window.__salon`: per-member inbound getStats() numbers and state, for end-to-end tests. */
+function installTestHook(session: RoomSession, client: SignalingClient): void {
   if (typeof window === "undefined") return;
   (window as unknown as { __salon?: unknown }).__salon = {
     stats: () => session.stats(),
     snapshot: () => session.snapshot,
+    signaling: () => client.state,
   };
 }

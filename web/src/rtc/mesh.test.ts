@@ -1,5 +1,5 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { FakePeerConnection, settle } from "../test/fakes";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { FakePeerConnection, settleNow } from "../test/fakes";
 import { Mesh, selectedPairTypes } from "./mesh";
 import type { SignalPayload } from "./peer";
 
@@ -20,15 +20,17 @@ function mesh() {
       made.push(pc);
       return pc as unknown as RTCPeerConnection;
     },
-    () => new FakeStream() as unknown as MediaStream,
+    { streamFactory: () => new FakeStream() as unknown as MediaStream },
   );
   return { m, made, sent };
 }
 
 beforeEach(() => {
+  vi.useFakeTimers();
   (globalThis as { MediaStream?: unknown }).MediaStream = FakeStream;
 });
 afterEach(() => {
+  vi.useRealTimers();
   delete (globalThis as { MediaStream?: unknown }).MediaStream;
 });
 
@@ -56,7 +58,7 @@ describe("Mesh", () => {
     const pc = made[0]!;
     expect(pc.transceivers.map((t) => (t.sender.track as MediaStreamTrack).id)).toEqual(["mic1", "cam1"]);
     m.setTrack("video", track("video", "cam2"));
-    await settle();
+    await settleNow();
     expect(pc.transceivers).toHaveLength(2); // replaced, not added
     expect((pc.transceivers[1]?.sender.track as MediaStreamTrack).id).toBe("cam2");
   });
@@ -69,16 +71,32 @@ describe("Mesh", () => {
     expect(made[0]?.transceivers[0]?.direction).toBe("sendrecv");
   });
 
-  it("a screen share adds a sender (renegotiation) and stopping it removes that sender", () => {
+  it("a screen share renegotiates on one transceiver, however often it starts and stops", async () => {
     const { m, made } = mesh();
     m.setTrack("video", track("video", "cam"));
     m.add("b", true);
     const pc = made[0]!;
-    m.setTrack("screen", track("video", "screen"));
+    const negotiations = vi.fn();
+    await settleNow();
+    pc.onnegotiationneeded = negotiations;
+    m.setTrack("screen", track("video", "screen1"));
     expect(pc.transceivers).toHaveLength(2);
-    const screenSender = pc.transceivers[1]!.sender;
+    const screen = pc.transceivers[1]!;
+    expect([screen.direction, (screen.sender.track as MediaStreamTrack).id]).toEqual(["sendrecv", "screen1"]);
     m.setTrack("screen", null);
-    expect(screenSender.track).toBeNull();
+    expect([screen.direction, screen.sender.track]).toEqual(["recvonly", null]);
+    m.setTrack("screen", track("video", "screen2"));
+    await settleNow();
+    expect(pc.transceivers).toHaveLength(2); // the same transceiver, not a new m-line
+    expect([screen.direction, (screen.sender.track as MediaStreamTrack).id]).toEqual(["sendrecv", "screen2"]);
+    m.setTrack("screen", track("video", "window3")); // another window: no renegotiation
+    await settleNow();
+    expect((screen.sender.track as MediaStreamTrack).id).toBe("window3");
+    expect(negotiations).toHaveBeenCalled();
+    const before = negotiations.mock.calls.length;
+    m.setTrack("screen", track("video", "window4"));
+    await settleNow();
+    expect(negotiations.mock.calls.length).toBe(before);
   });
 
   it("tells a remote screen (a track without a stream) from the camera", () => {
@@ -97,11 +115,30 @@ describe("Mesh", () => {
   it("relays signals to the right member and ignores unknown senders", async () => {
     const { m, made, sent } = mesh();
     m.add("b", true);
-    await m.receive("b", { description: { type: "offer", sdp: "x" } });
-    await settle();
+    void m.receive("b", { description: { type: "offer", sdp: "x" } });
+    await settleNow();
     expect(made[0]?.remoteDescription?.sdp).toBe("x");
     expect(sent.some((s) => s.to === "b" && s.payload.description?.type === "answer")).toBe(true);
     await expect(m.receive("nobody", { description: { type: "offer", sdp: "y" } })).resolves.toBeUndefined();
+  });
+
+  it("keeps signals from a member not added yet, and hands them over when it is", async () => {
+    const { m, made, sent } = mesh();
+    void m.receive("b", { description: { type: "offer", sdp: "early" } }); // overtook member_joined
+    void m.receive("c", { description: { type: "offer", sdp: "stale" } });
+    await vi.advanceTimersByTimeAsync(10_001);
+    m.add("c", true); // what c sent is too old to mean anything now
+    await settleNow();
+    expect(made[0]?.remoteDescription).toBeNull();
+    void m.receive("b", { description: { type: "offer", sdp: "early" } });
+    m.add("b", true);
+    await settleNow();
+    expect(made[1]?.remoteDescription?.sdp).toBe("early");
+    expect(sent.some((s) => s.to === "b" && s.payload.description?.type === "answer")).toBe(true);
+    expect(m.remote.map((p) => [p.id, p.recovery])).toEqual([
+      ["c", null],
+      ["b", null],
+    ]);
   });
 });
 

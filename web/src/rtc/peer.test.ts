@@ -1,44 +1,55 @@
-import { describe, expect, it } from "vitest";
-import { FakePeerConnection, asPc, settle } from "../test/fakes";
-import { PeerLink, type SignalPayload } from "./peer";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { FakePeerConnection, asPc, settleNow, ufragOf } from "../test/fakes";
+import { PeerLink, type LinkFailure, type SignalPayload } from "./peer";
 
-/** Two PeerLinks wired through an in-order "server" that can be paused. */
-function pair(firstOfferWaitMs = 1500) {
+/**
+ * Two PeerLinks wired through an in-order "server" that can hold messages: `a` is impolite,
+ * `b` polite, as the server decides by member id.
+ */
+function pair() {
   const pcA = new FakePeerConnection("a");
   const pcB = new FakePeerConnection("b");
   const toA: SignalPayload[] = [];
   const toB: SignalPayload[] = [];
-  let held = false;
+  const sentByA: SignalPayload[] = [];
+  const sentByB: SignalPayload[] = [];
   const errors: unknown[] = [];
+  const failures: { side: string; failure: LinkFailure }[] = [];
+  let held = false;
   const flush = () => {
     if (held) return;
     while (toA.length) void a.receive(toA.shift()!);
     while (toB.length) void b.receive(toB.shift()!);
   };
-  // a is impolite (it was in the room first), b is polite (the joiner), as the server says.
-  const a: PeerLink = new PeerLink(
-    "b",
-    false,
-    asPc(pcA),
-    (p) => (toB.push(p), setTimeout(flush, 0)),
-    (e) => errors.push(e),
-  );
-  const b: PeerLink = new PeerLink(
-    "a",
-    true,
-    asPc(pcB),
-    (p) => (toA.push(p), setTimeout(flush, 0)),
-    (e) => errors.push(e),
-    firstOfferWaitMs,
-  );
+  const link = (
+    side: string,
+    polite: boolean,
+    pc: FakePeerConnection,
+    inbox: SignalPayload[],
+    log: SignalPayload[],
+  ) =>
+    new PeerLink(
+      side === "a" ? "b" : "a",
+      polite,
+      asPc(pc),
+      (payload) => {
+        log.push(payload);
+        inbox.push(payload);
+        setTimeout(flush, 0);
+      },
+      { onError: (e) => errors.push(e), onFailure: (failure) => failures.push({ side, failure }) },
+    );
+  const a: PeerLink = link("a", false, pcA, toB, sentByA);
+  const b: PeerLink = link("b", true, pcB, toA, sentByB);
   return {
     a,
     b,
     pcA,
     pcB,
+    sentByA,
+    sentByB,
     errors,
-    toA,
-    toB,
+    failures,
     hold: () => (held = true),
     release: () => {
       held = false;
@@ -47,94 +58,246 @@ function pair(firstOfferWaitMs = 1500) {
   };
 }
 
-describe("PeerLink perfect negotiation", () => {
-  it("the impolite side offers first and the polite side answers", async () => {
-    const { pcA, pcB, errors, b } = pair();
+const offers = (sent: SignalPayload[]) => sent.filter((p) => p.description?.type === "offer");
+
+/** Both sides stable with each other's descriptions, quickly, with nothing left waiting. */
+function expectNegotiated(pcA: FakePeerConnection, pcB: FakePeerConnection, startedAt: number) {
+  expect(pcA.signalingState).toBe("stable");
+  expect(pcB.signalingState).toBe("stable");
+  expect(pcA.remoteDescription).not.toBeNull();
+  expect(pcB.remoteDescription).not.toBeNull();
+  // Each hop of the fakes takes a tick (1 ms of fake time); a timeout would take seconds.
+  expect(Date.now() - startedAt).toBeLessThan(50);
+  expect(vi.getTimerCount()).toBe(0);
+}
+
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe("PeerLink perfect negotiation (webrtc-pc 10.7)", () => {
+  it("both sides add tracks at the same instant: the impolite side offers, the polite side follows", async () => {
+    const { pcA, pcB, sentByA, sentByB, errors, b } = pair();
+    const start = Date.now();
     pcA.addTrack("micA");
-    pcB.addTrack("micB"); // the polite side waits for the offer instead of offering too
-    await settle();
-    expect(pcA.signalingState).toBe("stable");
-    expect(pcB.signalingState).toBe("stable");
-    expect(pcA.remoteDescription?.type).toBe("answer");
-    expect(pcB.remoteDescription?.type).toBe("offer");
-    expect(b.trail.some((s) => s.startsWith("send offer"))).toBe(false);
+    pcB.addTrack("micB");
+    await settleNow();
+    expectNegotiated(pcA, pcB, start);
+    expect(b.trail.some((s) => s.startsWith("the first offer is the impolite side's"))).toBe(true);
+    // The first offer is a's; b offers only after answering it, for its own track.
+    const first = [...sentByA, ...sentByB].find((p) => p.description?.type === "offer");
+    expect(first).toBe(offers(sentByA)[0]);
+    expect(offers(sentByB)).toHaveLength(1);
+    expect(sentByB.indexOf(offers(sentByB)[0]!)).toBeGreaterThan(
+      sentByB.findIndex((p) => p.description?.type === "answer"),
+    );
     expect(errors).toEqual([]);
   });
 
-  it("glare: both sides offer at once; the impolite offer wins, the polite one rolls back", async () => {
-    const { a, b, pcA, pcB, errors, hold, release } = pair(0);
-    await settle();
+  for (const first of ["polite", "impolite"] as const) {
+    it(`the ${first} side starting first still connects, with no glare and no timer`, async () => {
+      const { pcA, pcB, sentByB, errors } = pair();
+      const start = Date.now();
+      (first === "polite" ? pcB : pcA).addTrack("early");
+      await settleNow();
+      // The polite side alone never offers; it waits, without a timer, for the impolite side.
+      if (first === "polite") expect(sentByB).toEqual([]);
+      (first === "polite" ? pcA : pcB).addTrack("late");
+      await settleNow();
+      expectNegotiated(pcA, pcB, start);
+      expect(errors).toEqual([]);
+    });
+  }
+
+  it("glare in a renegotiation: the impolite offer wins, the polite one rolls back and comes again", async () => {
+    const { a, b, pcA, pcB, errors, failures, hold, release } = pair();
+    const start = Date.now();
+    pcA.addTrack("micA");
+    await settleNow();
     hold(); // both offers cross on the wire
-    pcA.addTrack("camA");
-    pcB.addTrack("camB");
-    await settle();
+    pcA.addTrack("screenA");
+    pcB.addTrack("screenB");
+    await settleNow();
     expect(pcA.signalingState).toBe("have-local-offer");
     expect(pcB.signalingState).toBe("have-local-offer");
     const offerFromA = pcA.localDescription?.sdp;
     release();
-    await settle();
-    expect(pcA.signalingState).toBe("stable");
-    expect(pcB.signalingState).toBe("stable");
-    expect(pcB.remoteDescription?.sdp).toBe(offerFromA); // b took a's offer after rolling back
+    await settleNow();
     expect(a.trail).toContain("remote offer (collision) [have-local-offer]");
     expect(b.trail).toContain("remote offer (collision) [have-local-offer]");
-    expect(errors).toEqual([]);
-    // b still wants its own track negotiated: it offers again once stable.
-    pcB.needNegotiation();
-    await settle();
+    // b rolled back, answered a's offer, then offered its own screen again, which a answered.
+    const collision = b.trail.indexOf("remote offer (collision) [have-local-offer]");
+    const answered = b.trail.indexOf("send answer [stable]", collision);
+    expect(answered).toBeGreaterThan(collision);
+    expect(b.trail.indexOf("send offer [have-local-offer]", answered)).toBeGreaterThan(answered);
+    expect(pcA.localDescription?.type).toBe("answer");
     expect(pcA.remoteDescription?.type).toBe("offer");
     expect(pcB.remoteDescription?.type).toBe("answer");
-    expect(pcA.signalingState).toBe("stable");
+    expect(pcB.remoteDescription?.sdp).not.toBe(offerFromA);
+    expectNegotiated(pcA, pcB, start);
+    expect(errors).toEqual([]);
+    expect(failures).toEqual([]); // an ignored offer is not a failure
   });
 
-  it("holds candidates that arrive before the remote description, then applies them", async () => {
+  it("holds candidates that arrive before a remote description, and drops those of another ufrag", async () => {
     const pc = new FakePeerConnection("p");
     const sent: SignalPayload[] = [];
-    const link = new PeerLink("x", true, asPc(pc), (p) => sent.push(p));
-    const candidate = { candidate: "candidate:1 1 udp 1 10.0.0.1 9 typ host", sdpMid: "0", sdpMLineIndex: 0 };
-    await link.receive({ candidate });
+    const errors: unknown[] = [];
+    const link = new PeerLink("x", true, asPc(pc), (p) => sent.push(p), { onError: (e) => errors.push(e) });
+    const offer = `v=0\r\no=- 77 1 IN IP4 127.0.0.1\r\na=ice-ufrag:cur\r\n`;
+    const candidate = (ufrag: string) => ({
+      candidate: `candidate:1 1 udp 1 10.0.0.1 9 typ host ufrag ${ufrag}`,
+      sdpMid: "0",
+      sdpMLineIndex: 0,
+      usernameFragment: ufrag,
+    });
+    void link.receive({ candidate: candidate("old") }); // of an offer its sender rolled back
+    void link.receive({ candidate: candidate("cur") });
+    await settleNow();
     expect(pc.candidates).toEqual([]);
-    await link.receive({ description: { type: "offer", sdp: "remote-offer" } });
-    expect(pc.candidates).toEqual([expect.objectContaining({ candidate: candidate.candidate })]);
+    void link.receive({ description: { type: "offer", sdp: offer } });
+    await settleNow();
+    expect(pc.candidates.map((c) => c.usernameFragment)).toEqual(["cur"]);
+    expect(link.trail.some((s) => s.startsWith("held candidate of another description dropped"))).toBe(true);
     expect(sent.some((p) => p.description?.type === "answer")).toBe(true);
-    link.close();
+    expect(errors).toEqual([]);
   });
 
-  it("restarts ICE when the connection fails", () => {
-    const pc = new FakePeerConnection("p");
-    const link = new PeerLink("x", false, asPc(pc), () => {});
-    pc.iceConnectionState = "failed";
-    pc.oniceconnectionstatechange?.();
-    expect(pc.restarts).toBe(1);
-    link.close();
-    expect(pc.closed).toBe(true);
-  });
-
-  it("the polite side offers itself when no offer comes", async () => {
-    const pc = new FakePeerConnection("p");
-    const sent: SignalPayload[] = [];
-    const link = new PeerLink(
-      "x",
-      true,
-      asPc(pc),
-      (p) => sent.push(p),
-      () => {},
-      150,
-    );
-    pc.addTrack("mic");
-    await settle(5);
-    expect(sent.some((p) => p.description?.type === "offer")).toBe(false);
-    await new Promise((r) => setTimeout(r, 200));
-    await settle();
-    expect(sent.some((p) => p.description?.type === "offer")).toBe(true);
-    link.close();
-  });
-
-  it("trickles its own candidates to the other side", async () => {
-    const { pcA, toB, hold } = pair();
+  it("trickles its own candidates, each with its ufrag, and never an end-of-candidates", async () => {
+    const { pcA, sentByA, hold } = pair();
     hold();
     pcA.addTrack("mic");
-    await settle();
-    expect(toB.some((p) => p.candidate?.candidate.startsWith("candidate:a"))).toBe(true);
+    await settleNow();
+    const candidates = sentByA.filter((p) => p.candidate).map((p) => p.candidate!);
+    expect(candidates.length).toBeGreaterThan(0);
+    expect(candidates.every((c) => c.candidate.startsWith("candidate:a"))).toBe(true);
+    expect(candidates.every((c) => c.usernameFragment === ufragOf(pcA.localDescription?.sdp))).toBe(true);
+    pcA.onicecandidate?.({ candidate: null });
+    expect(sentByA.filter((p) => p.candidate)).toHaveLength(candidates.length);
+  });
+
+  it("restartIce: the next offer carries a new ufrag and the answer one too", async () => {
+    const { a, pcA, pcB } = pair();
+    pcA.addTrack("mic");
+    await settleNow();
+    const before = [ufragOf(pcA.localDescription?.sdp), ufragOf(pcB.localDescription?.sdp)];
+    a.restartIce();
+    await settleNow();
+    expect(pcA.restarts).toBe(1);
+    const after = [ufragOf(pcA.localDescription?.sdp), ufragOf(pcB.localDescription?.sdp)];
+    expect(after[0]).not.toBe(before[0]);
+    expect(after[1]).not.toBe(before[1]);
+    expect(pcA.signalingState).toBe("stable");
+    expect(a.trail.some((s) => s.startsWith("restartIce"))).toBe(true);
+  });
+});
+
+describe("PeerLink when a first offer goes unanswered", () => {
+  it("restartIce makes the impolite side's first offer again (it was lost with the socket)", async () => {
+    const pc = new FakePeerConnection("p");
+    const sent: SignalPayload[] = [];
+    const link = new PeerLink("x", false, asPc(pc), (p) => sent.push(p));
+    pc.addTransceiver("audio", { direction: "recvonly" });
+    await settleNow();
+    expect(offers(sent)).toHaveLength(1);
+    link.restartIce();
+    await settleNow();
+    expect(offers(sent)).toHaveLength(2);
+    expect(ufragOf(offers(sent)[1]!.description?.sdp)).not.toBe(ufragOf(offers(sent)[0]!.description?.sdp));
+    expect(pc.signalingState).toBe("have-local-offer");
+  });
+});
+
+describe("PeerLink when a description does not apply", () => {
+  it("polite side: says `rejected` with the type and reason, reports it, and stops offering", async () => {
+    const { pcA, pcB, sentByB, failures, errors } = pair();
+    pcB.refuseRemote = (d) => d.type === "offer";
+    pcA.addTrack("mic");
+    pcB.addTrack("cam");
+    await settleNow();
+    const rejected = sentByB.filter((p) => p.rejected);
+    expect(rejected).toHaveLength(1);
+    expect(rejected[0]!.rejected).toEqual({
+      type: "offer",
+      message: "OperationError: Failed to set remote offer sdp",
+    });
+    expect(failures).toEqual([
+      { side: "b", failure: "description_failed" },
+      { side: "a", failure: "rejected" }, // a learns it through `rejected`
+    ]);
+    expect(errors).toHaveLength(1);
+    // Waiting for the reset: b's own negotiationneeded does not offer on the broken connection.
+    pcB.refuseRemote = null;
+    pcB.needNegotiation();
+    await settleNow();
+    expect(offers(sentByB)).toEqual([]);
+  });
+
+  it("impolite side: reports the failure and sends nothing about it", async () => {
+    const { pcA, pcB, sentByA, failures } = pair();
+    pcA.addTrack("mic");
+    await settleNow();
+    pcA.refuseRemote = (d) => d.type === "offer";
+    pcB.addTrack("screen"); // b renegotiates; its offer does not apply at a
+    await settleNow();
+    expect(failures).toEqual([{ side: "a", failure: "description_failed" }]);
+    expect(sentByA.some((p) => p.rejected || p.reset)).toBe(false);
+  });
+
+  it("an answer that does not apply is a failure too", async () => {
+    const { pcA, pcB, sentByB, failures } = pair();
+    pcA.addTrack("mic");
+    await settleNow();
+    pcB.refuseRemote = (d) => d.type === "answer";
+    pcB.addTrack("screen");
+    await settleNow();
+    expect(sentByB.find((p) => p.rejected)?.rejected?.type).toBe("answer");
+    expect(failures[0]).toEqual({ side: "b", failure: "description_failed" });
+  });
+
+  it("`rejected` matters only to the impolite side", async () => {
+    const impolite = pair();
+    void impolite.a.receive({ rejected: { type: "offer", message: "no" } });
+    await settleNow();
+    expect(impolite.failures).toEqual([{ side: "a", failure: "rejected" }]);
+    const polite = pair();
+    void polite.b.receive({ rejected: { type: "answer", message: "no" } });
+    await settleNow();
+    expect(polite.failures).toEqual([]);
+    expect(polite.b.trail.some((s) => s.startsWith("our answer did not apply there"))).toBe(true);
+  });
+});
+
+describe("PeerLink after a rebuild", () => {
+  it("drops signals from the remote connection a reset replaced, and keeps the history", async () => {
+    const pc = new FakePeerConnection("new");
+    const sent: SignalPayload[] = [];
+    const retired = { sessions: new Set(["111"]), ufrags: new Set(["oldu"]) };
+    const link = new PeerLink("x", false, asPc(pc), (p) => sent.push(p), { retired });
+    pc.addTransceiver("audio", { direction: "recvonly" });
+    await settleNow();
+    expect(pc.signalingState).toBe("have-local-offer");
+    // The old remote connection's answer to our old offer, still in flight: it must not
+    // be taken as the answer to the new connection's offer.
+    void link.receive({ description: { type: "answer", sdp: "v=0\r\no=- 111 3 IN IP4 0.0.0.0\r\n" } });
+    void link.receive({
+      candidate: { candidate: "candidate:9 1 udp 1 10.0.0.9 9 typ host", usernameFragment: "oldu" },
+    });
+    await settleNow();
+    expect(pc.signalingState).toBe("have-local-offer");
+    expect(link.trail.filter((s) => s.startsWith("stale"))).toHaveLength(2);
+    void link.receive({
+      description: { type: "answer", sdp: "v=0\r\no=- 222 1 IN IP4 0.0.0.0\r\na=ice-ufrag:newu\r\n" },
+    });
+    await settleNow();
+    expect(pc.signalingState).toBe("stable");
+    const history = link.remoteHistory();
+    expect([...history.sessions].sort()).toEqual(["111", "222"]);
+    expect([...history.ufrags].sort()).toEqual(["newu", "oldu"]);
+    link.close();
+    expect(pc.closed).toBe(true);
   });
 });

@@ -92,32 +92,44 @@ describe("SignalingClient after the handshake", () => {
     expect(socket.sent.at(-1)).toEqual({ type: "pong" });
   });
 
-  it("reports a dropped connection as lost, and its own close as expected", async () => {
-    const first = await connected();
-    const lost = vi.fn();
-    first.client.onClose(lost);
-    first.socket.drop(1006);
-    expect(lost).toHaveBeenCalledWith({ code: 1006, reason: "", expected: false });
-
-    const second = await connected();
+  it("reports its own close as expected, with 1000 so the server ends the place", async () => {
+    const { socket, client } = await connected();
     const closed = vi.fn();
-    second.client.onClose(closed);
-    second.client.close();
-    second.socket.drop(1000);
-    expect(closed).toHaveBeenCalledWith(expect.objectContaining({ expected: true }));
+    client.onClose(closed);
+    client.close();
+    expect(socket.closedWith).toBe(1000);
+    expect(closed).toHaveBeenCalledWith({ code: 1000, reason: "bye", expected: true, cause: "left" });
+    expect(client.state).toBe("closed");
+    expect(client.send({ type: "leave" })).toBe(false);
   });
 
-  it("gives up on a server that stays silent past the dead-peer timeout", async () => {
+  it("reconnects, instead of closing, when the server stays silent past the dead-peer timeout", async () => {
     vi.useFakeTimers();
-    const { socket, client } = await connected();
+    const sockets: FakeSocket[] = [];
+    const client = new SignalingClient(
+      "wss://x/ws",
+      () => {
+        sockets.push(new FakeSocket());
+        return sockets.at(-1)!;
+      },
+      { network: null },
+    );
+    const ready = client.connect("alice");
+    sockets[0]!.open();
+    sockets[0]!.receive(WELCOME);
+    await ready;
     const lost = vi.fn();
+    const reconnecting = vi.fn();
     client.onClose(lost);
+    client.onReconnecting(reconnecting);
     vi.advanceTimersByTime(45_000);
-    expect(lost).not.toHaveBeenCalled();
+    expect(reconnecting).not.toHaveBeenCalled();
     vi.advanceTimersByTime(6_000);
-    expect(lost).toHaveBeenCalledWith(expect.objectContaining({ expected: false }));
-    expect(socket.closedWith).toBe(4004);
-    expect(client.send({ type: "leave" })).toBe(false);
+    expect(sockets[0]?.closedWith).toBe(4004);
+    expect(reconnecting).toHaveBeenCalledWith({ code: 4004, reason: "server silent" });
+    expect(lost).not.toHaveBeenCalled();
+    expect(client.state).toBe("reconnecting");
+    expect(sockets).toHaveLength(2);
   });
 
   it("does not send before the connection is open", () => {

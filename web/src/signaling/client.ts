@@ -1,18 +1,33 @@
 /**
- * The signaling client: one WebSocket to the Salon server, the hello/welcome handshake,
- * keepalive (answering the server's `ping`, and noticing a server gone silent), and typed
- * events per server message type. Framework-free; the UI subscribes through hooks.
+ * The signaling client: one WebSocket to the Salon server at a time, the hello/welcome
+ * handshake, keepalive (answering the server's `ping`, and noticing a server gone silent),
+ * typed events per server message type, and reconnect with resume when the socket is lost.
+ * Framework-free; the UI subscribes through hooks.
+ *
+ *   idle ──connect──▶ connecting ──welcome──▶ open ──socket lost──▶ reconnecting
+ *                         │                    ▲                        │
+ *                      refused                 └──welcome (resumed or ──┘
+ *                         ▼                        renewed)             │
+ *                       closed ◀──── close(), 4005, refused, gave up ───┘
+ *
+ * A member is a place that a socket occupies (docs/PROTOCOL.md, "Places outlive sockets"):
+ * after a loss this side says `hello {resume: <latest token>}` on a new socket and takes its
+ * place back ("resumed": same id, peer connections untouched). When the server no longer
+ * holds the place it answers `resume_failed`; this side then says a plain `hello` under the
+ * same name on the same socket and starts again as a new member ("renewed").
  */
 import {
   PROTOCOL_VERSIONS,
   decodeServer,
   encodeClient,
   type ClientMessage,
+  type ErrorMessage,
   type ServerOf,
   type ServerType,
   type Welcome,
 } from "../protocol";
 import { Emitter } from "./emitter";
+import { drainDelayMs, retryDelayMs } from "./retry";
 
 /** The part of the browser's WebSocket this client uses; tests pass a fake. */
 export interface SocketLike {
@@ -27,7 +42,18 @@ export interface SocketLike {
 
 export type SocketFactory = (url: string) => SocketLike;
 
-export type SignalingState = "idle" | "connecting" | "open" | "closed";
+export type SignalingState = "idle" | "connecting" | "open" | "reconnecting" | "closed";
+
+/** Why the connection ended for good. */
+export type CloseCause =
+  /** This side closed it. */
+  | "left"
+  /** The server could not be reached again before the client gave up. */
+  | "lost"
+  /** Another tab or window took this place over (close code 4005); never reconnect. */
+  | "replaced"
+  /** The server will not take this connection back (protocol version, name, sign-in). */
+  | "refused";
 
 /** Why the connection ended, for the UI to explain. */
 export interface CloseInfo {
@@ -35,6 +61,32 @@ export interface CloseInfo {
   reason: string;
   /** true when this side asked to close; false when the connection was lost. */
   expected: boolean;
+  cause: CloseCause;
+}
+
+/** How the socket that held the place ended, when a reconnect starts. */
+export interface LossInfo {
+  code: number;
+  reason: string;
+}
+
+/** Where the browser says the network came back (`window`); tests pass an EventTarget. */
+export interface NetworkEvents {
+  addEventListener(type: "online", listener: () => void): void;
+  removeEventListener(type: "online", listener: () => void): void;
+}
+
+export interface SignalingOptions {
+  /** Random source in [0, 1) for retry jitter. */
+  random?: () => number;
+  /** Source of the `online` event; `window` by default, null for none. */
+  network?: NetworkEvents | null;
+  /** Stop retrying after this long without getting the place back. */
+  giveUpAfterMs?: number;
+  /** Abandon one attempt that has no welcome after this long. */
+  attemptTimeoutMs?: number;
+  /** Messages `send()` keeps while reconnecting; the oldest is dropped past this. */
+  queueLimit?: number;
 }
 
 /** A failed handshake: `code` is the server's error code, or `unreachable`. */
@@ -50,9 +102,30 @@ export class SignalingError extends Error {
 
 type MessageEvents = { [T in ServerType]: ServerOf<T> };
 
+interface LifecycleEvents {
+  state: SignalingState;
+  reconnecting: LossInfo;
+  resumed: Welcome;
+  renewed: Welcome;
+  close: CloseInfo;
+}
+
+/** What the current socket said in its hello. */
+type Greeting = "first" | "resume" | "fresh";
+
 /** Extra time past the server's dead-peer timeout before this side gives up. */
 const SILENCE_GRACE_MS = 5_000;
+export const GIVE_UP_AFTER_MS = 5 * 60_000;
+export const ATTEMPT_TIMEOUT_MS = 10_000;
+export const QUEUE_LIMIT = 200;
 const OPEN = 1;
+/** A close code of our own for an abandoned socket: not 1000/1001, so the place is kept. */
+const RETRYING = 4000;
+/** Handshake errors a retry cannot change; anything else (server_full, name_taken while the
+ *  old place times out, rate_limited) may pass, so the schedule goes on. */
+const REFUSED = new Set<string>(["unsupported_version", "invalid_name", "sign_in_required", "bad_message"]);
+/** Close codes after which this side must not reconnect (docs/PROTOCOL.md, close codes). */
+const FINAL_CLOSES: Record<number, CloseCause> = { 4005: "replaced", 4001: "refused" };
 
 /** A User Timing mark (visible in DevTools and to the benchmark); free when unobserved. */
 function mark(name: string): void {
@@ -64,79 +137,64 @@ export function signalingUrl(location: { protocol: string; host: string }): stri
   return `${scheme}//${location.host}/ws`;
 }
 
+function browserNetwork(): NetworkEvents | null {
+  return typeof window === "undefined" ? null : window;
+}
+
 export class SignalingClient {
   state: SignalingState = "idle";
+  /** The latest welcome: the first one, then the one of each resume or renewal. */
   welcome: Welcome | null = null;
   private socket: SocketLike | null = null;
+  private greeting: Greeting = "first";
   private readonly messages = new Emitter<MessageEvents>();
-  private readonly lifecycle = new Emitter<{ close: CloseInfo }>();
-  private closing = false;
+  private readonly lifecycle = new Emitter<LifecycleEvents>();
   private heardAt = 0;
   private watchdog: ReturnType<typeof setInterval> | null = null;
+  private name = "";
+  private token: string | null = null;
+  private queue: ClientMessage[] = [];
+  private droppedFromQueue = 0;
+  private attempt = 0;
+  private lostAt = 0;
+  private drainRetryMs: number | null = null;
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private attemptTimer: ReturnType<typeof setTimeout> | null = null;
+  private first: { resolve: (w: Welcome) => void; reject: (e: Error) => void } | null = null;
+  private readonly random: () => number;
+  private readonly network: NetworkEvents | null;
+  private readonly giveUpAfterMs: number;
+  private readonly attemptTimeoutMs: number;
+  private readonly queueLimit: number;
+  private readonly onOnline = () => this.retryNow();
 
   constructor(
     private readonly url: string,
     private readonly socketFactory: SocketFactory = (u) => new WebSocket(u) as SocketLike,
-  ) {}
+    options: SignalingOptions = {},
+  ) {
+    this.random = options.random ?? Math.random;
+    this.network = options.network === undefined ? browserNetwork() : options.network;
+    this.giveUpAfterMs = options.giveUpAfterMs ?? GIVE_UP_AFTER_MS;
+    this.attemptTimeoutMs = options.attemptTimeoutMs ?? ATTEMPT_TIMEOUT_MS;
+    this.queueLimit = options.queueLimit ?? QUEUE_LIMIT;
+  }
+
+  /** The token a reconnect presents: the latest one the server gave (null once refused). */
+  get resumeToken(): string | null {
+    return this.token;
+  }
 
   /** Open the socket and say hello; resolves with the welcome, rejects with SignalingError. */
   connect(name: string): Promise<Welcome> {
     if (this.state !== "idle") return Promise.reject(new Error("connect() is called once"));
-    this.state = "connecting";
+    this.name = name;
+    this.setState("connecting");
     return new Promise<Welcome>((resolve, reject) => {
-      let socket: SocketLike;
-      try {
-        socket = this.socketFactory(this.url);
-      } catch {
-        this.state = "closed";
-        reject(new SignalingError("unreachable", "Could not open a connection to the server."));
-        return;
+      this.first = { resolve, reject };
+      if (!this.openSocket("first")) {
+        this.failFirst(new SignalingError("unreachable", "Could not open a connection to the server."));
       }
-      this.socket = socket;
-      socket.onopen = () => {
-        mark("salon:ws-open");
-        this.raw({ type: "hello", versions: [...PROTOCOL_VERSIONS], name });
-      };
-      socket.onmessage = (event) => {
-        if (typeof event.data !== "string") return;
-        const message = decodeServer(event.data);
-        if (message === null) return;
-        this.heardAt = Date.now();
-        if (this.state === "connecting") {
-          if (message.type === "welcome") {
-            this.state = "open";
-            this.welcome = message;
-            mark("salon:welcome");
-            this.startWatchdog(message.limits.dead_after_seconds * 1000 + SILENCE_GRACE_MS);
-            resolve(message);
-          } else if (message.type === "error") {
-            this.closing = true;
-            socket.close(1000);
-            reject(new SignalingError(message.code, message.message));
-          }
-          return;
-        }
-        if (message.type === "ping") this.raw({ type: "pong" });
-        if (message.type === "joined") mark("salon:joined");
-        this.messages.emit(message.type, message as never);
-      };
-      socket.onclose = (event) => {
-        const wasConnecting = this.state === "connecting";
-        this.state = "closed";
-        this.stopWatchdog();
-        if (wasConnecting) {
-          reject(new SignalingError("unreachable", "Could not reach the Salon server."));
-          return;
-        }
-        this.lifecycle.emit("close", {
-          code: event.code,
-          reason: event.reason,
-          expected: this.closing,
-        });
-      };
-      socket.onerror = () => {
-        // A close event always follows; it carries the outcome.
-      };
     });
   }
 
@@ -145,21 +203,292 @@ export class SignalingClient {
     return this.messages.on(type, handler);
   }
 
+  /** The connection ended for good (no more reconnects). */
   onClose(handler: (info: CloseInfo) => void): () => void {
     return this.lifecycle.on("close", handler);
   }
 
-  /** Send a message; false when the connection is not open (the caller decides what to do). */
-  send(message: ClientMessage): boolean {
-    if (this.state !== "open") return false;
-    return this.raw(message);
+  /** The socket was lost and reconnecting started; messages sent now are queued. */
+  onReconnecting(handler: (info: LossInfo) => void): () => void {
+    return this.lifecycle.on("reconnecting", handler);
   }
 
+  /** The place was taken back (same id); the queue has been sent. */
+  onResumed(handler: (welcome: Welcome) => void): () => void {
+    return this.lifecycle.on("resumed", handler);
+  }
+
+  /** The place was lost and a new one made under the same name (new id, no room). */
+  onRenewed(handler: (welcome: Welcome) => void): () => void {
+    return this.lifecycle.on("renewed", handler);
+  }
+
+  onStateChange(handler: (state: SignalingState) => void): () => void {
+    return this.lifecycle.on("state", handler);
+  }
+
+  /**
+   * Send a message. While reconnecting it is queued (bounded) and sent once the place is
+   * resumed, or dropped if it is renewed. False when there is no connection to send on.
+   */
+  send(message: ClientMessage): boolean {
+    if (this.state === "open" && this.raw(message)) return true;
+    // An open state with a socket that is no longer OPEN: its close event is on the way.
+    if (this.state !== "open" && this.state !== "reconnecting") return false;
+    if (this.queue.length >= this.queueLimit) {
+      const dropped = this.queue.shift();
+      if (this.droppedFromQueue++ === 0)
+        console.warn(
+          `salon signaling: ${this.queueLimit} messages queued; dropping the oldest (${dropped?.type})`,
+        );
+    }
+    this.queue.push(message);
+    return true;
+  }
+
+  /** Close for good, with 1000: the server ends the place at once (the person left). */
   close(): void {
-    if (this.state === "closed" || this.socket === null) return;
-    this.closing = true;
+    if (this.state === "closed" || this.state === "idle") return;
+    this.detach(1000, "bye");
+    if (this.state === "connecting") {
+      this.failFirst(new SignalingError("unreachable", "The connection was closed before the welcome."));
+      return;
+    }
+    this.finish({ code: 1000, reason: "bye", expected: true, cause: "left" });
+  }
+
+  private openSocket(greeting: Greeting): boolean {
+    let socket: SocketLike;
+    try {
+      socket = this.socketFactory(this.url);
+    } catch {
+      return false;
+    }
+    this.socket = socket;
+    this.greeting = greeting;
+    // Events from a socket this client has let go of are ignored.
+    socket.onopen = () => {
+      if (this.socket !== socket) return;
+      mark("salon:ws-open");
+      this.hello();
+    };
+    socket.onmessage = (event) => {
+      if (this.socket === socket) this.onFrame(event.data);
+    };
+    socket.onclose = (event) => {
+      if (this.socket === socket) this.onSocketClosed(event.code, event.reason);
+    };
+    socket.onerror = () => {
+      // A close event always follows; it carries the outcome.
+    };
+    return true;
+  }
+
+  private hello(): void {
+    const resume = this.greeting === "resume" ? this.token : null;
+    this.raw({
+      type: "hello",
+      versions: [...PROTOCOL_VERSIONS],
+      name: this.name,
+      ...(resume !== null ? { resume } : {}),
+    });
+  }
+
+  private onFrame(data: unknown): void {
+    if (typeof data !== "string") return;
+    const message = decodeServer(data);
+    if (message === null) return;
+    this.heardAt = Date.now();
+    if (this.state !== "open") {
+      if (message.type === "welcome") this.onWelcome(message);
+      else if (message.type === "error") this.onHandshakeError(message);
+      return;
+    }
+    switch (message.type) {
+      case "ping":
+        this.raw({ type: "pong" });
+        break;
+      case "joined":
+        mark("salon:joined");
+        break;
+      case "resume_token":
+        this.token = message.token; // only the latest is valid for long
+        break;
+      case "server_draining":
+        this.drainRetryMs = message.retry_after_ms;
+        break;
+    }
+    this.messages.emit(message.type, message as never);
+  }
+
+  private onWelcome(welcome: Welcome): void {
+    this.clearTimers();
+    const previous = this.welcome;
+    const greeting = this.greeting;
+    this.welcome = welcome;
+    this.name = welcome.name;
+    this.token = welcome.resume_token;
+    this.startWatchdog(welcome.limits.dead_after_seconds * 1000 + SILENCE_GRACE_MS);
+    if (greeting === "first") {
+      mark("salon:welcome");
+      this.setState("open");
+      this.first?.resolve(welcome);
+      this.first = null;
+      return;
+    }
+    this.network?.removeEventListener("online", this.onOnline);
+    this.attempt = 0;
+    this.drainRetryMs = null;
+    const queued = this.queue;
+    this.queue = [];
+    if (this.droppedFromQueue > 0)
+      console.warn(
+        `salon signaling: ${this.droppedFromQueue} queued messages were dropped while reconnecting`,
+      );
+    this.droppedFromQueue = 0;
+    const resumed =
+      greeting === "resume" && (welcome.resumed ?? null) !== null && welcome.id === previous?.id;
+    this.setState("open");
+    if (resumed) {
+      mark("salon:resumed");
+      for (const message of queued) this.send(message);
+      this.lifecycle.emit("resumed", welcome);
+    } else {
+      // A new member: what was queued was addressed from the old place and its room.
+      mark("salon:renewed");
+      this.lifecycle.emit("renewed", welcome);
+    }
+  }
+
+  private onHandshakeError(error: ErrorMessage): void {
+    if (this.greeting === "first") {
+      this.detach(1000, "refused");
+      this.failFirst(new SignalingError(error.code, error.message));
+      return;
+    }
+    if (error.code === "resume_failed" && this.greeting === "resume") {
+      // The place is gone (window over, left, or a token the server no longer accepts). The
+      // connection awaits a hello still: start a new place under the same name.
+      this.token = null;
+      this.greeting = "fresh";
+      this.hello();
+      return;
+    }
+    if (REFUSED.has(error.code)) {
+      this.detach(1000, "refused");
+      this.finish({ code: 1000, reason: error.message, expected: false, cause: "refused" });
+      return;
+    }
+    this.detach(RETRYING, "retrying");
+    this.scheduleRetry();
+  }
+
+  private onSocketClosed(code: number, reason: string): void {
+    this.socket = null;
+    if (this.state === "connecting") {
+      this.failFirst(new SignalingError("unreachable", "Could not reach the Salon server."));
+      return;
+    }
+    const final = FINAL_CLOSES[code];
+    if (final !== undefined) {
+      this.finish({ code, reason, expected: false, cause: final });
+    } else if (this.state === "open") {
+      this.beginReconnect({ code, reason });
+    } else if (this.state === "reconnecting") {
+      if (this.attemptTimer !== null) clearTimeout(this.attemptTimer);
+      this.attemptTimer = null;
+      this.scheduleRetry();
+    }
+  }
+
+  private beginReconnect(loss: LossInfo): void {
     this.stopWatchdog();
-    this.socket.close(1000, "bye");
+    this.lostAt = Date.now();
+    this.attempt = 0;
+    this.setState("reconnecting");
+    this.network?.addEventListener("online", this.onOnline);
+    this.lifecycle.emit("reconnecting", loss);
+    const drain = this.drainRetryMs;
+    this.drainRetryMs = null;
+    // A draining server said when to come back: its successor needs that long to listen.
+    if (drain !== null) this.retryIn(drainDelayMs(drain, this.random));
+    else this.tryNow();
+  }
+
+  /** One attempt failed: try again on the schedule, or give up past the limit. */
+  private scheduleRetry(): void {
+    if (this.state !== "reconnecting") return;
+    if (Date.now() - this.lostAt >= this.giveUpAfterMs) {
+      this.finish({ code: 1006, reason: "could not reach the server", expected: false, cause: "lost" });
+      return;
+    }
+    this.attempt += 1;
+    this.retryIn(retryDelayMs(this.attempt, this.random));
+  }
+
+  private retryIn(ms: number): void {
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.tryNow();
+    }, ms);
+  }
+
+  private tryNow(): void {
+    if (this.state !== "reconnecting" || this.socket !== null) return;
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    if (!this.openSocket(this.token !== null ? "resume" : "fresh")) {
+      this.scheduleRetry();
+      return;
+    }
+    this.attemptTimer = setTimeout(() => {
+      // A socket stuck connecting (packets dropped, not refused) would otherwise hold the
+      // schedule until the browser's own timeout, which can be minutes.
+      this.attemptTimer = null;
+      this.detach(RETRYING, "handshake timed out");
+      this.scheduleRetry();
+    }, this.attemptTimeoutMs);
+  }
+
+  /** The browser says the network is back: try at once, and from the start of the schedule. */
+  private retryNow(): void {
+    if (this.state !== "reconnecting") return;
+    if (this.socket !== null && this.socket.readyState === OPEN) return; // a handshake is under way
+    this.detach(RETRYING, "network back");
+    if (this.attemptTimer !== null) clearTimeout(this.attemptTimer);
+    this.attemptTimer = null;
+    this.attempt = 0;
+    this.tryNow();
+  }
+
+  private failFirst(error: SignalingError): void {
+    this.clearTimers();
+    this.stopWatchdog();
+    this.setState("closed");
+    this.first?.reject(error);
+    this.first = null;
+  }
+
+  private finish(info: CloseInfo): void {
+    this.clearTimers();
+    this.stopWatchdog();
+    this.network?.removeEventListener("online", this.onOnline);
+    this.queue = [];
+    this.setState("closed");
+    this.lifecycle.emit("close", info);
+  }
+
+  /** Let go of the current socket: no more events from it, and close it with `code`. */
+  private detach(code: number, reason: string): void {
+    const socket = this.socket;
+    if (socket === null) return;
+    this.socket = null;
+    try {
+      socket.close(code, reason);
+    } catch {
+      // Already closed, or a code the browser refuses: either way it is gone.
+    }
   }
 
   private raw(message: ClientMessage): boolean {
@@ -168,16 +497,28 @@ export class SignalingClient {
     return true;
   }
 
+  private setState(state: SignalingState): void {
+    if (this.state === state) return;
+    this.state = state;
+    this.lifecycle.emit("state", state);
+  }
+
+  private clearTimers(): void {
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    if (this.attemptTimer !== null) clearTimeout(this.attemptTimer);
+    this.retryTimer = null;
+    this.attemptTimer = null;
+  }
+
   private startWatchdog(deadAfterMs: number): void {
+    this.stopWatchdog();
+    this.heardAt = Date.now();
     this.watchdog = setInterval(() => {
-      if (Date.now() - this.heardAt > deadAfterMs && this.socket !== null) {
-        // The server pings after its own silence timeout; hearing nothing means it is gone.
-        this.stopWatchdog();
-        this.socket.close(4004, "server silent");
-        this.state = "closed";
-        this.lifecycle.emit("close", { code: 4004, reason: "server silent", expected: false });
-        this.socket.onclose = null;
-      }
+      if (this.state !== "open" || Date.now() - this.heardAt <= deadAfterMs) return;
+      // The server pings after its own silence timeout; hearing nothing means the path is
+      // gone (often without a close event, e.g. a laptop waking up): reconnect.
+      this.detach(4004, "server silent");
+      this.beginReconnect({ code: 4004, reason: "server silent" });
     }, 1000);
   }
 

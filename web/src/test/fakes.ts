@@ -1,7 +1,9 @@
 /**
  * Fakes for the browser objects the client core uses: a WebSocket and an RTCPeerConnection
- * that models the JSEP signaling states (webrtc-pc 4.3.1), including implicit rollback.
+ * that models the JSEP signaling states (webrtc-pc 4.3.1), including implicit rollback,
+ * negotiationneeded, ICE restarts and descriptions that fail to apply.
  */
+import { vi } from "vitest";
 import type { Limits } from "../protocol";
 import type { SocketLike } from "../signaling/client";
 
@@ -16,6 +18,7 @@ export const LIMITS: Limits = {
   ping_after_seconds: 20,
   dead_after_seconds: 45,
   ring_seconds: 30,
+  resume_grace_seconds: 60,
 };
 
 export class FakeSocket implements SocketLike {
@@ -51,6 +54,9 @@ export class FakeSocket implements SocketLike {
 const tick = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
 let sdpCounter = 0;
+let sessionCounter = 0;
+let ufragCounter = 0;
+const newUfrag = () => `u${++ufragCounter}`;
 
 class FakeSender {
   constructor(public track: unknown) {}
@@ -60,13 +66,41 @@ class FakeSender {
 }
 
 class FakeTransceiver {
+  currentDirection: string | null = null;
   constructor(
     public sender: FakeSender,
-    public direction: string,
+    private wanted: string,
+    private readonly changed: () => void,
   ) {}
+  get direction(): string {
+    return this.wanted;
+  }
+  /** A new direction needs negotiating (webrtc-pc, "update the negotiation-needed flag"). */
+  set direction(direction: string) {
+    if (direction === this.wanted) return;
+    this.wanted = direction;
+    this.changed();
+  }
 }
 
-/** An RTCPeerConnection with real signaling-state rules and nothing else. */
+/** The ICE username fragment a fake SDP carries (`a=ice-ufrag:`). */
+export const ufragOf = (sdp: string | undefined) => /a=ice-ufrag:(\S+)/.exec(sdp ?? "")?.[1] ?? null;
+
+const CONNECTION_STATE: Record<RTCIceConnectionState, RTCPeerConnectionState> = {
+  new: "new",
+  checking: "connecting",
+  connected: "connected",
+  completed: "connected",
+  disconnected: "disconnected",
+  failed: "failed",
+  closed: "closed",
+};
+
+/**
+ * An RTCPeerConnection with real signaling-state rules and nothing else. Its SDP is not real
+ * but carries what the client reads: an `o=` session id (one per connection) and the ICE
+ * ufrag (new after `restartIce()`, and in an answer to an offer that restarted ICE).
+ */
 export class FakePeerConnection {
   signalingState: RTCSignalingState = "stable";
   connectionState: RTCPeerConnectionState = "new";
@@ -82,18 +116,38 @@ export class FakePeerConnection {
   ontrack: ((e: unknown) => void) | null = null;
   onconnectionstatechange: (() => void) | null = null;
   oniceconnectionstatechange: (() => void) | null = null;
+  /** When set and true for a description, setRemoteDescription throws (it "did not apply"). */
+  refuseRemote: ((description: RTCSessionDescriptionInit) => boolean) | null = null;
+  /** Every configuration given to setConfiguration, oldest first. */
+  readonly configurations: RTCConfiguration[] = [];
+  readonly sessionId = String(4_000_000_000 + ++sessionCounter);
+  ufrag = newUfrag();
+  private version = 0;
   private stableLocal: RTCSessionDescriptionInit | null = null;
+  private stableUfrag = this.ufrag;
+  /** Changes not yet in an offer that was answered (webrtc-pc 4.7: "negotiation-needed"). */
+  private changes = 0;
+  private offeredChanges = 0;
+  private restartPending = false;
 
   constructor(readonly label: string) {}
 
   async setLocalDescription(): Promise<void> {
     await tick();
+    if (this.closed) throw new DOMException("closed", "InvalidStateError");
     if (this.signalingState === "have-remote-offer") {
-      this.localDescription = { type: "answer", sdp: `${this.label}-answer-${++sdpCounter}` };
-      this.signalingState = "stable";
-      this.stableLocal = this.localDescription;
+      // An answer to an offer that restarted ICE has new credentials too (JSEP, RFC 8829),
+      // which also does what a pending restartIce() asked for.
+      if (ufragOf(this.remoteDescription?.sdp) !== this.remoteUfragWhenStable) {
+        this.ufrag = newUfrag();
+        this.restartPending = false;
+      }
+      this.localDescription = { type: "answer", sdp: this.sdp("answer") };
+      this.enterStable();
     } else if (this.signalingState === "stable" || this.signalingState === "have-local-offer") {
-      this.localDescription = { type: "offer", sdp: `${this.label}-offer-${++sdpCounter}` };
+      if (this.restartPending && this.ufrag === this.stableUfrag) this.ufrag = newUfrag();
+      this.offeredChanges = this.changes;
+      this.localDescription = { type: "offer", sdp: this.sdp("offer") };
       this.signalingState = "have-local-offer";
     } else {
       throw new DOMException("wrong state", "InvalidStateError");
@@ -103,44 +157,64 @@ export class FakePeerConnection {
 
   async setRemoteDescription(description: RTCSessionDescriptionInit): Promise<void> {
     await tick();
+    if (this.closed) throw new DOMException("closed", "InvalidStateError");
+    if (this.refuseRemote?.(description)) {
+      throw new DOMException(`Failed to set remote ${description.type} sdp`, "OperationError");
+    }
     if (description.type === "offer") {
       if (this.signalingState === "have-local-offer") {
-        this.localDescription = this.stableLocal; // implicit rollback (webrtc-pc 4.4.1.6)
+        // Implicit rollback (webrtc-pc, setRemoteDescription): back to the last stable state.
+        this.localDescription = this.stableLocal;
+        this.ufrag = this.stableUfrag;
       } else if (this.signalingState !== "stable") {
         throw new DOMException("wrong state", "InvalidStateError");
       }
+      this.remoteUfragWhenStable = ufragOf(this.remoteDescription?.sdp);
       this.signalingState = "have-remote-offer";
+      this.remoteDescription = description;
     } else if (description.type === "answer") {
       if (this.signalingState !== "have-local-offer")
         throw new DOMException("wrong state", "InvalidStateError");
-      this.signalingState = "stable";
-      this.stableLocal = this.localDescription;
+      this.remoteDescription = description;
+      if (this.offeredChanges === this.changes) this.changes = this.offeredChanges = 0;
+      if (this.ufrag !== this.stableUfrag) this.restartPending = false;
+      this.enterStable();
     }
-    this.remoteDescription = description;
   }
 
   async addIceCandidate(candidate: RTCIceCandidateInit): Promise<void> {
+    if (this.closed) throw new DOMException("closed", "InvalidStateError");
     if (this.remoteDescription === null) throw new DOMException("no remote description", "InvalidStateError");
+    const ufrag = candidate.usernameFragment;
+    if (ufrag != null && ufrag !== ufragOf(this.remoteDescription.sdp)) {
+      throw new DOMException("unknown ufrag", "OperationError");
+    }
     this.candidates.push(candidate);
   }
 
+  /** A new transceiver each time: like the browser's once a sender has sent. */
   addTrack(track: unknown): FakeSender {
     const sender = new FakeSender(track);
-    this.transceivers.push(new FakeTransceiver(sender, "sendrecv"));
+    this.transceivers.push(new FakeTransceiver(sender, "sendrecv", () => this.needNegotiation()));
     this.needNegotiation();
     return sender;
   }
 
   addTransceiver(_kind: string, init: { direction: string }): FakeTransceiver {
-    const transceiver = new FakeTransceiver(new FakeSender(null), init.direction);
+    const transceiver = new FakeTransceiver(new FakeSender(null), init.direction, () =>
+      this.needNegotiation(),
+    );
     this.transceivers.push(transceiver);
     this.needNegotiation();
     return transceiver;
   }
 
+  /** webrtc-pc removeTrack(): no track, and the transceiver stops sending. */
   removeTrack(sender: FakeSender): void {
     sender.track = null;
-    this.needNegotiation();
+    const transceiver = this.transceivers.find((t) => t.sender === sender);
+    if (transceiver?.direction === "sendrecv") transceiver.direction = "recvonly";
+    if (transceiver?.direction === "sendonly") transceiver.direction = "inactive";
   }
 
   getTransceivers(): FakeTransceiver[] {
@@ -151,35 +225,100 @@ export class FakePeerConnection {
     return [];
   }
 
+  async getStats(): Promise<Map<string, unknown>> {
+    return new Map();
+  }
+
   configuration: RTCConfiguration = {};
   getConfiguration(): RTCConfiguration {
     return this.configuration;
   }
   setConfiguration(configuration: RTCConfiguration): void {
     this.configuration = configuration;
+    this.configurations.push(configuration);
   }
 
+  /** webrtc-pc restartIce(): the next offer carries a new ufrag; survives a rollback. */
   restartIce(): void {
     this.restarts += 1;
+    this.restartPending = true;
+    this.needNegotiation();
   }
 
   close(): void {
     this.closed = true;
     this.signalingState = "closed";
+    this.connectionState = "closed";
+    this.iceConnectionState = "closed";
   }
 
-  /** negotiationneeded is queued, like the browser's (webrtc-pc 4.7.3). */
+  /** Move ICE to `state` (and the connection with it), firing the events the browser would. */
+  setIceState(state: RTCIceConnectionState): void {
+    this.iceConnectionState = state;
+    this.oniceconnectionstatechange?.();
+    const connection = CONNECTION_STATE[state];
+    if (connection === this.connectionState) return;
+    this.connectionState = connection;
+    this.onconnectionstatechange?.();
+  }
+
+  /** Move only connectionState (Chromium can say `failed` there while ICE says `disconnected`). */
+  setConnectionState(state: RTCPeerConnectionState): void {
+    this.connectionState = state;
+    this.onconnectionstatechange?.();
+  }
+
+  /**
+   * Something changed that needs an offer. negotiationneeded is queued, one event for changes
+   * made together, and fires only in "stable" (webrtc-pc, "update the negotiation-needed
+   * flag"); like Chromium, it fires again on returning to "stable" while anything is left
+   * unnegotiated.
+   */
   needNegotiation(): void {
+    this.changes += 1;
+    this.queueNegotiationNeeded();
+  }
+
+  private remoteUfragWhenStable: string | null = null;
+  private negotiationNeededQueued = false;
+
+  private enterStable(): void {
+    this.signalingState = "stable";
+    this.stableLocal = this.localDescription;
+    this.stableUfrag = this.ufrag;
+    if (this.changes > 0 || this.restartPending) this.queueNegotiationNeeded();
+  }
+
+  private queueNegotiationNeeded(): void {
+    if (this.negotiationNeededQueued) return; // one event for changes made together
+    this.negotiationNeededQueued = true;
     setTimeout(() => {
-      if (this.signalingState === "stable" && !this.closed) this.onnegotiationneeded?.();
+      this.negotiationNeededQueued = false;
+      const needed = this.changes > 0 || this.restartPending;
+      if (this.signalingState === "stable" && !this.closed && needed) this.onnegotiationneeded?.();
     }, 0);
+  }
+
+  private sdp(type: string): string {
+    return [
+      "v=0",
+      `o=- ${this.sessionId} ${++this.version} IN IP4 127.0.0.1`,
+      `s=${this.label}-${type}-${++sdpCounter}`,
+      `a=ice-ufrag:${this.ufrag}`,
+      "",
+    ].join("\r\n");
   }
 
   private gather(): void {
     const candidate = `candidate:${this.label} 1 udp 1 127.0.0.1 ${1000 + sdpCounter} typ host`;
+    const usernameFragment = this.ufrag;
     setTimeout(() => {
+      if (this.closed) return;
       this.onicecandidate?.({
-        candidate: { candidate, toJSON: () => ({ candidate, sdpMid: "0", sdpMLineIndex: 0 }) },
+        candidate: {
+          candidate,
+          toJSON: () => ({ candidate, sdpMid: "0", sdpMLineIndex: 0, usernameFragment }),
+        },
       });
     }, 0);
   }
@@ -187,7 +326,19 @@ export class FakePeerConnection {
 
 export const asPc = (fake: FakePeerConnection) => fake as unknown as RTCPeerConnection;
 
-/** Let queued timers and promise callbacks run until things settle. */
+/** Let queued timers and promise callbacks run until things settle (real timers). */
 export async function settle(rounds = 30): Promise<void> {
   for (let i = 0; i < rounds; i++) await tick();
+}
+
+/**
+ * The same under vitest's fake timers: run what is due and what that schedules, a
+ * millisecond at a time, until no timer is left (or `maxMs`). Returns the fake time it took:
+ * a handful of milliseconds means nothing waited for a real timeout.
+ */
+export async function settleNow(maxMs = 100): Promise<number> {
+  const start = Date.now();
+  do await vi.advanceTimersByTimeAsync(1);
+  while (vi.getTimerCount() > 0 && Date.now() - start < maxMs);
+  return Date.now() - start;
 }

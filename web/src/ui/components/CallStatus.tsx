@@ -55,4 +55,5 @@ const OUTCOME_LABELS: Record<string, string> = {
   not_online: "Not online",
   self_call: "That's you",
   in_call: "Already in a call",
+  lost: "Call ended",
 };

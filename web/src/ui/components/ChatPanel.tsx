@@ -1,10 +1,13 @@
 import { useEffect, useRef, useState, type FormEvent } from "react";
 import type { ChatEntry } from "../../protocol";
+import type { UnsentChat } from "../../room/chat";
 import { Icon } from "./Icon";
 import { LinkedText } from "./LinkedText";
 
 interface Props {
   chat: readonly ChatEntry[];
+  /** Sent but not yet delivered back by the server (for example while reconnecting). */
+  unsent?: readonly UnsentChat[];
   selfId: string;
   maxChars: number;
   onSend: (text: string) => boolean;
@@ -13,7 +16,7 @@ interface Props {
 const time = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
 
 /** The room's chat: history, timestamps, auto-scroll, a box to write in. */
-export function ChatPanel({ chat, selfId, maxChars, onSend }: Props) {
+export function ChatPanel({ chat, unsent = [], selfId, maxChars, onSend }: Props) {
   const [draft, setDraft] = useState("");
   const list = useRef<HTMLOListElement>(null);
   const stick = useRef(true);
@@ -21,7 +24,7 @@ export function ChatPanel({ chat, selfId, maxChars, onSend }: Props) {
   useEffect(() => {
     const el = list.current;
     if (el !== null && stick.current) el.scrollTop = el.scrollHeight;
-  }, [chat]);
+  }, [chat, unsent]);
 
   const submit = (event: FormEvent) => {
     event.preventDefault();
@@ -41,7 +44,9 @@ export function ChatPanel({ chat, selfId, maxChars, onSend }: Props) {
           stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
         }}
       >
-        {chat.length === 0 && <li className="text-body-secondary small p-2">No messages yet. Say hello!</li>}
+        {chat.length === 0 && unsent.length === 0 && (
+          <li className="text-body-secondary small p-2">No messages yet. Say hello!</li>
+        )}
         {chat.map((entry) => (
           <li
             key={entry.seq}
@@ -54,6 +59,17 @@ export function ChatPanel({ chat, selfId, maxChars, onSend }: Props) {
             </div>
             <div className="chat-text">
               <LinkedText text={entry.text} />
+            </div>
+          </li>
+        ))}
+        {unsent.map((draft) => (
+          <li key={draft.id} className="chat-entry mine unsent" data-testid="chat-unsent">
+            <div className="chat-meta">
+              <span className="chat-name">You</span>
+              <span>Sending…</span>
+            </div>
+            <div className="chat-text">
+              <LinkedText text={draft.text} />
             </div>
           </li>
         ))}

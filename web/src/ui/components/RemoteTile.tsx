@@ -24,8 +24,18 @@ export function RemoteTile({
       camera={member.camera}
       screen={member.screen}
       speaking={heard > SPEAKING}
-      connecting={member.connection !== "connected" && member.connection !== "disconnected"}
+      status={tileStatus(member)}
+      statusProblem={member.recovery === "failed"}
       sinkId={sinkId}
     />
   );
+}
+
+/** What the tile says about the connection, most telling first. */
+export function tileStatus(member: Participant): string | null {
+  if (member.reconnecting) return "Reconnecting…"; // their signaling is away; media may still flow
+  if (member.recovery === "failed") return "Media connection lost";
+  if (member.recovery !== null) return "Restoring media…"; // an ICE restart or a rebuilt connection
+  if (member.connection !== "connected" && member.connection !== "disconnected") return "Connecting…";
+  return null;
 }

@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useMemo, useState } from "react";
 import type { LocalMedia } from "../../rtc/media";
-import type { RoomSession } from "../../room/session";
+import type { RoomSession, RoomSnapshot } from "../../room/session";
 import { useLocalMediaState, useTrackLevel } from "../hooks/media";
 import { useArrivals } from "../hooks/arrivals";
 import { useStore } from "../hooks/store";
@@ -11,6 +11,7 @@ import { DevicePickers } from "./DevicePickers";
 import { Grid } from "./Grid";
 import { Icon } from "./Icon";
 import { People } from "./People";
+import { ReconnectingBanner } from "./ReconnectingBanner";
 import { RemoteTile } from "./RemoteTile";
 import { Tile } from "./Tile";
 
@@ -92,18 +93,18 @@ export function RoomView({
           {arrivals}
         </span>
       </header>
+      {snap.reconnecting && !snap.lost && <ReconnectingBanner />}
       {snap.lost && (
         <div
           className="alert alert-danger m-2 d-flex align-items-center gap-2"
           role="alert"
           data-testid="lost"
+          data-reason={snap.lostReason ?? "lost"}
         >
-          <span className="flex-grow-1">
-            Connection to the server was lost. You are no longer in the {snap.isPrivate ? "call" : "room"}.
-          </span>
+          <span className="flex-grow-1">{lostMessage(snap)}</span>
           {onRejoin && (
             <button type="button" className="btn btn-light btn-sm" onClick={onRejoin}>
-              Rejoin
+              {snap.lostReason === "replaced" ? "Use here" : "Rejoin"}
             </button>
           )}
         </div>
@@ -114,7 +115,7 @@ export function RoomView({
           <button type="button" className="btn-close" aria-label="Dismiss" onClick={() => setNotice(null)} />
         </div>
       )}
-      {snap.problem && snap.phase === "joined" && (
+      {snap.problem && snap.phase === "joined" && !snap.lost && (
         <div className="alert alert-warning m-2 py-2" role="alert">
           {snap.problem.message}
         </div>
@@ -151,6 +152,7 @@ export function RoomView({
             {panel === "chat" && (
               <ChatPanel
                 chat={snap.chat}
+                unsent={snap.unsent}
                 selfId={snap.selfId}
                 maxChars={maxChatChars}
                 onSend={(t) => session.sendChat(t)}
@@ -189,4 +191,17 @@ export function RoomView({
       />
     </div>
   );
+}
+
+/** Why this side is out of the room, in a sentence. */
+function lostMessage(snap: RoomSnapshot): string {
+  const place = snap.isPrivate ? "call" : "meeting";
+  switch (snap.lostReason) {
+    case "replaced":
+      return `This ${place} was opened in another tab or window, so it was closed here.`;
+    case "rejoin_failed":
+      return `Connection to the server was lost, and joining the ${place} again failed${snap.problem ? `: ${snap.problem.message}` : "."}`;
+    default:
+      return `Connection to the server was lost. You are no longer in the ${place === "call" ? "call" : "room"}.`;
+  }
 }

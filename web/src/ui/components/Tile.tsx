@@ -10,7 +10,10 @@ export interface TileProps {
   screen: MediaStream | null;
   speaking: boolean;
   self?: boolean;
-  connecting?: boolean;
+  /** A short note over the video: "Connecting…", "Reconnecting…", "Restoring media…". */
+  status?: string | null;
+  /** Drawn as a problem rather than a passing state. */
+  statusProblem?: boolean;
   sinkId?: string;
 }
 
@@ -22,7 +25,8 @@ export function Tile({
   screen,
   speaking,
   self = false,
-  connecting = false,
+  status = null,
+  statusProblem = false,
   sinkId,
 }: TileProps) {
   const sharing = media.screen && screen !== null;
@@ -36,7 +40,8 @@ export function Tile({
       data-mic={media.mic ? "on" : "off"}
       data-camera={media.camera ? "on" : "off"}
       data-screen={sharing ? "on" : "off"}
-      aria-label={`${who}${media.mic ? "" : ", microphone muted"}${media.camera ? "" : ", camera off"}${sharing ? ", sharing screen" : ""}`}
+      data-status={status ?? ""}
+      aria-label={`${who}${media.mic ? "" : ", microphone muted"}${media.camera ? "" : ", camera off"}${sharing ? ", sharing screen" : ""}${status ? `, ${status}` : ""}`}
     >
       {sharing && (
         <VideoView
@@ -59,7 +64,11 @@ export function Tile({
           <Avatar name={name} />
         </div>
       )}
-      {connecting && <div className="tile-status">Connecting…</div>}
+      {status && (
+        <div className={`tile-status ${statusProblem ? "problem" : ""}`} data-testid="tile-status">
+          {status}
+        </div>
+      )}
       <figcaption className="tile-name">
         {!media.mic && (
           <span className="mic-off" data-testid="mic-off" title="Microphone muted">

@@ -3,7 +3,7 @@ import { reconcileWithWelcome } from "../../account/account";
 import { CallSession } from "../../room/call";
 import { connectAs } from "../../room/connect";
 import type { LocalMedia } from "../../rtc/media";
-import type { SignalingClient } from "../../signaling/client";
+import type { CloseCause, SignalingClient } from "../../signaling/client";
 import { explain } from "../explain";
 import { accounts } from "./account";
 
@@ -15,14 +15,15 @@ export type CallLine =
 /** Being reachable by name on the /call page: a connection, then a CallSession. */
 export function useCallLine(media: LocalMedia) {
   const [line, setLine] = useState<CallLine>({ step: "signed_out", error: null });
-  const [lost, setLost] = useState(false);
+  /** Why the connection ended for good without this side asking; null while it lives. */
+  const [lost, setLost] = useState<CloseCause | null>(null);
   const client = line.step === "online" ? line.client : null;
   const calls = line.step === "online" ? line.calls : null;
 
   useEffect(() => {
     if (client === null || calls === null) return;
     const off = client.onClose((info) => {
-      if (!info.expected) setLost(true);
+      if (!info.expected) setLost(info.cause);
     });
     return () => {
       off();
@@ -32,7 +33,7 @@ export function useCallLine(media: LocalMedia) {
   }, [client, calls]);
 
   const signIn = async (name: string) => {
-    setLost(false);
+    setLost(null);
     setLine({ step: "connecting" });
     try {
       const connected = await connectAs(name);

@@ -1,18 +1,20 @@
 import { useState, type FormEvent } from "react";
 import type { CallSession } from "../../room/call";
 import type { LocalMedia, LocalMediaState } from "../../rtc/media";
-import type { SignalingClient } from "../../signaling/client";
+import type { CloseCause, SignalingClient } from "../../signaling/client";
 import { Avatar } from "../components/Avatar";
 import { CallStatus } from "../components/CallStatus";
 import { IncomingCall } from "../components/IncomingCall";
 import { AccountStatus } from "../components/AccountStatus";
 import { MediaNotice } from "../components/MediaNotice";
+import { ReconnectingBanner } from "../components/ReconnectingBanner";
 import { RoomView } from "../components/RoomView";
 import { SelfPreview } from "../components/SelfPreview";
 import { TopBar } from "../components/TopBar";
 import { useCallLine } from "../hooks/call";
 import { useLocalMedia } from "../hooks/media";
 import { useDisplayName } from "../hooks/name";
+import { useSignalingState } from "../hooks/signaling";
 import { navigate } from "../hooks/route";
 import { useStore } from "../hooks/store";
 
@@ -90,13 +92,14 @@ interface PhoneProps {
   calls: CallSession;
   media: LocalMedia;
   local: LocalMediaState;
-  lost: boolean;
+  lost: CloseCause | null;
   onSignOut: () => void;
   onReconnect: () => void;
 }
 
 function Phone({ client, calls, media, local, lost, onSignOut, onReconnect }: PhoneProps) {
   const call = useStore(calls);
+  const signaling = useSignalingState(client);
   const me = client.welcome?.name ?? "";
   const [peer, setPeer] = useState("");
 
@@ -123,13 +126,21 @@ function Phone({ client, calls, media, local, lost, onSignOut, onReconnect }: Ph
         <AccountStatus />
       </TopBar>
       <main className="container py-4" data-testid="phone">
-        {lost && (
-          <div className="alert alert-danger d-flex align-items-center gap-2" role="alert" data-testid="lost">
+        {signaling === "reconnecting" && <ReconnectingBanner />}
+        {lost !== null && (
+          <div
+            className="alert alert-danger d-flex align-items-center gap-2"
+            role="alert"
+            data-testid="lost"
+            data-reason={lost}
+          >
             <span className="flex-grow-1">
-              Connection to the server was lost: nobody can call you right now.
+              {lost === "replaced"
+                ? "Salon was opened in another tab or window: calls to you ring there now."
+                : "Connection to the server was lost: nobody can call you right now."}
             </span>
             <button type="button" className="btn btn-light btn-sm" onClick={onReconnect}>
-              Reconnect
+              {lost === "replaced" ? "Use here" : "Reconnect"}
             </button>
           </div>
         )}
@@ -166,7 +177,7 @@ function Phone({ client, calls, media, local, lost, onSignOut, onReconnect }: Ph
                 <button
                   type="submit"
                   className="btn btn-success"
-                  disabled={peer.trim() === "" || call.phase !== "idle" || lost}
+                  disabled={peer.trim() === "" || call.phase !== "idle" || lost !== null}
                 >
                   Call
                 </button>
@@ -194,7 +205,7 @@ function Phone({ client, calls, media, local, lost, onSignOut, onReconnect }: Ph
                       type="button"
                       className="btn btn-sm btn-outline-success"
                       aria-label={`Call ${n}`}
-                      disabled={call.phase !== "idle" || lost}
+                      disabled={call.phase !== "idle" || lost !== null}
                       onClick={() => calls.call(n)}
                     >
                       Call
