@@ -89,7 +89,13 @@ class Connection:
                 await self._wake.wait()
                 self._wake.clear()
                 while self._outbox:
-                    await self.ws.send_text(self._outbox.popleft().text)
+                    # Taken off only once written: a message a dying socket refused is still
+                    # in the outbox for the place to keep (see ``run``). The outbox may have
+                    # been emptied meanwhile (overflow, or handed to the place).
+                    out = self._outbox[0]
+                    await self.ws.send_text(out.text)
+                    if self._outbox and self._outbox[0] is out:
+                        self._outbox.popleft()
                 if self._close is not None:
                     code, reason = self._close
                     await self.ws.close(code, reason)
