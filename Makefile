@@ -18,6 +18,9 @@ run: deps web
 	$(VENV)/bin/salon serve --port $(PORT)
 
 test: deps web system-deps check
+	@# Bytecode for our own sources too: every server the tests start imports them, and
+	@# with PYTHONDONTWRITEBYTECODE set nothing would be cached (measured: 4.2 -> 1.5 CPU s).
+	$(PY) -m compileall -q src
 	$(VENV)/bin/pytest -q -p no:cacheprovider tests --ignore=tests/e2e
 	$(VENV)/bin/pytest -q -p no:cacheprovider tests/e2e
 	cd web && npm test --silent
@@ -42,7 +45,7 @@ $(UV):
 
 deps: $(VENV)/.stamp-deps
 $(VENV)/.stamp-deps: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --quiet
+	$(UV) sync --frozen --quiet --compile-bytecode
 	@touch $@
 
 # --- The browser client ------------------------------------------------------------------

@@ -150,7 +150,7 @@ class Hub(Rooms):
         if room is not None:
             self._send_joined(member, room)
 
-    async def rebuild(self, place: Place, claims: Claims, *, signed_in: bool) -> None:
+    async def rebuild(self, place: Place, claims: Claims) -> None:
         """A place this hub does not hold (it restarted, or the place lived on another
         process), rebuilt from a verified token: the name is taken back and the member seated
         again in its room without a password check (the token proves it was admitted), or in
@@ -158,7 +158,10 @@ class Hub(Rooms):
         member without a room. The place stays detached: the caller attaches it and sends
         what was kept (``joined``) after its ``welcome``."""
         place.detach(self.clock.monotonic())
-        await self.greet(place, signed_in=signed_in)
+        # No look-up of reserved names: the token proves the name was this member's a few
+        # minutes ago (resume_token_seconds), and a thousand members coming back after a
+        # restart should not cost a thousand database queries.
+        self.arrive(place)
         room = await self._room_for(claims) if claims.room is not None else None
         if (
             room is None

@@ -268,7 +268,7 @@ class Session:
             self.hub.limits.outbox_messages,
         )
         try:
-            await self.hub.rebuild(place, claims, signed_in=claims.account is not None)
+            await self.hub.rebuild(place, claims)
         except SalonError as exc:
             if exc.code is not ErrorCode.NAME_TAKEN:
                 raise
