@@ -273,6 +273,26 @@ async def test_after_a_restart_a_call_room_is_theirs_alone(signed_world: World) 
     assert [m.id for m in b2.take()[1].members] == [alice.id]  # type: ignore[union-attr]
 
 
+async def test_after_a_restart_a_call_room_goes_on_from_its_stored_chat(
+    signed_world: World,
+) -> None:
+    alice = await signed_world.connect("alice")
+    bob = await signed_world.connect("bob")
+    await alice.send(type="call", name="bob")
+    (incoming,) = [m for m in bob.take() if m.type == "incoming_call"]
+    await bob.send(type="call_accept", call=incoming.call)  # type: ignore[union-attr]
+    await alice.send(type="chat", text="before the restart")
+    alice.take()  # keeps the newest token, the one naming the call's room
+    after = fresh_hub(signed_world, ResumeTokens(SECRET))
+    a2 = await resume(after, alice.token)
+    _, joined = a2.take()
+    assert isinstance(joined, Joined)
+    assert (joined.last_seq, [e.text for e in joined.history]) == (1, ["before the restart"])
+    await a2.send(type="chat", text="after it")
+    (delivered,) = a2.take()
+    assert isinstance(delivered, ChatDelivered) and delivered.seq == 2
+
+
 async def test_after_a_restart_a_taken_name_fails_the_resume(signed_world: World) -> None:
     alice = await signed_world.connect("alice")
     after = fresh_hub(signed_world, ResumeTokens(SECRET))

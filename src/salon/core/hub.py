@@ -183,15 +183,13 @@ class Hub(Rooms):
                 except SalonError:
                     return None  # server_full: resumed without a room
             return room
-        if room is not None:
-            return room if room.allowed is not None and claims.member in room.allowed else None
-        if claims.room in self._hung_up or claims.peer is None:
-            return None
-        room = Room(claims.room, deque(maxlen=self.limits.history_on_join))
-        room.allowed = frozenset({claims.member, claims.peer})
-        room.call = claims.call
-        self.rooms[room.id] = room
-        return room
+        if room is None:
+            if claims.room in self._hung_up or claims.peer is None:
+                return None
+            # Its chat is in the store: the room goes on from its last seq, like any room.
+            allowed = frozenset({claims.member, claims.peer})
+            room = await self._activate(claims.room, allowed=allowed, call=claims.call)
+        return room if room.allowed is not None and claims.member in room.allowed else None
 
     def sweep(self) -> None:
         """Timers: end ringing calls past their deadline, places away past the grace window,

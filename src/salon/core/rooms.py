@@ -153,9 +153,13 @@ class Rooms:
         if len(room) >= self.limits.max_room_members:
             raise fail(ErrorCode.ROOM_FULL, f"this room is full ({len(room)} people)")
 
-    async def _activate(self, room_id: str) -> Room:
-        """Bring a room to life, with its recent chat from the store."""
-        if len(self.rooms) >= self.limits.max_rooms:
+    async def _activate(
+        self, room_id: str, *, allowed: frozenset[str] | None = None, call: str | None = None
+    ) -> Room:
+        """Bring a room to life, with its recent chat from the store and the seq it goes on
+        from. ``allowed`` and ``call`` make it a direct call's private room (brought back after
+        a restart; like a call's new room it is not held to ``max_rooms``)."""
+        if allowed is None and len(self.rooms) >= self.limits.max_rooms:
             raise fail(ErrorCode.SERVER_FULL, "this server has as many rooms open as it allows")
         # While we read, the room may open, take chat and empty again; it is kept (see
         # _forget_if_idle) so we join it rather than a copy with a stale last_seq.
@@ -169,6 +173,7 @@ class Rooms:
         if existing is not None:
             return existing
         room = Room(room_id, deque(history, maxlen=self.limits.history_on_join), last_seq)
+        room.allowed, room.call = allowed, call
         self.rooms[room_id] = room
         return room
 
