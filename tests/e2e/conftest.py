@@ -279,3 +279,15 @@ def sign_in(page: Any, username: str, password: str) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.get_by_test_id("home").wait_for()
+
+
+@pytest.fixture
+def restartable(tmp_path: Path) -> Iterator[Any]:
+    """``salon serve`` on a fixed port and data folder that the test may ``kill -9``, drain
+    and start again on the same port (``tests/e2e/faults.py``); stopped after the test."""
+    from tests.e2e.faults import salon_process
+
+    data = tmp_path / "data"
+    data.mkdir()
+    with salon_process(data) as running:
+        yield running

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 class SansIOProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's websockets-sansio protocol, made safe to shut down.
+    """uvicorn's websockets-sansio protocol, made safe to shut down and quiet on refusals.
 
     uvicorn 0.54's ``shutdown()`` sends close 1012 unless *it* sent a close; when the client
     closed first, the websockets state is already CLOSING, ``send_close`` raises InvalidState
@@ -37,6 +37,15 @@ class SansIOProtocol(WebSocketsSansIOProtocol):
             self.transport.close()
             return
         super().shutdown()
+
+    async def send(self, message: Any) -> None:
+        """A refused handshake (the ASGI ``websocket.http.response`` extension: Salon's 503
+        while draining) is a finished HTTP exchange, but uvicorn 0.54 never marks it so and
+        logs "ASGI callable returned without completing handshake" at ERROR for each one.
+        Mark it finished once the response's last body part is written."""
+        await super().send(message)
+        if message["type"] == "websocket.http.response.body" and not message.get("more_body"):
+            self.handshake_complete = True
 
 
 class DrainingServer(uvicorn.Server):

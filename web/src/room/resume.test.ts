@@ -309,6 +309,25 @@ describe("CallSession through a reconnect", () => {
     expect(ofType(farm, "presence_watch")).toEqual([{ type: "presence_watch", watch: true }]);
   });
 
+  it("catches up after a resume in a call: resends chat typed while away, asks history", async () => {
+    const { farm, calls } = await inCall();
+    const room = calls.snapshot.room;
+    farm.last.drop(1006);
+    expect(room?.sendChat("typed while away")).toBe(true);
+    resumeOn(farm, { room: "call-x", missed: true });
+    farm.last.receive({
+      type: "joined",
+      room: "call-x",
+      private: true,
+      members: [member("m2", "bob")],
+      history: [],
+      last_seq: 0,
+    });
+    expect(ofType(farm, "history")).toEqual([{ type: "history", since: 0 }]);
+    expect(ofType(farm, "chat").map((c) => c.text)).toEqual(["typed while away"]);
+    expect(calls.snapshot.phase).toBe("in_call");
+  });
+
   it("ends the call when the place was lost, and watches presence again", async () => {
     const { farm, calls, made } = await inCall();
     farm.last.drop(1006);

@@ -312,10 +312,11 @@ export class RoomSession {
     this.renewIce(welcome);
     this.update({ selfId: welcome.id, selfName: welcome.name, reconnecting: this.rejoining });
     const resumed = welcome.resumed ?? null;
-    const target = this.target;
-    if (resumed === null || target === null) return;
+    if (resumed === null) return;
     const { phase, room } = this.current;
-    if (phase === "joining" || this.rejoining) {
+    // A direct call's room has no target: the server seated us in it, nothing to join again.
+    const target = this.target;
+    if (target !== null && (phase === "joining" || this.rejoining)) {
       // The join may have been lost with the socket; if the place is in the room, `joined`
       // is among what follows.
       if (resumed.room !== target.room) this.sendJoin();
@@ -336,9 +337,8 @@ export class RoomSession {
     this.renewIce(welcome);
     this.snapshotAfter = null;
     this.update({ selfId: welcome.id, selfName: welcome.name, reconnecting: false });
-    if (this.target === null) return;
-    if (this.current.phase === "joining") this.sendJoin();
-    else if (this.current.phase === "joined") this.placeLostRoom();
+    if (this.current.phase === "joining" && this.target !== null) this.sendJoin();
+    else if (this.current.phase === "joined") this.placeLostRoom(); // a call's room: over
   }
 
   /** Join the same room again as a new member, with new peer connections. */

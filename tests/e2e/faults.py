@@ -1,0 +1,354 @@
+"""Faults for the end-to-end tests, and the instruments that watch a call live through them.
+
+- :class:`SalonProcess`: ``salon serve`` on a fixed port and data folder that a test can
+  ``kill -9``, ``SIGTERM`` and start again on the same port (the resume token's secret lives
+  in the data folder, so tokens stay valid across the restart).
+- :class:`TcpProxy`: forwards raw TCP (TLS included, it never looks inside) from a port of its
+  own to the server; :meth:`TcpProxy.cut` resets every proxied connection and resets new ones
+  until :meth:`TcpProxy.restore`. The pages load through it, so their origin is the proxy's.
+- The frame sampler: a ``setInterval`` inside the page that reads ``window.__salon.stats()``
+  every 250 ms and records ``Date.now()`` with the inbound numbers per remote member in
+  ``window.__frames``. Measured in the page, a gap cannot be an artefact of the test driver.
+- :class:`FrameLog`: every WebSocket frame a page received (and sent), parsed, with times.
+
+Times are wall-clock milliseconds (``Date.now()`` in the page, ``time.time() * 1000`` here):
+the pages and the test run on one machine, so the two can be compared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import random
+import signal
+import socket
+import ssl
+import struct
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+SALON = REPO / ".venv" / "bin" / "salon"
+
+SAMPLE_MS = 250
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def now_ms() -> float:
+    """Wall-clock milliseconds, comparable with ``Date.now()`` in the pages."""
+    return time.time() * 1000
+
+
+def _die_with_parent() -> None:
+    """In a child, before exec: SIGKILL when the test process goes, so no server is orphaned."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def fixed_port() -> int:
+    """A free TCP port below Linux's ephemeral range: while the server is down for a restart,
+    no outgoing connection of another program can take it."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    for _ in range(200):
+        port = random.randrange(20_000, min(low, 32_000))
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port")
+
+
+def _unverified() -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def http_status(url: str, timeout: float = 1.0) -> int | None:
+    """The HTTP status of a GET (self-signed TLS accepted), or None when nothing answered."""
+    try:
+        with urllib.request.urlopen(url, context=_unverified(), timeout=timeout) as r:
+            return int(r.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+    except OSError:
+        return None
+
+
+class SalonProcess:
+    """``salon serve`` over HTTPS on one port and one data folder, startable again after it
+    was killed or drained. Its output (every run) goes to ``data/server.log``."""
+
+    def __init__(self, data: Path, env: dict[str, str] | None = None, port: int | None = None):
+        self.data = data
+        self.env = env or {}
+        self.port = port or fixed_port()
+        self.url = f"https://127.0.0.1:{self.port}"
+        self.log_path = data / "server.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.runs = 0
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self, timeout: float = 30.0, page: Any = None) -> float:
+        """Start and wait until ``/api/v1/health`` answers 200; returns the seconds it took.
+        With ``page``, wait through it, so Playwright keeps recording that page's events."""
+        assert not self.running(), "the server is already running"
+        self.runs += 1
+        started = time.monotonic()
+        with self.log_path.open("ab") as log:
+            log.write(f"\n===== run {self.runs} at {time.strftime('%X')} =====\n".encode())
+            log.flush()
+            self.process = subprocess.Popen(
+                [
+                    str(SALON),
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--data-dir",
+                    str(self.data),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "SALON_LOG_LEVEL": "info", **self.env},
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            )
+        deadline = started + timeout
+        while http_status(f"{self.url}/api/v1/health") != 200:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"salon serve did not start; see {self.log_path}")
+            if page is None:
+                time.sleep(0.1)
+            else:
+                page.wait_for_timeout(100)
+        return time.monotonic() - started
+
+    def kill(self) -> None:
+        """``kill -9``: no drain, no close frames; the kernel resets the connections."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def terminate(self) -> None:
+        """SIGTERM: the server drains (and exits by itself)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+
+    def wait_exit(self, timeout: float) -> int | None:
+        """The exit status once the process has ended, or None if it is still running."""
+        assert self.process is not None
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self) -> None:
+        """End it whatever its state (TERM, then KILL after 5 s); safe to call twice."""
+        proc = self.process
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@contextlib.contextmanager
+def salon_process(data: Path, env: dict[str, str] | None = None) -> Iterator[SalonProcess]:
+    """A started :class:`SalonProcess`, stopped afterwards even when the test fails."""
+    server = SalonProcess(data, env)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+# --------------------------------------------------------------------------------------------
+# A TCP proxy whose connections can be cut
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """Close with a TCP RST (SO_LINGER 0), as a lost network does, not with a FIN."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+
+
+@dataclass(eq=False)
+class _Link:
+    client: asyncio.StreamWriter
+    upstream: asyncio.StreamWriter
+
+
+@dataclass
+class ProxyCounts:
+    accepted: int = 0
+    reset_while_cut: int = 0
+    cut: int = 0  # connections that were open when a cut began
+
+
+class TcpProxy:
+    """Forwards TCP from ``127.0.0.1:<port>`` to ``target``, byte for byte, in a thread of its
+    own. ``cut()`` resets every open connection and every new one until ``restore()``."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.port = 0
+        self.counts = ProxyCounts()
+        self._links: set[_Link] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._cut = False
+        self._loop = asyncio.new_event_loop()
+        self._server: asyncio.Server | None = None
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self._thread.start()
+        self._server = self._call(asyncio.start_server(self._handle, "127.0.0.1", 0))
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    def cut(self) -> int:
+        """Reset every proxied connection and refuse new ones; returns how many were open."""
+        return int(self._call(self._cut_now()))
+
+    def restore(self) -> None:
+        """Forward new connections again."""
+        self._call(self._set_cut(False))
+
+    def close(self) -> None:
+        if not self._thread.is_alive():
+            return
+        with contextlib.suppress(Exception):
+            self._call(self._shutdown())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+        self._loop.close()
+
+    def _call(self, coroutine: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(10)
+
+    async def _set_cut(self, value: bool) -> None:
+        self._cut = value
+
+    async def _cut_now(self) -> int:
+        self._cut = True
+        links = list(self._links)
+        for link in links:
+            _reset(link.client)
+            _reset(link.upstream)
+        self.counts.cut += len(links)
+        return len(links)
+
+    async def _shutdown(self) -> None:
+        self._cut = True
+        if self._server is not None:
+            self._server.close()
+        for link in list(self._links):
+            _reset(link.client)
+            _reset(link.upstream)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            await self._forward(reader, writer)
+        finally:
+            self._tasks.discard(task)
+
+    async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._cut:
+            self.counts.reset_while_cut += 1
+            _reset(writer)
+            return
+        self.counts.accepted += 1
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            _reset(writer)
+            return
+        link = _Link(writer, up_writer)
+        self._links.add(link)
+        try:
+            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        finally:
+            self._links.discard(link)
+            for end in (writer, up_writer):
+                if self._cut:
+                    end.transport.abort()
+                else:
+                    end.close()
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Copy until EOF, then half-close the other side (a TLS close_notify still gets through)."""
+    try:
+        while chunk := await reader.read(65536):
+            writer.write(chunk)
+            await writer.drain()
+        if writer.can_write_eof():
+            writer.write_eof()
+    except (OSError, RuntimeError):
+        writer.transport.abort()
+
+
+@contextlib.contextmanager
+def tcp_proxy(target_url: str) -> Iterator[TcpProxy]:
+    """A started :class:`TcpProxy` in front of ``https://host:port``; closed afterwards."""
+    host, port = target_url.split("//", 1)[1].rsplit(":", 1)
+    proxy = TcpProxy(host, int(port))
+    proxy.start()
+    try:
+        yield proxy
+    finally:
+        proxy.close()
+
+
+# --------------------------------------------------------------------------------------------
+# In-page instruments
+
+# Installs the sampler (window.__frames) and the "Reconnecting…" watcher (window.__banner).
+# Each sample: {t, s: {name: {v, sc, a, c, g, l, r}} | null, e?}: video and screen frames
+# decoded, audio bytes, connection and signaling state, local/remote candidate types.

@@ -1,0 +1,156 @@
+"""Glare in real Chromium (RELIABILITY row 42): both sides renegotiate at the same instant.
+
+Two people in a room press "Share screen" at one shared wall-clock instant (each page runs
+the click from a ``setTimeout`` aimed at the same ``Date.now()``), then both stop sharing and
+turn the camera off at one instant, then both turn it on again: 50 rounds in a row. Adding
+and removing the screen track makes both sides offer at once; perfect negotiation must
+resolve every collision. After each step both peer connections are ``stable`` and
+``connected`` with the expected tracks, and neither page logged an error.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Person, join_room, new_room, stats, tile, wait_for_media
+from tests.e2e.faults import now_ms
+from tests.e2e.watch import ConsoleErrors, FrameLog, click_at, fired, poll
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
+
+ROUNDS = 50
+LEAD_MS = 500  # the shared instant is this far ahead, so both pages have it before it comes
+STEP_S = 20.0  # the longest one step (both sides converged) may take
+COLLIDE_MS = 300  # two offers this close crossed on the wire
+
+
+def at_once(pages: list[Any], *labels: str) -> float:
+    """Click the buttons ``labels`` in every page at one shared instant; returns the skew
+    between the pages' clicks in ms (both ran, and the buttons were enabled)."""
+    at = now_ms() + LEAD_MS
+    for page in pages:
+        click_at(page, at, *labels)
+    runs = [poll(p, lambda p=p: fired(p), "the click to run", 5, every_ms=50) for p in pages]
+    for run in runs:
+        assert [r[0] for r in run] == list(labels), run
+        assert all(r[2] for r in run), f"a button was missing or disabled: {run}"
+    times = [r[1] for run in runs for r in run]
+    return float(max(times) - min(times))
+
+
+def converged(page: Any, other: str, *, screen: bool, camera: bool) -> bool:
+    """``page`` sees ``other`` with the screen and camera as expected, its connection to them
+    connected and its negotiation at rest (``stable``)."""
+    remote = tile(page, other)
+    if remote.count() != 1:
+        return False
+    if remote.get_attribute("data-screen") != ("on" if screen else "off"):
+        return False
+    if remote.get_attribute("data-camera") != ("on" if camera else "off"):
+        return False
+    peer = stats(page).get(other)
+    if peer is None or peer["signaling"] != "stable" or peer["connection"] != "connected":
+        return False
+    return not screen or peer["screenFramesDecoded"] > 0
+
+
+def own_state(page: Any, *, screen: bool, camera: bool) -> bool:
+    share = "Stop sharing screen" if screen else "Share screen"
+    cam = "Turn camera off" if camera else "Turn camera on"
+    return bool(
+        page.locator(f'button[aria-label="{share}"]').count()
+        and page.locator(f'button[aria-label="{cam}"]').count()
+    )
+
+
+def is_offer(message: dict[str, Any]) -> bool:
+    return (
+        message.get("type") == "signal"
+        and (message.get("description") or {}).get("type") == "offer"
+    )
+
+
+def explain(pairs: list[tuple[Any, str, str]], logs: list[FrameLog]) -> None:
+    """Print what each side was doing: its peer state, its last signals, errors received."""
+    for (page, name, other), log in zip(pairs, logs, strict=True):
+        peer = dict(stats(page).get(other, {}))
+        trail = peer.pop("trail", [])
+        print(f"[{name}] toward {other}: {peer}")
+        print(f"[{name}] trail: {trail[-12:]}")
+        print(f"[{name}] errors from the server: {log.received('error')[-5:]}")
+        for frame in [f for f in log.frames if f.type == "signal"][-8:]:
+            message = frame.message
+            what = message.get("description", {}).get("type") or next(
+                (k for k in ("candidate", "rejected", "reset") if message.get(k)), "?"
+            )
+            print(f"[{name}] {'sent' if frame.sent else 'got '} {what} at {frame.at:.0f}")
+
+
+def test_both_sides_renegotiate_at_the_same_instant_50_times(person: Person) -> None:
+    names = ["gail", "hank"]
+    pages = [person(), person()]
+    errors = [ConsoleErrors(p) for p in pages]
+    logs = [FrameLog(p) for p in pages]
+    room = new_room(pages[0])
+    for page, name in zip(pages, names, strict=True):
+        join_room(page, room, name)
+    wait_for_media(pages[0], [names[1]])
+    wait_for_media(pages[1], [names[0]])
+    # Errors count from here: loading the page logs a 401 for the signed-out account probe.
+    since = now_ms()
+
+    pairs = [(pages[0], names[0], names[1]), (pages[1], names[1], names[0])]
+    steps = [
+        (("Share screen",), True, True),
+        (("Stop sharing screen", "Turn camera off"), False, False),
+        (("Turn camera on",), False, True),
+    ]
+    skews: list[float] = []
+    took: list[float] = []
+    for round_ in range(ROUNDS):
+        for labels, screen, camera in steps:
+            started = time.monotonic()
+            skews.append(at_once(pages, *labels))
+            try:
+                for page, name, other in pairs:
+                    poll(
+                        page,
+                        lambda p=page, o=other, s=screen, c=camera: (
+                            own_state(p, screen=s, camera=c) and converged(p, o, screen=s, camera=c)
+                        ),
+                        f"round {round_}: {name} to see {other} with screen={screen}"
+                        f" camera={camera}, stable (after {labels})",
+                        STEP_S,
+                    )
+            except AssertionError:
+                explain(pairs, logs)
+                raise
+            took.append(time.monotonic() - started)
+        assert not any(e.texts(since) for e in errors), [e.texts(since) for e in errors]
+
+    # Glare happened: both sides had an offer out at the same moment, most steps.
+    offers = [[f.at for f in log.frames if f.sent and is_offer(f.message)] for log in logs]
+    crossed = sum(1 for a in offers[0] if any(abs(a - b) < COLLIDE_MS for b in offers[1]))
+    print(
+        f"offers sent: {[len(o) for o in offers]}, crossed (both within {COLLIDE_MS} ms): {crossed}"
+    )
+    assert crossed >= ROUNDS, "the sides rarely offered at once: this did not test glare"
+    trails = [stats(p)[o]["trail"] for p, o in ((pages[0], names[1]), (pages[1], names[0]))]
+    for name, trail in zip(names, trails, strict=True):
+        words = Counter(step.split(" [")[0] for step in trail)
+        print(f"[{name}] negotiation trail ({len(trail)} steps kept): {dict(words)}")
+    print(
+        f"{ROUNDS} rounds x {len(steps)} simultaneous steps: click skew between the pages"
+        f" median {statistics.median(skews):.0f} ms, max {max(skews):.0f} ms; a step converged"
+        f" in median {statistics.median(took):.2f} s, max {max(took):.2f} s"
+    )
+    # The call is whole afterwards: camera video and audio both ways.
+    wait_for_media(pages[0], [names[1]])
+    wait_for_media(pages[1], [names[0]])
+    for name, found in zip(names, errors, strict=True):
+        assert found.texts(since) == [], f"{name}'s page logged errors: {found.texts(since)}"
