@@ -130,3 +130,33 @@ async def test_name_takeover_is_refused(server: Any) -> None:
     assert again.name == "alice"
     await again.close()
     await bob.close()
+
+
+async def test_rejected_and_reset_are_relayed_stamped_and_need_exactly_one_payload(
+    peers: Callable[..., Any],
+) -> None:
+    alice, bob = await peers("alice", "bob")
+    await alice.join("recover")
+    await bob.join("recover")
+    await alice.expect("member_joined")
+    rejected = {"type": "offer", "message": "Failed to parse SessionDescription."}
+    await alice.send(type="signal", to=bob.id, rejected=rejected, **{"from": "forged"})
+    got = await bob.expect("signal")
+    assert (got["from"], got["rejected"], got["description"], got["reset"]) == (
+        alice.id,
+        rejected,
+        None,
+        None,
+    )
+    await bob.send(type="signal", to=alice.id, reset={"reason": "rejected"})
+    got = await alice.expect("signal")
+    assert (got["from"], got["reset"], got["candidate"]) == (bob.id, {"reason": "rejected"}, None)
+    # Two payloads, an unknown reason, an over-long message: refused, nothing relayed.
+    for bad in (
+        {"reset": {"reason": "ice_failed"}, "candidate": CANDIDATE},
+        {"reset": {"reason": "because"}},
+        {"rejected": {"type": "offer", "message": "x" * 257}},
+    ):
+        await alice.send(type="signal", to=bob.id, **bad)
+        await alice.error("bad_message")
+    await bob.silent(0.2)
