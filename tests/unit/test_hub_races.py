@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 
 from salon.core.passwords import MemoryRoomPasswords
-from salon.protocol.messages import ChatDelivered, Joined
+from salon.protocol.messages import ChatDelivered, ChatEntry, Joined
 from salon.store.chat import MemoryChatRepository
 
 from .conftest import World
 
 
 class GatedChats(MemoryChatRepository):
-    """Reads a room's last seq, then holds the answer until the test opens the gate: a slow
-    database whose answer is already out of date when the hub gets it."""
+    """Reads a room's recent chat (what bringing a room to life asks the store), then holds
+    the answer until the test opens the gate: a slow database whose answer is already out of
+    date when the hub gets it."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -24,8 +25,8 @@ class GatedChats(MemoryChatRepository):
         if gate is not None:
             await gate.wait()
 
-    async def last_seq(self, room: str) -> int:
-        found = await super().last_seq(room)
+    async def recent(self, room: str, limit: int) -> list[ChatEntry]:
+        found = await super().recent(room, limit)
         await self._hold()
         return found
 

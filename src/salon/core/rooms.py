@@ -165,8 +165,14 @@ class Rooms:
         # _forget_if_idle) so we join it rather than a copy with a stale last_seq.
         self._loading[room_id] += 1
         try:
-            history = await self.chats.recent(room_id, self.limits.history_on_join)
-            last_seq = history[-1].seq if history else await self.chats.last_seq(room_id)
+            keep = self.limits.history_on_join
+            history = await self.chats.recent(room_id, keep)
+            if history:
+                last_seq = history[-1].seq
+            elif keep > 0:
+                last_seq = 0  # no recent message means no message at all: one query, not two
+            else:
+                last_seq = await self.chats.last_seq(room_id)
         finally:
             self._loading -= Counter({room_id: 1})  # drops the key at zero
         existing = self.rooms.get(room_id)  # someone else activated it while we awaited
