@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 STATIC := src/salon/static
 WEB_SOURCES := $(shell find web/src web/index.html web/public web/vite.config.ts web/tsconfig*.json -type f 2>/dev/null)
-APT_PACKAGES := chromium coturn nginx postgresql redis-server
+APT_PACKAGES := chromium coturn nginx postgresql redis-server openssh-server groovy default-jre-headless
 PORT ?= 8443
 
 .PHONY: run test check format deps web system-deps unit integration e2e web-test types types-check clean

@@ -8,10 +8,16 @@
 #
 #   deploy/podman-smoke.sh
 #
-# Needs: podman, runc, debootstrap (installed with apt when missing), and Node 20 on the
-# host (/usr/bin/node and /usr/lib/node_modules/npm are copied into the Node base image).
-# Environment: DEBIAN_MIRROR (default http://deb.debian.org/debian), KEEP_IMAGE=1 to keep
-# localhost/salon:smoke, REBUILD_BASE=1 to remake the base images.
+# Then deploy/release.sh in compose mode, over SSH to this machine (Debian's sshd on a free
+# loopback port, throwaway keys), with podman as the engine: the image, a newer one (the same
+# with another label), a broken one (rolled back by release.sh itself), and a rollback by
+# hand. podman has no `compose`: a small stand-in (below) does, with podman, the three compose
+# commands release.sh uses, for the salon service alone. SKIP_RELEASE=1 skips this part.
+#
+# Needs: podman, runc, debootstrap, openssh-server (installed with apt when missing), and
+# Node 20 on the host (/usr/bin/node and /usr/lib/node_modules/npm are copied into the Node
+# base image). Environment: DEBIAN_MIRROR (default http://deb.debian.org/debian),
+# KEEP_IMAGE=1 to keep localhost/salon:smoke, REBUILD_BASE=1 to remake the base images.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -20,29 +26,42 @@ PY_BASE=localhost/salon-base/python:3.11-bookworm
 NODE_BASE=localhost/salon-base/node:20-bookworm
 IMAGE=localhost/salon:smoke
 NAME=salon-smoke-$$
+RELEASED=salon-smoke-release-$$  # the container the compose stand-in runs
 WORK=$(mktemp -d)
+SSHD_PID=""
+MADE_PRIVSEP=0
+LOCK="$HOME/.salon-release.lock" # release.sh's lock on a compose host
+[ -e "$LOCK" ] && MADE_LOCK=0 || MADE_LOCK=1
 
 say() { printf '\n== %s\n' "$*"; }
 
 cleanup() {
     # (Without systemd, podman cannot schedule the HEALTHCHECK timer; `podman healthcheck
     # run` below runs it once instead.)
-    podman rm -f "$NAME" >/dev/null 2>&1 || true
-    podman volume rm -f "$NAME-data" >/dev/null 2>&1 || true
+    podman rm -f "$NAME" "$RELEASED" >/dev/null 2>&1 || true
+    podman volume rm -f "$NAME-data" "$RELEASED-data" >/dev/null 2>&1 || true
+    podman rmi -f localhost/salon:current localhost/salon:previous "$IMAGE-newer" \
+        "$IMAGE-broken" >/dev/null 2>&1 || true
     [ "${KEEP_IMAGE:-0}" = 1 ] || podman rmi -f "$IMAGE" >/dev/null 2>&1 || true
+    if [ -n "$SSHD_PID" ]; then
+        kill "$SSHD_PID" 2>/dev/null || true
+        wait "$SSHD_PID" 2>/dev/null || true
+    fi
+    [ "$MADE_PRIVSEP" = 0 ] || rmdir /run/sshd 2>/dev/null || true
+    [ "$MADE_LOCK" = 0 ] || rm -f "$LOCK"
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 
 missing=""
-for tool in podman runc debootstrap curl; do
+for tool in podman runc debootstrap curl /usr/sbin/sshd; do
     command -v "$tool" >/dev/null || missing="$missing $tool"
 done
 if [ -n "$missing" ]; then
     say "installing:$missing"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        podman runc debootstrap curl uidmap
+        podman runc debootstrap curl uidmap openssh-server
 fi
 
 # crun (podman's default runtime) and podman's default ulimits both fail in this kind of
@@ -122,4 +141,137 @@ podman exec "$NAME" test -f /data/salon.db || fail "no database in the /data vol
 
 podman healthcheck run "$NAME" 2>/dev/null || fail "the image's HEALTHCHECK says unhealthy"
 echo "HEALTHCHECK: healthy"
-say "podman smoke test passed"
+podman rm -f "$NAME" >/dev/null
+if [ "${SKIP_RELEASE:-0}" = 1 ]; then
+    say "podman smoke test passed (release.sh skipped)"
+    exit 0
+fi
+
+# --- deploy/release.sh in compose mode, over SSH to this machine, podman as the engine ---------
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+SSH_PORT=$(free_port)
+PORT=$(free_port)
+BASE="http://127.0.0.1:$PORT"
+KEYS="$WORK/ssh"
+
+say "sshd on 127.0.0.1:$SSH_PORT, throwaway host and user keys"
+mkdir -m 700 "$KEYS"
+ssh-keygen -q -t ed25519 -N '' -f "$KEYS/host_key"
+ssh-keygen -q -t ed25519 -N '' -f "$KEYS/user_key"
+cp "$KEYS/user_key.pub" "$KEYS/authorized_keys"
+printf '[127.0.0.1]:%s %s\n' "$SSH_PORT" "$(cut -d' ' -f1,2 "$KEYS/host_key.pub")" \
+    >"$KEYS/known_hosts"
+# Sessions get this script's containers.conf (runc, no default ulimits) for podman, as a
+# host's own configuration would give it.
+cat >"$KEYS/sshd_config" <<CONFIG
+ListenAddress 127.0.0.1
+Port $SSH_PORT
+HostKey $KEYS/host_key
+PidFile $KEYS/sshd.pid
+AuthorizedKeysFile $KEYS/authorized_keys
+AllowUsers $(id -un)
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+SetEnv CONTAINERS_CONF=$CONTAINERS_CONF
+CONFIG
+cat >"$KEYS/ssh_config" <<CONFIG
+Host smoke-host
+    HostName 127.0.0.1
+    Port $SSH_PORT
+    User $(id -un)
+    IdentityFile $KEYS/user_key
+    IdentitiesOnly yes
+    IdentityAgent none
+    UserKnownHostsFile $KEYS/known_hosts
+    GlobalKnownHostsFile /dev/null
+    StrictHostKeyChecking yes
+    BatchMode yes
+CONFIG
+if [ ! -d /run/sshd ]; then  # sshd's privilege-separation folder, made only when missing
+    mkdir -m 0755 /run/sshd
+    MADE_PRIVSEP=1
+fi
+/usr/sbin/sshd -D -e -f "$KEYS/sshd_config" 2>"$KEYS/sshd.log" &
+SSHD_PID=$!
+for _ in $(seq 1 100); do
+    ssh -F "$KEYS/ssh_config" smoke-host true 2>/dev/null && break
+    sleep 0.1
+done
+
+# What release.sh runs as `docker compose -f deploy/compose.yaml ...`, done with podman for
+# the salon service alone: `up -d --no-build --no-deps salon` (recreate the container when
+# salon:current is another image, stopping the old one with the compose file's
+# stop_grace_period, so that it drains), `ps -q salon` and `exec -T salon COMMAND...`. Host
+# networking instead of the compose network: podman's bridge needs iptables, absent here.
+cat >"$WORK/compose" <<STANDIN
+#!/usr/bin/env bash
+set -euo pipefail
+name=$RELEASED
+case "\$1" in
+    up)
+        want=\$(podman image inspect -f '{{.Id}}' "\$SALON_IMAGE")
+        have=\$(podman inspect -f '{{.Image}}' "\$name" 2>/dev/null || true)
+        [ "\$want" != "\$have" ] || exit 0
+        podman stop -t 35 "\$name" >/dev/null 2>&1 || true
+        podman rm -f "\$name" >/dev/null 2>&1 || true
+        podman run -d --name "\$name" --network host -e SALON_HOST=127.0.0.1 \\
+            -e SALON_PORT=$PORT -v "\$name-data:/data" "\$SALON_IMAGE" >/dev/null
+        ;;
+    ps) podman ps -q --filter "name=^\$name\\\$" ;;
+    exec)
+        shift 3 # exec -T salon
+        exec podman exec "\$name" "\$@"
+        ;;
+    *)
+        echo "compose stand-in: '\$*' is not a command release.sh uses" >&2
+        exit 2
+        ;;
+esac
+STANDIN
+chmod +x "$WORK/compose"
+
+say "a newer image (the same, another label) and a broken one (its entry point fails)"
+printf 'FROM %s\nLABEL org.opencontainers.image.revision=smoke-newer\n' "$IMAGE" \
+    | podman build -q --network host -t "$IMAGE-newer" -f - "$WORK" >/dev/null
+printf 'FROM %s\nENTRYPOINT ["/bin/false"]\n' "$IMAGE" \
+    | podman build -q --network host -t "$IMAGE-broken" -f - "$WORK" >/dev/null
+
+NAME=$RELEASED # for fail's logs from here on
+release() {
+    deploy/release.sh compose --host smoke-host --ssh-config "$KEYS/ssh_config" \
+        --dir "$PWD" --compose "$WORK/compose" --engine podman --timeout 60 "$@"
+}
+image_id() { podman image inspect -f '{{.Id}}' "$1"; }
+runs() { [ "$(podman inspect -f '{{.Image}}' "$RELEASED")" = "$(image_id "$1")" ]; }
+healthy() {
+    curl -fsS "$BASE/api/v1/health" | grep -q '"status":"ok"' || fail "$BASE is not healthy"
+}
+
+say "release 1: $IMAGE, streamed over SSH"
+release --image "$IMAGE" --load || fail "release 1 failed"
+runs "$IMAGE" || fail "release 1 is not what runs"
+healthy
+
+say "release 2: $IMAGE-newer; the server before drains, release 1 is kept"
+release --image "$IMAGE-newer" --load || fail "release 2 failed"
+runs "$IMAGE-newer" || fail "release 2 is not what runs"
+[ "$(image_id salon:previous)" = "$(image_id "$IMAGE")" ] || fail "release 1 is not kept"
+healthy
+
+say "release 3: $IMAGE-broken, which release.sh must roll back by itself"
+status=0
+release --image "$IMAGE-broken" --load --timeout 20 || status=$?
+[ "$status" = 3 ] || fail "the broken release ended with status $status, not 3 (rolled back)"
+runs "$IMAGE-newer" || fail "release 2 does not run again"
+healthy
+
+say "rollback by hand: back to release 1"
+release --rollback || fail "the rollback by hand failed"
+runs "$IMAGE" || fail "release 1 does not run again"
+healthy
+say "podman smoke test passed; release.sh compose mode deployed and rolled back"
