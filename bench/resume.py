@@ -35,7 +35,6 @@ import contextlib
 import json
 import multiprocessing as mp
 import os
-import platform
 import random
 import signal
 import socket
@@ -54,6 +53,8 @@ from typing import Any
 import psutil
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
+
+from machine import describe
 
 ROOT = Path(__file__).resolve().parent.parent
 RETRY_STEPS = (0.0, 0.3, 1.2, 2.7, 4.8)  # seconds before attempt n (0: at once)
@@ -515,17 +516,7 @@ def report(runs: list[dict[str, Any]]) -> str:
 
 
 def machine() -> str:
-    cpu = "?"
-    with contextlib.suppress(OSError):
-        for ln in Path("/proc/cpuinfo").read_text().splitlines():
-            if ln.startswith("model name"):
-                cpu = ln.split(":", 1)[1].strip()
-                break
-    mem = psutil.virtual_memory().total / 2**30
-    return (
-        f"{os.cpu_count()} cores ({cpu}), {mem:.1f} GiB RAM, Python {platform.python_version()},"
-        f" {platform.platform()}"
-    )
+    return describe()
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

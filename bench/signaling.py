@@ -38,7 +38,6 @@ import contextlib
 import json
 import multiprocessing as mp
 import os
-import platform
 import secrets
 import shutil
 import signal
@@ -57,6 +56,8 @@ from typing import Any
 import psutil
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+
+from machine import describe
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE_RELAY = ROOT / "bench" / "node-relay"
@@ -867,20 +868,10 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
 
 
 def machine() -> str:
-    cpu = "?"
-    with contextlib.suppress(OSError):
-        for ln in Path("/proc/cpuinfo").read_text().splitlines():
-            if ln.startswith("model name"):
-                cpu = ln.split(":", 1)[1].strip()
-                break
     node = subprocess.run(
         ["node", "--version"], capture_output=True, text=True, check=False
     ).stdout.strip()
-    mem = psutil.virtual_memory().total / 2**30
-    return (
-        f"{os.cpu_count()} cores ({cpu}), {mem:.1f} GiB RAM, Python {platform.python_version()},"
-        f" Node {node or '?'}, {platform.platform()}"
-    )
+    return describe(f"Node {node or '?'}")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

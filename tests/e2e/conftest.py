@@ -14,6 +14,7 @@ import os
 import socket
 import ssl
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -22,7 +23,10 @@ from typing import Any
 
 import pytest
 
+from salon.core.turnconfig import PeerPolicy, TurnServerConfig
+from salon.server.coturn import find_turnserver
 from tests.support import CHROMIUM, CHROMIUM_ARGS, stop_process
+from tests.turn.conftest import REALM, RELAY_PORTS, SECRET, free_ports
 
 REPO = Path(__file__).resolve().parents[2]
 SALON = REPO / ".venv" / "bin" / "salon"
@@ -291,3 +295,33 @@ def restartable(tmp_path: Path) -> Iterator[Any]:
     data.mkdir()
     with salon_process(data) as running:
         yield running
+
+
+def loopback_relay(
+    tmp_path_factory: pytest.TempPathFactory, name: str
+) -> tuple[TurnServerConfig, Path]:
+    """A coturn configuration on free 127.0.0.1 ports that relays between loopback peers, and
+    a folder for its state; skips (saying why) where Debian's coturn is not installed.
+
+    ``PeerPolicy.ANY`` (``allow-loopback-peers``, nothing denied) is for these tests only:
+    both browsers are on this machine, so each relay's peer is a loopback address, which the
+    hardened configuration refuses on purpose (tests/turn proves it). Never deploy it."""
+    if find_turnserver() is None:
+        reason = "coturn's turnserver is not installed (make test installs Debian's coturn)"
+        print(f"SKIP: {reason}", file=sys.__stderr__)
+        pytest.skip(reason)
+    folder = tmp_path_factory.mktemp(name)
+    first = free_ports(RELAY_PORTS + 1)
+    config = TurnServerConfig(
+        secret=SECRET,
+        realm=REALM,
+        listening_port=first,
+        min_port=first + 1,
+        max_port=first + RELAY_PORTS,
+        listening_ips=("127.0.0.1",),
+        relay_ips=("127.0.0.1",),
+        peers=PeerPolicy.ANY,
+        log_file="stdout",
+        state_dir=str(folder),
+    )
+    return config, folder

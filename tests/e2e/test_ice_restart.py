@@ -15,7 +15,6 @@ import contextlib
 import json
 import math
 import secrets
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,9 +22,9 @@ from typing import Any
 
 import pytest
 
-from salon.core.turnconfig import PeerPolicy, TurnServerConfig
-from salon.server.coturn import Coturn, find_turnserver, start_coturn
-from tests.e2e.conftest import Person, salon_server, stats, wait_for_media
+from salon.core.turnconfig import TurnServerConfig
+from salon.server.coturn import Coturn, start_coturn
+from tests.e2e.conftest import Person, loopback_relay, salon_server, stats, wait_for_media
 from tests.e2e.faults import now_ms
 from tests.e2e.watch import (
     ConsoleErrors,
@@ -39,7 +38,7 @@ from tests.e2e.watch import (
     stop_sampler,
     warm_up,
 )
-from tests.turn.conftest import REALM, RELAY_PORTS, SECRET, free_ports
+from tests.turn.conftest import SECRET
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -67,24 +66,7 @@ class Relay:
 
 @pytest.fixture(scope="module")
 def relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Relay]:
-    if find_turnserver() is None:
-        reason = "coturn's turnserver is not installed (make test installs Debian's coturn)"
-        print(f"SKIP: {reason}", file=sys.__stderr__)
-        pytest.skip(reason)
-    folder = tmp_path_factory.mktemp("coturn-restart")
-    first = free_ports(RELAY_PORTS + 1)
-    config = TurnServerConfig(
-        secret=SECRET,
-        realm=REALM,
-        listening_port=first,
-        min_port=first + 1,
-        max_port=first + RELAY_PORTS,
-        listening_ips=("127.0.0.1",),
-        relay_ips=("127.0.0.1",),
-        peers=PeerPolicy.ANY,  # loopback peers: test-only, unlike the hardened config
-        log_file="stdout",
-        state_dir=str(folder),
-    )
+    config, folder = loopback_relay(tmp_path_factory, "coturn-restart")
     running = Relay(config, folder)
     running.start()
     try:

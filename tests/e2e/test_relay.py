@@ -16,17 +16,15 @@ from __future__ import annotations
 
 import json
 import secrets
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from salon.core.turnconfig import PeerPolicy, TurnServerConfig
-from salon.server.coturn import Coturn, find_turnserver, start_coturn
-from tests.e2e.conftest import Person, salon_server, stats, wait_for_media
-from tests.turn.conftest import REALM, RELAY_PORTS, SECRET, free_ports
+from salon.server.coturn import Coturn, start_coturn
+from tests.e2e.conftest import Person, loopback_relay, salon_server, stats, wait_for_media
+from tests.turn.conftest import SECRET
 
 pytestmark = pytest.mark.e2e
 
@@ -34,24 +32,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def coturn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coturn]:
     """coturn on 127.0.0.1 that relays between loopback peers (see the module docstring)."""
-    if find_turnserver() is None:
-        reason = "coturn's turnserver is not installed (make test installs Debian's coturn)"
-        print(f"SKIP: {reason}", file=sys.__stderr__)
-        pytest.skip(reason)
-    folder = tmp_path_factory.mktemp("coturn")
-    first = free_ports(RELAY_PORTS + 1)
-    config = TurnServerConfig(
-        secret=SECRET,
-        realm=REALM,
-        listening_port=first,
-        min_port=first + 1,
-        max_port=first + RELAY_PORTS,
-        listening_ips=("127.0.0.1",),
-        relay_ips=("127.0.0.1",),
-        peers=PeerPolicy.ANY,  # loopback peers: test-only, unlike the hardened config
-        log_file="stdout",
-        state_dir=str(folder),
-    )
+    config, folder = loopback_relay(tmp_path_factory, "coturn")
     running = start_coturn(config, folder)
     yield running
     running.stop()
