@@ -21,7 +21,15 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Person, join_room, new_room, salon_server, tile, wait_for_media
+from tests.e2e.conftest import (
+    Person,
+    join_room,
+    new_room,
+    salon_server,
+    screenshot,
+    tile,
+    wait_for_media,
+)
 from tests.e2e.faults import SalonProcess, now_ms, tcp_proxy
 from tests.e2e.test_call import dial, go_online
 from tests.e2e.test_room import chat_texts, send_chat
@@ -193,10 +201,11 @@ def resumed_welcomes(side: Side, since: float) -> list[dict[str, Any]]:
 
 
 def kill_and_restart(
-    server: SalonProcess, sides: tuple[Side, Side], text: str
+    server: SalonProcess, sides: tuple[Side, Side], text: str, shot: str | None = None
 ) -> tuple[float, float]:
-    """``kill -9`` the server; once both pages say "Reconnecting…", the first types ``text``;
-    start the server again on the same port 5 s after the kill. Returns (killed, restarted)."""
+    """``kill -9`` the server; once both pages say "Reconnecting…", the first types ``text``
+    (and, with ``shot``, its page is saved under that name for the README); start the server
+    again on the same port 5 s after the kill. Returns (killed, restarted)."""
     killed = now_ms()
     server.kill()
     for side in sides:
@@ -208,6 +217,8 @@ def kill_and_restart(
         " (window.__salon?.snapshot().unsent ?? []).map((u) => u.text)]"
     )
     print(f"[{sides[0].name}] typed during the outage; chat box, unsent: {held}")
+    if shot is not None:
+        screenshot(sides[0].page, shot)
     # The outage's length is the scenario, not a condition to wait for.
     sides[0].page.wait_for_timeout(max(0.0, killed + OUTAGE_S * 1000 - now_ms()))
     restarted = now_ms()
@@ -224,7 +235,7 @@ def test_kill_9_and_restart_mid_room_keeps_the_call_and_the_chat(
     before = {s.name: snapshot_ids(s.page) for s in sides}
     during = f"typed while the server was down {secrets.token_hex(3)}"
 
-    killed, restarted = kill_and_restart(restartable, sides, during)
+    killed, restarted = kill_and_restart(restartable, sides, during, shot="reconnecting")
     back = wait_banner_gone(sides, restarted)
     print(f"back (banner gone) after the restart, in s: {back}")
     for side in sides:
