@@ -229,7 +229,9 @@ def host() -> Iterator[Host]:
         print(reason)
         pytest.skip(reason)
     if not UV.exists():
-        pytest.skip(f"uv is missing ({UV}): make deps installs it")
+        reason = f"uv is missing ({UV}): make deps installs it"
+        print(reason)
+        pytest.skip(reason)
     work = Path(tempfile.mkdtemp(prefix="salon-release-"))
     try:
         builds = {
