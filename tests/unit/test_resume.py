@@ -293,6 +293,51 @@ async def test_after_a_restart_a_call_room_goes_on_from_its_stored_chat(
     assert isinstance(delivered, ChatDelivered) and delivered.seq == 2
 
 
+async def test_after_a_restart_an_old_token_does_not_open_a_room_that_got_a_password(
+    signed_world: World,
+) -> None:
+    alice = await signed_world.connect("alice")
+    await alice.send(type="join", room="x")  # open: no password when she was let in
+    alice.take()
+    passwords = MemoryRoomPasswords()
+    passwords.passwords["x"] = "s3cret"  # protected since, by someone else
+    hub = Hub(
+        signed_world.limits,
+        signed_world.clock,
+        signed_world.chats,
+        passwords,
+        tokens=ResumeTokens(SECRET),
+    )
+    after = World(signed_world.limits, signed_world.clock, signed_world.chats, hub)
+    back = await resume(after, alice.token)
+    (welcome,) = back.take()
+    assert isinstance(welcome, Welcome) and welcome.resumed is not None
+    assert welcome.resumed.room is None  # resumed, but not let into the protected room
+    assert "x" not in after.hub.rooms  # and it was not left behind, empty
+
+
+async def test_after_a_restart_a_member_let_in_with_the_password_is_seated_again(
+    signed_world: World,
+) -> None:
+    signed_world.hub.passwords = passwords = MemoryRoomPasswords()
+    passwords.passwords["x"] = "s3cret"
+    alice = await signed_world.connect("alice")
+    await alice.send(type="join", room="x", password="s3cret")
+    assert isinstance(alice.take()[0], Joined)
+    seen = signed_world.hub.tokens.verify(alice.token, signed_world.clock.wall_ms() / 1000)
+    assert seen is not None and seen.guarded
+    hub = Hub(
+        signed_world.limits,
+        signed_world.clock,
+        signed_world.chats,
+        passwords,
+        tokens=ResumeTokens(SECRET),
+    )
+    after = World(signed_world.limits, signed_world.clock, signed_world.chats, hub)
+    _, joined = (await resume(after, alice.token)).take()
+    assert isinstance(joined, Joined) and joined.room == "x"
+
+
 async def test_after_a_restart_a_taken_name_fails_the_resume(signed_world: World) -> None:
     alice = await signed_world.connect("alice")
     after = fresh_hub(signed_world, ResumeTokens(SECRET))

@@ -12,7 +12,7 @@ ends (:meth:`Hub.sweep`).
 from __future__ import annotations
 
 import secrets
-from collections import deque
+from collections import Counter, deque
 
 from salon.core import validate
 from salon.core.calls import Call, CallState
@@ -163,15 +163,33 @@ class Hub(Rooms):
         # restart should not cost a thousand database queries.
         self.arrive(place)
         room = await self._room_for(claims) if claims.room is not None else None
-        if (
-            room is None
-            or place.id in room
-            or self._names.get(validate.name_key(place.name)) is not place
-        ):
+        if room is None:
             return
-        if room.allowed is None and len(room) >= self.limits.max_room_members:
+        if room.allowed is None and not claims.guarded:
+            # A token from before the room had a password (or an old one a client kept after
+            # leaving it) does not stand in for the password.
+            self._loading[room.id] += 1  # keep the room while the store answers
+            try:
+                protected = await self._protected(room)
+            finally:
+                self._loading -= Counter({room.id: 1})
+            if protected:
+                self._forget_if_idle(room)
+                return
+        if (
+            place.id in room
+            or self._names.get(validate.name_key(place.name)) is not place
+            or (room.allowed is None and len(room) >= self.limits.max_room_members)
+        ):
+            self._forget_if_idle(room)  # brought to life for nobody
             return
         self._seat(place, room, MediaState(), returning=True)
+
+    async def _protected(self, room: Room) -> bool:
+        """Whether the room has a stored password (asked once per room life)."""
+        if room.protected is None:
+            room.protected = await self.passwords.check(room.id, None) is not None
+        return room.protected
 
     async def _room_for(self, claims: Claims) -> Room | None:
         assert claims.room is not None

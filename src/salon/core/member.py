@@ -27,9 +27,12 @@ class Member(Protocol):
         """End this member's connection."""
         ...
 
-    def placed(self, room: str | None, call: str | None, peer: str | None) -> None:
+    def placed(
+        self, room: str | None, call: str | None, peer: str | None, *, guarded: bool = False
+    ) -> None:
         """The hub moved this member: into ``room`` (for a direct call, ``call`` and the other
-        member ``peer``), or out of every room (all None)."""
+        member ``peer``), or out of every room (all None). ``guarded``: the room had a
+        password when the member was let in."""
         ...
 
 

@@ -35,7 +35,16 @@ class TokenMint:
     def mint(self, place: Place) -> str:
         expires = self.clock.wall_ms() // 1000 + int(self.lifetime_seconds)
         return self.tokens.issue(
-            Claims(place.id, place.name, place.account, place.room, place.call, place.peer, expires)
+            Claims(
+                place.id,
+                place.name,
+                place.account,
+                place.room,
+                place.call,
+                place.peer,
+                expires,
+                place.guarded,
+            )
         )
 
 
@@ -51,6 +60,7 @@ class Place:
         self.room: str | None = None
         self.call: str | None = None
         self.peer: str | None = None
+        self.guarded = False  # its room had a password when it was let in
         self._mint = mint
         self._transport: Transport | None = None
         self._kept: deque[Outgoing] = deque()
@@ -87,8 +97,10 @@ class Place:
         if self._transport is not None:
             self._transport.close(code, reason)
 
-    def placed(self, room: str | None, call: str | None, peer: str | None) -> None:
-        self.room, self.call, self.peer = room, call, peer
+    def placed(
+        self, room: str | None, call: str | None, peer: str | None, *, guarded: bool = False
+    ) -> None:
+        self.room, self.call, self.peer, self.guarded = room, call, peer, guarded
         self.refresh_token()
 
     def token(self) -> str:

@@ -34,6 +34,7 @@ class Claims:
     call: str | None  # a direct call's id when ``room`` is that call's private room
     peer: str | None  # the other member of that call
     expires: int
+    guarded: bool = False  # ``room`` had a password when the member was let in
 
 
 def _b64(data: bytes) -> str:
@@ -64,6 +65,7 @@ class ResumeTokens:
             "c": claims.call,
             "p": claims.peer,
             "x": claims.expires,
+            "g": claims.guarded,
         }
         payload = _b64(json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode())
         return f"{payload}.{self._mac(payload)}"
@@ -83,10 +85,13 @@ class ResumeTokens:
                 call=_optional(body["c"]),
                 peer=_optional(body["p"]),
                 expires=body["x"],
+                guarded=body["g"],
             )
         except (ValueError, KeyError, TypeError):
             return None  # well signed but not ours to read: a format from another version
         if not isinstance(claims.expires, int) or claims.expires <= now_s:
+            return None
+        if not isinstance(claims.guarded, bool):
             return None
         return claims
 

@@ -192,7 +192,7 @@ class Rooms:
         self._where[member.id] = room
         self._send_joined(member, room)
         peer = None if room.allowed is None else next(iter(room.allowed - {member.id}), None)
-        member.placed(room.id, room.call, peer)
+        member.placed(room.id, room.call, peer, guarded=room.protected is True)
         if returning:
             self._announce_back(member)
         else:
