@@ -420,3 +420,82 @@ async def test_member_joined_politeness_is_by_id(world: World) -> None:
         (event,) = member.take()
         assert isinstance(event, MemberJoined)
         assert event.member.polite is (member.id > carol.id)
+
+
+# ------------------------------------------------------------------------------ review fixes
+
+
+async def test_after_a_restart_the_newer_token_wins_a_name_an_older_one_also_claims(
+    signed_world: World,
+) -> None:
+    """Mallory said goodbye as "zed" (a server that then crashed never learns it after the
+    restart) and kept her token; someone else took "zed". After the restart, whoever of
+    the two comes back first, the newer claim keeps the name."""
+    mallory = await signed_world.connect("zed")
+    old_token = mallory.token
+    mallory.closed(goodbye=True)
+    signed_world.clock.advance(5)  # later: its tokens expire later
+    victim = await signed_world.connect("zed")
+    await victim.send(type="join", room="club")
+    victim.take()
+    after = fresh_hub(signed_world, ResumeTokens(SECRET))
+    first = await resume(after, old_token)
+    assert isinstance(first.take()[0], Welcome)  # this server cannot know she left
+    back = await resume(after, victim.token)
+    welcome, joined = back.take()
+    assert isinstance(welcome, Welcome) and welcome.id == victim.id
+    assert isinstance(joined, Joined) and joined.room == "club"
+    assert first.transport.closes == [(CloseCode.REPLACED, "a newer claim to this name came back")]
+    assert after.hub.place(mallory.id) is None
+    # The other way round: the older claim is refused.
+    late = await resume(after, old_token)
+    assert late.take_error().code == "resume_failed"
+
+
+async def test_a_member_let_in_with_the_password_survives_two_restarts(
+    signed_world: World,
+) -> None:
+    signed_world.hub.passwords = passwords = MemoryRoomPasswords()
+    passwords.passwords["vault"] = "s3cret"
+    alice = await signed_world.connect("alice")
+    await alice.send(type="join", room="vault", password="s3cret")
+    alice.take()
+    token = alice.token
+    for _ in range(2):
+        hub = Hub(
+            signed_world.limits,
+            signed_world.clock,
+            signed_world.chats,
+            passwords,
+            tokens=ResumeTokens(SECRET),
+        )
+        server = World(signed_world.limits, signed_world.clock, signed_world.chats, hub)
+        back = await resume(server, token)
+        _, joined = back.take()
+        assert isinstance(joined, Joined) and joined.room == "vault"
+        token = back.token  # the newest one, issued by the rebuilt place
+
+
+async def test_kept_messages_past_the_byte_budget_are_dropped_and_missed(
+    make_world: Callable[..., World],
+) -> None:
+    world = make_world(resume_keep_bytes=64 * 1024)
+    alice, bob = await world.connect_in("x", "alice", "bob")
+    lose(alice)
+    big = {"type": "offer", "sdp": "a" * 30_000}
+    for _ in range(3):  # 3 x 30 kB > 64 KiB, far below the message count bound
+        await bob.send(type="signal", to=alice.id, description=big)
+    welcome, joined = (await resume(world, alice.token)).take()
+    assert isinstance(welcome, Welcome) and welcome.resumed is not None
+    assert welcome.resumed.missed is True
+    assert isinstance(joined, Joined)
+
+
+async def test_a_connection_that_dropped_messages_on_its_way_out_resumes_missed(
+    world: World,
+) -> None:
+    alice, _bob = await world.connect_in("x", "alice", "bob")
+    alice.session.closed(goodbye=False, dropped=True)  # e.g. closed 4002 on overflow
+    welcome, _ = (await resume(world, alice.token)).take()
+    assert isinstance(welcome, Welcome) and welcome.resumed is not None
+    assert welcome.resumed.missed is True

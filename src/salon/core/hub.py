@@ -111,6 +111,13 @@ class Hub(Rooms):
 
     # ------------------------------------------------------------------ places
 
+    def new_place(self, member_id: str, name: str, account: str | None) -> Place:
+        """A place with this hub's token mint and limits on what is kept while away."""
+        limits = self.limits
+        return Place(
+            member_id, name, account, self.mint, limits.outbox_messages, limits.resume_keep_bytes
+        )
+
     def place(self, member_id: str) -> Place | None:
         """The live place (attached or away) of a member id."""
         return self._places.get(member_id)
@@ -124,10 +131,11 @@ class Hub(Rooms):
         held = self._names.get(validate.name_key(name))
         return held if isinstance(held, Place) and held.account == account else None
 
-    def lose(self, place: Place, unsent: list[Outgoing]) -> None:
+    def lose(self, place: Place, unsent: list[Outgoing], *, dropped: bool = False) -> None:
         """The place's connection is gone without a goodbye: keep the place for the grace
-        window. Its room hears ``member_reconnecting``, presence watchers ``reconnecting``."""
-        place.detach(self.clock.monotonic(), unsent)
+        window. Its room hears ``member_reconnecting``, presence watchers ``reconnecting``.
+        ``dropped``: the connection lost messages, so the member missed some."""
+        place.detach(self.clock.monotonic(), unsent, dropped=dropped)
         room = self._where.get(place.id)
         if room is not None:
             out = Outgoing(MemberReconnecting(room=room.id, id=place.id))
@@ -158,13 +166,22 @@ class Hub(Rooms):
         member without a room. The place stays detached: the caller attaches it and sends
         what was kept (``joined``) after its ``welcome``."""
         place.detach(self.clock.monotonic())
+        place.claimed_until = claims.expires
         # No look-up of reserved names: the token proves the name was this member's a few
         # minutes ago (resume_token_seconds), and a thousand members coming back after a
         # restart should not cost a thousand database queries.
+        held = self._names.get(validate.name_key(place.name))
+        if isinstance(held, Place) and held.claimed_until < claims.expires:
+            # Two places rebuilt from tokens claim one name: this token is newer, so the
+            # name was given up by the other (a goodbye this server never saw) and taken since.
+            held.kick(CloseCode.REPLACED, "a newer claim to this name came back")
+            self.depart(held)
         self.arrive(place)
         room = await self._room_for(claims) if claims.room is not None else None
         if room is None:
             return
+        if claims.guarded and room.protected is None:
+            room.protected = True  # let in with its password, which cannot be removed
         if room.allowed is None and not claims.guarded:
             # A token from before the room had a password (or an old one a client kept after
             # leaving it) does not stand in for the password.

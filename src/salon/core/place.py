@@ -13,6 +13,7 @@ decides when a place is away, back or gone, with its injected clock.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -52,8 +53,16 @@ class Place:
     """A :class:`~salon.core.member.Member` whose connection can go and come back."""
 
     def __init__(
-        self, member_id: str, name: str, account: str | None, mint: TokenMint, keep: int
+        self,
+        member_id: str,
+        name: str,
+        account: str | None,
+        mint: TokenMint,
+        keep: int,
+        keep_bytes: int = 1024 * 1024,
     ) -> None:
+        """``keep`` and ``keep_bytes`` bound what is kept while away (messages, and their
+        encoded size)."""
         self._id = member_id
         self._name = name
         self.account = account  # username when signed in
@@ -65,9 +74,14 @@ class Place:
         self._transport: Transport | None = None
         self._kept: deque[Outgoing] = deque()
         self._keep = keep
+        self._keep_bytes = keep_bytes
+        self._kept_bytes = 0
         self.missed = False  # kept messages were dropped since the connection was lost
         self.away_since: float | None = None  # monotonic seconds; None while attached
         self.token_at = mint.clock.monotonic()  # when the newest token was issued
+        # For a place rebuilt from a token, that token's expiry (Unix seconds): of two
+        # rebuilt places claiming one name, the one with the newer token has it.
+        self.claimed_until = math.inf
 
     @property
     def id(self) -> str:
@@ -85,13 +99,16 @@ class Place:
         if self._transport is not None:
             self._transport.send(out)
         elif not self.missed:
-            if len(self._kept) >= self._keep:
+            size = len(out.text)  # encoded once; the same text is what a resume sends
+            if len(self._kept) >= self._keep or self._kept_bytes + size > self._keep_bytes:
                 # Past the bound nothing kept can be trusted to be whole: drop it all and
                 # tell the member on resume, so it takes a fresh snapshot and renegotiates.
                 self._kept.clear()
+                self._kept_bytes = 0
                 self.missed = True
             else:
                 self._kept.append(out)
+                self._kept_bytes += size
 
     def kick(self, code: CloseCode, reason: str) -> None:
         if self._transport is not None:
@@ -121,15 +138,18 @@ class Place:
         self.away_since = None
         kept, missed = list(self._kept), self.missed
         self._kept.clear()
+        self._kept_bytes = 0
         self.missed = False
         return kept, missed
 
-    def detach(self, now: float, unsent: Sequence[Outgoing] = ()) -> None:
+    def detach(self, now: float, unsent: Sequence[Outgoing] = (), *, dropped: bool = False) -> None:
         """The connection is gone: keep messages from now on, starting with ``unsent``
-        (what the connection had queued but not written)."""
+        (what the connection had queued but not written). ``dropped``: the connection lost
+        messages on its way out (its outbox overflowed, or pushes came after it closed), so
+        the member is told it missed some."""
         self._transport = None
         self.away_since = now
-        self.missed = False
+        self.missed = dropped
         for out in unsent:
             self.push(out)
 

@@ -85,7 +85,7 @@ class ResumeTokens:
                 call=_optional(body["c"]),
                 peer=_optional(body["p"]),
                 expires=body["x"],
-                guarded=body["g"],
+                guarded=body.get("g", False),  # absent in tokens from before it existed
             )
         except (ValueError, KeyError, TypeError):
             return None  # well signed but not ours to read: a format from another version

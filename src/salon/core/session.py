@@ -182,11 +182,18 @@ class Session:
         """The transport heard nothing for ``ping_after_seconds``: ask for a sign of life."""
         self.push(Outgoing(ServerPing()))
 
-    def closed(self, *, goodbye: bool = True, unsent: list[Outgoing] | None = None) -> None:
+    def closed(
+        self,
+        *,
+        goodbye: bool = True,
+        unsent: list[Outgoing] | None = None,
+        dropped: bool = False,
+    ) -> None:
         """The connection is gone. With a ``goodbye`` (the client closed with 1000 or 1001)
         the member leaves every room and frees its name at once; otherwise its place is kept
-        for the grace window, starting with ``unsent`` (what was queued but not written). A
-        place a newer connection took over is not this session's any more: nothing happens."""
+        for the grace window, starting with ``unsent`` (what was queued but not written;
+        ``dropped`` when the connection discarded some). A place a newer connection took over
+        is not this session's any more: nothing happens."""
         place = self.place
         if (
             self.state is SessionState.GREETED
@@ -196,7 +203,7 @@ class Session:
             if goodbye:
                 self.hub.depart(place)
             else:
-                self.hub.lose(place, unsent or [])
+                self.hub.lose(place, unsent or [], dropped=dropped)
         self.state = SessionState.CLOSED
 
     def _error(self, code: ErrorCode, message: str, ref: Ref | None = None) -> None:
@@ -225,13 +232,8 @@ class Session:
                 self.hub.depart(held)
         else:
             name = validate.display_name(msg.name, self.hub.limits.max_name_chars)
-        place = Place(
-            secrets.token_urlsafe(9),
-            name,
-            None if account is None else account.username,
-            self.hub.mint,
-            self.hub.limits.outbox_messages,
-        )
+        member_id = secrets.token_urlsafe(9)
+        place = self.hub.new_place(member_id, name, None if account is None else account.username)
         await self.hub.greet(place, signed_in=account is not None)
         place.attach(self.transport)
         self._greeted(place, version, None, [])
@@ -255,18 +257,15 @@ class Session:
         if hub.ended(claims.member):
             raise fail(ErrorCode.RESUME_FAILED, "that place has ended: say hello again")
         place = await self._rebuild(claims)
+        # Another connection with the same token may have taken the half-built place while
+        # it was rebuilt: newest wins, as everywhere.
+        place.kick(CloseCode.REPLACED, "this place was taken by a newer connection")
         kept, _ = place.attach(self.transport)  # joined and a token, when seated again
         # This server did not hold the place: whatever was sent to it meanwhile is lost.
         self._greeted(place, version, Resumed(room=place.room, call=place.call, missed=True), kept)
 
     async def _rebuild(self, claims: Claims) -> Place:
-        place = Place(
-            claims.member,
-            claims.name,
-            claims.account,
-            self.hub.mint,
-            self.hub.limits.outbox_messages,
-        )
+        place = self.hub.new_place(claims.member, claims.name, claims.account)
         try:
             await self.hub.rebuild(place, claims)
         except SalonError as exc:

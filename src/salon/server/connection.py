@@ -58,6 +58,7 @@ class Connection:
         self._abort: asyncio.TimerHandle | None = None
         self._ended = False  # we stopped the reader ourselves (peer gone or not reading)
         self._goodbye = False  # the client closed with 1000 or 1001
+        self._dropped = False  # messages were discarded: outbox overflow, or sent after close
 
     @property
     def closing(self) -> bool:
@@ -65,8 +66,10 @@ class Connection:
 
     def send(self, out: Outgoing) -> None:
         if self._close is not None:
+            self._dropped = True  # the member's place learns it missed messages
             return
         if len(self._outbox) >= self._limit:
+            self._dropped = True
             self._outbox.clear()
             self.close(CloseCode.SLOW_CONSUMER, "outbox overflow: messages not read in time")
             return
@@ -161,7 +164,7 @@ class Connection:
                 session.closed()
             elif self.closing:
                 # Our own close: the writer still sends what is queued before the close frame.
-                session.closed(goodbye=False)
+                session.closed(goodbye=False, dropped=self._dropped)
             else:
                 # The peer vanished: what was not written yet is the place's to keep, in order.
                 unsent = list(self._outbox)
