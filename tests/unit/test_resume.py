@@ -213,9 +213,14 @@ async def test_a_token_from_another_server_secret_is_refused(world: World) -> No
 # ------------------------------------------------------------------------------ restart
 
 
-def fresh_hub(world: World, tokens: ResumeTokens) -> World:
-    """Another hub (a restarted server) sharing the store and the token secret."""
-    hub = Hub(world.limits, world.clock, world.chats, MemoryRoomPasswords(), tokens=tokens)
+def fresh_hub(
+    world: World, tokens: ResumeTokens, passwords: MemoryRoomPasswords | None = None
+) -> World:
+    """Another hub (a restarted server) sharing the chat store and the token secret, and
+    ``passwords`` (an empty password store unless given)."""
+    hub = Hub(
+        world.limits, world.clock, world.chats, passwords or MemoryRoomPasswords(), tokens=tokens
+    )
     return World(world.limits, world.clock, world.chats, hub)
 
 
@@ -301,14 +306,7 @@ async def test_after_a_restart_an_old_token_does_not_open_a_room_that_got_a_pass
     alice.take()
     passwords = MemoryRoomPasswords()
     passwords.passwords["x"] = "s3cret"  # protected since, by someone else
-    hub = Hub(
-        signed_world.limits,
-        signed_world.clock,
-        signed_world.chats,
-        passwords,
-        tokens=ResumeTokens(SECRET),
-    )
-    after = World(signed_world.limits, signed_world.clock, signed_world.chats, hub)
+    after = fresh_hub(signed_world, ResumeTokens(SECRET), passwords)
     back = await resume(after, alice.token)
     (welcome,) = back.take()
     assert isinstance(welcome, Welcome) and welcome.resumed is not None
@@ -326,14 +324,7 @@ async def test_after_a_restart_a_member_let_in_with_the_password_is_seated_again
     assert isinstance(alice.take()[0], Joined)
     seen = signed_world.hub.tokens.verify(alice.token, signed_world.clock.wall_ms() / 1000)
     assert seen is not None and seen.guarded
-    hub = Hub(
-        signed_world.limits,
-        signed_world.clock,
-        signed_world.chats,
-        passwords,
-        tokens=ResumeTokens(SECRET),
-    )
-    after = World(signed_world.limits, signed_world.clock, signed_world.chats, hub)
+    after = fresh_hub(signed_world, ResumeTokens(SECRET), passwords)
     _, joined = (await resume(after, alice.token)).take()
     assert isinstance(joined, Joined) and joined.room == "x"
 
@@ -462,14 +453,7 @@ async def test_a_member_let_in_with_the_password_survives_two_restarts(
     alice.take()
     token = alice.token
     for _ in range(2):
-        hub = Hub(
-            signed_world.limits,
-            signed_world.clock,
-            signed_world.chats,
-            passwords,
-            tokens=ResumeTokens(SECRET),
-        )
-        server = World(signed_world.limits, signed_world.clock, signed_world.chats, hub)
+        server = fresh_hub(signed_world, ResumeTokens(SECRET), passwords)
         back = await resume(server, token)
         _, joined = back.take()
         assert isinstance(joined, Joined) and joined.room == "vault"

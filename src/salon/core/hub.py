@@ -160,11 +160,12 @@ class Hub(Rooms):
 
     async def rebuild(self, place: Place, claims: Claims) -> None:
         """A place this hub does not hold (it restarted, or the place lived on another
-        process), rebuilt from a verified token: the name is taken back and the member seated
-        again in its room without a password check (the token proves it was admitted), or in
-        its call's private room. A room that is full or a call that was hung up here leaves the
-        member without a room. The place stays detached: the caller attaches it and sends
-        what was kept (``joined``) after its ``welcome``."""
+        process), rebuilt from a verified token: the name is taken back (from an older claim
+        too) and the member seated again in its room without asking its password when the
+        token says it was let in with it, or when the room has none; or in its call's private
+        room. A room that is full or protected for this token, or a call that was hung up
+        here, leaves the member without a room. The place stays detached: the caller attaches
+        it and sends what was kept (``joined``) after its ``welcome``."""
         place.detach(self.clock.monotonic())
         place.claimed_until = claims.expires
         # No look-up of reserved names: the token proves the name was this member's a few
