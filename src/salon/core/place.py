@@ -45,6 +45,8 @@ class TokenMint:
                 place.peer,
                 expires,
                 place.guarded,
+                place.host,
+                place.reachable,
             )
         )
 
@@ -70,6 +72,8 @@ class Place:
         self.call: str | None = None
         self.peer: str | None = None
         self.guarded = False  # its room had a password when it was let in
+        self.host = False  # a host of its room (the hub sets it and refreshes the token)
+        self.reachable = False  # its name is reachable for direct calls (hello.reachable)
         self._mint = mint
         self._transport: Transport | None = None
         self._kept: deque[Outgoing] = deque()

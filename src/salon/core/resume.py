@@ -35,6 +35,8 @@ class Claims:
     peer: str | None  # the other member of that call
     expires: int
     guarded: bool = False  # ``room`` had a password when the member was let in
+    host: bool = False  # the member was a host of ``room``
+    reachable: bool = False  # the member's name was reachable for direct calls
 
 
 def _b64(data: bytes) -> str:
@@ -66,6 +68,8 @@ class ResumeTokens:
             "p": claims.peer,
             "x": claims.expires,
             "g": claims.guarded,
+            "o": claims.host,
+            "v": claims.reachable,
         }
         payload = _b64(json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode())
         return f"{payload}.{self._mac(payload)}"
@@ -86,12 +90,14 @@ class ResumeTokens:
                 peer=_optional(body["p"]),
                 expires=body["x"],
                 guarded=body.get("g", False),  # absent in tokens from before it existed
+                host=body.get("o", False),
+                reachable=body.get("v", False),
             )
         except (ValueError, KeyError, TypeError):
             return None  # well signed but not ours to read: a format from another version
         if not isinstance(claims.expires, int) or claims.expires <= now_s:
             return None
-        if not isinstance(claims.guarded, bool):
+        if not all(isinstance(f, bool) for f in (claims.guarded, claims.host, claims.reachable)):
             return None
         return claims
 

@@ -217,6 +217,11 @@ class Rooms:
                 members=members,
                 history=list(room.history),
                 last_seq=room.last_seq,
+                hosts=[],
+                locked=False,
+                lobby=False,
+                protected=room.protected is True,
+                hands=[],
             ),
         )
 

@@ -45,6 +45,9 @@ class ErrorCode(StrEnum):
     SIGN_IN_REQUIRED = "sign_in_required"  # this server admits only signed-in members to rooms
     # Resume.
     RESUME_FAILED = "resume_failed"  # hello.resume: the token is invalid, expired or spent
+    # Hosts.
+    NOT_HOST = "not_host"  # a host action from a member who is not a host of its room
+    ROOM_LOCKED = "room_locked"  # join or knock while a host has locked the room
 
 
 class CloseCode(IntEnum):

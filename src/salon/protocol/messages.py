@@ -23,6 +23,7 @@ MemberId = Annotated[str, Field(max_length=64)]
 CallId = Annotated[str, Field(max_length=64)]
 ClientChatId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 ResumeToken = Annotated[str, Field(max_length=1024)]
+HostKey = Annotated[str, Field(max_length=128)]
 
 
 class _Message(BaseModel):
@@ -138,6 +139,9 @@ class Hello(_ClientMessage):
     versions: Annotated[list[int], Field(min_length=1, max_length=16)]
     name: str
     resume: ResumeToken | None = None  # a resume token: take back that member's place
+    # Be reachable by this name for direct calls (``call``) and listed in ``presence``; such a
+    # name is unique on the server. False: the name is only shown in rooms (not unique).
+    reachable: bool = False
 
 
 class Join(_ClientMessage):
@@ -145,6 +149,7 @@ class Join(_ClientMessage):
     room: str
     password: str | None = None
     media: MediaState | None = None  # the joiner's mic/camera/screen; default all off
+    host_key: HostKey | None = None  # the key ``POST /api/v1/rooms`` gave the room's creator
 
 
 class Leave(_ClientMessage):
@@ -234,6 +239,89 @@ class IceRefresh(_ClientMessage):
     type: Literal["ice_refresh"]
 
 
+class Hand(_ClientMessage):
+    """Raise or lower one's own hand."""
+
+    type: Literal["hand"]
+    raised: bool
+
+
+# Host actions: each is refused with ``not_host`` unless the sender is a host of its room.
+
+
+class RoomLock(_ClientMessage):
+    """Lock the room (nobody new may join or knock) or unlock it."""
+
+    type: Literal["room_lock"]
+    locked: bool
+
+
+class RoomPassword(_ClientMessage):
+    """Set or change the room's password; null (or empty) removes it."""
+
+    type: Literal["room_password"]
+    password: str | None
+
+
+class RoomLobby(_ClientMessage):
+    """Turn the lobby ("Ask to join") on or off. Off admits everyone waiting."""
+
+    type: Literal["room_lobby"]
+    enabled: bool
+
+
+class LobbyAdmit(_ClientMessage):
+    """Let one person waiting in the lobby in."""
+
+    type: Literal["lobby_admit"]
+    id: MemberId
+
+
+class LobbyDeny(_ClientMessage):
+    """Turn one person waiting in the lobby away."""
+
+    type: Literal["lobby_deny"]
+    id: MemberId
+
+
+class MakeHost(_ClientMessage):
+    """Make another member of the room a host too."""
+
+    type: Literal["make_host"]
+    id: MemberId
+
+
+class Remove(_ClientMessage):
+    """Take a member out of the room; they may come back only if a host admits them."""
+
+    type: Literal["remove"]
+    id: MemberId
+
+
+MuteKind = Literal["mic", "camera"]
+
+
+class Mute(_ClientMessage):
+    """Turn off a member's microphone or camera; only they can turn it back on."""
+
+    type: Literal["mute"]
+    id: MemberId
+    kind: MuteKind
+
+
+class LowerHand(_ClientMessage):
+    """Lower another member's raised hand."""
+
+    type: Literal["lower_hand"]
+    id: MemberId
+
+
+class EndMeeting(_ClientMessage):
+    """End the meeting for everyone: all members and everyone waiting leave the room."""
+
+    type: Literal["end_meeting"]
+
+
 ClientMessage = Annotated[
     Hello
     | Join
@@ -249,7 +337,18 @@ ClientMessage = Annotated[
     | PresenceWatch
     | Ping
     | Pong
-    | IceRefresh,
+    | IceRefresh
+    | Hand
+    | RoomLock
+    | RoomPassword
+    | RoomLobby
+    | LobbyAdmit
+    | LobbyDeny
+    | MakeHost
+    | Remove
+    | Mute
+    | LowerHand
+    | EndMeeting,
     Field(discriminator="type"),
 ]
 
@@ -291,6 +390,11 @@ class Joined(_Message):
     members: list[MemberInfo]  # everyone else, oldest first
     history: list[ChatEntry]  # the most recent chat, oldest first
     last_seq: int  # the room's newest chat seq (0 when none)
+    hosts: list[MemberId]  # the room's hosts (the receiver too, when it is one)
+    locked: bool  # nobody new may join or knock
+    lobby: bool  # newcomers wait until a host admits them
+    protected: bool  # joining needs the room's password
+    hands: list[MemberId]  # raised hands, the earliest first
 
 
 class MemberJoined(_Message):
@@ -335,9 +439,118 @@ class ServerDraining(_Message):
     retry_after_ms: int  # wait at least this long before reconnecting
 
 
+LeftReason = Literal["left", "removed", "ended", "hangup"]
+
+
 class Left(_Message):
     type: Literal["left"] = "left"
     room: str
+    # left: the member's own leave; removed: a host removed it; ended: a host ended the
+    # meeting for everyone; hangup: the other side of a direct call hung up.
+    reason: LeftReason = "left"
+    by: str | None = None  # the host's name for removed and ended, else null
+
+
+class RoomState(_Message):
+    """The room's hosts and protections changed (sent to every member of the room)."""
+
+    type: Literal["room_state"] = "room_state"
+    room: str
+    hosts: list[MemberId]
+    locked: bool
+    lobby: bool
+    protected: bool
+
+
+class Hands(_Message):
+    """The raised hands of the room changed (sent to every member)."""
+
+    type: Literal["hands"] = "hands"
+    room: str
+    raised: list[MemberId]  # the earliest first
+
+
+RoomAction = Literal[
+    "locked",
+    "unlocked",
+    "password_set",
+    "password_removed",
+    "lobby_on",
+    "lobby_off",
+    "admitted",
+    "denied",
+    "removed",
+    "muted_mic",
+    "stopped_camera",
+    "hand_lowered",
+    "host_granted",
+    "host_passed",
+]
+
+
+class RoomEvent(_Message):
+    """What a host did, or a role that passed on, told to every member as it happens."""
+
+    type: Literal["room_event"] = "room_event"
+    room: str
+    action: RoomAction
+    by: MemberId | None  # the host who did it; null when the server did (host_passed)
+    by_name: str | None
+    target: MemberId | None  # the member it was done to; null for room-wide actions
+    target_name: str | None
+
+
+class Knocker(_Message):
+    """Someone waiting in the lobby."""
+
+    id: MemberId
+    name: str
+    removed: bool  # a host removed this person from the room earlier
+
+
+class Lobby(_Message):
+    """Who waits in the lobby, the earliest first (sent to hosts only, on every change)."""
+
+    type: Literal["lobby"] = "lobby"
+    room: str
+    waiting: list[Knocker]
+
+
+class LobbyWaiting(_Message):
+    """To the joiner: you wait in the lobby until a host admits you (``joined``) or not."""
+
+    type: Literal["lobby_waiting"] = "lobby_waiting"
+    room: str
+
+
+LobbyDeniedReason = Literal["denied", "ended"]
+
+
+class LobbyDenied(_Message):
+    """To a person waiting in the lobby: you will not be let in."""
+
+    type: Literal["lobby_denied"] = "lobby_denied"
+    room: str
+    # denied: a host said no; ended: the meeting ended (nobody is left to admit you)
+    reason: LobbyDeniedReason
+
+
+class Muted(_Message):
+    """To a member: a host turned off your microphone or camera. Stop sending it now and
+    send ``media``; only you can turn it back on."""
+
+    type: Literal["muted"] = "muted"
+    room: str
+    kind: MuteKind
+    by: MemberId
+    by_name: str
+
+
+class Unreachable(_Message):
+    """Your name is no longer reachable for direct calls: its registered owner signed in."""
+
+    type: Literal["unreachable"] = "unreachable"
+    name: str
 
 
 class SignalRelay(_SignalPayload):
@@ -462,6 +675,14 @@ ServerMessage = Annotated[
     | ResumeTokenIssued
     | ServerDraining
     | Left
+    | RoomState
+    | Hands
+    | RoomEvent
+    | Lobby
+    | LobbyWaiting
+    | LobbyDenied
+    | Muted
+    | Unreachable
     | SignalRelay
     | MediaChanged
     | ChatDelivered

@@ -20,8 +20,20 @@ export type ClientMessage =
   | PresenceWatch
   | Ping
   | Pong
-  | IceRefresh;
+  | IceRefresh
+  | Hand
+  | RoomLock
+  | RoomPassword
+  | RoomLobby
+  | LobbyAdmit
+  | LobbyDeny
+  | MakeHost
+  | Remove
+  | Mute
+  | LowerHand
+  | EndMeeting;
 export type Name = string;
+export type Reachable = boolean;
 export type Ref = string | number | null;
 export type Resume = string | null;
 export type Type = "hello";
@@ -108,6 +120,7 @@ export type Versions =
       number,
       number
     ];
+export type HostKey = string | null;
 export type Camera = boolean;
 export type Mic = boolean;
 export type Screen = boolean;
@@ -162,6 +175,39 @@ export type Ref13 = string | number | null;
 export type Type15 = "pong";
 export type Ref14 = string | number | null;
 export type Type16 = "ice_refresh";
+export type Raised = boolean;
+export type Ref15 = string | number | null;
+export type Type17 = "hand";
+export type Locked = boolean;
+export type Ref16 = string | number | null;
+export type Type18 = "room_lock";
+export type Password1 = string | null;
+export type Ref17 = string | number | null;
+export type Type19 = "room_password";
+export type Enabled = boolean;
+export type Ref18 = string | number | null;
+export type Type20 = "room_lobby";
+export type Id1 = string;
+export type Ref19 = string | number | null;
+export type Type21 = "lobby_admit";
+export type Id2 = string;
+export type Ref20 = string | number | null;
+export type Type22 = "lobby_deny";
+export type Id3 = string;
+export type Ref21 = string | number | null;
+export type Type23 = "make_host";
+export type Id4 = string;
+export type Ref22 = string | number | null;
+export type Type24 = "remove";
+export type Id5 = string;
+export type Kind = "mic" | "camera";
+export type Ref23 = string | number | null;
+export type Type25 = "mute";
+export type Id6 = string;
+export type Ref24 = string | number | null;
+export type Type26 = "lower_hand";
+export type Ref25 = string | number | null;
+export type Type27 = "end_meeting";
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
  * via the `definition` "ServerMessage".
@@ -176,6 +222,14 @@ export type ServerMessage =
   | ResumeTokenIssued
   | ServerDraining
   | Left
+  | RoomState
+  | Hands1
+  | RoomEvent
+  | Lobby2
+  | LobbyWaiting
+  | LobbyDenied
+  | Muted
+  | Unreachable
   | SignalRelay
   | MediaChanged
   | ChatDelivered
@@ -196,7 +250,7 @@ export type Credential = string | null;
 export type Urls = string[];
 export type Username1 = string | null;
 export type IceServers = IceServer[];
-export type Id1 = string;
+export type Id7 = string;
 export type DeadAfterSeconds = number;
 export type MaxChatChars = number;
 export type MaxFrameBytes = number;
@@ -212,19 +266,23 @@ export type ResumeToken = string;
 export type Call4 = string | null;
 export type Missed = boolean;
 export type Room1 = string | null;
-export type Type17 = "welcome";
+export type Type28 = "welcome";
 export type Version = number;
+export type Hands = string[];
 export type ClientId = string | null;
 export type From = string;
-export type Id2 = string;
+export type Id8 = string;
 export type Name3 = string;
 export type Room2 = string;
 export type Seq = number;
 export type Text1 = string;
 export type Ts = number;
 export type History = ChatEntry[];
+export type Hosts = string[];
 export type LastSeq = number;
-export type Id3 = string;
+export type Lobby = boolean;
+export type Locked1 = boolean;
+export type Id9 = string;
 export type Camera2 = boolean;
 export type Mic2 = boolean;
 export type Screen2 = boolean;
@@ -232,77 +290,128 @@ export type Name4 = string;
 export type Polite = boolean;
 export type Members = MemberInfo[];
 export type Private = boolean;
+export type Protected = boolean;
 export type Room3 = string;
-export type Type18 = "joined";
+export type Type29 = "joined";
 export type Room4 = string;
-export type Type19 = "member_joined";
-export type Id4 = string;
+export type Type30 = "member_joined";
+export type Id10 = string;
 export type Room5 = string;
-export type Type20 = "member_left";
-export type Id5 = string;
+export type Type31 = "member_left";
+export type Id11 = string;
 export type Room6 = string;
-export type Type21 = "member_reconnecting";
+export type Type32 = "member_reconnecting";
 export type Room7 = string;
-export type Type22 = "member_resumed";
+export type Type33 = "member_resumed";
 export type Token = string;
-export type Type23 = "resume_token";
+export type Type34 = "resume_token";
 export type RetryAfterMs = number;
-export type Type24 = "server_draining";
+export type Type35 = "server_draining";
+export type By = string | null;
+export type Reason1 = "left" | "removed" | "ended" | "hangup";
 export type Room8 = string;
-export type Type25 = "left";
+export type Type36 = "left";
+export type Hosts1 = string[];
+export type Lobby1 = boolean;
+export type Locked2 = boolean;
+export type Protected1 = boolean;
+export type Room9 = string;
+export type Type37 = "room_state";
+export type Raised1 = string[];
+export type Room10 = string;
+export type Type38 = "hands";
+export type Action =
+  | "locked"
+  | "unlocked"
+  | "password_set"
+  | "password_removed"
+  | "lobby_on"
+  | "lobby_off"
+  | "admitted"
+  | "denied"
+  | "removed"
+  | "muted_mic"
+  | "stopped_camera"
+  | "hand_lowered"
+  | "host_granted"
+  | "host_passed";
+export type By1 = string | null;
+export type ByName = string | null;
+export type Room11 = string;
+export type Target = string | null;
+export type TargetName = string | null;
+export type Type39 = "room_event";
+export type Room12 = string;
+export type Type40 = "lobby";
+export type Id12 = string;
+export type Name5 = string;
+export type Removed = boolean;
+export type Waiting = Knocker[];
+export type Room13 = string;
+export type Type41 = "lobby_waiting";
+export type Reason2 = "denied" | "ended";
+export type Room14 = string;
+export type Type42 = "lobby_denied";
+export type By2 = string;
+export type ByName1 = string;
+export type Kind1 = "mic" | "camera";
+export type Room15 = string;
+export type Type43 = "muted";
+export type Name6 = string;
+export type Type44 = "unreachable";
 export type Candidate1 = string;
 export type Sdpmlineindex1 = number | null;
 export type Sdpmid1 = string | null;
 export type Usernamefragment1 = string | null;
 export type Sdp1 = string;
-export type Type26 = "offer" | "answer" | "pranswer" | "rollback";
+export type Type45 = "offer" | "answer" | "pranswer" | "rollback";
 export type From1 = string;
 export type Message1 = string;
-export type Type27 = "offer" | "answer" | "pranswer" | "rollback";
-export type Type28 = "signal";
+export type Type46 = "offer" | "answer" | "pranswer" | "rollback";
+export type Type47 = "signal";
 export type Camera3 = boolean;
 export type From2 = string;
 export type Mic3 = boolean;
 export type Screen3 = boolean;
-export type Type29 = "media";
+export type Type48 = "media";
 export type ClientId1 = string | null;
 export type From3 = string;
-export type Id6 = string;
-export type Name5 = string;
-export type Room9 = string;
+export type Id13 = string;
+export type Name7 = string;
+export type Room16 = string;
 export type Seq1 = number;
 export type Text2 = string;
 export type Ts1 = number;
-export type Type30 = "chat";
+export type Type49 = "chat";
 export type Messages = ChatEntry[];
 export type More = boolean;
-export type Room10 = string;
-export type Type31 = "history";
+export type Room17 = string;
+export type Type50 = "history";
 export type Names = string[];
-export type Type32 = "presence";
-export type Name6 = string;
+export type Type51 = "presence";
+export type Name8 = string;
 export type Online = boolean;
 export type Reconnecting = boolean;
-export type Type33 = "presence_changed";
+export type Type52 = "presence_changed";
 export type Call5 = string;
 export type From4 = string;
-export type Name7 = string;
-export type Type34 = "incoming_call";
+export type Name9 = string;
+export type Type53 = "incoming_call";
 export type Call6 = string;
-export type Name8 = string;
-export type Type35 = "ringing";
+export type Name10 = string;
+export type Type54 = "ringing";
 export type Call7 = string;
-export type Reason1 = "declined" | "cancelled" | "timeout" | "busy" | "offline" | "hangup";
-export type Type36 = "call_ended";
+export type Reason3 = "declined" | "cancelled" | "timeout" | "busy" | "offline" | "hangup";
+export type Type55 = "call_ended";
 export type Call8 = string;
-export type Room11 = string;
-export type Type37 = "call_accepted";
-export type Type38 = "ping";
-export type Ref15 = string | number | null;
-export type Type39 = "pong";
+export type Room18 = string;
+export type Type56 = "call_accepted";
+export type Type57 = "ping";
+export type Ref26 = string | number | null;
+export type Type58 = "pong";
 export type IceServers2 = IceServer[];
-export type Ref16 = string | number | null;
-export type Type40 = "ice_servers";
+export type Ref27 = string | number | null;
+export type Type59 = "ice_servers";
 /**
  * The ``code`` field of an ``error`` message.
  *
@@ -335,10 +444,12 @@ export type ErrorCode =
   | "rate_limited"
   | "internal"
   | "sign_in_required"
-  | "resume_failed";
+  | "resume_failed"
+  | "not_host"
+  | "room_locked";
 export type Message2 = string;
-export type Ref17 = string | number | null;
-export type Type41 = "error";
+export type Ref28 = string | number | null;
+export type Type60 = "error";
 
 /**
  * Salon signaling protocol v1: every client and server message.
@@ -353,6 +464,7 @@ export interface SalonProtocol {
  */
 export interface Hello {
   name: Name;
+  reachable?: Reachable;
   ref?: Ref;
   resume?: Resume;
   type: Type;
@@ -363,6 +475,7 @@ export interface Hello {
  * via the `definition` "Join".
  */
 export interface Join {
+  host_key?: HostKey;
   media?: MediaState | null;
   password?: Password;
   ref?: Ref1;
@@ -546,18 +659,139 @@ export interface IceRefresh {
   type: Type16;
 }
 /**
+ * Raise or lower one's own hand.
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "Hand".
+ */
+export interface Hand {
+  raised: Raised;
+  ref?: Ref15;
+  type: Type17;
+}
+/**
+ * Lock the room (nobody new may join or knock) or unlock it.
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "RoomLock".
+ */
+export interface RoomLock {
+  locked: Locked;
+  ref?: Ref16;
+  type: Type18;
+}
+/**
+ * Set or change the room's password; null (or empty) removes it.
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "RoomPassword".
+ */
+export interface RoomPassword {
+  password: Password1;
+  ref?: Ref17;
+  type: Type19;
+}
+/**
+ * Turn the lobby ("Ask to join") on or off. Off admits everyone waiting.
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "RoomLobby".
+ */
+export interface RoomLobby {
+  enabled: Enabled;
+  ref?: Ref18;
+  type: Type20;
+}
+/**
+ * Let one person waiting in the lobby in.
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "LobbyAdmit".
+ */
+export interface LobbyAdmit {
+  id: Id1;
+  ref?: Ref19;
+  type: Type21;
+}
+/**
+ * Turn one person waiting in the lobby away.
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "LobbyDeny".
+ */
+export interface LobbyDeny {
+  id: Id2;
+  ref?: Ref20;
+  type: Type22;
+}
+/**
+ * Make another member of the room a host too.
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "MakeHost".
+ */
+export interface MakeHost {
+  id: Id3;
+  ref?: Ref21;
+  type: Type23;
+}
+/**
+ * Take a member out of the room; they may come back only if a host admits them.
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "Remove".
+ */
+export interface Remove {
+  id: Id4;
+  ref?: Ref22;
+  type: Type24;
+}
+/**
+ * Turn off a member's microphone or camera; only they can turn it back on.
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "Mute".
+ */
+export interface Mute {
+  id: Id5;
+  kind: Kind;
+  ref?: Ref23;
+  type: Type25;
+}
+/**
+ * Lower another member's raised hand.
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "LowerHand".
+ */
+export interface LowerHand {
+  id: Id6;
+  ref?: Ref24;
+  type: Type26;
+}
+/**
+ * End the meeting for everyone: all members and everyone waiting leave the room.
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "EndMeeting".
+ */
+export interface EndMeeting {
+  ref?: Ref25;
+  type: Type27;
+}
+/**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
  * via the `definition` "Welcome".
  */
 export interface Welcome {
   account: SignedInAccount | null;
   ice_servers: IceServers;
-  id: Id1;
+  id: Id7;
   limits: Limits;
   name: Name2;
   resume_token: ResumeToken;
   resumed: Resumed | null;
-  type: Type17;
+  type: Type28;
   version: Version;
 }
 /**
@@ -615,12 +849,17 @@ export interface Resumed {
  * via the `definition` "Joined".
  */
 export interface Joined {
+  hands: Hands;
   history: History;
+  hosts: Hosts;
   last_seq: LastSeq;
+  lobby: Lobby;
+  locked: Locked1;
   members: Members;
   private: Private;
+  protected: Protected;
   room: Room3;
-  type: Type18;
+  type: Type29;
 }
 /**
  * One chat message as stored and delivered; ``seq`` grows by one per room.
@@ -631,7 +870,7 @@ export interface Joined {
 export interface ChatEntry {
   client_id: ClientId;
   from: From;
-  id: Id2;
+  id: Id8;
   name: Name3;
   room: Room2;
   seq: Seq;
@@ -645,7 +884,7 @@ export interface ChatEntry {
  * via the `definition` "MemberInfo".
  */
 export interface MemberInfo {
-  id: Id3;
+  id: Id9;
   media: MediaState1;
   name: Name4;
   polite: Polite;
@@ -668,16 +907,16 @@ export interface MediaState1 {
 export interface MemberJoined {
   member: MemberInfo;
   room: Room4;
-  type: Type19;
+  type: Type30;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
  * via the `definition` "MemberLeft".
  */
 export interface MemberLeft {
-  id: Id4;
+  id: Id10;
   room: Room5;
-  type: Type20;
+  type: Type31;
 }
 /**
  * A member's connection was lost; its place is kept for ``resume_grace_seconds``.
@@ -686,9 +925,9 @@ export interface MemberLeft {
  * via the `definition` "MemberReconnecting".
  */
 export interface MemberReconnecting {
-  id: Id5;
+  id: Id11;
   room: Room6;
-  type: Type21;
+  type: Type32;
 }
 /**
  * A member is back (a known id keeps its peer connection; an unknown one is new).
@@ -699,7 +938,7 @@ export interface MemberReconnecting {
 export interface MemberResumed {
   member: MemberInfo;
   room: Room7;
-  type: Type22;
+  type: Type33;
 }
 /**
  * A fresh resume token, replacing the one held (after a room change, or periodically).
@@ -709,7 +948,7 @@ export interface MemberResumed {
  */
 export interface ResumeTokenIssued {
   token: Token;
-  type: Type23;
+  type: Type34;
 }
 /**
  * The server is shutting down; the connection closes with 1012 soon after.
@@ -719,15 +958,124 @@ export interface ResumeTokenIssued {
  */
 export interface ServerDraining {
   retry_after_ms: RetryAfterMs;
-  type: Type24;
+  type: Type35;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
  * via the `definition` "Left".
  */
 export interface Left {
+  by: By;
+  reason: Reason1;
   room: Room8;
-  type: Type25;
+  type: Type36;
+}
+/**
+ * The room's hosts and protections changed (sent to every member of the room).
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "RoomState".
+ */
+export interface RoomState {
+  hosts: Hosts1;
+  lobby: Lobby1;
+  locked: Locked2;
+  protected: Protected1;
+  room: Room9;
+  type: Type37;
+}
+/**
+ * The raised hands of the room changed (sent to every member).
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "Hands".
+ */
+export interface Hands1 {
+  raised: Raised1;
+  room: Room10;
+  type: Type38;
+}
+/**
+ * What a host did, or a role that passed on, told to every member as it happens.
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "RoomEvent".
+ */
+export interface RoomEvent {
+  action: Action;
+  by: By1;
+  by_name: ByName;
+  room: Room11;
+  target: Target;
+  target_name: TargetName;
+  type: Type39;
+}
+/**
+ * Who waits in the lobby, the earliest first (sent to hosts only, on every change).
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "Lobby".
+ */
+export interface Lobby2 {
+  room: Room12;
+  type: Type40;
+  waiting: Waiting;
+}
+/**
+ * Someone waiting in the lobby.
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "Knocker".
+ */
+export interface Knocker {
+  id: Id12;
+  name: Name5;
+  removed: Removed;
+}
+/**
+ * To the joiner: you wait in the lobby until a host admits you (``joined``) or not.
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "LobbyWaiting".
+ */
+export interface LobbyWaiting {
+  room: Room13;
+  type: Type41;
+}
+/**
+ * To a person waiting in the lobby: you will not be let in.
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "LobbyDenied".
+ */
+export interface LobbyDenied {
+  reason: Reason2;
+  room: Room14;
+  type: Type42;
+}
+/**
+ * To a member: a host turned off your microphone or camera. Stop sending it now and
+ * send ``media``; only you can turn it back on.
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "Muted".
+ */
+export interface Muted {
+  by: By2;
+  by_name: ByName1;
+  kind: Kind1;
+  room: Room15;
+  type: Type43;
+}
+/**
+ * Your name is no longer reachable for direct calls: its registered owner signed in.
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "Unreachable".
+ */
+export interface Unreachable {
+  name: Name6;
+  type: Type44;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -739,7 +1087,7 @@ export interface SignalRelay {
   from: From1;
   rejected: DescriptionRejected1 | null;
   reset: PeerReset | null;
-  type: Type28;
+  type: Type47;
 }
 /**
  * An ``RTCIceCandidateInit`` (W3C webrtc-pc 4.8.1); an empty candidate ends gathering.
@@ -761,7 +1109,7 @@ export interface IceCandidate1 {
  */
 export interface SessionDescription1 {
   sdp: Sdp1;
-  type: Type26;
+  type: Type45;
 }
 /**
  * A description the receiver could not apply (``setRemoteDescription`` threw).
@@ -771,7 +1119,7 @@ export interface SessionDescription1 {
  */
 export interface DescriptionRejected1 {
   message: Message1;
-  type: Type27;
+  type: Type46;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -782,7 +1130,7 @@ export interface MediaChanged {
   from: From2;
   mic: Mic3;
   screen: Screen3;
-  type: Type29;
+  type: Type48;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -791,13 +1139,13 @@ export interface MediaChanged {
 export interface ChatDelivered {
   client_id: ClientId1;
   from: From3;
-  id: Id6;
-  name: Name5;
-  room: Room9;
+  id: Id13;
+  name: Name7;
+  room: Room16;
   seq: Seq1;
   text: Text2;
   ts: Ts1;
-  type: Type30;
+  type: Type49;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -806,8 +1154,8 @@ export interface ChatDelivered {
 export interface History1 {
   messages: Messages;
   more: More;
-  room: Room10;
-  type: Type31;
+  room: Room17;
+  type: Type50;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -815,17 +1163,17 @@ export interface History1 {
  */
 export interface Presence {
   names: Names;
-  type: Type32;
+  type: Type51;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
  * via the `definition` "PresenceChanged".
  */
 export interface PresenceChanged {
-  name: Name6;
+  name: Name8;
   online: Online;
   reconnecting: Reconnecting;
-  type: Type33;
+  type: Type52;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -834,8 +1182,8 @@ export interface PresenceChanged {
 export interface IncomingCall {
   call: Call5;
   from: From4;
-  name: Name7;
-  type: Type34;
+  name: Name9;
+  type: Type53;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -843,8 +1191,8 @@ export interface IncomingCall {
  */
 export interface Ringing {
   call: Call6;
-  name: Name8;
-  type: Type35;
+  name: Name10;
+  type: Type54;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -852,8 +1200,8 @@ export interface Ringing {
  */
 export interface CallEnded {
   call: Call7;
-  reason: Reason1;
-  type: Type36;
+  reason: Reason3;
+  type: Type55;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -861,23 +1209,23 @@ export interface CallEnded {
  */
 export interface CallAccepted {
   call: Call8;
-  room: Room11;
-  type: Type37;
+  room: Room18;
+  type: Type56;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
  * via the `definition` "ServerPing".
  */
 export interface ServerPing {
-  type: Type38;
+  type: Type57;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
  * via the `definition` "ServerPong".
  */
 export interface ServerPong {
-  ref: Ref15;
-  type: Type39;
+  ref: Ref26;
+  type: Type58;
 }
 /**
  * The answer to ``ice_refresh``: the same list as ``welcome.ice_servers``, issued now.
@@ -887,8 +1235,8 @@ export interface ServerPong {
  */
 export interface IceServers1 {
   ice_servers: IceServers2;
-  ref: Ref16;
-  type: Type40;
+  ref: Ref27;
+  type: Type59;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -897,6 +1245,6 @@ export interface IceServers1 {
 export interface Error {
   code: ErrorCode;
   message: Message2;
-  ref: Ref17;
-  type: Type41;
+  ref: Ref28;
+  type: Type60;
 }
