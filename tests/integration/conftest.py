@@ -63,11 +63,12 @@ def make_server(tmp_path: Path) -> Callable[..., AbstractContextManager[RunningS
 
 @pytest.fixture
 async def peers(server: RunningServer) -> AsyncIterator[Callable[..., Any]]:
-    """``await peers("alice", "bob")``: greeted peers, closed after the test."""
+    """``await peers("alice", "bob")``: greeted peers, closed after the test;
+    ``reachable=True``: callable by name (as the call page says hello)."""
     opened: list[Peer] = []
 
-    async def make(*names: str) -> list[Peer]:
-        made = [await Peer.greeted(server, name) for name in names]
+    async def make(*names: str, reachable: bool = False) -> list[Peer]:
+        made = [await Peer.greeted(server, name, reachable=reachable) for name in names]
         opened.extend(made)
         return made
 

@@ -28,13 +28,19 @@ class Peer:
         return cls(ws)
 
     @classmethod
-    async def greeted(cls, server: RunningServer, name: str) -> Peer:
+    async def greeted(cls, server: RunningServer, name: str, *, reachable: bool = False) -> Peer:
+        """A connection that said hello as ``name``; ``reachable``: callable by that name and
+        listed in ``presence`` (as the call page says hello), else shown in rooms only."""
         peer = await cls.connect(server)
-        await peer.hello(name)
+        await peer.hello(name, reachable=reachable)
         return peer
 
-    async def hello(self, name: str, resume: str | None = None) -> dict[str, Any]:
-        extra = {} if resume is None else {"resume": resume}
+    async def hello(
+        self, name: str, resume: str | None = None, *, reachable: bool = False
+    ) -> dict[str, Any]:
+        extra: dict[str, Any] = {} if resume is None else {"resume": resume}
+        if reachable:
+            extra["reachable"] = True
         await self.send(type="hello", versions=[1], name=name, **extra)
         self.welcome = await self.expect("welcome")
         self.id, self.name = self.welcome["id"], self.welcome["name"]

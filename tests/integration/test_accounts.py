@@ -113,6 +113,28 @@ async def test_names_are_taken_case_insensitively(page: httpx.AsyncClient) -> No
     assert detail(await sign_up(page, "bad\u202ename"), 422)["code"] == "invalid_username"
 
 
+async def test_names_are_taken_in_any_invisible_or_fullwidth_disguise(
+    page: httpx.AsyncClient,
+) -> None:
+    assert (await sign_up(page, "carla", display_name="Carla C")).status_code == 201
+    for variant in ("\uff43\uff41\uff52\uff4c\uff41", "carla\u200d", "carla\u3164", "car la"):
+        assert detail(await sign_up(page, variant), 409)["code"] == "username_taken", variant
+        taken = await sign_up(page, "other", display_name=variant)
+        assert detail(taken, 409)["code"] == "display_name_taken", variant
+    taken = await sign_up(page, "other", display_name="CarlaC\ufe0f")
+    assert detail(taken, 409)["code"] == "display_name_taken"
+
+
+async def test_blank_names_are_refused(page: httpx.AsyncClient) -> None:
+    for blank in ("\u3164", "\u2800", "\u0301", " \u115f "):
+        assert detail(await sign_up(page, blank), 422)["code"] == "invalid_username", blank
+        refused = await sign_up(page, "named", display_name=blank)
+        assert detail(refused, 422)["code"] == "invalid_name", blank
+    assert (
+        await sign_up(page, "named", display_name="\U0001f469\u200d\U0001f4bb")
+    ).status_code == 201
+
+
 async def test_sign_in_rotates_the_session(page: httpx.AsyncClient) -> None:
     first, _ = session_cookie(await sign_up(page, "bob"))
     signed_in = await sign_in(page, "BOB", "correct horse")  # names compare as keys

@@ -21,7 +21,7 @@ async def ring(caller: Peer, callee: Peer) -> str:
 async def test_call_by_name_accept_puts_both_in_a_private_room(
     peers: Callable[..., Any], server: Any
 ) -> None:
-    alice, bob = await peers("alice", "bob")
+    alice, bob = await peers("alice", "bob", reachable=True)
     call = await ring(alice, bob)
     await bob.send(type="call_accept", call=call)
 
@@ -41,7 +41,7 @@ async def test_call_by_name_accept_puts_both_in_a_private_room(
     await bob.send(type="signal", to=alice.id, description={"type": "offer", "sdp": "v=0"})
     assert (await alice.expect("signal"))["from"] == bob.id
     # ...and nobody else can get in, even knowing the room id.
-    eve = await Peer.greeted(server, "eve")
+    eve = await Peer.greeted(server, "eve")  # a caller need not be reachable
     await eve.send(type="join", room=room)
     await eve.error("no_such_room")
     # A third person calling either of them hears "busy".
@@ -63,7 +63,7 @@ async def test_call_by_name_accept_puts_both_in_a_private_room(
 
 
 async def test_declined_call_is_reported(peers: Callable[..., Any]) -> None:
-    alice, bob = await peers("alice", "bob")
+    alice, bob = await peers("alice", "bob", reachable=True)
     call = await ring(alice, bob)
     await bob.send(type="call_decline", call=call)
     for peer in (alice, bob):
@@ -73,7 +73,7 @@ async def test_declined_call_is_reported(peers: Callable[..., Any]) -> None:
 
 
 async def test_cancelled_call_is_reported(peers: Callable[..., Any]) -> None:
-    alice, bob = await peers("alice", "bob")
+    alice, bob = await peers("alice", "bob", reachable=True)
     call = await ring(alice, bob)
     await bob.send(type="call_cancel", call=call)  # only the caller can cancel
     await bob.error("no_such_call")
@@ -83,7 +83,7 @@ async def test_cancelled_call_is_reported(peers: Callable[..., Any]) -> None:
 
 
 async def test_busy_when_the_callee_is_ringing_or_in_a_room(peers: Callable[..., Any]) -> None:
-    alice, bob, carol, dave = await peers("alice", "bob", "carol", "dave")
+    alice, bob, carol, dave = await peers("alice", "bob", "carol", "dave", reachable=True)
     await ring(alice, bob)
     await carol.send(type="call", name="bob")
     assert (await carol.expect("call_ended"))["reason"] == "busy"
@@ -95,8 +95,8 @@ async def test_busy_when_the_callee_is_ringing_or_in_a_room(peers: Callable[...,
 
 async def test_no_answer_times_out(make_server: Callable[..., Any]) -> None:
     with make_server(ring_seconds=0.6) as server:
-        alice = await Peer.greeted(server, "alice")
-        bob = await Peer.greeted(server, "bob")
+        alice = await Peer.greeted(server, "alice", reachable=True)
+        bob = await Peer.greeted(server, "bob", reachable=True)
         await ring(alice, bob)
         await alice.silent(0.3)  # still ringing before the deadline
         for peer in (alice, bob):
@@ -106,7 +106,7 @@ async def test_no_answer_times_out(make_server: Callable[..., Any]) -> None:
 
 
 async def test_call_errors(peers: Callable[..., Any]) -> None:
-    (alice,) = await peers("alice")
+    (alice,) = await peers("alice", reachable=True)
     await alice.send(type="call", name="nobody")
     await alice.error("not_online")
     await alice.send(type="call", name="ALICE")
@@ -116,10 +116,10 @@ async def test_call_errors(peers: Callable[..., Any]) -> None:
 
 
 async def test_presence_lists_who_is_online(peers: Callable[..., Any], server: Any) -> None:
-    alice, bob = await peers("alice", "bob")
+    alice, bob = await peers("alice", "bob", reachable=True)
     await alice.send(type="presence_watch")
     assert (await alice.expect("presence"))["names"] == ["alice", "bob"]
-    carol = await Peer.greeted(server, "carol")
+    carol = await Peer.greeted(server, "carol", reachable=True)
     assert await alice.expect("presence_changed") == {
         "type": "presence_changed",
         "name": "carol",
@@ -129,3 +129,27 @@ async def test_presence_lists_who_is_online(peers: Callable[..., Any], server: A
     await carol.close()
     assert (await alice.expect("presence_changed"))["online"] is False
     await bob.silent(0.1)  # only watchers hear about presence
+
+
+async def test_only_reachable_names_can_be_called(peers: Callable[..., Any]) -> None:
+    caller, shown = await peers("caller", "sam")  # hello.reachable false: rooms only
+    await shown.join("meeting")
+    await caller.send(type="call", name="sam")
+    await caller.error("not_online")
+    (reachable,) = await peers("Sam", reachable=True)  # another Sam, on the call page
+    await caller.send(type="call", name="SAM")
+    assert (await caller.expect("ringing"))["name"] == "Sam"
+    assert (await reachable.expect("incoming_call"))["from"] == caller.id
+    await shown.alive()  # its next message is the pong: no incoming_call came before it
+
+
+async def test_presence_lists_only_reachable_names(peers: Callable[..., Any]) -> None:
+    watcher, shown = await peers("watcher", "shown only")
+    await peers("zed", reachable=True)
+    await watcher.send(type="presence_watch")
+    assert (await watcher.expect("presence"))["names"] == ["zed"]
+    await shown.close()
+    await peers("also shown only")
+    await peers("yan", reachable=True)
+    # The first change a watcher hears of is yan's: the others' came and went unheard.
+    assert (await watcher.expect("presence_changed"))["name"] == "yan"

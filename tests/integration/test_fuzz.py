@@ -64,6 +64,17 @@ TEMPLATES: list[dict[str, Any]] = [
     {"type": "call_cancel", "call": "x"},
     {"type": "presence_watch", "watch": True},
     {"type": "pong"},
+    {"type": "hand", "raised": True},
+    {"type": "room_lock", "locked": True},
+    {"type": "room_password", "password": "pw"},
+    {"type": "room_lobby", "enabled": True},
+    {"type": "lobby_admit", "id": "abc"},
+    {"type": "lobby_deny", "id": "abc"},
+    {"type": "make_host", "id": "abc"},
+    {"type": "remove", "id": "abc"},
+    {"type": "mute", "id": "abc", "kind": "mic"},
+    {"type": "lower_hand", "id": "abc"},
+    {"type": "end_meeting"},
 ]
 
 
@@ -209,6 +220,8 @@ def test_generated_frames_never_break_the_connection(
                 "self_call",
                 "no_such_call",
                 "in_call",
+                "not_host",
+                "room_locked",
             }, reply
 
 

@@ -89,12 +89,15 @@ async def test_room_size_is_a_setting(make_server: Callable[..., Any]) -> None:
 
 async def test_password_protected_room(peers: Callable[..., Any]) -> None:
     alice, bob, carol = await peers("alice", "bob", "carol")
-    await alice.join("secret", password="hunter2")
+    await alice.join("secret", password="hunter2")  # a first joiner's password sets nothing
+    await alice.send(type="room_password", password="hunter2")  # the host's does
+    assert (await alice.expect("room_state"))["protected"] is True
+    await alice.expect("room_event")
     await bob.send(type="join", room="secret", password="wrong")
     await bob.error("wrong_password")
     await bob.send(type="join", room="secret")
     await bob.error("wrong_password")
-    await alice.silent(0.1)
+    await alice.alive()  # nothing reached her before the pong
     await carol.join("secret", password="hunter2")
     assert (await alice.expect("member_joined"))["member"]["name"] == "carol"
 
@@ -194,42 +197,50 @@ async def test_ping_after_silence_and_dead_peer(make_server: Callable[..., Any])
         await alive.close()
 
 
-async def test_room_password_survives_the_room_emptying_and_a_restart(
+async def test_a_protected_meetings_chat_is_erased_and_its_password_never_stored(
     tmp_path: Path, database_url: str | None
 ) -> None:
-    """On SQLite and on PostgreSQL: the hash is what the store keeps, and it outlives the room."""
+    """On SQLite and on PostgreSQL: the password lives in memory with the meeting; when the
+    meeting ends its chat goes, while an open room's chat stays."""
     import httpx
-    from sqlalchemy import select
+    from sqlalchemy import func, select
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from salon.store.tables import rooms
+    from salon.store.tables import chat_messages, rooms
     from tests.integration.conftest import database_options
     from tests.integration.server import running_server
 
     options = database_options(database_url)
     with running_server(tmp_path, options=options) as server:
         alice = await Peer.greeted(server, "alice")
-        await alice.join("vault", password="correct horse")
-        await alice.send(type="chat", text="secret plans")
+        await alice.join("vault")
+        await alice.send(type="room_password", password="correct horse")
+        await alice.expect("room_state")
+        await alice.expect("room_event")
+        await alice.send(type="chat", text="plans in vault")
         await alice.expect("chat")
+        await alice.send(type="join", room="open")  # the vault's meeting ends as she leaves
+        await alice.expect("left")
+        await alice.expect("joined")
+        await alice.send(type="chat", text="plans in open")
+        await alice.expect("chat")
+        await alice.send(type="leave")  # the open room's meeting ends too
+        await alice.expect("left")
+        async with httpx.AsyncClient(verify=server.ssl_context) as http:
+            info = (await http.get(f"{server.base_url}/api/v1/rooms/vault")).json()
+        assert (info["protected"], info["members"]) == (False, 0)
+        bob = await Peer.greeted(server, "bob")
+        joined = await bob.join("vault")  # a fresh meeting: nothing to read
+        assert (joined["history"], joined["hosts"]) == ([], [bob.id])
         await alice.close()
+        await bob.close()
     engine = create_async_engine(server.settings.sqlalchemy_url())
     try:
         async with engine.connect() as conn:
-            query = select(rooms.c.password_hash).where(rooms.c.id == "vault")
-            hashed = (await conn.execute(query)).scalar_one()
+            count = select(chat_messages.c.room, func.count()).group_by(chat_messages.c.room)
+            counts = dict((await conn.execute(count)).all())
+            hashes = (await conn.execute(select(rooms.c.password_hash))).scalars().all()
     finally:
         await engine.dispose()
-    assert hashed.startswith("scrypt$") and "correct horse" not in hashed
-    with running_server(tmp_path, options=options) as server:
-        async with httpx.AsyncClient(verify=server.ssl_context) as http:
-            info = (await http.get(f"{server.base_url}/api/v1/rooms/vault")).json()
-        assert info == {**info, "exists": True, "protected": True, "members": 0}
-        mallory = await Peer.greeted(server, "mallory")
-        await mallory.send(type="join", room="vault")
-        await mallory.error("wrong_password")
-        bob = await Peer.greeted(server, "bob")
-        joined = await bob.join("vault", password="correct horse")
-        assert [m["text"] for m in joined["history"]] == ["secret plans"]
-        await mallory.close()
-        await bob.close()
+    assert counts == {"open": 1}
+    assert all(h is None for h in hashes)

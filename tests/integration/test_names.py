@@ -1,5 +1,7 @@
-"""Registered names: the WebSocket knows the signed-in account, guests cannot take an account's
-name (nor a look-alike of it), ``require_sign_in``, and changing one's name or password."""
+"""Names: the WebSocket knows the signed-in account, guests cannot take an account's name (nor
+a look-alike, invisible or fullwidth variant of it), names shown in rooms need not be unique
+while reachable ones are, an owner signing in takes its reachable name from a guest, and
+changing one's name or password."""
 
 from __future__ import annotations
 
@@ -52,16 +54,23 @@ async def sign_up(page: httpx.AsyncClient, username: str, **extra: Any) -> httpx
     return await page.post("/api/v1/accounts", json=body)
 
 
+def session_headers(server: RunningServer, page: httpx.AsyncClient) -> dict[str, str]:
+    """What the browser's WebSocket handshake carries: the page's session cookie and Origin."""
+    token = page.cookies["salon_session"]
+    return {"Cookie": f"salon_session={token}", "Origin": server.base_url}
+
+
 async def signed_in_peer(server: RunningServer, page: httpx.AsyncClient) -> Peer:
     """A WebSocket that carries the page's session cookie, as the browser's would."""
-    token = page.cookies["salon_session"]
-    return await Peer.connect(server, additional_headers={"Cookie": f"salon_session={token}"})
+    return await Peer.connect(server, additional_headers=session_headers(server, page))
 
 
-async def guest_hello(server: RunningServer, name: str) -> dict[str, Any]:
+async def guest_hello(
+    server: RunningServer, name: str, *, reachable: bool = False
+) -> dict[str, Any]:
     guest = await Peer.connect(server)
     try:
-        await guest.send(type="hello", versions=[1], name=name)
+        await guest.send(type="hello", versions=[1], name=name, reachable=reachable)
         return await guest.recv()
     finally:
         await guest.close()
@@ -94,9 +103,9 @@ async def test_a_signed_in_member_is_known_by_its_account(
 
 async def test_a_dead_session_makes_a_guest(server: RunningServer, page: httpx.AsyncClient) -> None:
     await sign_up(page, "carol")
-    token = page.cookies["salon_session"]
+    headers = session_headers(server, page)  # with Origin: only the session is dead
     assert (await page.delete("/api/v1/session")).status_code == 204
-    peer = await Peer.connect(server, additional_headers={"Cookie": f"salon_session={token}"})
+    peer = await Peer.connect(server, additional_headers=headers)
     try:
         await peer.send(type="hello", versions=[1], name="carol")
         await peer.error("name_taken")  # a guest again, and the name is carol's account's
@@ -119,33 +128,6 @@ async def test_registration_refuses_look_alike_names(page: httpx.AsyncClient) ->
         refused = await page.post("/api/v1/accounts", json={"password": "correct horse", **body})
         assert refused.status_code == 409, (body, refused.text)
         assert refused.json()["detail"]["code"] == code, body
-
-
-async def test_require_sign_in_refuses_guests_and_admits_members(
-    tmp_path: Path, database_url: str | None
-) -> None:
-    with names_server(tmp_path, database_url, require_sign_in=True) as server:
-        async with browser(server) as page:
-            refused = await page.post("/api/v1/rooms")
-            assert refused.status_code == 401
-            assert refused.json()["detail"]["code"] == "sign_in_required"
-            guest = await Peer.greeted(server, "guest")  # a guest may still say hello
-            try:
-                await guest.send(type="join", room="lobby")
-                await guest.error("sign_in_required")
-            finally:
-                await guest.close()
-
-            await sign_up(page, "erin")
-            created = await page.post("/api/v1/rooms")
-            assert created.status_code == 201
-            member = await signed_in_peer(server, page)
-            try:
-                await member.hello("erin")
-                joined = await member.join(created.json()["id"])
-                assert joined["room"] == created.json()["id"] and member.name == "erin"
-            finally:
-                await member.close()
 
 
 async def test_changing_the_display_name(server: RunningServer, page: httpx.AsyncClient) -> None:
@@ -204,3 +186,151 @@ async def test_changing_the_password(server: RunningServer, page: httpx.AsyncCli
     page.cookies.delete("salon_session")
     anonymous = await page.patch("/api/v1/me", json={"display_name": "Hal"})
     assert anonymous.status_code == 401
+
+
+# ------------------------------------------------------------------ invisible and fullwidth
+
+CARLA_VARIANTS = [
+    "\uff43\uff41\uff52\uff4c\uff41",  # fullwidth
+    "carla\u200d",  # ZERO WIDTH JOINER
+    "carla\u034f",  # COMBINING GRAPHEME JOINER
+    "carla\ufe0f",  # VARIATION SELECTOR-16
+    "carla\u3164",  # HANGUL FILLER
+    "carla\u2800",  # BRAILLE PATTERN BLANK
+    "carla\u115f",  # HANGUL CHOSEONG FILLER
+    "carla\uffa0",  # HALFWIDTH HANGUL FILLER
+    "\u3164carla",
+    "c a r l a",
+]
+
+
+async def test_invisible_and_fullwidth_variants_of_a_registered_name_are_refused(
+    server: RunningServer, page: httpx.AsyncClient
+) -> None:
+    assert (await sign_up(page, "carla")).status_code == 201
+    for name in CARLA_VARIANTS:
+        for reachable in (False, True):
+            refused = await guest_hello(server, name, reachable=reachable)
+            assert refused["type"] == "error" and refused["code"] == "name_taken", (name, refused)
+    assert (await guest_hello(server, "carlo"))["type"] == "welcome"
+
+
+async def test_blank_names_are_invalid(server: RunningServer) -> None:
+    for name in ("\u3164", "\u2800", "\u0301", "\u115f", "\u3164 \u2800", " \ufe0f "):
+        refused = await guest_hello(server, name)
+        assert refused["type"] == "error" and refused["code"] == "invalid_name", (name, refused)
+    for name in ("\U0001f469\u200d\U0001f4bb", "Zoë", "李小龍", "محمد"):
+        welcome = await guest_hello(server, name, reachable=True)
+        assert welcome["type"] == "welcome" and welcome["name"] == name
+
+
+# ------------------------------------------------------------------ shown names, reachable names
+
+
+async def test_two_guests_named_sam_in_one_room_and_in_two(server: RunningServer) -> None:
+    first, second, third = [await Peer.greeted(server, "Sam") for _ in range(3)]
+    try:
+        assert len({first.id, second.id, third.id}) == 3
+        await first.join("den")
+        joined = await second.join("den")
+        assert [(m["id"], m["name"]) for m in joined["members"]] == [(first.id, "Sam")]
+        arrived = await first.expect("member_joined")
+        assert (arrived["member"]["id"], arrived["member"]["name"]) == (second.id, "Sam")
+        assert (await third.join("attic"))["members"] == []  # another room, a third Sam
+    finally:
+        for peer in (first, second, third):
+            await peer.close()
+
+
+async def test_reachable_names_are_unique(server: RunningServer) -> None:
+    zed = await Peer.greeted(server, "zed", reachable=True)
+    try:
+        for name in ("zed", "ZED", "\uff5a\uff45\uff44", "zed\u200d"):
+            refused = await guest_hello(server, name, reachable=True)
+            assert refused["type"] == "error" and refused["code"] == "name_taken", name
+            assert (await guest_hello(server, name))["type"] == "welcome"  # shown in rooms only
+        await zed.alive()
+    finally:
+        await zed.close()
+
+
+async def test_a_signed_in_owner_takes_its_reachable_name_from_a_guest(
+    server: RunningServer, page: httpx.AsyncClient
+) -> None:
+    guest = await Peer.greeted(server, "zoe", reachable=True)  # before anyone registered zoe
+    watcher = await Peer.greeted(server, "watcher")
+    owner: Peer | None = None
+    try:
+        await watcher.send(type="presence_watch")
+        assert (await watcher.expect("presence"))["names"] == ["zoe"]
+        assert (await sign_up(page, "zoe", display_name="zoe")).status_code == 201
+        owner = await signed_in_peer(server, page)
+
+        welcome = await owner.hello("whatever", reachable=True)
+
+        assert welcome["name"] == "zoe" and welcome["account"]["username"] == "zoe"
+        assert await guest.expect("unreachable") == {"type": "unreachable", "name": "zoe"}
+        assert await watcher.expect("presence_changed") == {
+            "type": "presence_changed",
+            "name": "zoe",
+            "online": False,
+            "reconnecting": False,
+        }
+        assert await watcher.expect("presence_changed") == {
+            "type": "presence_changed",
+            "name": "zoe",
+            "online": True,
+            "reconnecting": False,
+        }
+        await watcher.send(type="call", name="zoe")
+        await watcher.expect("ringing")
+        assert (await owner.expect("incoming_call"))["from"] == watcher.id
+        await guest.alive()  # still connected, not rung: its next message is the pong
+    finally:
+        for peer in (guest, watcher, owner):
+            if peer is not None:
+                await peer.close()
+
+
+async def test_a_cookie_without_origin_makes_a_guest(
+    server: RunningServer, page: httpx.AsyncClient
+) -> None:
+    await sign_up(page, "ivy")
+    headers = session_headers(server, page)
+    del headers["Origin"]
+    peer = await Peer.connect(server, additional_headers=headers)
+    try:
+        await peer.send(type="hello", versions=[1], name="ivy")
+        await peer.error("name_taken")  # a guest: ivy's name is her account's
+        welcome = await peer.hello("someone else")
+        assert welcome["account"] is None
+    finally:
+        await peer.close()
+
+
+async def test_after_a_restart_a_reachable_name_comes_back_with_its_place(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    with names_server(tmp_path, database_url) as first:
+        carla = await Peer.greeted(first, "carla", reachable=True)
+        sam = await Peer.greeted(first, "Sam")
+        tokens = (carla.token, sam.token)
+        for peer in (carla, sam):
+            await peer.close()  # before the server stops (its stop blocks this loop)
+    with names_server(tmp_path, database_url) as second:
+        other_sam = await Peer.greeted(second, "Sam")  # a room-only name: no one's to claim
+        back, back_sam = await Peer.connect(second), await Peer.connect(second)
+        caller = await Peer.greeted(second, "caller")
+        try:
+            assert (await back.hello("", resume=tokens[0]))["resumed"] is not None
+            assert (await back_sam.hello("", resume=tokens[1]))["name"] == "Sam"
+            refused = await guest_hello(second, "Carla", reachable=True)
+            assert refused["type"] == "error" and refused["code"] == "name_taken"
+            await caller.send(type="call", name="sam")
+            await caller.error("not_online")  # neither Sam came back reachable
+            await caller.send(type="call", name="carla")
+            assert (await caller.expect("ringing"))["name"] == "carla"
+            assert (await back.expect("incoming_call"))["from"] == caller.id
+        finally:
+            for peer in (other_sam, back, back_sam, caller):
+                await peer.close()

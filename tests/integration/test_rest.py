@@ -21,6 +21,7 @@ async def http(server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
 async def test_health(http: httpx.AsyncClient) -> None:
     body = (await http.get("/api/v1/health")).json()
     assert body["status"] == "ok" and body["online"] == 0 and body["rooms"] == 0
+    assert body["require_sign_in"] is False  # the web client asks before offering a room
 
 
 async def test_create_room_then_its_info(http: httpx.AsyncClient, server: RunningServer) -> None:
@@ -29,8 +30,9 @@ async def test_create_room_then_its_info(http: httpx.AsyncClient, server: Runnin
     assert created.status_code == 201
     room = created.json()
     assert len(room["id"]) == 16 and room["link"] == f"{server.base_url}/r/{room['id']}"
+    assert len(room["host_key"]) == 22  # 128 bits, URL-safe base64
     other = (await http.post("/api/v1/rooms", headers=headers)).json()
-    assert other["id"] != room["id"]
+    assert other["id"] != room["id"] and other["host_key"] != room["host_key"]
 
     info = (await http.get(f"/api/v1/rooms/{room['id']}")).json()
     assert info == {
@@ -39,6 +41,8 @@ async def test_create_room_then_its_info(http: httpx.AsyncClient, server: Runnin
         "members": 0,
         "full": False,
         "protected": False,
+        "locked": False,
+        "lobby": False,
     }
     alice = await Peer.greeted(server, "alice")
     await alice.join(room["id"])
@@ -57,7 +61,7 @@ async def test_call_rooms_are_not_visible_over_rest(
     http: httpx.AsyncClient, server: RunningServer
 ) -> None:
     alice = await Peer.greeted(server, "alice")
-    bob = await Peer.greeted(server, "bob")
+    bob = await Peer.greeted(server, "bob", reachable=True)
     await alice.send(type="call", name="bob")
     call = (await bob.expect("incoming_call"))["call"]
     await bob.send(type="call_accept", call=call)

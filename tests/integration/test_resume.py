@@ -83,10 +83,14 @@ class Client(Peer):
                     continue
             return message
 
-    async def hello(self, name: str, resume: str | None = None) -> dict[str, Any]:
-        """Say hello (with a resume token when given); the answer must be ``welcome``."""
+    async def hello(
+        self, name: str, resume: str | None = None, *, reachable: bool = True
+    ) -> dict[str, Any]:
+        """Say hello (with a resume token when given); the answer must be ``welcome``.
+        Reachable by default: the name is then held (unique, in ``presence``, callable) for
+        as long as the place lives, which is what these tests follow across a lost socket."""
         extra = {} if resume is None else {"resume": resume}
-        await self.send(type="hello", versions=[1], name=name, **extra)
+        await self.send(type="hello", versions=[1], name=name, reachable=reachable, **extra)
         welcome = await self.expect("welcome")
         self.welcome = welcome
         self.id, self.name = welcome["id"], welcome["name"]
@@ -277,7 +281,7 @@ async def test_a_lost_socket_keeps_the_place(server: RunningServer) -> None:
     }
     # The place holds the name: a stranger without the token cannot have it.
     stranger = await Client.open(server)
-    await stranger.send(type="hello", versions=[1], name="bob")
+    await stranger.send(type="hello", versions=[1], name="bob", reachable=True)
     await stranger.error("name_taken")
     await alice.silent(0.2)  # and no member_left while the window is open
     await bob.resume()
@@ -486,7 +490,12 @@ async def test_when_the_window_passes_a_call_is_hung_up(server: RunningServer) -
     assert left == {"type": "member_left", "room": room, "id": bob.id}
     ended = await alice.expect("call_ended")
     assert ended == {"type": "call_ended", "call": call, "reason": "hangup"}
-    assert await alice.expect("left") == {"type": "left", "room": room}
+    assert await alice.expect("left") == {
+        "type": "left",
+        "room": room,
+        "reason": "left",
+        "by": None,
+    }
     await refused_resume(server, bob.token)
 
 
@@ -645,15 +654,20 @@ async def test_signing_in_again_replaces_the_old_place(
     # The old place departs at once: its room is told it left.
     left = await bob.until(lambda m: m["type"] == "member_left", timeout=GRACE / 2)
     assert left == {"type": "member_left", "room": "r", "id": first.id}
+    # Its role passes to bob (first hosted), and comes back to the account that had it.
+    state = await bob.expect("room_state")
+    assert state["hosts"] == [bob.id]
+    assert (await bob.expect("room_event"))["action"] == "host_passed"
     await refused_resume(server, first.token, headers)
     await second.join("r")
     assert (await bob.expect("member_joined"))["member"]["id"] == second.id
+    assert (await bob.expect("room_state"))["hosts"] == [bob.id, second.id]
 
 
 async def test_a_stranger_cannot_take_a_held_name(server: RunningServer) -> None:
     (alice,) = await seated(server, "r", "alice")
     stranger = await Client.open(server)
-    await stranger.send(type="hello", versions=[1], name="alice")
+    await stranger.send(type="hello", versions=[1], name="alice", reachable=True)
     await stranger.error("name_taken")
     await alice.alive()
 
@@ -713,6 +727,9 @@ async def test_after_a_restart_members_are_seated_again(tmp_path: Path) -> None:
         bob_view = resumed["member"]["polite"]
         assert (alice_view, bob_view) == (polite(alice.id, bob.id), polite(bob.id, alice.id))
         assert alice_view is not bob_view
+        # alice hosted before the restart: her token says so; bob, first back, is no host.
+        assert joined["hosts"] == [alice.id]
+        assert (await bob2.expect("room_state"))["hosts"] == [alice.id]
 
         await bob2.send(type="chat", text="after")
         for member in (alice2, bob2):
@@ -788,6 +805,6 @@ async def test_after_a_restart_a_name_taken_meanwhile_fails_the_resume(tmp_path:
     async with serving(tmp_path, resume_grace_seconds=GRACE) as second:
         (someone,) = await seated(second, "r", "bob")  # a new "bob", before bob is back
         late = await refused_resume(second, bob.token)
-        await late.send(type="hello", versions=[1], name="bob")
+        await late.send(type="hello", versions=[1], name="bob", reachable=True)
         await late.error("name_taken")
         await someone.silent(0.2)  # the room heard of no second bob

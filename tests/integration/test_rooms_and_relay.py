@@ -109,10 +109,10 @@ async def test_cross_room_signal_is_refused_like_a_missing_member(
 
 
 async def test_name_takeover_is_refused(server: Any) -> None:
-    alice = await Peer.greeted(server, "alice")
-    for impostor_name in ("alice", "ALICE", " Alice "):
+    alice = await Peer.greeted(server, "alice", reachable=True)
+    for impostor_name in ("alice", "ALICE", " Alice ", "\uff21lice"):  # \uff21: fullwidth A
         impostor = await Peer.connect(server)
-        await impostor.send(type="hello", versions=[1], name=impostor_name)
+        await impostor.send(type="hello", versions=[1], name=impostor_name, reachable=True)
         await impostor.error("name_taken")
         # Still connected, still ungreeted: it may pick another name.
         await impostor.send(type="join", room="r")
@@ -126,7 +126,7 @@ async def test_name_takeover_is_refused(server: Any) -> None:
     # Once alice is gone, her name is free again.
     await alice.close()
     assert (await bob.expect("call_ended"))["reason"] == "offline"
-    again = await Peer.greeted(server, "alice")
+    again = await Peer.greeted(server, "alice", reachable=True)
     assert again.name == "alice"
     await again.close()
     await bob.close()

@@ -118,10 +118,11 @@ class World:
         transport = FakeTransport()
         return Client(Session(self.hub, transport, lambda member_id: list(ICE)), transport)
 
-    async def connect(self, name: str = "alice") -> Client:
-        """A greeted connection; its welcome is kept and its transcript starts empty."""
+    async def connect(self, name: str = "alice", *, reachable: bool = False) -> Client:
+        """A greeted connection; its welcome is kept and its transcript starts empty.
+        ``reachable``: its name is callable and listed in ``presence`` (hello.reachable)."""
         client = self.open()
-        await client.send(type="hello", versions=[1], name=name)
+        await client.send(type="hello", versions=[1], name=name, reachable=reachable)
         client.welcome = client.take_one(Welcome)
         return client
 

@@ -32,8 +32,8 @@ async def ring(caller: Client, callee: Client) -> str:
 
 
 async def test_ringing_tells_both_sides(world: World) -> None:
-    alice = await world.connect("alice")
-    bob = await world.connect("Bob")
+    alice = await world.connect("alice", reachable=True)
+    bob = await world.connect("Bob", reachable=True)
 
     await alice.send(type="call", name="bob")
 
@@ -50,8 +50,8 @@ async def test_ringing_tells_both_sides(world: World) -> None:
 
 
 async def test_accept_seats_both_in_a_private_room(world: World) -> None:
-    alice = await world.connect("alice")
-    bob = await world.connect("bob")
+    alice = await world.connect("alice", reachable=True)
+    bob = await world.connect("bob", reachable=True)
     call_id = await ring(alice, bob)
 
     await bob.send(type="call_accept", call=call_id)
@@ -80,8 +80,8 @@ async def test_accept_seats_both_in_a_private_room(world: World) -> None:
 
 
 async def test_accepting_takes_the_caller_out_of_their_room(world: World) -> None:
-    alice, carol = await world.connect_in("lobby", "alice", "carol")
-    bob = await world.connect("bob")
+    carol, alice = await world.connect_in("lobby", "carol", "alice")  # carol hosts
+    bob = await world.connect("bob", reachable=True)
     call_id = await ring(alice, bob)
 
     await bob.send(type="call_accept", call=call_id)
@@ -95,8 +95,8 @@ async def test_accepting_takes_the_caller_out_of_their_room(world: World) -> Non
 
 
 async def test_decline_ends_the_call_for_both(world: World) -> None:
-    alice = await world.connect("alice")
-    bob = await world.connect("bob")
+    alice = await world.connect("alice", reachable=True)
+    bob = await world.connect("bob", reachable=True)
     call_id = await ring(alice, bob)
 
     await bob.send(type="call_decline", call=call_id)
@@ -109,8 +109,8 @@ async def test_decline_ends_the_call_for_both(world: World) -> None:
 
 
 async def test_cancel_ends_the_call_for_both(world: World) -> None:
-    alice = await world.connect("alice")
-    bob = await world.connect("bob")
+    alice = await world.connect("alice", reachable=True)
+    bob = await world.connect("bob", reachable=True)
     call_id = await ring(alice, bob)
 
     await alice.send(type="call_cancel", call=call_id)
@@ -123,8 +123,8 @@ async def test_cancel_ends_the_call_for_both(world: World) -> None:
 
 
 async def test_only_the_caller_can_cancel_and_only_the_callee_answer(world: World) -> None:
-    alice = await world.connect("alice")
-    bob = await world.connect("bob")
+    alice = await world.connect("alice", reachable=True)
+    bob = await world.connect("bob", reachable=True)
     call_id = await ring(alice, bob)
 
     await bob.send(type="call_cancel", call=call_id)
@@ -142,8 +142,8 @@ async def test_a_call_times_out_at_its_deadline_and_not_before(
     make_world: Callable[..., World],
 ) -> None:
     world = make_world(ring_seconds=5)
-    alice = await world.connect("alice")
-    bob = await world.connect("bob")
+    alice = await world.connect("alice", reachable=True)
+    bob = await world.connect("bob", reachable=True)
     call_id = await ring(alice, bob)
 
     world.clock.advance(4.999)
@@ -164,7 +164,7 @@ async def test_a_call_times_out_at_its_deadline_and_not_before(
 
 async def test_only_overdue_calls_expire(make_world: Callable[..., World]) -> None:
     world = make_world(ring_seconds=10)
-    a, b, c, d = [await world.connect(n) for n in "abcd"]
+    a, b, c, d = [await world.connect(n, reachable=True) for n in "abcd"]
     first = await ring(a, b)
     world.clock.advance(6)
     await ring(c, d)
@@ -178,9 +178,9 @@ async def test_only_overdue_calls_expire(make_world: Callable[..., World]) -> No
 
 
 async def test_calling_someone_who_is_ringing_is_busy_at_once(world: World) -> None:
-    alice = await world.connect("alice")
-    bob = await world.connect("bob")
-    carol = await world.connect("carol")
+    alice = await world.connect("alice", reachable=True)
+    bob = await world.connect("bob", reachable=True)
+    carol = await world.connect("carol", reachable=True)
     await ring(alice, bob)
 
     await carol.send(type="call", name="bob")
@@ -196,8 +196,10 @@ async def test_calling_someone_who_is_ringing_is_busy_at_once(world: World) -> N
 
 
 async def test_calling_someone_in_a_room_is_busy(world: World) -> None:
-    (bob,) = await world.connect_in("lobby", "bob")
-    alice = await world.connect("alice")
+    bob = await world.connect("bob", reachable=True)
+    await bob.send(type="join", room="lobby")
+    bob.take()
+    alice = await world.connect("alice")  # a caller need not be reachable itself
 
     await alice.send(type="call", name="bob")
 
@@ -206,42 +208,64 @@ async def test_calling_someone_in_a_room_is_busy(world: World) -> None:
     assert len(world.hub.calls) == 0
 
 
-async def test_calling_someone_who_is_not_online(world: World) -> None:
+async def test_only_reachable_names_can_be_called(world: World) -> None:
     alice = await world.connect("alice")
+    in_a_room = await world.connect("bob")  # hello.reachable false: shown in rooms only
+    await alice.send(type="call", name="bob", ref="r")
+    error = alice.take_error()
+    assert (error.code, error.ref) == ("not_online", "r")
+    assert in_a_room.take() == []
+
+    reachable = await world.connect("Bob", reachable=True)  # another bob, on the call page
+    await alice.send(type="call", name="bob")
+    assert alice.take_one(Ringing).name == "Bob"
+    assert isinstance(reachable.take_one(IncomingCall), IncomingCall)
+    assert in_a_room.take() == []
+
+
+async def test_calling_finds_a_reachable_name_by_its_key(world: World) -> None:
+    alice = await world.connect("alice")
+    await world.connect("carla", reachable=True)
+    await alice.send(type="call", name="\uff43\uff41\uff52\uff4c\uff41")  # fullwidth
+    assert alice.take_one(Ringing).name == "carla"
+
+
+async def test_calling_someone_who_is_not_online(world: World) -> None:
+    alice = await world.connect("alice", reachable=True)
     await alice.send(type="call", name="nobody", ref=3)
     error = alice.take_error()
     assert (error.code, error.ref) == ("not_online", 3)
 
 
 async def test_calling_by_name_trims_and_checks_the_name(world: World) -> None:
-    alice = await world.connect("alice")
-    await world.connect("bob")
+    alice = await world.connect("alice", reachable=True)
+    await world.connect("bob", reachable=True)
     await alice.send(type="call", name="  bob ")
     assert alice.take_one(Ringing).name == "bob"
-    carol = await world.connect("carol")
+    carol = await world.connect("carol", reachable=True)
     await carol.send(type="call", name="x" * 65)
     assert carol.take_error().code == "invalid_name"
 
 
 async def test_calling_by_name_ignores_case(world: World) -> None:
-    alice = await world.connect("alice")
-    bob = await world.connect("Bob")
+    alice = await world.connect("alice", reachable=True)
+    bob = await world.connect("Bob", reachable=True)
     await alice.send(type="call", name="BOB")
     assert alice.take_one(Ringing).name == "Bob"
     assert isinstance(bob.take_one(IncomingCall), IncomingCall)
 
 
 async def test_calling_yourself(world: World) -> None:
-    alice = await world.connect("alice")
+    alice = await world.connect("alice", reachable=True)
     await alice.send(type="call", name="Alice")
     assert alice.take_error().code == "self_call"
     assert len(world.hub.calls) == 0
 
 
 async def test_a_second_call_while_ringing_is_refused(world: World) -> None:
-    alice = await world.connect("alice")
-    bob = await world.connect("bob")
-    carol = await world.connect("carol")
+    alice = await world.connect("alice", reachable=True)
+    bob = await world.connect("bob", reachable=True)
+    carol = await world.connect("carol", reachable=True)
     await ring(alice, bob)
 
     await alice.send(type="call", name="carol")
@@ -252,8 +276,8 @@ async def test_a_second_call_while_ringing_is_refused(world: World) -> None:
 
 
 async def test_joining_a_room_while_ringing_is_refused(world: World) -> None:
-    alice = await world.connect("alice")
-    bob = await world.connect("bob")
+    alice = await world.connect("alice", reachable=True)
+    bob = await world.connect("bob", reachable=True)
     await ring(alice, bob)
 
     await alice.send(type="join", room="lobby")
@@ -264,9 +288,9 @@ async def test_joining_a_room_while_ringing_is_refused(world: World) -> None:
 
 
 async def test_calling_from_a_call_room_is_refused(world: World) -> None:
-    alice = await world.connect("alice")
-    bob = await world.connect("bob")
-    carol = await world.connect("carol")
+    alice = await world.connect("alice", reachable=True)
+    bob = await world.connect("bob", reachable=True)
+    carol = await world.connect("carol", reachable=True)
     await bob.send(type="call_accept", call=await ring(alice, bob))
     alice.take()
 
@@ -277,9 +301,9 @@ async def test_calling_from_a_call_room_is_refused(world: World) -> None:
 
 
 async def test_accepting_someone_elses_call(world: World) -> None:
-    alice = await world.connect("alice")
-    bob = await world.connect("bob")
-    carol = await world.connect("carol")
+    alice = await world.connect("alice", reachable=True)
+    bob = await world.connect("bob", reachable=True)
+    carol = await world.connect("carol", reachable=True)
     call_id = await ring(alice, bob)
 
     await carol.send(type="call_accept", call=call_id)
@@ -295,8 +319,8 @@ async def test_accepting_someone_elses_call(world: World) -> None:
 
 
 async def test_accepting_a_finished_call(world: World) -> None:
-    alice = await world.connect("alice")
-    bob = await world.connect("bob")
+    alice = await world.connect("alice", reachable=True)
+    bob = await world.connect("bob", reachable=True)
     call_id = await ring(alice, bob)
     await bob.send(type="call_accept", call=call_id)
     bob.take()
@@ -311,8 +335,8 @@ async def test_accepting_a_finished_call(world: World) -> None:
 
 @pytest.mark.parametrize("who", ["caller", "callee"])
 async def test_a_side_disconnecting_while_ringing(world: World, who: str) -> None:
-    alice = await world.connect("alice")
-    bob = await world.connect("bob")
+    alice = await world.connect("alice", reachable=True)
+    bob = await world.connect("bob", reachable=True)
     call_id = await ring(alice, bob)
     gone, stays = (alice, bob) if who == "caller" else (bob, alice)
 
@@ -327,8 +351,8 @@ async def test_a_side_disconnecting_while_ringing(world: World, who: str) -> Non
 
 @pytest.mark.parametrize("how", ["leave", "disconnect", "join elsewhere"])
 async def test_leaving_the_call_room_hangs_up_for_the_other(world: World, how: str) -> None:
-    alice = await world.connect("alice")
-    bob = await world.connect("bob")
+    alice = await world.connect("alice", reachable=True)
+    bob = await world.connect("bob", reachable=True)
     call_id = await ring(alice, bob)
     await bob.send(type="call_accept", call=call_id)
     room = alice.take()[0].room  # type: ignore[union-attr]
@@ -352,8 +376,8 @@ async def test_leaving_the_call_room_hangs_up_for_the_other(world: World, how: s
 
 
 async def test_after_a_call_both_can_call_again(world: World) -> None:
-    alice = await world.connect("alice")
-    bob = await world.connect("bob")
+    alice = await world.connect("alice", reachable=True)
+    bob = await world.connect("bob", reachable=True)
     await bob.send(type="call_decline", call=await ring(alice, bob))
     alice.take()
     bob.take()
@@ -410,8 +434,8 @@ def test_call_end_reasons() -> None:
 
 
 async def test_a_caller_in_a_room_who_disconnects_while_ringing(world: World) -> None:
-    alice, carol = await world.connect_in("lobby", "alice", "carol")
-    bob = await world.connect("bob")
+    carol, alice = await world.connect_in("lobby", "carol", "alice")  # carol hosts
+    bob = await world.connect("bob", reachable=True)
     call_id = await ring(alice, bob)
 
     alice.closed()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from salon.core.passwords import MemoryRoomPasswords
-from salon.protocol.messages import ChatDelivered, ChatEntry, Joined
+from salon.core.passwords import MemoryRoomKeys
+from salon.protocol.messages import ChatDelivered, ChatEntry, Joined, MemberJoined
 from salon.store.chat import MemoryChatRepository
 
 from .conftest import World
@@ -72,13 +72,17 @@ async def test_two_joiners_of_a_new_room_share_one_room(world: World) -> None:
 
     slow_join = asyncio.create_task(alice.send(type="join", room="x", password="p"))
     await asyncio.sleep(0)
-    await bob.send(type="join", room="x", password="q")
+    await bob.send(type="join", room="x", password="q")  # a join's password sets nothing
     gate.set()
     await slow_join
 
-    assert bob.take_one(Joined).members == []
-    assert alice.take_error().code == "wrong_password"
-    assert list(world.hub.rooms["x"].seats) == [bob.id]
+    joined, arrived = bob.take()
+    assert isinstance(joined, Joined) and isinstance(arrived, MemberJoined)
+    assert joined.members == [] and joined.hosts == [bob.id]  # first in: the host
+    assert arrived.member.id == alice.id
+    joined = alice.take_one(Joined)
+    assert [m.id for m in joined.members] == [bob.id] and joined.hosts == [bob.id]
+    assert list(world.hub.rooms["x"].seats) == [bob.id, alice.id]
 
 
 async def test_a_chat_in_flight_keeps_its_room_until_it_is_stored(world: World) -> None:
@@ -110,7 +114,7 @@ async def test_a_chat_in_flight_keeps_its_room_until_it_is_stored(world: World) 
     assert [e.text for e in joined.history] == ["last words"]
 
 
-async def test_a_kept_room_is_forgotten_when_the_late_joiner_is_refused(world: World) -> None:
+async def test_a_room_kept_for_a_late_joiner_starts_a_fresh_meeting(world: World) -> None:
     chats = gated(world)
     alice = await world.connect("alice")
     bob = await world.connect("bob")
@@ -118,54 +122,77 @@ async def test_a_kept_room_is_forgotten_when_the_late_joiner_is_refused(world: W
 
     slow_join = asyncio.create_task(alice.send(type="join", room="x"))
     await asyncio.sleep(0)
-    await bob.send(type="join", room="x", password="bobs")
+    await bob.send(type="join", room="x")
+    await bob.send(type="room_password", password="bobs")
+    await bob.send(type="room_lock", locked=True)
     await bob.send(type="leave")
     assert "x" in world.hub.rooms  # kept: alice is still reading the store for it
     gate.set()
     await slow_join
 
-    assert alice.take_error().code == "wrong_password"
+    # Bob's meeting ended with him: its password and lock are gone, alice hosts a new one.
+    joined = alice.take_one(Joined)
+    assert (joined.hosts, joined.protected, joined.locked) == ([alice.id], False, False)
+    alice.closed()
     assert world.hub.rooms == {}
 
 
-class GatedPasswords(MemoryRoomPasswords):
+class GatedKeys(MemoryRoomKeys):
     """A password check that waits for the test, like a slow hash in a worker thread."""
 
     def __init__(self) -> None:
         super().__init__()
         self.gate = asyncio.Event()
+        self.checking = asyncio.Event()
 
-    async def check(self, room: str, password: str | None) -> bool | None:
+    async def verify_password(self, password: str, hashed: str) -> bool:
+        self.checking.set()
         await self.gate.wait()
-        return await super().check(room, password)
+        return await super().verify_password(password, hashed)
 
 
 async def test_a_member_who_disconnects_while_joining_is_not_seated(world: World) -> None:
-    passwords = GatedPasswords()
-    world.hub.passwords = passwords
+    keys = GatedKeys()
+    world.hub.keys = keys
+    (bob,) = await world.connect_in("r", "bob")
+    await bob.send(type="room_password", password="pw")
+    bob.take()
     alice = await world.connect("alice")
-    joining = asyncio.create_task(alice.send(type="join", room="r"))
-    await asyncio.sleep(0)  # alice's join now waits on the password check
+    joining = asyncio.create_task(alice.send(type="join", room="r", password="pw"))
+    await keys.checking.wait()  # alice's join now waits on the password check
     alice.session.closed()
-    passwords.gate.set()
+    keys.gate.set()
     await joining
-    assert "r" not in world.hub.rooms  # no ghost seat, and no empty room left behind
-    bob = await world.connect("bob")
-    await bob.send(type="join", room="r")
-    assert bob.take_one(Joined).members == []
+    assert list(world.hub.rooms["r"].seats) == [bob.id]  # no ghost seat
+    assert bob.take() == []
 
 
-async def test_a_protected_room_stays_protected_after_it_empties(world: World) -> None:
-    (alice,) = await world.connect_in("vault", "alice", password="s3cret")
+async def test_a_password_changed_during_the_check_is_checked_again(world: World) -> None:
+    keys = GatedKeys()
+    world.hub.keys = keys
+    (bob,) = await world.connect_in("r", "bob")
+    await bob.send(type="room_password", password="old")
+    alice = await world.connect("alice")
+    joining = asyncio.create_task(alice.send(type="join", room="r", password="old"))
+    await keys.checking.wait()
+    await bob.send(type="room_password", password="new")  # hashing does not wait on the gate
+    keys.gate.set()
+    await joining
+    assert alice.take_error().code == "wrong_password"  # "old" opened the old hash only
+    assert list(world.hub.rooms["r"].seats) == [bob.id]
+
+
+async def test_a_protected_meeting_ends_when_the_room_empties_and_its_chat_goes(
+    world: World,
+) -> None:
+    (alice,) = await world.connect_in("vault", "alice")
+    await alice.send(type="room_password", password="s3cret")
     await alice.send(type="chat", text="the combination is 1234")
     await alice.send(type="leave")
+    await asyncio.gather(*world.hub._tasks)  # the erase, in a task of the hub's
     assert "vault" not in world.hub.rooms
+    assert world.chats.rooms.get("vault", []) == []
     mallory = await world.connect("mallory")
-    await mallory.send(type="join", room="vault")
-    assert mallory.take_error().code == "wrong_password"
-    await mallory.send(type="join", room="vault", password="guess")
-    assert mallory.take_error().code == "wrong_password"
-    assert "vault" not in world.hub.rooms
-    await mallory.send(type="join", room="vault", password="s3cret")
+    await mallory.send(type="join", room="vault")  # a fresh meeting, with nothing to read
     joined = mallory.take_one(Joined)
-    assert [e.text for e in joined.history] == ["the combination is 1234"]
+    assert (joined.history, joined.protected, joined.hosts) == ([], False, [mallory.id])

@@ -148,8 +148,23 @@ async def test_max_rooms_limits_how_many_rooms_are_open(make_world: Callable[...
     assert isinstance(c.take()[0], Joined)
 
 
-async def test_password_is_set_by_the_first_joiner(world: World) -> None:
+async def test_a_first_joiners_password_sets_nothing(world: World) -> None:
+    """v1 let whoever joined an empty room first give it a password; a join's password only
+    opens a protected room now. Only a host protects a room (``room_password``)."""
     (alice,) = await world.connect_in("secret", "alice", password="hunter2")
+    bob = await world.connect("bob")
+
+    await bob.send(type="join", room="secret")
+
+    joined = bob.take_one(Joined)
+    assert joined.protected is False and [m.id for m in joined.members] == [alice.id]
+    assert world.hub.rooms["secret"].password_hash is None
+
+
+async def test_a_password_set_by_the_host_is_asked_of_later_joiners(world: World) -> None:
+    (alice,) = await world.connect_in("secret", "alice")
+    await alice.send(type="room_password", password="hunter2")
+    alice.take()
     bob = await world.connect("bob")
 
     await bob.send(type="join", room="secret", ref=7)
@@ -159,6 +174,7 @@ async def test_password_is_set_by_the_first_joiner(world: World) -> None:
     await bob.send(type="join", room="secret", password="hunter3")
     assert bob.take_error().code == "wrong_password"
     assert list(world.hub.rooms["secret"].seats) == [alice.id]
+    assert alice.take() == []
 
     await bob.send(type="join", room="secret", password="hunter2")
     assert isinstance(bob.take()[0], Joined)
@@ -233,7 +249,7 @@ async def test_a_call_room_id_cannot_be_made_up(world: World) -> None:
 
 async def test_a_live_call_room_cannot_be_joined_by_outsiders(world: World) -> None:
     alice = await world.connect("alice")
-    bob = await world.connect("bob")
+    bob = await world.connect("bob", reachable=True)
     await alice.send(type="call", name="bob")
     call_id = bob.take()[0].call  # type: ignore[union-attr]
     await bob.send(type="call_accept", call=call_id)

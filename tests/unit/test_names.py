@@ -1,4 +1,5 @@
-"""Look-alike names (UTS #39 skeletons) and the hub's refusal of registered names to guests."""
+"""Names: the key they are compared in (look-alikes, invisibles, fullwidth forms), blank names,
+registered names refused to guests, and owners taking their reachable names back."""
 
 from __future__ import annotations
 
@@ -6,11 +7,23 @@ import pytest
 
 from salon.core.clock import FakeClock
 from salon.core.hub import Hub
-from salon.core.names import MemoryReservedNames, skeleton
+from salon.core.names import MemoryReservedNames, blank, name_key, skeleton
 from salon.core.passwords import MemoryRoomPasswords
+from salon.core.resume import ResumeTokens
 from salon.core.session import Session
 from salon.core.settings import LimitSettings
-from salon.protocol.messages import Error, SignedInAccount, Welcome
+from salon.protocol import CloseCode
+from salon.protocol.messages import (
+    Error,
+    IncomingCall,
+    Presence,
+    PresenceChanged,
+    ResumeTokenIssued,
+    Ringing,
+    SignedInAccount,
+    Unreachable,
+    Welcome,
+)
 from salon.store.chat import MemoryChatRepository
 from tests.unit.conftest import Client, FakeTransport
 
@@ -80,3 +93,251 @@ async def test_guests_may_not_join_when_sign_in_is_required(hub: Hub) -> None:
     member.take()
     await member.send(type="join", room="lobby")
     assert member.take()[0].type == "joined"
+
+
+# ------------------------------------------------------------------------------ the name key
+
+# Names a guest may type (display_name accepts them), all with carla's key.
+CARLA_VARIANTS = [
+    "\uff43\uff41\uff52\uff4c\uff41",  # fullwidth ｃａｒｌａ
+    "carla\u200d",  # ZERO WIDTH JOINER
+    "carla\u034f",  # COMBINING GRAPHEME JOINER
+    "carla\ufe0f",  # VARIATION SELECTOR-16
+    "carla\U000e0100",  # VARIATION SELECTOR-17
+    "carla\u3164",  # HANGUL FILLER
+    "carla\u2800",  # BRAILLE PATTERN BLANK
+    "carla\u115f",  # HANGUL CHOSEONG FILLER
+    "carla\u1160",  # HANGUL JUNGSEONG FILLER
+    "carla\uffa0",  # HALFWIDTH HANGUL FILLER
+    "c a r l a",
+    "CARLA",
+    "c\u0430rla",  # Cyrillic small a
+    "\u200dc\u2800a\u3164r\ufe0fl\u034fa\u115f",  # all of them at once
+]
+
+
+@pytest.mark.parametrize("variant", [*CARLA_VARIANTS, "car\u00adla"])  # + SOFT HYPHEN
+def test_invisible_fullwidth_and_look_alike_variants_have_one_key(variant: str) -> None:
+    assert name_key(variant) == name_key("carla") == "carla"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "\U0001f469\u200d\U0001f4bb",  # 👩‍💻
+        "\U0001f468\u200d\U0001f469\u200d\U0001f467",  # 👨‍👩‍👧
+        "Zoë",
+        "José",
+        "François",
+        "李小龍",
+        "محمد",
+        "Ελένη",
+        "Đặng",
+    ],
+)
+def test_names_that_stay_allowed_keep_a_key_of_their_own(name: str) -> None:
+    assert not blank(name)
+    assert name_key(name)
+    assert name_key(name) != name_key("carla")
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [("Zoë", "Zoe"), ("José", "Jose"), ("李小龍", "李小"), ("محمد", "احمد")],
+)
+def test_accents_and_scripts_still_tell_names_apart(one: str, other: str) -> None:
+    assert name_key(one) != name_key(other)
+
+
+@pytest.mark.parametrize(
+    "name", ["\u3164", "\u2800", "\u0301", "\u115f", "\u200d", " \ufe0f ", "\u3164\u0301"]
+)
+def test_names_that_display_as_nothing_are_blank(name: str) -> None:
+    assert blank(name)
+
+
+@pytest.mark.parametrize("variant", CARLA_VARIANTS)
+@pytest.mark.parametrize("reachable", [False, True])
+async def test_a_guest_cannot_take_a_registered_name_in_any_disguise(
+    variant: str, reachable: bool
+) -> None:
+    limits = LimitSettings()
+    reserved = MemoryReservedNames("carla")
+    hub = Hub(limits, FakeClock(), MemoryChatRepository(), MemoryRoomPasswords(), reserved)
+    guest = _client(hub)
+    await guest.send(type="hello", versions=[1], name=variant, reachable=reachable)
+    assert guest.take_one(Error).code == "name_taken"
+    assert hub.online() == 0
+
+
+# ------------------------------------------------------------------------------ owners and guests
+
+ZOE = SignedInAccount(username="zoe", display_name="Zoe")
+
+
+async def _greeted(
+    hub: Hub, name: str, *, account: SignedInAccount | None = None, reachable: bool = False
+) -> Client:
+    client = _client(hub, account)
+    await client.send(type="hello", versions=[1], name=name, reachable=reachable)
+    welcome = client.take_one(Welcome)
+    client.welcome = welcome
+    return client
+
+
+@pytest.fixture
+def open_hub() -> Hub:
+    """A hub whose reserved names the test registers as it goes."""
+    limits = LimitSettings()
+    return Hub(limits, FakeClock(), MemoryChatRepository(), MemoryRoomPasswords(), _Registry())
+
+
+class _Registry(MemoryReservedNames):
+    def register(self, *names: str) -> None:
+        self.keys |= {name_key(name) for name in names}
+
+
+async def test_a_signed_in_owner_moves_a_guest_off_its_reachable_name(open_hub: Hub) -> None:
+    guest = await _greeted(open_hub, "zoe", reachable=True)  # before the account existed
+    watcher = await _greeted(open_hub, "watcher")
+    await watcher.send(type="presence_watch")
+    assert watcher.take_one(Presence).names == ["zoe"]
+    assert isinstance(open_hub.reserved, _Registry)
+    open_hub.reserved.register("zoe", "Zoe")
+
+    owner = await _greeted(open_hub, "ignored", account=ZOE, reachable=True)
+
+    assert owner.welcome is not None and owner.welcome.name == "Zoe"
+    unreachable, issued = guest.take(tokens=True)
+    assert unreachable == Unreachable(name="zoe")
+    assert isinstance(issued, ResumeTokenIssued)
+    seen = open_hub.tokens.verify(issued.token, open_hub.clock.wall_ms() / 1000)
+    assert seen is not None and not seen.reachable  # a restart does not give it back
+    assert watcher.take() == [
+        PresenceChanged(name="zoe", online=False),
+        PresenceChanged(name="Zoe", online=True),
+    ]
+    caller = await _greeted(open_hub, "caller")
+    await caller.send(type="call", name="zoe")
+    assert caller.take_one(Ringing).name == "Zoe"
+    assert isinstance(owner.take_one(IncomingCall), IncomingCall)
+    assert guest.take() == []
+    assert open_hub.online() == 4  # the guest is still here, shown by its name in rooms
+
+
+async def test_an_owner_not_reachable_still_moves_the_guest_aside(open_hub: Hub) -> None:
+    guest = await _greeted(open_hub, "ZOE", reachable=True)
+    watcher = await _greeted(open_hub, "watcher")
+    await watcher.send(type="presence_watch")
+    watcher.take()
+    assert isinstance(open_hub.reserved, _Registry)
+    open_hub.reserved.register("zoe", "Zoe")
+
+    await _greeted(open_hub, "x", account=ZOE)  # a room page: reachable false
+
+    assert guest.take() == [Unreachable(name="ZOE")]
+    assert watcher.take() == [PresenceChanged(name="ZOE", online=False)]
+    caller = await _greeted(open_hub, "caller")
+    await caller.send(type="call", name="zoe")
+    assert caller.take_one(Error).code == "not_online"
+
+
+async def test_a_guest_holding_the_owners_username_is_moved_aside_too(open_hub: Hub) -> None:
+    guest = await _greeted(open_hub, "zoe", reachable=True)
+    other = await _greeted(open_hub, "bystander", reachable=True)
+    account = SignedInAccount(username="zoe", display_name="Zoe Zed")
+    await _greeted(open_hub, "x", account=account, reachable=True)
+    assert guest.take() == [Unreachable(name="zoe")]
+    assert other.take() == []  # other reachable names are untouched
+
+
+async def test_a_signed_in_account_is_never_moved_aside(open_hub: Hub) -> None:
+    first = await _greeted(open_hub, "x", account=ZOE, reachable=True)
+    await _greeted(open_hub, "y", account=SignedInAccount(username="zed", display_name="zed"))
+    assert first.take() == []
+    guest = await _greeted(open_hub, "zoe2", reachable=True)
+    # Accounts' names never look alike, but should two (made before a rule) clash, the
+    # refused one changes nothing: not even the guest holding its username is moved.
+    clash = _client(open_hub, SignedInAccount(username="zoe2", display_name="ZOE"))
+    await clash.send(type="hello", versions=[1], name="x", reachable=True)
+    assert clash.take_one(Error).code == "name_taken"
+    assert first.take() == []
+    assert guest.take() == []
+
+
+async def test_the_same_account_twice_newest_wins_reachable_or_not(open_hub: Hub) -> None:
+    first = await _greeted(open_hub, "x", account=ZOE)
+    second = await _greeted(open_hub, "x", account=ZOE, reachable=True)
+    assert first.transport.closes == [(CloseCode.REPLACED, "signed in from another connection")]
+    assert open_hub.online() == 1
+    await _greeted(open_hub, "x", account=ZOE)
+    assert second.transport.closes == [(CloseCode.REPLACED, "signed in from another connection")]
+    assert open_hub.online() == 1
+
+
+# ------------------------------------------------------------------------------ after a restart
+
+
+def _restarted(hub: Hub) -> Hub:
+    return Hub(
+        hub.limits,
+        hub.clock,
+        hub.chats,
+        MemoryRoomPasswords(),
+        hub.reserved,
+        ResumeTokens(b"s" * 32),
+    )
+
+
+def _signed_hub(reserved: MemoryReservedNames | None = None) -> Hub:
+    limits = LimitSettings()
+    return Hub(
+        limits,
+        FakeClock(),
+        MemoryChatRepository(),
+        MemoryRoomPasswords(),
+        reserved,
+        ResumeTokens(b"s" * 32),
+    )
+
+
+async def _resume(hub: Hub, token: str, account: SignedInAccount | None = None) -> Client:
+    client = _client(hub, account)
+    await client.send(type="hello", versions=[1], name="", resume=token)
+    return client
+
+
+async def test_a_rebuilt_place_takes_its_reachable_name_back() -> None:
+    before = _signed_hub()
+    reachable = await _greeted(before, "carla", reachable=True)
+    shown = await _greeted(before, "Sam")
+    after = _restarted(before)
+    await _greeted(after, "Sam")  # a room-only name is no one's: a second Sam is fine
+
+    back = await _resume(after, reachable.token)
+    assert isinstance(back.take()[0], Welcome)
+    other = await _resume(after, shown.token)
+    assert isinstance(other.take()[0], Welcome)
+
+    watcher = await _greeted(after, "watcher")
+    await watcher.send(type="presence_watch")
+    assert watcher.take_one(Presence).names == ["carla"]
+    taker = _client(after)
+    await taker.send(type="hello", versions=[1], name="CARLA", reachable=True)
+    assert taker.take_one(Error).code == "name_taken"
+    assert after.online() == 4
+
+
+async def test_a_rebuilt_owner_takes_its_name_back_from_a_guest() -> None:
+    before = _signed_hub()
+    owner = await _greeted(before, "x", account=ZOE, reachable=True)
+    after = _restarted(before)
+    guest = await _greeted(after, "zoe", reachable=True)  # the store's answer was not asked
+
+    back = await _resume(after, owner.token, ZOE)
+
+    assert isinstance(back.take()[0], Welcome)
+    assert guest.take() == [Unreachable(name="zoe")]
+    caller = await _greeted(after, "caller")
+    await caller.send(type="call", name="zoe")
+    assert caller.take_one(Ringing).name == "Zoe"

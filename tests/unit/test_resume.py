@@ -9,7 +9,7 @@ import pytest
 
 from salon.core.clock import FakeClock
 from salon.core.hub import Hub
-from salon.core.passwords import MemoryRoomPasswords
+from salon.core.passwords import MemoryRoomKeys
 from salon.core.resume import Claims, ResumeTokens
 from salon.core.session import SessionState
 from salon.core.settings import LimitSettings
@@ -100,7 +100,12 @@ def lose(client: Client) -> None:
 
 
 async def test_a_lost_member_is_reconnecting_then_resumes_with_what_was_kept(world: World) -> None:
-    alice, bob = await world.connect_in("x", "alice", "bob")
+    alice = await world.connect("alice", reachable=True)  # watchers hear of reachable names
+    bob = await world.connect("bob")
+    for member in (alice, bob):
+        await member.send(type="join", room="x")
+    alice.take()
+    bob.take()
     watcher = await world.connect("watcher")
     await watcher.send(type="presence_watch")
     watcher.take()
@@ -131,7 +136,7 @@ async def test_a_lost_member_is_reconnecting_then_resumes_with_what_was_kept(wor
 
 
 async def test_a_goodbye_leaves_at_once(world: World) -> None:
-    alice, bob = await world.connect_in("x", "alice", "bob")
+    bob, alice = await world.connect_in("x", "bob", "alice")  # bob hosts: no host passes on
     token = alice.token
     alice.closed(goodbye=True)
     assert bob.take() == [MemberLeft(room="x", id=alice.id)]
@@ -146,7 +151,7 @@ async def test_the_grace_window_ends_in_member_left_and_a_dead_token(
     make_world: Callable[..., World],
 ) -> None:
     world = make_world(resume_grace_seconds=5.0)
-    alice, bob = await world.connect_in("x", "alice", "bob")
+    bob, alice = await world.connect_in("x", "bob", "alice")  # bob hosts: no host passes on
     token = alice.token
     lose(alice)
     bob.take()
@@ -190,10 +195,10 @@ async def test_newest_wins_the_old_connection_is_closed_4005(world: World) -> No
 
 
 async def test_a_stranger_without_the_token_cannot_take_the_name(world: World) -> None:
-    alice = await world.connect("alice")
+    alice = await world.connect("alice", reachable=True)
     lose(alice)
     stranger = world.open()
-    await stranger.send(type="hello", versions=[1], name="alice")
+    await stranger.send(type="hello", versions=[1], name="alice", reachable=True)
     assert stranger.take_error().code == "name_taken"
 
 
@@ -213,14 +218,11 @@ async def test_a_token_from_another_server_secret_is_refused(world: World) -> No
 # ------------------------------------------------------------------------------ restart
 
 
-def fresh_hub(
-    world: World, tokens: ResumeTokens, passwords: MemoryRoomPasswords | None = None
-) -> World:
+def fresh_hub(world: World, tokens: ResumeTokens, keys: MemoryRoomKeys | None = None) -> World:
     """Another hub (a restarted server) sharing the chat store and the token secret, and
-    ``passwords`` (an empty password store unless given)."""
-    hub = Hub(
-        world.limits, world.clock, world.chats, passwords or MemoryRoomPasswords(), tokens=tokens
-    )
+    ``keys`` (rooms' creators; none unless given). Room passwords lived in the old hub's
+    memory: they are gone."""
+    hub = Hub(world.limits, world.clock, world.chats, keys or MemoryRoomKeys(), tokens=tokens)
     return World(world.limits, world.clock, world.chats, hub)
 
 
@@ -229,7 +231,7 @@ def signed_world() -> World:
     limits = LimitSettings()
     clock = FakeClock()
     chats = MemoryChatRepository()
-    hub = Hub(limits, clock, chats, MemoryRoomPasswords(), tokens=ResumeTokens(SECRET))
+    hub = Hub(limits, clock, chats, MemoryRoomKeys(), tokens=ResumeTokens(SECRET))
     return World(limits, clock, chats, hub)
 
 
@@ -258,8 +260,8 @@ async def test_after_a_restart_members_come_back_to_their_room(signed_world: Wor
 
 
 async def test_after_a_restart_a_call_room_is_theirs_alone(signed_world: World) -> None:
-    alice = await signed_world.connect("alice")
-    bob = await signed_world.connect("bob")
+    alice = await signed_world.connect("alice", reachable=True)
+    bob = await signed_world.connect("bob", reachable=True)
     await alice.send(type="call", name="bob")
     (incoming,) = [m for m in bob.take() if m.type == "incoming_call"]
     await bob.send(type="call_accept", call=incoming.call)  # type: ignore[union-attr]
@@ -281,8 +283,8 @@ async def test_after_a_restart_a_call_room_is_theirs_alone(signed_world: World) 
 async def test_after_a_restart_a_call_room_goes_on_from_its_stored_chat(
     signed_world: World,
 ) -> None:
-    alice = await signed_world.connect("alice")
-    bob = await signed_world.connect("bob")
+    alice = await signed_world.connect("alice", reachable=True)
+    bob = await signed_world.connect("bob", reachable=True)
     await alice.send(type="call", name="bob")
     (incoming,) = [m for m in bob.take() if m.type == "incoming_call"]
     await bob.send(type="call_accept", call=incoming.call)  # type: ignore[union-attr]
@@ -301,38 +303,41 @@ async def test_after_a_restart_a_call_room_goes_on_from_its_stored_chat(
 async def test_after_a_restart_an_old_token_does_not_open_a_room_that_got_a_password(
     signed_world: World,
 ) -> None:
-    alice = await signed_world.connect("alice")
-    await alice.send(type="join", room="x")  # open: no password when she was let in
-    alice.take()
-    passwords = MemoryRoomPasswords()
-    passwords.passwords["x"] = "s3cret"  # protected since, by someone else
-    after = fresh_hub(signed_world, ResumeTokens(SECRET), passwords)
-    back = await resume(after, alice.token)
+    alice, bob = await signed_world.connect_in("x", "alice", "bob")
+    open_token = bob.token  # from before the room had a password
+    await alice.send(type="room_password", password="s3cret")
+    alice.take()  # and with it a guarded token
+    after = fresh_hub(signed_world, ResumeTokens(SECRET))
+    a2 = await resume(after, alice.token)  # guarded: the room comes back locked
+    _, joined = a2.take()
+    assert isinstance(joined, Joined) and joined.locked and not joined.protected
+    back = await resume(after, open_token)
     (welcome,) = back.take()
     assert isinstance(welcome, Welcome) and welcome.resumed is not None
-    assert welcome.resumed.room is None  # resumed, but not let into the protected room
-    assert "x" not in after.hub.rooms  # and it was not left behind, empty
+    assert welcome.resumed.room is None  # resumed, but not let into the guarded room
+    assert list(after.hub.rooms["x"].seats) == [alice.id]
 
 
 async def test_after_a_restart_a_member_let_in_with_the_password_is_seated_again(
     signed_world: World,
 ) -> None:
-    signed_world.hub.passwords = passwords = MemoryRoomPasswords()
-    passwords.passwords["x"] = "s3cret"
-    alice = await signed_world.connect("alice")
-    await alice.send(type="join", room="x", password="s3cret")
-    assert isinstance(alice.take()[0], Joined)
-    seen = signed_world.hub.tokens.verify(alice.token, signed_world.clock.wall_ms() / 1000)
-    assert seen is not None and seen.guarded
-    after = fresh_hub(signed_world, ResumeTokens(SECRET), passwords)
-    _, joined = (await resume(after, alice.token)).take()
+    (alice,) = await signed_world.connect_in("x", "alice")
+    await alice.send(type="room_password", password="s3cret")
+    bob = await signed_world.connect("bob")
+    await bob.send(type="join", room="x", password="s3cret")
+    assert isinstance(bob.take()[0], Joined)
+    seen = signed_world.hub.tokens.verify(bob.token, signed_world.clock.wall_ms() / 1000)
+    assert seen is not None and seen.guarded and not seen.host
+    after = fresh_hub(signed_world, ResumeTokens(SECRET))
+    _, joined = (await resume(after, bob.token)).take()
     assert isinstance(joined, Joined) and joined.room == "x"
+    assert joined.locked  # the password died with the old process: locked instead
 
 
 async def test_after_a_restart_a_taken_name_fails_the_resume(signed_world: World) -> None:
-    alice = await signed_world.connect("alice")
+    alice = await signed_world.connect("alice", reachable=True)
     after = fresh_hub(signed_world, ResumeTokens(SECRET))
-    await after.connect("alice")  # someone else took the name on the new server
+    await after.connect("alice", reachable=True)  # someone else took the name meanwhile
     assert (await resume(after, alice.token)).take_error().code == "resume_failed"
 
 
@@ -422,11 +427,11 @@ async def test_after_a_restart_the_newer_token_wins_a_name_an_older_one_also_cla
     """Mallory said goodbye as "zed" (a server that then crashed never learns it after the
     restart) and kept her token; someone else took "zed". After the restart, whoever of
     the two comes back first, the newer claim keeps the name."""
-    mallory = await signed_world.connect("zed")
+    mallory = await signed_world.connect("zed", reachable=True)
     old_token = mallory.token
     mallory.closed(goodbye=True)
     signed_world.clock.advance(5)  # later: its tokens expire later
-    victim = await signed_world.connect("zed")
+    victim = await signed_world.connect("zed", reachable=True)
     await victim.send(type="join", room="club")
     victim.take()
     after = fresh_hub(signed_world, ResumeTokens(SECRET))
@@ -446,17 +451,17 @@ async def test_after_a_restart_the_newer_token_wins_a_name_an_older_one_also_cla
 async def test_a_member_let_in_with_the_password_survives_two_restarts(
     signed_world: World,
 ) -> None:
-    signed_world.hub.passwords = passwords = MemoryRoomPasswords()
-    passwords.passwords["vault"] = "s3cret"
-    alice = await signed_world.connect("alice")
-    await alice.send(type="join", room="vault", password="s3cret")
-    alice.take()
-    token = alice.token
+    (alice,) = await signed_world.connect_in("vault", "alice")
+    await alice.send(type="room_password", password="s3cret")
+    bob = await signed_world.connect("bob")
+    await bob.send(type="join", room="vault", password="s3cret")
+    bob.take()
+    token = bob.token
     for _ in range(2):
-        server = fresh_hub(signed_world, ResumeTokens(SECRET), passwords)
+        server = fresh_hub(signed_world, ResumeTokens(SECRET))
         back = await resume(server, token)
         _, joined = back.take()
-        assert isinstance(joined, Joined) and joined.room == "vault"
+        assert isinstance(joined, Joined) and joined.room == "vault" and joined.locked
         token = back.token  # the newest one, issued by the rebuilt place
 
 

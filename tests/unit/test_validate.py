@@ -31,7 +31,8 @@ def test_an_accepted_name_is_nfc_trimmed_short_and_printable(raw: str) -> None:
     assert name == unicodedata.normalize("NFC", name)
     assert name == name.strip()
     assert 1 <= len(name) <= 64
-    assert all(unicodedata.category(ch)[0] != "C" for ch in name)
+    assert all(unicodedata.category(ch)[0] != "C" or ch == "\u200d" for ch in name)
+    assert validate.name_key(name)  # something visible is left to compare
 
 
 @given(st.text(min_size=1, max_size=20))
@@ -42,11 +43,27 @@ def test_composed_and_decomposed_spellings_have_one_key(raw: str) -> None:
     assert validate.name_key(nfc) == validate.name_key(nfd)
 
 
-def test_name_keys_ignore_case_but_not_letters() -> None:
+def test_name_keys_ignore_case_and_spacing_but_not_letters() -> None:
     assert validate.name_key("Alice") == validate.name_key("aLICE")
     assert validate.name_key("Ren\u00e9") == validate.name_key("RENE\u0301")
     assert validate.name_key("Rene") != validate.name_key("Ren\u00e9")
-    assert validate.name_key("alice") != validate.name_key("alice ")
+    assert validate.name_key("alice") == validate.name_key("alice ")
+    assert validate.name_key("Ann Lee") == validate.name_key("annlee")
+    assert validate.name_key("Ann") != validate.name_key("Anne")
+
+
+def test_account_keys_are_the_exact_name_ignoring_case() -> None:
+    """What sign-in looks a username up by: NFC and casefold, nothing dropped or mapped."""
+    assert validate.account_key("ALICE") == validate.account_key("alice") == "alice"
+    assert validate.account_key("Ren\u00e9") == validate.account_key("RENE\u0301")
+    assert validate.account_key("\u0430lice") != validate.account_key("alice")
+    assert validate.account_key("alice\u200d") != validate.account_key("alice")
+
+
+@pytest.mark.parametrize("blank", ["\u3164", "\u2800", "\u0301", "\u115f", " \ufe0f\u034f "])
+def test_a_name_that_displays_as_nothing_is_invalid(blank: str) -> None:
+    assert code_of(validate.display_name, blank, 64) == "invalid_name"
+    assert code_of(validate.display_name, "ok" + blank, 64) is None
 
 
 def test_room_id_rules() -> None:

@@ -25,3 +25,8 @@ class ChatRepository(Protocol):
     async def last_seq(self, room: str) -> int:
         """The highest seq stored for a room, 0 when it has none."""
         ...
+
+    async def erase(self, room: str) -> int:
+        """Delete every stored message of a room (its meeting had a password and ended);
+        returns how many were deleted. Raises when it could not."""
+        ...

@@ -1,6 +1,7 @@
 """The hub: who is online under which name, members' places across connections, and calls.
 
-It builds on :class:`~salon.core.rooms.Rooms` (rooms, relay, chat) and keeps its promise: it
+It builds on :class:`~salon.core.moderation.Moderation` (hosts' actions and hands) and
+:class:`~salon.core.rooms.Rooms` (rooms, lobby, relay, chat) and keeps its promise: it
 never touches a socket, and every method either does what it says or raises a
 :class:`SalonError` having changed nothing.
 
@@ -12,20 +13,23 @@ ends (:meth:`Hub.sweep`).
 from __future__ import annotations
 
 import secrets
-from collections import Counter, deque
+from collections import deque
+from collections.abc import Collection
 
 from salon.core import validate
+from salon.core.admission import Way, way_back
 from salon.core.calls import Call, CallState
 from salon.core.chatlog import ChatRepository
 from salon.core.clock import Clock
 from salon.core.errors import SalonError, fail
 from salon.core.member import Member, Transport
-from salon.core.names import NoReservedNames, ReservedNames, skeleton
-from salon.core.passwords import RoomPasswords
+from salon.core.moderation import Moderation
+from salon.core.names import NoReservedNames, ReservedNames
+from salon.core.passwords import RoomKeys
 from salon.core.place import Place, TokenMint
 from salon.core.resume import Claims, ResumeTokens
 from salon.core.room import Room
-from salon.core.rooms import CALL_ROOM_PREFIX, Rooms, send
+from salon.core.rooms import CALL_ROOM_PREFIX, address_of, send
 from salon.core.settings import LimitSettings
 from salon.protocol import CloseCode, ErrorCode, Outgoing
 from salon.protocol.messages import (
@@ -33,54 +37,96 @@ from salon.protocol.messages import (
     CallEnded,
     CallEndReason,
     IncomingCall,
+    LobbyWaiting,
     MediaState,
     MemberReconnecting,
     Presence,
     PresenceChanged,
     Ringing,
+    Unreachable,
 )
 
 
-class Hub(Rooms):
+class Hub(Moderation):
     def __init__(
         self,
         limits: LimitSettings,
         clock: Clock,
         chats: ChatRepository,
-        passwords: RoomPasswords,
+        keys: RoomKeys,
         reserved: ReservedNames | None = None,
         tokens: ResumeTokens | None = None,
     ) -> None:
         """``tokens`` signs resume tokens; None makes a random secret (tokens then die with
         this hub, which is right for tests and throwaway hubs)."""
-        super().__init__(limits, clock, chats, passwords)
+        super().__init__(limits, clock, chats, keys)
         self.reserved = reserved or NoReservedNames()
         self.tokens = tokens or ResumeTokens(secrets.token_bytes(32))
         self.mint = TokenMint(self.tokens, clock, limits.resume_token_seconds)
         self._places: dict[str, Place] = {}  # member id -> place, attached or away
         self._ended: dict[str, float] = {}  # member id -> until when its tokens are refused
+        self._accounts: dict[str, Place] = {}  # username -> the place signed in as it
 
     # ------------------------------------------------------------------ presence
 
-    async def greet(self, member: Member, *, signed_in: bool) -> None:
+    async def greet(
+        self,
+        member: Member,
+        *,
+        signed_in: bool,
+        reachable: bool = False,
+        owns: Collection[str] = (),
+    ) -> None:
         """:meth:`arrive`, but a guest first: ``name_taken`` when a registered account's
-        username or display name looks like the guest's (same confusable skeleton)."""
-        if not signed_in and await self.reserved.reserved(skeleton(member.name)):
+        username or display name has the guest's :func:`~salon.core.names.name_key`.
+        A signed-in member ``owns`` its account's names: a guest holding one of them as its
+        reachable name is moved aside first (it gets ``unreachable``)."""
+        if not signed_in and await self.reserved.reserved(validate.name_key(member.name)):
             raise fail(
                 ErrorCode.NAME_TAKEN,
                 f"{member.name!r} belongs to a registered account: sign in to use it",
             )
-        self.arrive(member)
-
-    def arrive(self, member: Member) -> None:
-        """Make ``member`` reachable by its name; ``name_taken`` when someone online has it."""
+        aside = {validate.name_key(name) for name in owns} if signed_in else set()
+        aside = {key for key in aside if self._held_by_guest(key)}
         key = validate.name_key(member.name)
-        if key in self._names:
+        if reachable and key in self._names and key not in aside:
             raise fail(ErrorCode.NAME_TAKEN, f"someone online is already called {member.name!r}")
-        self._names[key] = member
+        for key in aside:
+            self._move_aside(key)
+        self.arrive(member, reachable=reachable)
+
+    def arrive(self, member: Member, *, reachable: bool = False) -> None:
+        """Count ``member`` online. ``reachable``: also callable by its name and listed in
+        ``presence``; ``name_taken`` when another reachable member's name has its key.
+        Names that are not reachable need not be unique."""
+        key = validate.name_key(member.name)
+        if reachable and key in self._names:
+            raise fail(ErrorCode.NAME_TAKEN, f"someone online is already called {member.name!r}")
+        self._online[member.id] = member
         if isinstance(member, Place):
             self._places[member.id] = member
-        self._tell_watchers(PresenceChanged(name=member.name, online=True))
+            member.reachable = reachable
+            if member.account is not None:
+                self._accounts[member.account] = member
+        if reachable:
+            self._names[key] = member
+            self._tell_watchers(PresenceChanged(name=member.name, online=True))
+
+    def _held_by_guest(self, key: str) -> bool:
+        held = self._names.get(key)
+        return held is not None and not (isinstance(held, Place) and held.account is not None)
+
+    def _move_aside(self, key: str) -> None:
+        """A guest holding a signed-in account's name as its reachable name loses it: it stays
+        online under that name in its room, but is no longer callable nor in ``presence``."""
+        if not self._held_by_guest(key):
+            return
+        held = self._names.pop(key)
+        send(held, Unreachable(name=held.name))
+        if isinstance(held, Place):
+            held.reachable = False
+            held.refresh_token()  # a rebuilt place must not claim the name back
+        self._tell_watchers(PresenceChanged(name=held.name, online=False))
 
     def depart(self, member: Member) -> None:
         """Forget a member everywhere: calls end, rooms are told, name is freed. Its resume
@@ -92,6 +138,11 @@ class Hub(Rooms):
         self._watchers.pop(member.id, None)
         if self._places.pop(member.id, None) is not None:
             self._ended[member.id] = self.clock.monotonic() + self.limits.resume_token_seconds
+        if self._online.get(member.id) is member:
+            del self._online[member.id]
+        account = member.account if isinstance(member, Place) else None
+        if account is not None and self._accounts.get(account) is member:
+            del self._accounts[account]
         key = validate.name_key(member.name)
         if self._names.get(key) is member:
             del self._names[key]
@@ -107,7 +158,8 @@ class Hub(Rooms):
         )
 
     def online(self) -> int:
-        return len(self._names)
+        """How many members are greeted (attached or away), reachable or not."""
+        return len(self._online)
 
     # ------------------------------------------------------------------ places
 
@@ -126,10 +178,9 @@ class Hub(Rooms):
         """Whether this member's place ended here (left, or its grace window passed)."""
         return member_id in self._ended
 
-    def place_of_account(self, name: str, account: str) -> Place | None:
-        """The place holding ``name`` if it belongs to that signed-in ``account``."""
-        held = self._names.get(validate.name_key(name))
-        return held if isinstance(held, Place) and held.account == account else None
+    def place_of_account(self, account: str) -> Place | None:
+        """The place signed in as ``account`` (username), if any."""
+        return self._accounts.get(account)
 
     def lose(self, place: Place, unsent: list[Outgoing], *, dropped: bool = False) -> None:
         """The place's connection is gone without a goodbye: keep the place for the grace
@@ -140,7 +191,8 @@ class Hub(Rooms):
         if room is not None:
             out = Outgoing(MemberReconnecting(room=room.id, id=place.id))
             room.broadcast(out, exclude=place.id)
-        self._tell_watchers(PresenceChanged(name=place.name, online=True, reconnecting=True))
+        if self._reachable(place):
+            self._tell_watchers(PresenceChanged(name=place.name, online=True, reconnecting=True))
 
     def take_back(self, place: Place, transport: Transport) -> tuple[list[Outgoing], bool]:
         """A new connection takes ``place``: newest wins, an old one still attached is closed
@@ -153,61 +205,58 @@ class Hub(Rooms):
         return kept, missed
 
     def snapshot(self, member: Member) -> None:
-        """Send a member a fresh ``joined`` for the room it is in (after missed messages)."""
+        """Send a member a fresh ``joined`` for the room it is in, and to a host the
+        ``lobby`` when someone waits; or ``lobby_waiting`` again while it waits in a lobby
+        (after missed messages)."""
         room = self._where.get(member.id)
         if room is not None:
             self._send_joined(member, room)
+            self._send_lobby(member, room)
+        elif (waited := self._waiting.get(member.id)) is not None:
+            send(member, LobbyWaiting(room=waited.id))
 
     async def rebuild(self, place: Place, claims: Claims) -> None:
         """A place this hub does not hold (it restarted, or the place lived on another
         process), rebuilt from a verified token: the name is taken back (from an older claim
-        too) and the member seated again in its room without asking its password when the
-        token says it was let in with it, or when the room has none; or in its call's private
-        room. A room that is full or protected for this token, or a call that was hung up
-        here, leaves the member without a room. The place stays detached: the caller attaches
-        it and sends what was kept (``joined``) after its ``welcome``."""
+        too) and the member seated again in its room by :func:`~salon.core.admission.way_back`
+        (a host again by its token's host claim; an empty room it comes back to guarded, the
+        password forgotten, comes back locked), or in its call's private room. A room that is
+        full, removed it or is protected against this token, or a call that was hung up here,
+        leaves the member without a room. The place stays detached: the caller attaches it and
+        sends what was kept (``joined``) after its ``welcome``."""
         place.detach(self.clock.monotonic())
         place.claimed_until = claims.expires
         # No look-up of reserved names: the token proves the name was this member's a few
         # minutes ago (resume_token_seconds), and a thousand members coming back after a
         # restart should not cost a thousand database queries.
-        held = self._names.get(validate.name_key(place.name))
-        if isinstance(held, Place) and held.claimed_until < claims.expires:
-            # Two places rebuilt from tokens claim one name: this token is newer, so the
-            # name was given up by the other (a goodbye this server never saw) and taken since.
-            held.kick(CloseCode.REPLACED, "a newer claim to this name came back")
-            self.depart(held)
-        self.arrive(place)
+        if claims.reachable:
+            key = validate.name_key(place.name)
+            if place.account is not None:
+                self._move_aside(key)  # a signed-in member always gets its own name
+            held = self._names.get(key)
+            if isinstance(held, Place) and held.claimed_until < claims.expires:
+                # Two places rebuilt from tokens claim one reachable name: this token is
+                # newer, so the other gave the name up (a goodbye this server never saw).
+                held.kick(CloseCode.REPLACED, "a newer claim to this name came back")
+                self.depart(held)
+        self.arrive(place, reachable=claims.reachable)
         room = await self._room_for(claims) if claims.room is not None else None
         if room is None:
             return
-        if claims.guarded and room.protected is None:
-            room.protected = True  # let in with its password, which cannot be removed
-        if room.allowed is None and not claims.guarded:
-            # A token from before the room had a password (or an old one a client kept after
-            # leaving it) does not stand in for the password.
-            self._loading[room.id] += 1  # keep the room while the store answers
-            try:
-                protected = await self._protected(room)
-            finally:
-                self._loading -= Counter({room.id: 1})
-            if protected:
-                self._forget_if_idle(room)
-                return
-        if (
-            place.id in room
-            or self._names.get(validate.name_key(place.name)) is not place
-            or (room.allowed is None and len(room) >= self.limits.max_room_members)
-        ):
+        way = self._way_back(place, room, claims)
+        if way is None:
             self._forget_if_idle(room)  # brought to life for nobody
             return
-        self._seat(place, room, MediaState(), returning=True)
+        if claims.guarded and room.allowed is None and not room.seats:
+            room.guarded = room.locked = True  # its password died with the old process
+        self._seat(place, room, MediaState(), returning=True, host=way is Way.HOST)
 
-    async def _protected(self, room: Room) -> bool:
-        """Whether the room has a stored password (asked once per room life)."""
-        if room.protected is None:
-            room.protected = await self.passwords.check(room.id, None) is not None
-        return room.protected
+    def _way_back(self, place: Place, room: Room, claims: Claims) -> Way | None:
+        if place.id in room or self._online.get(place.id) is not place:
+            return None
+        if room.allowed is not None:
+            return Way.SEAT  # its call's room: _room_for checked it is one of the two
+        return way_back(room, claims, address_of(place), self.limits.max_room_members)
 
     async def _room_for(self, claims: Claims) -> Room | None:
         assert claims.room is not None
@@ -247,10 +296,12 @@ class Hub(Rooms):
     # ------------------------------------------------------------------ calls
 
     def call(self, caller: Member, name: str) -> None:
+        """Ring the member whose reachable name has ``name``'s key; names that are only
+        shown in rooms cannot be called."""
         name = validate.display_name(name, self.limits.max_name_chars)
         callee = self._names.get(validate.name_key(name))
         if callee is None:
-            raise fail(ErrorCode.NOT_ONLINE, f"nobody called {name!r} is online")
+            raise fail(ErrorCode.NOT_ONLINE, f"nobody reachable as {name!r} is online")
         if callee is caller:
             raise fail(ErrorCode.SELF_CALL, "you cannot call yourself")
         if self.calls.of(caller.id) is not None or self._in_call_room(caller):

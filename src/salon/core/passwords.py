@@ -1,33 +1,75 @@
-"""Room passwords, kept by the store so a protected room stays protected after it empties
-(its stored chat included). The domain only asks; hashing is the store's business."""
+"""What the hub asks the store about a room's keys: who created it (the SHA-256 of the host key
+``POST /api/v1/rooms`` returned, and the creating account), and how a room password is hashed
+and checked.
+
+A room's password lives hashed in memory with the live room and ends with it; it is never
+stored. Hashing is slow on purpose (scrypt), so the store runs it in a worker thread and the
+domain only awaits it.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
 from typing import Protocol
 
 
-class RoomPasswords(Protocol):
-    async def protect(self, room: str, password: str, created_ms: int) -> bool:
-        """Give ``room`` this password unless it has one already; ``True`` when it was set."""
+@dataclass(frozen=True, slots=True)
+class RoomCreator:
+    """A room created over REST: the SHA-256 (hex) of its host key, and the username of the
+    account that created it (None for a guest)."""
+
+    key_sha256: str
+    account: str | None = None
+
+
+def host_key_digest(host_key: str) -> str:
+    """The form a host key is stored and compared in: SHA-256, hex."""
+    return hashlib.sha256(host_key.encode()).hexdigest()
+
+
+def host_key_opens(host_key: str | None, creator: RoomCreator | None) -> bool:
+    """Whether ``host_key`` is the key its room's creator was given (constant time)."""
+    if host_key is None or creator is None:
+        return False
+    return hmac.compare_digest(host_key_digest(host_key), creator.key_sha256)
+
+
+class RoomKeys(Protocol):
+    async def creator(self, room: str) -> RoomCreator | None:
+        """Who created ``room`` over REST; None when it was not created that way."""
         ...
 
-    async def check(self, room: str, password: str | None) -> bool | None:
-        """``None`` when ``room`` has no password, else whether ``password`` opens it."""
+    async def hash_password(self, password: str) -> str:
+        """A salted, slow hash of a room password (never the password itself)."""
+        ...
+
+    async def verify_password(self, password: str, hashed: str) -> bool:
+        """Whether ``password`` is the one ``hashed`` was made from."""
         ...
 
 
-class MemoryRoomPasswords:
-    """Passwords in memory, in clear: for tests of the domain and throwaway bots."""
+class MemoryRoomKeys:
+    """Room creators in memory and a fast salted hash: for tests of the domain and bots."""
 
     def __init__(self) -> None:
-        self.passwords: dict[str, str] = {}
+        self.creators: dict[str, RoomCreator] = {}
 
-    async def protect(self, room: str, password: str, created_ms: int) -> bool:
-        if room in self.passwords:
-            return False
-        self.passwords[room] = password
-        return True
+    async def creator(self, room: str) -> RoomCreator | None:
+        return self.creators.get(room)
 
-    async def check(self, room: str, password: str | None) -> bool | None:
-        stored = self.passwords.get(room)
-        return None if stored is None else stored == password
+    async def hash_password(self, password: str) -> str:
+        salt = secrets.token_hex(8)
+        return f"sha256${salt}${hashlib.sha256((salt + password).encode()).hexdigest()}"
+
+    async def verify_password(self, password: str, hashed: str) -> bool:
+        _scheme, salt, digest = hashed.split("$")
+        expected = hashlib.sha256((salt + password).encode()).hexdigest()
+        return hmac.compare_digest(expected, digest)
+
+
+# The names of before room passwords moved out of the store (callers that only build hubs).
+RoomPasswords = RoomKeys
+MemoryRoomPasswords = MemoryRoomKeys

@@ -74,6 +74,7 @@ class Place:
         self.guarded = False  # its room had a password when it was let in
         self.host = False  # a host of its room (the hub sets it and refreshes the token)
         self.reachable = False  # its name is reachable for direct calls (hello.reachable)
+        self.address: str | None = None  # its newest connection's client address
         self._mint = mint
         self._transport: Transport | None = None
         self._kept: deque[Outgoing] = deque()

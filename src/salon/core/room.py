@@ -1,16 +1,22 @@
-"""A room: an ordered set of members in a full mesh, its recent chat and its lock for writes.
+"""A room: an ordered set of members in a full mesh, its recent chat and its lock for writes,
+and its meeting: hosts, password, lock, lobby, removals and raised hands.
 
-Who is polite toward whom does not depend on the order of seats: see ``hub.polite``."""
+A meeting lives while the room has members (seated, or away in the grace window); when the
+last one leaves it ends (:meth:`Room.end_meeting`) and the next joiner starts a fresh one.
+
+Who is polite toward whom does not depend on the order of seats: see ``rooms.polite``."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 from salon.core.member import Member
+from salon.core.passwords import RoomCreator
 from salon.protocol import Outgoing
-from salon.protocol.messages import ChatEntry, MediaState
+from salon.protocol.messages import ChatEntry, Knocker, MediaState, RoomState
 
 
 @dataclass(slots=True)
@@ -19,21 +25,65 @@ class Seat:
     media: MediaState
 
 
+@dataclass(slots=True)
+class Knock:
+    """Someone waiting in a room's lobby, and the media it asked to join with."""
+
+    member: Member
+    media: MediaState
+    removed: bool  # a host removed it from this meeting earlier
+
+
+def remember(book: dict[str, None], key: str | None, limit: int) -> None:
+    """Add ``key`` to an ordered set of at most ``limit`` keys; the oldest go first."""
+    if key is None:
+        return
+    book.pop(key, None)
+    book[key] = None
+    while len(book) > limit:
+        del book[next(iter(book))]
+
+
 @dataclass(eq=False)
 class Room:
     id: str
     history: deque[ChatEntry]
     last_seq: int = 0
-    protected: bool | None = None  # has a stored password; None until the store was asked
     # A direct call's room: only these member ids may join. ``call`` is the call's id.
     allowed: frozenset[str] | None = None
     call: str | None = None
     seats: dict[str, Seat] = field(default_factory=dict)  # insertion order = join order
     chat_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    creator: RoomCreator | None = None  # from the store: created over REST (not a meeting's)
+    # The chat erase under way after a meeting with a password ended; the room is kept and
+    # its new chat waits until it is done. ``erasures`` counts them: a write numbered for
+    # an erased meeting is dropped.
+    erasing: asyncio.Task[Any] | None = None
+    erasures: int = 0
+    ended: int = 0  # how many meetings ended: a change prepared for one is not for the next
+    # ---- the meeting: reset by end_meeting
+    hosts: set[str] = field(default_factory=set)  # member ids, all seated
+    host_accounts: dict[str, None] = field(default_factory=dict)  # usernames, oldest first
+    password_hash: str | None = None
+    # Its chat is shared under a password: members' tokens say so ("guarded"), so a room
+    # rebuilt after a restart comes back locked; its stored chat is erased when it ends.
+    guarded: bool = False
+    locked: bool = False
+    lobby: bool = False
+    waiting: dict[str, Knock] = field(default_factory=dict)  # member id -> knock, earliest first
+    removed_ids: dict[str, None] = field(default_factory=dict)  # each oldest first
+    removed_accounts: dict[str, None] = field(default_factory=dict)
+    removed_addresses: dict[str, None] = field(default_factory=dict)
+    hands: dict[str, None] = field(default_factory=dict)  # raised, earliest first
 
     @property
     def private(self) -> bool:
         return self.allowed is not None
+
+    @property
+    def protected(self) -> bool:
+        """Joining needs the room's password."""
+        return self.password_hash is not None
 
     def __len__(self) -> int:
         return len(self.seats)
@@ -42,6 +92,9 @@ class Room:
         return member_id in self.seats
 
     def unseat(self, member_id: str) -> Seat | None:
+        """Take a seat away, and with it the member's host role and raised hand."""
+        self.hosts.discard(member_id)
+        self.hands.pop(member_id, None)
         return self.seats.pop(member_id, None)
 
     def broadcast(self, out: Outgoing, *, exclude: str | None = None) -> None:
@@ -50,5 +103,58 @@ class Room:
                 seat.member.push(out)
 
     def idle(self) -> bool:
-        """Empty with no chat write in flight: safe to forget (its chat is in the store)."""
-        return not self.seats and not self.chat_lock.locked()
+        """Empty with no chat write or erase in flight: safe to forget (its chat is in the
+        store)."""
+        return (
+            not self.seats
+            and not self.waiting
+            and not self.chat_lock.locked()
+            and self.erasing is None
+        )
+
+    # ------------------------------------------------------------------ the meeting
+
+    def host_list(self) -> list[str]:
+        """The hosts, longest seated first."""
+        return [mid for mid in self.seats if mid in self.hosts]
+
+    def has_host(self) -> bool:
+        return bool(self.hosts)
+
+    def state(self) -> RoomState:
+        return RoomState(
+            room=self.id,
+            hosts=self.host_list(),
+            locked=self.locked,
+            lobby=self.lobby,
+            protected=self.protected,
+        )
+
+    def knockers(self) -> list[Knocker]:
+        return [
+            Knocker(id=mid, name=knock.member.name, removed=knock.removed)
+            for mid, knock in self.waiting.items()
+        ]
+
+    def was_removed(self, member_id: str, account: str | None, address: str | None) -> bool:
+        """Whether a host removed this member id, account or client address in this meeting."""
+        return (
+            member_id in self.removed_ids
+            or (account is not None and account in self.removed_accounts)
+            or (address is not None and address in self.removed_addresses)
+        )
+
+    def end_meeting(self) -> list[Knock]:
+        """Forget the meeting (every protection ends with it); returns who was waiting."""
+        waiting = list(self.waiting.values())
+        self.ended += 1
+        self.hosts.clear()
+        self.host_accounts.clear()
+        self.password_hash = None
+        self.guarded = self.locked = self.lobby = False
+        self.waiting.clear()
+        self.removed_ids.clear()
+        self.removed_accounts.clear()
+        self.removed_addresses.clear()
+        self.hands.clear()
+        return waiting

@@ -1,39 +1,42 @@
-"""Rooms: who is in which room, seating and politeness, the relay between members, and chat.
+"""Rooms: who is in which room (or waits in its lobby), seating and politeness, hosts passing
+on, meetings ending, and the relay between members. Chat is in
+:mod:`salon.core.roomchat`, what hosts do in :mod:`salon.core.moderation`, who gets in how in
+:mod:`salon.core.admission`.
 
-This is the part of the hub (:class:`~salon.core.hub.Hub` builds on it) that never asks who is
-online: it pushes to :class:`Member` objects and awaits only the stores it was given. Every
-method either does what it says or raises a :class:`SalonError` having changed nothing.
-Decisions (who is in, which sequence number, who gets what) are made without awaiting; a write
-that must happen together with a decision runs in a task of its own (:meth:`Rooms._complete`),
-so a cancelled caller cannot leave memory and the store disagreeing.
+This is the part of the hub (:class:`~salon.core.hub.Hub` builds on it, through
+:class:`~salon.core.moderation.Moderation`) that never asks who is online: it pushes to
+:class:`Member` objects and awaits only the stores it was given. Every method either does what
+it says or raises a :class:`SalonError` having changed nothing. Decisions (who is in, who is
+a host, who gets what) are made without awaiting; after an await (a password checked in a
+worker thread) they are made again, as the room may have changed meanwhile.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import secrets
 from collections import Counter, deque
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from dataclasses import replace
 
 from salon.core import validate
+from salon.core.admission import Joiner, Way, way_in
 from salon.core.calls import CallBook
 from salon.core.chatlog import ChatRepository
 from salon.core.clock import Clock
-from salon.core.errors import SalonError, fail
+from salon.core.errors import fail
 from salon.core.member import Member
-from salon.core.passwords import RoomPasswords
-from salon.core.room import Room, Seat
+from salon.core.passwords import RoomKeys
+from salon.core.place import Place
+from salon.core.room import Knock, Room, Seat, remember
+from salon.core.roomchat import ChatRooms, send
 from salon.core.settings import LimitSettings
 from salon.protocol import ErrorCode, Outgoing
 from salon.protocol.messages import (
     CallEnded,
-    ChatDelivered,
-    ChatEntry,
-    History,
+    Hands,
     Joined,
     Left,
+    Lobby,
+    LobbyDenied,
+    LobbyWaiting,
     MediaChanged,
     MediaState,
     MemberInfo,
@@ -41,21 +44,16 @@ from salon.protocol.messages import (
     MemberLeft,
     MemberResumed,
     PresenceChanged,
-    ServerMessage,
+    RoomAction,
+    RoomEvent,
     Signal,
     SignalRelay,
 )
 
-log = logging.getLogger(__name__)
-
 CALL_ROOM_PREFIX = "call-"
 """Rooms of direct calls; such an id can only be joined while its call is live."""
 
-T = TypeVar("T")
-
-
-def send(member: Member, message: ServerMessage) -> None:
-    member.push(Outgoing(message))
+__all__ = ["CALL_ROOM_PREFIX", "Rooms", "account_of", "address_of", "polite", "send"]
 
 
 def polite(receiver: str, other: str) -> bool:
@@ -65,100 +63,121 @@ def polite(receiver: str, other: str) -> bool:
     return receiver > other
 
 
-class Rooms:
+def account_of(member: Member) -> str | None:
+    """The username a member is signed in as, None for a guest."""
+    return member.account if isinstance(member, Place) else None
+
+
+def address_of(member: Member) -> str | None:
+    """The client address of a member's newest connection, None when unknown."""
+    return member.address if isinstance(member, Place) else None
+
+
+class Rooms(ChatRooms):
     """The rooms of one hub and the state they share with it (names, watchers, calls)."""
 
     def __init__(
-        self, limits: LimitSettings, clock: Clock, chats: ChatRepository, passwords: RoomPasswords
+        self, limits: LimitSettings, clock: Clock, chats: ChatRepository, keys: RoomKeys
     ) -> None:
-        self.limits = limits
-        self.clock = clock
-        self.chats = chats
-        self.passwords = passwords
-        self.rooms: dict[str, Room] = {}
+        super().__init__(limits, clock, chats)
+        self.keys = keys
         self.calls = CallBook()
-        self._names: dict[str, Member] = {}  # name_key -> member
-        self._where: dict[str, Room] = {}  # member id -> room
+        self._names: dict[str, Member] = {}  # name_key -> member, reachable names only
+        self._online: dict[str, Member] = {}  # member id -> every greeted member
+        self._waiting: dict[str, Room] = {}  # member id -> the room whose lobby it waits in
         self._watchers: dict[str, Member] = {}
-        self._loading: Counter[str] = Counter()  # room id -> activations reading the store
         self._hung_up: dict[str, float] = {}  # call room id -> until when it stays closed
-        self._tasks: set[asyncio.Task[Any]] = set()
 
     # ------------------------------------------------------------------ presence watchers
+
+    def _reachable(self, member: Member) -> bool:
+        """Whether ``member`` is callable by its name (and listed in ``presence``)."""
+        return self._names.get(validate.name_key(member.name)) is member
 
     def _tell_watchers(self, message: PresenceChanged) -> None:
         out = Outgoing(message)
         for watcher in list(self._watchers.values()):
             watcher.push(out)
 
-    # ------------------------------------------------------------------ rooms
-
-    def room_of(self, member: Member) -> Room:
-        room = self._where.get(member.id)
-        if room is None:
-            raise fail(ErrorCode.NOT_JOINED, "join a room first")
-        return room
+    # ------------------------------------------------------------------ joining
 
     async def join(
-        self, member: Member, room_id: str, password: str | None, media: MediaState
+        self,
+        member: Member,
+        room_id: str,
+        password: str | None,
+        media: MediaState,
+        host_key: str | None = None,
     ) -> None:
+        """Join ``room_id`` with ``media``, or knock on it, by the rules of
+        :mod:`salon.core.admission`; ``password`` opens a protected room (it never sets one),
+        ``host_key`` is the key ``POST /api/v1/rooms`` gave the room's creator (a wrong one is
+        ignored). Seated: ``joined`` (and a token), the room ``member_joined``. Knocking:
+        ``lobby_waiting``, the hosts ``lobby``. Either way the member first leaves the room it
+        was in and stops waiting elsewhere.
+
+        Errors: ``invalid_room``; ``wrong_password`` (over ``max_password_chars``, wrong, or
+        missing); ``already_joined`` (in that room or waiting for it); ``in_call`` (a call
+        rings); ``no_such_room`` (a call's room); ``server_full``; ``room_locked``;
+        ``room_full`` (no seat, or ``max_room_members`` waiting already)."""
         room_id = validate.room_id(room_id)
         password = validate.password(password, self.limits.max_password_chars)
-        current = self._where.get(member.id)
-        if current is not None and current.id == room_id:
-            raise fail(ErrorCode.ALREADY_JOINED, "you are already in this room")
-        if self.calls.of(member.id) is not None:
-            raise fail(ErrorCode.IN_CALL, "answer or cancel your ringing call first")
+        self._joinable(member, room_id)
         room = self.rooms.get(room_id)
         if room is None:
             if room_id.startswith(CALL_ROOM_PREFIX):
                 raise fail(ErrorCode.NO_SUCH_ROOM, "no such room")
             room = await self._activate(room_id)
-        self._loading[room.id] += 1  # keep the room while we wait on its password
+        self._loading[room.id] += 1  # keep the room while its password is checked
         try:
-            self._admit(member, room)  # refuse before a first joiner's password is stored
-            await self._unlock(room, password)
-            if self._names.get(validate.name_key(member.name)) is not member:
+            joiner = Joiner(member.id, account_of(member), address_of(member), password, host_key)
+            way = await self._way_in(member, room, joiner)
+            if way is None:
                 return  # disconnected while we waited: seat no ghost
-            self._admit(member, room)
             if member.id in self._where:
                 self.leave(member)
-            self._seat(member, room, media)
+            self._stop_waiting(member)
+            if way in (Way.KNOCK, Way.KNOCK_REMOVED):
+                self._knock(member, room, media, removed=way is Way.KNOCK_REMOVED)
+            else:
+                self._seat(member, room, media, host=way is Way.HOST)
         finally:
             self._loading -= Counter({room.id: 1})
             self._forget_if_idle(room)  # a refused first joiner leaves no empty room behind
 
-    async def _unlock(self, room: Room, password: str | None) -> None:
-        """Check the room's password; the first joiner of an empty, open room may set one."""
-        if room.private or (room.protected is False and room.seats):
-            return  # a call's room, or an open room in use: a password is not asked
-        verdict = await self.passwords.check(room.id, password)
-        if verdict is None:
-            if password is None or room.seats:
-                room.protected = False
-                return
-            if await self.passwords.protect(room.id, password, self.clock.wall_ms()):
-                room.protected = True
-                return
-            verdict = await self.passwords.check(room.id, password)  # set by someone else
-        room.protected = True
-        if not verdict:
-            raise fail(ErrorCode.WRONG_PASSWORD, "this room needs the right password")
-
-    def _admit(self, member: Member, room: Room) -> None:
-        if room.allowed is not None and member.id not in room.allowed:
-            raise fail(ErrorCode.NO_SUCH_ROOM, "no such room")
+    def _joinable(self, member: Member, room_id: str) -> None:
+        current = self._where.get(member.id) or self._waiting.get(member.id)
+        if current is not None and current.id == room_id:
+            raise fail(ErrorCode.ALREADY_JOINED, "you are already in (or waiting for) this room")
         if self.calls.of(member.id) is not None:
             raise fail(ErrorCode.IN_CALL, "answer or cancel your ringing call first")
-        if len(room) >= self.limits.max_room_members:
-            raise fail(ErrorCode.ROOM_FULL, f"this room is full ({len(room)} people)")
+
+    async def _way_in(self, member: Member, room: Room, joiner: Joiner) -> Way | None:
+        """Decide, checking the password in a worker thread when one is needed, and decide
+        again after it (the room may have changed meanwhile). None: the member left."""
+        for _ in range(3):
+            if self._online.get(member.id) is not member:
+                return None
+            self._joinable(member, room.id)
+            way = way_in(room, joiner, self.limits.max_room_members)
+            if way is not Way.CHECK:
+                return way
+            hashed, password = room.password_hash, joiner.password
+            assert hashed is not None, "way_in asks for a check only when there is a password"
+            assert password is not None, "... and one was given"
+            if await self.keys.verify_password(password, hashed):
+                joiner = replace(joiner, opens=hashed)
+            else:
+                joiner = replace(joiner, refused=hashed)
+        raise fail(ErrorCode.WRONG_PASSWORD, "the room's password changed meanwhile: try again")
 
     async def _activate(
         self, room_id: str, *, allowed: frozenset[str] | None = None, call: str | None = None
     ) -> Room:
-        """Bring a room to life, with its recent chat from the store and the seq it goes on
-        from. ``allowed`` and ``call`` make it a direct call's private room (brought back after
-        a restart; like a call's new room it is not held to ``max_rooms``)."""
+        """Bring a room to life, with its recent chat from the store, the seq it goes on from
+        and who created it over REST. ``allowed`` and ``call`` make it a direct call's private
+        room (brought back after a restart; like a call's new room it is not held to
+        ``max_rooms``)."""
         if allowed is None and len(self.rooms) >= self.limits.max_rooms:
             raise fail(ErrorCode.SERVER_FULL, "this server has as many rooms open as it allows")
         # While we read, the room may open, take chat and empty again; it is kept (see
@@ -173,30 +192,60 @@ class Rooms:
                 last_seq = 0  # no recent message means no message at all: one query, not two
             else:
                 last_seq = await self.chats.last_seq(room_id)
+            creator = None if allowed is not None else await self.keys.creator(room_id)
         finally:
             self._loading -= Counter({room_id: 1})  # drops the key at zero
         existing = self.rooms.get(room_id)  # someone else activated it while we awaited
         if existing is not None:
             return existing
         room = Room(room_id, deque(history, maxlen=self.limits.history_on_join), last_seq)
-        room.allowed, room.call = allowed, call
+        room.allowed, room.call, room.creator = allowed, call, creator
         self.rooms[room_id] = room
         return room
 
     def _seat(
-        self, member: Member, room: Room, media: MediaState, *, returning: bool = False
+        self,
+        member: Member,
+        room: Room,
+        media: MediaState,
+        *,
+        returning: bool = False,
+        host: bool = False,
     ) -> None:
-        """Seat ``member``: it gets ``joined`` and a token naming the room; the others get
-        ``member_joined`` (``member_resumed`` for a place rebuilt from its token)."""
+        """Seat ``member`` (a ``host``, or not): it gets ``joined``, a token naming the room,
+        and as a host the ``lobby`` when someone waits; the others get ``member_joined``
+        (``member_resumed`` for a place rebuilt from its token), and ``room_state`` when it
+        came in as a host. A knock elsewhere ends."""
+        self._stop_waiting(member)
         room.seats[member.id] = Seat(member, media)
         self._where[member.id] = room
+        if host and room.allowed is None:
+            self._crown(room, member)
         self._send_joined(member, room)
-        peer = None if room.allowed is None else next(iter(room.allowed - {member.id}), None)
-        member.placed(room.id, room.call, peer, guarded=room.protected is True)
+        self._placed(member, room)
+        self._send_lobby(member, room)
         if returning:
             self._announce_back(member)
         else:
             self._announce(room, member, media, MemberJoined)
+        if host and len(room) > 1:
+            room.broadcast(Outgoing(room.state()), exclude=member.id)
+
+    def _crown(self, room: Room, member: Member) -> None:
+        """Make ``member`` a host of ``room``: for the room's life, its account too."""
+        room.hosts.add(member.id)
+        remember(room.host_accounts, account_of(member), self.limits.max_room_host_accounts)
+
+    def _placed(self, member: Member, room: Room | None) -> None:
+        """Give ``member`` a token naming where it is now and what it is there (a host, let
+        in under a password)."""
+        if isinstance(member, Place):
+            member.host = room is not None and member.id in room.hosts
+        if room is None:
+            member.placed(None, None, None)
+            return
+        peer = None if room.allowed is None else next(iter(room.allowed - {member.id}), None)
+        member.placed(room.id, room.call, peer, guarded=room.guarded)
 
     def _send_joined(self, member: Member, room: Room) -> None:
         members = [
@@ -217,13 +266,24 @@ class Rooms:
                 members=members,
                 history=list(room.history),
                 last_seq=room.last_seq,
-                hosts=[],
-                locked=False,
-                lobby=False,
-                protected=room.protected is True,
-                hands=[],
+                hosts=room.host_list(),
+                locked=room.locked,
+                lobby=room.lobby,
+                protected=room.protected,
+                hands=list(room.hands),
             ),
         )
+
+    def _send_lobby(self, host: Member, room: Room) -> None:
+        """Tell a host who waits, when someone does."""
+        if host.id in room.hosts and room.waiting:
+            send(host, Lobby(room=room.id, waiting=room.knockers()))
+
+    def _lobby_changed(self, room: Room) -> None:
+        """Tell every host of ``room`` who waits now."""
+        out = Outgoing(Lobby(room=room.id, waiting=room.knockers()))
+        for mid in room.host_list():
+            room.seats[mid].member.push(out)
 
     def _announce(
         self,
@@ -251,22 +311,54 @@ class Rooms:
         room = self._where.get(member.id)
         if room is not None:
             self._announce(room, member, room.seats[member.id].media, MemberResumed)
-        self._tell_watchers(PresenceChanged(name=member.name, online=True, reconnecting=False))
+        if self._reachable(member):
+            self._tell_watchers(PresenceChanged(name=member.name, online=True, reconnecting=False))
+
+    # ------------------------------------------------------------------ the lobby
+
+    def _knock(self, member: Member, room: Room, media: MediaState, *, removed: bool) -> None:
+        """``member`` waits in ``room``'s lobby: it gets ``lobby_waiting``, hosts ``lobby``."""
+        room.waiting[member.id] = Knock(member, media, removed)
+        self._waiting[member.id] = room
+        send(member, LobbyWaiting(room=room.id))
+        self._lobby_changed(room)
+
+    def _withdraw(self, member: Member) -> Room | None:
+        """Take ``member`` out of the lobby it waits in, telling nobody; that room, if any."""
+        room = self._waiting.pop(member.id, None)
+        if room is not None:
+            del room.waiting[member.id]
+        return room
+
+    def _stop_waiting(self, member: Member) -> Room | None:
+        """``member`` no longer waits in a lobby (hosts hear ``lobby``); the room it waited
+        for, if any."""
+        room = self._withdraw(member)
+        if room is not None:
+            self._lobby_changed(room)
+            self._forget_if_idle(room)
+        return room
+
+    # ------------------------------------------------------------------ leaving
 
     def leave(self, member: Member, *, quiet: bool = False) -> None:
-        """Take ``member`` out of its room. Leaving a call's room hangs up for both."""
-        room = self._where.pop(member.id, None)
+        """Take ``member`` out of its room (answered ``left``; the room hears ``member_left``,
+        and ``room_state`` and ``room_event`` when its last host left and the role passed
+        on), or out of the lobby it waits in (answered ``left``). Leaving a call's room hangs
+        up for both. ``quiet``: the member is going away (no answer, no error).
+
+        Errors: ``not_joined`` when in no room and no lobby."""
+        room = self._where.get(member.id)
         if room is None:
-            if not quiet:
+            waited = self._stop_waiting(member)
+            if waited is not None and not quiet:
+                send(member, Left(room=waited.id))
+            elif waited is None and not quiet:
                 raise fail(ErrorCode.NOT_JOINED, "you are not in a room")
             return
-        room.unseat(member.id)
         if room.call is not None and not quiet:
             send(member, CallEnded(call=room.call, reason="hangup"))
-        if not quiet:
-            send(member, Left(room=room.id))
-            member.placed(None, None, None)
-        room.broadcast(Outgoing(MemberLeft(room=room.id, id=member.id)))
+        self._take_out(member, room, None if quiet else Left(room=room.id))
         if room.call is not None:
             room.allowed = frozenset()  # the call is over: nobody may come back in
             # ... not even with a resume token that names it, while such tokens live.
@@ -275,9 +367,60 @@ class Rooms:
                 self.leave(seat.member)  # tells them call_ended (hangup), then left
         self._forget_if_idle(room)
 
-    def _forget_if_idle(self, room: Room) -> None:
-        if room.idle() and room.id not in self._loading and self.rooms.get(room.id) is room:
-            del self.rooms[room.id]
+    def _take_out(self, member: Member, room: Room, farewell: Left | None) -> None:
+        """Unseat ``member``; ``farewell`` is what it is told (None: nothing, it is going
+        away). The others hear ``member_left`` (and ``hands`` when its hand was up); the role
+        of host passes on when no host is left; the meeting ends when nobody is."""
+        raised = member.id in room.hands
+        del self._where[member.id]
+        room.unseat(member.id)
+        if farewell is not None:
+            send(member, farewell)
+            self._placed(member, None)
+        room.broadcast(Outgoing(MemberLeft(room=room.id, id=member.id)))
+        if raised:
+            room.broadcast(Outgoing(Hands(room=room.id, raised=list(room.hands))))
+        if room.allowed is not None:
+            return  # a call's room: no hosts, no meeting
+        if not room.seats:
+            self._end_meeting(room)
+        elif not room.has_host():
+            self._pass_host(room)
+
+    def _pass_host(self, room: Room) -> None:
+        """R2: no host is left among the seated: the longest seated becomes one."""
+        heir = next(iter(room.seats.values())).member
+        self._crown(room, heir)
+        self._placed(heir, room)
+        room.broadcast(Outgoing(room.state()))
+        self._tell(room, "host_passed", None, heir)
+        self._send_lobby(heir, room)
+
+    def _tell(
+        self, room: Room, action: RoomAction, by: Member | None, target: Member | None
+    ) -> None:
+        """``room_event`` to every member of ``room``."""
+        event = RoomEvent(
+            room=room.id,
+            action=action,
+            by=None if by is None else by.id,
+            by_name=None if by is None else by.name,
+            target=None if target is None else target.id,
+            target_name=None if target is None else target.name,
+        )
+        room.broadcast(Outgoing(event))
+
+    def _end_meeting(self, room: Room) -> None:
+        """Nobody is seated any more: the meeting ends with all its protections. Whoever
+        waits hears ``lobby_denied{ended}``; chat shared under a password is erased."""
+        erase = room.guarded
+        for knock in room.end_meeting():
+            self._waiting.pop(knock.member.id, None)
+            send(knock.member, LobbyDenied(room=room.id, reason="ended"))
+        if erase:
+            self._erase_chat(room)
+
+    # ------------------------------------------------------------------ relay
 
     def signal(self, member: Member, msg: Signal) -> None:
         """Relay a signal's payload to one member of the sender's room, stamping the sender.
@@ -303,70 +446,3 @@ class Rooms:
             sender=member.id, mic=media.mic, camera=media.camera, screen=media.screen
         )
         room.broadcast(Outgoing(changed), exclude=member.id)
-
-    # ------------------------------------------------------------------ chat
-
-    async def chat(self, member: Member, text: str, client_id: str | None = None) -> None:
-        """Number, store, then deliver a message to the whole room, sender included.
-
-        One write at a time per room, so seq order is delivery order; stored before it is
-        delivered, so nobody sees a message that could be lost. The write runs to its end even
-        when the caller is cancelled (its connection reset mid-write), so the room's counter
-        and the store never disagree. A ``client_id`` already stored in the room is not stored
-        again: the sender alone gets the stored entry again (its resend is acknowledged).
-        """
-        room = self.room_of(member)
-        text = validate.chat_text(text, self.limits.max_chat_chars)
-        await self._complete(self._write_chat(room, member, text, client_id))
-
-    async def _write_chat(
-        self, room: Room, member: Member, text: str, client_id: str | None
-    ) -> None:
-        try:
-            await self._numbered_write(room, member, text, client_id)
-        finally:
-            self._forget_if_idle(room)  # everyone may have left while it was written
-
-    async def _numbered_write(
-        self, room: Room, member: Member, text: str, client_id: str | None
-    ) -> None:
-        async with room.chat_lock:
-            entry = ChatEntry(
-                room=room.id,
-                id=secrets.token_urlsafe(9),
-                seq=room.last_seq + 1,
-                ts=self.clock.wall_ms(),
-                sender=member.id,
-                name=member.name,
-                text=text,
-                client_id=client_id,
-            )
-            stored = await self.chats.append(entry)
-            if stored.seq != entry.seq:
-                send(member, ChatDelivered(**stored.model_dump()))  # a resend, stored before
-            else:
-                room.last_seq = entry.seq
-                room.history.append(entry)  # maxlen history_on_join; 0 keeps nothing
-                room.broadcast(Outgoing(ChatDelivered(**entry.model_dump())))
-
-    async def _complete(self, work: Coroutine[Any, Any, T]) -> T:
-        """Run ``work`` in a task of the hub's and wait for it. Cancelling the caller stops
-        the wait, not the work: a change that awaits I/O completes or fails as a whole."""
-        task = asyncio.ensure_future(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._finished)
-        return await asyncio.shield(task)
-
-    def _finished(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if task.cancelled():
-            return
-        error = task.exception()  # retrieved here in case its caller is gone
-        if error is not None and not isinstance(error, SalonError):
-            log.warning("a store write failed: %r", error)
-
-    async def history(self, member: Member, since: int) -> None:
-        room = self.room_of(member)
-        page = self.limits.history_page
-        found = await self.chats.since(room.id, since, page + 1)
-        send(member, History(room=room.id, messages=found[:page], more=len(found) > page))

@@ -45,7 +45,9 @@ from salon.protocol.messages import (
     CallCancel,
     CallDecline,
     Chat,
+    EndMeeting,
     Error,
+    Hand,
     Hello,
     HistoryRequest,
     IceRefresh,
@@ -54,12 +56,21 @@ from salon.protocol.messages import (
     Join,
     Leave,
     Limits,
+    LobbyAdmit,
+    LobbyDeny,
+    LowerHand,
+    MakeHost,
     MediaState,
+    Mute,
     Ping,
     Pong,
     PresenceWatch,
     Ref,
+    Remove,
     Resumed,
+    RoomLobby,
+    RoomLock,
+    RoomPassword,
     ServerPing,
     ServerPong,
     SetMedia,
@@ -92,13 +103,16 @@ class Session:
         *,
         account: SignedInAccount | None = None,
         guests_may_join: bool = True,
+        address: str | None = None,
     ) -> None:
         """``account``: who the connection is signed in as (its name is then the account's
-        display name), None for a guest; ``guests_may_join`` False refuses guests' joins."""
+        display name), None for a guest; ``guests_may_join`` False refuses guests' joins;
+        ``address``: the client's address (a host's removal remembers it), None when unknown."""
         self.hub = hub
         self.transport = transport
         self.account = account
         self._guests_may_join = guests_may_join
+        self.address = address
         self.state = SessionState.AWAITING_HELLO
         self.place: Place | None = None
         self._ice_servers = ice_servers
@@ -223,10 +237,12 @@ class Session:
             await self._resume(msg.resume, version)
             return
         account = self.account
+        owns: tuple[str, ...] = ()
         if account is not None:
             name = account.display_name  # hello.name is ignored when signed in
-            # Newest wins: the same account signing in again takes its name back at once.
-            held = self.hub.place_of_account(name, account.username)
+            owns = (account.username, account.display_name)
+            # Newest wins: the same account signing in again takes its place at once.
+            held = self.hub.place_of_account(account.username)
             if held is not None:
                 held.kick(CloseCode.REPLACED, "signed in from another connection")
                 self.hub.depart(held)
@@ -234,7 +250,9 @@ class Session:
             name = validate.display_name(msg.name, self.hub.limits.max_name_chars)
         member_id = secrets.token_urlsafe(9)
         place = self.hub.new_place(member_id, name, None if account is None else account.username)
-        await self.hub.greet(place, signed_in=account is not None)
+        await self.hub.greet(
+            place, signed_in=account is not None, reachable=msg.reachable, owns=owns
+        )
         place.attach(self.transport)
         self._greeted(place, version, None, [])
 
@@ -282,6 +300,7 @@ class Session:
         """Welcome a connection now occupying ``place``, then what was kept for it."""
         limits = self.hub.limits
         self.place = place
+        place.address = self.address
         self.version = version
         self.state = SessionState.GREETED
         self.push(
@@ -315,7 +334,8 @@ class Session:
     async def _join(self, msg: Join) -> None:
         if self.account is None and not self._guests_may_join:
             raise fail(ErrorCode.SIGN_IN_REQUIRED, "sign in to join a room on this server")
-        await self.hub.join(self._member, msg.room, msg.password, msg.media or MediaState())
+        media = msg.media or MediaState()
+        await self.hub.join(self._member, msg.room, msg.password, media, msg.host_key)
 
     async def _leave(self, msg: Leave) -> None:
         self.hub.leave(self._member)
@@ -357,6 +377,39 @@ class Session:
     async def _ice_refresh(self, msg: IceRefresh) -> None:
         self.push(Outgoing(IceServers(ice_servers=self._ice_servers(self.id), ref=msg.ref)))
 
+    async def _hand(self, msg: Hand) -> None:
+        self.hub.hand(self._member, msg.raised)
+
+    async def _room_lock(self, msg: RoomLock) -> None:
+        self.hub.lock(self._member, msg.locked)
+
+    async def _room_password(self, msg: RoomPassword) -> None:
+        await self.hub.set_password(self._member, msg.password)
+
+    async def _room_lobby(self, msg: RoomLobby) -> None:
+        self.hub.set_lobby(self._member, msg.enabled)
+
+    async def _lobby_admit(self, msg: LobbyAdmit) -> None:
+        self.hub.admit(self._member, msg.id)
+
+    async def _lobby_deny(self, msg: LobbyDeny) -> None:
+        self.hub.deny(self._member, msg.id)
+
+    async def _make_host(self, msg: MakeHost) -> None:
+        self.hub.make_host(self._member, msg.id)
+
+    async def _remove(self, msg: Remove) -> None:
+        self.hub.remove(self._member, msg.id)
+
+    async def _mute(self, msg: Mute) -> None:
+        self.hub.mute(self._member, msg.id, msg.kind)
+
+    async def _lower_hand(self, msg: LowerHand) -> None:
+        self.hub.lower_hand(self._member, msg.id)
+
+    async def _end_meeting(self, msg: EndMeeting) -> None:
+        self.hub.end_meeting(self._member)
+
 
 _HANDLERS: dict[type[Any], Callable[[Session, Any], Awaitable[None]]] = {
     Hello: Session._hello,
@@ -374,4 +427,15 @@ _HANDLERS: dict[type[Any], Callable[[Session, Any], Awaitable[None]]] = {
     Ping: Session._ping,
     Pong: Session._pong,
     IceRefresh: Session._ice_refresh,
+    Hand: Session._hand,
+    RoomLock: Session._room_lock,
+    RoomPassword: Session._room_password,
+    RoomLobby: Session._room_lobby,
+    LobbyAdmit: Session._lobby_admit,
+    LobbyDeny: Session._lobby_deny,
+    MakeHost: Session._make_host,
+    Remove: Session._remove,
+    Mute: Session._mute,
+    LowerHand: Session._lower_hand,
+    EndMeeting: Session._end_meeting,
 }

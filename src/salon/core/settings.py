@@ -43,6 +43,11 @@ class LimitSettings(BaseModel):
     resume_keep_bytes: int = Field(1024 * 1024, ge=64 * 1024)
     # How long a resume token is valid; members get a fresh one at half this.
     resume_token_seconds: float = Field(600.0, ge=10)
+    # What a meeting remembers, each oldest first forgotten: the member ids, accounts and
+    # client addresses its hosts removed (each up to this many), and the accounts that were
+    # its hosts. (At most max_room_members wait in a room's lobby.)
+    max_room_removed: int = Field(100, ge=1)
+    max_room_host_accounts: int = Field(100, ge=1)
 
     @model_validator(mode="after")
     def _dead_after_ping(self) -> LimitSettings:

@@ -6,6 +6,7 @@ import re
 import unicodedata
 from typing import Final
 
+from salon.core import names
 from salon.core.errors import SalonError, fail
 from salon.protocol import ErrorCode
 
@@ -20,7 +21,7 @@ _ZWJ: Final = "\u200d"  # joins emoji sequences such as 👩‍💻; allowed in 
 def display_name(raw: str, max_chars: int) -> str:
     """Normalise a display name (NFC, trimmed) or raise ``invalid_name``."""
     name = unicodedata.normalize("NFC", raw).strip()
-    if not name:
+    if names.blank(name):  # spaces, fillers such as U+3164 or U+2800, a lone accent
         raise fail(ErrorCode.INVALID_NAME, "a name needs at least one visible character")
     if len(name) > max_chars:
         raise fail(ErrorCode.INVALID_NAME, f"a name has at most {max_chars} characters")
@@ -29,8 +30,12 @@ def display_name(raw: str, max_chars: int) -> str:
     return name
 
 
-def name_key(name: str) -> str:
-    """The form two names are compared in: equal keys are the same person's name."""
+name_key = names.name_key
+
+
+def account_key(name: str) -> str:
+    """The form an account's username is looked up in when signing in (NFC, casefold): the
+    exact name ignoring case. Whether two names are one person's is :func:`name_key`'s."""
     return unicodedata.normalize("NFC", name.casefold())
 
 
@@ -65,4 +70,13 @@ def chat_text(raw: str, max_chars: int) -> str:
     return text
 
 
-__all__ = ["ROOM_ID", "SalonError", "chat_text", "display_name", "name_key", "password", "room_id"]
+__all__ = [
+    "ROOM_ID",
+    "SalonError",
+    "account_key",
+    "chat_text",
+    "display_name",
+    "name_key",
+    "password",
+    "room_id",
+]

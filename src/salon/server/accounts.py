@@ -133,8 +133,17 @@ async def session_account(conn: HTTPConnection) -> Account | None:
     return await state.accounts.session_account(token, state.clock.wall_ms()) if token else None
 
 
-async def signed_in(conn: HTTPConnection, state: ServerState) -> SignedInAccount | None:
-    """For the WebSocket handshake: who the connection is signed in as, None for a guest."""
+async def signed_in(
+    conn: HTTPConnection, state: ServerState, origins: OriginPolicy
+) -> SignedInAccount | None:
+    """For the WebSocket handshake: who the connection is signed in as, None for a guest.
+
+    Only a handshake naming one of our origins is signed in. Browsers always send ``Origin``
+    on a WebSocket handshake, and the origin rule (:meth:`OriginPolicy.permits_websocket`)
+    lets one without it through for bots; such a handshake that carries the session cookie
+    anyway is not a page of ours, so the cookie does not make it the account's."""
+    if origins.check(conn) is not True:
+        return None
     account = await session_account(conn)
     if account is None:
         return None
@@ -173,9 +182,9 @@ def build_account_router(settings: AccountSettings, origins: OriginPolicy) -> AP
         try:
             account = await state.accounts.create(
                 username,
-                validate.name_key(username),
+                validate.account_key(username),
                 display,
-                validate.name_key(display),
+                validate.account_key(display),
                 hashed,
                 state.clock.wall_ms(),
             )
@@ -191,7 +200,7 @@ def build_account_router(settings: AccountSettings, origins: OriginPolicy) -> AP
         accounts.throttle_ip(request)
         password = accounts.password(body.password, new=False)
         username = _name(body.username, state.settings.limits.max_name_chars, "invalid_username")
-        key = validate.name_key(username)
+        key = validate.account_key(username)
         accounts.throttle(accounts.by_name, key, state)
         found = await state.accounts.credentials(key)
         stored = found.password_hash if found else None
@@ -244,7 +253,7 @@ def build_account_router(settings: AccountSettings, origins: OriginPolicy) -> AP
         new = accounts.password(body.new_password or "", new=True)
         current = accounts.password(body.current_password or "", new=False)
         accounts.throttle_ip(request)
-        accounts.throttle(accounts.by_name, validate.name_key(account.username), state)
+        accounts.throttle(accounts.by_name, validate.account_key(account.username), state)
         stored = await state.accounts.password_hash(account.id)
         if not await accounts.passwords.verify(stored, current):
             raise problem(401, "bad_credentials", "the current password is wrong")
@@ -255,7 +264,9 @@ def build_account_router(settings: AccountSettings, origins: OriginPolicy) -> AP
         state = _state(request)
         display = _name(raw, state.settings.limits.max_name_chars, "invalid_name")
         try:
-            await state.accounts.set_display_name(account.id, display, validate.name_key(display))
+            await state.accounts.set_display_name(
+                account.id, display, validate.account_key(display)
+            )
         except NameTaken:
             raise problem(409, "display_name_taken", "that display_name is taken") from None
         return Account(account.id, account.username, display)

@@ -76,7 +76,11 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
                 PlainTextResponse("draining", status_code=503, headers={"Retry-After": retry})
             )
             return
-        account = await signed_in(ws, state)
+        account = await signed_in(ws, state, origins)
+        if account is None and settings.require_sign_in:
+            # HTTP 401 instead of the upgrade: on this server only accounts get a socket.
+            await ws.send_denial_response(PlainTextResponse("sign in required", status_code=401))
+            return
         await ws.accept()
         conn = Connection(ws, settings.limits.outbox_messages, clock.monotonic())
         session = Session(
@@ -85,6 +89,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             state.ice_servers,
             account=account,
             guests_may_join=not settings.require_sign_in,
+            # Behind a proxy uvicorn puts the X-Forwarded-For address here, from the proxies
+            # in forwarded_allow_ips only (with --http), as for the sign-in throttle.
+            address=ws.client.host if ws.client else None,
         )
         max_bytes = settings.limits.max_frame_bytes
         await conn.run(session, clock, max_bytes, state.opened, state.ended)

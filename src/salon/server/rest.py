@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
 from pydantic import BaseModel
 
+from salon.core.passwords import host_key_digest
 from salon.core.rooms import CALL_ROOM_PREFIX
 from salon.core.validate import ROOM_ID
 from salon.server import csrf
@@ -24,6 +25,7 @@ class Health(BaseModel):
     version: str
     online: int
     rooms: int
+    require_sign_in: bool  # only signed-in members may join rooms and create them
 
 
 class CsrfToken(BaseModel):
@@ -33,14 +35,19 @@ class CsrfToken(BaseModel):
 class RoomCreated(BaseModel):
     id: str
     link: str
+    # The creator's key: ``join.host_key`` with it makes the joiner a host of this room.
+    # 128 bits, URL-safe; only its SHA-256 is stored. Keep it secret.
+    host_key: str
 
 
 class RoomInfo(BaseModel):
     id: str
     exists: bool
-    members: int
+    members: int | None  # how many are in it; null when it is protected or locked
     full: bool
     protected: bool  # joining needs the room's password
+    locked: bool  # nobody new may join or knock
+    lobby: bool  # newcomers wait until a host admits them
 
 
 RoomIdPath = Annotated[str, Path(pattern=f"^{ROOM_ID.pattern}$", max_length=64)]
@@ -61,7 +68,11 @@ def build_router(version: str, origins: OriginPolicy) -> APIRouter:
         """Liveness: answers while the server can serve."""
         state = _state(request)
         return Health(
-            status="ok", version=version, online=state.hub.online(), rooms=len(state.hub.rooms)
+            status="ok",
+            version=version,
+            online=state.hub.online(),
+            rooms=len(state.hub.rooms),
+            require_sign_in=state.settings.require_sign_in,
         )
 
     @router.get(
@@ -82,6 +93,7 @@ def build_router(version: str, origins: OriginPolicy) -> APIRouter:
             version=version,
             online=state.hub.online(),
             rooms=len(state.hub.rooms),
+            require_sign_in=state.settings.require_sign_in,
         )
 
     @router.get("/csrf")
@@ -93,34 +105,45 @@ def build_router(version: str, origins: OriginPolicy) -> APIRouter:
 
     @router.post("/rooms", status_code=201)
     async def create_room(request: Request) -> RoomCreated:
-        """Create a room with an unguessable id; returns its id and link. With
+        """Create a room with an unguessable id; returns its id, link and host key (whoever
+        joins with it is a host; so is the creating account, when signed in). With
         ``require_sign_in``, only for a signed-in account (401 ``sign_in_required``)."""
         state = _state(request)
-        if state.settings.require_sign_in and await session_account(request) is None:
+        account = await session_account(request)
+        if state.settings.require_sign_in and account is None:
             raise problem(401, "sign_in_required", "sign in to create a room on this server")
         room_id = secrets.token_urlsafe(12)  # 96 bits
         while room_id.startswith(CALL_ROOM_PREFIX):
             room_id = secrets.token_urlsafe(12)
-        await state.rooms.create(room_id, state.clock.wall_ms())
+        host_key = secrets.token_urlsafe(16)  # 128 bits
+        username = None if account is None else account.username
+        await state.rooms.create(
+            room_id, state.clock.wall_ms(), host_key_digest(host_key), username
+        )
         base = state.settings.public_url or str(request.base_url)
-        return RoomCreated(id=room_id, link=f"{base.rstrip('/')}/r/{room_id}")
+        link = f"{base.rstrip('/')}/r/{room_id}"
+        return RoomCreated(id=room_id, link=link, host_key=host_key)
 
     @router.get("/rooms/{room_id}")
     async def room_info(request: Request, room_id: RoomIdPath) -> RoomInfo:
-        """Whether a room exists (live, or created over REST) and how many are in it."""
+        """Whether a room exists (live, or created over REST), how many are in it (null
+        when it is protected or locked: non-members get no count) and how it is guarded."""
         state = _state(request)
         live = state.hub.rooms.get(room_id)
         if live is not None and live.private:
             raise HTTPException(404, "no such room")
-        members = len(live) if live is not None else 0
-        stored = await state.rooms.lookup(room_id)
-        full = members >= state.settings.limits.max_room_members
+        count = len(live) if live is not None else 0
+        protected = live is not None and live.protected
+        locked = live is not None and live.locked
+        exists = live is not None or await state.rooms.lookup(room_id) is not None
         return RoomInfo(
             id=room_id,
-            exists=live is not None or stored is not None,
-            members=members,
-            full=full,
-            protected=stored is not None and stored.protected,
+            exists=exists,
+            members=None if protected or locked else count,
+            full=count >= state.settings.limits.max_room_members,
+            protected=protected,
+            locked=locked,
+            lobby=live is not None and live.lobby,
         )
 
     return router

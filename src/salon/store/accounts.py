@@ -19,7 +19,7 @@ from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from salon.core.names import skeleton
+from salon.core.names import name_key
 from salon.store.tables import accounts as a
 from salon.store.tables import sessions as s
 
@@ -84,11 +84,11 @@ class NameTaken(Exception):
         self.field = field  # "username" or "display_name"
 
 
-async def _looks_taken(conn: AsyncConnection, skeletons: set[str], but: str | None) -> bool:
-    """Whether an account other than ``but`` has a username or display name that looks like
-    one of ``skeletons``."""
+async def _looks_taken(conn: AsyncConnection, keys: set[str], but: str | None) -> bool:
+    """Whether an account other than ``but`` has a username or display name whose
+    :func:`~salon.core.names.name_key` is one of ``keys``."""
     query = select(a.c.id).where(
-        or_(a.c.username_skeleton.in_(skeletons), a.c.display_skeleton.in_(skeletons))
+        or_(a.c.username_skeleton.in_(keys), a.c.display_skeleton.in_(keys))
     )
     if but is not None:
         query = query.where(a.c.id != but)
@@ -99,15 +99,16 @@ class SqlAccountRepository:
     """Accounts and sessions; also the :class:`~salon.core.names.ReservedNames` of the hub.
 
     No two accounts' names look alike: a new username or display name is compared with every
-    username and display name by confusable skeleton (the unique ``*_key`` columns are the
-    backstop should two sign-ups race)."""
+    username and display name by :func:`~salon.core.names.name_key`, kept in the
+    ``*_skeleton`` columns (the unique ``*_key`` columns, NFC and casefold, are the backstop
+    should two sign-ups race)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def reserved(self, skeleton: str) -> bool:
+    async def reserved(self, key: str) -> bool:
         async with self._engine.connect() as conn:
-            return await _looks_taken(conn, {skeleton}, None)
+            return await _looks_taken(conn, {key}, None)
 
     async def create(
         self,
@@ -120,7 +121,7 @@ class SqlAccountRepository:
     ) -> Account:
         """A new account; :class:`NameTaken` when either name is someone else's."""
         account_id = uuid.uuid4().hex
-        username_shape, display_shape = skeleton(username), skeleton(display_name)
+        username_shape, display_shape = name_key(username), name_key(display_name)
         row = {
             "id": account_id,
             "username": username,
@@ -162,7 +163,7 @@ class SqlAccountRepository:
 
     async def set_display_name(self, account_id: str, display_name: str, display_key: str) -> None:
         """Rename; :class:`NameTaken` (``display_name``) when another account's looks alike."""
-        shape = skeleton(display_name)
+        shape = name_key(display_name)
         try:
             async with self._engine.begin() as conn:
                 if await _looks_taken(conn, {shape}, account_id):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -69,6 +69,10 @@ class SqlChatRepository:
         async with self._engine.connect() as conn:
             return int((await conn.execute(query)).scalar_one())
 
+    async def erase(self, room: str) -> int:
+        async with self._engine.begin() as conn:
+            return (await conn.execute(delete(t).where(t.c.room == room))).rowcount
+
 
 class MemoryChatRepository:
     """Chat kept in memory: for tests of the domain and for throwaway bots."""
@@ -94,3 +98,6 @@ class MemoryChatRepository:
     async def last_seq(self, room: str) -> int:
         entries = self.rooms[room]
         return entries[-1].seq if entries else 0
+
+    async def erase(self, room: str) -> int:
+        return len(self.rooms.pop(room, []))

@@ -1,4 +1,6 @@
-"""Rooms the store knows: created over REST, or protected by a password."""
+"""Rooms the store knows: those created over REST, with the SHA-256 of the host key their
+creator was given and the creating account. Also the room password hash (scrypt): a room's
+password itself lives in memory with its meeting, never in the store."""
 
 from __future__ import annotations
 
@@ -9,10 +11,10 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from salon.core.passwords import RoomCreator
 from salon.store.tables import rooms as t
 
 # scrypt (RFC 7914) with n=2**14, r=8, p=1: 16 MiB and tens of milliseconds a hash, run in a
@@ -44,48 +46,47 @@ def verify_password(password: str, stored: str) -> bool:
 @dataclass(frozen=True, slots=True)
 class StoredRoom:
     id: str
-    protected: bool
+    creator: RoomCreator | None  # None for a room from before host keys
 
 
 class SqlRoomRepository:
+    """Rooms created over REST, and the :class:`~salon.core.passwords.RoomKeys` the hub
+    asks: who created a room, and scrypt hashing of room passwords in a worker thread."""
+
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def create(self, room_id: str, created_ms: int) -> None:
+    async def create(
+        self, room_id: str, created_ms: int, host_key_sha256: str, account: str | None
+    ) -> None:
+        """Store a new room with the SHA-256 (hex) of its host key and the username of the
+        account that created it (None for a guest)."""
+        values = {
+            "id": room_id,
+            "created_ms": created_ms,
+            "host_key_sha256": host_key_sha256,
+            "creator_account": account,
+        }
         async with self._engine.begin() as conn:
-            await conn.execute(insert(t).values(id=room_id, created_ms=created_ms))
+            await conn.execute(insert(t).values(**values))
 
     async def lookup(self, room_id: str) -> StoredRoom | None:
+        query = select(t.c.id, t.c.host_key_sha256, t.c.creator_account).where(t.c.id == room_id)
         async with self._engine.connect() as conn:
-            query = select(t.c.id, t.c.password_hash).where(t.c.id == room_id)
             row = (await conn.execute(query)).first()
-        return None if row is None else StoredRoom(row.id, row.password_hash is not None)
-
-    async def protect(self, room: str, password: str, created_ms: int) -> bool:
-        hashed = await asyncio.to_thread(hash_password, password)
-        async with self._engine.begin() as conn:
-            changed = await conn.execute(
-                update(t)
-                .where(t.c.id == room, t.c.password_hash.is_(None))
-                .values(password_hash=hashed)
-            )
-            if changed.rowcount:
-                return True
-            try:
-                async with conn.begin_nested():
-                    await conn.execute(
-                        insert(t).values(id=room, created_ms=created_ms, password_hash=hashed)
-                    )
-            except IntegrityError:
-                return False  # it exists and already has a password
-            return True
-
-    async def check(self, room: str, password: str | None) -> bool | None:
-        async with self._engine.connect() as conn:
-            query = select(t.c.password_hash).where(t.c.id == room)
-            stored = (await conn.execute(query)).scalar_one_or_none()
-        if stored is None:
+        if row is None:
             return None
-        if password is None:
-            return False
-        return await asyncio.to_thread(verify_password, password, stored)
+        creator = None
+        if row.host_key_sha256 is not None:
+            creator = RoomCreator(row.host_key_sha256, row.creator_account)
+        return StoredRoom(row.id, creator)
+
+    async def creator(self, room: str) -> RoomCreator | None:
+        stored = await self.lookup(room)
+        return None if stored is None else stored.creator
+
+    async def hash_password(self, password: str) -> str:
+        return await asyncio.to_thread(hash_password, password)
+
+    async def verify_password(self, password: str, hashed: str) -> bool:
+        return await asyncio.to_thread(verify_password, password, hashed)

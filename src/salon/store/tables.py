@@ -36,7 +36,10 @@ rooms = Table(
     metadata,
     Column("id", String(64), primary_key=True),
     Column("created_ms", BigInteger, nullable=False),
+    # Unused since 0007 (always NULL): a room's password lives in memory with its meeting.
     Column("password_hash", String(200), nullable=True),
+    Column("host_key_sha256", String(64), nullable=True),  # hex; NULL for rooms made before
+    Column("creator_account", String(256), nullable=True),  # the creating account's username
 )
 
 accounts = Table(
@@ -47,7 +50,8 @@ accounts = Table(
     Column("username_key", String(256), nullable=False, unique=True),  # NFC + casefold
     Column("display_name", String(256), nullable=False),
     Column("display_key", String(256), nullable=False, unique=True),
-    # UTS #39 skeletons (salon.core.names); Text, as one character may map to 18
+    # salon.core.names.name_key, ending in the UTS #39 skeleton; Text, as one character may
+    # map to 18
     Column("username_skeleton", Text, nullable=False, index=True),
     Column("display_skeleton", Text, nullable=False, index=True),
     Column("password_hash", String(200), nullable=False),  # argon2id, PHC string

@@ -15,7 +15,16 @@ import type { PeerConnectionFactory } from "../rtc/mesh";
 import type { Welcome } from "../protocol";
 import type { SignalingClient } from "../signaling/client";
 import { Emitter } from "../signaling/emitter";
+import { connectAs } from "./connect";
 import { RoomSession } from "./session";
+
+/**
+ * Go online for direct calls: a hello with `reachable: true`, since only a reachable name
+ * can be called (docs/PROTOCOL.md, hello). Such a name is unique on the server.
+ */
+export function connectForCalls(name: string): Promise<SignalingClient> {
+  return connectAs(name, { reachable: true });
+}
 
 export type CallPhase = "idle" | "calling" | "ringing" | "incoming" | "in_call";
 
@@ -43,6 +52,11 @@ export interface CallSnapshot {
   readonly outgoing: boolean;
   readonly outcome: { reason: CallOutcome; peer: string; message: string } | null;
   readonly room: RoomSession | null;
+  /**
+   * The name this side can no longer be called by (`unreachable`): its registered owner
+   * signed in, and this place was moved aside. Null while this side is callable.
+   */
+  readonly unreachable: string | null;
 }
 
 export const CALL_LOST_MESSAGE = "The connection to the server was lost and the call ended.";
@@ -60,6 +74,7 @@ export class CallSession {
     outgoing: false,
     outcome: null,
     room: null,
+    unreachable: null,
   };
   /** The room of the accepted call, known before its `joined` arrives. */
   private callRoom: string | null = null;
@@ -131,6 +146,7 @@ export class CallSession {
         const others = this.current.online.filter((n) => n.toLowerCase() !== m.name.toLowerCase());
         this.update({ online: (m.online ? [...others, m.name] : others).sort(byName) });
       }),
+      c.on("unreachable", (m) => this.update({ unreachable: m.name })),
       c.on("ringing", (m) => this.update({ phase: "ringing", callId: m.call, peer: m.name })),
       c.on("incoming_call", (m) => {
         if (this.current.phase !== "idle") return; // the server answers busy for us

@@ -1,19 +1,38 @@
 /** Open a signaling connection under a name: the first step of joining or calling. */
 import type { LocalMedia } from "../rtc/media";
 import { SignalingClient, SignalingError, signalingUrl } from "../signaling/client";
-import { RoomSession } from "./session";
+import { rememberHostKey } from "./hostKeys";
+import { RoomSession, type JoinOptions } from "./session";
 
-export async function connectAs(name: string): Promise<SignalingClient> {
+/** Say hello under `name`; `reachable` only on the call page (callable by that name). */
+export async function connectAs(
+  name: string,
+  options: { reachable?: boolean } = {},
+): Promise<SignalingClient> {
   const client = new SignalingClient(signalingUrl(window.location));
-  await client.connect(name);
+  await client.connect(name, options);
   return client;
 }
 
+/** `GET /api/v1/rooms/{id}`: what a person about to join may know of the room. */
 export interface RoomInfo {
   id: string;
   exists: boolean;
-  members: number;
+  /** How many are in it; null when the room is locked or has a password (not told). */
+  members: number | null;
   full: boolean;
+  /** Joining needs the password (or a host's admission, with the lobby on). */
+  protected: boolean;
+  /** Nobody new may join or knock. */
+  locked: boolean;
+  /** Joining means asking a host ("Ask to join"). */
+  lobby: boolean;
+}
+
+/** What the server requires of everyone (`GET /api/v1/health`). */
+export interface ServerRules {
+  /** Only signed-in people may connect (the WebSocket is refused with 401 otherwise). */
+  requireSignIn: boolean;
 }
 
 /** The CSRF token: the `salon_csrf` cookie every page load sets, else `GET /api/v1/csrf`. */
@@ -25,14 +44,19 @@ export async function csrfToken(): Promise<string> {
   return ((await response.json()) as { token: string }).token;
 }
 
-/** `POST /api/v1/rooms` with the CSRF token the server requires of state changes. */
+/**
+ * `POST /api/v1/rooms` with the CSRF token the server requires of state changes. The
+ * `host_key` of the answer is kept in this browser, so joining the room makes its creator
+ * a host (src/room/hostKeys.ts).
+ */
 export async function createRoom(): Promise<string> {
   const response = await fetch("/api/v1/rooms", {
     method: "POST",
     headers: { "X-CSRF-Token": await csrfToken() },
   });
   if (!response.ok) throw new Error(`the server answered ${response.status}`);
-  const body = (await response.json()) as { id: string };
+  const body = (await response.json()) as { id: string; host_key?: string | null };
+  if (typeof body.host_key === "string" && body.host_key !== "") rememberHostKey(body.id, body.host_key);
   return body.id;
 }
 
@@ -41,10 +65,42 @@ export async function roomInfo(id: string): Promise<RoomInfo | null> {
   try {
     const response = await fetch(`/api/v1/rooms/${encodeURIComponent(id)}`);
     if (!response.ok) return null;
-    return (await response.json()) as RoomInfo;
+    return readRoomInfo(await response.json());
   } catch {
     return null;
   }
+}
+
+/** A room info body, with the fields an older server does not send set to "no". */
+export function readRoomInfo(body: unknown): RoomInfo {
+  const raw = (typeof body === "object" && body !== null ? body : {}) as Record<string, unknown>;
+  const flag = (key: string) => raw[key] === true;
+  return {
+    id: typeof raw.id === "string" ? raw.id : "",
+    exists: flag("exists"),
+    members: typeof raw.members === "number" ? raw.members : null,
+    full: flag("full"),
+    protected: flag("protected"),
+    locked: flag("locked"),
+    lobby: flag("lobby"),
+  };
+}
+
+let rules: Promise<ServerRules> | null = null;
+
+/**
+ * `GET /api/v1/health`, asked once per page load: whether the server requires signing in.
+ * A server that cannot be asked, or does not say, requires nothing (connecting will tell).
+ */
+export function serverRules(): Promise<ServerRules> {
+  rules ??= fetch("/api/v1/health")
+    .then(async (response) => {
+      if (!response.ok) return { requireSignIn: false };
+      const body = (await response.json()) as { require_sign_in?: unknown };
+      return { requireSignIn: body.require_sign_in === true };
+    })
+    .catch(() => ({ requireSignIn: false }));
+  return rules;
 }
 
 const ROOM_ID = /^[A-Za-z0-9_-]{1,64}$/;
@@ -57,11 +113,15 @@ export function parseRoomInput(input: string): string | null {
   return ROOM_ID.test(id) ? id : null;
 }
 
-/** Connect under `name` and join `roomId`; resolves once `joined` arrives. */
+/**
+ * Connect under `name` and join `roomId`; resolves once `joined` arrives, or once the
+ * server says this side waits in the room's lobby (`lobby_waiting`).
+ */
 export async function joinRoom(
   name: string,
   roomId: string,
   media: LocalMedia,
+  options: JoinOptions = {},
 ): Promise<{ client: SignalingClient; session: RoomSession }> {
   const client = await connectAs(name);
   const session = new RoomSession(client, media);
@@ -71,7 +131,7 @@ export async function joinRoom(
       offs.push(
         session.subscribe(() => {
           const { phase, problem } = session.snapshot;
-          if (phase === "joined") resolve();
+          if (phase === "joined" || phase === "waiting") resolve();
           if (phase === "failed")
             reject(new SignalingError(problem?.code ?? "failed", problem?.message ?? "Could not join."));
         }),
@@ -79,7 +139,7 @@ export async function joinRoom(
           reject(new SignalingError("unreachable", "The connection closed while joining.")),
         ),
       );
-      session.join(roomId);
+      session.join(roomId, options);
     });
   } catch (error) {
     session.dispose();

@@ -34,7 +34,7 @@ async function inRoom(members = [member("m2", "bob")], history = [entry(1, "hi")
     return pc as unknown as RTCPeerConnection;
   };
   const room = new RoomSession(client, new LocalMedia(undefined), factory);
-  room.join("r1", "pw");
+  room.join("r1", { password: "pw" });
   farm.last.receive({
     type: "joined",
     room: "r1",

@@ -8,7 +8,16 @@
  * room is reconciled without tearing anything down; when the place was lost ("renewed"), the
  * session joins the same room again by itself, with new peer connections.
  */
-import type { ChatEntry, IceServer, Joined, Media, MemberInfo, Welcome } from "../protocol";
+import type {
+  ChatEntry,
+  ClientMessage,
+  IceServer,
+  Joined,
+  Media,
+  MemberInfo,
+  ServerOf,
+  Welcome,
+} from "../protocol";
 import { pageIceTransportPolicy, refreshDelayMs, toRtcIceServers, turnExpiryMs } from "../rtc/ice";
 import {
   Mesh,
@@ -21,8 +30,20 @@ import type { LocalMedia, LocalMediaState } from "../rtc/media";
 import type { CloseInfo, SignalingClient } from "../signaling/client";
 import { Emitter } from "../signaling/emitter";
 import { ChatLog, type UnsentChat } from "./chat";
+import { HostActions } from "./hostActions";
+import { NO_CONTROL, reduceControl, type ControlMessage, type RoomControl } from "./hosting";
+import { distinctLabels } from "./names";
 
-export type RoomPhase = "joining" | "joined" | "left" | "failed";
+/** `waiting`: in the room's lobby until a host lets this side in (`joined`) or not. */
+export type RoomPhase = "joining" | "waiting" | "joined" | "left" | "failed";
+
+/** What a join presents besides the room id. */
+export interface JoinOptions {
+  /** The room's password, when it has one. */
+  password?: string;
+  /** The key `POST /api/v1/rooms` gave this browser: it makes the creator a host. */
+  hostKey?: string | null;
+}
 
 /** How the mesh is recovering a peer connection (src/rtc): an ICE restart, a rebuild, or not. */
 
@@ -40,6 +61,11 @@ export interface Participant {
   readonly reconnecting: boolean;
   /** How the media path is being mended, from the mesh (null when it is fine). */
   readonly recovery: Recovery;
+  /** The name as shown: it tells two people of the same name apart ("Sam (2)"). */
+  readonly label: string;
+  readonly host: boolean;
+  /** Place among the raised hands (1 is the earliest), null when the hand is down. */
+  readonly hand: number | null;
 }
 
 export interface RoomProblem {
@@ -47,12 +73,18 @@ export interface RoomProblem {
   message: string;
 }
 
-export interface RoomSnapshot {
+/** Hosts, lock, password, lobby, hands, notes and departure come from src/room/hosting.ts. */
+export interface RoomSnapshot extends RoomControl {
   readonly phase: RoomPhase;
   readonly room: string | null;
   readonly isPrivate: boolean;
   readonly selfId: string;
   readonly selfName: string;
+  /** This side's name as shown, told apart from others of the same name. */
+  readonly selfLabel: string;
+  readonly isHost: boolean;
+  /** This side's place among the raised hands, null when its hand is down. */
+  readonly selfHand: number | null;
   readonly members: readonly Participant[];
   readonly chat: readonly ChatEntry[];
   /** Chat sent that the server has not given back yet, oldest first. */
@@ -68,6 +100,8 @@ export interface RoomSnapshot {
 
 interface MemberRecord {
   name: string;
+  /** Join order in this room: it decides who is "Sam" and who "Sam (2)". */
+  seat: number;
   media: Media;
   reconnecting: boolean;
   /** Removes a member missing from a snapshot who has not come back within the grace window. */
@@ -80,6 +114,8 @@ const DEFAULT_GRACE_SECONDS = 60;
 
 export class RoomSession {
   readonly mesh: Mesh;
+  /** What a host can do; each is sent only while this side is in the room. */
+  readonly host = new HostActions((message) => this.act(message));
   private readonly events = new Emitter<{ change: void }>();
   private readonly members = new Map<string, MemberRecord>();
   private readonly unsubscribe: (() => void)[] = [];
@@ -88,7 +124,13 @@ export class RoomSession {
   private iceRefresh: ReturnType<typeof setTimeout> | null = null;
   private sentMedia = "";
   /** The room asked for, to join again after the place was lost. */
-  private target: { room: string; password: string | undefined } | null = null;
+  private target: { room: string; password: string | undefined; hostKey: string | null } | null = null;
+  private control: RoomControl = NO_CONTROL;
+  private nextSeat = 0;
+  private selfSeat = 0;
+  /** Labels as last shown, kept for members who left (a note may name them after). */
+  private labels = new Map<string, string>();
+  private readonly formerLabels = new Map<string, string>();
   /** After a resume: the seq held before the `joined` snapshot that follows (§2.8). */
   private snapshotAfter: number | null = null;
   private rejoining = false;
@@ -122,6 +164,10 @@ export class RoomSession {
       isPrivate: false,
       selfId: welcome?.id ?? "",
       selfName: welcome?.name ?? "",
+      selfLabel: welcome?.name ?? "",
+      isHost: false,
+      selfHand: null,
+      ...NO_CONTROL,
       members: [],
       chat: [],
       unsent: [],
@@ -136,6 +182,7 @@ export class RoomSession {
     this.mesh.setTrack("audio", tracks.audio);
     this.mesh.setTrack("video", tracks.video);
     this.mesh.setTrack("screen", tracks.screen);
+    this.sendWhatIsOn(tracks);
     installTestHook(this, client);
   }
 
@@ -147,14 +194,16 @@ export class RoomSession {
     return this.events.on("change", handler);
   }
 
-  /** Ask to join a room by id; the answer is `joined` or an error. */
-  join(room: string, password?: string): void {
-    this.target = { room, password };
+  /** Ask to join a room by id; the answer is `joined`, `lobby_waiting` or an error. */
+  join(room: string, options: JoinOptions = {}): void {
+    this.target = { room, password: options.password, hostKey: options.hostKey ?? null };
     this.sendJoin();
   }
 
+  /** Leave the room, or stop waiting in its lobby. */
   leave(): void {
-    if (this.current.phase === "joined") this.client.send({ type: "leave" });
+    const { phase } = this.current;
+    if (phase === "joined" || phase === "waiting") this.client.send({ type: "leave" });
     this.target = null;
     this.mesh.close();
     this.update({ phase: "left", reconnecting: false });
@@ -174,6 +223,16 @@ export class RoomSession {
     return true;
   }
 
+  /** Raise or lower this side's hand. */
+  raiseHand(raised: boolean): boolean {
+    return this.act({ type: "hand", raised });
+  }
+
+  /** Forget the last refused action (the person dismissed its message). */
+  clearProblem(): void {
+    if (this.current.problem !== null) this.update({ problem: null });
+  }
+
   /** Current audio level of a member (0..1); the local level is measured by the UI's meter. */
   audioLevel(id: string): number {
     return this.mesh.audioLevel(id);
@@ -183,7 +242,8 @@ export class RoomSession {
     const raw = await this.mesh.stats();
     const out: Record<string, PeerStats & { name: string }> = {};
     for (const [id, stat] of Object.entries(raw)) {
-      const name = this.members.get(id)?.name ?? id;
+      // Keyed by the label, so two people called "Sam" are two entries ("Sam", "Sam (2)").
+      const name = this.labels.get(id) ?? this.members.get(id)?.name ?? id;
       out[name] = { ...stat, name };
     }
     return out;
@@ -222,9 +282,27 @@ export class RoomSession {
     this.mesh.close();
   }
 
+  /** Send an action that only makes sense from inside the room. */
+  private act(message: ClientMessage): boolean {
+    if (this.current.phase !== "joined") return false;
+    return this.client.send(message);
+  }
+
   private listen(): void {
     const c = this.client;
+    const apply = (m: ControlMessage) => this.apply(m);
     this.unsubscribe.push(
+      c.on("room_state", apply),
+      c.on("hands", apply),
+      c.on("room_event", apply),
+      c.on("lobby", apply),
+      c.on("muted", (m) => this.onMuted(m)),
+      c.on("lobby_waiting", () => this.onWaiting()),
+      c.on("lobby_denied", (m) => {
+        this.apply(m);
+        this.mesh.close();
+        this.update({ phase: "left", reconnecting: false });
+      }),
       c.on("joined", (m) => this.onJoined(m)),
       // A member_joined for a known id is a member back after the server lost its state.
       c.on("member_joined", (m) => this.memberBack(m.member)),
@@ -258,7 +336,8 @@ export class RoomSession {
         const last = m.messages.at(-1);
         if (m.more && last !== undefined) this.client.send({ type: "history", since: last.seq });
       }),
-      c.on("left", () => {
+      c.on("left", (m) => {
+        this.apply(m);
         this.mesh.close();
         this.update({ phase: "left" });
       }),
@@ -269,13 +348,18 @@ export class RoomSession {
       c.onClose((info) => this.onClosed(info)),
       this.mesh.onChange(() => this.refresh()),
       this.local.onTrack((change) => this.mesh.setTrack(change.kind, change.track)),
-      this.local.onChange((state) => this.announce(state)),
+      this.local.onChange((state) => {
+        this.sendWhatIsOn(state);
+        this.announce(state);
+      }),
     );
   }
 
   private onError(code: string, message: string, ref: string | number | null): void {
     // A signal to someone who just left is refused; that is not news for the person.
     if (code === "no_such_member") return;
+    // A join sent again while the knock still stands (after a reconnect): it stands.
+    if (code === "already_joined" && this.current.phase === "waiting") return;
     if (typeof ref === "string" && this.chat.drop(ref)) this.update({ unsent: this.chat.unsent });
     if (this.rejoining) {
       this.rejoining = false;
@@ -293,7 +377,7 @@ export class RoomSession {
   }
 
   private onClosed(info: CloseInfo): void {
-    const inRoom = this.current.phase === "joined" || this.rejoining;
+    const inRoom = this.current.phase === "joined" || this.current.phase === "waiting" || this.rejoining;
     this.rejoining = false;
     if (info.expected || !inRoom) {
       this.update({ reconnecting: false });
@@ -337,7 +421,9 @@ export class RoomSession {
     this.renewIce(welcome);
     this.snapshotAfter = null;
     this.update({ selfId: welcome.id, selfName: welcome.name, reconnecting: false });
-    if (this.current.phase === "joining" && this.target !== null) this.sendJoin();
+    // A new place has no knock either: knock again.
+    const { phase } = this.current;
+    if ((phase === "joining" || phase === "waiting") && this.target !== null) this.sendJoin();
     else if (this.current.phase === "joined") this.placeLostRoom(); // a call's room: over
   }
 
@@ -362,6 +448,7 @@ export class RoomSession {
       type: "join",
       room: target.room,
       ...(target.password ? { password: target.password } : {}),
+      ...(target.hostKey ? { host_key: target.hostKey } : {}),
       media: this.mediaState(),
     });
   }
@@ -378,6 +465,7 @@ export class RoomSession {
     const rejoined = this.rejoining && sameRoom;
     this.rejoining = false;
     this.clearMembers();
+    this.nextSeat = 0;
     if (!sameRoom) this.chat.reset();
     this.chat.skipTo(joined.last_seq - joined.history.length);
     this.update({
@@ -392,8 +480,10 @@ export class RoomSession {
     this.sentMedia = "";
     this.announce(this.local.state);
     this.addChat(joined.history);
+    // The server lists members in the order they took their seats; this side came last.
     for (const member of joined.members) this.addMember(member);
-    this.refresh();
+    this.selfSeat = this.nextSeat++;
+    this.apply(joined); // refreshes
     if (rejoined) this.catchUp(heldSeq, new Set()); // new peer connections: nothing to restart
   }
 
@@ -415,7 +505,7 @@ export class RoomSession {
     this.sentMedia = ""; // a place rebuilt after a server restart does not know it
     this.announce(this.local.state);
     this.addChat(joined.history);
-    this.refresh();
+    this.apply(joined); // refreshes
     this.catchUp(heldSeq, known);
   }
 
@@ -454,9 +544,41 @@ export class RoomSession {
     );
   }
 
+  /** Take in a message about the room's roles and protections, and show the result. */
+  private apply(message: ControlMessage): void {
+    this.control = reduceControl(this.control, message, {
+      selfId: this.current.selfId,
+      now: Date.now(),
+      nameOf: (id, given) =>
+        (id === null ? null : (this.labels.get(id) ?? this.formerLabels.get(id))) ?? given,
+    });
+    this.refresh();
+  }
+
+  /** A host turned off this side's mic or camera: do what the button does, and say so. */
+  private onMuted(message: ServerOf<"muted">): void {
+    this.apply(message);
+    if (this.current.phase !== "joined") return;
+    // The same path as the person's own button: the track stops, `media` goes out
+    // (announce, through the local media's change event), the button shows it off.
+    if (message.kind === "mic") this.local.setMicOn(false);
+    else this.local.setCameraOn(false);
+  }
+
+  /** The server put this side in the room's lobby: it waits for a host. */
+  private onWaiting(): void {
+    this.rejoining = false;
+    this.mesh.close();
+    this.clearMembers();
+    this.control = { ...this.control, departure: null };
+    this.update({ phase: "waiting", problem: null, reconnecting: false, lost: false, lostReason: null });
+    this.refresh();
+  }
+
   private addMember(member: MemberInfo): void {
     this.members.set(member.id, {
       name: member.name,
+      seat: this.nextSeat++,
       media: { ...member.media },
       reconnecting: false,
       expiry: null,
@@ -481,6 +603,8 @@ export class RoomSession {
   }
 
   private removeMember(id: string): void {
+    const label = this.labels.get(id);
+    if (label !== undefined) this.formerLabels.set(id, label);
     const record = this.members.get(id);
     if (record?.expiry) clearTimeout(record.expiry);
     this.members.delete(id);
@@ -495,6 +619,12 @@ export class RoomSession {
 
   private addChat(entries: readonly ChatEntry[]): void {
     if (this.chat.add(entries)) this.update({ chat: this.chat.entries, unsent: this.chat.unsent });
+  }
+
+  /** A muted microphone or a camera turned off sends nothing at all (see Mesh.setSending). */
+  private sendWhatIsOn(state: LocalMediaState): void {
+    this.mesh.setSending("audio", state.micOn);
+    this.mesh.setSending("video", state.cameraOn);
   }
 
   /** Tell the room what this side sends, when it changed. */
@@ -521,6 +651,18 @@ export class RoomSession {
 
   private refresh(): void {
     const peers = new Map<string, RemotePeer>(this.mesh.remote.map((p) => [p.id, p]));
+    const { selfId, selfName } = this.current;
+    const control = this.control;
+    const seated = [
+      { id: selfId, name: selfName, seat: this.selfSeat },
+      ...[...this.members].map(([id, r]) => ({ id, name: r.name, seat: r.seat })),
+    ].sort((a, b) => a.seat - b.seat);
+    this.labels = distinctLabels(seated);
+    const hosts = new Set(control.hosts);
+    const handOf = (id: string) => {
+      const at = control.hands.indexOf(id);
+      return at < 0 ? null : at + 1;
+    };
     const members: Participant[] = [];
     for (const [id, record] of this.members) {
       const peer = peers.get(id);
@@ -533,9 +675,18 @@ export class RoomSession {
         connection: peer?.connection ?? "new",
         reconnecting: record.reconnecting,
         recovery: peer?.recovery ?? null,
+        label: this.labels.get(id) ?? record.name,
+        host: hosts.has(id),
+        hand: handOf(id),
       });
     }
-    this.update({ members });
+    this.update({
+      ...control,
+      members,
+      selfLabel: this.labels.get(selfId) ?? selfName,
+      isHost: hosts.has(selfId),
+      selfHand: handOf(selfId),
+    });
   }
 
   private update(patch: Partial<RoomSnapshot>): void {

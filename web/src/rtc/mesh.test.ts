@@ -63,6 +63,29 @@ describe("Mesh", () => {
     expect((pc.transceivers[1]?.sender.track as MediaStreamTrack).id).toBe("cam2");
   });
 
+  it("a muted microphone or a camera turned off sends nothing: its encoding is not active", async () => {
+    const { m, made } = mesh();
+    m.setTrack("audio", track("audio", "mic1"));
+    m.setTrack("video", track("video", "cam1"));
+    m.add("b", false);
+    const pc = made[0]!;
+    const [audio, video] = pc.transceivers.map((t) => t.sender);
+    m.setSending("audio", false);
+    await settleNow();
+    expect(audio?.encodings[0]?.active).toBe(false);
+    expect(video?.encodings[0]?.active).toBe(true);
+    m.setSending("audio", true);
+    m.setSending("video", false);
+    await settleNow();
+    expect(audio?.encodings[0]?.active).toBe(true);
+    expect(video?.encodings[0]?.active).toBe(false);
+    m.add("c", false); // a member added while the camera is off gets it off once connected
+    const later = made[1]!;
+    later.setConnectionState("connected");
+    await settleNow();
+    expect(later.transceivers[1]?.sender.encodings[0]?.active).toBe(false);
+  });
+
   it("the impolite side asks to receive audio and video even with nothing to send", () => {
     const { m, made } = mesh();
     m.add("b", false);

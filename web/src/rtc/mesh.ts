@@ -83,6 +83,7 @@ export class Mesh {
   private readonly events = new Emitter<{ change: void }>();
   private readonly outStream: MediaStream | null;
   private tracks: LocalTracks = { audio: null, video: null, screen: null };
+  private sending = { audio: true, video: true };
   private snapshot: readonly RemotePeer[] = [];
   private readonly early = new EarlySignals();
   private readonly policy: RecoveryPolicy;
@@ -229,6 +230,30 @@ export class Mesh {
     for (const entry of this.peers.values()) this.attach(entry, kind, track);
   }
 
+  /**
+   * Send the microphone or camera, or stop sending it. A disabled track alone still sends
+   * RTP (silence, black frames); an encoding that is not `active` sends nothing at all
+   * (webrtc-pc 5.2, `RTCRtpEncodingParameters.active`), without renegotiating. So a muted
+   * microphone really is silent on the wire.
+   */
+  setSending(kind: "audio" | "video", on: boolean): void {
+    if (this.sending[kind] === on) return;
+    this.sending = { ...this.sending, [kind]: on };
+    for (const entry of this.peers.values()) this.applySending(entry, kind);
+  }
+
+  private applySending(entry: PeerEntry, kind: "audio" | "video"): void {
+    const sender = entry.senders[kind];
+    if (sender === null || typeof sender.getParameters !== "function") return;
+    const params = sender.getParameters();
+    const [encoding] = params.encodings ?? [];
+    if (encoding === undefined) return; // not negotiated yet; applied once connected
+    const active = this.sending[kind];
+    if (encoding.active === active) return;
+    encoding.active = active;
+    void sender.setParameters(params).catch(logError);
+  }
+
   close(): void {
     this.early.clear();
     for (const entry of this.peers.values()) {
@@ -274,7 +299,15 @@ export class Mesh {
       onFailure: (failure) => recovery.failure(failure),
       onStateChange: () => {
         recovery.observe(healthOf(pc.iceConnectionState, pc.connectionState));
-        if (pc.connectionState === "connected") this.applyBudget();
+        if (pc.connectionState === "connected") {
+          this.applyBudget();
+          for (const entry of this.peers.values()) {
+            if (entry.link === link) {
+              this.applySending(entry, "audio");
+              this.applySending(entry, "video");
+            }
+          }
+        }
         this.changed();
       },
       ...(retired === undefined ? {} : { retired }),

@@ -7,6 +7,9 @@ export interface PeerStats {
   videoFramesDecoded: number;
   screenFramesDecoded: number;
   audioBytesReceived: number;
+  /** Outbound payload bytes toward this member (webrtc-stats `outbound-rtp.bytesSent`). */
+  audioBytesSent: number;
+  videoBytesSent: number;
   connection: RTCPeerConnectionState;
   signaling: RTCSignalingState;
   trail: string[];
@@ -19,7 +22,7 @@ export interface PeerStats {
 }
 
 /**
- * Inbound numbers for one connection. The screen share is told from the camera by its
+ * Inbound numbers for one connection, and the bytes sent on it. The screen share is told from the camera by its
  * receiver track id (`screenTrackId`).
  */
 export async function peerStats(
@@ -32,12 +35,20 @@ export async function peerStats(
     videoFramesDecoded: 0,
     screenFramesDecoded: 0,
     audioBytesReceived: 0,
+    audioBytesSent: 0,
+    videoBytesSent: 0,
     connection: pc.connectionState,
     signaling: pc.signalingState,
     ...selectedPairTypes(report),
     ...extra,
   };
   report.forEach((stat: Record<string, unknown>) => {
+    if (stat.type === "outbound-rtp") {
+      const sent = Number(stat.bytesSent ?? 0);
+      if (stat.kind === "audio") result.audioBytesSent += sent;
+      else if (stat.kind === "video") result.videoBytesSent += sent;
+      return;
+    }
     if (stat.type !== "inbound-rtp") return;
     if (stat.kind === "audio") result.audioBytesReceived += Number(stat.bytesReceived ?? 0);
     if (stat.kind !== "video") return;

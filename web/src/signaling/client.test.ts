@@ -42,6 +42,19 @@ describe("SignalingClient handshake", () => {
     expect(client.state).toBe("open");
   });
 
+  it("says reachable in every hello when asked to (the call page), never otherwise", async () => {
+    const { socket, client } = setup();
+    const welcome = client.connect("alice", { reachable: true });
+    socket.open();
+    expect(socket.sent).toEqual([{ type: "hello", versions: [1], name: "alice", reachable: true }]);
+    socket.receive(WELCOME);
+    await welcome;
+    const room = setup();
+    void room.client.connect("bob");
+    room.socket.open();
+    expect(room.socket.sent).toEqual([{ type: "hello", versions: [1], name: "bob" }]);
+  });
+
   it("rejects with the server's code when the hello is refused", async () => {
     const { socket, client } = setup();
     const welcome = client.connect("alice");

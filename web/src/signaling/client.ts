@@ -152,6 +152,8 @@ export class SignalingClient {
   private heardAt = 0;
   private watchdog: ReturnType<typeof setInterval> | null = null;
   private name = "";
+  /** Callable by this name (direct calls); said in every hello, resumes included. */
+  private reachable = false;
   private token: string | null = null;
   private queue: ClientMessage[] = [];
   private droppedFromQueue = 0;
@@ -185,10 +187,15 @@ export class SignalingClient {
     return this.token;
   }
 
-  /** Open the socket and say hello; resolves with the welcome, rejects with SignalingError. */
-  connect(name: string): Promise<Welcome> {
+  /**
+   * Open the socket and say hello; resolves with the welcome, rejects with SignalingError.
+   * `reachable`: be callable by this name (the call page); a room page is not
+   * (docs/PROTOCOL.md, hello: a reachable name is unique, a room name need not be).
+   */
+  connect(name: string, options: { reachable?: boolean } = {}): Promise<Welcome> {
     if (this.state !== "idle") return Promise.reject(new Error("connect() is called once"));
     this.name = name;
+    this.reachable = options.reachable === true;
     this.setState("connecting");
     return new Promise<Welcome>((resolve, reject) => {
       this.first = { resolve, reject };
@@ -290,6 +297,7 @@ export class SignalingClient {
       type: "hello",
       versions: [...PROTOCOL_VERSIONS],
       name: this.name,
+      ...(this.reachable ? { reachable: true } : {}),
       ...(resume !== null ? { resume } : {}),
     });
   }

@@ -148,6 +148,24 @@ describe("SignalingClient reconnect", () => {
     expect(client.resumeToken).toBe("token-9");
   });
 
+  it("stays reachable in the hellos of a resume and of a new place", async () => {
+    const farm = new SocketFarm();
+    const client = new SignalingClient("wss://x/ws", farm.factory, { random: noJitter, network: null });
+    const ready = client.connect("me", { reachable: true });
+    farm.last.open();
+    farm.last.receive(welcome());
+    await ready;
+    farm.last.drop(1006);
+    const socket = farm.last;
+    socket.open();
+    socket.receive({ type: "error", code: "resume_failed", message: "the place is gone", ref: null });
+    expect(socket.sent).toEqual([
+      { type: "hello", versions: [1], name: "me", reachable: true, resume: "token-1" },
+      { type: "hello", versions: [1], name: "me", reachable: true },
+    ]);
+    client.close();
+  });
+
   it("does not reconnect after 4005: another tab or window took the place", async () => {
     const { farm, network, client } = await connectedClient();
     const closed = vi.fn();

@@ -59,9 +59,17 @@ let ufragCounter = 0;
 const newUfrag = () => `u${++ufragCounter}`;
 
 class FakeSender {
+  /** One encoding, as after negotiation (webrtc-pc 5.2 `getParameters`). */
+  encodings: RTCRtpEncodingParameters[] = [{ active: true }];
   constructor(public track: unknown) {}
   async replaceTrack(track: unknown): Promise<void> {
     this.track = track;
+  }
+  getParameters(): RTCRtpSendParameters {
+    return { encodings: this.encodings.map((e) => ({ ...e })) } as RTCRtpSendParameters;
+  }
+  async setParameters(params: RTCRtpSendParameters): Promise<void> {
+    this.encodings = params.encodings.map((e) => ({ ...e }));
   }
 }
 

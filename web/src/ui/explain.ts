@@ -30,3 +30,12 @@ export function explain(error: unknown, name: string): string {
       return error instanceof Error ? error.message : "Something went wrong. Try again.";
   }
 }
+
+/** A refused join in a sentence; a password the server turned down is "not right". */
+export function explainJoin(error: unknown, name: string, password: string): string {
+  const code = error instanceof SignalingError ? error.code : "";
+  if (code === "wrong_password")
+    return password !== "" ? "That password is not right." : "This meeting needs a password.";
+  if (code === "room_locked") return "This meeting is locked by its host.";
+  return explain(error, name);
+}

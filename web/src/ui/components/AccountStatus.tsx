@@ -12,15 +12,21 @@ export function AccountStatus({ className = "" }: { className?: string }) {
       <p className={`account-status small m-0 ${className}`} data-testid="account-status">
         Signed in as <strong data-testid="signed-in-name">{account.display_name}</strong>
         {" · "}
-        <Link to="/account">Account</Link>
+        <Link to="/account" testId="account-link">
+          Account
+        </Link>
       </p>
     );
   }
   return (
     <p className={`account-status small m-0 ${className}`} data-testid="account-status">
-      <Link to={`/login${back}`}>Sign in</Link>
+      <Link to={`/login${back}`} testId="sign-in-link">
+        Sign in
+      </Link>
       {" · "}
-      <Link to={`/register${back}`}>Create account</Link>
+      <Link to={`/register${back}`} testId="register-link">
+        Create account
+      </Link>
     </p>
   );
 }

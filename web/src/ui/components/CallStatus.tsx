@@ -24,7 +24,12 @@ export function CallStatus({
           {phase === "calling" ? `Calling ${peer ?? ""}…` : `Ringing ${peer ?? ""}…`}
         </span>
         {phase === "ringing" && (
-          <button type="button" className="btn btn-sm btn-outline-light" onClick={onCancel}>
+          <button
+            type="button"
+            className="btn btn-sm btn-outline-light"
+            data-testid="call-cancel"
+            onClick={onCancel}
+          >
             Cancel
           </button>
         )}

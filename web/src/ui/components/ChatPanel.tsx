@@ -9,6 +9,8 @@ interface Props {
   /** Sent but not yet delivered back by the server (for example while reconnecting). */
   unsent?: readonly UnsentChat[];
   selfId: string;
+  /** How people in the room are shown ("Sam (2)"), by id; others keep the name they wrote under. */
+  labels?: ReadonlyMap<string, string>;
   maxChars: number;
   onSend: (text: string) => boolean;
 }
@@ -16,7 +18,7 @@ interface Props {
 const time = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
 
 /** The room's chat: history, timestamps, auto-scroll, a box to write in. */
-export function ChatPanel({ chat, unsent = [], selfId, maxChars, onSend }: Props) {
+export function ChatPanel({ chat, unsent = [], selfId, labels, maxChars, onSend }: Props) {
   const [draft, setDraft] = useState("");
   const list = useRef<HTMLOListElement>(null);
   const stick = useRef(true);
@@ -54,7 +56,9 @@ export function ChatPanel({ chat, unsent = [], selfId, maxChars, onSend }: Props
             data-testid="chat-entry"
           >
             <div className="chat-meta">
-              <span className="chat-name">{entry.from === selfId ? "You" : entry.name}</span>
+              <span className="chat-name">
+                {entry.from === selfId ? "You" : (labels?.get(entry.from) ?? entry.name)}
+              </span>
               <time dateTime={new Date(entry.ts).toISOString()}>{time.format(entry.ts)}</time>
             </div>
             <div className="chat-text">
@@ -80,6 +84,7 @@ export function ChatPanel({ chat, unsent = [], selfId, maxChars, onSend }: Props
         </label>
         <input
           id="chat-input"
+          data-testid="chat-input"
           className="form-control"
           placeholder="Send a message"
           autoComplete="off"
@@ -91,6 +96,7 @@ export function ChatPanel({ chat, unsent = [], selfId, maxChars, onSend }: Props
           type="submit"
           className="btn btn-primary"
           aria-label="Send message"
+          data-testid="chat-send"
           disabled={draft.trim() === ""}
         >
           <Icon name="send" size={18} />

@@ -1,6 +1,6 @@
 import { Icon, type IconName } from "./Icon";
 
-export type Panel = "chat" | "people" | "settings" | null;
+export type Panel = "chat" | "people" | "security" | "settings" | null;
 
 interface Props {
   micOn: boolean;
@@ -12,6 +12,10 @@ interface Props {
   panel: Panel;
   unread: number;
   leaveLabel: string;
+  /** Rooms only (not direct calls): raise or lower your hand. */
+  hand?: { raised: boolean; onToggle: () => void };
+  /** Rooms only: the Security panel; `waiting` counts people in the lobby (hosts only). */
+  security?: { waiting: number };
   onMic: () => void;
   onCamera: () => void;
   onScreen: () => void;
@@ -26,6 +30,7 @@ interface Props {
  */
 function Toggle(props: {
   label: string;
+  testId: string;
   pressed: boolean;
   announcePressed?: boolean;
   icon: IconName;
@@ -36,6 +41,7 @@ function Toggle(props: {
 }) {
   const {
     label,
+    testId,
     pressed,
     announcePressed = false,
     icon,
@@ -52,6 +58,7 @@ function Toggle(props: {
       aria-pressed={announcePressed ? pressed : undefined}
       title={label}
       disabled={disabled}
+      data-testid={testId}
       onClick={onClick}
     >
       <Icon name={icon} />
@@ -60,7 +67,7 @@ function Toggle(props: {
   );
 }
 
-/** The bar under the room: mic, camera, screen, panels, invite, leave. */
+/** The bar under the room: mic, camera, screen, hand, invite, panels, leave. */
 export function ControlBar(p: Props) {
   const panel = (which: Exclude<Panel, null>) => () => p.onPanel(p.panel === which ? null : which);
   return (
@@ -68,6 +75,7 @@ export function ControlBar(p: Props) {
       <div className="controls-group">
         <Toggle
           label={!p.hasMic ? "No microphone available" : p.micOn ? "Mute microphone" : "Unmute microphone"}
+          testId="control-mic"
           pressed={p.hasMic && !p.micOn}
           danger={!p.micOn && p.hasMic}
           disabled={!p.hasMic}
@@ -76,6 +84,7 @@ export function ControlBar(p: Props) {
         />
         <Toggle
           label={!p.hasCamera ? "No camera available" : p.cameraOn ? "Turn camera off" : "Turn camera on"}
+          testId="control-camera"
           pressed={p.hasCamera && !p.cameraOn}
           danger={!p.cameraOn && p.hasCamera}
           disabled={!p.hasCamera}
@@ -84,15 +93,40 @@ export function ControlBar(p: Props) {
         />
         <Toggle
           label={p.sharing ? "Stop sharing screen" : "Share screen"}
+          testId="control-screen"
           pressed={p.sharing}
           disabled={!p.canShare}
           icon="screen"
           onClick={p.onScreen}
         />
-        {p.onInvite && <Toggle label="Copy invite link" pressed={false} icon="link" onClick={p.onInvite} />}
+        {p.hand && (
+          <Toggle
+            label={p.hand.raised ? "Lower hand" : "Raise hand"}
+            testId="control-hand"
+            pressed={p.hand.raised}
+            icon="hand"
+            onClick={p.hand.onToggle}
+          />
+        )}
+        {p.onInvite && (
+          <Toggle
+            label="Copy invite link"
+            testId="control-invite"
+            pressed={false}
+            icon="link"
+            onClick={p.onInvite}
+          />
+        )}
       </div>
       <div className="controls-group">
-        <Toggle label="Chat" pressed={p.panel === "chat"} announcePressed icon="chat" onClick={panel("chat")}>
+        <Toggle
+          label="Chat"
+          testId="control-chat"
+          pressed={p.panel === "chat"}
+          announcePressed
+          icon="chat"
+          onClick={panel("chat")}
+        >
           {p.unread > 0 && (
             <span className="badge rounded-pill text-bg-danger unread" data-testid="unread">
               {p.unread}
@@ -102,13 +136,34 @@ export function ControlBar(p: Props) {
         </Toggle>
         <Toggle
           label="Participants"
+          testId="control-people"
           pressed={p.panel === "people"}
           announcePressed
           icon="people"
           onClick={panel("people")}
         />
+        {p.security && (
+          <Toggle
+            label={p.security.waiting > 0 ? `Security (${p.security.waiting} waiting to join)` : "Security"}
+            testId="control-security"
+            pressed={p.panel === "security"}
+            announcePressed
+            icon="shield"
+            onClick={panel("security")}
+          >
+            {p.security.waiting > 0 && (
+              <span
+                className="badge rounded-pill text-bg-warning unread"
+                data-testid="security-waiting-count"
+              >
+                {p.security.waiting}
+              </span>
+            )}
+          </Toggle>
+        )}
         <Toggle
           label="Devices"
+          testId="control-devices"
           pressed={p.panel === "settings"}
           announcePressed
           icon="gear"
@@ -119,6 +174,7 @@ export function ControlBar(p: Props) {
           className="btn btn-danger control leave"
           aria-label={p.leaveLabel}
           title={p.leaveLabel}
+          data-testid="control-leave"
           onClick={p.onLeave}
         >
           <Icon name="phone" />

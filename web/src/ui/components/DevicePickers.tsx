@@ -64,6 +64,7 @@ function Picker({ id, label, devices, value, waiting, onChange }: PickerProps) {
         className="form-select form-select-sm"
         value={devices.some((d) => d.deviceId === value) ? value : ""}
         disabled={devices.length === 0}
+        data-testid={id}
         onChange={(e) => onChange(e.target.value)}
       >
         {devices.length === 0 && (

@@ -31,10 +31,21 @@ export function IncomingCall({
           </h2>
           <p className="text-body-secondary">Incoming video call</p>
           <div className="d-flex gap-3 justify-content-center">
-            <button type="button" className="btn btn-danger btn-lg px-4" onClick={onDecline}>
+            <button
+              type="button"
+              className="btn btn-danger btn-lg px-4"
+              data-testid="incoming-decline"
+              onClick={onDecline}
+            >
               Decline
             </button>
-            <button type="button" className="btn btn-success btn-lg px-4" autoFocus onClick={onAccept}>
+            <button
+              type="button"
+              className="btn btn-success btn-lg px-4"
+              data-testid="incoming-accept"
+              autoFocus
+              onClick={onAccept}
+            >
               Accept
             </button>
           </div>

@@ -1,40 +1,212 @@
+import { useEffect, useRef, useState } from "react";
+import type { HostActions } from "../../room/hostActions";
+import { handsFirst } from "../../room/names";
 import type { Participant } from "../../room/session";
+import { ordinal } from "../words";
 import { Avatar } from "./Avatar";
 import { Icon } from "./Icon";
+import { MenuButton, type MenuItem } from "./MenuButton";
 
-/** Everyone in the room, you first, with their mic and camera state. */
-export function People({
-  selfName,
-  self,
-  members,
-}: {
-  selfName: string;
-  self: Participant["media"];
+/** What a host can do to another member (src/room/hostActions.ts). */
+export type MemberActions = Pick<HostActions, "makeHost" | "mute" | "lowerHand" | "remove">;
+
+export interface Person {
+  id: string;
+  name: string;
+  label: string;
+  media: Participant["media"];
+  host: boolean;
+  hand: number | null;
+  self: boolean;
+}
+
+interface Props {
+  self: Omit<Person, "self">;
   members: readonly Participant[];
-}) {
-  const rows = [{ id: "self", name: `${selfName} (you)`, media: self }, ...members];
+  /** Present for hosts: the per-person menu. */
+  actions: MemberActions | null;
+}
+
+/**
+ * Everyone in the room: raised hands first in the order they went up, then you, then the
+ * others in the order they came. Hosts get a menu per person.
+ */
+export function People({ self, members, actions }: Props) {
+  const [confirming, setConfirming] = useState<string | null>(null);
+  const rows = handsFirst([
+    { ...self, self: true },
+    ...members.map((m) => ({
+      id: m.id,
+      name: m.name,
+      label: m.label,
+      media: m.media,
+      host: m.host,
+      hand: m.hand,
+      self: false,
+    })),
+  ]);
+  const target = rows.find((p) => p.id === confirming && !p.self) ?? null;
   return (
-    <ul className="list-unstyled people" aria-label="Participants">
+    <ul className="list-unstyled people" aria-label="Participants" data-testid="people">
       {rows.map((p) => (
-        <li key={p.id} className="people-row">
-          <Avatar name={p.name} size="sm" />
-          <span className="flex-grow-1 text-truncate">{p.name}</span>
-          <span
-            className={p.media.mic ? "text-body-secondary" : "text-danger"}
-            title={p.media.mic ? "Microphone on" : "Microphone muted"}
-          >
-            <Icon name={p.media.mic ? "mic" : "micOff"} size={16} />
-            <span className="visually-hidden">{p.media.mic ? "microphone on" : "microphone muted"}</span>
-          </span>
-          <span
-            className={p.media.camera ? "text-body-secondary" : "text-danger"}
-            title={p.media.camera ? "Camera on" : "Camera off"}
-          >
-            <Icon name={p.media.camera ? "camera" : "cameraOff"} size={16} />
-            <span className="visually-hidden">{p.media.camera ? "camera on" : "camera off"}</span>
-          </span>
+        <li
+          key={p.id}
+          className="people-item"
+          data-testid="person"
+          data-member={p.name}
+          data-label={p.label}
+          data-self={p.self ? "true" : "false"}
+          data-host={p.host ? "true" : "false"}
+          data-hand={p.hand ?? ""}
+        >
+          <div className="people-row">
+            <Avatar name={p.name} size="sm" />
+            <span className="flex-grow-1 text-truncate" data-testid="person-name">
+              {p.self ? `${p.label} (you)` : p.label}
+            </span>
+            {p.hand !== null && (
+              <span
+                className="hand-badge"
+                data-testid="person-hand"
+                title={`Hand raised (${ordinal(p.hand)})`}
+              >
+                <Icon name="hand" size={16} />
+                <span aria-hidden="true">{p.hand}</span>
+                <span className="visually-hidden">hand raised, {ordinal(p.hand)}</span>
+              </span>
+            )}
+            {p.host && (
+              <span className="badge text-bg-secondary role-badge" data-testid="person-host">
+                Host
+              </span>
+            )}
+            <MediaIcons media={p.media} />
+            {actions !== null && !p.self && (
+              <MenuButton
+                label={`Actions for ${p.label}`}
+                testId="person-menu"
+                items={menuItems(p, actions, () => setConfirming(p.id))}
+              >
+                <Icon name="more" size={18} />
+              </MenuButton>
+            )}
+          </div>
+          {actions !== null && target?.id === p.id && (
+            <ConfirmRemove
+              label={p.label}
+              onConfirm={() => {
+                setConfirming(null);
+                actions.remove(p.id);
+              }}
+              onCancel={() => setConfirming(null)}
+            />
+          )}
         </li>
       ))}
     </ul>
+  );
+}
+
+function menuItems(p: Person, actions: MemberActions, confirmRemove: () => void): MenuItem[] {
+  const items: MenuItem[] = [];
+  if (!p.host)
+    items.push({
+      key: "host",
+      label: "Make host",
+      testId: "person-make-host",
+      onSelect: () => actions.makeHost(p.id),
+    });
+  if (p.media.mic)
+    items.push({
+      key: "mic",
+      label: "Mute microphone",
+      testId: "person-mute",
+      onSelect: () => actions.mute(p.id, "mic"),
+    });
+  if (p.media.camera)
+    items.push({
+      key: "camera",
+      label: "Stop camera",
+      testId: "person-stop-camera",
+      onSelect: () => actions.mute(p.id, "camera"),
+    });
+  if (p.hand !== null)
+    items.push({
+      key: "hand",
+      label: "Lower hand",
+      testId: "person-lower-hand",
+      onSelect: () => actions.lowerHand(p.id),
+    });
+  items.push({
+    key: "remove",
+    label: "Remove…",
+    testId: "person-remove",
+    danger: true,
+    onSelect: confirmRemove,
+  });
+  return items;
+}
+
+function ConfirmRemove({
+  label,
+  onConfirm,
+  onCancel,
+}: {
+  label: string;
+  onConfirm: () => void;
+  onCancel: () => void;
+}) {
+  const cancel = useRef<HTMLButtonElement>(null);
+  useEffect(() => cancel.current?.focus(), []);
+  return (
+    <div className="confirm-box" role="group" aria-label={`Remove ${label}?`} data-testid="confirm-remove">
+      <p className="small mb-2">
+        Remove {label} from the meeting? They can come back only if a host lets them in.
+      </p>
+      <div className="d-flex gap-2">
+        <button
+          type="button"
+          className="btn btn-sm btn-danger"
+          data-testid="confirm-remove-yes"
+          onClick={onConfirm}
+        >
+          Remove
+        </button>
+        <button
+          ref={cancel}
+          type="button"
+          className="btn btn-sm btn-outline-light"
+          data-testid="confirm-remove-no"
+          onClick={onCancel}
+        >
+          Cancel
+        </button>
+      </div>
+    </div>
+  );
+}
+
+function MediaIcons({ media }: { media: Participant["media"] }) {
+  return (
+    <>
+      <span
+        className={media.mic ? "text-body-secondary" : "text-danger"}
+        title={media.mic ? "Microphone on" : "Microphone muted"}
+        data-testid="person-mic"
+        data-state={media.mic ? "on" : "off"}
+      >
+        <Icon name={media.mic ? "mic" : "micOff"} size={16} />
+        <span className="visually-hidden">{media.mic ? "microphone on" : "microphone muted"}</span>
+      </span>
+      <span
+        className={media.camera ? "text-body-secondary" : "text-danger"}
+        title={media.camera ? "Camera on" : "Camera off"}
+        data-testid="person-camera"
+        data-state={media.camera ? "on" : "off"}
+      >
+        <Icon name={media.camera ? "camera" : "cameraOff"} size={16} />
+        <span className="visually-hidden">{media.camera ? "camera on" : "camera off"}</span>
+      </span>
+    </>
   );
 }

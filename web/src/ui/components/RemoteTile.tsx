@@ -20,6 +20,9 @@ export function RemoteTile({
   return (
     <Tile
       name={member.name}
+      label={member.label}
+      host={member.host}
+      hand={member.hand}
       media={member.media}
       camera={member.camera}
       screen={member.screen}

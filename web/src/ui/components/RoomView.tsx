@@ -10,9 +10,12 @@ import { ControlBar, type Panel } from "./ControlBar";
 import { DevicePickers } from "./DevicePickers";
 import { Grid } from "./Grid";
 import { Icon } from "./Icon";
+import { KnockNotices } from "./KnockNotices";
 import { People } from "./People";
 import { ReconnectingBanner } from "./ReconnectingBanner";
 import { RemoteTile } from "./RemoteTile";
+import { RoomNotes } from "./RoomNotes";
+import { SecurityPanel } from "./SecurityPanel";
 import { Tile } from "./Tile";
 
 interface Props {
@@ -26,7 +29,12 @@ interface Props {
   onRejoin?: () => void;
 }
 
-const PANEL_TITLES = { chat: "Chat", people: "Participants", settings: "Devices" } as const;
+const PANEL_TITLES = {
+  chat: "Chat",
+  people: "Participants",
+  security: "Security",
+  settings: "Devices",
+} as const;
 const canShare = typeof navigator !== "undefined" && navigator.mediaDevices?.getDisplayMedia !== undefined;
 
 /** A room in progress: the grid, the side panel and the controls. */
@@ -44,6 +52,8 @@ export function RoomView({
   const local = useLocalMediaState(media);
   const [panel, setPanel] = useState<Panel>(null);
   const [notice, setNotice] = useState<string | null>(null);
+  /** Knock notices a host closed without answering (the person still waits in the panel). */
+  const [dismissed, setDismissed] = useState<ReadonlySet<string>>(new Set());
   const arrivals = useArrivals(snap.members);
   useEffect(() => {
     // The tab says which meeting or call this is; document.title is text, never markup.
@@ -61,6 +71,10 @@ export function RoomView({
     camera: local.cameraOn && local.video !== null,
     screen: local.screen !== null,
   };
+  const hostActions = session.host;
+  const labels = useMemo(() => new Map(snap.members.map((m) => [m.id, m.label])), [snap.members]);
+  // Direct calls have no hosts, hands or protections (docs/PROTOCOL.md, hosts).
+  const isRoom = !snap.isPrivate;
   const ownScreen = useMemo(
     () => (local.screen === null ? null : new MediaStream([local.screen])),
     [local.screen],
@@ -85,6 +99,25 @@ export function RoomView({
         <span className="text-body-secondary small" data-testid="member-count">
           {snap.members.length + 1} in the {snap.isPrivate ? "call" : "room"}
         </span>
+        {isRoom && (snap.locked || snap.protected || snap.lobby) && (
+          <span className="d-flex gap-1" data-testid="room-protections">
+            {snap.locked && (
+              <span className="badge text-bg-warning" data-testid="badge-locked">
+                Locked
+              </span>
+            )}
+            {snap.protected && (
+              <span className="badge text-bg-secondary" data-testid="badge-password">
+                Password
+              </span>
+            )}
+            {snap.lobby && (
+              <span className="badge text-bg-secondary" data-testid="badge-lobby">
+                Ask to join
+              </span>
+            )}
+          </span>
+        )}
         <span
           className="ms-auto text-body-secondary small text-truncate"
           role="status"
@@ -103,28 +136,64 @@ export function RoomView({
         >
           <span className="flex-grow-1">{lostMessage(snap)}</span>
           {onRejoin && (
-            <button type="button" className="btn btn-light btn-sm" onClick={onRejoin}>
+            <button
+              type="button"
+              className="btn btn-light btn-sm"
+              data-testid="lost-rejoin"
+              onClick={onRejoin}
+            >
               {snap.lostReason === "replaced" ? "Use here" : "Rejoin"}
             </button>
           )}
         </div>
       )}
       {notice && (
-        <div className="alert alert-info alert-dismissible m-2 py-2" role="status">
+        <div className="alert alert-info alert-dismissible m-2 py-2" role="status" data-testid="notice">
           {notice}
-          <button type="button" className="btn-close" aria-label="Dismiss" onClick={() => setNotice(null)} />
+          <button
+            type="button"
+            className="btn-close"
+            aria-label="Dismiss"
+            data-testid="notice-dismiss"
+            onClick={() => setNotice(null)}
+          />
         </div>
       )}
       {snap.problem && snap.phase === "joined" && !snap.lost && (
-        <div className="alert alert-warning m-2 py-2" role="alert">
+        <div
+          className="alert alert-warning alert-dismissible m-2 py-2"
+          role="alert"
+          data-testid="room-problem"
+        >
           {snap.problem.message}
+          <button
+            type="button"
+            className="btn-close"
+            aria-label="Dismiss"
+            data-testid="room-problem-dismiss"
+            onClick={() => session.clearProblem()}
+          />
         </div>
       )}
+      {isRoom && snap.isHost && panel !== "security" && (
+        <KnockNotices
+          waiting={snap.waiting}
+          dismissed={dismissed}
+          onAdmit={hostActions.admit}
+          onDeny={hostActions.deny}
+          onDismiss={(id) => setDismissed((before) => new Set([...before, id]))}
+          onOpenPanel={() => setPanel("security")}
+        />
+      )}
+      <RoomNotes notes={snap.notes} />
       <div className="room-body">
         <main className="stage" aria-label="Participants' video">
           <Grid count={snap.members.length + 1}>
             <Tile
               name={snap.selfName}
+              label={snap.selfLabel}
+              host={snap.isHost}
+              hand={snap.selfHand}
               media={self}
               camera={local.preview}
               screen={ownScreen}
@@ -144,6 +213,7 @@ export function RoomView({
                 type="button"
                 className="btn btn-sm btn-link text-body"
                 aria-label={`Close ${PANEL_TITLES[panel]}`}
+                data-testid="panel-close"
                 onClick={() => setPanel(null)}
               >
                 <Icon name="close" size={18} />
@@ -154,11 +224,35 @@ export function RoomView({
                 chat={snap.chat}
                 unsent={snap.unsent}
                 selfId={snap.selfId}
+                labels={labels}
                 maxChars={maxChatChars}
                 onSend={(t) => session.sendChat(t)}
               />
             )}
-            {panel === "people" && <People selfName={snap.selfName} self={self} members={snap.members} />}
+            {panel === "people" && (
+              <People
+                self={{
+                  id: snap.selfId,
+                  name: snap.selfName,
+                  label: snap.selfLabel,
+                  media: self,
+                  host: snap.isHost,
+                  hand: snap.selfHand,
+                }}
+                members={snap.members}
+                actions={isRoom && snap.isHost ? hostActions : null}
+              />
+            )}
+            {panel === "security" && (
+              <SecurityPanel
+                isHost={snap.isHost}
+                locked={snap.locked}
+                lobby={snap.lobby}
+                protected={snap.protected}
+                waiting={snap.waiting}
+                actions={hostActions}
+              />
+            )}
             {panel === "settings" && (
               <div className="p-3">
                 <DevicePickers
@@ -182,6 +276,15 @@ export function RoomView({
         panel={panel}
         unread={unread}
         leaveLabel={leaveLabel}
+        {...(isRoom
+          ? {
+              hand: {
+                raised: snap.selfHand !== null,
+                onToggle: () => session.raiseHand(snap.selfHand === null),
+              },
+              security: { waiting: snap.isHost ? snap.waiting.length : 0 },
+            }
+          : {})}
         onMic={() => media.setMicOn(!local.micOn)}
         onCamera={() => media.setCameraOn(!local.cameraOn)}
         onScreen={() => (local.screen ? media.stopScreen() : void media.startScreen())}

@@ -42,6 +42,7 @@ export function SelfPreview({
             className={`btn control ${state.micOn && state.audio ? "btn-secondary" : "btn-danger"}`}
             aria-label={state.micOn ? "Mute microphone" : "Unmute microphone"}
             disabled={state.audio === null}
+            data-testid="preview-mic"
             onClick={() => media.setMicOn(!state.micOn)}
           >
             <Icon name={state.micOn && state.audio ? "mic" : "micOff"} />
@@ -51,6 +52,7 @@ export function SelfPreview({
             className={`btn control ${cameraShown ? "btn-secondary" : "btn-danger"}`}
             aria-label={state.cameraOn ? "Turn camera off" : "Turn camera on"}
             disabled={state.video === null}
+            data-testid="preview-camera"
             onClick={() => media.setCameraOn(!state.cameraOn)}
           >
             <Icon name={cameraShown ? "camera" : "cameraOff"} />

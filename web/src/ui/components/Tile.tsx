@@ -1,10 +1,17 @@
 import type { Media } from "../../protocol";
 import { Avatar } from "./Avatar";
+import { ordinal } from "../words";
 import { Icon } from "./Icon";
 import { VideoView } from "./VideoView";
 
 export interface TileProps {
+  /** The name as the person chose it (the tile's `data-member`). */
   name: string;
+  /** The name as shown, told apart from others of the same name ("Sam (2)"); the name by default. */
+  label?: string;
+  host?: boolean;
+  /** Place among the raised hands (1 is the earliest), null when the hand is down. */
+  hand?: number | null;
   media: Media;
   camera: MediaStream | null;
   screen: MediaStream | null;
@@ -20,6 +27,9 @@ export interface TileProps {
 /** One person in the grid: their video (or screen), name, mic state and speaking ring. */
 export function Tile({
   name,
+  label = name,
+  host = false,
+  hand = null,
   media,
   camera,
   screen,
@@ -30,18 +40,22 @@ export function Tile({
   sinkId,
 }: TileProps) {
   const sharing = media.screen && screen !== null;
-  const who = self ? `${name} (you)` : name;
+  const who = self ? `${label} (you)` : label;
+  const roles = `${host ? ", host" : ""}${hand !== null ? `, hand raised (${ordinal(hand)})` : ""}`;
   return (
     <figure
       className={`tile ${speaking && media.mic ? "speaking" : ""} ${sharing ? "sharing" : ""}`}
       data-testid="tile"
       data-member={name}
+      data-label={label}
+      data-host={host ? "true" : "false"}
+      data-hand={hand ?? ""}
       data-self={self ? "true" : "false"}
       data-mic={media.mic ? "on" : "off"}
       data-camera={media.camera ? "on" : "off"}
       data-screen={sharing ? "on" : "off"}
       data-status={status ?? ""}
-      aria-label={`${who}${media.mic ? "" : ", microphone muted"}${media.camera ? "" : ", camera off"}${sharing ? ", sharing screen" : ""}${status ? `, ${status}` : ""}`}
+      aria-label={`${who}${roles}${media.mic ? "" : ", microphone muted"}${media.camera ? "" : ", camera off"}${sharing ? ", sharing screen" : ""}${status ? `, ${status}` : ""}`}
     >
       {sharing && (
         <VideoView
@@ -83,8 +97,20 @@ export function Tile({
           </span>
         )}
         <span className="text-truncate">{who}</span>
+        {host && (
+          <span className="badge text-bg-secondary role-badge" data-testid="tile-host">
+            Host
+          </span>
+        )}
         {sharing && <span className="badge text-bg-primary ms-1">Presenting</span>}
       </figcaption>
+      {hand !== null && (
+        <div className="tile-hand" data-testid="tile-hand" title={`Hand raised (${ordinal(hand)})`}>
+          <Icon name="hand" size={18} />
+          <span aria-hidden="true">{hand}</span>
+          <span className="visually-hidden">Hand raised, {ordinal(hand)}</span>
+        </div>
+      )}
     </figure>
   );
 }

@@ -9,6 +9,7 @@ export function TopBar({ children }: { children?: ReactNode }) {
       <a
         href="/"
         className="brand text-reset text-decoration-none"
+        data-testid="brand-home"
         onClick={(e) => {
           e.preventDefault();
           navigate("/");

@@ -1,7 +1,6 @@
 import { useEffect, useState } from "react";
 import { reconcileWithWelcome } from "../../account/account";
-import { CallSession } from "../../room/call";
-import { connectAs } from "../../room/connect";
+import { CallSession, connectForCalls } from "../../room/call";
 import type { LocalMedia } from "../../rtc/media";
 import type { CloseCause, SignalingClient } from "../../signaling/client";
 import { explain } from "../explain";
@@ -36,7 +35,7 @@ export function useCallLine(media: LocalMedia) {
     setLost(null);
     setLine({ step: "connecting" });
     try {
-      const connected = await connectAs(name);
+      const connected = await connectForCalls(name);
       reconcileWithWelcome(accounts, connected.welcome);
       setLine({ step: "online", client: connected, calls: new CallSession(connected, media) });
     } catch (error) {

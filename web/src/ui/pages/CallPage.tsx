@@ -10,16 +10,37 @@ import { MediaNotice } from "../components/MediaNotice";
 import { ReconnectingBanner } from "../components/ReconnectingBanner";
 import { RoomView } from "../components/RoomView";
 import { SelfPreview } from "../components/SelfPreview";
+import { SignInRequired } from "../components/SignInRequired";
 import { TopBar } from "../components/TopBar";
 import { useCallLine } from "../hooks/call";
 import { useLocalMedia } from "../hooks/media";
 import { useDisplayName } from "../hooks/name";
+import { useSignInGate } from "../hooks/server";
 import { useSignalingState } from "../hooks/signaling";
 import { navigate } from "../hooks/route";
 import { useStore } from "../hooks/store";
 
 /** `/call`: be reachable by name, see who is online, call and answer. */
 export function CallPage() {
+  const gate = useSignInGate();
+  if (gate === "open") return <CallFlow />;
+  return (
+    <div className="page">
+      <TopBar>Direct calls</TopBar>
+      <main className="container narrow py-5">
+        {gate === "required" ? (
+          <SignInRequired />
+        ) : (
+          <p className="text-body-secondary" role="status" data-testid="page-loading">
+            Loading…
+          </p>
+        )}
+      </main>
+    </div>
+  );
+}
+
+function CallFlow() {
   const [media, local] = useLocalMedia();
   const { name, setName, account } = useDisplayName();
   const { line, lost, signIn, signOut } = useCallLine(media);
@@ -68,6 +89,7 @@ export function CallPage() {
             <button
               type="submit"
               className="btn btn-primary"
+              data-testid="call-go-online"
               disabled={line.step === "connecting" || name.trim() === ""}
             >
               {line.step === "connecting" ? "Connecting…" : "Go online"}
@@ -139,8 +161,33 @@ function Phone({ client, calls, media, local, lost, onSignOut, onReconnect }: Ph
                 ? "Salon was opened in another tab or window: calls to you ring there now."
                 : "Connection to the server was lost: nobody can call you right now."}
             </span>
-            <button type="button" className="btn btn-light btn-sm" onClick={onReconnect}>
+            <button
+              type="button"
+              className="btn btn-light btn-sm"
+              data-testid="lost-retry"
+              onClick={onReconnect}
+            >
               {lost === "replaced" ? "Use here" : "Reconnect"}
+            </button>
+          </div>
+        )}
+        {call.unreachable !== null && (
+          <div
+            className="alert alert-warning d-flex align-items-center gap-2"
+            role="alert"
+            data-testid="unreachable"
+          >
+            <span className="flex-grow-1">
+              Your name now belongs to a registered account; you can no longer be called as{" "}
+              <strong>{call.unreachable}</strong>.
+            </span>
+            <button
+              type="button"
+              className="btn btn-light btn-sm"
+              data-testid="unreachable-change-name"
+              onClick={onSignOut}
+            >
+              Choose another name
             </button>
           </div>
         )}
@@ -157,7 +204,12 @@ function Phone({ client, calls, media, local, lost, onSignOut, onReconnect }: Ph
               <span className="fs-5">
                 Your ID: <strong data-testid="my-id">{me}</strong>
               </span>
-              <button type="button" className="btn btn-sm btn-outline-secondary ms-auto" onClick={onSignOut}>
+              <button
+                type="button"
+                className="btn btn-sm btn-outline-secondary ms-auto"
+                data-testid="change-name"
+                onClick={onSignOut}
+              >
                 Change name
               </button>
             </div>
@@ -168,6 +220,7 @@ function Phone({ client, calls, media, local, lost, onSignOut, onReconnect }: Ph
               <div className="input-group">
                 <input
                   id="peer-name"
+                  data-testid="peer-name"
                   className="form-control"
                   placeholder="Enter peer name to call"
                   value={peer}
@@ -177,6 +230,7 @@ function Phone({ client, calls, media, local, lost, onSignOut, onReconnect }: Ph
                 <button
                   type="submit"
                   className="btn btn-success"
+                  data-testid="call-submit"
                   disabled={peer.trim() === "" || call.phase !== "idle" || lost !== null}
                 >
                   Call
@@ -205,6 +259,8 @@ function Phone({ client, calls, media, local, lost, onSignOut, onReconnect }: Ph
                       type="button"
                       className="btn btn-sm btn-outline-success"
                       aria-label={`Call ${n}`}
+                      data-testid="call-person"
+                      data-name={n}
                       disabled={call.phase !== "idle" || lost !== null}
                       onClick={() => calls.call(n)}
                     >

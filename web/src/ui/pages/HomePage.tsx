@@ -3,8 +3,10 @@ import { createRoom, parseRoomInput } from "../../room/connect";
 import { AccountStatus } from "../components/AccountStatus";
 import { Icon } from "../components/Icon";
 import { NameField } from "../components/NameField";
+import { SignInRequired } from "../components/SignInRequired";
 import { useDisplayName } from "../hooks/name";
 import { navigate } from "../hooks/route";
+import { useSignInGate } from "../hooks/server";
 
 /** Home: your name, start a meeting, join one by link or code, or call someone. */
 export function HomePage() {
@@ -12,6 +14,7 @@ export function HomePage() {
   const [code, setCode] = useState("");
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const gate = useSignInGate();
 
   const start = async () => {
     setBusy(true);
@@ -43,46 +46,62 @@ export function HomePage() {
         <h1 className="display-6 fw-semibold">Video meetings on your own server.</h1>
         <p className="lead text-body-secondary">Start a meeting, share the link, talk. Nothing to install.</p>
       </div>
-      <div className="card home-card shadow">
-        <div className="card-body p-4">
-          <AccountStatus className="mb-3" />
-          <NameField id="home-name" className="mb-4" placeholder="How others will see you" {...display} />
-          <button
-            type="button"
-            className="btn btn-primary btn-lg w-100 mb-3"
-            disabled={busy}
-            onClick={() => void start()}
-          >
-            {busy ? "Creating…" : "New meeting"}
-          </button>
-          <form onSubmit={join} className="mb-3">
-            <label htmlFor="home-code" className="form-label">
-              Join with a link or code
-            </label>
-            <div className="input-group">
-              <input
-                id="home-code"
-                className="form-control"
-                placeholder="Paste a link or code"
-                value={code}
-                onChange={(e) => setCode(e.target.value)}
-              />
-              <button type="submit" className="btn btn-outline-light" disabled={code.trim() === ""}>
-                Join
-              </button>
-            </div>
-          </form>
-          {error && (
-            <div className="alert alert-danger py-2 small" role="alert">
-              {error}
-            </div>
-          )}
-          <hr />
-          <button type="button" className="btn btn-outline-light w-100" onClick={() => navigate("/call")}>
-            Call someone
-          </button>
+      {gate === "required" ? (
+        <SignInRequired className="home-card shadow p-4" level={2} />
+      ) : (
+        <div className="card home-card shadow">
+          <div className="card-body p-4">
+            <AccountStatus className="mb-3" />
+            <NameField id="home-name" className="mb-4" placeholder="How others will see you" {...display} />
+            <button
+              type="button"
+              className="btn btn-primary btn-lg w-100 mb-3"
+              data-testid="home-new-meeting"
+              disabled={busy}
+              onClick={() => void start()}
+            >
+              {busy ? "Creating…" : "New meeting"}
+            </button>
+            <form onSubmit={join} className="mb-3">
+              <label htmlFor="home-code" className="form-label">
+                Join with a link or code
+              </label>
+              <div className="input-group">
+                <input
+                  id="home-code"
+                  data-testid="home-code"
+                  className="form-control"
+                  placeholder="Paste a link or code"
+                  value={code}
+                  onChange={(e) => setCode(e.target.value)}
+                />
+                <button
+                  type="submit"
+                  className="btn btn-outline-light"
+                  data-testid="home-join"
+                  disabled={code.trim() === ""}
+                >
+                  Join
+                </button>
+              </div>
+            </form>
+            {error && (
+              <div className="alert alert-danger py-2 small" role="alert">
+                {error}
+              </div>
+            )}
+            <hr />
+            <button
+              type="button"
+              className="btn btn-outline-light w-100"
+              data-testid="home-call"
+              onClick={() => navigate("/call")}
+            >
+              Call someone
+            </button>
+          </div>
         </div>
-      </div>
+      )}
     </main>
   );
 }

@@ -1,0 +1,155 @@
+"""The ground rooms stand on: which rooms are live, who sits where, and each room's chat.
+
+:class:`~salon.core.rooms.Rooms` builds on :class:`ChatRooms`. Chat is numbered per room and
+stored once before it is delivered; a write runs in a task of the hub's (:meth:`_complete`), so
+a cancelled caller cannot leave the room's counter and the store disagreeing. The chat of a
+meeting that had a password is erased from the store when that meeting ends
+(:meth:`_erase_chat`), under the same rule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections import Counter
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from salon.core import validate
+from salon.core.chatlog import ChatRepository
+from salon.core.clock import Clock
+from salon.core.errors import SalonError, fail
+from salon.core.member import Member
+from salon.core.room import Room
+from salon.core.settings import LimitSettings
+from salon.protocol import ErrorCode, Outgoing
+from salon.protocol.messages import ChatDelivered, ChatEntry, History, ServerMessage
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def send(member: Member, message: ServerMessage) -> None:
+    member.push(Outgoing(message))
+
+
+class ChatRooms:
+    """The live rooms of one hub, where each member sits, and the chat of each room."""
+
+    def __init__(self, limits: LimitSettings, clock: Clock, chats: ChatRepository) -> None:
+        self.limits = limits
+        self.clock = clock
+        self.chats = chats
+        self.rooms: dict[str, Room] = {}
+        self._where: dict[str, Room] = {}  # member id -> room
+        self._loading: Counter[str] = Counter()  # room id -> activations reading the store
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def room_of(self, member: Member) -> Room:
+        room = self._where.get(member.id)
+        if room is None:
+            raise fail(ErrorCode.NOT_JOINED, "join a room first")
+        return room
+
+    def _forget_if_idle(self, room: Room) -> None:
+        if room.idle() and room.id not in self._loading and self.rooms.get(room.id) is room:
+            del self.rooms[room.id]
+
+    # ------------------------------------------------------------------ chat
+
+    async def chat(self, member: Member, text: str, client_id: str | None = None) -> None:
+        """Number, store, then deliver a message to the whole room, sender included.
+
+        One write at a time per room, so seq order is delivery order; stored before it is
+        delivered, so nobody sees a message that could be lost. The write runs to its end even
+        when the caller is cancelled (its connection reset mid-write), so the room's counter
+        and the store never disagree. A ``client_id`` already stored in the room is not stored
+        again: the sender alone gets the stored entry again (its resend is acknowledged).
+        """
+        room = self.room_of(member)
+        text = validate.chat_text(text, self.limits.max_chat_chars)
+        write = self._write_chat(room, member, text, client_id, room.erasures)
+        await self._complete(write)
+
+    async def _write_chat(
+        self, room: Room, member: Member, text: str, client_id: str | None, erasures: int
+    ) -> None:
+        try:
+            await self._after_erase(room)
+            await self._numbered_write(room, member, text, client_id, erasures)
+        finally:
+            self._forget_if_idle(room)  # everyone may have left while it was written
+
+    async def _numbered_write(
+        self, room: Room, member: Member, text: str, client_id: str | None, erasures: int
+    ) -> None:
+        async with room.chat_lock:
+            if room.erasures != erasures:
+                return  # its meeting ended under a password meanwhile: its chat is gone
+            entry = ChatEntry(
+                room=room.id,
+                id=secrets.token_urlsafe(9),
+                seq=room.last_seq + 1,
+                ts=self.clock.wall_ms(),
+                sender=member.id,
+                name=member.name,
+                text=text,
+                client_id=client_id,
+            )
+            stored = await self.chats.append(entry)
+            if stored.seq != entry.seq:
+                send(member, ChatDelivered(**stored.model_dump()))  # a resend, stored before
+            else:
+                room.last_seq = entry.seq
+                room.history.append(entry)  # maxlen history_on_join; 0 keeps nothing
+                room.broadcast(Outgoing(ChatDelivered(**entry.model_dump())))
+
+    def _erase_chat(self, room: Room) -> None:
+        """Erase the stored chat of a meeting that had a password, in a task of the hub's:
+        cancelling nobody's wait stops it. Until it is done the room is kept (so no
+        activation reads that chat) and its new chat and history wait; a write numbered for
+        the erased meeting and not yet stored is dropped."""
+        room.history.clear()
+        room.erasures += 1
+        task = asyncio.ensure_future(self._erase(room))
+        room.erasing = task
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    async def _erase(self, room: Room) -> None:
+        try:
+            async with room.chat_lock:  # after the writes under way
+                await self.chats.erase(room.id)
+        finally:
+            if room.erasing is asyncio.current_task():
+                room.erasing = None
+                self._forget_if_idle(room)
+
+    async def _after_erase(self, room: Room) -> None:
+        while room.erasing is not None:
+            await asyncio.wait({room.erasing})  # its failure is logged by _finished
+
+    async def _complete(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run ``work`` in a task of the hub's and wait for it. Cancelling the caller stops
+        the wait, not the work: a change that awaits I/O completes or fails as a whole."""
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+        return await asyncio.shield(task)
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        error = task.exception()  # retrieved here in case its caller is gone
+        if error is not None and not isinstance(error, SalonError):
+            log.warning("a store write failed: %r", error)
+
+    async def history(self, member: Member, since: int) -> None:
+        room = self.room_of(member)
+        page = self.limits.history_page
+        await self._after_erase(room)
+        found = await self.chats.since(room.id, since, page + 1)
+        send(member, History(room=room.id, messages=found[:page], more=len(found) > page))
