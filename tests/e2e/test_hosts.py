@@ -95,7 +95,6 @@ def test_a_password_set_in_the_security_panel_is_asked_on_the_pre_join_page(
     panel.get_by_test_id("security-password-save").click()
     ann.get_by_test_id("badge-password").wait_for()
     note(ann, "You set a password for the meeting")
-    screenshot(ann, "security-panel")
 
     open_prejoin(bob, room, "bob")
     status = bob.get_by_test_id("room-status")

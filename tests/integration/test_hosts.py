@@ -511,3 +511,49 @@ async def test_the_host_claim_survives_a_restart_and_a_guarded_room_comes_back_l
         actions = [m["action"] for m in await heard(host2) if m["type"] == "room_event"]
         assert actions[-2:] == ["password_set", "unlocked"]
         await stranger.join("r", password="new pw", token=False)
+
+
+async def test_after_a_restart_a_stranger_first_into_a_sealed_room_reads_none_of_its_chat(
+    tmp_path: Path,
+) -> None:
+    """The password died with the old process, but the seal did not: the first one in who is
+    not a member of that meeting starts a new one, and the old meeting's chat is gone."""
+    async with serving(tmp_path) as first:
+        host = await Client.named(first, "host")
+        await host.join("vault")
+        await host.send(type="chat", text="the launch code is 0000")
+        await host.expect("chat")
+        await host.send(type="room_password", password="hunter2")
+        await host.expect("room_state")
+        host.drop()
+    async with serving(tmp_path) as second:
+        eve = await Client.named(second, "eve")
+        joined = await eve.join("vault")
+        assert joined["history"] == [] and joined["last_seq"] == 0
+        assert joined["hosts"] == [eve.id] and not joined["locked"]
+        # The old meeting's host coming back later finds a new meeting, not its old chat.
+        host2, _ = await host.resume(server=second)
+        back = await host2.expect("joined")
+        assert back["history"] == [] and host.id in back["hosts"]
+
+
+async def test_after_a_restart_its_members_come_back_first_to_a_locked_room_with_its_chat(
+    tmp_path: Path,
+) -> None:
+    async with serving(tmp_path) as first:
+        host = await Client.named(first, "host")
+        await host.join("vault")
+        await host.send(type="room_password", password="hunter2")
+        await host.expect("room_state")
+        await host.expect("room_event")
+        await host.send(type="chat", text="for our eyes only")
+        await host.expect("chat")
+        host.drop()
+    async with serving(tmp_path) as second:
+        host2, _ = await host.resume(server=second)
+        back = await host2.expect("joined")
+        assert [m["text"] for m in back["history"]] == ["for our eyes only"]
+        assert back["locked"]
+        eve = await Client.named(second, "eve")
+        await eve.send(type="join", room="vault")
+        await eve.error("room_locked")

@@ -493,7 +493,7 @@ async def test_when_the_window_passes_a_call_is_hung_up(server: RunningServer) -
     assert await alice.expect("left") == {
         "type": "left",
         "room": room,
-        "reason": "left",
+        "reason": "hangup",
         "by": None,
     }
     await refused_resume(server, bob.token)

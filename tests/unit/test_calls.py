@@ -368,7 +368,7 @@ async def test_leaving_the_call_room_hangs_up_for_the_other(world: World, how: s
     assert bob.take() == [
         MemberLeft(room=room, id=alice.id),
         CallEnded(call=call_id, reason="hangup"),
-        Left(room=room),
+        Left(room=room, reason="hangup"),
     ]
     assert room not in world.hub.rooms
     await bob.send(type="join", room=room)

@@ -412,6 +412,61 @@ async def test_password_set_changed_and_removed_by_a_host(world: World) -> None:
     assert isinstance(dave.take()[0], Joined)
 
 
+async def test_the_store_knows_while_a_meeting_with_a_password_is_under_way(
+    world: World,
+) -> None:
+    keys = world.hub.keys
+    assert isinstance(keys, MemoryRoomKeys)
+    (host,) = await world.connect_in("r", "host")
+    await host.send(type="room_password", password="pw")
+    await asyncio.gather(*world.hub._tasks)
+    assert keys.seals == {"r"}
+    await host.send(type="room_password", password=None)
+    await asyncio.gather(*world.hub._tasks)
+    assert keys.seals == set()
+    await host.send(type="room_password", password="again")
+    await host.send(type="chat", text="under the password")
+    host.closed(goodbye=True)  # the meeting ends: its chat is erased, then the seal broken
+    await asyncio.gather(*world.hub._tasks)
+    assert keys.seals == set()
+    assert world.chats.rooms.get("r", []) == []
+    assert world.hub.rooms == {}
+
+
+async def test_password_guesses_are_throttled_per_address_before_any_check(
+    make_world: Callable[..., World],
+) -> None:
+    world = make_world(password_guesses=3, password_retry_seconds=10.0)
+    (host,) = await world.connect_in("r", "host")
+    await host.send(type="room_password", password="1234")
+    guesser = await connect(world, "eve", address="198.51.100.66")
+    codes = []
+    for guess in ("0000", "0001", "0002", "1234"):
+        await guesser.send(type="join", room="r", password=guess)
+        codes.append(guesser.take_error().code)
+    # Three tries in a row, then refused before the check: even the right one.
+    assert codes == ["wrong_password"] * 3 + ["rate_limited"]
+    other = await connect(world, "bob", address="203.0.113.8")  # another address is not held
+    await other.send(type="join", room="r", password="1234")
+    assert isinstance(other.take()[0], Joined)
+    world.clock.advance(10.0)  # one try back after password_retry_seconds
+    await guesser.send(type="join", room="r", password="1234")
+    assert isinstance(guesser.take()[0], Joined)
+
+
+async def test_a_room_keeps_the_guesses_of_at_most_max_room_guessers(
+    make_world: Callable[..., World],
+) -> None:
+    world = make_world(max_room_guessers=2, password_guesses=1)
+    (host,) = await world.connect_in("r", "host")
+    await host.send(type="room_password", password="pw")
+    for n in range(3):
+        client = await connect(world, f"g{n}", address=f"198.51.100.{n}")
+        await client.send(type="join", room="r", password="wrong")
+        assert client.take_error().code == "wrong_password"
+    assert list(world.hub.rooms["r"].guessers) == ["198.51.100.1", "198.51.100.2"]
+
+
 async def test_the_password_is_never_echoed(world: World) -> None:
     host, bob = await world.connect_in("r", "host", "bob")
     await host.send(type="room_password", password="hunter2 secret")
@@ -704,6 +759,25 @@ async def test_removal_remembers_the_account_and_the_address(world: World) -> No
     assert isinstance(other.take()[0], Joined)
 
 
+async def test_a_removed_co_host_comes_back_by_its_account_only_through_the_lobby(
+    world: World,
+) -> None:
+    (gina,) = await world.connect_in("r", "gina")
+    carla = await connect(world, "carla", account="carla", address="198.51.100.7")
+    await carla.send(type="join", room="r")
+    await gina.send(type="make_host", id=carla.id)
+    await gina.send(type="room_lock", locked=True)
+    await gina.send(type="remove", id=carla.id)
+    carla.closed()
+    again = await connect(world, "carla", account="carla", address="203.0.113.5")
+    await again.send(type="join", room="r")
+    assert again.take_error().code == "room_locked"  # no host by account any more
+    await gina.send(type="room_lock", locked=False)
+    await again.send(type="join", room="r")
+    assert again.take() == [LobbyWaiting(room="r")]
+    assert world.hub.rooms["r"].hosts == {gina.id}
+
+
 @pytest.mark.parametrize("what", ["ids", "accounts", "addresses"])
 async def test_a_meeting_remembers_at_most_max_room_removed(
     make_world: Callable[..., World], what: str
@@ -965,6 +1039,64 @@ async def test_after_a_restart_the_host_is_host_again_and_a_guarded_room_locked(
     await h2.send(type="room_lock", locked=False)
     await stranger.send(type="join", room="r", password="new pw")
     assert isinstance(stranger.take()[0], Joined)
+
+
+async def test_after_a_restart_the_role_passes_on_when_no_host_is_back_within_the_grace(
+    signed: World,
+) -> None:
+    host, bob, cat = await signed.connect_in("r", "host", "bob", "cat")
+    after = restarted(signed)
+    b2 = await resume(after, bob.token)
+    c2 = await resume(after, cat.token)
+    room = after.hub.rooms["r"]
+    assert room.hosts == set()
+    after.clock.advance(after.limits.resume_grace_seconds - 1)
+    after.hub.sweep()
+    assert room.hosts == set()  # the host may still come back
+    after.clock.advance(1)
+    after.hub.sweep()
+    assert room.hosts == {bob.id}  # the longest seated of those back
+    passed = [m for m in c2.take() if isinstance(m, RoomEvent)]
+    assert [(e.action, e.target) for e in passed] == [("host_passed", bob.id)]
+    assert any(isinstance(m, RoomState) and m.hosts == [bob.id] for m in b2.take())
+    h2 = await resume(after, host.token)  # a host back late is still a host by its claim
+    joined = h2.take()[-1]
+    assert isinstance(joined, Joined) and host.id in joined.hosts
+
+
+async def test_a_place_taken_over_while_rebuilt_is_seated_only_where_it_went(
+    signed: World,
+) -> None:
+    """Two connections resume one token after a restart; the second takes the half-built
+    place and joins another room while the first reads the token's room: the place ends up
+    in one room only, and that room can empty."""
+    (alice,) = await signed.connect_in("rx", "alice")
+    after = restarted(signed)
+    gate = asyncio.Event()
+    chats = after.chats
+    recent = chats.recent
+
+    async def slow_recent(room: str, n: int) -> Any:
+        if room == "rx":
+            await gate.wait()
+        return await recent(room, n)
+
+    chats.recent = slow_recent  # type: ignore[method-assign]
+    first = after.open()
+    rebuilding = asyncio.create_task(
+        first.send(type="hello", versions=[1], name="x", resume=alice.token)
+    )
+    await asyncio.sleep(0)
+    second = await resume(after, alice.token)
+    await second.send(type="join", room="rz")
+    gate.set()
+    await rebuilding
+    hub = after.hub
+    assert alice.id in hub.rooms["rz"]
+    assert "rx" not in hub.rooms or alice.id not in hub.rooms["rx"]
+    for client in (second, first):  # the rebuild, ending last, holds the place now
+        client.closed(goodbye=True)
+    assert hub.rooms == {}  # emptied: no ghost seat left behind
 
 
 async def test_a_removed_members_old_token_seats_it_nowhere(world: World) -> None:

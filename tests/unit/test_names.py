@@ -7,7 +7,7 @@ import pytest
 
 from salon.core.clock import FakeClock
 from salon.core.hub import Hub
-from salon.core.names import MemoryReservedNames, blank, name_key, skeleton
+from salon.core.names import MemoryReservedNames, _prototypes, blank, name_key, skeleton
 from salon.core.passwords import MemoryRoomPasswords
 from salon.core.resume import ResumeTokens
 from salon.core.session import Session
@@ -112,6 +112,12 @@ CARLA_VARIANTS = [
     "c a r l a",
     "CARLA",
     "c\u0430rla",  # Cyrillic small a
+    "carIa",  # a capital I for the l
+    "CARIA",
+    "\u13df\u13aa\u13a1\u13de\u13aa",  # Cherokee ᏟᎪᎡᏞᎪ
+    "\U0001d41c\U0001d41a\U0001d42b\U0001d425\U0001d41a",  # mathematical bold
+    "carla\U0001d159",  # MUSICAL SYMBOL NULL NOTEHEAD (shows nothing)
+    "carla\U00016fe4",  # KHITAN SMALL SCRIPT FILLER
     "\u200dc\u2800a\u3164r\ufe0fl\u034fa\u115f",  # all of them at once
 ]
 
@@ -119,6 +125,37 @@ CARLA_VARIANTS = [
 @pytest.mark.parametrize("variant", [*CARLA_VARIANTS, "car\u00adla"])  # + SOFT HYPHEN
 def test_invisible_fullwidth_and_look_alike_variants_have_one_key(variant: str) -> None:
     assert name_key(variant) == name_key("carla") == "carla"
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [("\u041aate", "kate"), ("\u039a\u0391\u03a4\u0395", "kate"), ("ALICE", "alice")],
+)
+def test_capital_look_alikes_and_case_share_a_key(one: str, other: str) -> None:
+    assert name_key(one) == name_key(other)
+
+
+# Entries of confusables.txt that NFKC, which the key applies first (fullwidth forms must
+# fold), sends elsewhere: NFKC turns U+017F LONG S into "s", the two spacing marks into
+# combining ones and U+FFE8 into U+2502; the lunate sigmas fold to a sigma the table maps to
+# another prototype than their own.
+NFKC_FIRST = {"\u017f", "\u02db", "\u037a", "\uffe8", "\u03f2", "\u03f9"}
+
+
+def test_every_look_alike_of_a_latin_letter_in_the_table_has_that_letters_key() -> None:
+    prototypes = _prototypes()
+    letters = {
+        source: target
+        for source, target in prototypes.items()
+        if target.isascii() and target.isalpha() and source not in NFKC_FIRST
+    }
+    assert len(letters) > 1300  # the whole table, not a sample
+    wrong = {
+        source: target
+        for source, target in letters.items()
+        if name_key(f"x{source}y") != name_key(f"x{target}y")
+    }
+    assert wrong == {}
 
 
 @pytest.mark.parametrize(
@@ -150,7 +187,18 @@ def test_accents_and_scripts_still_tell_names_apart(one: str, other: str) -> Non
 
 
 @pytest.mark.parametrize(
-    "name", ["\u3164", "\u2800", "\u0301", "\u115f", "\u200d", " \ufe0f ", "\u3164\u0301"]
+    "name",
+    [
+        "\u3164",
+        "\u2800",
+        "\u0301",
+        "\u115f",
+        "\u200d",
+        " \ufe0f ",
+        "\u3164\u0301",
+        "\U0001d159",
+        "\U00016fe4",
+    ],
 )
 def test_names_that_display_as_nothing_are_blank(name: str) -> None:
     assert blank(name)

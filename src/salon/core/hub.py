@@ -249,10 +249,17 @@ class Hub(Moderation):
             return
         if claims.guarded and room.allowed is None and not room.seats:
             room.guarded = room.locked = True  # its password died with the old process
+            self._reseal(room)  # still sealed (in case the seal was not written before)
         self._seat(place, room, MediaState(), returning=True, host=way is Way.HOST)
+        if room.allowed is None and not room.has_host() and room.hostless_since is None:
+            room.hostless_since = self.clock.monotonic()  # see sweep
 
     def _way_back(self, place: Place, room: Room, claims: Claims) -> Way | None:
-        if place.id in room or self._online.get(place.id) is not place:
+        if place.id in self._where or place.id in self._waiting:
+            # A newer connection took the half-built place while the room was read, and
+            # joined or knocked somewhere itself: that is where it is.
+            return None
+        if self._online.get(place.id) is not place:
             return None
         if room.allowed is not None:
             return Way.SEAT  # its call's room: _room_for checked it is one of the two
@@ -264,7 +271,7 @@ class Hub(Moderation):
         if claims.call is None:
             if room is None:
                 try:
-                    room = await self._activate(claims.room)
+                    room = await self._activate(claims.room, member_of_sealed=claims.guarded)
                 except SalonError:
                     return None  # server_full: resumed without a room
             return room
@@ -278,7 +285,9 @@ class Hub(Moderation):
 
     def sweep(self) -> None:
         """Timers: end ringing calls past their deadline, places away past the grace window,
-        and give attached places a new token at half their token's life."""
+        give attached places a new token at half their token's life, and pass the host role
+        on in rooms rebuilt after a restart whose hosts have not come back within the grace
+        window."""
         now = self.clock.monotonic()
         self.expire_calls()
         grace = self.limits.resume_grace_seconds
@@ -292,6 +301,12 @@ class Hub(Moderation):
         for book in (self._ended, self._hung_up):
             for key in [k for k, until in book.items() if until <= now]:
                 del book[key]
+        for room in list(self.rooms.values()):
+            # A room rebuilt after a restart whose hosts did not come back within the grace
+            # window: they are gone as surely as if they had left, so the role passes on (R2).
+            since = room.hostless_since
+            if since is not None and now - since >= grace and room.seats and not room.has_host():
+                self._pass_host(room)
 
     # ------------------------------------------------------------------ calls
 

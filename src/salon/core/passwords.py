@@ -3,8 +3,9 @@
 and checked.
 
 A room's password lives hashed in memory with the live room and ends with it; it is never
-stored. Hashing is slow on purpose (scrypt), so the store runs it in a worker thread and the
-domain only awaits it.
+stored. Only the fact that a meeting with a password is under way is (the room is *sealed*),
+so that a restart cannot hand that meeting's chat to someone else. Hashing is slow on purpose
+(scrypt), so the store runs it in a worker thread and the domain only awaits it.
 """
 
 from __future__ import annotations
@@ -42,6 +43,16 @@ class RoomKeys(Protocol):
         """Who created ``room`` over REST; None when it was not created that way."""
         ...
 
+    async def sealed(self, room: str) -> bool:
+        """Whether a meeting with a password was under way in ``room`` when last told."""
+        ...
+
+    async def seal(self, room: str, sealed: bool, now_ms: int) -> None:
+        """Remember that a meeting with a password is under way in ``room`` (or is not any
+        more). What outlives a restart of the meeting's protection: its chat is erased before
+        anyone but its members comes back (see Rooms._activate)."""
+        ...
+
     async def hash_password(self, password: str) -> str:
         """A salted, slow hash of a room password (never the password itself)."""
         ...
@@ -56,9 +67,19 @@ class MemoryRoomKeys:
 
     def __init__(self) -> None:
         self.creators: dict[str, RoomCreator] = {}
+        self.seals: set[str] = set()
 
     async def creator(self, room: str) -> RoomCreator | None:
         return self.creators.get(room)
+
+    async def sealed(self, room: str) -> bool:
+        return room in self.seals
+
+    async def seal(self, room: str, sealed: bool, now_ms: int) -> None:
+        if sealed:
+            self.seals.add(room)
+        else:
+            self.seals.discard(room)
 
     async def hash_password(self, password: str) -> str:
         salt = secrets.token_hex(8)

@@ -15,6 +15,7 @@ from typing import Any
 
 from salon.core.member import Member
 from salon.core.passwords import RoomCreator
+from salon.core.ratelimit import TokenBucket
 from salon.protocol import Outgoing
 from salon.protocol.messages import ChatEntry, Knocker, MediaState, RoomState
 
@@ -75,6 +76,12 @@ class Room:
     removed_accounts: dict[str, None] = field(default_factory=dict)
     removed_addresses: dict[str, None] = field(default_factory=dict)
     hands: dict[str, None] = field(default_factory=dict)  # raised, earliest first
+    # Wrong-password budgets by client address (or member id), oldest first; see
+    # LimitSettings.password_guesses. Kept for the room's life, not the meeting's.
+    guessers: dict[str, TokenBucket] = field(default_factory=dict)
+    # Monotonic seconds since when a room rebuilt after a restart has members but no host
+    # (none came back yet); None while it has one. See Hub.sweep.
+    hostless_since: float | None = None
 
     @property
     def private(self) -> bool:

@@ -131,6 +131,13 @@ class ChatRooms:
         while room.erasing is not None:
             await asyncio.wait({room.erasing})  # its failure is logged by _finished
 
+    async def settle(self, seconds: float) -> None:
+        """Wait up to ``seconds`` for the store writes under way (chat, erasures, seals): a
+        server stopping calls it before it closes the store."""
+        pending = set(self._tasks)
+        if pending:
+            await asyncio.wait(pending, timeout=seconds)
+
     async def _complete(self, work: Coroutine[Any, Any, T]) -> T:
         """Run ``work`` in a task of the hub's and wait for it. Cancelling the caller stops
         the wait, not the work: a change that awaits I/O completes or fails as a whole."""

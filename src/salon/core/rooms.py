@@ -13,6 +13,8 @@ worker thread) they are made again, as the room may have changed meanwhile.
 
 from __future__ import annotations
 
+import asyncio
+import math
 from collections import Counter, deque
 from dataclasses import replace
 
@@ -25,6 +27,7 @@ from salon.core.errors import fail
 from salon.core.member import Member
 from salon.core.passwords import RoomKeys
 from salon.core.place import Place
+from salon.core.ratelimit import TokenBucket
 from salon.core.room import Knock, Room, Seat, remember
 from salon.core.roomchat import ChatRooms, send
 from salon.core.settings import LimitSettings
@@ -165,25 +168,59 @@ class Rooms(ChatRooms):
             hashed, password = room.password_hash, joiner.password
             assert hashed is not None, "way_in asks for a check only when there is a password"
             assert password is not None, "... and one was given"
+            self._may_guess(room, joiner)
             if await self.keys.verify_password(password, hashed):
                 joiner = replace(joiner, opens=hashed)
             else:
                 joiner = replace(joiner, refused=hashed)
         raise fail(ErrorCode.WRONG_PASSWORD, "the room's password changed meanwhile: try again")
 
+    def _may_guess(self, room: Room, joiner: Joiner) -> None:
+        """Spend one of the joiner's password tries on ``room`` (a token bucket per client
+        address: ``password_guesses`` in a row, then one per ``password_retry_seconds``), or
+        refuse with ``rate_limited`` before any check: a four-digit code takes days, not
+        minutes. Tries come back with time, so a person who mistyped waits seconds."""
+        limits, now = self.limits, self.clock.monotonic()
+        who = joiner.address or joiner.id
+        bucket = room.guessers.pop(who, None)
+        if bucket is None:
+            rate = 1.0 / limits.password_retry_seconds
+            bucket = TokenBucket(rate, limits.password_guesses, now)
+            while len(room.guessers) >= limits.max_room_guessers:
+                del room.guessers[next(iter(room.guessers))]  # the least recent guesser
+        room.guessers[who] = bucket  # most recent last
+        wait = bucket.wait(now)
+        if wait > 0:
+            raise fail(
+                ErrorCode.RATE_LIMITED,
+                f"too many passwords tried for this room: try again in {math.ceil(wait)} s",
+            )
+
     async def _activate(
-        self, room_id: str, *, allowed: frozenset[str] | None = None, call: str | None = None
+        self,
+        room_id: str,
+        *,
+        allowed: frozenset[str] | None = None,
+        call: str | None = None,
+        member_of_sealed: bool = False,
     ) -> Room:
         """Bring a room to life, with its recent chat from the store, the seq it goes on from
         and who created it over REST. ``allowed`` and ``call`` make it a direct call's private
         room (brought back after a restart; like a call's new room it is not held to
-        ``max_rooms``)."""
+        ``max_rooms``).
+
+        A room the store says is sealed had a meeting with a password under way when this
+        process last heard of it (it restarted since): unless ``member_of_sealed`` (a member
+        of that meeting comes back with its token), its chat is erased and the seal broken
+        first, so nobody else reads what was said under the password."""
         if allowed is None and len(self.rooms) >= self.limits.max_rooms:
             raise fail(ErrorCode.SERVER_FULL, "this server has as many rooms open as it allows")
         # While we read, the room may open, take chat and empty again; it is kept (see
         # _forget_if_idle) so we join it rather than a copy with a stale last_seq.
         self._loading[room_id] += 1
         try:
+            if allowed is None and not member_of_sealed and await self.keys.sealed(room_id):
+                await self._complete(self._break_seal(room_id))
             keep = self.limits.history_on_join
             history = await self.chats.recent(room_id, keep)
             if history:
@@ -234,6 +271,7 @@ class Rooms(ChatRooms):
     def _crown(self, room: Room, member: Member) -> None:
         """Make ``member`` a host of ``room``: for the room's life, its account too."""
         room.hosts.add(member.id)
+        room.hostless_since = None
         remember(room.host_accounts, account_of(member), self.limits.max_room_host_accounts)
 
     def _placed(self, member: Member, room: Room | None) -> None:
@@ -341,11 +379,12 @@ class Rooms(ChatRooms):
 
     # ------------------------------------------------------------------ leaving
 
-    def leave(self, member: Member, *, quiet: bool = False) -> None:
+    def leave(self, member: Member, *, quiet: bool = False, hung_up: bool = False) -> None:
         """Take ``member`` out of its room (answered ``left``; the room hears ``member_left``,
         and ``room_state`` and ``room_event`` when its last host left and the role passed
         on), or out of the lobby it waits in (answered ``left``). Leaving a call's room hangs
-        up for both. ``quiet``: the member is going away (no answer, no error).
+        up for both: the other is told ``left{reason: "hangup"}`` (``hung_up``). ``quiet``:
+        the member is going away (no answer, no error).
 
         Errors: ``not_joined`` when in no room and no lobby."""
         room = self._where.get(member.id)
@@ -358,13 +397,14 @@ class Rooms(ChatRooms):
             return
         if room.call is not None and not quiet:
             send(member, CallEnded(call=room.call, reason="hangup"))
-        self._take_out(member, room, None if quiet else Left(room=room.id))
+        farewell = Left(room=room.id, reason="hangup" if hung_up else "left")
+        self._take_out(member, room, None if quiet else farewell)
         if room.call is not None:
             room.allowed = frozenset()  # the call is over: nobody may come back in
             # ... not even with a resume token that names it, while such tokens live.
             self._hung_up[room.id] = self.clock.monotonic() + self.limits.resume_token_seconds
             for seat in list(room.seats.values()):
-                self.leave(seat.member)  # tells them call_ended (hangup), then left
+                self.leave(seat.member, hung_up=True)  # call_ended (hangup), then left
         self._forget_if_idle(room)
 
     def _take_out(self, member: Member, room: Room, farewell: Left | None) -> None:
@@ -410,6 +450,26 @@ class Rooms(ChatRooms):
         )
         room.broadcast(Outgoing(event))
 
+    async def _break_seal(self, room_id: str) -> None:
+        await self.chats.erase(room_id)
+        await self.keys.seal(room_id, False, self.clock.wall_ms())
+
+    def _reseal(self, room: Room) -> None:
+        """Tell the store whether a meeting with a password is under way in ``room``
+        (``room.guarded`` when the write runs), in a task of the hub's, after the chat writes
+        and erase queued before it (the chat lock is first come, first served)."""
+
+        async def write() -> None:
+            try:
+                async with room.chat_lock:
+                    await self.keys.seal(room.id, room.guarded, self.clock.wall_ms())
+            finally:
+                self._forget_if_idle(room)
+
+        task = asyncio.ensure_future(write())
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
     def _end_meeting(self, room: Room) -> None:
         """Nobody is seated any more: the meeting ends with all its protections. Whoever
         waits hears ``lobby_denied{ended}``; chat shared under a password is erased."""
@@ -419,6 +479,7 @@ class Rooms(ChatRooms):
             send(knock.member, LobbyDenied(room=room.id, reason="ended"))
         if erase:
             self._erase_chat(room)
+            self._reseal(room)  # after the erase: the meeting is over, nothing to protect
 
     # ------------------------------------------------------------------ relay
 

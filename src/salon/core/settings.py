@@ -48,6 +48,12 @@ class LimitSettings(BaseModel):
     # its hosts. (At most max_room_members wait in a room's lobby.)
     max_room_removed: int = Field(100, ge=1)
     max_room_host_accounts: int = Field(100, ge=1)
+    # Room password guesses: each client address (member id without one) may try this many
+    # in a row on one room, then one more every password_retry_seconds; more get rate_limited
+    # before any check. A room keeps the counts of at most max_room_guessers addresses.
+    password_guesses: int = Field(5, ge=1)
+    password_retry_seconds: float = Field(10.0, gt=0)
+    max_room_guessers: int = Field(256, ge=1)
 
     @model_validator(mode="after")
     def _dead_after_ping(self) -> LimitSettings:

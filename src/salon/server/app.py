@@ -43,7 +43,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = await open_database(settings.sqlalchemy_url())
-        rooms = SqlRoomRepository(engine)
+        rooms = SqlRoomRepository(engine, settings.accounts.hash_concurrency)
         accounts = SqlAccountRepository(engine)
         tokens = ResumeTokens(resume_secret(settings))
         hub = Hub(settings.limits, clock, SqlChatRepository(engine), rooms, accounts, tokens)

@@ -22,6 +22,9 @@ from salon.store.rooms import SqlRoomRepository
 log = logging.getLogger(__name__)
 
 DRAIN_RETRY_AFTER_MS = 1000
+# How long a stopping server waits for the hub's store writes under way before it closes the
+# database (a write past it is lost with the process, as on a crash).
+STORE_WRITES_GRACE_SECONDS = 5.0
 """What ``server_draining`` asks clients to wait before reconnecting: a restarted server is
 usually listening again within a second or two, and clients back off from there."""
 
@@ -70,6 +73,7 @@ class ServerState:
                 await self._watchdog
         for conn in list(self.connections):
             conn.close(CloseCode.GOING_AWAY, "server shutting down")
+        await self.hub.settle(STORE_WRITES_GRACE_SECONDS)  # chat, erasures, seals under way
         await self.engine.dispose()
 
     async def drain(self) -> None:

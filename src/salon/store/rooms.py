@@ -11,7 +11,8 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from salon.core.passwords import RoomCreator
@@ -51,10 +52,12 @@ class StoredRoom:
 
 class SqlRoomRepository:
     """Rooms created over REST, and the :class:`~salon.core.passwords.RoomKeys` the hub
-    asks: who created a room, and scrypt hashing of room passwords in a worker thread."""
+    asks: who created a room, and scrypt hashing of room passwords in worker threads, at most
+    ``hash_concurrency`` at once (each takes 16 MiB and tens of milliseconds)."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, hash_concurrency: int = 2) -> None:
         self._engine = engine
+        self._slots = asyncio.Semaphore(hash_concurrency)
 
     async def create(
         self, room_id: str, created_ms: int, host_key_sha256: str, account: str | None
@@ -81,12 +84,36 @@ class SqlRoomRepository:
             creator = RoomCreator(row.host_key_sha256, row.creator_account)
         return StoredRoom(row.id, creator)
 
+    async def sealed(self, room: str) -> bool:
+        query = select(t.c.sealed).where(t.c.id == room)
+        async with self._engine.connect() as conn:
+            return bool((await conn.execute(query)).scalar_one_or_none())
+
+    async def seal(self, room: str, sealed: bool, now_ms: int) -> None:
+        """Mark ``room`` sealed (inserting its row when it was never created over REST), or
+        not (deleting a row that only existed for the seal)."""
+        async with self._engine.begin() as conn:
+            if not sealed:
+                await conn.execute(delete(t).where(t.c.id == room, t.c.host_key_sha256.is_(None)))
+                await conn.execute(update(t).where(t.c.id == room).values(sealed=False))
+                return
+            changed = await conn.execute(update(t).where(t.c.id == room).values(sealed=True))
+            if changed.rowcount:
+                return
+            try:
+                async with conn.begin_nested():
+                    await conn.execute(insert(t).values(id=room, created_ms=now_ms, sealed=True))
+            except IntegrityError:  # created meanwhile
+                await conn.execute(update(t).where(t.c.id == room).values(sealed=True))
+
     async def creator(self, room: str) -> RoomCreator | None:
         stored = await self.lookup(room)
         return None if stored is None else stored.creator
 
     async def hash_password(self, password: str) -> str:
-        return await asyncio.to_thread(hash_password, password)
+        async with self._slots:
+            return await asyncio.to_thread(hash_password, password)
 
     async def verify_password(self, password: str, hashed: str) -> bool:
-        return await asyncio.to_thread(verify_password, password, hashed)
+        async with self._slots:
+            return await asyncio.to_thread(verify_password, password, hashed)

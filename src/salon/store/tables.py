@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     ForeignKey,
     Integer,
@@ -12,6 +13,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData()
@@ -40,6 +42,8 @@ rooms = Table(
     Column("password_hash", String(200), nullable=True),
     Column("host_key_sha256", String(64), nullable=True),  # hex; NULL for rooms made before
     Column("creator_account", String(256), nullable=True),  # the creating account's username
+    # A meeting with a password is under way (salon.core.passwords.RoomKeys.seal).
+    Column("sealed", Boolean, nullable=False, server_default=false()),
 )
 
 accounts = Table(
