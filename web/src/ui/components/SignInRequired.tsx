@@ -1,4 +1,7 @@
+import type { ReactNode } from "react";
+import { useSignInGate } from "../hooks/server";
 import { Link } from "./Link";
+import { TopBar } from "./TopBar";
 
 /**
  * "This server requires you to sign in", instead of a page that would try the WebSocket the
@@ -27,5 +30,29 @@ export function SignInRequired({ className = "", level = 1 }: { className?: stri
         </Link>
       </div>
     </section>
+  );
+}
+
+/**
+ * A page that connects only once the sign-in gate is open: "Loading…" while the server's
+ * rules are read, "This server requires you to sign in" for a guest where it does, else the
+ * page itself.
+ */
+export function SignedInPage({ title, children }: { title: ReactNode; children: ReactNode }) {
+  const gate = useSignInGate();
+  if (gate === "open") return <>{children}</>;
+  return (
+    <div className="page">
+      <TopBar>{title}</TopBar>
+      <main className="container narrow py-5">
+        {gate === "required" ? (
+          <SignInRequired />
+        ) : (
+          <p className="text-body-secondary" role="status" data-testid="page-loading">
+            Loading…
+          </p>
+        )}
+      </main>
+    </div>
   );
 }

@@ -10,33 +10,21 @@ import { MediaNotice } from "../components/MediaNotice";
 import { ReconnectingBanner } from "../components/ReconnectingBanner";
 import { RoomView } from "../components/RoomView";
 import { SelfPreview } from "../components/SelfPreview";
-import { SignInRequired } from "../components/SignInRequired";
+import { SignedInPage } from "../components/SignInRequired";
 import { TopBar } from "../components/TopBar";
 import { useCallLine } from "../hooks/call";
 import { useLocalMedia } from "../hooks/media";
 import { useDisplayName } from "../hooks/name";
-import { useSignInGate } from "../hooks/server";
 import { useSignalingState } from "../hooks/signaling";
 import { navigate } from "../hooks/route";
 import { useStore } from "../hooks/store";
 
 /** `/call`: be reachable by name, see who is online, call and answer. */
 export function CallPage() {
-  const gate = useSignInGate();
-  if (gate === "open") return <CallFlow />;
   return (
-    <div className="page">
-      <TopBar>Direct calls</TopBar>
-      <main className="container narrow py-5">
-        {gate === "required" ? (
-          <SignInRequired />
-        ) : (
-          <p className="text-body-secondary" role="status" data-testid="page-loading">
-            Loading…
-          </p>
-        )}
-      </main>
-    </div>
+    <SignedInPage title="Direct calls">
+      <CallFlow />
+    </SignedInPage>
   );
 }
 

@@ -4,12 +4,10 @@ import type { LocalMedia } from "../../rtc/media";
 import type { SignalingClient } from "../../signaling/client";
 import { LeftPage, LobbyWaiting, PutOutPage } from "../components/RoomExits";
 import { RoomView } from "../components/RoomView";
-import { SignInRequired } from "../components/SignInRequired";
-import { TopBar } from "../components/TopBar";
+import { SignedInPage } from "../components/SignInRequired";
 import { useRoomJoin } from "../hooks/join";
 import { useLocalMedia } from "../hooks/media";
 import { useDisplayName } from "../hooks/name";
-import { useSignInGate } from "../hooks/server";
 import { useStore } from "../hooks/store";
 import { PreJoin } from "./PreJoin";
 
@@ -19,21 +17,10 @@ import { PreJoin } from "./PreJoin";
  * before anything connects.
  */
 export function RoomPage({ roomId }: { roomId: string }) {
-  const gate = useSignInGate();
-  if (gate === "open") return <RoomFlow roomId={roomId} />;
   return (
-    <div className="page">
-      <TopBar>Meeting {roomId}</TopBar>
-      <main className="container narrow py-5">
-        {gate === "required" ? (
-          <SignInRequired />
-        ) : (
-          <p className="text-body-secondary" role="status" data-testid="page-loading">
-            Loading…
-          </p>
-        )}
-      </main>
-    </div>
+    <SignedInPage title={`Meeting ${roomId}`}>
+      <RoomFlow roomId={roomId} />
+    </SignedInPage>
   );
 }
 
