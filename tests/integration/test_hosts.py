@@ -234,7 +234,13 @@ async def test_lobby_knock_admit_deny_and_leave(peers: Callable[..., Any]) -> No
     assert (await heard(bob))[-1]["action"] == "denied"
 
     await third.send(type="leave")
-    assert await third.expect("left") == {"type": "left", "room": "r", "reason": "left", "by": None}
+    assert await third.expect("left") == {
+        "type": "left",
+        "room": "r",
+        "reason": "left",
+        "by": None,
+        "by_name": None,
+    }
     got = await heard(host)
     assert got[-1] == {"type": "lobby", "room": "r", "waiting": []}
     await host.send(type="lobby_admit", id=third.id)
@@ -320,7 +326,8 @@ async def test_remove_then_a_rejoin_knocks_marked_removed(server: RunningServer)
         "type": "left",
         "room": "r",
         "reason": "removed",
-        "by": "host",
+        "by": host.id,
+        "by_name": "host",
     }
     assert (await host.expect("member_left"))["id"] == bob.id
     removed = await host.expect("room_event")
@@ -420,7 +427,8 @@ async def test_end_meeting_sends_everyone_away(peers: Callable[..., Any]) -> Non
             "type": "left",
             "room": "r",
             "reason": "ended",
-            "by": "host",
+            "by": host.id,
+            "by_name": "host",
         }
         assert await heard(peer) == []
     assert (await waiter.expect("lobby_denied"))["reason"] == "ended"

@@ -97,7 +97,9 @@ async def test_a_0005_database_compares_account_names_by_the_full_key(tmp_path: 
         await engine.dispose()
 
 
-async def test_a_0006_database_forgets_room_passwords_and_gains_host_keys(tmp_path: Path) -> None:
+async def test_a_0006_database_forgets_room_passwords_seals_their_rooms_and_gains_host_keys(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "salon.db"
     old = create_engine(f"sqlite:///{path}")
     with old.begin() as conn:
@@ -116,8 +118,10 @@ async def test_a_0006_database_forgets_room_passwords_and_gains_host_keys(tmp_pa
         rooms = SqlRoomRepository(engine)
         kept = await rooms.lookup("v1")
         assert kept is not None and kept.creator is None  # made before host keys
+        assert kept.sealed  # its chat, shared under that password, goes before anyone reads it
         await rooms.create("new", 2, "ab" * 32, "olga")
-        creator = await rooms.creator("new")
-        assert creator is not None and (creator.key_sha256, creator.account) == ("ab" * 32, "olga")
+        new = await rooms.lookup("new")
+        assert new is not None and not new.sealed and new.creator is not None
+        assert (new.creator.key_sha256, new.creator.account) == ("ab" * 32, "olga")
     finally:
         await engine.dispose()

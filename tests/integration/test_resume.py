@@ -495,6 +495,7 @@ async def test_when_the_window_passes_a_call_is_hung_up(server: RunningServer) -
         "room": room,
         "reason": "hangup",
         "by": None,
+        "by_name": None,
     }
     await refused_resume(server, bob.token)
 

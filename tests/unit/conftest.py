@@ -11,7 +11,7 @@ import pytest
 
 from salon.core.clock import FakeClock
 from salon.core.hub import Hub
-from salon.core.passwords import MemoryRoomPasswords
+from salon.core.passwords import MemoryRoomKeys
 from salon.core.session import Session
 from salon.core.settings import LimitSettings
 from salon.protocol import CloseCode, Outgoing, decode_server
@@ -144,7 +144,7 @@ def make_world() -> Callable[..., World]:
         settings = LimitSettings(**limits)
         clock = FakeClock()
         chats = MemoryChatRepository()
-        return World(settings, clock, chats, Hub(settings, clock, chats, MemoryRoomPasswords()))
+        return World(settings, clock, chats, Hub(settings, clock, chats, MemoryRoomKeys()))
 
     return make
 

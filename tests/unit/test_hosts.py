@@ -714,7 +714,7 @@ async def test_remove_takes_a_member_out_and_tells_the_room(world: World) -> Non
 
     await host.send(type="remove", id=bob.id)
 
-    assert bob.take() == [Left(room="r", reason="removed", by="host")]
+    assert bob.take() == [Left(room="r", reason="removed", by=host.id, by_name="host")]
     assert claims_of(world, bob).room is None  # its token names no room any more
     left, removed = carol.take()
     assert left == MemberLeft(room="r", id=bob.id)
@@ -894,7 +894,7 @@ async def test_end_meeting_sends_everyone_away(world: World) -> None:
     await host.send(type="end_meeting")
 
     for member in (host, bob):
-        assert member.take() == [Left(room="r", reason="ended", by="host")]
+        assert member.take() == [Left(room="r", reason="ended", by=host.id, by_name="host")]
         assert claims_of(world, member).room is None
     assert waiter.take() == [LobbyDenied(room="r", reason="ended")]
     assert "r" not in world.hub.rooms

@@ -8,7 +8,7 @@ import pytest
 from salon.core.clock import FakeClock
 from salon.core.hub import Hub
 from salon.core.names import MemoryReservedNames, _prototypes, blank, name_key, skeleton
-from salon.core.passwords import MemoryRoomPasswords
+from salon.core.passwords import MemoryRoomKeys
 from salon.core.resume import ResumeTokens
 from salon.core.session import Session
 from salon.core.settings import LimitSettings
@@ -61,7 +61,7 @@ def _client(
 def hub() -> Hub:
     limits = LimitSettings()
     reserved = MemoryReservedNames("alice", "Alice Liddell")
-    return Hub(limits, FakeClock(), MemoryChatRepository(), MemoryRoomPasswords(), reserved)
+    return Hub(limits, FakeClock(), MemoryChatRepository(), MemoryRoomKeys(), reserved)
 
 
 async def test_a_guest_cannot_take_a_reserved_name(hub: Hub) -> None:
@@ -211,7 +211,7 @@ async def test_a_guest_cannot_take_a_registered_name_in_any_disguise(
 ) -> None:
     limits = LimitSettings()
     reserved = MemoryReservedNames("carla")
-    hub = Hub(limits, FakeClock(), MemoryChatRepository(), MemoryRoomPasswords(), reserved)
+    hub = Hub(limits, FakeClock(), MemoryChatRepository(), MemoryRoomKeys(), reserved)
     guest = _client(hub)
     await guest.send(type="hello", versions=[1], name=variant, reachable=reachable)
     assert guest.take_one(Error).code == "name_taken"
@@ -237,7 +237,7 @@ async def _greeted(
 def open_hub() -> Hub:
     """A hub whose reserved names the test registers as it goes."""
     limits = LimitSettings()
-    return Hub(limits, FakeClock(), MemoryChatRepository(), MemoryRoomPasswords(), _Registry())
+    return Hub(limits, FakeClock(), MemoryChatRepository(), MemoryRoomKeys(), _Registry())
 
 
 class _Registry(MemoryReservedNames):
@@ -331,7 +331,7 @@ def _restarted(hub: Hub) -> Hub:
         hub.limits,
         hub.clock,
         hub.chats,
-        MemoryRoomPasswords(),
+        MemoryRoomKeys(),
         hub.reserved,
         ResumeTokens(b"s" * 32),
     )
@@ -343,7 +343,7 @@ def _signed_hub(reserved: MemoryReservedNames | None = None) -> Hub:
         limits,
         FakeClock(),
         MemoryChatRepository(),
-        MemoryRoomPasswords(),
+        MemoryRoomKeys(),
         reserved,
         ResumeTokens(b"s" * 32),
     )

@@ -69,10 +69,9 @@ def way_in(room: Room, joiner: Joiner, max_members: int) -> Way:
         return _seat(room, Way.SEAT, max_members)
     if not room.seats or host_by_right(room, joiner):
         return _seat(room, Way.HOST, max_members)
-    if room.was_removed(joiner.id, joiner.account, joiner.address):
-        _unlocked(room)
-        return _knock(room, Way.KNOCK_REMOVED, max_members)
     _unlocked(room)
+    if room.was_removed(joiner.id, joiner.account, joiner.address):
+        return _knock(room, Way.KNOCK_REMOVED, max_members)
     if room.password_hash is not None:
         if joiner.password is None:
             if room.lobby:

@@ -251,8 +251,8 @@ class Hub(Moderation):
             room.guarded = room.locked = True  # its password died with the old process
             self._reseal(room)  # still sealed (in case the seal was not written before)
         self._seat(place, room, MediaState(), returning=True, host=way is Way.HOST)
-        if room.allowed is None and not room.has_host() and room.hostless_since is None:
-            room.hostless_since = self.clock.monotonic()  # see sweep
+        if room.allowed is None and not room.has_host():
+            self._hostless.setdefault(room, self.clock.monotonic())  # see sweep
 
     def _way_back(self, place: Place, room: Room, claims: Claims) -> Way | None:
         if place.id in self._where or place.id in self._waiting:
@@ -301,12 +301,13 @@ class Hub(Moderation):
         for book in (self._ended, self._hung_up):
             for key in [k for k, until in book.items() if until <= now]:
                 del book[key]
-        for room in list(self.rooms.values()):
+        for room, since in list(self._hostless.items()):
             # A room rebuilt after a restart whose hosts did not come back within the grace
             # window: they are gone as surely as if they had left, so the role passes on (R2).
-            since = room.hostless_since
-            if since is not None and now - since >= grace and room.seats and not room.has_host():
-                self._pass_host(room)
+            if self.rooms.get(room.id) is not room or room.has_host() or not room.seats:
+                del self._hostless[room]
+            elif now - since >= grace:
+                self._pass_host(room)  # crowns, which takes it off the list
 
     # ------------------------------------------------------------------ calls
 

@@ -17,7 +17,6 @@ from salon.core.room import Knock, Room, Seat, remember
 from salon.core.rooms import Rooms, account_of, address_of, send
 from salon.protocol import ErrorCode, Outgoing
 from salon.protocol.messages import (
-    Hands,
     Left,
     LobbyDenied,
     MediaChanged,
@@ -43,9 +42,6 @@ class Moderation(Rooms):
         else:
             del room.hands[member.id]
         self._hands_changed(room)
-
-    def _hands_changed(self, room: Room) -> None:
-        room.broadcast(Outgoing(Hands(room=room.id, raised=list(room.hands))))
 
     # ------------------------------------------------------------------ protections
 
@@ -172,7 +168,9 @@ class Moderation(Rooms):
         room.host_accounts.pop(account or "", None)  # a removed host does not come back one
         remember(room.removed_accounts, account, bound)
         remember(room.removed_addresses, address_of(target), bound)
-        self._take_out(target, room, Left(room=room.id, reason="removed", by=host.name))
+        self._take_out(
+            target, room, Left(room=room.id, reason="removed", by=host.id, by_name=host.name)
+        )
         self._tell(room, "removed", host, target)
 
     def mute(self, host: Member, target_id: str, kind: MuteKind) -> None:
@@ -211,7 +209,7 @@ class Moderation(Rooms):
         end (and its chat is erased when it had a password). Errors: ``not_joined``,
         ``not_host``."""
         room = self._hosted(host)
-        farewell = Left(room=room.id, reason="ended", by=host.name)
+        farewell = Left(room=room.id, reason="ended", by=host.id, by_name=host.name)
         for mid, seat in list(room.seats.items()):
             del self._where[mid]
             room.unseat(mid)

@@ -26,6 +26,15 @@ class RoomCreator:
     account: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class StoredRoom:
+    """What the store knows of a room: who created it over REST (None when it was not, or
+    before host keys), and whether it is sealed (a meeting with a password is under way)."""
+
+    creator: RoomCreator | None = None
+    sealed: bool = False
+
+
 def host_key_digest(host_key: str) -> str:
     """The form a host key is stored and compared in: SHA-256, hex."""
     return hashlib.sha256(host_key.encode()).hexdigest()
@@ -39,12 +48,8 @@ def host_key_opens(host_key: str | None, creator: RoomCreator | None) -> bool:
 
 
 class RoomKeys(Protocol):
-    async def creator(self, room: str) -> RoomCreator | None:
-        """Who created ``room`` over REST; None when it was not created that way."""
-        ...
-
-    async def sealed(self, room: str) -> bool:
-        """Whether a meeting with a password was under way in ``room`` when last told."""
+    async def lookup(self, room: str) -> StoredRoom | None:
+        """What the store knows of ``room`` (one query); None when it knows nothing."""
         ...
 
     async def seal(self, room: str, sealed: bool, now_ms: int) -> None:
@@ -69,11 +74,10 @@ class MemoryRoomKeys:
         self.creators: dict[str, RoomCreator] = {}
         self.seals: set[str] = set()
 
-    async def creator(self, room: str) -> RoomCreator | None:
-        return self.creators.get(room)
-
-    async def sealed(self, room: str) -> bool:
-        return room in self.seals
+    async def lookup(self, room: str) -> StoredRoom | None:
+        if room not in self.creators and room not in self.seals:
+            return None
+        return StoredRoom(self.creators.get(room), room in self.seals)
 
     async def seal(self, room: str, sealed: bool, now_ms: int) -> None:
         if sealed:
@@ -89,8 +93,3 @@ class MemoryRoomKeys:
         _scheme, salt, digest = hashed.split("$")
         expected = hashlib.sha256((salt + password).encode()).hexdigest()
         return hmac.compare_digest(expected, digest)
-
-
-# The names of before room passwords moved out of the store (callers that only build hubs).
-RoomPasswords = RoomKeys
-MemoryRoomPasswords = MemoryRoomKeys

@@ -79,9 +79,6 @@ class Room:
     # Wrong-password budgets by client address (or member id), oldest first; see
     # LimitSettings.password_guesses. Kept for the room's life, not the meeting's.
     guessers: dict[str, TokenBucket] = field(default_factory=dict)
-    # Monotonic seconds since when a room rebuilt after a restart has members but no host
-    # (none came back yet); None while it has one. See Hub.sweep.
-    hostless_since: float | None = None
 
     @property
     def private(self) -> bool:

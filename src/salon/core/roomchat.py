@@ -113,10 +113,7 @@ class ChatRooms:
         the erased meeting and not yet stored is dropped."""
         room.history.clear()
         room.erasures += 1
-        task = asyncio.ensure_future(self._erase(room))
-        room.erasing = task
-        self._tasks.add(task)
-        task.add_done_callback(self._finished)
+        room.erasing = self._spawn(self._erase(room))
 
     async def _erase(self, room: Room) -> None:
         try:
@@ -141,10 +138,15 @@ class ChatRooms:
     async def _complete(self, work: Coroutine[Any, Any, T]) -> T:
         """Run ``work`` in a task of the hub's and wait for it. Cancelling the caller stops
         the wait, not the work: a change that awaits I/O completes or fails as a whole."""
+        return await asyncio.shield(self._spawn(work))
+
+    def _spawn(self, work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        """Run ``work`` in a task of the hub's: kept until done (see :meth:`settle`), its
+        failure logged."""
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(self._finished)
-        return await asyncio.shield(task)
+        return task
 
     def _finished(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)

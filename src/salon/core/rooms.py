@@ -13,7 +13,6 @@ worker thread) they are made again, as the room may have changed meanwhile.
 
 from __future__ import annotations
 
-import asyncio
 import math
 from collections import Counter, deque
 from dataclasses import replace
@@ -88,6 +87,9 @@ class Rooms(ChatRooms):
         self._names: dict[str, Member] = {}  # name_key -> member, reachable names only
         self._online: dict[str, Member] = {}  # member id -> every greeted member
         self._waiting: dict[str, Room] = {}  # member id -> the room whose lobby it waits in
+        # Rooms rebuilt after a restart that have members but no host yet, and since when
+        # (monotonic seconds): see Hub.sweep.
+        self._hostless: dict[Room, float] = {}
         self._watchers: dict[str, Member] = {}
         self._hung_up: dict[str, float] = {}  # call room id -> until when it stays closed
 
@@ -205,22 +207,26 @@ class Rooms(ChatRooms):
         member_of_sealed: bool = False,
     ) -> Room:
         """Bring a room to life, with its recent chat from the store, the seq it goes on from
-        and who created it over REST. ``allowed`` and ``call`` make it a direct call's private
-        room (brought back after a restart; like a call's new room it is not held to
-        ``max_rooms``).
+        and what the store knows of it (one query: who created it over REST, whether it is
+        sealed). ``allowed`` and ``call`` make it a direct call's private room (brought back
+        after a restart; like a call's new room it is not held to ``max_rooms``).
 
         A room the store says is sealed had a meeting with a password under way when this
         process last heard of it (it restarted since): unless ``member_of_sealed`` (a member
-        of that meeting comes back with its token), its chat is erased and the seal broken
-        first, so nobody else reads what was said under the password."""
+        of that meeting comes back with its token: the room comes back locked), its chat is
+        erased and the seal broken first, so nobody else reads what was said under the
+        password."""
         if allowed is None and len(self.rooms) >= self.limits.max_rooms:
             raise fail(ErrorCode.SERVER_FULL, "this server has as many rooms open as it allows")
         # While we read, the room may open, take chat and empty again; it is kept (see
         # _forget_if_idle) so we join it rather than a copy with a stale last_seq.
         self._loading[room_id] += 1
         try:
-            if allowed is None and not member_of_sealed and await self.keys.sealed(room_id):
+            stored = None if allowed is not None else await self.keys.lookup(room_id)
+            sealed = stored is not None and stored.sealed
+            if sealed and not member_of_sealed:
                 await self._complete(self._break_seal(room_id))
+                sealed = False
             keep = self.limits.history_on_join
             history = await self.chats.recent(room_id, keep)
             if history:
@@ -229,14 +235,16 @@ class Rooms(ChatRooms):
                 last_seq = 0  # no recent message means no message at all: one query, not two
             else:
                 last_seq = await self.chats.last_seq(room_id)
-            creator = None if allowed is not None else await self.keys.creator(room_id)
         finally:
             self._loading -= Counter({room_id: 1})  # drops the key at zero
         existing = self.rooms.get(room_id)  # someone else activated it while we awaited
         if existing is not None:
             return existing
         room = Room(room_id, deque(history, maxlen=self.limits.history_on_join), last_seq)
-        room.allowed, room.call, room.creator = allowed, call, creator
+        room.allowed, room.call = allowed, call
+        room.creator = None if stored is None else stored.creator
+        # Kept for a member of the sealed meeting: its password died with the old process.
+        room.guarded = room.locked = sealed
         self.rooms[room_id] = room
         return room
 
@@ -271,7 +279,7 @@ class Rooms(ChatRooms):
     def _crown(self, room: Room, member: Member) -> None:
         """Make ``member`` a host of ``room``: for the room's life, its account too."""
         room.hosts.add(member.id)
-        room.hostless_since = None
+        self._hostless.pop(room, None)
         remember(room.host_accounts, account_of(member), self.limits.max_room_host_accounts)
 
     def _placed(self, member: Member, room: Room | None) -> None:
@@ -419,7 +427,7 @@ class Rooms(ChatRooms):
             self._placed(member, None)
         room.broadcast(Outgoing(MemberLeft(room=room.id, id=member.id)))
         if raised:
-            room.broadcast(Outgoing(Hands(room=room.id, raised=list(room.hands))))
+            self._hands_changed(room)
         if room.allowed is not None:
             return  # a call's room: no hosts, no meeting
         if not room.seats:
@@ -466,9 +474,10 @@ class Rooms(ChatRooms):
             finally:
                 self._forget_if_idle(room)
 
-        task = asyncio.ensure_future(write())
-        self._tasks.add(task)
-        task.add_done_callback(self._finished)
+        self._spawn(write())
+
+    def _hands_changed(self, room: Room) -> None:
+        room.broadcast(Outgoing(Hands(room=room.id, raised=list(room.hands))))
 
     def _end_meeting(self, room: Room) -> None:
         """Nobody is seated any more: the meeting ends with all its protections. Whoever

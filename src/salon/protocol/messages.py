@@ -448,7 +448,8 @@ class Left(_Message):
     # left: the member's own leave; removed: a host removed it; ended: a host ended the
     # meeting for everyone; hangup: the other side of a direct call hung up.
     reason: LeftReason = "left"
-    by: str | None = None  # the host's name for removed and ended, else null
+    by: MemberId | None = None  # the host who removed it or ended the meeting, else null
+    by_name: str | None = None  # that host's name
 
 
 class RoomState(_Message):

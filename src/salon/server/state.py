@@ -22,11 +22,13 @@ from salon.store.rooms import SqlRoomRepository
 log = logging.getLogger(__name__)
 
 DRAIN_RETRY_AFTER_MS = 1000
-# How long a stopping server waits for the hub's store writes under way before it closes the
-# database (a write past it is lost with the process, as on a crash).
-STORE_WRITES_GRACE_SECONDS = 5.0
 """What ``server_draining`` asks clients to wait before reconnecting: a restarted server is
 usually listening again within a second or two, and clients back off from there."""
+
+STORE_WRITES_GRACE_SECONDS = 5.0
+"""How long a stopping server waits for the hub's store writes under way (chat, erasures,
+seals) before it closes the database; a write past it is lost with the process, as on a
+crash."""
 
 
 @dataclass(eq=False)

@@ -9,13 +9,12 @@ import base64
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from salon.core.passwords import RoomCreator
+from salon.core.passwords import RoomCreator, StoredRoom
 from salon.store.tables import rooms as t
 
 # scrypt (RFC 7914) with n=2**14, r=8, p=1: 16 MiB and tens of milliseconds a hash, run in a
@@ -44,12 +43,6 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(got, expected)
 
 
-@dataclass(frozen=True, slots=True)
-class StoredRoom:
-    id: str
-    creator: RoomCreator | None  # None for a room from before host keys
-
-
 class SqlRoomRepository:
     """Rooms created over REST, and the :class:`~salon.core.passwords.RoomKeys` the hub
     asks: who created a room, and scrypt hashing of room passwords in worker threads, at most
@@ -74,41 +67,28 @@ class SqlRoomRepository:
             await conn.execute(insert(t).values(**values))
 
     async def lookup(self, room_id: str) -> StoredRoom | None:
-        query = select(t.c.id, t.c.host_key_sha256, t.c.creator_account).where(t.c.id == room_id)
+        columns = (t.c.host_key_sha256, t.c.creator_account, t.c.sealed)
         async with self._engine.connect() as conn:
-            row = (await conn.execute(query)).first()
+            row = (await conn.execute(select(*columns).where(t.c.id == room_id))).first()
         if row is None:
             return None
         creator = None
         if row.host_key_sha256 is not None:
             creator = RoomCreator(row.host_key_sha256, row.creator_account)
-        return StoredRoom(row.id, creator)
-
-    async def sealed(self, room: str) -> bool:
-        query = select(t.c.sealed).where(t.c.id == room)
-        async with self._engine.connect() as conn:
-            return bool((await conn.execute(query)).scalar_one_or_none())
+        return StoredRoom(creator, bool(row.sealed))
 
     async def seal(self, room: str, sealed: bool, now_ms: int) -> None:
         """Mark ``room`` sealed (inserting its row when it was never created over REST), or
-        not (deleting a row that only existed for the seal)."""
+        not."""
         async with self._engine.begin() as conn:
-            if not sealed:
-                await conn.execute(delete(t).where(t.c.id == room, t.c.host_key_sha256.is_(None)))
-                await conn.execute(update(t).where(t.c.id == room).values(sealed=False))
-                return
-            changed = await conn.execute(update(t).where(t.c.id == room).values(sealed=True))
-            if changed.rowcount:
+            changed = await conn.execute(update(t).where(t.c.id == room).values(sealed=sealed))
+            if changed.rowcount or not sealed:
                 return
             try:
                 async with conn.begin_nested():
                     await conn.execute(insert(t).values(id=room, created_ms=now_ms, sealed=True))
             except IntegrityError:  # created meanwhile
                 await conn.execute(update(t).where(t.c.id == room).values(sealed=True))
-
-    async def creator(self, room: str) -> RoomCreator | None:
-        stored = await self.lookup(room)
-        return None if stored is None else stored.creator
 
     async def hash_password(self, password: str) -> str:
         async with self._slots:

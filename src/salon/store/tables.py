@@ -38,7 +38,7 @@ rooms = Table(
     metadata,
     Column("id", String(64), primary_key=True),
     Column("created_ms", BigInteger, nullable=False),
-    # Unused since 0007 (always NULL): a room's password lives in memory with its meeting.
+    # Unused since 0008 (always NULL): a room's password lives in memory with its meeting.
     Column("password_hash", String(200), nullable=True),
     Column("host_key_sha256", String(64), nullable=True),  # hex; NULL for rooms made before
     Column("creator_account", String(256), nullable=True),  # the creating account's username

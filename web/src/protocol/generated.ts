@@ -308,6 +308,7 @@ export type Type34 = "resume_token";
 export type RetryAfterMs = number;
 export type Type35 = "server_draining";
 export type By = string | null;
+export type ByName = string | null;
 export type Reason1 = "left" | "removed" | "ended" | "hangup";
 export type Room8 = string;
 export type Type36 = "left";
@@ -336,7 +337,7 @@ export type Action =
   | "host_granted"
   | "host_passed";
 export type By1 = string | null;
-export type ByName = string | null;
+export type ByName1 = string | null;
 export type Room11 = string;
 export type Target = string | null;
 export type TargetName = string | null;
@@ -353,7 +354,7 @@ export type Reason2 = "denied" | "ended";
 export type Room14 = string;
 export type Type42 = "lobby_denied";
 export type By2 = string;
-export type ByName1 = string;
+export type ByName2 = string;
 export type Kind1 = "mic" | "camera";
 export type Room15 = string;
 export type Type43 = "muted";
@@ -966,6 +967,7 @@ export interface ServerDraining {
  */
 export interface Left {
   by: By;
+  by_name: ByName;
   reason: Reason1;
   room: Room8;
   type: Type36;
@@ -1004,7 +1006,7 @@ export interface Hands1 {
 export interface RoomEvent {
   action: Action;
   by: By1;
-  by_name: ByName;
+  by_name: ByName1;
   room: Room11;
   target: Target;
   target_name: TargetName;
@@ -1062,7 +1064,7 @@ export interface LobbyDenied {
  */
 export interface Muted {
   by: By2;
-  by_name: ByName1;
+  by_name: ByName2;
   kind: Kind1;
   room: Room15;
   type: Type43;

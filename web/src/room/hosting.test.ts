@@ -155,16 +155,17 @@ describe("reduceControl: what hosts did", () => {
 
 describe("reduceControl: leaving", () => {
   it("records why this side is out of the room, and who did it", () => {
-    const left = (reason: ServerOf<"left">["reason"], by: string | null) =>
-      run(joined(), { type: "left", room: "r", reason, by }).departure;
-    expect(left("removed", "Ann")).toEqual({ reason: "removed", by: "Ann" });
-    expect(left("ended", "Ann")).toEqual({ reason: "ended", by: "Ann" });
-    expect(left("left", null)).toEqual({ reason: "left", by: null });
+    const left = (reason: ServerOf<"left">["reason"], by: string | null, byName: string | null) =>
+      run(joined(), { type: "left", room: "r", reason, by, by_name: byName }).departure;
+    expect(left("removed", "x", "Xena")).toEqual({ reason: "removed", by: "Xena", byMe: false });
+    expect(left("ended", "x", "Xena")).toEqual({ reason: "ended", by: "Xena", byMe: false });
+    expect(left("ended", "me", "Me")).toMatchObject({ reason: "ended", byMe: true });
+    expect(left("left", null, null)).toEqual({ reason: "left", by: null, byMe: false });
   });
 
   it("reads a left without a reason (an older server) as leaving", () => {
     const old = { type: "left", room: "r" } as unknown as ServerOf<"left">;
-    expect(run(joined(), old).departure).toEqual({ reason: "left", by: null });
+    expect(run(joined(), old).departure).toEqual({ reason: "left", by: null, byMe: false });
   });
 
   it("tells a turned-away knock from a meeting that ended", () => {

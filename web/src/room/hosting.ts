@@ -17,6 +17,8 @@ export interface Departure {
   readonly reason: DepartureReason;
   /** The host who removed this side or ended the meeting, by name; null when not said. */
   readonly by: string | null;
+  /** This side is that host (it ended the meeting itself). */
+  readonly byMe?: boolean;
 }
 
 /** One line about what happened in the room ("Ann locked the meeting"). */
@@ -111,7 +113,15 @@ export function reduceControl(state: RoomControl, message: ControlMessage, ctx: 
       return addNote(state, `${by} ${what}`, ctx.now, true);
     }
     case "left":
-      return { ...state, departure: { reason: message.reason ?? "left", by: message.by ?? null }, hands: [] };
+      return {
+        ...state,
+        departure: {
+          reason: message.reason ?? "left",
+          by: ctx.nameOf(message.by ?? null, message.by_name ?? null),
+          byMe: message.by != null && message.by === ctx.selfId,
+        },
+        hands: [],
+      };
     case "lobby_denied":
       return {
         ...state,

@@ -222,7 +222,7 @@ describe("RoomSession being put out", () => {
       const room = new RoomSession(client, media, factory);
       room.join("r1");
       socket.receive(joined());
-      socket.receive({ type: "left", room: "r1", reason, by: "Ann" });
+      socket.receive({ type: "left", room: "r1", reason, by: "ann", by_name: "Ann" });
       expect(room.snapshot).toMatchObject({ phase: "left", departure: { reason, by: "Ann" } });
       expect(room.snapshot.hands).toEqual([]);
     }

@@ -34,6 +34,9 @@ import { HostActions } from "./hostActions";
 import { NO_CONTROL, reduceControl, type ControlMessage, type RoomControl } from "./hosting";
 import { distinctLabels } from "./names";
 
+/** How many people who left a room the client still names by their label ("Sam (2)"). */
+const MAX_FORMER_LABELS = 64;
+
 /** `waiting`: in the room's lobby until a host lets this side in (`joined`) or not. */
 export type RoomPhase = "joining" | "waiting" | "joined" | "left" | "failed";
 
@@ -604,7 +607,14 @@ export class RoomSession {
 
   private removeMember(id: string): void {
     const label = this.labels.get(id);
-    if (label !== undefined) this.formerLabels.set(id, label);
+    if (label !== undefined) {
+      this.formerLabels.set(id, label);
+      // A long meeting sees many people come and go: keep the most recent ones only.
+      if (this.formerLabels.size > MAX_FORMER_LABELS) {
+        const oldest = this.formerLabels.keys().next().value;
+        if (oldest !== undefined) this.formerLabels.delete(oldest);
+      }
+    }
     const record = this.members.get(id);
     if (record?.expiry) clearTimeout(record.expiry);
     this.members.delete(id);
@@ -613,6 +623,7 @@ export class RoomSession {
   }
 
   private clearMembers(): void {
+    this.formerLabels.clear(); // labels of people who left: needed only until the next snapshot
     for (const record of this.members.values()) if (record.expiry !== null) clearTimeout(record.expiry);
     this.members.clear();
   }

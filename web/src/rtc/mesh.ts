@@ -301,11 +301,10 @@ export class Mesh {
         recovery.observe(healthOf(pc.iceConnectionState, pc.connectionState));
         if (pc.connectionState === "connected") {
           this.applyBudget();
-          for (const entry of this.peers.values()) {
-            if (entry.link === link) {
-              this.applySending(entry, "audio");
-              this.applySending(entry, "video");
-            }
+          const entry = this.peers.get(id);
+          if (entry?.link === link) {
+            this.applySending(entry, "audio");
+            this.applySending(entry, "video");
           }
         }
         this.changed();

@@ -9,9 +9,9 @@ export function ordinal(n: number): string {
 }
 
 /** The sentence for a departure this side did not choose. */
-export function departureText(departure: Departure, selfName: string): { title: string; detail: string } {
+export function departureText(departure: Departure): { title: string; detail: string } {
   const { reason, by } = departure;
-  const me = by !== null && by === selfName;
+  const me = departure.byMe === true;
   switch (reason) {
     case "removed":
       return {

@@ -36,8 +36,8 @@ export function LeftPage({ onRejoin }: { onRejoin: () => void }) {
  * Removed, ended for everyone, or not let in: no Rejoin button (it would only knock, or
  * loop), a link home instead.
  */
-export function PutOutPage({ departure, selfName }: { departure: Departure; selfName: string }) {
-  const { title, detail } = departureText(departure, selfName);
+export function PutOutPage({ departure }: { departure: Departure }) {
+  const { title, detail } = departureText(departure);
   return (
     <div className="page">
       <TopBar />

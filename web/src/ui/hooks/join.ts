@@ -23,7 +23,7 @@ export type JoinStep =
   /** This side left. */
   | { step: "left" }
   /** A host removed this side, ended the meeting, or did not let it in. */
-  | { step: "out"; departure: Departure; selfName: string };
+  | { step: "out"; departure: Departure };
 
 /** Departures a person did not choose: each has its own page, without a way back in. */
 const PUT_OUT = new Set(["removed", "ended", "denied"]);
@@ -38,7 +38,7 @@ export function useRoomJoin(roomId: string, media: LocalMedia) {
     const check = () => {
       const { departure } = session.snapshot;
       if (departure !== null && PUT_OUT.has(departure.reason))
-        setState({ step: "out", departure, selfName: session.snapshot.selfName });
+        setState({ step: "out", departure });
     };
     const off = session.subscribe(check);
     check(); // it may have come between the join and this subscription

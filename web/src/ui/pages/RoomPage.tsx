@@ -45,7 +45,7 @@ function RoomFlow({ roomId }: { roomId: string }) {
       />
     );
   }
-  if (state.step === "out") return <PutOutPage departure={state.departure} selfName={state.selfName} />;
+  if (state.step === "out") return <PutOutPage departure={state.departure} />;
   if (state.step === "left") return <LeftPage onRejoin={again} />;
   return (
     <PreJoin

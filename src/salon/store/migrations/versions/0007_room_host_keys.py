@@ -1,8 +1,7 @@
-"""rooms keep their creator's host key (SHA-256) and account; stored room passwords go
+"""rooms keep their creator's host key (SHA-256) and account
 
-A room's password now lives in memory with its meeting (set by a host), never in the store.
-The hashes v1 kept (set by whoever joined an empty room first) are cleared; the column stays,
-unused, so a downgrade has somewhere to put nothing.
+A room's password now lives in memory with its meeting (set by a host), never in the store;
+0008 clears the hashes v1 kept and seals the rooms that had one.
 
 Revision ID: 0007
 Revises: 0006
@@ -21,8 +20,6 @@ def upgrade() -> None:
     with op.batch_alter_table("rooms") as batch:
         batch.add_column(sa.Column("host_key_sha256", sa.String(64), nullable=True))
         batch.add_column(sa.Column("creator_account", sa.String(256), nullable=True))
-    rooms = sa.table("rooms", sa.column("password_hash", sa.String))
-    op.execute(rooms.update().values(password_hash=None))
 
 
 def downgrade() -> None:
