@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from websockets.exceptions import ConnectionClosedError
 
 from tests.integration.peer import Peer
 
@@ -97,6 +100,8 @@ async def test_binary_frame_is_refused_politely(room_of_three: tuple[Peer, Peer,
     alice, bob, _ = room_of_three
     await alice.send_raw(b"\x00\x01binary")
     await alice.error("binary_unsupported")
+    await alice.send_raw(b"")  # an empty binary frame is a binary frame too (PROTOCOL 1.1)
+    await alice.error("binary_unsupported")
     await alice.alive()
     await bob.silent(0.1)
 
@@ -168,3 +173,28 @@ async def test_room_id_rules(peers: Callable[..., Any], room: str) -> None:
     await alice.send(type="join", room=room)
     await alice.error("invalid_room")
     await alice.join("A-valid_room-" + "x" * 51)
+
+
+async def test_a_text_frame_that_is_not_utf8_closes_1007_without_an_error_in_the_log(
+    server: Any,
+) -> None:
+    """RFC 6455 8.1: the connection is failed with 1007. That is handled, not a server fault,
+    so nothing at ERROR (and no traceback) reaches the log, however often it is sent."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.DEBUG)
+    handler.emit = records.append  # type: ignore[method-assign]
+    uvicorn_errors = logging.getLogger("uvicorn.error")
+    uvicorn_errors.addHandler(handler)
+    try:
+        for _ in range(3):
+            peer = await Peer.connect(server)
+            await peer.ws.send(b"\xff\xfe", text=True)
+            with pytest.raises(ConnectionClosedError):
+                await asyncio.wait_for(peer.ws.recv(), 5)
+            assert peer.ws.close_code == 1007
+    finally:
+        uvicorn_errors.removeHandler(handler)
+    utf8 = [r for r in records if "UTF-8" in r.getMessage()]
+    assert len(utf8) == 3  # still told, once per connection
+    assert all(r.levelno == logging.INFO and r.exc_info is None for r in utf8)
+    assert [r for r in records if r.levelno >= logging.ERROR] == []

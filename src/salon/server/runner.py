@@ -48,6 +48,26 @@ class SansIOProtocol(WebSocketsSansIOProtocol):
             self.handshake_complete = True
 
 
+class HandledProtocolErrors(logging.Filter):
+    """uvicorn logs a text frame that is not UTF-8 at ERROR with a traceback, though it handles
+    it as RFC 6455 8.1 asks (close 1007): anyone could put a traceback in the log with each
+    connection. Such a record is kept, at INFO and without the traceback."""
+
+    MESSAGE = "Invalid UTF-8 sequence received from client."
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == self.MESSAGE:
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def _quiet_handled_protocol_errors() -> None:
+    uvicorn_errors = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, HandledProtocolErrors) for f in uvicorn_errors.filters):
+        uvicorn_errors.addFilter(HandledProtocolErrors())
+
+
 class DrainingServer(uvicorn.Server):
     """uvicorn, with a drain on the first SIGTERM (docs/PROTOCOL.md §2.9).
 
@@ -105,7 +125,7 @@ def tls_files(settings: Settings) -> tuple[str, str] | None:
 def uvicorn_config(settings: Settings, clock: Clock | None = None) -> uvicorn.Config:
     tls = tls_files(settings)
     ssl: dict[str, Any] = {"ssl_certfile": tls[0], "ssl_keyfile": tls[1]} if tls else {}
-    return uvicorn.Config(
+    config = uvicorn.Config(
         create_app(settings, clock),
         host=settings.host,
         port=settings.port,
@@ -119,6 +139,8 @@ def uvicorn_config(settings: Settings, clock: Clock | None = None) -> uvicorn.Co
         server_header=False,
         **ssl,
     )
+    _quiet_handled_protocol_errors()  # after the Config set uvicorn's logging up
+    return config
 
 
 def serving(settings: Settings, clock: Clock | None = None) -> DrainingServer:
