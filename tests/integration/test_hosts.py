@@ -451,7 +451,7 @@ async def test_password_set_change_remove_and_joins(
         "id": "r",
         "exists": True,
         "members": None,  # no count for non-members of a protected room
-        "full": False,
+        "full": None,  # ... not even whether it reached the limit
         "protected": True,
         "locked": False,
         "lobby": False,
@@ -483,7 +483,23 @@ async def test_password_set_change_remove_and_joins(
     await host.send(type="room_lock", locked=True)
     await heard(host)
     locked = await info(http, "r")
-    assert (locked["members"], locked["locked"]) == (None, True)
+    assert (locked["members"], locked["full"], locked["locked"]) == (None, None, True)
+
+
+async def test_rest_does_not_tell_whether_a_protected_room_is_full(tmp_path: Path) -> None:
+    async with serving(tmp_path, max_room_members=2) as server:
+        host = await Client.named(server, "host")
+        bob = await Client.named(server, "bob")
+        await host.join("r")
+        await bob.join("r")
+        await host.expect("member_joined")
+        async with httpx.AsyncClient(base_url=server.base_url, verify=server.ssl_context) as http:
+            before = await info(http, "r")
+            assert (before["members"], before["full"]) == (2, True)  # open: anyone may know
+            await host.send(type="room_password", password="pw")
+            await host.expect("room_state")
+            after = await info(http, "r")
+            assert (after["members"], after["full"], after["protected"]) == (None, None, True)
 
 
 # ------------------------------------------------------------------------------ restarts

@@ -44,7 +44,7 @@ class RoomInfo(BaseModel):
     id: str
     exists: bool
     members: int | None  # how many are in it; null when it is protected or locked
-    full: bool
+    full: bool | None  # it has max_room_members members; null when protected or locked
     protected: bool  # joining needs the room's password
     locked: bool  # nobody new may join or knock
     lobby: bool  # newcomers wait until a host admits them
@@ -126,8 +126,9 @@ def build_router(version: str, origins: OriginPolicy) -> APIRouter:
 
     @router.get("/rooms/{room_id}")
     async def room_info(request: Request, room_id: RoomIdPath) -> RoomInfo:
-        """Whether a room exists (live, or created over REST), how many are in it (null
-        when it is protected or locked: non-members get no count) and how it is guarded."""
+        """Whether a room exists (live, or created over REST), how many are in it and whether
+        it is full (both null when it is protected or locked: non-members get no count, not
+        even whether it reached the limit) and how it is guarded."""
         state = _state(request)
         live = state.hub.rooms.get(room_id)
         if live is not None and live.private:
@@ -135,12 +136,13 @@ def build_router(version: str, origins: OriginPolicy) -> APIRouter:
         count = len(live) if live is not None else 0
         protected = live is not None and live.protected
         locked = live is not None and live.locked
+        told = not (protected or locked)
         exists = live is not None or await state.rooms.lookup(room_id) is not None
         return RoomInfo(
             id=room_id,
             exists=exists,
-            members=None if protected or locked else count,
-            full=count >= state.settings.limits.max_room_members,
+            members=count if told else None,
+            full=count >= state.settings.limits.max_room_members if told else None,
             protected=protected,
             locked=locked,
             lobby=live is not None and live.lobby,

@@ -20,6 +20,7 @@ export interface RoomInfo {
   exists: boolean;
   /** How many are in it; null when the room is locked or has a password (not told). */
   members: number | null;
+  /** Whether it reached the room size; false also when not told (locked or password). */
   full: boolean;
   /** Joining needs the password (or a host's admission, with the lobby on). */
   protected: boolean;
