@@ -45,7 +45,11 @@ async def history(member: Client) -> list[dict[str, Any]]:
         await member.send(type="history", since=entries[-1]["seq"] if entries else 0)
         page = await member.until(
             lambda m: m["type"] == "history",
-            skip=lambda m: m["type"] in {"chat", "joined", "member_reconnecting", "member_resumed"},
+            # Members away in the race room may come back, or their grace window may end.
+            skip=lambda m: (
+                m["type"]
+                in {"chat", "joined", "member_reconnecting", "member_resumed", "member_left"}
+            ),
         )
         entries += page["messages"]
         if not page["more"]:
