@@ -189,24 +189,29 @@ function ConfirmRemove({
 function MediaIcons({ media }: { media: Participant["media"] }) {
   return (
     <>
-      <span
-        className={media.mic ? "text-body-secondary" : "text-danger"}
-        title={media.mic ? "Microphone on" : "Microphone muted"}
-        data-testid="person-mic"
-        data-state={media.mic ? "on" : "off"}
-      >
-        <Icon name={media.mic ? "mic" : "micOff"} size={16} />
-        <span className="visually-hidden">{media.mic ? "microphone on" : "microphone muted"}</span>
-      </span>
-      <span
-        className={media.camera ? "text-body-secondary" : "text-danger"}
-        title={media.camera ? "Camera on" : "Camera off"}
-        data-testid="person-camera"
-        data-state={media.camera ? "on" : "off"}
-      >
-        <Icon name={media.camera ? "camera" : "cameraOff"} size={16} />
-        <span className="visually-hidden">{media.camera ? "camera on" : "camera off"}</span>
-      </span>
+      <MediaIcon on={media.mic} kind="mic" />
+      <MediaIcon on={media.camera} kind="camera" />
     </>
+  );
+}
+
+const MEDIA = {
+  mic: { on: "mic", off: "micOff", onText: "Microphone on", offText: "Microphone muted" },
+  camera: { on: "camera", off: "cameraOff", onText: "Camera on", offText: "Camera off" },
+} as const;
+
+function MediaIcon({ on, kind }: { on: boolean; kind: keyof typeof MEDIA }) {
+  const words = MEDIA[kind];
+  const text = on ? words.onText : words.offText;
+  return (
+    <span
+      className={on ? "text-body-secondary" : "text-danger"}
+      title={text}
+      data-testid={kind === "mic" ? "person-mic" : "person-camera"}
+      data-state={on ? "on" : "off"}
+    >
+      <Icon name={on ? words.on : words.off} size={16} />
+      <span className="visually-hidden">{text.toLowerCase()}</span>
+    </span>
   );
 }
