@@ -10,6 +10,7 @@ import pytest
 from tests.integration.peer import Peer
 from tests.integration.rest import same_origin_headers
 from tests.integration.server import RunningServer
+from tests.integration.test_resume import account_headers
 
 
 @pytest.fixture
@@ -117,3 +118,40 @@ async def test_huge_bodies_are_refused_before_parsing(
     fits = {"username": "someone", "password": "correct horse"}
     created = await http.post("/api/v1/accounts", json=fits, headers=headers)
     assert created.status_code == 201, created.text
+
+
+async def test_unknown_pages_get_the_page_with_404_and_api_stays_json(
+    http: httpx.AsyncClient,
+) -> None:
+    """A mistyped page link shows the client's "Page not found" (the shell, status 404); an
+    unknown API path, asset or method keeps a machine answer."""
+    for path in ("/nope", "/r/a/b", "/r", "/apix", "/call/extra"):
+        page = await http.get(path)
+        assert page.status_code == 404, path
+        assert page.headers["content-type"].startswith("text/html"), path
+        assert '<div id="root">' in page.text, path
+    api = await http.get("/api/v1/nope")
+    assert api.status_code == 404 and api.json() == {"detail": "Not Found"}
+    assert (await http.get("/api")).headers["content-type"] == "application/json"
+    assert (await http.get("/assets/missing.js")).headers["content-type"] != "text/html"
+    assert (await http.post("/nope")).status_code in (404, 405)
+    assert (await http.post("/nope")).headers["content-type"] == "application/json"
+    known = await http.get("/r/some-room")
+    assert known.status_code == 200 and '<div id="root">' in known.text
+
+
+async def test_session_says_who_is_signed_in_without_an_error(
+    http: httpx.AsyncClient, server: RunningServer
+) -> None:
+    """``GET /api/v1/session``: 200 for a guest too (the page asks on every visit; a 401
+    would be a console error), while ``/me`` keeps its 401."""
+    guest = await http.get("/api/v1/session")
+    assert guest.status_code == 200 and guest.json() == {"account": None}
+    assert (await http.get("/api/v1/me")).status_code == 401
+
+    headers = await account_headers(server, "grace")
+    signed_in = await http.get("/api/v1/session", headers={"Cookie": headers["Cookie"]})
+    me = await http.get("/api/v1/me", headers={"Cookie": headers["Cookie"]})
+    assert signed_in.status_code == 200
+    assert signed_in.json() == {"account": me.json()}
+    assert me.json()["username"] == "grace"

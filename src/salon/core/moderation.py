@@ -13,6 +13,7 @@ from __future__ import annotations
 from salon.core import validate
 from salon.core.errors import fail
 from salon.core.member import Member
+from salon.core.ratelimit import TokenBucket
 from salon.core.room import Knock, Room, Seat, remember
 from salon.core.rooms import Rooms, account_of, address_of, send
 from salon.protocol import ErrorCode, Outgoing
@@ -23,6 +24,8 @@ from salon.protocol.messages import (
     MediaState,
     Muted,
     MuteKind,
+    Reacted,
+    ReactionName,
 )
 
 
@@ -42,6 +45,23 @@ class Moderation(Rooms):
         else:
             del room.hands[member.id]
         self._hands_changed(room)
+
+    def react(self, member: Member, reaction: ReactionName) -> None:
+        """Show a reaction to everyone in the member's room or direct call, the sender too
+        (``reaction``). At most ``reaction_rate_per_second`` per member, in bursts of up to
+        ``reaction_burst``. Errors: ``not_joined``; ``rate_limited`` over the rate (then
+        nobody hears of it)."""
+        room = self.room_of(member)
+        seat = room.seats[member.id]
+        now = self.clock.monotonic()
+        if seat.reactions is None:
+            limits = self.limits
+            seat.reactions = TokenBucket(
+                limits.reaction_rate_per_second, limits.reaction_burst, now
+            )
+        if not seat.reactions.take(now):
+            raise fail(ErrorCode.RATE_LIMITED, "too many reactions; wait a moment")
+        room.broadcast(Outgoing(Reacted(sender=member.id, reaction=reaction)))
 
     # ------------------------------------------------------------------ protections
 

@@ -24,6 +24,7 @@ from salon.protocol.messages import ChatEntry, Knocker, MediaState, RoomState
 class Seat:
     member: Member
     media: MediaState
+    reactions: TokenBucket | None = None  # its reaction rate, from its first reaction on
 
 
 @dataclass(slots=True)

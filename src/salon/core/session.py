@@ -65,6 +65,7 @@ from salon.protocol.messages import (
     Ping,
     Pong,
     PresenceWatch,
+    React,
     Ref,
     Remove,
     Resumed,
@@ -380,6 +381,9 @@ class Session:
     async def _hand(self, msg: Hand) -> None:
         self.hub.hand(self._member, msg.raised)
 
+    async def _react(self, msg: React) -> None:
+        self.hub.react(self._member, msg.reaction)
+
     async def _room_lock(self, msg: RoomLock) -> None:
         self.hub.lock(self._member, msg.locked)
 
@@ -428,6 +432,7 @@ _HANDLERS: dict[type[Any], Callable[[Session, Any], Awaitable[None]]] = {
     Pong: Session._pong,
     IceRefresh: Session._ice_refresh,
     Hand: Session._hand,
+    React: Session._react,
     RoomLock: Session._room_lock,
     RoomPassword: Session._room_password,
     RoomLobby: Session._room_lobby,

@@ -54,6 +54,10 @@ class LimitSettings(BaseModel):
     password_guesses: int = Field(5, ge=1)
     password_retry_seconds: float = Field(10.0, gt=0)
     max_room_guessers: int = Field(256, ge=1)
+    # Reactions (👍, 👏, …): each member may send this many a second, in bursts of up to
+    # reaction_burst; more get rate_limited and reach nobody.
+    reaction_rate_per_second: float = Field(1.0, gt=0)
+    reaction_burst: int = Field(5, ge=1)
 
     @model_validator(mode="after")
     def _dead_after_ping(self) -> LimitSettings:

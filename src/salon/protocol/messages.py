@@ -246,6 +246,18 @@ class Hand(_ClientMessage):
     raised: bool
 
 
+# The reactions a member can send: 👍 👏 😂 😮 ❤️ 🎉 🤔 👋, by name (an emoji's code points vary
+# with variation selectors; a name does not).
+ReactionName = Literal["thumbs_up", "clap", "laugh", "wow", "heart", "party", "thinking", "wave"]
+
+
+class React(_ClientMessage):
+    """Show a reaction to everyone in one's room or direct call, for a moment."""
+
+    type: Literal["reaction"]
+    reaction: ReactionName
+
+
 # Host actions: each is refused with ``not_host`` unless the sender is a host of its room.
 
 
@@ -339,6 +351,7 @@ ClientMessage = Annotated[
     | Pong
     | IceRefresh
     | Hand
+    | React
     | RoomLock
     | RoomPassword
     | RoomLobby
@@ -461,6 +474,23 @@ class RoomState(_Message):
     locked: bool
     lobby: bool
     protected: bool
+
+
+class Reacted(_Message):
+    """A member reacted (sent to everyone in its room or call, the sender too). Nothing is
+    stored: a member who is away when it is sent gets it on resume only while it is kept."""
+
+    type: Literal["reaction"] = "reaction"
+    sender: MemberId = Field(alias="from")
+    reaction: ReactionName
+
+    model_config = ConfigDict(
+        strict=True,
+        extra="ignore",
+        frozen=True,
+        json_schema_serialization_defaults_required=True,
+        populate_by_name=True,
+    )
 
 
 class Hands(_Message):
@@ -678,6 +708,7 @@ ServerMessage = Annotated[
     | Left
     | RoomState
     | Hands
+    | Reacted
     | RoomEvent
     | Lobby
     | LobbyWaiting

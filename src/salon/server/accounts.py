@@ -57,6 +57,12 @@ class Me(BaseModel):
     display_name: str
 
 
+class SessionInfo(BaseModel):
+    """``GET /api/v1/session``: the signed-in account, or null for a guest."""
+
+    account: Me | None
+
+
 def problem(status: int, code: str, message: str, **headers: str) -> HTTPException:
     return HTTPException(status, detail={"code": code, "message": message}, headers=headers)
 
@@ -211,6 +217,14 @@ def build_account_router(settings: AccountSettings, origins: OriginPolicy) -> AP
             await state.accounts.set_password_hash(found.account.id, new_hash)
         await accounts.sign_in(request, response, found.account)
         return _me(found.account)
+
+    @router.get("/session")
+    async def who(request: Request) -> SessionInfo:
+        """Who this browser is: ``{"account": …}`` as ``GET /me`` gives it, or
+        ``{"account": null}`` for a guest. 200 either way, so a guest's page asks without
+        an error (``/me`` answers a guest 401, as an API client expects)."""
+        account = await session_account(request)
+        return SessionInfo(account=None if account is None else _me(account))
 
     @router.delete("/session", status_code=204)
     async def sign_out(request: Request, response: Response) -> None:

@@ -6,8 +6,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 
 from salon.server import csrf
 
@@ -16,6 +18,8 @@ NOT_BUILT = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 Run <code>make run</code>, which builds it, or <code>make web</code>.</p></body></html>"""
 
 CLIENT_ROUTES = ("/", "/r/{room}", "/call", "/login", "/register", "/account")
+# Paths whose unknown names stay machine answers (JSON, or the file server's own 404).
+_NOT_PAGES = ("/api/", "/assets/", "/ws")
 
 
 def mount_client(app: FastAPI, static_dir: Path) -> None:
@@ -31,6 +35,25 @@ def mount_client(app: FastAPI, static_dir: Path) -> None:
             response = HTMLResponse(NOT_BUILT, status_code=503)
         csrf.ensure_cookie(request, response)  # the page can make state changes at once
         return response
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        """An unknown page gets the app shell with status 404 (the client shows "Page not
+        found"); an unknown ``/api`` path, asset or other method keeps its plain answer."""
+        assert isinstance(exc, HTTPException)
+        path = request.url.path
+        if (
+            exc.status_code != 404
+            or request.method not in ("GET", "HEAD")
+            or path == "/api"
+            or path.startswith(_NOT_PAGES)
+        ):
+            return await http_exception_handler(request, exc)
+        response = await shell(request)
+        if response.status_code == 200:
+            response.status_code = 404
+        return response
+
+    app.add_exception_handler(HTTPException, not_found)
 
     for route in CLIENT_ROUTES:
         app.add_api_route(

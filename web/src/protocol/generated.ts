@@ -22,6 +22,7 @@ export type ClientMessage =
   | Pong
   | IceRefresh
   | Hand
+  | React
   | RoomLock
   | RoomPassword
   | RoomLobby
@@ -178,36 +179,40 @@ export type Type16 = "ice_refresh";
 export type Raised = boolean;
 export type Ref15 = string | number | null;
 export type Type17 = "hand";
-export type Locked = boolean;
+export type Reaction =
+  "thumbs_up" | "clap" | "laugh" | "wow" | "heart" | "party" | "thinking" | "wave";
 export type Ref16 = string | number | null;
-export type Type18 = "room_lock";
-export type Password1 = string | null;
+export type Type18 = "reaction";
+export type Locked = boolean;
 export type Ref17 = string | number | null;
-export type Type19 = "room_password";
-export type Enabled = boolean;
+export type Type19 = "room_lock";
+export type Password1 = string | null;
 export type Ref18 = string | number | null;
-export type Type20 = "room_lobby";
-export type Id1 = string;
+export type Type20 = "room_password";
+export type Enabled = boolean;
 export type Ref19 = string | number | null;
-export type Type21 = "lobby_admit";
-export type Id2 = string;
+export type Type21 = "room_lobby";
+export type Id1 = string;
 export type Ref20 = string | number | null;
-export type Type22 = "lobby_deny";
-export type Id3 = string;
+export type Type22 = "lobby_admit";
+export type Id2 = string;
 export type Ref21 = string | number | null;
-export type Type23 = "make_host";
-export type Id4 = string;
+export type Type23 = "lobby_deny";
+export type Id3 = string;
 export type Ref22 = string | number | null;
-export type Type24 = "remove";
+export type Type24 = "make_host";
+export type Id4 = string;
+export type Ref23 = string | number | null;
+export type Type25 = "remove";
 export type Id5 = string;
 export type Kind = "mic" | "camera";
-export type Ref23 = string | number | null;
-export type Type25 = "mute";
-export type Id6 = string;
 export type Ref24 = string | number | null;
-export type Type26 = "lower_hand";
+export type Type26 = "mute";
+export type Id6 = string;
 export type Ref25 = string | number | null;
-export type Type27 = "end_meeting";
+export type Type27 = "lower_hand";
+export type Ref26 = string | number | null;
+export type Type28 = "end_meeting";
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
  * via the `definition` "ServerMessage".
@@ -224,6 +229,7 @@ export type ServerMessage =
   | Left
   | RoomState
   | Hands1
+  | Reacted
   | RoomEvent
   | Lobby2
   | LobbyWaiting
@@ -266,7 +272,7 @@ export type ResumeToken = string;
 export type Call4 = string | null;
 export type Missed = boolean;
 export type Room1 = string | null;
-export type Type28 = "welcome";
+export type Type29 = "welcome";
 export type Version = number;
 export type Hands = string[];
 export type ClientId = string | null;
@@ -292,35 +298,39 @@ export type Members = MemberInfo[];
 export type Private = boolean;
 export type Protected = boolean;
 export type Room3 = string;
-export type Type29 = "joined";
+export type Type30 = "joined";
 export type Room4 = string;
-export type Type30 = "member_joined";
+export type Type31 = "member_joined";
 export type Id10 = string;
 export type Room5 = string;
-export type Type31 = "member_left";
+export type Type32 = "member_left";
 export type Id11 = string;
 export type Room6 = string;
-export type Type32 = "member_reconnecting";
+export type Type33 = "member_reconnecting";
 export type Room7 = string;
-export type Type33 = "member_resumed";
+export type Type34 = "member_resumed";
 export type Token = string;
-export type Type34 = "resume_token";
+export type Type35 = "resume_token";
 export type RetryAfterMs = number;
-export type Type35 = "server_draining";
+export type Type36 = "server_draining";
 export type By = string | null;
 export type ByName = string | null;
 export type Reason1 = "left" | "removed" | "ended" | "hangup";
 export type Room8 = string;
-export type Type36 = "left";
+export type Type37 = "left";
 export type Hosts1 = string[];
 export type Lobby1 = boolean;
 export type Locked2 = boolean;
 export type Protected1 = boolean;
 export type Room9 = string;
-export type Type37 = "room_state";
+export type Type38 = "room_state";
 export type Raised1 = string[];
 export type Room10 = string;
-export type Type38 = "hands";
+export type Type39 = "hands";
+export type From1 = string;
+export type Reaction1 =
+  "thumbs_up" | "clap" | "laugh" | "wow" | "heart" | "party" | "thinking" | "wave";
+export type Type40 = "reaction";
 export type Action =
   | "locked"
   | "unlocked"
@@ -341,78 +351,78 @@ export type ByName1 = string | null;
 export type Room11 = string;
 export type Target = string | null;
 export type TargetName = string | null;
-export type Type39 = "room_event";
+export type Type41 = "room_event";
 export type Room12 = string;
-export type Type40 = "lobby";
+export type Type42 = "lobby";
 export type Id12 = string;
 export type Name5 = string;
 export type Removed = boolean;
 export type Waiting = Knocker[];
 export type Room13 = string;
-export type Type41 = "lobby_waiting";
+export type Type43 = "lobby_waiting";
 export type Reason2 = "denied" | "ended";
 export type Room14 = string;
-export type Type42 = "lobby_denied";
+export type Type44 = "lobby_denied";
 export type By2 = string;
 export type ByName2 = string;
 export type Kind1 = "mic" | "camera";
 export type Room15 = string;
-export type Type43 = "muted";
+export type Type45 = "muted";
 export type Name6 = string;
-export type Type44 = "unreachable";
+export type Type46 = "unreachable";
 export type Candidate1 = string;
 export type Sdpmlineindex1 = number | null;
 export type Sdpmid1 = string | null;
 export type Usernamefragment1 = string | null;
 export type Sdp1 = string;
-export type Type45 = "offer" | "answer" | "pranswer" | "rollback";
-export type From1 = string;
-export type Message1 = string;
-export type Type46 = "offer" | "answer" | "pranswer" | "rollback";
-export type Type47 = "signal";
-export type Camera3 = boolean;
+export type Type47 = "offer" | "answer" | "pranswer" | "rollback";
 export type From2 = string;
+export type Message1 = string;
+export type Type48 = "offer" | "answer" | "pranswer" | "rollback";
+export type Type49 = "signal";
+export type Camera3 = boolean;
+export type From3 = string;
 export type Mic3 = boolean;
 export type Screen3 = boolean;
-export type Type48 = "media";
+export type Type50 = "media";
 export type ClientId1 = string | null;
-export type From3 = string;
+export type From4 = string;
 export type Id13 = string;
 export type Name7 = string;
 export type Room16 = string;
 export type Seq1 = number;
 export type Text2 = string;
 export type Ts1 = number;
-export type Type49 = "chat";
+export type Type51 = "chat";
 export type Messages = ChatEntry[];
 export type More = boolean;
 export type Room17 = string;
-export type Type50 = "history";
+export type Type52 = "history";
 export type Names = string[];
-export type Type51 = "presence";
+export type Type53 = "presence";
 export type Name8 = string;
 export type Online = boolean;
 export type Reconnecting = boolean;
-export type Type52 = "presence_changed";
+export type Type54 = "presence_changed";
 export type Call5 = string;
-export type From4 = string;
+export type From5 = string;
 export type Name9 = string;
-export type Type53 = "incoming_call";
+export type Type55 = "incoming_call";
 export type Call6 = string;
 export type Name10 = string;
-export type Type54 = "ringing";
+export type Type56 = "ringing";
 export type Call7 = string;
 export type Reason3 = "declined" | "cancelled" | "timeout" | "busy" | "offline" | "hangup";
-export type Type55 = "call_ended";
+export type Type57 = "call_ended";
 export type Call8 = string;
 export type Room18 = string;
-export type Type56 = "call_accepted";
-export type Type57 = "ping";
-export type Ref26 = string | number | null;
-export type Type58 = "pong";
-export type IceServers2 = IceServer[];
+export type Type58 = "call_accepted";
+export type Type59 = "ping";
 export type Ref27 = string | number | null;
-export type Type59 = "ice_servers";
+export type Type60 = "pong";
+export type IceServers2 = IceServer[];
+export type Ref28 = string | number | null;
+export type Type61 = "ice_servers";
 /**
  * The ``code`` field of an ``error`` message.
  *
@@ -449,8 +459,8 @@ export type ErrorCode =
   | "not_host"
   | "room_locked";
 export type Message2 = string;
-export type Ref28 = string | number | null;
-export type Type60 = "error";
+export type Ref29 = string | number | null;
+export type Type62 = "error";
 
 /**
  * Salon signaling protocol v1: every client and server message.
@@ -671,6 +681,17 @@ export interface Hand {
   type: Type17;
 }
 /**
+ * Show a reaction to everyone in one's room or direct call, for a moment.
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "React".
+ */
+export interface React {
+  reaction: Reaction;
+  ref?: Ref16;
+  type: Type18;
+}
+/**
  * Lock the room (nobody new may join or knock) or unlock it.
  *
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -678,8 +699,8 @@ export interface Hand {
  */
 export interface RoomLock {
   locked: Locked;
-  ref?: Ref16;
-  type: Type18;
+  ref?: Ref17;
+  type: Type19;
 }
 /**
  * Set or change the room's password; null (or empty) removes it.
@@ -689,8 +710,8 @@ export interface RoomLock {
  */
 export interface RoomPassword {
   password: Password1;
-  ref?: Ref17;
-  type: Type19;
+  ref?: Ref18;
+  type: Type20;
 }
 /**
  * Turn the lobby ("Ask to join") on or off. Off admits everyone waiting.
@@ -700,8 +721,8 @@ export interface RoomPassword {
  */
 export interface RoomLobby {
   enabled: Enabled;
-  ref?: Ref18;
-  type: Type20;
+  ref?: Ref19;
+  type: Type21;
 }
 /**
  * Let one person waiting in the lobby in.
@@ -711,8 +732,8 @@ export interface RoomLobby {
  */
 export interface LobbyAdmit {
   id: Id1;
-  ref?: Ref19;
-  type: Type21;
+  ref?: Ref20;
+  type: Type22;
 }
 /**
  * Turn one person waiting in the lobby away.
@@ -722,8 +743,8 @@ export interface LobbyAdmit {
  */
 export interface LobbyDeny {
   id: Id2;
-  ref?: Ref20;
-  type: Type22;
+  ref?: Ref21;
+  type: Type23;
 }
 /**
  * Make another member of the room a host too.
@@ -733,8 +754,8 @@ export interface LobbyDeny {
  */
 export interface MakeHost {
   id: Id3;
-  ref?: Ref21;
-  type: Type23;
+  ref?: Ref22;
+  type: Type24;
 }
 /**
  * Take a member out of the room; they may come back only if a host admits them.
@@ -744,8 +765,8 @@ export interface MakeHost {
  */
 export interface Remove {
   id: Id4;
-  ref?: Ref22;
-  type: Type24;
+  ref?: Ref23;
+  type: Type25;
 }
 /**
  * Turn off a member's microphone or camera; only they can turn it back on.
@@ -756,8 +777,8 @@ export interface Remove {
 export interface Mute {
   id: Id5;
   kind: Kind;
-  ref?: Ref23;
-  type: Type25;
+  ref?: Ref24;
+  type: Type26;
 }
 /**
  * Lower another member's raised hand.
@@ -767,8 +788,8 @@ export interface Mute {
  */
 export interface LowerHand {
   id: Id6;
-  ref?: Ref24;
-  type: Type26;
+  ref?: Ref25;
+  type: Type27;
 }
 /**
  * End the meeting for everyone: all members and everyone waiting leave the room.
@@ -777,8 +798,8 @@ export interface LowerHand {
  * via the `definition` "EndMeeting".
  */
 export interface EndMeeting {
-  ref?: Ref25;
-  type: Type27;
+  ref?: Ref26;
+  type: Type28;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -792,7 +813,7 @@ export interface Welcome {
   name: Name2;
   resume_token: ResumeToken;
   resumed: Resumed | null;
-  type: Type28;
+  type: Type29;
   version: Version;
 }
 /**
@@ -860,7 +881,7 @@ export interface Joined {
   private: Private;
   protected: Protected;
   room: Room3;
-  type: Type29;
+  type: Type30;
 }
 /**
  * One chat message as stored and delivered; ``seq`` grows by one per room.
@@ -908,7 +929,7 @@ export interface MediaState1 {
 export interface MemberJoined {
   member: MemberInfo;
   room: Room4;
-  type: Type30;
+  type: Type31;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -917,7 +938,7 @@ export interface MemberJoined {
 export interface MemberLeft {
   id: Id10;
   room: Room5;
-  type: Type31;
+  type: Type32;
 }
 /**
  * A member's connection was lost; its place is kept for ``resume_grace_seconds``.
@@ -928,7 +949,7 @@ export interface MemberLeft {
 export interface MemberReconnecting {
   id: Id11;
   room: Room6;
-  type: Type32;
+  type: Type33;
 }
 /**
  * A member is back (a known id keeps its peer connection; an unknown one is new).
@@ -939,7 +960,7 @@ export interface MemberReconnecting {
 export interface MemberResumed {
   member: MemberInfo;
   room: Room7;
-  type: Type33;
+  type: Type34;
 }
 /**
  * A fresh resume token, replacing the one held (after a room change, or periodically).
@@ -949,7 +970,7 @@ export interface MemberResumed {
  */
 export interface ResumeTokenIssued {
   token: Token;
-  type: Type34;
+  type: Type35;
 }
 /**
  * The server is shutting down; the connection closes with 1012 soon after.
@@ -959,7 +980,7 @@ export interface ResumeTokenIssued {
  */
 export interface ServerDraining {
   retry_after_ms: RetryAfterMs;
-  type: Type35;
+  type: Type36;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -970,7 +991,7 @@ export interface Left {
   by_name: ByName;
   reason: Reason1;
   room: Room8;
-  type: Type36;
+  type: Type37;
 }
 /**
  * The room's hosts and protections changed (sent to every member of the room).
@@ -984,7 +1005,7 @@ export interface RoomState {
   locked: Locked2;
   protected: Protected1;
   room: Room9;
-  type: Type37;
+  type: Type38;
 }
 /**
  * The raised hands of the room changed (sent to every member).
@@ -995,7 +1016,19 @@ export interface RoomState {
 export interface Hands1 {
   raised: Raised1;
   room: Room10;
-  type: Type38;
+  type: Type39;
+}
+/**
+ * A member reacted (sent to everyone in its room or call, the sender too). Nothing is
+ * stored: a member who is away when it is sent gets it on resume only while it is kept.
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "Reacted".
+ */
+export interface Reacted {
+  from: From1;
+  reaction: Reaction1;
+  type: Type40;
 }
 /**
  * What a host did, or a role that passed on, told to every member as it happens.
@@ -1010,7 +1043,7 @@ export interface RoomEvent {
   room: Room11;
   target: Target;
   target_name: TargetName;
-  type: Type39;
+  type: Type41;
 }
 /**
  * Who waits in the lobby, the earliest first (sent to hosts only, on every change).
@@ -1020,7 +1053,7 @@ export interface RoomEvent {
  */
 export interface Lobby2 {
   room: Room12;
-  type: Type40;
+  type: Type42;
   waiting: Waiting;
 }
 /**
@@ -1042,7 +1075,7 @@ export interface Knocker {
  */
 export interface LobbyWaiting {
   room: Room13;
-  type: Type41;
+  type: Type43;
 }
 /**
  * To a person waiting in the lobby: you will not be let in.
@@ -1053,7 +1086,7 @@ export interface LobbyWaiting {
 export interface LobbyDenied {
   reason: Reason2;
   room: Room14;
-  type: Type42;
+  type: Type44;
 }
 /**
  * To a member: a host turned off your microphone or camera. Stop sending it now and
@@ -1067,7 +1100,7 @@ export interface Muted {
   by_name: ByName2;
   kind: Kind1;
   room: Room15;
-  type: Type43;
+  type: Type45;
 }
 /**
  * Your name is no longer reachable for direct calls: its registered owner signed in.
@@ -1077,7 +1110,7 @@ export interface Muted {
  */
 export interface Unreachable {
   name: Name6;
-  type: Type44;
+  type: Type46;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -1086,10 +1119,10 @@ export interface Unreachable {
 export interface SignalRelay {
   candidate: IceCandidate1 | null;
   description: SessionDescription1 | null;
-  from: From1;
+  from: From2;
   rejected: DescriptionRejected1 | null;
   reset: PeerReset | null;
-  type: Type47;
+  type: Type49;
 }
 /**
  * An ``RTCIceCandidateInit`` (W3C webrtc-pc 4.8.1); an empty candidate ends gathering.
@@ -1111,7 +1144,7 @@ export interface IceCandidate1 {
  */
 export interface SessionDescription1 {
   sdp: Sdp1;
-  type: Type45;
+  type: Type47;
 }
 /**
  * A description the receiver could not apply (``setRemoteDescription`` threw).
@@ -1121,7 +1154,7 @@ export interface SessionDescription1 {
  */
 export interface DescriptionRejected1 {
   message: Message1;
-  type: Type46;
+  type: Type48;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -1129,10 +1162,10 @@ export interface DescriptionRejected1 {
  */
 export interface MediaChanged {
   camera: Camera3;
-  from: From2;
+  from: From3;
   mic: Mic3;
   screen: Screen3;
-  type: Type48;
+  type: Type50;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -1140,14 +1173,14 @@ export interface MediaChanged {
  */
 export interface ChatDelivered {
   client_id: ClientId1;
-  from: From3;
+  from: From4;
   id: Id13;
   name: Name7;
   room: Room16;
   seq: Seq1;
   text: Text2;
   ts: Ts1;
-  type: Type49;
+  type: Type51;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -1157,7 +1190,7 @@ export interface History1 {
   messages: Messages;
   more: More;
   room: Room17;
-  type: Type50;
+  type: Type52;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -1165,7 +1198,7 @@ export interface History1 {
  */
 export interface Presence {
   names: Names;
-  type: Type51;
+  type: Type53;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -1175,7 +1208,7 @@ export interface PresenceChanged {
   name: Name8;
   online: Online;
   reconnecting: Reconnecting;
-  type: Type52;
+  type: Type54;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -1183,9 +1216,9 @@ export interface PresenceChanged {
  */
 export interface IncomingCall {
   call: Call5;
-  from: From4;
+  from: From5;
   name: Name9;
-  type: Type53;
+  type: Type55;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -1194,7 +1227,7 @@ export interface IncomingCall {
 export interface Ringing {
   call: Call6;
   name: Name10;
-  type: Type54;
+  type: Type56;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -1203,7 +1236,7 @@ export interface Ringing {
 export interface CallEnded {
   call: Call7;
   reason: Reason3;
-  type: Type55;
+  type: Type57;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -1212,22 +1245,22 @@ export interface CallEnded {
 export interface CallAccepted {
   call: Call8;
   room: Room18;
-  type: Type56;
+  type: Type58;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
  * via the `definition` "ServerPing".
  */
 export interface ServerPing {
-  type: Type57;
+  type: Type59;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
  * via the `definition` "ServerPong".
  */
 export interface ServerPong {
-  ref: Ref26;
-  type: Type58;
+  ref: Ref27;
+  type: Type60;
 }
 /**
  * The answer to ``ice_refresh``: the same list as ``welcome.ice_servers``, issued now.
@@ -1237,8 +1270,8 @@ export interface ServerPong {
  */
 export interface IceServers1 {
   ice_servers: IceServers2;
-  ref: Ref27;
-  type: Type59;
+  ref: Ref28;
+  type: Type61;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -1247,6 +1280,6 @@ export interface IceServers1 {
 export interface Error {
   code: ErrorCode;
   message: Message2;
-  ref: Ref28;
-  type: Type60;
+  ref: Ref29;
+  type: Type62;
 }

@@ -9,6 +9,7 @@ export type {
   Joined,
   Limits,
   MemberInfo,
+  Reaction,
   ServerMessage,
   SessionDescription,
   Welcome,
