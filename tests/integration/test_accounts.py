@@ -227,18 +227,76 @@ async def test_guessing_from_one_address_is_throttled(
             assert (await sign_up(page, "h5")).status_code == 429
 
 
-async def test_guessing_one_account_is_throttled_from_any_address(
+@contextlib.asynccontextmanager
+async def browser_at(server: RunningServer, address: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A fresh browser (no cookies) whose connections come from ``address`` (127.0.0.0/8)."""
+    transport = httpx.AsyncHTTPTransport(local_address=address, verify=server.ssl_context)
+    async with httpx.AsyncClient(base_url=server.base_url, transport=transport) as client:
+        client.headers.update(await same_origin_headers(client, server.base_url))
+        yield client
+
+
+async def test_guessing_one_account_from_one_address_is_throttled_there_only(
     tmp_path: Path, database_url: str | None
 ) -> None:
+    """A stranger's wrong passwords spend the stranger's budget, not the owner's."""
     with accounts_server(tmp_path, database_url, account_attempts_burst=2) as server:
-        async with browser(server) as page:
-            await sign_up(page, "ivy")
+        async with browser_at(server, "127.0.0.2") as owner:
+            await sign_up(owner, "ivy")
+        async with browser_at(server, "127.0.0.3") as stranger:
             for _ in range(2):
-                assert (await sign_in(page, "ivy", "guess")).status_code == 401
-            throttled = await sign_in(page, "IVY", "correct horse")  # the same account key
+                assert (await sign_in(stranger, "ivy", "guess")).status_code == 401
+            throttled = await sign_in(stranger, "IVY", "correct horse")  # the same account key
             assert detail(throttled, 429)["code"] == "rate_limited"
             assert int(throttled.headers["retry-after"]) >= 1
-            assert (await sign_in(page, "someone-else", "guess")).status_code == 401
+            assert (await sign_in(stranger, "someone-else", "guess")).status_code == 401
+        async with browser_at(server, "127.0.0.2") as owner_elsewhere:  # no cookies
+            assert (await sign_in(owner_elsewhere, "ivy", "correct horse")).status_code == 200
+
+
+async def test_the_account_ceiling_spares_the_owners_known_device(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    """Guesses from many addresses reach the account's ceiling: then only a browser that
+    signed in to the account before (its salon_device cookie) still may."""
+    with accounts_server(tmp_path, database_url, account_ceiling_burst=3) as server:
+        async with browser_at(server, "127.0.0.2") as owner:
+            (await sign_up(owner, "joy")).raise_for_status()
+            (header,) = [
+                h for h in owner.cookies.jar if h.name == "salon_device"
+            ]  # kept by the owner's browser
+            for n in range(3, 6):
+                async with browser_at(server, f"127.0.0.{n}") as stranger:
+                    assert (await sign_in(stranger, "joy", "guess")).status_code == 401
+            async with browser_at(server, "127.0.0.6") as stranger:
+                assert (await sign_in(stranger, "joy", "correct horse")).status_code == 429
+            async with browser_at(server, "127.0.0.2") as new_browser:  # the owner, no cookie
+                assert (await sign_in(new_browser, "joy", "correct horse")).status_code == 429
+            await owner.delete("/api/v1/session")  # signed out; the device cookie stays
+            signed_in = await sign_in(owner, "joy", "correct horse")
+            assert signed_in.status_code == 200, signed_in.text
+            assert header.value and header.path == "/api/v1/session"
+            # A device cookie earned on another account, or forged, is no way around it.
+            async with browser_at(server, "127.0.0.7") as other:
+                await sign_up(other, "kim")
+                assert (await sign_in(other, "joy", "correct horse")).status_code == 429
+                other.cookies.set("salon_device", header.value + "x", path="/api/v1/session")
+                assert (await sign_in(other, "joy", "correct horse")).status_code == 429
+
+
+async def test_the_device_cookie_is_http_only_strict_and_scoped_to_sign_in(
+    page: httpx.AsyncClient,
+) -> None:
+    response = await sign_up(page, "lou")
+    (header,) = [h for h in response.headers.get_list("set-cookie") if "salon_device=" in h]
+    attributes = {a.strip().split("=")[0].lower() for a in header.split(";")}
+    assert {"httponly", "secure", "path", "max-age", "samesite"} <= attributes
+    assert "Path=/api/v1/session" in header and "SameSite=strict" in header.replace(
+        "Strict", "strict"
+    )
+    # Signing in again from the same browser keeps the device it has.
+    again = await sign_in(page, "lou", "correct horse")
+    assert not [h for h in again.headers.get_list("set-cookie") if "salon_device=" in h]
 
 
 async def test_sign_in_is_refused_without_the_token(page: httpx.AsyncClient) -> None:

@@ -79,8 +79,15 @@ class AccountSettings(BaseModel):
     hash_concurrency: int = Field(2, ge=1)  # argon2id hashes at once (19 MiB each)
     ip_attempts_per_minute: float = Field(10.0, gt=0)  # sign-ins and sign-ups per address
     ip_attempts_burst: int = Field(10, ge=1)
-    account_attempts_per_minute: float = Field(2.0, gt=0)  # sign-ins per account name
+    # Sign-ins to one account name from one client address, or from one known device (a
+    # browser that signed in to that account before, salon_device cookie): each has its own
+    # budget, so a stranger's guesses elsewhere never lock the owner out.
+    account_attempts_per_minute: float = Field(2.0, gt=0)
     account_attempts_burst: int = Field(5, ge=1)
+    # The ceiling for one account name over all addresses together; known devices are exempt.
+    account_ceiling_per_minute: float = Field(30.0, gt=0)
+    account_ceiling_burst: int = Field(100, ge=1)
+    known_device_days: float = Field(365.0, gt=0)  # how long a known-device cookie lasts
     throttle_keys: int = Field(100_000, ge=100)  # addresses and names remembered
 
 

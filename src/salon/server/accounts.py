@@ -29,6 +29,7 @@ from salon.server.state import ServerState
 from salon.store.accounts import ARGON2, Account, NameTaken, Passwords
 
 SESSION_COOKIE: Final = "salon_session"
+DEVICE_COOKIE: Final = "salon_device"  # a known device of an account (salon.core.devices)
 
 
 class SignUp(BaseModel):
@@ -72,19 +73,36 @@ def _me(account: Account) -> Me:
 
 
 class Accounts:
-    """What the account routes share: settings, hashing slots and the two throttles."""
+    """What the account routes share: settings, hashing slots and the sign-in throttles."""
 
     def __init__(self, settings: AccountSettings) -> None:
         self.settings = settings
         self.passwords = Passwords(settings.hash_concurrency)
+        keys = settings.throttle_keys
         self.by_ip = KeyedThrottle(
-            settings.ip_attempts_per_minute, settings.ip_attempts_burst, settings.throttle_keys
+            settings.ip_attempts_per_minute, settings.ip_attempts_burst, keys
+        )
+        # One account from one address, or from one known device: the same budget each.
+        self.by_asker = KeyedThrottle(
+            settings.account_attempts_per_minute, settings.account_attempts_burst, keys
         )
         self.by_name = KeyedThrottle(
-            settings.account_attempts_per_minute,
-            settings.account_attempts_burst,
-            settings.throttle_keys,
+            settings.account_ceiling_per_minute, settings.account_ceiling_burst, keys
         )
+
+    def throttle_sign_in(self, request: Request, account_key: str) -> None:
+        """Spend the tries of a sign-in to ``account_key``, or refuse it (429). A known device
+        of that account (``salon_device``) spends only its own budget; anyone else spends
+        its address's, its address's for this account, and this account's ceiling."""
+        state = _state(request)
+        device = state.devices.device(request.cookies.get(DEVICE_COOKIE), account_key)
+        if device is not None:
+            self.throttle(self.by_asker, f"device\n{device}", state)
+            return
+        address = _address(request)
+        self.throttle(self.by_ip, address, state)
+        self.throttle(self.by_asker, f"address\n{address}\n{account_key}", state)
+        self.throttle(self.by_name, account_key, state)
 
     def throttle(self, throttle: KeyedThrottle, key: str, state: ServerState) -> None:
         wait = throttle.take(key, state.clock.monotonic())
@@ -94,8 +112,7 @@ class Accounts:
             raise problem(429, "rate_limited", message, **{"Retry-After": retry})
 
     def throttle_ip(self, request: Request) -> None:
-        address = request.client.host if request.client else "unknown"
-        self.throttle(self.by_ip, address, _state(request))
+        self.throttle(self.by_ip, _address(request), _state(request))
 
     def password(self, raw: str, *, new: bool) -> str:
         """Length checks come before any hashing; NFC so the same typed password matches."""
@@ -125,6 +142,21 @@ class Accounts:
             httponly=True,
             samesite="lax",
         )
+        key = validate.account_key(account.username)
+        if state.devices.device(request.cookies.get(DEVICE_COOKIE), key) is None:
+            response.set_cookie(
+                DEVICE_COOKIE,
+                state.devices.issue(key),
+                max_age=max(1, int(self.settings.known_device_days * 86_400)),
+                path="/api/v1/session",  # only the sign-in needs it
+                secure=request.url.scheme == "https",
+                httponly=True,
+                samesite="strict",
+            )
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
 
 
 def _state(request: HTTPConnection) -> ServerState:
@@ -203,11 +235,10 @@ def build_account_router(settings: AccountSettings, origins: OriginPolicy) -> AP
     async def sign_in(request: Request, response: Response, body: SignIn) -> Me:
         """Sign in with username and password: a new session cookie."""
         state = _state(request)
-        accounts.throttle_ip(request)
         password = accounts.password(body.password, new=False)
         username = _name(body.username, state.settings.limits.max_name_chars, "invalid_username")
         key = validate.account_key(username)
-        accounts.throttle(accounts.by_name, key, state)
+        accounts.throttle_sign_in(request, key)
         found = await state.accounts.credentials(key)
         stored = found.password_hash if found else None
         if not await accounts.passwords.verify(stored, password) or found is None:

@@ -13,6 +13,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import WebSocketRoute
 
 from salon.core.clock import Clock, SystemClock
+from salon.core.devices import KnownDevices
 from salon.core.hub import Hub
 from salon.core.resume import ResumeTokens
 from salon.core.session import Session
@@ -45,9 +46,10 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         engine = await open_database(settings.sqlalchemy_url())
         rooms = SqlRoomRepository(engine, settings.accounts.hash_concurrency)
         accounts = SqlAccountRepository(engine)
-        tokens = ResumeTokens(resume_secret(settings))
+        secret = resume_secret(settings)
+        tokens = ResumeTokens(secret)
         hub = Hub(settings.limits, clock, SqlChatRepository(engine), rooms, accounts, tokens)
-        state = ServerState(settings, clock, engine, hub, rooms, accounts)
+        state = ServerState(settings, clock, engine, hub, rooms, accounts, KnownDevices(secret))
         app.state.salon = state
         state.start()
         try:

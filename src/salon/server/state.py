@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from salon.core.clock import Clock
+from salon.core.devices import KnownDevices
 from salon.core.hub import Hub
 from salon.core.settings import Settings
 from salon.core.turn import turn_credential
@@ -39,6 +40,7 @@ class ServerState:
     hub: Hub
     rooms: SqlRoomRepository
     accounts: SqlAccountRepository
+    devices: KnownDevices  # signs the known-device cookies of sign-ins
     connections: set[Connection] = field(default_factory=set)
     draining: bool = False  # SIGTERM: not ready, no new sockets, members being closed
     _watchdog: asyncio.Task[None] | None = None
