@@ -245,6 +245,22 @@ def screenshot(page: Any, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
 
 
+SIZES = {"": (1280, 800), "-phone": (390, 844)}
+
+
+def screenshots(page: Any, name: str) -> None:
+    """``name.png`` at 1280×800 and ``name-phone.png`` at 390×844; the page keeps its size
+    after. Each waits for the layout to settle at its size (two animation frames)."""
+    before = page.viewport_size
+    for suffix, (width, height) in SIZES.items():
+        page.set_viewport_size({"width": width, "height": height})
+        page.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+        page.wait_for_timeout(300)  # CSS transitions of the stage (250 ms) end
+        screenshot(page, f"{name}{suffix}")
+    if before is not None:
+        page.set_viewport_size(before)
+
+
 # Records every Content-Security-Policy violation the page reports (an injected inline handler
 # or script is blocked by the CSP and reported here even when it would never raise a dialog).
 CSP_WATCH = """

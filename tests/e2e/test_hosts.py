@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Person, screenshot, stats, tile, wait_for_media
+from tests.e2e.conftest import Person, screenshots, stats, tile, wait_for_media
 
 pytestmark = pytest.mark.e2e
 
@@ -156,8 +156,8 @@ def test_the_lobby_lets_a_host_admit_one_knock_and_deny_another(person: Person) 
     bob.get_by_test_id("lobby-waiting").wait_for()
     waiting = panel.locator('[data-testid="lobby-person"][data-name="bob"]')
     waiting.wait_for()
-    screenshot(bob, "lobby-waiting")
-    screenshot(ann, "lobby-host")
+    screenshots(bob, "lobby-waiting")
+    screenshots(ann, "lobby-host")
     waiting.get_by_test_id("lobby-admit").click()
     bob.get_by_test_id("room").wait_for()
     tile(ann, "bob").wait_for()

@@ -111,6 +111,7 @@ def test_without_the_setting_the_same_call_is_not_relayed(
 def test_prejoin_check_shows_the_relay_available(person: Person, relay_server: str) -> None:
     page = person(base_url=relay_server)
     page.goto(f"/r/{_room()}")
+    page.get_by_test_id("connection-details").locator("summary").click()  # the details
     check = page.get_by_test_id("connection-check")
     relay = check.get_by_test_id("check-relay")
     relay.wait_for(timeout=20_000)
@@ -124,6 +125,7 @@ def test_prejoin_check_says_the_relay_refused_the_credentials(
 ) -> None:
     page = person(base_url=wrong_secret_server)
     page.goto(f"/r/{_room()}")
+    page.get_by_test_id("connection-details").locator("summary").click()  # the details
     relay = page.get_by_test_id("connection-check").get_by_test_id("check-relay")
     relay.wait_for(timeout=20_000)
     assert relay.get_attribute("data-verdict") == "problem"

@@ -1,6 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { explainAccount } from "../ui/accountErrors";
-import { AccountError, AccountStore, reconcileWithWelcome, welcomeAccount } from "./account";
+import {
+  AccountError,
+  AccountStore,
+  MAX_NAME_CHARS,
+  nameLength,
+  reconcileWithWelcome,
+  welcomeAccount,
+} from "./account";
 
 interface Call {
   path: string;
@@ -31,14 +38,22 @@ function store(...answers: Response[]) {
 const ADA = { id: "a1", username: "ada", display_name: "Ada L." };
 
 describe("AccountStore", () => {
-  it("is a guest when /me answers 401, signed in when it answers the account", async () => {
-    const { accounts } = store(
-      json(401, { detail: { code: "not_signed_in", message: "no" } }),
-      json(200, ADA),
-    );
+  it("asks GET /session: a guest with account null, signed in with the account", async () => {
+    const { accounts, calls } = store(json(200, { account: null }), json(200, { account: ADA }));
     expect(accounts.snapshot.status).toBe("loading");
     expect((await accounts.refresh()).status).toBe("guest");
     expect(await accounts.refresh()).toEqual({ status: "signed_in", account: ADA });
+    expect(calls.map((c) => c.path)).toEqual(["/api/v1/session", "/api/v1/session"]);
+    expect(calls[0]?.init?.method ?? "GET").toBe("GET");
+  });
+
+  it("is a guest when /session fails or answers something else", async () => {
+    const { accounts } = store(json(200, { account: ADA }), json(500, {}), json(200, { account: { id: 1 } }));
+    await accounts.refresh();
+    expect((await accounts.refresh()).status).toBe("guest");
+    await accounts.refresh();
+    expect(accounts.snapshot).toEqual({ status: "guest", account: null });
+    expect((await accounts.refresh()).status).toBe("guest"); // network down
   });
 
   it("registers with the CSRF token and JSON body, then is signed in and tells subscribers", async () => {
@@ -69,8 +84,9 @@ describe("AccountStore", () => {
   });
 
   it("signs out to a guest even when the server cannot be reached", async () => {
-    const { accounts } = store(json(200, ADA));
+    const { accounts } = store(json(200, { account: ADA }));
     await accounts.refresh();
+    expect(accounts.snapshot.status).toBe("signed_in");
     await expect(accounts.signOut()).rejects.toMatchObject({ code: "unreachable" });
     expect(accounts.snapshot.status).toBe("guest");
   });
@@ -112,8 +128,8 @@ describe("welcome.account", () => {
     expect(welcomeAccount({ account: { username: 1 } })).toBeUndefined();
   });
 
-  it("asks /me again when the server's welcome disagrees", async () => {
-    const { accounts, calls } = store(json(200, ADA), json(401, {}));
+  it("asks /session again when the server's welcome disagrees", async () => {
+    const { accounts, calls } = store(json(200, { account: ADA }), json(200, { account: null }));
     await accounts.refresh();
     reconcileWithWelcome(accounts, { account: { username: "ada", display_name: "Ada L." } });
     expect(calls).toHaveLength(1);
@@ -130,12 +146,32 @@ describe("a wrong current password", () => {
       detail: { code: "bad_credentials", message: "the current password is wrong" },
     });
     const ended = json(401, { detail: { code: "not_signed_in", message: "no live session" } });
-    const { accounts } = store(json(200, ADA), wrong, ended);
+    const { accounts } = store(json(200, { account: ADA }), wrong, ended);
     await accounts.refresh();
     const change = { current_password: "x", new_password: "long enough" };
     await expect(accounts.update(change)).rejects.toMatchObject({ code: "bad_credentials" });
     expect(accounts.snapshot.status).toBe("signed_in");
     await expect(accounts.update(change)).rejects.toMatchObject({ code: "not_signed_in" });
     expect(accounts.snapshot.status).toBe("guest");
+  });
+});
+
+describe("nameLength", () => {
+  it("counts code points after NFC and trimming, as the server does", () => {
+    expect(nameLength("Ada")).toBe(3);
+    expect(nameLength("  Ada \u3000")).toBe(3); // Python strips the ideographic space too
+    expect(nameLength("\u00a0Ada\u2003")).toBe(3);
+    expect(nameLength("e\u0301")).toBe(1); // NFC: é
+    expect(nameLength("😀")).toBe(1); // one code point, two UTF-16 units
+    expect(nameLength("👩‍💻")).toBe(3); // woman, zero width joiner, laptop
+    expect(nameLength("A B")).toBe(3); // inner spaces count
+    expect(nameLength("\ufeffAda")).toBe(4); // U+FEFF is not Python whitespace
+  });
+
+  it("lets 64 emoji fit, where maxLength=64 (UTF-16 units) stopped at 32", () => {
+    const emoji = "😀".repeat(MAX_NAME_CHARS);
+    expect(emoji.length).toBe(128);
+    expect(nameLength(emoji)).toBe(MAX_NAME_CHARS);
+    expect(nameLength(emoji + "😀")).toBe(MAX_NAME_CHARS + 1);
   });
 });

@@ -17,6 +17,36 @@ export type AccountState =
   | { status: "guest"; account: null }
   | { status: "signed_in"; account: Account };
 
+/**
+ * The most characters a name may have (usernames, display names, the name a guest joins
+ * under): the server's `limits.max_name_chars` default (src/salon/core/settings.py).
+ */
+export const MAX_NAME_CHARS = 64;
+
+/** Python's `str.isspace()` characters, which `str.strip()` (the server's trim) removes. */
+const PY_SPACE = new Set(
+  "\t\n\v\f\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000",
+);
+
+function pyStrip(text: string): string[] {
+  const chars = [...text];
+  let start = 0;
+  let end = chars.length;
+  while (start < end && PY_SPACE.has(chars[start] ?? "")) start += 1;
+  while (end > start && PY_SPACE.has(chars[end - 1] ?? "")) end -= 1;
+  return chars.slice(start, end);
+}
+
+/**
+ * How many characters the server counts in a name (src/salon/core/validate.py
+ * `display_name`): NFC-normalised, trimmed, then code points — so "👩‍💻" is 3 (woman, zero
+ * width joiner, laptop), "é" typed as e + accent is 1, and 64 emoji fit where an input's
+ * `maxLength` (UTF-16 units) stops at 32.
+ */
+export function nameLength(raw: string): number {
+  return pyStrip(raw.normalize("NFC")).length;
+}
+
 /** A refused account request: the server's stable code and sentence, and Retry-After. */
 export class AccountError extends Error {
   constructor(
@@ -68,6 +98,17 @@ async function refusal(response: Response): Promise<AccountError> {
   return new AccountError(code, message, response.status, retryAfter(response));
 }
 
+/** The `account` of a `GET /api/v1/session` body, read defensively; null for a guest. */
+export function sessionAccount(body: unknown): Account | null {
+  if (typeof body !== "object" || body === null) return null;
+  const account = (body as { account?: unknown }).account;
+  if (typeof account !== "object" || account === null) return null;
+  const { id, username, display_name } = account as Record<string, unknown>;
+  return typeof id === "string" && typeof username === "string" && typeof display_name === "string"
+    ? { id, username, display_name }
+    : null;
+}
+
 const UNREACHABLE = () => new AccountError("unreachable", "could not reach the server", 0);
 
 export class AccountStore {
@@ -95,12 +136,16 @@ export class AccountStore {
     return this.loading;
   }
 
-  /** `GET /api/v1/me`: signed in, or a guest (also when the server cannot be reached). */
+  /**
+   * `GET /api/v1/session`: `{"account": …}` signed in, `{"account": null}` a guest — 200 either
+   * way, so a guest's page logs no failed request (`/api/v1/me` answers a guest 401). A server
+   * that cannot be reached, or answers anything else, leaves this page a guest.
+   */
   async refresh(): Promise<AccountState> {
     try {
-      const response = await this.fetcher("/api/v1/me", { credentials: "same-origin" });
-      if (response.ok) this.set({ status: "signed_in", account: (await response.json()) as Account });
-      else this.set({ status: "guest", account: null });
+      const response = await this.fetcher("/api/v1/session", { credentials: "same-origin" });
+      const account = response.ok ? sessionAccount(await response.json()) : null;
+      this.set(account === null ? { status: "guest", account: null } : { status: "signed_in", account });
     } catch {
       this.set({ status: "guest", account: null });
     }

@@ -59,6 +59,14 @@ export interface CallSnapshot {
   readonly unreachable: string | null;
 }
 
+/**
+ * The tab's title while a call rings in: it alternates between "📞 Sam is calling" and the
+ * page's own title, one step per `tick`, so a background tab catches the eye.
+ */
+export function ringingTitle(peer: string, tick: number, pageTitle: string): string {
+  return tick % 2 === 0 ? `📞 ${peer} is calling` : pageTitle;
+}
+
 export const CALL_LOST_MESSAGE = "The connection to the server was lost and the call ended.";
 
 const byName = (a: string, b: string) => a.localeCompare(b, undefined, { sensitivity: "base" });

@@ -90,3 +90,125 @@ export class ChatLog {
     return this.waiting.delete(id);
   }
 }
+
+/** What a key press in the message box does: send it, or let the box take the key. */
+export type ChatKeyAction = "send" | "newline" | null;
+
+/** The parts of a keyboard event the message box looks at. */
+export interface ChatKey {
+  readonly key: string;
+  readonly shiftKey: boolean;
+  readonly altKey: boolean;
+  readonly ctrlKey: boolean;
+  readonly metaKey: boolean;
+  /** An input method (Japanese, Chinese, …) is composing: its Enter confirms the word. */
+  readonly isComposing: boolean;
+}
+
+/**
+ * Enter sends, Shift+Enter starts a new line (the box's own behaviour: "newline" means let it
+ * happen), Ctrl/⌘+Enter sends too. An Enter that confirms an input method's composition is
+ * the input method's.
+ */
+export function chatKeyAction(key: ChatKey): ChatKeyAction {
+  if (key.key !== "Enter" || key.isComposing) return null;
+  if (key.shiftKey) return "newline";
+  if (key.altKey) return null;
+  return "send";
+}
+
+/** How the server measures a message (src/salon/core/validate.py): code points after NFC. */
+export function chatLength(text: string): number {
+  return [...text.normalize("NFC")].length;
+}
+
+/**
+ * Messages from others after `seenSeq`: what is unread when the chat was last open with
+ * `seenSeq` the newest entry shown.
+ */
+export function unreadAfter(chat: readonly ChatEntry[], seenSeq: number, selfId: string): number {
+  let count = 0;
+  for (const entry of chat) if (entry.seq > seenSeq && entry.from !== selfId) count++;
+  return count;
+}
+
+/**
+ * The newest seq read, after a render with the chat `open` or not: an open chat reads up to
+ * `newest`; a log started afresh (another room, so lower seqs) counts as read up to `newest`.
+ */
+export function readUpTo(seenSeq: number, newest: number, open: boolean): number {
+  return open || newest < seenSeq ? newest : seenSeq;
+}
+
+/** A piece of a chat message: text, or a web address (shown as `text`, opening `href`). */
+export type ChatPart =
+  | { readonly kind: "text"; readonly text: string }
+  | { readonly kind: "link"; readonly text: string; readonly href: string };
+
+const URL_PATTERN = /https?:\/\/[^\s<>"']+/gi;
+
+/**
+ * Characters that reorder what follows them on screen (Unicode Bidirectional Algorithm,
+ * UAX #9 §2): embeddings and overrides U+202A–U+202E, isolates U+2066–U+2069, and the
+ * marks U+200E, U+200F and U+061C. Inside a link they let the text lie about the target:
+ * `…/report` U+202E `fdp.exe` shows as "…/reportexe.pdf" while opening ".exe".
+ */
+const BIDI_CONTROLS = /[\u202A-\u202E\u2066-\u2069\u200E\u200F\u061C]/g;
+
+/** Closing punctuation that ends a sentence rather than the address ("see https://x.example."). */
+const TRAILING = /[.,;:!?'"\u2019\u201D]+$/;
+
+/** `text` with every bidi control shown as a visible placeholder such as ⟦U+202E⟧. */
+export function revealBidiControls(text: string): string {
+  return text.replace(
+    BIDI_CONTROLS,
+    (ch) => `⟦U+${(ch.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, "0")}⟧`,
+  );
+}
+
+/**
+ * A message split into text and http(s) links. A link's `text` is what was written with its
+ * bidi controls made visible, so it reads in the order it opens; `href` is the parsed,
+ * normalised address (punycode host, percent-encoded path: ASCII only). Something that looks
+ * like an address but does not parse stays text, its bidi controls made visible too.
+ */
+export function chatParts(message: string): ChatPart[] {
+  const parts: ChatPart[] = [];
+  let plain = "";
+  let at = 0;
+  for (const match of message.matchAll(URL_PATTERN)) {
+    const start = match.index;
+    let candidate = match[0];
+    candidate = candidate.slice(0, candidate.length - (TRAILING.exec(candidate)?.[0].length ?? 0));
+    // A ")" closes the sentence's bracket unless the address opened one ("…/Foo_(bar)").
+    while (candidate.endsWith(")") && count(candidate, "(") < count(candidate, ")"))
+      candidate = candidate.slice(0, -1);
+    plain += message.slice(at, start);
+    at = start + candidate.length;
+    const href = webHref(candidate);
+    if (href === null) {
+      plain += revealBidiControls(candidate);
+      continue;
+    }
+    if (plain !== "") parts.push({ kind: "text", text: plain });
+    plain = "";
+    parts.push({ kind: "link", text: revealBidiControls(candidate), href });
+  }
+  plain += message.slice(at);
+  if (plain !== "") parts.push({ kind: "text", text: plain });
+  return parts;
+}
+
+function count(text: string, ch: string): number {
+  return text.split(ch).length - 1;
+}
+
+/** The normalised address when `candidate` is an http(s) URL, else null. */
+function webHref(candidate: string): string | null {
+  try {
+    const url = new URL(candidate);
+    return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
+  } catch {
+    return null;
+  }
+}

@@ -15,6 +15,7 @@ import type {
   Joined,
   Media,
   MemberInfo,
+  Reaction,
   ServerOf,
   Welcome,
 } from "../protocol";
@@ -33,6 +34,7 @@ import { ChatLog, type UnsentChat } from "./chat";
 import { HostActions } from "./hostActions";
 import { NO_CONTROL, reduceControl, type ControlMessage, type RoomControl } from "./hosting";
 import { distinctLabels } from "./names";
+import { addReaction, expireReactions, nextExpiry, type ShownReaction } from "./reactions";
 
 /** How many people who left a room the client still names by their label ("Sam (2)"). */
 const MAX_FORMER_LABELS = 64;
@@ -92,6 +94,8 @@ export interface RoomSnapshot extends RoomControl {
   readonly chat: readonly ChatEntry[];
   /** Chat sent that the server has not given back yet, oldest first. */
   readonly unsent: readonly UnsentChat[];
+  /** Reactions on screen, oldest first; each leaves after a few seconds (src/room/reactions.ts). */
+  readonly reactions: readonly ShownReaction[];
   /** Why joining failed, or the last refused action. */
   readonly problem: RoomProblem | null;
   /** This side's signaling connection is away and being restored (or the room rejoined). */
@@ -111,6 +115,8 @@ interface MemberRecord {
   expiry: ReturnType<typeof setTimeout> | null;
 }
 
+/** The `ref` prefix of reactions, whose refusals over the rate are not reported. */
+const REACTION_REF = "reaction-";
 /** How long to wait for `ice_servers` after asking for fresh ones. */
 const ICE_REFRESH_WAIT_MS = 5_000;
 const DEFAULT_GRACE_SECONDS = 60;
@@ -137,6 +143,9 @@ export class RoomSession {
   /** After a resume: the seq held before the `joined` snapshot that follows (§2.8). */
   private snapshotAfter: number | null = null;
   private rejoining = false;
+  private reactionTimer: ReturnType<typeof setTimeout> | null = null;
+  private nextReactionKey = 1;
+  private nextReactionRef = 1;
 
   constructor(
     private readonly client: SignalingClient,
@@ -174,6 +183,7 @@ export class RoomSession {
       members: [],
       chat: [],
       unsent: [],
+      reactions: [],
       problem: null,
       reconnecting: false,
       lost: false,
@@ -231,6 +241,15 @@ export class RoomSession {
     return this.act({ type: "hand", raised });
   }
 
+  /** Show a reaction to everyone in the room or call (this side sees it when the server echoes it). */
+  react(reaction: Reaction): boolean {
+    // Over the server's reaction rate the reaction is simply not shown (its echo is what
+    // shows it); the refusal is no problem to report (see onError).
+    const sent = this.act({ type: "reaction", reaction, ref: `${REACTION_REF}${this.nextReactionRef}` });
+    if (sent) this.nextReactionRef += 1;
+    return sent;
+  }
+
   /** Forget the last refused action (the person dismissed its message). */
   clearProblem(): void {
     if (this.current.problem !== null) this.update({ problem: null });
@@ -280,6 +299,8 @@ export class RoomSession {
   dispose(): void {
     if (this.iceRefresh !== null) clearTimeout(this.iceRefresh);
     this.iceRefresh = null;
+    if (this.reactionTimer !== null) clearTimeout(this.reactionTimer);
+    this.reactionTimer = null;
     for (const off of this.unsubscribe.splice(0)) off();
     this.clearMembers();
     this.mesh.close();
@@ -339,6 +360,7 @@ export class RoomSession {
         const last = m.messages.at(-1);
         if (m.more && last !== undefined) this.client.send({ type: "history", since: last.seq });
       }),
+      c.on("reaction", (m) => this.onReaction(m.from, m.reaction)),
       c.on("left", (m) => {
         this.apply(m);
         this.mesh.close();
@@ -361,6 +383,8 @@ export class RoomSession {
   private onError(code: string, message: string, ref: string | number | null): void {
     // A signal to someone who just left is refused; that is not news for the person.
     if (code === "no_such_member") return;
+    // Reactions over the rate are dropped by the server; nothing was lost worth a banner.
+    if (code === "rate_limited" && typeof ref === "string" && ref.startsWith(REACTION_REF)) return;
     // A join sent again while the knock still stands (after a reconnect): it stands.
     if (code === "already_joined" && this.current.phase === "waiting") return;
     if (typeof ref === "string" && this.chat.drop(ref)) this.update({ unsent: this.chat.unsent });
@@ -626,6 +650,31 @@ export class RoomSession {
     this.formerLabels.clear(); // labels of people who left: needed only until the next snapshot
     for (const record of this.members.values()) if (record.expiry !== null) clearTimeout(record.expiry);
     this.members.clear();
+  }
+
+  /** A member (this side too) reacted: show it for a few seconds. */
+  private onReaction(from: string, reaction: Reaction): void {
+    const at = Date.now();
+    const shown = { key: this.nextReactionKey++, from, reaction, at };
+    this.update({ reactions: addReaction(this.current.reactions, shown) });
+    this.scheduleReactionExpiry();
+  }
+
+  /** Take reactions off the screen as their time is up, one timer at a time. */
+  private scheduleReactionExpiry(): void {
+    if (this.reactionTimer !== null) clearTimeout(this.reactionTimer);
+    this.reactionTimer = null;
+    const next = nextExpiry(this.current.reactions);
+    if (next === null) return;
+    this.reactionTimer = setTimeout(
+      () => {
+        this.reactionTimer = null;
+        const kept = expireReactions(this.current.reactions, Date.now());
+        if (kept !== this.current.reactions) this.update({ reactions: kept });
+        this.scheduleReactionExpiry();
+      },
+      Math.max(0, next - Date.now()),
+    );
   }
 
   private addChat(entries: readonly ChatEntry[]): void {

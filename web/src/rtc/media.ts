@@ -7,6 +7,12 @@ import { Emitter } from "../signaling/emitter";
 
 export type DeviceProblem = "denied" | "missing" | "busy" | "failed";
 
+/** The microphone's processing switches (Media Capture and Streams, constrainable properties). */
+export interface AudioProcessing {
+  noiseSuppression: boolean;
+  echoCancellation: boolean;
+}
+
 export interface LocalMediaState {
   audio: MediaStreamTrack | null;
   video: MediaStreamTrack | null;
@@ -22,6 +28,8 @@ export interface LocalMediaState {
   cameraId: string;
   speakerId: string;
   acquiring: boolean;
+  /** The processing asked of the microphone; remembered for the next visit. */
+  processing: AudioProcessing;
 }
 
 export interface TrackChange {
@@ -30,7 +38,35 @@ export interface TrackChange {
 }
 
 const VIDEO: MediaTrackConstraints = { width: { ideal: 640 }, height: { ideal: 480 } };
-const AUDIO: MediaTrackConstraints = { echoCancellation: true, noiseSuppression: true };
+const PROCESSING_KEY = "salon.audio";
+const DEFAULT_PROCESSING: AudioProcessing = { noiseSuppression: true, echoCancellation: true };
+
+/** The remembered processing switches; both on when nothing (or nothing readable) is stored. */
+export function storedProcessing(
+  storage: Pick<Storage, "getItem"> | undefined = localStore(),
+): AudioProcessing {
+  try {
+    const raw = JSON.parse(storage?.getItem(PROCESSING_KEY) ?? "{}") as Record<string, unknown>;
+    return {
+      noiseSuppression: raw.noiseSuppression !== false,
+      echoCancellation: raw.echoCancellation !== false,
+    };
+  } catch {
+    return DEFAULT_PROCESSING;
+  }
+}
+
+function localStore(): Storage | undefined {
+  try {
+    return globalThis.localStorage ?? undefined;
+  } catch {
+    return undefined; // a sandboxed frame may throw on the mere access
+  }
+}
+
+function audioConstraints(processing: AudioProcessing): MediaTrackConstraints {
+  return { echoCancellation: processing.echoCancellation, noiseSuppression: processing.noiseSuppression };
+}
 
 function problemOf(error: unknown): DeviceProblem {
   const name = error instanceof DOMException ? error.name : "";
@@ -39,6 +75,35 @@ function problemOf(error: unknown): DeviceProblem {
   if (name === "NotReadableError" || name === "AbortError") return "busy";
   return "failed";
 }
+
+/**
+ * Whether a missing device may be asked for again with `LocalMedia.retry()`: it failed
+ * (blocked, busy, not found) and nothing is being asked right now. A mic or camera button
+ * then retries instead of staying disabled for good.
+ */
+export function canRetry(state: LocalMediaState, kind: "audio" | "video"): boolean {
+  const [track, problem] =
+    kind === "audio" ? [state.audio, state.audioProblem] : [state.video, state.videoProblem];
+  return track === null && problem !== null && !state.acquiring;
+}
+
+/** Ask `track` for `processing`; true when its settings now say so (or do not say). */
+async function applied(track: MediaStreamTrack, processing: AudioProcessing): Promise<boolean> {
+  if (typeof track.applyConstraints !== "function") return false;
+  try {
+    const base = typeof track.getConstraints === "function" ? track.getConstraints() : {};
+    await track.applyConstraints({ ...base, ...audioConstraints(processing) });
+  } catch {
+    return false;
+  }
+  const settings: MediaTrackSettings = typeof track.getSettings === "function" ? track.getSettings() : {};
+  return (Object.keys(processing) as (keyof AudioProcessing)[]).every(
+    (key) => settings[key] === undefined || settings[key] === processing[key],
+  );
+}
+
+/** The permission names the Permissions API uses for each kind (where it knows them). */
+const PERMISSION = { audio: "microphone", video: "camera" } as const;
 
 export class LocalMedia {
   private readonly events = new Emitter<{ change: LocalMediaState; track: TrackChange }>();
@@ -56,10 +121,18 @@ export class LocalMedia {
     cameraId: "",
     speakerId: "",
     acquiring: true,
+    processing: storedProcessing(),
   };
   private readonly onDeviceChange = () => void this.refreshDevices();
+  private readonly watched: PermissionStatus[] = [];
+  private stopped = false;
+  private retrying = false;
+  private processingQueue: Promise<void> = Promise.resolve();
 
-  constructor(private readonly devices: MediaDevices | undefined = globalThis.navigator?.mediaDevices) {
+  constructor(
+    private readonly devices: MediaDevices | undefined = globalThis.navigator?.mediaDevices,
+    private readonly permissions: Permissions | undefined = globalThis.navigator?.permissions,
+  ) {
     this.devices?.addEventListener?.("devicechange", this.onDeviceChange);
   }
 
@@ -85,8 +158,9 @@ export class LocalMedia {
     this.update({ acquiring: true });
     let audio: [MediaStreamTrack | null, DeviceProblem | null];
     let video: [MediaStreamTrack | null, DeviceProblem | null];
+    const audioAsked = audioConstraints(this.current.processing);
     try {
-      const stream = await this.devices.getUserMedia({ audio: AUDIO, video: VIDEO });
+      const stream = await this.devices.getUserMedia({ audio: audioAsked, video: VIDEO });
       audio = [stream.getAudioTracks()[0] ?? null, null];
       video = [stream.getVideoTracks()[0] ?? null, null];
     } catch {
@@ -94,8 +168,158 @@ export class LocalMedia {
       audio = await this.one("audio");
       video = await this.one("video");
     }
+    if (this.stopped) {
+      audio[0]?.stop();
+      video[0]?.stop();
+      return;
+    }
     this.publish(audio, video);
     await this.refreshDevices();
+    void this.watchPermissions();
+  }
+
+  /**
+   * Ask again for each device this side has no track for — after the person allowed the
+   * camera or microphone in the browser's settings, or closed the app that held it. Tracks
+   * already running are kept. Never throws; each kind that still fails keeps its problem.
+   * The room's mic and camera buttons call this while their device is missing, so they are
+   * never disabled for good.
+   */
+  async retry(): Promise<void> {
+    if (this.devices === undefined || this.stopped || this.retrying) return;
+    const wantAudio = this.current.audio === null;
+    const wantVideo = this.current.video === null;
+    if (!wantAudio && !wantVideo) return;
+    this.retrying = true;
+    this.update({ acquiring: true });
+    try {
+      let audio: [MediaStreamTrack | null, DeviceProblem | null] = [null, null];
+      let video: [MediaStreamTrack | null, DeviceProblem | null] = [null, null];
+      if (wantAudio && wantVideo) {
+        try {
+          // One question (one browser prompt) for both, as at the start.
+          const stream = await this.devices.getUserMedia({
+            audio: audioConstraints(this.current.processing),
+            video: VIDEO,
+          });
+          audio = [stream.getAudioTracks()[0] ?? null, null];
+          video = [stream.getVideoTracks()[0] ?? null, null];
+        } catch {
+          audio = await this.one("audio");
+          video = await this.one("video");
+        }
+      } else if (wantAudio) audio = await this.one("audio");
+      else video = await this.one("video");
+      if (this.stopped) {
+        audio[0]?.stop();
+        video[0]?.stop();
+        return;
+      }
+      const patch: Partial<LocalMediaState> = { acquiring: false };
+      if (wantAudio) patch.audioProblem = audio[1];
+      if (wantVideo) patch.videoProblem = video[1];
+      this.setTracks(
+        wantAudio ? audio[0] : this.current.audio,
+        wantVideo ? video[0] : this.current.video,
+        patch,
+      );
+      if (wantAudio && audio[0] !== null) this.events.emit("track", { kind: "audio", track: audio[0] });
+      if (wantVideo && video[0] !== null) this.events.emit("track", { kind: "video", track: video[0] });
+      await this.refreshDevices();
+    } finally {
+      this.retrying = false;
+      if (this.current.acquiring) this.update({ acquiring: false });
+    }
+  }
+
+  /**
+   * Switch noise suppression or echo cancellation on the running microphone with
+   * `applyConstraints` (Media Capture and Streams 4.3.8): the same track, no renegotiation.
+   * Chromium accepts such a change but keeps the running source's processing (an `exact`
+   * one it refuses with OverconstrainedError), so when the track's settings still differ the
+   * microphone is reopened with the new processing and swapped in with `replaceTrack` —
+   * still no renegotiation, a moment's gap in the sound. Remembered (localStorage) for every
+   * later microphone. Resolves false when neither worked (the switch is still remembered).
+   */
+  setProcessing(change: Partial<AudioProcessing>): Promise<boolean> {
+    const processing = { ...this.current.processing, ...change };
+    this.update({ processing });
+    try {
+      localStore()?.setItem(PROCESSING_KEY, JSON.stringify(processing));
+    } catch {
+      // Private mode: the switch holds for this visit only.
+    }
+    // One change at a time: a quick second click waits for the first microphone to settle.
+    const next = this.processingQueue.then(() => this.applyProcessing());
+    this.processingQueue = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    return next;
+  }
+
+  private async applyProcessing(): Promise<boolean> {
+    const track = this.current.audio;
+    if (track === null || this.stopped) return true;
+    const processing = this.current.processing;
+    if (await applied(track, processing)) return true;
+    return this.reopenMic(processing);
+  }
+
+  /** A new microphone track with `processing`, sent in the old one's place. */
+  private async reopenMic(processing: AudioProcessing): Promise<boolean> {
+    const old = this.current.audio;
+    if (old === null || this.devices === undefined) return false;
+    const deviceId =
+      (typeof old.getSettings === "function" ? old.getSettings().deviceId : "") || this.current.micId;
+    // Chromium opens a device with one processing at a time: the old track must let go first.
+    old.stop();
+    let track: MediaStreamTrack | null = null;
+    let problem: DeviceProblem | null = null;
+    try {
+      const audio = {
+        ...audioConstraints(processing),
+        ...(deviceId ? { deviceId: { exact: deviceId } } : {}),
+      };
+      const stream = await this.devices.getUserMedia({ audio });
+      track = stream.getAudioTracks()[0] ?? null;
+    } catch (error) {
+      problem = problemOf(error);
+    }
+    if (this.stopped) {
+      track?.stop();
+      return false;
+    }
+    this.setTracks(track, this.current.video, {
+      audioProblem: track === null ? (problem ?? "failed") : null,
+    });
+    this.events.emit("track", { kind: "audio", track });
+    return track !== null;
+  }
+
+  /**
+   * Where the browser tells of permission changes (Permissions API; Chromium and Firefox for
+   * "camera" and "microphone"), a device that was blocked is asked for again as soon as the
+   * person allows it in the site settings — without a click on "Try again".
+   */
+  private async watchPermissions(): Promise<void> {
+    const permissions = this.permissions;
+    if (permissions === undefined || typeof permissions.query !== "function") return;
+    for (const kind of ["audio", "video"] as const) {
+      const problem = kind === "audio" ? this.current.audioProblem : this.current.videoProblem;
+      if (problem !== "denied") continue;
+      let status: PermissionStatus;
+      try {
+        status = await permissions.query({ name: PERMISSION[kind] as PermissionName });
+      } catch {
+        continue; // a browser that does not know the name (Safari, older Firefox)
+      }
+      if (this.stopped) return;
+      status.onchange = () => {
+        if (status.state === "granted") void this.retry();
+      };
+      this.watched.push(status);
+    }
   }
 
   private publish(
@@ -169,7 +393,9 @@ export class LocalMedia {
 
   /** Release every device. */
   stop(): void {
+    this.stopped = true;
     this.devices?.removeEventListener?.("devicechange", this.onDeviceChange);
+    for (const status of this.watched.splice(0)) status.onchange = null;
     this.current.audio?.stop();
     this.current.video?.stop();
     this.current.screen?.stop();
@@ -178,7 +404,8 @@ export class LocalMedia {
 
   private async one(kind: "audio" | "video"): Promise<[MediaStreamTrack | null, DeviceProblem | null]> {
     try {
-      const constraints = kind === "audio" ? { audio: AUDIO } : { video: VIDEO };
+      const constraints =
+        kind === "audio" ? { audio: audioConstraints(this.current.processing) } : { video: VIDEO };
       const stream = await this.devices!.getUserMedia(constraints);
       return [stream.getTracks()[0] ?? null, null];
     } catch (error) {
@@ -188,7 +415,7 @@ export class LocalMedia {
 
   private async switchDevice(kind: "audio" | "video", deviceId: string): Promise<MediaStreamTrack | null> {
     if (this.devices === undefined) return null;
-    const base = kind === "audio" ? AUDIO : VIDEO;
+    const base = kind === "audio" ? audioConstraints(this.current.processing) : VIDEO;
     const constraints = { [kind]: { ...base, deviceId: { exact: deviceId } } };
     try {
       const stream = await this.devices.getUserMedia(constraints);

@@ -278,17 +278,31 @@ export class Mesh {
     return level;
   }
 
-  /** Inbound numbers per member, from getStats(): used by tests and diagnostics. */
+  /**
+   * getStats() numbers per member id, one call per connection (all at once): tests,
+   * diagnostics and the quality figures (src/rtc/quality.ts) read them.
+   */
   async stats(): Promise<Record<string, PeerStats>> {
-    const out: Record<string, PeerStats> = {};
-    for (const [id, entry] of this.peers) {
-      out[id] = await peerStats(entry.link.pc, entry.screenTrackId, {
-        trail: [...entry.link.trail],
-        iceRestarts: entry.iceRestarts,
-        rebuilds: entry.rebuilds,
-      });
-    }
-    return out;
+    const entries = await Promise.all(
+      [...this.peers].map(async ([id, entry]) => {
+        const pc = entry.link.pc;
+        const screenSender = entry.senders.screen;
+        const screen = {
+          inboundTrackId: entry.screenTrackId,
+          outboundMid:
+            screenSender === null
+              ? null
+              : (pc.getTransceivers().find((t) => t.sender === screenSender)?.mid ?? null),
+        };
+        const extra = {
+          trail: [...entry.link.trail],
+          iceRestarts: entry.iceRestarts,
+          rebuilds: entry.rebuilds,
+        };
+        return [id, await peerStats(pc, screen, extra)] as const;
+      }),
+    );
+    return Object.fromEntries(entries);
   }
 
   /** A new RTCPeerConnection and its link; the caller attaches the local tracks. */

@@ -3,17 +3,34 @@ import { AccountPage } from "./pages/AccountPage";
 import { CallPage } from "./pages/CallPage";
 import { HomePage } from "./pages/HomePage";
 import { LoginPage } from "./pages/LoginPage";
+import { NotAMeeting, NotFound } from "./pages/NotFound";
 import { RegisterPage } from "./pages/RegisterPage";
 import { RoomPage } from "./pages/RoomPage";
+import { routeOf } from "./routes";
+import "./styles/access.css";
 
-/** Routes: `/`, `/r/<room>`, `/call`, `/login`, `/register`, `/account`. */
+/**
+ * Routes (ui/routes.ts): `/`, `/r/<room>`, `/call`, `/login`, `/register`, `/account`; a room
+ * link with an impossible id is "This link is not a meeting", anything else "Page not found".
+ */
 export function App() {
-  const path = usePath();
-  const room = /^\/r\/([A-Za-z0-9_-]{1,64})\/?$/.exec(path)?.[1];
-  if (room !== undefined) return <RoomPage key={room} roomId={room} />;
-  if (path === "/call") return <CallPage />;
-  if (path === "/login") return <LoginPage />;
-  if (path === "/register") return <RegisterPage />;
-  if (path === "/account") return <AccountPage />;
-  return <HomePage />;
+  const route = routeOf(usePath());
+  switch (route.page) {
+    case "home":
+      return <HomePage />;
+    case "room":
+      return <RoomPage key={route.roomId} roomId={route.roomId} />;
+    case "not-a-meeting":
+      return <NotAMeeting />;
+    case "call":
+      return <CallPage />;
+    case "login":
+      return <LoginPage />;
+    case "register":
+      return <RegisterPage />;
+    case "account":
+      return <AccountPage />;
+    case "not-found":
+      return <NotFound />;
+  }
 }

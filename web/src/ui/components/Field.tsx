@@ -1,4 +1,6 @@
 import type { HTMLInputAutoCompleteAttribute } from "react";
+import { nameLength } from "../../account/account";
+import "../styles/access.css";
 
 interface Props {
   id: string;
@@ -9,11 +11,16 @@ interface Props {
   hint?: string;
   type?: "text" | "password";
   autoComplete?: HTMLInputAutoCompleteAttribute;
+  /**
+   * The most characters, counted as the server counts names (`nameLength`: code points after
+   * NFC and trimming), not the UTF-16 units of an input's `maxLength`. A counter shows near
+   * it; past it the field says so (the text is never cut short).
+   */
   maxLength?: number;
   minLength?: number;
 }
 
-/** A labelled input with its hint and its error, both announced with the field. */
+/** A labelled input with its hint, its length near a limit, and its error, announced with it. */
 export function Field({
   id,
   label,
@@ -26,7 +33,17 @@ export function Field({
   maxLength,
   minLength,
 }: Props) {
-  const described = [hint ? `${id}-hint` : "", error ? `${id}-error` : ""].filter(Boolean).join(" ");
+  const length = maxLength === undefined ? 0 : nameLength(value);
+  const near = maxLength !== undefined && length > maxLength - 16;
+  const over = maxLength !== undefined && length > maxLength;
+  const shownError = error ?? (over ? `At most ${maxLength} characters: this has ${length}.` : null);
+  const described = [
+    hint ? `${id}-hint` : "",
+    near && !over ? `${id}-count` : "",
+    shownError ? `${id}-error` : "",
+  ]
+    .filter(Boolean)
+    .join(" ");
   return (
     <div className="mb-3">
       <label htmlFor={id} className="form-label">
@@ -35,13 +52,12 @@ export function Field({
       <input
         id={id}
         type={type}
-        className={`form-control ${error ? "is-invalid" : ""}`}
+        className={`form-control ${shownError ? "is-invalid" : ""}`}
         value={value}
         required
         autoComplete={autoComplete}
-        maxLength={maxLength}
         minLength={minLength}
-        aria-invalid={error ? true : undefined}
+        aria-invalid={shownError ? true : undefined}
         aria-describedby={described || undefined}
         onChange={(e) => onChange(e.target.value)}
       />
@@ -50,9 +66,14 @@ export function Field({
           {hint}
         </div>
       )}
-      {error && (
+      {near && !over && (
+        <div id={`${id}-count`} className="form-text char-count" data-testid={`${id}-count`}>
+          {length} of {maxLength} characters
+        </div>
+      )}
+      {shownError && (
         <div id={`${id}-error`} className="invalid-feedback" data-testid={`${id}-error`}>
-          {error}
+          {shownError}
         </div>
       )}
     </div>

@@ -1,28 +1,25 @@
-const URL_PATTERN = /(https?:\/\/[^\s<>"']+)/g;
+import { chatParts } from "../../room/chat";
 
-/** Text with http(s) links made clickable; everything else stays text. */
+/**
+ * Chat text with http(s) links made clickable; everything else stays text. Each link is
+ * isolated left-to-right (`<bdi dir="ltr">`: surrounding right-to-left text cannot reorder
+ * it) and shows its bidi controls as placeholders (src/room/chat.ts), so its text reads in
+ * the order of the address it opens.
+ */
 export function LinkedText({ text }: { text: string }) {
-  const parts = text.split(URL_PATTERN);
   return (
     <>
-      {parts.map((part, i) =>
-        i % 2 === 1 && isWebUrl(part) ? (
-          <a key={i} href={part} target="_blank" rel="noopener noreferrer nofollow">
-            {part}
-          </a>
+      {chatParts(text).map((part, i) =>
+        part.kind === "link" ? (
+          <bdi key={i} dir="ltr" className="chat-link">
+            <a href={part.href} title={part.href} target="_blank" rel="noopener noreferrer nofollow">
+              {part.text}
+            </a>
+          </bdi>
         ) : (
-          part
+          part.text
         ),
       )}
     </>
   );
-}
-
-function isWebUrl(candidate: string): boolean {
-  try {
-    const url = new URL(candidate);
-    return url.protocol === "http:" || url.protocol === "https:";
-  } catch {
-    return false;
-  }
 }

@@ -28,8 +28,8 @@ interface Props {
 }
 
 /**
- * Everyone in the room: raised hands first in the order they went up, then you, then the
- * others in the order they came. Hosts get a menu per person.
+ * Everyone in the room: raised hands first in the order they went up ("1st", "2nd", …), then
+ * you, then the others in the order they came. Hosts get a menu per person.
  */
 export function People({ self, members, actions }: Props) {
   const [confirming, setConfirming] = useState<string | null>(null);
@@ -71,8 +71,8 @@ export function People({ self, members, actions }: Props) {
                 title={`Hand raised (${ordinal(p.hand)})`}
               >
                 <Icon name="hand" size={16} />
-                <span aria-hidden="true">{p.hand}</span>
-                <span className="visually-hidden">hand raised, {ordinal(p.hand)}</span>
+                <span className="visually-hidden">Hand raised: </span>
+                <span data-testid="person-hand-place">{ordinal(p.hand)}</span>
               </span>
             )}
             {p.host && (

@@ -1,22 +1,20 @@
-import { useMemo } from "react";
+import type { ReactNode } from "react";
 import type { Participant } from "../../room/session";
-import { usePolledLevel } from "../hooks/media";
-import { Tile } from "./Tile";
+import { Tile, type Placement } from "./Tile";
 
-const SPEAKING = 0.04;
-
-/** A remote member's tile, with speaking measured from the audio they send. */
+/** A remote member's camera tile; `speaking` comes from the audio this side receives. */
 export function RemoteTile({
   member,
-  level,
+  speaking,
   sinkId,
-}: {
+  indicator,
+  ...placement
+}: Placement & {
   member: Participant;
-  level: (id: string) => number;
+  speaking: boolean;
   sinkId: string;
+  indicator?: ReactNode;
 }) {
-  const source = useMemo(() => ({ read: () => level(member.id) }), [level, member.id]);
-  const heard = usePolledLevel(member.media.mic ? source : null);
   return (
     <Tile
       name={member.name}
@@ -25,11 +23,13 @@ export function RemoteTile({
       hand={member.hand}
       media={member.media}
       camera={member.camera}
-      screen={member.screen}
-      speaking={heard > SPEAKING}
+      sharing={member.media.screen && member.screen !== null}
+      speaking={speaking}
       status={tileStatus(member)}
       statusProblem={member.recovery === "failed"}
       sinkId={sinkId}
+      indicator={indicator}
+      {...placement}
     />
   );
 }

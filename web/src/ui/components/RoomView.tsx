@@ -1,22 +1,32 @@
-import { useCallback, useEffect, useMemo, useState } from "react";
-import type { LocalMedia } from "../../rtc/media";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import type { LayoutChoice } from "../../room/layout";
+import { canRetry, type LocalMedia } from "../../rtc/media";
 import type { RoomSession, RoomSnapshot } from "../../room/session";
-import { useLocalMediaState, useTrackLevel } from "../hooks/media";
+import { useLocalMediaState } from "../hooks/media";
 import { useArrivals } from "../hooks/arrivals";
+import { useQuality } from "../hooks/quality";
+import { useRoomShortcuts } from "../hooks/shortcuts";
+import { useRoomSounds } from "../hooks/sounds";
+import { useSpeakers } from "../hooks/speaker";
 import { useStore } from "../hooks/store";
 import { useUnread } from "../hooks/unread";
 import { ChatPanel } from "./ChatPanel";
 import { ControlBar, type Panel } from "./ControlBar";
 import { DevicePickers } from "./DevicePickers";
-import { Grid } from "./Grid";
 import { Icon } from "./Icon";
 import { KnockNotices } from "./KnockNotices";
+import { MediaNotice } from "./MediaNotice";
 import { People } from "./People";
+import { QualityIndicator } from "./QualityIndicator";
+import { ReactionOverlay } from "./Reactions";
 import { ReconnectingBanner } from "./ReconnectingBanner";
-import { RemoteTile } from "./RemoteTile";
+import { RoomHeader } from "./RoomHeader";
 import { RoomNotes } from "./RoomNotes";
 import { SecurityPanel } from "./SecurityPanel";
-import { Tile } from "./Tile";
+import { LeaveConfirm, ShortcutHelp } from "./ShortcutHelp";
+import { SoundSettings } from "./SoundSettings";
+import { Stage } from "./Stage";
+import { StatsPanel } from "./StatsPanel";
 
 interface Props {
   session: RoomSession;
@@ -34,10 +44,13 @@ const PANEL_TITLES = {
   people: "Participants",
   security: "Security",
   settings: "Devices",
+  stats: "Statistics",
 } as const;
 const canShare = typeof navigator !== "undefined" && navigator.mediaDevices?.getDisplayMedia !== undefined;
+/** How long "Invite link copied" stays (ms). */
+export const INVITE_NOTICE_MS = 4_000;
 
-/** A room in progress: the grid, the side panel and the controls. */
+/** A room in progress: the stage, the side panel and the controls. */
 export function RoomView({
   session,
   media,
@@ -50,11 +63,12 @@ export function RoomView({
 }: Props) {
   const snap = useStore(session);
   const local = useLocalMediaState(media);
-  const [panel, setPanel] = useState<Panel>(null);
-  const [notice, setNotice] = useState<string | null>(null);
+  const [layout, setLayout] = useState<LayoutChoice>("auto");
+  const [notice, setNotice] = useState<{ text: string; fades: boolean } | null>(null);
   /** Knock notices a host closed without answering (the person still waits in the panel). */
   const [dismissed, setDismissed] = useState<ReadonlySet<string>>(new Set());
-  const arrivals = useArrivals(snap.members);
+  const joined = snap.phase === "joined";
+  const arrival = useArrivals(snap.members, joined);
   useEffect(() => {
     // The tab says which meeting or call this is; document.title is text, never markup.
     const before = document.title;
@@ -63,9 +77,11 @@ export function RoomView({
       document.title = before;
     };
   }, [title]);
+  const { panel, openPanel, closePanel, togglePanel, panelRef } = usePanel();
   const unread = useUnread(snap.chat, panel === "chat", snap.selfId);
-  const ownLevel = useTrackLevel(local.micOn ? local.audio : null);
   const level = useCallback((id: string) => session.audioLevel(id), [session]);
+  const listened = useMemo(() => snap.members.map((m) => ({ id: m.id, mic: m.media.mic })), [snap.members]);
+  const speakers = useSpeakers(level, listened, snap.selfId, local.micOn ? local.audio : null);
   const self = {
     mic: local.micOn && local.audio !== null,
     camera: local.cameraOn && local.video !== null,
@@ -80,52 +96,62 @@ export function RoomView({
     [local.screen],
   );
 
+  // After joining, keyboard and screen reader users start at the room's heading.
+  const heading = useRef<HTMLHeadingElement>(null);
+  useEffect(() => {
+    if (joined) heading.current?.focus();
+  }, [joined]);
+
+  // "Invite link copied" goes by itself; the link shown for copying by hand stays until closed.
+  useEffect(() => {
+    if (!notice?.fades) return;
+    const timer = setTimeout(() => setNotice(null), INVITE_NOTICE_MS);
+    return () => clearTimeout(timer);
+  }, [notice]);
+
   const invite = () => {
     if (!inviteLink) return;
-    const fallback = () => setNotice(`Invite link: ${inviteLink}`);
+    const fallback = () => setNotice({ text: `Invite link: ${inviteLink}`, fades: false });
     if (navigator.clipboard === undefined) {
       fallback();
       return;
     }
     navigator.clipboard
       .writeText(inviteLink)
-      .then(() => setNotice("Invite link copied. Send it to the people you want to meet."), fallback);
+      .then(
+        () => setNotice({ text: "Invite link copied. Send it to the people you want to meet.", fades: true }),
+        fallback,
+      );
   };
+
+  const quality = useQuality(session);
+  useRoomSounds(snap, unread);
+  // A device that was blocked or missing is asked for again rather than left disabled.
+  const toggleMic = () => (local.audio === null ? void media.retry() : media.setMicOn(!local.micOn));
+  const toggleCamera = () => (local.video === null ? void media.retry() : media.setCameraOn(!local.cameraOn));
+  const toggleScreen = () => (local.screen ? media.stopScreen() : void media.startScreen());
+  const toggleHand = () => session.raiseHand(snap.selfHand === null);
+  const keys = useRoomShortcuts({
+    mic: toggleMic,
+    camera: toggleCamera,
+    chat: () => togglePanel("chat"),
+    people: () => togglePanel("people"),
+    ...(isRoom ? { hand: toggleHand } : {}),
+    ...(canShare && !snap.lost ? { screen: toggleScreen } : {}),
+    leave: onLeave,
+  });
 
   return (
     <div className="room" data-testid="room">
-      <header className="room-header">
-        <h1 className="h6 m-0 text-truncate">{title}</h1>
-        <span className="text-body-secondary small" data-testid="member-count">
-          {snap.members.length + 1} in the {snap.isPrivate ? "call" : "room"}
-        </span>
-        {isRoom && (snap.locked || snap.protected || snap.lobby) && (
-          <span className="d-flex gap-1" data-testid="room-protections">
-            {snap.locked && (
-              <span className="badge text-bg-warning" data-testid="badge-locked">
-                Locked
-              </span>
-            )}
-            {snap.protected && (
-              <span className="badge text-bg-secondary" data-testid="badge-password">
-                Password
-              </span>
-            )}
-            {snap.lobby && (
-              <span className="badge text-bg-secondary" data-testid="badge-lobby">
-                Ask to join
-              </span>
-            )}
-          </span>
-        )}
-        <span
-          className="ms-auto text-body-secondary small text-truncate"
-          role="status"
-          data-testid="arrivals"
-        >
-          {arrivals}
-        </span>
-      </header>
+      <RoomHeader
+        title={title}
+        count={snap.members.length + 1}
+        isPrivate={snap.isPrivate}
+        locked={snap.locked}
+        protected={snap.protected}
+        lobby={snap.lobby}
+        headingRef={heading}
+      />
       {snap.reconnecting && !snap.lost && <ReconnectingBanner />}
       {snap.lost && (
         <div
@@ -145,18 +171,6 @@ export function RoomView({
               {snap.lostReason === "replaced" ? "Use here" : "Rejoin"}
             </button>
           )}
-        </div>
-      )}
-      {notice && (
-        <div className="alert alert-info alert-dismissible m-2 py-2" role="status" data-testid="notice">
-          {notice}
-          <button
-            type="button"
-            className="btn-close"
-            aria-label="Dismiss"
-            data-testid="notice-dismiss"
-            onClick={() => setNotice(null)}
-          />
         </div>
       )}
       {snap.problem && snap.phase === "joined" && !snap.lost && (
@@ -182,39 +196,65 @@ export function RoomView({
           onAdmit={hostActions.admit}
           onDeny={hostActions.deny}
           onDismiss={(id) => setDismissed((before) => new Set([...before, id]))}
-          onOpenPanel={() => setPanel("security")}
+          onOpenPanel={() => openPanel("security")}
         />
       )}
       <RoomNotes notes={snap.notes} />
       <div className="room-body">
-        <main className="stage" aria-label="Participants' video">
-          <Grid count={snap.members.length + 1}>
-            <Tile
-              name={snap.selfName}
-              label={snap.selfLabel}
-              host={snap.isHost}
-              hand={snap.selfHand}
-              media={self}
-              camera={local.preview}
-              screen={ownScreen}
-              speaking={ownLevel > 0.08}
-              self
-            />
-            {snap.members.map((m) => (
-              <RemoteTile key={m.id} member={m} level={level} sinkId={local.speakerId} />
-            ))}
-          </Grid>
-        </main>
+        <div className="stage-area">
+          <Stage
+            self={{
+              id: snap.selfId,
+              name: snap.selfName,
+              label: snap.selfLabel,
+              host: snap.isHost,
+              hand: snap.selfHand,
+              media: self,
+              camera: local.preview,
+              screen: ownScreen,
+            }}
+            members={snap.members}
+            speakers={speakers}
+            choice={layout}
+            sinkId={local.speakerId}
+            indicator={(id) => <QualityIndicator quality={quality.get(id)} />}
+            overlay={<ReactionOverlay reactions={snap.reactions} labels={labels} selfId={snap.selfId} />}
+          />
+          <div className="room-toasts">
+            {notice && (
+              <div className="room-toast" role="status" data-testid="notice">
+                <span className="flex-grow-1">{notice.text}</span>
+                <button
+                  type="button"
+                  className="btn-close btn-close-white"
+                  aria-label="Dismiss"
+                  data-testid="notice-dismiss"
+                  onClick={() => setNotice(null)}
+                />
+              </div>
+            )}
+            {/* Always in the page, so screen readers hear what is put in it. */}
+            <div className="arrivals" role="status" data-testid="arrivals">
+              {arrival.text && (
+                <span key={arrival.key} className="room-toast arrival">
+                  {arrival.text}
+                </span>
+              )}
+            </div>
+          </div>
+        </div>
         {panel && (
-          <aside className="side-panel" aria-label={PANEL_TITLES[panel]}>
+          <aside ref={panelRef} className="side-panel" aria-label={PANEL_TITLES[panel]}>
             <div className="side-head">
-              <h2 className="h6 m-0">{PANEL_TITLES[panel]}</h2>
+              <h2 className="h6 m-0" tabIndex={-1} data-panel-heading="">
+                {PANEL_TITLES[panel]}
+              </h2>
               <button
                 type="button"
                 className="btn btn-sm btn-link text-body"
                 aria-label={`Close ${PANEL_TITLES[panel]}`}
                 data-testid="panel-close"
-                onClick={() => setPanel(null)}
+                onClick={closePanel}
               >
                 <Icon name="close" size={18} />
               </button>
@@ -254,15 +294,19 @@ export function RoomView({
               />
             )}
             {panel === "settings" && (
-              <div className="p-3">
+              <div className="side-scroll p-3">
+                <MediaNotice state={local} onRetry={() => void media.retry()} />
                 <DevicePickers
                   state={local}
                   onCamera={(id) => void media.useCamera(id)}
                   onMic={(id) => void media.useMic(id)}
                   onSpeaker={(id) => media.useSpeaker(id)}
+                  onProcessing={(change) => void media.setProcessing(change)}
                 />
+                <SoundSettings />
               </div>
             )}
+            {panel === "stats" && <StatsPanel session={session} labels={labels} />}
           </aside>
         )}
       </div>
@@ -270,30 +314,99 @@ export function RoomView({
         micOn={self.mic}
         cameraOn={self.camera}
         sharing={self.screen}
-        hasMic={local.audio !== null}
-        hasCamera={local.video !== null}
+        hasMic={local.audio !== null || canRetry(local, "audio")}
+        hasCamera={local.video !== null || canRetry(local, "video")}
         canShare={canShare && !snap.lost}
         panel={panel}
         unread={unread}
         leaveLabel={leaveLabel}
         {...(isRoom
           ? {
-              hand: {
-                raised: snap.selfHand !== null,
-                onToggle: () => session.raiseHand(snap.selfHand === null),
-              },
+              hand: { raised: snap.selfHand !== null, onToggle: toggleHand },
               security: { waiting: snap.isHost ? snap.waiting.length : 0 },
             }
           : {})}
-        onMic={() => media.setMicOn(!local.micOn)}
-        onCamera={() => media.setCameraOn(!local.cameraOn)}
-        onScreen={() => (local.screen ? media.stopScreen() : void media.startScreen())}
-        onPanel={setPanel}
+        layout={{ choice: layout, onChoose: setLayout }}
+        onMic={toggleMic}
+        onCamera={toggleCamera}
+        onScreen={toggleScreen}
+        onPanel={(which) => (which === null ? closePanel() : openPanel(which))}
+        onStats={() => togglePanel("stats")}
+        onReact={(r) => session.react(r)}
+        onHelp={keys.openHelp}
         {...(inviteLink ? { onInvite: invite } : {})}
         onLeave={onLeave}
       />
+      <ShortcutHelp open={keys.helpOpen} onClose={keys.closeHelp} />
+      <LeaveConfirm open={keys.leaveAsked} onLeave={keys.confirmLeave} onStay={keys.cancelLeave} />
     </div>
   );
+}
+
+/**
+ * The side panel that is open, and where focus goes: opening one remembers what had focus
+ * (the button that opened it) and moves focus into the panel unless the panel took it itself
+ * (the chat box does); closing it — by its button, its control or Escape — gives focus back.
+ */
+function usePanel() {
+  const [panel, setPanel] = useState<Panel>(null);
+  const opener = useRef<HTMLElement | null>(null);
+  const panelRef = useRef<HTMLElement>(null);
+  const moveFocus = useRef<"in" | "back" | null>(null);
+
+  const openPanel = useCallback(
+    (which: Exclude<Panel, null>) => {
+      if (panel === null) {
+        const active = document.activeElement;
+        opener.current = active instanceof HTMLElement && active !== document.body ? active : null;
+      }
+      setPanel(which);
+      moveFocus.current = "in";
+    },
+    [panel],
+  );
+  const closePanel = useCallback(() => {
+    setPanel(null);
+    moveFocus.current = "back";
+  }, []);
+  const togglePanel = useCallback(
+    (which: Exclude<Panel, null>) => (panel === which ? closePanel() : openPanel(which)),
+    [panel, openPanel, closePanel],
+  );
+
+  useEffect(() => {
+    const move = moveFocus.current;
+    moveFocus.current = null;
+    if (move === "in" && panel !== null) {
+      const box = panelRef.current;
+      if (box !== null && !box.contains(document.activeElement)) {
+        box.querySelector<HTMLElement>("[data-panel-heading]")?.focus();
+      }
+    } else if (move === "back" && panel === null) {
+      const back = opener.current;
+      opener.current = null;
+      // The opener may be gone (an item of the "More" menu): "More" itself then takes focus.
+      const target = back?.isConnected
+        ? back
+        : document.querySelector<HTMLElement>('[data-testid="control-more"]');
+      target?.focus();
+    }
+  }, [panel]);
+
+  // Escape closes the panel, unless something inside already handled it (a menu, a dialog).
+  useEffect(() => {
+    if (panel === null) return;
+    const onKey = (event: KeyboardEvent) => {
+      if (event.key !== "Escape" || event.defaultPrevented) return;
+      if (document.querySelector("dialog[open], [aria-modal='true']") !== null) return;
+      event.preventDefault();
+      closePanel();
+    };
+    document.addEventListener("keydown", onKey);
+    return () => document.removeEventListener("keydown", onKey);
+  }, [panel, closePanel]);
+
+  return { panel, openPanel, closePanel, togglePanel, panelRef };
 }
 
 /** Why this side is out of the room, in a sentence. */

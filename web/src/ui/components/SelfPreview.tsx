@@ -1,9 +1,19 @@
-import type { LocalMedia, LocalMediaState } from "../../rtc/media";
+import { canRetry, type LocalMedia, type LocalMediaState } from "../../rtc/media";
 import { useTrackLevel } from "../hooks/media";
 import { Avatar } from "./Avatar";
 import { Icon } from "./Icon";
 import { LevelBar } from "./LevelBar";
 import { VideoView } from "./VideoView";
+
+/** The name of the mic or camera button: what pressing it does. */
+function deviceLabel(kind: "mic" | "camera", state: LocalMediaState): string {
+  if (kind === "mic") {
+    if (state.audio !== null) return state.micOn ? "Mute microphone" : "Unmute microphone";
+    return canRetry(state, "audio") ? "Microphone unavailable: try again" : "No microphone available";
+  }
+  if (state.video !== null) return state.cameraOn ? "Turn camera off" : "Turn camera on";
+  return canRetry(state, "video") ? "Camera unavailable: try again" : "No camera available";
+}
 
 /** The camera preview with mic and camera toggles and a level meter. */
 export function SelfPreview({
@@ -40,20 +50,20 @@ export function SelfPreview({
           <button
             type="button"
             className={`btn control ${state.micOn && state.audio ? "btn-secondary" : "btn-danger"}`}
-            aria-label={state.micOn ? "Mute microphone" : "Unmute microphone"}
-            disabled={state.audio === null}
+            aria-label={deviceLabel("mic", state)}
+            disabled={state.audio === null && !canRetry(state, "audio")}
             data-testid="preview-mic"
-            onClick={() => media.setMicOn(!state.micOn)}
+            onClick={() => (state.audio === null ? void media.retry() : media.setMicOn(!state.micOn))}
           >
             <Icon name={state.micOn && state.audio ? "mic" : "micOff"} />
           </button>
           <button
             type="button"
             className={`btn control ${cameraShown ? "btn-secondary" : "btn-danger"}`}
-            aria-label={state.cameraOn ? "Turn camera off" : "Turn camera on"}
-            disabled={state.video === null}
+            aria-label={deviceLabel("camera", state)}
+            disabled={state.video === null && !canRetry(state, "video")}
             data-testid="preview-camera"
-            onClick={() => media.setCameraOn(!state.cameraOn)}
+            onClick={() => (state.video === null ? void media.retry() : media.setCameraOn(!state.cameraOn))}
           >
             <Icon name={cameraShown ? "camera" : "cameraOff"} />
           </button>

@@ -12,7 +12,8 @@ import { RoomView } from "../components/RoomView";
 import { SelfPreview } from "../components/SelfPreview";
 import { SignedInPage } from "../components/SignInRequired";
 import { TopBar } from "../components/TopBar";
-import { useCallLine } from "../hooks/call";
+import { SoundSettings } from "../components/SoundSettings";
+import { askNotificationPermission, useCallLine, useIncomingCallAlerts } from "../hooks/call";
 import { useLocalMedia } from "../hooks/media";
 import { useDisplayName } from "../hooks/name";
 import { useSignalingState } from "../hooks/signaling";
@@ -48,7 +49,11 @@ function CallFlow() {
   }
   const submit = (event: FormEvent) => {
     event.preventDefault();
-    if (name.trim() !== "") void signIn(name.trim());
+    if (name.trim() === "") return;
+    // A desktop notice for calls that ring while this tab is in the background; browsers
+    // let a page ask only from a user gesture such as this one.
+    askNotificationPermission();
+    void signIn(name.trim());
   };
   return (
     <div className="page">
@@ -112,6 +117,7 @@ function Phone({ client, calls, media, local, lost, onSignOut, onReconnect }: Ph
   const signaling = useSignalingState(client);
   const me = client.welcome?.name ?? "";
   const [peer, setPeer] = useState("");
+  useIncomingCallAlerts(call.phase === "incoming", call.peer);
 
   if (call.phase === "in_call" && call.room !== null) {
     return (
@@ -194,7 +200,7 @@ function Phone({ client, calls, media, local, lost, onSignOut, onReconnect }: Ph
               </span>
               <button
                 type="button"
-                className="btn btn-sm btn-outline-secondary ms-auto"
+                className="btn btn-sm btn-outline-light ms-auto"
                 data-testid="change-name"
                 onClick={onSignOut}
               >
@@ -263,6 +269,9 @@ function Phone({ client, calls, media, local, lost, onSignOut, onReconnect }: Ph
             <SelfPreview media={media} state={local} name={me} />
             <div className="mt-3">
               <MediaNotice state={local} />
+            </div>
+            <div className="card card-body mt-3">
+              <SoundSettings />
             </div>
           </div>
         </div>

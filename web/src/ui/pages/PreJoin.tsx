@@ -6,7 +6,7 @@ import { AccountStatus } from "../components/AccountStatus";
 import { ConnectionCheck } from "../components/ConnectionCheck";
 import { DevicePickers } from "../components/DevicePickers";
 import { MediaNotice } from "../components/MediaNotice";
-import { NameField } from "../components/NameField";
+import { NameField, nameTooLong } from "../components/NameField";
 import { SelfPreview } from "../components/SelfPreview";
 import { TopBar } from "../components/TopBar";
 import { useConnectionCheck } from "../hooks/check";
@@ -30,6 +30,9 @@ interface Props {
 
 type Info = RoomInfo | null | "loading";
 
+/** While the meeting is full, how often the page asks again whether there is room. */
+export const FULL_RECHECK_MS = 5000;
+
 /**
  * Before joining: your preview, devices and name, and what the room asks of you — its
  * password, that its host locked it, or that a host lets people in ("Ask to join"). A
@@ -38,7 +41,7 @@ type Info = RoomInfo | null | "loading";
 export function PreJoin(p: Props) {
   const { roomId, display, password, error, connecting } = p;
   const { name } = display;
-  const [info, reload] = useRoomInfo(roomId);
+  const [info, reload, answers] = useRoomInfo(roomId);
   const [hostKey] = useState(() => hostKeyFor(roomId));
   const check = useConnectionCheck();
   const code = error?.code ?? "";
@@ -49,6 +52,17 @@ export function PreJoin(p: Props) {
   }, [code, reload]);
 
   const known = info !== "loading" && info !== null ? info : null;
+  // Full: the room info says so, or the server just refused a join as full and no newer
+  // room info has come since (a room with a password does not tell its count).
+  const [refusal, setRefusal] = useState<{ error: JoinProblem; answers: number } | null>(null);
+  if (error !== null && code === "room_full" && refusal?.error !== error) setRefusal({ error, answers });
+  const full =
+    known?.full === true || (refusal !== null && refusal.error === error && refusal.answers === answers);
+  useEffect(() => {
+    if (!full) return;
+    const timer = setInterval(reload, FULL_RECHECK_MS);
+    return () => clearInterval(timer);
+  }, [full, reload]);
   const isHost = hostKey !== null;
   // A refusal is shown even to a host-key holder: the key may be one the server no longer knows.
   const locked = code === "room_locked" || (!isHost && known?.locked === true);
@@ -57,12 +71,14 @@ export function PreJoin(p: Props) {
   // A signed-in person may be a host by account (the server knows); let them try.
   const mayTry = !locked || display.account !== null;
   const passwordError = code === "wrong_password" ? error?.text : null;
+  // Said by the "full" notice instead, which knows when there is room again.
   const otherError =
-    error !== null && code !== "wrong_password" && code !== "room_locked" ? error.text : null;
+    error !== null && !["wrong_password", "room_locked", "room_full"].includes(code) ? error.text : null;
+  const tooLong = display.account === null && nameTooLong(name);
 
   const submit = (event: FormEvent) => {
     event.preventDefault();
-    if (name.trim() !== "" && mayTry) p.onJoin();
+    if (name.trim() !== "" && !tooLong && !full && mayTry) p.onJoin();
   };
   const retry = () => {
     p.onClearError();
@@ -80,9 +96,15 @@ export function PreJoin(p: Props) {
           <div className="col-lg-5">
             <h1 className="h3">Ready to join?</h1>
             <AccountStatus className="mb-2" />
-            <p className="text-body-secondary mb-3" data-testid="room-status">
+            <p className="text-body-secondary mb-3" data-testid="room-status" aria-live="polite">
               {describeRoom(info)}
             </p>
+            {full && (
+              <div className="alert alert-info py-2 small" data-testid="room-full" role="status">
+                {known?.full !== true && <strong>This meeting is full. </strong>}
+                You can join as soon as someone leaves: this page checks every few seconds.
+              </div>
+            )}
             {isHost && (
               <p className="small text-body-secondary" data-testid="prejoin-host">
                 You created this meeting, so you join as its host.
@@ -105,7 +127,7 @@ export function PreJoin(p: Props) {
                 </button>
               </div>
             )}
-            <MediaNotice state={p.local} />
+            <MediaNotice state={p.local} onRetry={() => void p.media.retry()} />
             <ConnectionCheck check={check} />
             <form onSubmit={submit}>
               <NameField id="prejoin-name" className="mb-3" {...display} />
@@ -122,6 +144,7 @@ export function PreJoin(p: Props) {
                 onCamera={(id) => void p.media.useCamera(id)}
                 onMic={(id) => void p.media.useMic(id)}
                 onSpeaker={(id) => p.media.useSpeaker(id)}
+                onProcessing={(change) => void p.media.setProcessing(change)}
               />
               {otherError && (
                 <div className="alert alert-danger py-2 mt-2" role="alert" data-testid="join-error">
@@ -134,7 +157,7 @@ export function PreJoin(p: Props) {
                     type="submit"
                     className="btn btn-primary btn-lg flex-grow-1"
                     data-testid="prejoin-join"
-                    disabled={connecting || name.trim() === "" || p.local.acquiring}
+                    disabled={connecting || name.trim() === "" || tooLong || full || p.local.acquiring}
                   >
                     {connecting ? (knocks ? "Asking…" : "Joining…") : knocks ? "Ask to join" : "Join now"}
                   </button>
@@ -201,25 +224,33 @@ function PasswordField(props: {
   );
 }
 
-/** The room as `GET /api/v1/rooms/{id}` tells it, and a way to ask again. */
-function useRoomInfo(roomId: string): [Info, () => void] {
-  const [info, setInfo] = useState<Info>("loading");
+/**
+ * The room as `GET /api/v1/rooms/{id}` tells it, a way to ask again, and how many answers
+ * came so far (to tell a fresh answer from the one before).
+ */
+function useRoomInfo(roomId: string): [Info, () => void, number] {
+  const [info, setInfo] = useState<{ info: Info; answers: number }>({ info: "loading", answers: 0 });
   const [asked, setAsked] = useState(0);
   useEffect(() => {
     let live = true;
-    void roomInfo(roomId).then((found) => live && setInfo(found));
+    void roomInfo(roomId).then(
+      (found) => live && setInfo((old) => ({ info: found, answers: old.answers + 1 })),
+    );
     return () => {
       live = false;
     };
   }, [roomId, asked]);
   const [reload] = useState(() => () => setAsked((n) => n + 1));
-  return [info, reload];
+  return [info.info, reload, info.answers];
 }
 
 function describeRoom(info: Info): string {
   if (info === "loading") return "Checking the meeting…";
   if (info === null) return "Can't reach the Salon server right now.";
-  if (info.full) return "This meeting is full.";
+  if (info.full)
+    return info.members === null
+      ? "This meeting is full."
+      : `This meeting is full: ${info.members} people are in it.`;
   const notes = [
     info.protected ? "It has a password." : "",
     info.lobby ? "A host lets people in." : "",

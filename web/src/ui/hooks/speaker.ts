@@ -1,0 +1,68 @@
+import { useEffect, useRef, useState } from "react";
+import { LevelMeter } from "../../rtc/level";
+import {
+  LOCAL_TUNING,
+  REMOTE_TUNING,
+  sameSpeakers,
+  SpeakerTracker,
+  type SpeakerState,
+} from "../../room/speaker";
+
+/** How often levels are read (ms): often enough to catch short sounds between pauses. */
+const POLL_MS = 50;
+const NOBODY: SpeakerState = { speaking: new Set(), active: null };
+
+export interface Listened {
+  readonly id: string;
+  /** Their microphone is on (a muted member is quiet whatever the level says). */
+  readonly mic: boolean;
+}
+
+/**
+ * Who speaks, and the active speaker among the others: remote members from the audio this
+ * side receives (`level(id)`, RTP levels), this side from its own microphone track. Re-renders
+ * only when the state changes, not at every sample.
+ */
+export function useSpeakers(
+  level: (id: string) => number,
+  members: readonly Listened[],
+  selfId: string,
+  ownTrack: MediaStreamTrack | null,
+): SpeakerState {
+  const [state, setState] = useState<SpeakerState>(NOBODY);
+  const latest = useRef({ level, members });
+  const meter = useRef<LevelMeter | null>(null);
+
+  useEffect(() => {
+    latest.current = { level, members };
+  }, [level, members]);
+
+  useEffect(() => {
+    if (ownTrack === null || typeof AudioContext === "undefined") return;
+    const own = new LevelMeter(ownTrack);
+    meter.current = own;
+    return () => {
+      meter.current = null;
+      own.close();
+    };
+  }, [ownTrack]);
+
+  useEffect(() => {
+    const remote = new SpeakerTracker(REMOTE_TUNING);
+    const local = new SpeakerTracker(LOCAL_TUNING);
+    let shown = NOBODY;
+    const timer = setInterval(() => {
+      const now = performance.now();
+      const { level: read, members: present } = latest.current;
+      const heard = remote.update(new Map(present.map((m) => [m.id, m.mic ? read(m.id) : 0])), now);
+      const own = local.update(new Map([[selfId, meter.current?.read() ?? 0]]), now);
+      const next = { speaking: new Set([...heard.speaking, ...own.speaking]), active: heard.active };
+      if (sameSpeakers(next, shown)) return;
+      shown = next;
+      setState(next);
+    }, POLL_MS);
+    return () => clearInterval(timer);
+  }, [selfId]);
+
+  return state;
+}
