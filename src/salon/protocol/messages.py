@@ -38,6 +38,19 @@ class _ClientMessage(_Message):
     ref: Ref | None = None
 
 
+class _Aliased(_Message):
+    """A message with a field named by a Python keyword on the wire (``from``): built in
+    Python by its field name (``sender=``), read and written by its alias."""
+
+    model_config = ConfigDict(
+        strict=True,
+        extra="ignore",
+        frozen=True,
+        json_schema_serialization_defaults_required=True,
+        populate_by_name=True,
+    )
+
+
 # ---------------------------------------------------------------------------- shared shapes
 
 
@@ -110,7 +123,7 @@ class MemberInfo(_Message):
     media: MediaState
 
 
-class ChatEntry(_Message):
+class ChatEntry(_Aliased):
     """One chat message as stored and delivered; ``seq`` grows by one per room."""
 
     room: str
@@ -121,14 +134,6 @@ class ChatEntry(_Message):
     name: str
     text: str
     client_id: str | None = None  # the sender's own id for it (``chat.id``), null when none
-
-    model_config = ConfigDict(
-        strict=True,
-        extra="ignore",
-        frozen=True,
-        json_schema_serialization_defaults_required=True,
-        populate_by_name=True,
-    )
 
 
 # ------------------------------------------------------------------------- client -> server
@@ -476,21 +481,13 @@ class RoomState(_Message):
     protected: bool
 
 
-class Reacted(_Message):
+class Reacted(_Aliased):
     """A member reacted (sent to everyone in its room or call, the sender too). Nothing is
     stored: a member who is away when it is sent gets it on resume only while it is kept."""
 
     type: Literal["reaction"] = "reaction"
     sender: MemberId = Field(alias="from")
     reaction: ReactionName
-
-    model_config = ConfigDict(
-        strict=True,
-        extra="ignore",
-        frozen=True,
-        json_schema_serialization_defaults_required=True,
-        populate_by_name=True,
-    )
 
 
 class Hands(_Message):
@@ -588,7 +585,7 @@ class SignalRelay(_SignalPayload):
     type: Literal["signal"] = "signal"
     sender: MemberId = Field(alias="from")
 
-    model_config = ConfigDict(
+    model_config = ConfigDict(  # as _Aliased's: the mypy plugin reads it only here
         strict=True,
         extra="ignore",
         frozen=True,
@@ -597,20 +594,12 @@ class SignalRelay(_SignalPayload):
     )
 
 
-class MediaChanged(_Message):
+class MediaChanged(_Aliased):
     type: Literal["media"] = "media"
     sender: MemberId = Field(alias="from")
     mic: bool
     camera: bool
     screen: bool
-
-    model_config = ConfigDict(
-        strict=True,
-        extra="ignore",
-        frozen=True,
-        json_schema_serialization_defaults_required=True,
-        populate_by_name=True,
-    )
 
 
 class ChatDelivered(ChatEntry):
@@ -636,19 +625,11 @@ class PresenceChanged(_Message):
     reconnecting: bool = False  # online, but its connection is lost for now (grace window)
 
 
-class IncomingCall(_Message):
+class IncomingCall(_Aliased):
     type: Literal["incoming_call"] = "incoming_call"
     call: CallId
     sender: MemberId = Field(alias="from")
     name: str
-
-    model_config = ConfigDict(
-        strict=True,
-        extra="ignore",
-        frozen=True,
-        json_schema_serialization_defaults_required=True,
-        populate_by_name=True,
-    )
 
 
 class Ringing(_Message):

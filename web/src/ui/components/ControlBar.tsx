@@ -4,7 +4,6 @@ import { controlsInBar, NARROW_BAR, type LayoutChoice } from "../../room/layout"
 import { REACTION_NAMES, REACTIONS } from "../../room/reactions";
 import { ControlMenu, type ControlMenuGroup, type ControlMenuItem } from "./ControlMenu";
 import { Icon, type IconName } from "./Icon";
-import { StageIcon } from "./StageIcons";
 
 export type Panel = "chat" | "people" | "security" | "settings" | "stats" | null;
 
@@ -89,7 +88,6 @@ function Toggle(props: {
 }
 
 const icon = (name: IconName) => <Icon name={name} />;
-const stageIcon = (name: Parameters<typeof StageIcon>[0]["name"]) => <StageIcon name={name} />;
 const item = (key: string, label: string, testId: string, glyph: ReactNode, onSelect: () => void): ControlMenuItem => ({
   key,
   label,
@@ -194,7 +192,7 @@ function controls(p: Props): Control[] {
       id: "react",
       side: "start",
       more: reactionGroup(p.onReact),
-      bar: <ControlMenu label="Reactions" testId="control-react" icon={stageIcon("smile")} align="start" groups={[reactionGroup(p.onReact)]} />,
+      bar: <ControlMenu label="Reactions" testId="control-react" icon={icon("smile")} align="start" groups={[reactionGroup(p.onReact)]} />,
     },
     p.security && {
       id: "security",
@@ -227,7 +225,7 @@ function controls(p: Props): Control[] {
       id: "layout",
       side: "end",
       more: layoutGroup(p.layout),
-      bar: <ControlMenu label="Layout" testId="control-layout" icon={stageIcon("layout")} groups={[layoutGroup(p.layout)]} />,
+      bar: <ControlMenu label="Layout" testId="control-layout" icon={icon("layout")} groups={[layoutGroup(p.layout)]} />,
     },
     {
       id: "devices",
@@ -247,16 +245,16 @@ function controls(p: Props): Control[] {
     p.onStats && {
       id: "stats",
       side: "end",
-      more: item("stats", "Statistics", "control-stats", stageIcon("stats"), p.onStats),
+      more: item("stats", "Statistics", "control-stats", icon("stats"), p.onStats),
       bar: (
-        <Toggle label="Statistics" testId="control-stats" pressed={p.panel === "stats"} announcePressed icon={stageIcon("stats")} onClick={p.onStats} />
+        <Toggle label="Statistics" testId="control-stats" pressed={p.panel === "stats"} announcePressed icon={icon("stats")} onClick={p.onStats} />
       ),
     },
     p.onHelp && {
       id: "help",
       side: "end",
-      more: item("help", "Keyboard shortcuts", "control-help", stageIcon("help"), p.onHelp),
-      bar: <Toggle label="Keyboard shortcuts" testId="control-help" pressed={false} icon={stageIcon("help")} onClick={p.onHelp} />,
+      more: item("help", "Keyboard shortcuts", "control-help", icon("help"), p.onHelp),
+      bar: <Toggle label="Keyboard shortcuts" testId="control-help" pressed={false} icon={icon("help")} onClick={p.onHelp} />,
     },
   ];
   return list.filter((c): c is Control => Boolean(c));

@@ -1,4 +1,5 @@
-import { useEffect, useId, useRef, useState, type KeyboardEvent, type ReactNode } from "react";
+import type { ReactNode } from "react";
+import { useMenuButton } from "../hooks/menu";
 
 export interface ControlMenuItem {
   key: string;
@@ -41,67 +42,11 @@ interface Props {
  * a click elsewhere closes it. Groups may be radio choices (menuitemradio, aria-checked).
  */
 export function ControlMenu({ label, testId, icon, groups, badge, align = "end" }: Props) {
-  const [open, setOpen] = useState(false);
-  const [active, setActive] = useState(0);
-  const button = useRef<HTMLButtonElement>(null);
-  const menu = useRef<HTMLDivElement>(null);
-  const id = useId();
   const items = groups.flatMap((g) => g.items);
-
-  useEffect(() => {
-    if (!open) return;
-    menu.current?.querySelectorAll<HTMLElement>("[data-menu-item]")[active]?.focus();
-  }, [open, active]);
-
-  useEffect(() => {
-    if (!open) return;
-    const away = (event: PointerEvent) => {
-      const target = event.target as Node;
-      if (!menu.current?.contains(target) && !button.current?.contains(target)) setOpen(false);
-    };
-    document.addEventListener("pointerdown", away);
-    return () => document.removeEventListener("pointerdown", away);
-  }, [open]);
-
-  const show = (at: number) => {
-    setActive(at);
-    setOpen(true);
-  };
-  const close = (refocus: boolean) => {
-    setOpen(false);
-    if (refocus) button.current?.focus();
-  };
-
-  const onButtonKey = (event: KeyboardEvent) => {
-    if (event.key === "ArrowDown") show(0);
-    else if (event.key === "ArrowUp") show(items.length - 1);
-    else return;
-    event.preventDefault();
-  };
-
-  const onMenuKey = (event: KeyboardEvent) => {
-    const last = items.length - 1;
-    const next = active >= last ? 0 : active + 1;
-    const previous = active <= 0 ? last : active - 1;
-    const moves: Record<string, number> = {
-      ArrowDown: next,
-      ArrowRight: next,
-      ArrowUp: previous,
-      ArrowLeft: previous,
-      Home: 0,
-      End: last,
-    };
-    const to = moves[event.key];
-    if (to !== undefined) {
-      event.preventDefault();
-      setActive(to);
-    } else if (event.key === "Escape") {
-      event.preventDefault(); // the room's own Escape (close the panel) leaves it alone
-      close(true);
-    } else if (event.key === "Tab") {
-      setOpen(false);
-    }
-  };
+  const { open, active, button, menu, id, close, toggle, onButtonKey, onMenuKey } = useMenuButton<
+    HTMLButtonElement,
+    HTMLDivElement
+  >(items.length);
 
   if (items.length === 0) return null;
   // Each group's first item's place in the flat list the arrows move through.
@@ -118,7 +63,7 @@ export function ControlMenu({ label, testId, icon, groups, badge, align = "end" 
         aria-expanded={open}
         aria-controls={open ? id : undefined}
         data-testid={testId}
-        onClick={() => (open ? close(false) : show(0))}
+        onClick={toggle}
         onKeyDown={onButtonKey}
       >
         {icon}

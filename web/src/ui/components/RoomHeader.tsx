@@ -1,6 +1,5 @@
 import type { Ref } from "react";
-import { Icon } from "./Icon";
-import { StageIcon, type StageIconName } from "./StageIcons";
+import { Icon, type IconName } from "./Icon";
 
 interface Props {
   title: string;
@@ -15,10 +14,10 @@ interface Props {
 }
 
 /** A protection of the room: an icon with its word (the word is read out only, on a phone). */
-function Badge({ testId, icon, text, tone }: { testId: string; icon: StageIconName; text: string; tone: string }) {
+function Badge({ testId, icon, text, tone }: { testId: string; icon: IconName; text: string; tone: string }) {
   return (
     <span className={`badge room-badge ${tone}`} data-testid={testId} title={text}>
-      <StageIcon name={icon} size={14} />
+      <Icon name={icon} size={14} />
       <span className="room-badge-text">{text}</span>
     </span>
   );

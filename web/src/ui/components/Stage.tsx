@@ -1,3 +1,4 @@
+import { Icon } from "./Icon";
 import { useEffect, useLayoutEffect, useRef, useState, type ReactNode } from "react";
 import type { Media } from "../../protocol";
 import {
@@ -13,7 +14,6 @@ import {
 import type { Participant } from "../../room/session";
 import type { SpeakerState } from "../../room/speaker";
 import { RemoteTile } from "./RemoteTile";
-import { StageIcon } from "./StageIcons";
 import { ScreenTile, Tile } from "./Tile";
 
 /** This side, as its own tiles show it. */
@@ -179,7 +179,7 @@ export function Stage({ self, members, speakers, choice, sinkId, indicator, over
             data-testid="self-restore"
             onClick={() => showSelf(true)}
           >
-            <StageIcon name="restore" size={16} />
+            <Icon name="restore" size={16} />
           </button>
         </div>
       )}

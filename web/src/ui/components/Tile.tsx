@@ -4,7 +4,6 @@ import type { Rect, TilePlace } from "../../room/layout";
 import { Avatar } from "./Avatar";
 import { ordinal } from "../words";
 import { Icon } from "./Icon";
-import { StageIcon } from "./StageIcons";
 import { VideoView } from "./VideoView";
 
 /** Where the stage put a tile, and what its buttons do. */
@@ -101,7 +100,7 @@ function TileActions({
           data-testid="self-minimise"
           onClick={onMinimise}
         >
-          <StageIcon name="minimise" size={18} />
+          <Icon name="minimise" size={18} />
         </button>
       )}
       {onPin && !full && (
@@ -114,7 +113,7 @@ function TileActions({
           data-testid="tile-pin"
           onClick={onPin}
         >
-          <StageIcon name="pin" size={18} />
+          <Icon name="pin" size={18} />
         </button>
       )}
       <button
@@ -125,7 +124,7 @@ function TileActions({
         data-testid="tile-fullscreen"
         onClick={onFullscreen}
       >
-        <StageIcon name={full ? "exitFullscreen" : "fullscreen"} size={18} />
+        <Icon name={full ? "exitFullscreen" : "fullscreen"} size={18} />
       </button>
     </div>
   );
