@@ -81,6 +81,12 @@ class Server:
         self.data_dir = workdir / "data"
         self.workdir = workdir
         self.env = dict(os.environ, SALON_LOG_LEVEL="warning")
+        # Every member comes from 127.0.0.1: lift the caps per client address and per room.
+        self.env.update(
+            SALON_LIMITS__MAX_CONNECTIONS_PER_ADDRESS="1000000",
+            SALON_LIMITS__HANDSHAKE_BURST="1000000",
+            SALON_LIMITS__ROOM_JOIN_BURST="1000000",
+        )
         if salon_src is not None:
             self.env["PYTHONPATH"] = os.pathsep.join(
                 [str(salon_src), *filter(None, [self.env.get("PYTHONPATH")])]

@@ -19,8 +19,10 @@ The load generator competes with the server for the machine's cores, so the fair
 comparison between targets is messages per server CPU-second, not messages per second.
 
 Salon's per-connection rate limit (50 msg/s, burst 200) is raised for the run through
-``SALON_LIMITS__RATE_PER_SECOND`` and ``SALON_LIMITS__RATE_BURST``; everything else is the
-default configuration, except ``SALON_LOG_LEVEL=warning`` (no per-connection INFO lines).
+``SALON_LIMITS__RATE_PER_SECOND`` and ``SALON_LIMITS__RATE_BURST``, and so are the limits
+per client address and per room (every load connection comes from 127.0.0.1); everything
+else is the default configuration, except ``SALON_LOG_LEVEL=warning`` (no per-connection
+INFO lines).
 
 Examples::
 
@@ -64,6 +66,10 @@ NODE_RELAY = ROOT / "bench" / "node-relay"
 RAISED_LIMITS = {
     "SALON_LIMITS__RATE_PER_SECOND": "1000000",
     "SALON_LIMITS__RATE_BURST": "1000000",
+    # Every load connection comes from 127.0.0.1, which the per-address caps are made for.
+    "SALON_LIMITS__MAX_CONNECTIONS_PER_ADDRESS": "1000000",
+    "SALON_LIMITS__HANDSHAKE_BURST": "1000000",
+    "SALON_LIMITS__ROOM_JOIN_BURST": "1000000",
 }
 CANDIDATE_CHARS = 153  # a ~250-byte signal in all
 PHASES = ("throughput", "latency", "idle")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from tests.integration.peer import Peer
 
@@ -244,3 +245,56 @@ async def test_a_protected_meetings_chat_is_erased_and_its_password_never_stored
         await engine.dispose()
     assert counts == {"open": 1}
     assert all(h is None for h in hashes)
+
+
+async def refused_status(server: Any, address: str = "127.0.0.1") -> tuple[int, str]:
+    """Open a WebSocket from ``address`` expecting a refusal: (HTTP status, Retry-After)."""
+    try:
+        ws = await connect(server.ws_url, ssl=server.ssl_context, local_addr=(address, 0))
+    except InvalidStatus as refused:
+        return refused.response.status_code, refused.response.headers.get("Retry-After", "")
+    await ws.close()
+    raise AssertionError("the handshake was accepted")
+
+
+async def accepted_soon(server: Any) -> Peer:
+    """A connection, once the server has seen the end of the one just closed (its close
+    handshake completes a moment before the server's own bookkeeping)."""
+    for _ in range(100):
+        try:
+            return await Peer.connect(server)
+        except InvalidStatus as refused:
+            if refused.response.status_code != 429:
+                raise
+            await asyncio.sleep(0.05)
+    raise AssertionError("the address was never given its connection back")
+
+
+async def test_one_address_holds_at_most_its_connections(
+    make_server: Callable[..., Any],
+) -> None:
+    with make_server(max_connections_per_address=3) as server:
+        held = [await Peer.greeted(server, f"p{i}") for i in range(3)]
+        status, retry = await refused_status(server)
+        assert (status, retry) == (429, "10")
+        other = await Peer.connect(server, local_addr=("127.0.0.2", 0))  # another address
+        await other.hello("elsewhere")
+        await held[0].close()  # one ends: the address may open one more
+        again = await accepted_soon(server)
+        await again.hello("again")
+        for peer in (*held[1:], other, again):
+            await peer.close()
+
+
+async def test_one_address_opens_a_burst_then_a_few_a_minute(
+    make_server: Callable[..., Any],
+) -> None:
+    with make_server(handshake_burst=4, handshakes_per_minute=6) as server:
+        for _ in range(4):
+            peer = await Peer.connect(server)
+            await peer.close()
+        status, retry = await refused_status(server)
+        assert status == 429 and 1 <= int(retry) <= 10  # 6 a minute: one every 10 s
+        other = await Peer.connect(server, local_addr=("127.0.0.3", 0))
+        await other.hello("unaffected")
+        await other.close()

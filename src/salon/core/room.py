@@ -80,6 +80,7 @@ class Room:
     # Wrong-password budgets by client address (or member id), oldest first; see
     # LimitSettings.password_guesses. Kept for the room's life, not the meeting's.
     guessers: dict[str, TokenBucket] = field(default_factory=dict)
+    joins: TokenBucket | None = None  # the room's join rate (room_joins_per_minute), once used
 
     @property
     def private(self) -> bool:

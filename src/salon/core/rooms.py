@@ -124,7 +124,8 @@ class Rooms(ChatRooms):
         Errors: ``invalid_room``; ``wrong_password`` (over ``max_password_chars``, wrong, or
         missing); ``already_joined`` (in that room or waiting for it); ``in_call`` (a call
         rings); ``no_such_room`` (a call's room); ``server_full``; ``room_locked``;
-        ``room_full`` (no seat, or ``max_room_members`` waiting already)."""
+        ``room_full`` (no seat, or ``max_room_members`` waiting already); ``rate_limited``
+        (the room's joins, or the address's password tries, are spent)."""
         room_id = validate.room_id(room_id)
         password = validate.password(password, self.limits.max_password_chars)
         self._joinable(member, room_id)
@@ -139,6 +140,7 @@ class Rooms(ChatRooms):
             way = await self._way_in(member, room, joiner)
             if way is None:
                 return  # disconnected while we waited: seat no ghost
+            self._may_enter(room)
             if member.id in self._where:
                 self.leave(member)
             self._stop_waiting(member)
@@ -176,6 +178,22 @@ class Rooms(ChatRooms):
             else:
                 joiner = replace(joiner, refused=hashed)
         raise fail(ErrorCode.WRONG_PASSWORD, "the room's password changed meanwhile: try again")
+
+    def _may_enter(self, room: Room) -> None:
+        """Spend one of the room's joins (``room_join_burst`` at once, then
+        ``room_joins_per_minute``), or refuse with ``rate_limited``: a script joining and
+        leaving in a loop cannot flood the members with ``member_joined``/``member_left``.
+        Only a join that would seat or knock spends one; a refused one disturbs nobody."""
+        limits, now = self.limits, self.clock.monotonic()
+        if room.joins is None:
+            rate = limits.room_joins_per_minute / 60.0
+            room.joins = TokenBucket(rate, limits.room_join_burst, now)
+        wait = room.joins.wait(now)
+        if wait > 0:
+            raise fail(
+                ErrorCode.RATE_LIMITED,
+                f"too many joins of this room: try again in {math.ceil(wait)} s",
+            )
 
     def _may_guess(self, room: Room, joiner: Joiner) -> None:
         """Spend one of the joiner's password tries on ``room`` (a token bucket per client

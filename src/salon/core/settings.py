@@ -54,6 +54,16 @@ class LimitSettings(BaseModel):
     password_guesses: int = Field(5, ge=1)
     password_retry_seconds: float = Field(10.0, gt=0)
     max_room_guessers: int = Field(256, ge=1)
+    # WebSocket connections one client address may hold at once, and open: this many at
+    # once, then handshakes_per_minute; more are refused with HTTP 429 before the upgrade.
+    # (Behind a proxy the address is X-Forwarded-For's, from forwarded_allow_ips only.)
+    max_connections_per_address: int = Field(100, ge=1)
+    handshakes_per_minute: float = Field(120.0, gt=0)
+    handshake_burst: int = Field(60, ge=1)
+    # Joins of one room (a knock counts, a resume does not): this many at once, then
+    # room_joins_per_minute; more get rate_limited, and the room hears nothing.
+    room_joins_per_minute: float = Field(120.0, gt=0)
+    room_join_burst: int = Field(50, ge=1)
     # Reactions (👍, 👏, …): each member may send this many a second, in bursts of up to
     # reaction_burst; more get rate_limited and reach nobody.
     reaction_rate_per_second: float = Field(1.0, gt=0)

@@ -78,25 +78,38 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
                 PlainTextResponse("draining", status_code=503, headers={"Retry-After": retry})
             )
             return
-        account = await signed_in(ws, state, origins)
-        if account is None and settings.require_sign_in:
-            # HTTP 401 instead of the upgrade: on this server only accounts get a socket.
-            await ws.send_denial_response(PlainTextResponse("sign in required", status_code=401))
+        # Behind a proxy uvicorn puts the X-Forwarded-For address here, from the proxies in
+        # forwarded_allow_ips only (with --http), as for the sign-in throttle.
+        address = ws.client.host if ws.client else None
+        wait = state.admit(address or "unknown")
+        if wait is not None:
+            # HTTP 429 instead of the upgrade: one address holds or opens too many sockets.
+            refusal = PlainTextResponse(
+                "too many connections from your address", 429, {"Retry-After": str(wait)}
+            )
+            await ws.send_denial_response(refusal)
             return
-        await ws.accept()
-        conn = Connection(ws, settings.limits.outbox_messages, clock.monotonic())
-        session = Session(
-            state.hub,
-            conn,
-            state.ice_servers,
-            account=account,
-            guests_may_join=not settings.require_sign_in,
-            # Behind a proxy uvicorn puts the X-Forwarded-For address here, from the proxies
-            # in forwarded_allow_ips only (with --http), as for the sign-in throttle.
-            address=ws.client.host if ws.client else None,
-        )
-        max_bytes = settings.limits.max_frame_bytes
-        await conn.run(session, clock, max_bytes, state.opened, state.ended)
+        try:
+            account = await signed_in(ws, state, origins)
+            if account is None and settings.require_sign_in:
+                # HTTP 401 instead of the upgrade: on this server only accounts get a socket.
+                denial = PlainTextResponse("sign in required", status_code=401)
+                await ws.send_denial_response(denial)
+                return
+            await ws.accept()
+            conn = Connection(ws, settings.limits.outbox_messages, clock.monotonic())
+            session = Session(
+                state.hub,
+                conn,
+                state.ice_servers,
+                account=account,
+                guests_may_join=not settings.require_sign_in,
+                address=address,
+            )
+            max_bytes = settings.limits.max_frame_bytes
+            await conn.run(session, clock, max_bytes, state.opened, state.ended)
+        finally:
+            state.release(address or "unknown")
 
     # A plain Starlette route, not FastAPI's dependency-injected one: nothing to inject, and
     # the injection machinery's frames would stay alive for each connection's whole life

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+from collections import Counter
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -13,6 +15,7 @@ from salon.core.clock import Clock
 from salon.core.devices import KnownDevices
 from salon.core.hub import Hub
 from salon.core.settings import Settings
+from salon.core.throttle import KeyedThrottle
 from salon.core.turn import turn_credential
 from salon.protocol import CloseCode, Outgoing
 from salon.protocol.messages import IceServer, ServerDraining
@@ -25,6 +28,10 @@ log = logging.getLogger(__name__)
 DRAIN_RETRY_AFTER_MS = 1000
 """What ``server_draining`` asks clients to wait before reconnecting: a restarted server is
 usually listening again within a second or two, and clients back off from there."""
+
+FULL_ADDRESS_RETRY_SECONDS = 10
+"""The ``Retry-After`` of a handshake refused because its address holds as many connections
+as it may: one of them must end first, which takes a while."""
 
 STORE_WRITES_GRACE_SECONDS = 5.0
 """How long a stopping server waits for the hub's store writes under way (chat, erasures,
@@ -43,6 +50,8 @@ class ServerState:
     devices: KnownDevices  # signs the known-device cookies of sign-ins
     connections: set[Connection] = field(default_factory=set)
     draining: bool = False  # SIGTERM: not ready, no new sockets, members being closed
+    by_address: Counter[str] = field(default_factory=Counter)  # WebSockets held per address
+    handshakes: KeyedThrottle = field(init=False)  # WebSocket handshakes per address
     _watchdog: asyncio.Task[None] | None = None
     _emptied: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -57,6 +66,33 @@ class ServerState:
                 IceServer(urls=s.turn_urls, username=cred.username, credential=cred.password)
             )
         return servers
+
+    def __post_init__(self) -> None:
+        limits = self.settings.limits
+        keys = self.settings.accounts.throttle_keys
+        rate, burst = limits.handshakes_per_minute, limits.handshake_burst
+        self.handshakes = KeyedThrottle(rate, burst, keys)
+
+    def admit(self, address: str) -> int | None:
+        """Whether a WebSocket handshake from ``address`` may go on (None), or how many
+        seconds it should wait (answered HTTP 429 with ``Retry-After``): the address holds
+        ``max_connections_per_address`` already, or opened more than ``handshake_burst``,
+        then ``handshakes_per_minute``. An admitted address holds one more connection until
+        :meth:`release`."""
+        limits = self.settings.limits
+        if self.by_address[address] >= limits.max_connections_per_address:
+            return FULL_ADDRESS_RETRY_SECONDS
+        wait = self.handshakes.take(address, self.clock.monotonic())
+        if wait > 0:
+            return max(1, math.ceil(wait))
+        self.by_address[address] += 1
+        return None
+
+    def release(self, address: str) -> None:
+        """A connection :meth:`admit` let in from ``address`` ended."""
+        self.by_address[address] -= 1
+        if self.by_address[address] <= 0:
+            del self.by_address[address]
 
     def opened(self, conn: Connection) -> None:
         self.connections.add(conn)
