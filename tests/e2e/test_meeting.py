@@ -391,7 +391,8 @@ def test_a_guest_visit_logs_no_console_error(person: Person) -> None:
 def test_bad_links_say_so(person: Person) -> None:
     page = person()
     for path in ("/r/%25%25%25", "/r/b%C3%BCro", "/r/" + "x" * 65):
-        page.goto(path)
+        answer = page.goto(path)
+        assert answer is not None and answer.status == 404, path
         page.get_by_test_id("not-a-meeting").wait_for()
         assert page.get_by_role("link", name="home", exact=False).count() >= 1
     answer = page.goto("/no/such/page")

@@ -138,6 +138,10 @@ async def test_unknown_pages_get_the_page_with_404_and_api_stays_json(
     assert (await http.post("/nope")).headers["content-type"] == "application/json"
     known = await http.get("/r/some-room")
     assert known.status_code == 200 and '<div id="root">' in known.text
+    # An id no room can have: the page ("This link is not a meeting"), status 404.
+    for bad in ("/r/%25%25%25", "/r/b%C3%BCro", "/r/" + "x" * 65, "/r/a.b"):
+        page = await http.get(bad)
+        assert page.status_code == 404 and '<div id="root">' in page.text, bad
 
 
 async def test_session_says_who_is_signed_in_without_an_error(

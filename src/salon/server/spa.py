@@ -11,13 +11,15 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
+from salon.core.validate import ROOM_ID
 from salon.server import csrf
 
 NOT_BUILT = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>Salon</title></head><body><h1>Salon</h1><p>The browser client has not been built.
 Run <code>make run</code>, which builds it, or <code>make web</code>.</p></body></html>"""
 
-CLIENT_ROUTES = ("/", "/r/{room}", "/call", "/login", "/register", "/account")
+ROOM_ROUTE = "/r/{room}"
+CLIENT_ROUTES = ("/", ROOM_ROUTE, "/call", "/login", "/register", "/account")
 # Paths whose unknown names stay machine answers (JSON, or the file server's own 404).
 _NOT_PAGES = ("/api/", "/assets/", "/ws")
 
@@ -55,9 +57,22 @@ def mount_client(app: FastAPI, static_dir: Path) -> None:
 
     app.add_exception_handler(HTTPException, not_found)
 
+    async def room_page(request: Request) -> Response:
+        """A meeting's page; for an id no room can have, the page (which says "This link is
+        not a meeting") with status 404."""
+        response = await shell(request)
+        room = request.path_params["room"]
+        if response.status_code == 200 and not ROOM_ID.fullmatch(room):
+            response.status_code = 404
+        return response
+
     for route in CLIENT_ROUTES:
         app.add_api_route(
-            route, shell, methods=["GET", "HEAD"], include_in_schema=False, response_model=None
+            route,
+            room_page if route == ROOM_ROUTE else shell,
+            methods=["GET", "HEAD"],
+            include_in_schema=False,
+            response_model=None,
         )
 
     for name in ("favicon.svg", "robots.txt"):

@@ -22,44 +22,45 @@ const entry = (seq: number, from: string): ChatEntry => ({
   text: "hi",
   client_id: null,
 });
-const BIDI = /[\u202A-\u202E\u2066-\u2069\u200E\u200F\u061C]/;
 
 describe("chatParts", () => {
-  it("shows a right-to-left override inside a link instead of obeying it", () => {
+  it("ends a link at a right-to-left override and shows the override", () => {
     const parts = chatParts(`see https://files.example/report${RLO}fdp.exe now`);
     expect(parts).toEqual([
       { kind: "text", text: "see " },
-      {
-        kind: "link",
-        text: "https://files.example/report⟦U+202E⟧fdp.exe",
-        href: "https://files.example/report%E2%80%AEfdp.exe",
-      },
-      { kind: "text", text: " now" },
+      { kind: "link", text: "https://files.example/report", href: "https://files.example/report" },
+      { kind: "text", text: "⟦U+202E⟧fdp.exe now" }, // it reorders nothing, and it says so
     ]);
   });
 
-  it("leaves no bidi control of any kind in a link's text or address", () => {
+  it("ends a link at every bidi control: none in a link's text or address", () => {
     const controls = [
       ..."\u202A\u202B\u202C\u202D\u202E\u2066\u2067\u2068\u2069\u200E\u200F\u061C",
     ];
     for (const ch of controls) {
-      const [link] = chatParts(`https://a.example/x${ch}y`);
-      expect(link?.kind).toBe("link");
-      expect(link?.text).not.toMatch(BIDI);
-      expect(link?.kind === "link" && link.href).not.toMatch(BIDI);
-      const code = ch.codePointAt(0)?.toString(16).toUpperCase().padStart(4, "0");
-      expect(link?.text).toBe(`https://a.example/x⟦U+${code}⟧y`);
+      const [link, rest] = chatParts(`https://a.example/x${ch}y`);
+      expect(link).toEqual({ kind: "link", text: "https://a.example/x", href: "https://a.example/x" });
+      expect(rest?.kind).toBe("text");
     }
   });
 
-  it("keeps an address that does not parse as text, its bidi controls shown", () => {
-    // A bidi control in a host name is not allowed (IDNA): no link, and no reordering either.
-    const parts = chatParts(`https://files.example${RLO}exe.pdf`);
-    expect(parts).toEqual([{ kind: "text", text: "https://files.example⟦U+202E⟧exe.pdf" }]);
+  it("shows run controls in plain text, so words cannot pose as an address", () => {
+    // U+202E … U+202C around reversed letters would read "https://good-bank.example".
+    const text = `${RLO}elpmaxe.knab-doog//:sptth\u202C (safe) https://evil.example/login`;
+    const [plain, link] = chatParts(text);
+    expect(plain).toEqual({
+      kind: "text",
+      text: "⟦U+202E⟧elpmaxe.knab-doog//:sptth⟦U+202C⟧ (safe) ",
+    });
+    expect(link).toEqual({ kind: "link", text: "https://evil.example/login", href: "https://evil.example/login" });
+    for (const ch of [..."\u202A\u202B\u202C\u202D\u2066\u2067\u2068\u2069"]) {
+      expect(chatParts(`a${ch}b`)).toEqual([{ kind: "text", text: revealBidiControls(`a${ch}b`) }]);
+    }
   });
 
-  it("keeps bidi controls in ordinary text as written", () => {
-    expect(chatParts(`שלום ${RLO}abc`)).toEqual([{ kind: "text", text: `שלום ${RLO}abc` }]);
+  it("keeps the marks right-to-left writing uses in plain text", () => {
+    const hebrew = "שלום\u200F, hi\u200E and \u061C";
+    expect(chatParts(hebrew)).toEqual([{ kind: "text", text: hebrew }]);
   });
 
   it("normalises the address it opens: punycode host, ASCII only", () => {

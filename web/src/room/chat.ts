@@ -145,23 +145,31 @@ export type ChatPart =
   | { readonly kind: "text"; readonly text: string }
   | { readonly kind: "link"; readonly text: string; readonly href: string };
 
-const URL_PATTERN = /https?:\/\/[^\s<>"']+/gi;
-
 /**
  * Characters that reorder what follows them on screen (Unicode Bidirectional Algorithm,
  * UAX #9 §2): embeddings and overrides U+202A–U+202E, isolates U+2066–U+2069, and the
  * marks U+200E, U+200F and U+061C. Inside a link they let the text lie about the target:
  * `…/report` U+202E `fdp.exe` shows as "…/reportexe.pdf" while opening ".exe".
  */
-const BIDI_CONTROLS = /[\u202A-\u202E\u2066-\u2069\u200E\u200F\u061C]/g;
+const BIDI = "\u202A-\u202E\u2066-\u2069\u200E\u200F\u061C";
+const BIDI_CONTROLS = new RegExp(`[${BIDI}]`, "g");
+/**
+ * Of those, the ones that reorder a whole run (embeddings, overrides, isolates): in plain
+ * text too they could make words look like an address ("moc.knab//:sptth" under U+202E), so
+ * they are shown. The marks stay: right-to-left writing uses them, and they reverse nothing.
+ */
+const RUN_CONTROLS = /[\u202A-\u202E\u2066-\u2069]/g;
+
+/** An address ends at white space, quotes, angle brackets and any bidi control. */
+const URL_PATTERN = new RegExp(`https?:\\/\\/[^\\s<>"'${BIDI}]+`, "gi");
 
 /** Closing punctuation that ends a sentence rather than the address ("see https://x.example."). */
 const TRAILING = /[.,;:!?'"\u2019\u201D]+$/;
 
-/** `text` with every bidi control shown as a visible placeholder such as ⟦U+202E⟧. */
-export function revealBidiControls(text: string): string {
+/** `text` with every bidi control (or those `which` matches) shown as a placeholder such as ⟦U+202E⟧. */
+export function revealBidiControls(text: string, which: RegExp = BIDI_CONTROLS): string {
   return text.replace(
-    BIDI_CONTROLS,
+    which,
     (ch) => `⟦U+${(ch.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, "0")}⟧`,
   );
 }
@@ -183,7 +191,7 @@ export function chatParts(message: string): ChatPart[] {
     // A ")" closes the sentence's bracket unless the address opened one ("…/Foo_(bar)").
     while (candidate.endsWith(")") && count(candidate, "(") < count(candidate, ")"))
       candidate = candidate.slice(0, -1);
-    plain += message.slice(at, start);
+    plain += revealBidiControls(message.slice(at, start), RUN_CONTROLS);
     at = start + candidate.length;
     const href = webHref(candidate);
     if (href === null) {
@@ -194,7 +202,7 @@ export function chatParts(message: string): ChatPart[] {
     plain = "";
     parts.push({ kind: "link", text: revealBidiControls(candidate), href });
   }
-  plain += message.slice(at);
+  plain += revealBidiControls(message.slice(at), RUN_CONTROLS);
   if (plain !== "") parts.push({ kind: "text", text: plain });
   return parts;
 }

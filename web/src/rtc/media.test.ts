@@ -136,6 +136,26 @@ describe("LocalMedia.retry", () => {
     expect(local.state.video?.kind).toBe("video");
   });
 
+  it("asks for one kind only when told (the room's camera button never opens the microphone)", async () => {
+    const { allow, asked, media } = devices();
+    allow.audio = allow.video = false;
+    const local = new LocalMedia(media, undefined);
+    await local.start();
+    allow.audio = allow.video = true;
+    asked.length = 0;
+    const changes = tracksOf(local);
+    await local.retry("video");
+    expect(asked).toEqual([{ video: expect.any(Object) }]);
+    expect(local.state.video?.kind).toBe("video");
+    expect(local.state.audio).toBeNull();
+    expect(local.state.audioProblem).toBe("denied"); // still to be asked for, by its own button
+    expect(changes.map((c) => c.kind)).toEqual(["video"]);
+    asked.length = 0;
+    await local.retry("audio");
+    expect(asked).toEqual([{ audio: expect.anything() }]);
+    expect(local.state.audio?.kind).toBe("audio");
+  });
+
   it("asks nothing when every device runs", async () => {
     const { asked, media } = devices();
     const local = new LocalMedia(media, undefined);

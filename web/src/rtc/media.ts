@@ -183,12 +183,13 @@ export class LocalMedia {
    * camera or microphone in the browser's settings, or closed the app that held it. Tracks
    * already running are kept. Never throws; each kind that still fails keeps its problem.
    * The room's mic and camera buttons call this while their device is missing, so they are
-   * never disabled for good.
+   * never disabled for good; each asks for its own kind only (`only`), so pressing the camera
+   * button never turns a microphone on.
    */
-  async retry(): Promise<void> {
+  async retry(only?: "audio" | "video"): Promise<void> {
     if (this.devices === undefined || this.stopped || this.retrying) return;
-    const wantAudio = this.current.audio === null;
-    const wantVideo = this.current.video === null;
+    const wantAudio = this.current.audio === null && only !== "video";
+    const wantVideo = this.current.video === null && only !== "audio";
     if (!wantAudio && !wantVideo) return;
     this.retrying = true;
     this.update({ acquiring: true });

@@ -1,4 +1,4 @@
-import { useEffect, useLayoutEffect, useRef, useState, type FormEvent, type KeyboardEvent } from "react";
+import { useEffect, useLayoutEffect, useRef, type FormEvent, type KeyboardEvent } from "react";
 import type { ChatEntry } from "../../protocol";
 import { chatKeyAction, chatLength, type UnsentChat } from "../../room/chat";
 import "../styles/chat.css";
@@ -16,6 +16,9 @@ interface Props {
   maxChars: number;
   /** Send a message; true when it was taken (the box is then emptied). */
   onSend: (text: string) => boolean;
+  /** What is written and not sent yet: kept by the room, so closing the panel loses nothing. */
+  draft: string;
+  onDraft: (text: string) => void;
 }
 
 /** Below this many characters left, the box says how many remain. */
@@ -28,8 +31,16 @@ const time = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-di
  * focus when the panel opens. Enter sends, Shift+Enter starts a new line; the box grows to
  * about five lines, and messages keep their line breaks.
  */
-export function ChatPanel({ chat, unsent = [], selfId, labels, maxChars, onSend }: Props) {
-  const [draft, setDraft] = useState("");
+export function ChatPanel({
+  chat,
+  unsent = [],
+  selfId,
+  labels,
+  maxChars,
+  onSend,
+  draft,
+  onDraft: setDraft,
+}: Props) {
   const list = useRef<HTMLOListElement>(null);
   const box = useRef<HTMLTextAreaElement>(null);
   const stick = useRef(true);

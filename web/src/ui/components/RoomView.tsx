@@ -64,6 +64,7 @@ export function RoomView({
   const snap = useStore(session);
   const local = useLocalMediaState(media);
   const [layout, setLayout] = useState<LayoutChoice>("auto");
+  const [chatDraft, setChatDraft] = useState("");
   const [notice, setNotice] = useState<{ text: string; fades: boolean } | null>(null);
   /** Knock notices a host closed without answering (the person still waits in the panel). */
   const [dismissed, setDismissed] = useState<ReadonlySet<string>>(new Set());
@@ -127,8 +128,9 @@ export function RoomView({
   const quality = useQuality(session);
   useRoomSounds(snap, unread);
   // A device that was blocked or missing is asked for again rather than left disabled.
-  const toggleMic = () => (local.audio === null ? void media.retry() : media.setMicOn(!local.micOn));
-  const toggleCamera = () => (local.video === null ? void media.retry() : media.setCameraOn(!local.cameraOn));
+  const toggleMic = () => (local.audio === null ? void media.retry("audio") : media.setMicOn(!local.micOn));
+  const toggleCamera = () =>
+    local.video === null ? void media.retry("video") : media.setCameraOn(!local.cameraOn);
   const toggleScreen = () => (local.screen ? media.stopScreen() : void media.startScreen());
   const toggleHand = () => session.raiseHand(snap.selfHand === null);
   const keys = useRoomShortcuts({
@@ -267,6 +269,8 @@ export function RoomView({
                 labels={labels}
                 maxChars={maxChatChars}
                 onSend={(t) => session.sendChat(t)}
+                draft={chatDraft}
+                onDraft={setChatDraft}
               />
             )}
             {panel === "people" && (
