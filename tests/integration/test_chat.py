@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.integration.conftest import database_options
 from tests.integration.peer import Peer
@@ -99,4 +102,55 @@ async def test_history_pages(make_server: Callable[..., Any]) -> None:
         last = await bob.expect("history")
         assert [m["seq"] for m in last["messages"]] == [9, 10] and last["more"] is False
         await alice.close()
+        await bob.close()
+
+
+async def test_a_room_keeps_its_newest_messages_within_its_quota(
+    make_server: Callable[..., Any],
+) -> None:
+    with make_server(max_room_chat_messages=10, chat_burst=1000, history_page=100) as server:
+        alice = await Peer.greeted(server, "alice")
+        await alice.join("r")
+        for i in range(25):
+            await alice.send(type="chat", text=str(i))
+            await alice.expect("chat")
+        await alice.send(type="history", since=0)
+        kept = await alice.expect("history")
+        assert [m["seq"] for m in kept["messages"]] == list(range(16, 26))
+        await alice.close()
+
+
+async def test_chat_past_its_retention_is_gone_after_a_restart(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    """The retention sweep runs at start (and hourly): a message stored two days ago, on a
+    server that keeps one day, is gone; the newer one stays."""
+    options = database_options(database_url)
+    with running_server(tmp_path, options=options, chat_retention_days=1) as server:
+        alice = await Peer.greeted(server, "alice")
+        await alice.join("r")
+        for message in ("old", "new"):
+            await alice.send(type="chat", text=message)
+            await alice.expect("chat")
+        await alice.close()
+        url = server.settings.sqlalchemy_url()
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:  # "old" was sent two days ago
+            two_days_ms = 2 * 86_400_000
+            await conn.execute(
+                text("UPDATE chat_messages SET ts = ts - :d WHERE text = 'old'"), {"d": two_days_ms}
+            )
+    finally:
+        await engine.dispose()
+    with running_server(tmp_path, options=options, chat_retention_days=1) as server:
+        bob = await Peer.greeted(server, "bob")
+        await bob.join("r")
+        for _ in range(100):  # the sweep at start runs beside the first requests
+            await bob.send(type="history", since=0)
+            history = [m["text"] for m in (await bob.expect("history"))["messages"]]
+            if history == ["new"]:
+                break
+            await asyncio.sleep(0.05)
+        assert history == ["new"]
         await bob.close()

@@ -174,13 +174,14 @@ async def test_a_reset_mid_chat_then_a_signal_leaves_the_room_chat_working(
     """The issue's race, tried RACE_ATTEMPTS times at several delays. It uses only what the
     protocol had before resume, so it runs against the old code too (where it fails)."""
     # A lost member's seat is kept for the grace window: room for every attempt's V.
-    # A race test, not a rate test: the room takes all its joins at once.
+    # A race test, not a rate test: the room takes all its joins and chat at once.
     async with serving(
         tmp_path,
         max_room_members=64,
         resume_grace_seconds=0.5,
         room_join_burst=1000,
         handshake_burst=1000,
+        chat_burst=1000,
     ) as server:
         s = await Client.named(server, "S")
         await s.join("race", token=False)  # the old server sends no resume_token

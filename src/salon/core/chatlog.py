@@ -30,3 +30,14 @@ class ChatRepository(Protocol):
         """Delete every stored message of a room (its meeting had a password and ended);
         returns how many were deleted. Raises when it could not."""
         ...
+
+    async def prune(self, room: str, through_seq: int) -> int:
+        """Delete a room's messages with a seq up to ``through_seq`` (the oldest, past the
+        room's quota); returns how many. Raises when it could not."""
+        ...
+
+    async def expire(self, before_ms: int) -> int:
+        """Delete every message stored before ``before_ms`` (milliseconds since the Unix
+        epoch, the entries' ``ts``), in all rooms; returns how many. Raises when it could
+        not."""
+        ...

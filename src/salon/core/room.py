@@ -25,6 +25,7 @@ class Seat:
     member: Member
     media: MediaState
     reactions: TokenBucket | None = None  # its reaction rate, from its first reaction on
+    chats: TokenBucket | None = None  # its chat rate, from its first message on
 
 
 @dataclass(slots=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import secrets
 from collections import Counter
 from collections.abc import Coroutine
@@ -21,7 +22,8 @@ from salon.core.chatlog import ChatRepository
 from salon.core.clock import Clock
 from salon.core.errors import SalonError, fail
 from salon.core.member import Member
-from salon.core.room import Room
+from salon.core.ratelimit import TokenBucket
+from salon.core.room import Room, Seat
 from salon.core.settings import LimitSettings
 from salon.protocol import ErrorCode, Outgoing
 from salon.protocol.messages import ChatDelivered, ChatEntry, History, ServerMessage
@@ -70,8 +72,23 @@ class ChatRooms:
         """
         room = self.room_of(member)
         text = validate.chat_text(text, self.limits.max_chat_chars)
+        self._may_chat(room.seats[member.id])
         write = self._write_chat(room, member, text, client_id, room.erasures)
         await self._complete(write)
+
+    def _may_chat(self, seat: Seat) -> None:
+        """Spend one of the member's messages (``chat_burst`` at once, then
+        ``chat_per_minute``), or refuse with ``rate_limited``: one connection cannot fill
+        the store at the frame rate (50 messages of 4,000 characters a second)."""
+        limits, now = self.limits, self.clock.monotonic()
+        if seat.chats is None:
+            seat.chats = TokenBucket(limits.chat_per_minute / 60.0, limits.chat_burst, now)
+        wait = seat.chats.wait(now)
+        if wait > 0:
+            raise fail(
+                ErrorCode.RATE_LIMITED,
+                f"too many messages: try again in {math.ceil(wait)} s",
+            )
 
     async def _write_chat(
         self, room: Room, member: Member, text: str, client_id: str | None, erasures: int
@@ -101,10 +118,24 @@ class ChatRooms:
             stored = await self.chats.append(entry)
             if stored.seq != entry.seq:
                 send(member, ChatDelivered(**stored.model_dump()))  # a resend, stored before
-            else:
-                room.last_seq = entry.seq
-                room.history.append(entry)  # maxlen history_on_join; 0 keeps nothing
-                room.broadcast(Outgoing(ChatDelivered(**entry.model_dump())))
+                return
+            room.last_seq = entry.seq
+            room.history.append(entry)  # maxlen history_on_join; 0 keeps nothing
+            room.broadcast(Outgoing(ChatDelivered(**entry.model_dump())))
+            # The room's quota: now and then (every tenth of it) the oldest past it go.
+            keep = self.limits.max_room_chat_messages
+            if entry.seq > keep and entry.seq % max(1, keep // 10) == 0:
+                await self.chats.prune(room.id, entry.seq - keep)
+
+    def expire_chat(self) -> asyncio.Task[int]:
+        """Delete the chat older than ``chat_retention_days``, stored and in the live rooms'
+        history, in a task of the hub's (a stopping server waits for it); its result is how
+        many stored messages went. ``history`` pages of a live room simply find them gone."""
+        horizon = self.clock.wall_ms() - int(self.limits.chat_retention_days * 86_400_000)
+        for room in self.rooms.values():
+            while room.history and room.history[0].ts < horizon:
+                room.history.popleft()
+        return self._spawn(self.chats.expire(horizon))
 
     def _erase_chat(self, room: Room) -> None:
         """Erase the stored chat of a meeting that had a password, in a task of the hub's:

@@ -64,6 +64,14 @@ class LimitSettings(BaseModel):
     # room_joins_per_minute; more get rate_limited, and the room hears nothing.
     room_joins_per_minute: float = Field(120.0, gt=0)
     room_join_burst: int = Field(50, ge=1)
+    # Chat storage: each member may send chat_burst messages at once, then chat_per_minute
+    # (more get rate_limited and are not stored); a room keeps its newest
+    # max_room_chat_messages (older ones are deleted as new ones come); and every message is
+    # deleted chat_retention_days after it was sent (a sweep once an hour).
+    chat_per_minute: float = Field(30.0, gt=0)
+    chat_burst: int = Field(20, ge=1)
+    max_room_chat_messages: int = Field(10_000, ge=1)
+    chat_retention_days: float = Field(30.0, gt=0)
     # Reactions (👍, 👏, …): each member may send this many a second, in bursts of up to
     # reaction_burst; more get rate_limited and reach nobody.
     reaction_rate_per_second: float = Field(1.0, gt=0)

@@ -33,6 +33,9 @@ FULL_ADDRESS_RETRY_SECONDS = 10
 """The ``Retry-After`` of a handshake refused because its address holds as many connections
 as it may: one of them must end first, which takes a while."""
 
+CHAT_EXPIRY_SECONDS = 3600.0
+"""How often chat older than ``chat_retention_days`` is deleted (and once at start)."""
+
 STORE_WRITES_GRACE_SECONDS = 5.0
 """How long a stopping server waits for the hub's store writes under way (chat, erasures,
 seals) before it closes the database; a write past it is lost with the process, as on a
@@ -147,9 +150,14 @@ class ServerState:
             limits.resume_grace_seconds,
         )
         interval = min(1.0, shortest / 4)
+        expire_at = self.clock.monotonic()  # the chat's retention: at start, then hourly
         while True:
             await asyncio.sleep(interval)
             self.sweep()
+            now = self.clock.monotonic()
+            if now >= expire_at:
+                expire_at = now + CHAT_EXPIRY_SECONDS
+                self.hub.expire_chat()  # in a task of the hub's; a failure is logged
 
     def sweep(self) -> None:
         limits = self.settings.limits

@@ -73,6 +73,15 @@ class SqlChatRepository:
         async with self._engine.begin() as conn:
             return (await conn.execute(delete(t).where(t.c.room == room))).rowcount
 
+    async def prune(self, room: str, through_seq: int) -> int:
+        query = delete(t).where(t.c.room == room, t.c.seq <= through_seq)  # the (room, seq) index
+        async with self._engine.begin() as conn:
+            return (await conn.execute(query)).rowcount
+
+    async def expire(self, before_ms: int) -> int:
+        async with self._engine.begin() as conn:  # the ts index (migration 0009)
+            return (await conn.execute(delete(t).where(t.c.ts < before_ms))).rowcount
+
 
 class MemoryChatRepository:
     """Chat kept in memory: for tests of the domain and for throwaway bots."""
@@ -101,3 +110,17 @@ class MemoryChatRepository:
 
     async def erase(self, room: str) -> int:
         return len(self.rooms.pop(room, []))
+
+    async def prune(self, room: str, through_seq: int) -> int:
+        entries = self.rooms[room]
+        kept = [e for e in entries if e.seq > through_seq]
+        self.rooms[room] = kept
+        return len(entries) - len(kept)
+
+    async def expire(self, before_ms: int) -> int:
+        gone = 0
+        for room, entries in self.rooms.items():
+            kept = [e for e in entries if e.ts >= before_ms]
+            gone += len(entries) - len(kept)
+            self.rooms[room] = kept
+        return gone

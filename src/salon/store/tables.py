@@ -7,6 +7,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -31,6 +32,7 @@ chat_messages = Table(
     Column("client_id", String(64), nullable=True),  # the sender's id for it (chat.id)
     UniqueConstraint("room", "seq", name="uq_chat_messages_room_seq"),
     UniqueConstraint("room", "client_id", name="uq_chat_messages_room_client_id"),
+    Index("ix_chat_messages_ts", "ts"),  # the retention sweep (migration 0009)
 )
 
 rooms = Table(

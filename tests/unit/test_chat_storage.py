@@ -1,0 +1,71 @@
+"""What the store may hold of a room's chat: a rate per member, a quota per room, and a
+retention for all (LimitSettings.chat_per_minute/chat_burst, max_room_chat_messages,
+chat_retention_days). Driven through sessions with the in-memory store and a fake clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from salon.protocol.messages import ChatDelivered, Joined
+
+from .conftest import World
+
+DAY = 86_400.0
+
+
+async def test_a_member_sends_a_burst_then_a_few_a_minute(
+    make_world: Callable[..., World],
+) -> None:
+    world = make_world(chat_burst=3, chat_per_minute=60)
+    ann, bob = await world.connect_in("r", "ann", "bob")
+    for i in range(3):
+        await ann.send(type="chat", text=f"m{i}")
+    assert [m.type for m in bob.take()] == ["chat"] * 3
+    ann.take()
+
+    await ann.send(type="chat", text="one too many", ref="c4")
+    error = ann.take_error()
+    assert (error.code, error.ref) == ("rate_limited", "c4")
+    assert "1 s" in error.message
+    assert bob.take() == []
+    assert [e.text for e in world.chats.rooms["r"]] == ["m0", "m1", "m2"]  # not stored
+
+    await bob.send(type="chat", text="bob's own budget")  # per member
+    assert [m.type for m in ann.take()] == ["chat"]
+    world.clock.advance(1.0)
+    await ann.send(type="chat", text="later")
+    assert [e.text for e in world.chats.rooms["r"]][-1] == "later"
+
+
+async def test_a_room_keeps_its_newest_messages_within_its_quota(
+    make_world: Callable[..., World],
+) -> None:
+    world = make_world(max_room_chat_messages=10, chat_burst=1000)
+    ann, bob = await world.connect_in("r", "ann", "bob")
+    for i in range(25):
+        await ann.send(type="chat", text=f"m{i}")
+    stored = world.chats.rooms["r"]
+    assert [e.seq for e in stored] == list(range(16, 26))  # the newest ten, seq unbroken
+    delivered = [m for m in bob.take() if isinstance(m, ChatDelivered)]
+    assert [m.seq for m in delivered] == list(range(1, 26))  # everyone saw everything live
+    (other,) = await world.connect_in("elsewhere", "cat")
+    await other.send(type="chat", text="another room, another quota")
+    assert len(world.chats.rooms["elsewhere"]) == 1
+
+
+async def test_chat_older_than_the_retention_is_deleted(make_world: Callable[..., World]) -> None:
+    world = make_world(chat_retention_days=30, history_on_join=50)
+    (ann,) = await world.connect_in("r", "ann")
+    await ann.send(type="chat", text="old")
+    world.clock.advance(29 * DAY)
+    await ann.send(type="chat", text="recent")
+
+    world.clock.advance(1.5 * DAY)  # "old" is 30.5 days old, "recent" 1.5
+    assert await world.hub.expire_chat() == 1
+
+    assert [e.text for e in world.chats.rooms["r"]] == ["recent"]
+    bob = await world.connect("bob")
+    await bob.send(type="join", room="r")
+    joined = bob.take_one(Joined)
+    assert [e.text for e in joined.history] == ["recent"]  # the live room's history too
+    assert joined.last_seq == 2  # numbering goes on
