@@ -85,7 +85,12 @@ export class ChatLog {
     return id;
   }
 
-  /** The server refused it (too long, rate limited): sending it again would not help. */
+  /** Whether `id` is a message sent and not acknowledged yet. */
+  isWaiting(id: string): boolean {
+    return this.waiting.has(id);
+  }
+
+  /** The server refused it (too long, say): sending it again would not help. */
   drop(id: string): boolean {
     return this.waiting.delete(id);
   }

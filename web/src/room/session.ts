@@ -115,6 +115,8 @@ interface MemberRecord {
   expiry: ReturnType<typeof setTimeout> | null;
 }
 
+/** How long chat refused over the rate waits before it is sent again (the server allows one every 2 s). */
+export const CHAT_RETRY_MS = 2_500;
 /** The `ref` prefix of reactions, whose refusals over the rate are not reported. */
 const REACTION_REF = "reaction-";
 /** How long to wait for `ice_servers` after asking for fresh ones. */
@@ -146,6 +148,7 @@ export class RoomSession {
   private reactionTimer: ReturnType<typeof setTimeout> | null = null;
   private nextReactionKey = 1;
   private nextReactionRef = 1;
+  private chatRetry: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
     private readonly client: SignalingClient,
@@ -301,12 +304,24 @@ export class RoomSession {
     this.iceRefresh = null;
     if (this.reactionTimer !== null) clearTimeout(this.reactionTimer);
     this.reactionTimer = null;
+    if (this.chatRetry !== null) clearTimeout(this.chatRetry);
+    this.chatRetry = null;
     for (const off of this.unsubscribe.splice(0)) off();
     this.clearMembers();
     this.mesh.close();
   }
 
   /** Send an action that only makes sense from inside the room. */
+  /** Send the unacknowledged chat again after CHAT_RETRY_MS, in order (same ids: once each). */
+  private resendChatLater(): void {
+    if (this.chatRetry !== null) return;
+    this.chatRetry = setTimeout(() => {
+      this.chatRetry = null;
+      if (this.current.phase !== "joined" || this.client.state !== "open" || this.rejoining) return;
+      for (const { id, text } of this.chat.unsent) this.client.send({ type: "chat", text, id, ref: id });
+    }, CHAT_RETRY_MS);
+  }
+
   private act(message: ClientMessage): boolean {
     if (this.current.phase !== "joined") return false;
     return this.client.send(message);
@@ -385,6 +400,11 @@ export class RoomSession {
     if (code === "no_such_member") return;
     // Reactions over the rate are dropped by the server; nothing was lost worth a banner.
     if (code === "rate_limited" && typeof ref === "string" && ref.startsWith(REACTION_REF)) return;
+    // A message over the chat rate (docs/PROTOCOL.md §4.3) stays "Sending…" and goes again.
+    if (code === "rate_limited" && typeof ref === "string" && this.chat.isWaiting(ref)) {
+      this.resendChatLater();
+      return;
+    }
     // A join sent again while the knock still stands (after a reconnect): it stands.
     if (code === "already_joined" && this.current.phase === "waiting") return;
     if (typeof ref === "string" && this.chat.drop(ref)) this.update({ unsent: this.chat.unsent });

@@ -3,7 +3,7 @@ import { LocalMedia } from "../rtc/media";
 import { SignalingClient } from "../signaling/client";
 import { FakePeerConnection, FakeSocket, LIMITS } from "../test/fakes";
 import { MAX_SHOWN_REACTIONS, REACTION_SHOW_MS } from "./reactions";
-import { RoomSession } from "./session";
+import { CHAT_RETRY_MS, RoomSession } from "./session";
 
 async function joinedRoom() {
   const socket = new FakeSocket();
@@ -36,7 +36,7 @@ async function joinedRoom() {
   return { socket, room, early };
 }
 
-describe("RoomSession reactions", () => {
+describe("RoomSession reactions and rate refusals", () => {
   afterEach(() => vi.useRealTimers());
 
   it("sends a reaction only from inside the room", async () => {
@@ -86,5 +86,43 @@ describe("RoomSession reactions", () => {
     room.dispose();
     vi.advanceTimersByTime(REACTION_SHOW_MS * 2);
     expect(room.snapshot.reactions).toHaveLength(MAX_SHOWN_REACTIONS); // disposed: no timer left
+  });
+
+  it("keeps a chat refused over the rate as unsent and sends it again, once acknowledged", async () => {
+    const { socket, room } = await joinedRoom();
+    vi.useFakeTimers();
+    room.sendChat("hello");
+    const [sent] = socket.sent as { id: string }[];
+    const id = sent?.id ?? "";
+    socket.receive({ type: "error", code: "rate_limited", message: "too many messages", ref: id });
+    expect(room.snapshot.problem).toBeNull();
+    expect(room.snapshot.unsent.map((u) => u.text)).toEqual(["hello"]);
+    socket.sent.length = 0;
+    vi.advanceTimersByTime(CHAT_RETRY_MS - 1);
+    expect(socket.sent).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(socket.sent).toEqual([{ type: "chat", text: "hello", id, ref: id }]);
+    socket.receive({
+      type: "chat",
+      room: "r1",
+      id: "x",
+      seq: 1,
+      ts: 1,
+      from: "self",
+      name: "me",
+      text: "hello",
+      client_id: id,
+    });
+    expect(room.snapshot.unsent).toEqual([]);
+    expect(room.snapshot.chat.map((e) => e.text)).toEqual(["hello"]);
+  });
+
+  it("still drops a chat refused for good", async () => {
+    const { socket, room } = await joinedRoom();
+    room.sendChat("x".repeat(10));
+    const id = (socket.sent[0] as { id: string }).id;
+    socket.receive({ type: "error", code: "invalid_text", message: "too long", ref: id });
+    expect(room.snapshot.unsent).toEqual([]);
+    expect(room.snapshot.problem?.code).toBe("invalid_text");
   });
 });
