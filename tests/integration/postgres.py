@@ -12,7 +12,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +39,18 @@ def _free_port() -> int:
 class Cluster:
     port: int
     _made: int = field(default=0)
+    # pg_ctl with the cluster's folder and options: ``_ctl("stop")``, ``_ctl("start")``.
+    _ctl: Callable[[str], None] | None = None
+
+    def stop(self) -> None:
+        """Stop the server at once (``-m immediate``): clients see their connections cut."""
+        assert self._ctl is not None
+        self._ctl("stop")
+
+    def start(self) -> None:
+        """Start it again on the same port, with the same data."""
+        assert self._ctl is not None
+        self._ctl("start")
 
     def url(self, database: str) -> str:
         return f"postgresql+asyncpg://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
@@ -100,10 +112,23 @@ def throwaway_cluster(bin_dir: Path) -> Iterator[Cluster]:
         options = f"-c port={port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={root}"
         options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         pg_ctl = [str(bin_dir / "pg_ctl"), "-D", str(data)]
-        _run([*pg_ctl, "-o", options, "-l", str(log), "-w", "-t", "30", "start"], owner, log)
+        running = True
+
+        def ctl(action: str) -> None:
+            nonlocal running
+            if action == "start":
+                _run(
+                    [*pg_ctl, "-o", options, "-l", str(log), "-w", "-t", "30", "start"], owner, log
+                )
+            else:
+                _run([*pg_ctl, "-m", "immediate", "-w", "stop"], owner)
+            running = action == "start"
+
+        ctl("start")
         try:
-            yield Cluster(port)
+            yield Cluster(port, _ctl=ctl)
         finally:
-            _run([*pg_ctl, "-m", "immediate", "-w", "stop"], owner)
+            if running:
+                ctl("stop")
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -184,8 +184,11 @@ class ChatRooms:
         if task.cancelled():
             return
         error = task.exception()  # retrieved here in case its caller is gone
-        if error is not None and not isinstance(error, SalonError):
-            log.warning("a store write failed: %r", error)
+        if error is None:
+            return
+        if isinstance(error, SalonError) and error.code is not ErrorCode.STORE_UNAVAILABLE:
+            return  # a refusal, reported to whoever asked
+        log.warning("a store write failed: %r", error)
 
     async def history(self, member: Member, since: int) -> None:
         room = self.room_of(member)

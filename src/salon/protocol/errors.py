@@ -41,6 +41,7 @@ class ErrorCode(StrEnum):
     # Flow.
     RATE_LIMITED = "rate_limited"
     INTERNAL = "internal"
+    STORE_UNAVAILABLE = "store_unavailable"  # the database is down or too slow; nothing changed
     # Accounts (added in v1 without a version bump: a new code, no changed meaning).
     SIGN_IN_REQUIRED = "sign_in_required"  # this server admits only signed-in members to rooms
     # Resume.

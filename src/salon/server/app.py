@@ -8,16 +8,18 @@ from contextlib import asynccontextmanager
 from importlib.metadata import version as package_version
 from pathlib import Path
 
-from fastapi import FastAPI, WebSocket
-from starlette.responses import PlainTextResponse
+from fastapi import FastAPI, Request, WebSocket
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import WebSocketRoute
 
 from salon.core.clock import Clock, SystemClock
 from salon.core.devices import KnownDevices
+from salon.core.errors import SalonError
 from salon.core.hub import Hub
 from salon.core.resume import ResumeTokens
 from salon.core.session import Session
 from salon.core.settings import Settings
+from salon.protocol import ErrorCode
 from salon.server.accounts import build_account_router, signed_in
 from salon.server.bodylimit import BodyLimit
 from salon.server.connection import Connection
@@ -116,6 +118,14 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     # (measured: ~6 KB of an idle connection's ~31 KB).
     app.router.routes.append(WebSocketRoute("/ws", signaling))
 
+    async def store_unavailable(request: Request, exc: Exception) -> Response:
+        """The database is down or too slow (GuardedEngine): 503, nothing changed, try later."""
+        assert isinstance(exc, SalonError)
+        status = 503 if exc.code is ErrorCode.STORE_UNAVAILABLE else 500
+        detail = {"code": exc.code.value, "message": exc.message}
+        return JSONResponse({"detail": detail}, status_code=status, headers={"Retry-After": "5"})
+
+    app.add_exception_handler(SalonError, store_unavailable)
     mount_client(app, settings.static_dir or PACKAGE_STATIC)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders, hsts=not settings.http)  # outermost: on every answer

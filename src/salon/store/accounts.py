@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from salon.core.names import name_key
+from salon.store.database import GuardedEngine
 from salon.store.tables import accounts as a
 from salon.store.tables import sessions as s
 
@@ -104,7 +105,7 @@ class SqlAccountRepository:
     should two sign-ups race)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+        self._engine = GuardedEngine(engine)  # trouble is store_unavailable
 
     async def reserved(self, key: str) -> bool:
         async with self._engine.connect() as conn:

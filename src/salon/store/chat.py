@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from salon.protocol.messages import ChatEntry
+from salon.store.database import GuardedEngine
 from salon.store.tables import chat_messages as t
 
 
@@ -28,7 +29,7 @@ def _entry(row: Any) -> ChatEntry:
 
 class SqlChatRepository:
     def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+        self._engine = GuardedEngine(engine)  # trouble is store_unavailable
 
     async def append(self, entry: ChatEntry) -> ChatEntry:
         try:

@@ -2,16 +2,62 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, event
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from salon.core.errors import fail
+from salon.protocol import ErrorCode
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+STORE_TIMEOUT_SECONDS = 10.0
+"""How long one unit of database work may take before it counts as the database being
+unavailable (a hung server, a lost network): the caller gets ``store_unavailable``."""
+
+
+class GuardedEngine:
+    """An engine whose trouble is a typed error. ``connect()`` and ``begin()`` work as the
+    engine's; a database that refuses or drops the connection, fails the query for any other
+    reason than a constraint, or takes longer than ``timeout`` seconds for the whole block
+    raises :class:`~salon.core.errors.SalonError` ``store_unavailable`` instead (a rolled-back
+    transaction: nothing changed, unless it committed just as the time ran out). An
+    ``IntegrityError`` (a unique constraint) passes through unchanged: callers decide on it."""
+
+    def __init__(self, engine: AsyncEngine, timeout: float = STORE_TIMEOUT_SECONDS) -> None:
+        self.engine = engine
+        self.timeout = timeout
+
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[AsyncConnection]:
+        async with self._guarded(), self.engine.connect() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncConnection]:
+        async with self._guarded(), self.engine.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _guarded(self) -> AsyncIterator[None]:
+        try:
+            async with asyncio.timeout(self.timeout):
+                yield
+        except IntegrityError:
+            raise
+        except (DBAPIError, OSError, TimeoutError) as exc:
+            raise fail(
+                ErrorCode.STORE_UNAVAILABLE, "the database cannot be reached: try again soon"
+            ) from exc
 
 
 def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from salon.core.passwords import RoomCreator, StoredRoom
+from salon.store.database import GuardedEngine
 from salon.store.tables import rooms as t
 
 # scrypt (RFC 7914) with n=2**14, r=8, p=1: 16 MiB and tens of milliseconds a hash, run in a
@@ -49,7 +50,7 @@ class SqlRoomRepository:
     ``hash_concurrency`` at once (each takes 16 MiB and tens of milliseconds)."""
 
     def __init__(self, engine: AsyncEngine, hash_concurrency: int = 2) -> None:
-        self._engine = engine
+        self._engine = GuardedEngine(engine)  # trouble is store_unavailable
         self._slots = asyncio.Semaphore(hash_concurrency)
 
     async def create(

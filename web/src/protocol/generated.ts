@@ -454,6 +454,7 @@ export type ErrorCode =
   | "in_call"
   | "rate_limited"
   | "internal"
+  | "store_unavailable"
   | "sign_in_required"
   | "resume_failed"
   | "not_host"
