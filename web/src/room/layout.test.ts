@@ -219,6 +219,22 @@ describe("arrange", () => {
     expect(arrange(l, { width: 390, height: 700 }).strip).toBe("bottom");
   });
 
+  it("on a phone held upright gives the height a picture cannot use to the strip", () => {
+    const members = ["me", "ann", "bob", "cat", "dan"];
+    const l = layout({ choice: "speaker", members, speaker: "ann", width: 366 });
+    const placed = check(l, 366, 600);
+    const main = placed.tiles.get(cameraTile("ann"))!.rect;
+    expect(main.height).toBeLessThanOrEqual(Math.round(366 * 0.75)); // a 4:3 camera fills it
+    for (const id of l.others) {
+      const t = placed.tiles.get(id)!.rect;
+      expect(t.width).toBeGreaterThanOrEqual(150); // two columns, not four slivers of 85 px
+      expect(t.y).toBeGreaterThanOrEqual(main.y + main.height);
+    }
+    // A wide stage keeps its strip as it was: the rule is for tall stages only.
+    const wide = check(layout({ choice: "speaker", members, speaker: "ann" }), 1250, 640);
+    expect(wide.tiles.get(cameraTile("ann"))!.rect.height).toBe(640);
+  });
+
   it("gives a lone main tile the whole stage", () => {
     const l = layout({ choice: "speaker", members: ["me"] });
     const placed = check(l, 800, 500);

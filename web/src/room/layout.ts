@@ -172,6 +172,9 @@ interface StripPlan {
   strip: Rect[];
 }
 
+/** The main tile is at most this tall for its width: a 4:3 camera (and so 16:9) fills it. */
+const MAIN_TALLEST = 3 / 4;
+
 function stripOn(side: "right" | "bottom", count: number, stage: Size, gap: number): StripPlan {
   if (side === "right") {
     const band = clamp(Math.round(stage.width * STRIP_WIDTH.share), STRIP_WIDTH.min, STRIP_WIDTH.max);
@@ -182,11 +185,23 @@ function stripOn(side: "right" | "bottom", count: number, stage: Size, gap: numb
     return { side, main: { x: 0, y: 0, width: mainWidth, height: stage.height }, strip: gridRects(count, fit, area, gap) };
   }
   const band = clamp(Math.round(stage.height * STRIP_HEIGHT.share), STRIP_HEIGHT.min, STRIP_HEIGHT.max);
-  const fit = fitGrid(count, { width: stage.width, height: band }, gap);
-  const used = fit.rows * fit.tile.height + (fit.rows - 1) * gap;
-  const mainHeight = Math.max(0, stage.height - used - gap);
-  const area = { x: 0, y: mainHeight + gap, width: stage.width, height: used };
-  return { side, main: { x: 0, y: 0, width: stage.width, height: mainHeight }, strip: gridRects(count, fit, area, gap) };
+  let fit = fitGrid(count, { width: stage.width, height: band }, gap);
+  let used = fit.rows * fit.tile.height + (fit.rows - 1) * gap;
+  let mainHeight = Math.max(0, stage.height - used - gap);
+  let top = 0;
+  const tallest = Math.round(stage.width * MAIN_TALLEST);
+  if (mainHeight > tallest) {
+    // A main tile taller than any picture it shows (a phone held upright) is empty bands:
+    // the strip gets that height, for larger tiles or more rows of them, and what neither
+    // can use is split above and below (the whole is centred).
+    fit = fitGrid(count, { width: stage.width, height: stage.height - tallest - gap }, gap);
+    used = fit.rows * fit.tile.height + (fit.rows - 1) * gap;
+    top = Math.max(0, Math.floor((stage.height - tallest - gap - used) / 2));
+    mainHeight = tallest;
+  }
+  const area = { x: 0, y: top + mainHeight + gap, width: stage.width, height: used };
+  const main = { x: 0, y: top, width: stage.width, height: mainHeight };
+  return { side, main, strip: gridRects(count, fit, area, gap) };
 }
 
 /**
