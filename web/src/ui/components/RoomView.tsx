@@ -10,6 +10,7 @@ import { useRoomSounds } from "../hooks/sounds";
 import { useSpeakers } from "../hooks/speaker";
 import { useStore } from "../hooks/store";
 import { useUnread } from "../hooks/unread";
+import { refocus } from "../focus";
 import { ChatPanel } from "./ChatPanel";
 import { ControlBar, type Panel } from "./ControlBar";
 import { DevicePickers } from "./DevicePickers";
@@ -128,9 +129,12 @@ export function RoomView({
   const quality = useQuality(session);
   useRoomSounds(snap, unread);
   // A device that was blocked or missing is asked for again rather than left disabled.
-  const toggleMic = () => (local.audio === null ? void media.retry("audio") : media.setMicOn(!local.micOn));
+  const retry = (kind: "audio" | "video", control: string) =>
+    void media.retry(kind).then(() => refocus(`[data-testid="${control}"]`));
+  const toggleMic = () =>
+    local.audio === null ? retry("audio", "control-mic") : media.setMicOn(!local.micOn);
   const toggleCamera = () =>
-    local.video === null ? void media.retry("video") : media.setCameraOn(!local.cameraOn);
+    local.video === null ? retry("video", "control-camera") : media.setCameraOn(!local.cameraOn);
   const toggleScreen = () => (local.screen ? media.stopScreen() : void media.startScreen());
   const toggleHand = () => session.raiseHand(snap.selfHand === null);
   const keys = useRoomShortcuts({

@@ -13,6 +13,7 @@ import { useConnectionCheck } from "../hooks/check";
 import type { JoinProblem } from "../hooks/join";
 import type { DisplayName } from "../hooks/name";
 import { navigate } from "../hooks/route";
+import { refocus } from "../focus";
 
 interface Props {
   roomId: string;
@@ -127,7 +128,10 @@ export function PreJoin(p: Props) {
                 </button>
               </div>
             )}
-            <MediaNotice state={p.local} onRetry={() => void p.media.retry()} />
+            <MediaNotice
+              state={p.local}
+              onRetry={() => void p.media.retry().then(() => refocus('[data-testid="prejoin-join"]'))}
+            />
             <ConnectionCheck check={check} />
             <form onSubmit={submit}>
               <NameField id="prejoin-name" className="mb-3" {...display} />
