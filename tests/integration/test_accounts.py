@@ -304,3 +304,21 @@ async def test_sign_in_is_refused_without_the_token(page: httpx.AsyncClient) -> 
     del page.headers["X-CSRF-Token"]
     assert detail(await sign_in(page, "jo", "correct horse"), 403)["code"] == "csrf"
     assert detail(await page.delete("/api/v1/session"), 403)["code"] == "csrf"
+
+
+async def test_the_current_password_is_guessed_at_the_accounts_own_pace(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    """A stolen session guessing the current password gets the strict per-account budget,
+    from any address (not the sign-in ceiling of 100)."""
+    with accounts_server(tmp_path, database_url, account_attempts_burst=2) as server:
+        async with browser_at(server, "127.0.0.2") as owner:
+            await sign_up(owner, "max")
+            token = owner.cookies["salon_session"]
+        change = {"current_password": "guess", "new_password": "a new password"}
+        statuses = []
+        for n in (3, 4, 5):
+            async with browser_at(server, f"127.0.0.{n}") as thief:
+                thief.cookies.set("salon_session", token)
+                statuses.append((await thief.patch("/api/v1/me", json=change)).status_code)
+        assert statuses == [401, 401, 429]

@@ -12,6 +12,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from salon.protocol.messages import ChatEntry
+from salon.store.chat import SqlChatRepository
+from salon.store.database import open_database
 from tests.integration.conftest import database_options
 from tests.integration.peer import Peer
 from tests.integration.server import RunningServer, running_server
@@ -154,3 +157,23 @@ async def test_chat_past_its_retention_is_gone_after_a_restart(
             await asyncio.sleep(0.05)
         assert history == ["new"]
         await bob.close()
+
+
+async def test_expiry_deletes_in_batches_on_the_real_database(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    """Each batch is a transaction of its own (a single huge delete held SQLite's write lock
+    past the store's timeout and was rolled back); all of them together delete it all."""
+    url = database_url or f"sqlite+aiosqlite:///{tmp_path / 'salon.db'}"
+    engine = await open_database(url)
+    try:
+        chats = SqlChatRepository(engine)
+        for seq in range(1, 8):
+            entry = ChatEntry(
+                room="r", id=f"m{seq}", seq=seq, ts=seq, sender="a", name="a", text="x"
+            )
+            await chats.append(entry)
+        assert await chats.expire(6, batch=2) == 5  # ts 1..5, in three batches
+        assert [e.seq for e in await chats.recent("r", 10)] == [6, 7]
+    finally:
+        await engine.dispose()

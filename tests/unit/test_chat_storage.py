@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from salon.protocol.messages import ChatDelivered, Joined
+from salon.protocol.messages import ChatDelivered, ChatEntry, Joined
 
 from .conftest import World
 
@@ -29,6 +29,13 @@ async def test_a_member_sends_a_burst_then_a_few_a_minute(
     assert "1 s" in error.message
     assert bob.take() == []
     assert [e.text for e in world.chats.rooms["r"]] == ["m0", "m1", "m2"]  # not stored
+
+    await ann.send(type="leave")  # a new seat is no new budget
+    await ann.send(type="join", room="r")
+    ann.take()
+    bob.take()
+    await ann.send(type="chat", text="after rejoining")
+    assert ann.take_error().code == "rate_limited"
 
     await bob.send(type="chat", text="bob's own budget")  # per member
     assert [m.type for m in ann.take()] == ["chat"]
@@ -69,3 +76,23 @@ async def test_chat_older_than_the_retention_is_deleted(make_world: Callable[...
     joined = bob.take_one(Joined)
     assert [e.text for e in joined.history] == ["recent"]  # the live room's history too
     assert joined.last_seq == 2  # numbering goes on
+
+
+async def test_a_write_stored_after_all_does_not_jam_the_room(world: World) -> None:
+    """A commit that outran the store's timeout is stored although its sender was told
+    otherwise: the room takes its numbering from the store and goes on."""
+    ann, bob = await world.connect_in("r", "ann", "bob")
+    await ann.send(type="chat", text="one")
+    bob.take()
+    ann.take()
+    late = ChatDelivered(
+        room="r", id="x", seq=2, ts=1, sender=ann.id, name="ann", text="stored late"
+    )
+    world.chats.rooms["r"].append(ChatEntry(**late.model_dump(exclude={"type"})))
+
+    await bob.send(type="chat", text="two", ref="b2")
+    error = bob.take_error()
+    assert (error.code, error.ref) == ("store_unavailable", "b2")
+    await bob.send(type="chat", text="two", ref="b2")  # sent again: it goes
+    (delivered,) = [m for m in ann.take() if isinstance(m, ChatDelivered)]
+    assert (delivered.seq, delivered.text) == (3, "two")

@@ -7,11 +7,16 @@ from typing import Protocol
 from salon.protocol.messages import ChatEntry
 
 
+class SeqTaken(Exception):
+    """``append`` found the seq already stored with another message: a write this process
+    thought had failed (its commit outran a timeout) was stored after all."""
+
+
 class ChatRepository(Protocol):
     async def append(self, entry: ChatEntry) -> ChatEntry:
         """Persist one message and return it; when the room already holds a message with the
-        same ``client_id``, store nothing and return that one. Raises when it could not be
-        stored."""
+        same ``client_id``, store nothing and return that one. Raises :class:`SeqTaken` when
+        the seq is taken by another message, and otherwise when it could not be stored."""
         ...
 
     async def recent(self, room: str, limit: int) -> list[ChatEntry]:
@@ -36,8 +41,10 @@ class ChatRepository(Protocol):
         room's quota); returns how many. Raises when it could not."""
         ...
 
-    async def expire(self, before_ms: int) -> int:
+    async def expire(self, before_ms: int, batch: int = 2000) -> int:
         """Delete every message stored before ``before_ms`` (milliseconds since the Unix
-        epoch, the entries' ``ts``), in all rooms; returns how many. Raises when it could
-        not."""
+        epoch, the entries' ``ts``), in all rooms, in batches of at most ``batch`` rows each
+        in a transaction of its own (a long delete would hold SQLite's write lock and stop
+        all chat); returns how many. Raises when a batch could not be deleted (the batches
+        before it stay deleted)."""
         ...

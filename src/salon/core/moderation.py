@@ -13,7 +13,6 @@ from __future__ import annotations
 from salon.core import validate
 from salon.core.errors import fail
 from salon.core.member import Member
-from salon.core.ratelimit import TokenBucket
 from salon.core.room import Knock, Room, Seat, remember
 from salon.core.rooms import Rooms, account_of, address_of, send
 from salon.protocol import ErrorCode, Outgoing
@@ -52,14 +51,7 @@ class Moderation(Rooms):
         ``reaction_burst``. Errors: ``not_joined``; ``rate_limited`` over the rate (then
         nobody hears of it)."""
         room = self.room_of(member)
-        seat = room.seats[member.id]
-        now = self.clock.monotonic()
-        if seat.reactions is None:
-            limits = self.limits
-            seat.reactions = TokenBucket(
-                limits.reaction_rate_per_second, limits.reaction_burst, now
-            )
-        if not seat.reactions.take(now):
+        if self.reaction_rate.take(member.id, self.clock.monotonic()) > 0:
             raise fail(ErrorCode.RATE_LIMITED, "too many reactions; wait a moment")
         room.broadcast(Outgoing(Reacted(sender=member.id, reaction=reaction)))
 

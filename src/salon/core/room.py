@@ -24,8 +24,6 @@ from salon.protocol.messages import ChatEntry, Knocker, MediaState, RoomState
 class Seat:
     member: Member
     media: MediaState
-    reactions: TokenBucket | None = None  # its reaction rate, from its first reaction on
-    chats: TokenBucket | None = None  # its chat rate, from its first message on
 
 
 @dataclass(slots=True)
@@ -81,7 +79,6 @@ class Room:
     # Wrong-password budgets by client address (or member id), oldest first; see
     # LimitSettings.password_guesses. Kept for the room's life, not the meeting's.
     guessers: dict[str, TokenBucket] = field(default_factory=dict)
-    joins: TokenBucket | None = None  # the room's join rate (room_joins_per_minute), once used
 
     @property
     def private(self) -> bool:

@@ -18,17 +18,21 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from salon.core import validate
-from salon.core.chatlog import ChatRepository
+from salon.core.chatlog import ChatRepository, SeqTaken
 from salon.core.clock import Clock
 from salon.core.errors import SalonError, fail
 from salon.core.member import Member
-from salon.core.ratelimit import TokenBucket
-from salon.core.room import Room, Seat
+from salon.core.room import Room
 from salon.core.settings import LimitSettings
+from salon.core.throttle import KeyedThrottle
 from salon.protocol import ErrorCode, Outgoing
 from salon.protocol.messages import ChatDelivered, ChatEntry, History, ServerMessage
 
 log = logging.getLogger(__name__)
+
+RATE_KEYS = 100_000
+"""How many members (or room and address pairs) a rate remembers; past that the least
+recently seen is forgotten, which at worst gives it a fresh budget."""
 
 T = TypeVar("T")
 
@@ -48,6 +52,8 @@ class ChatRooms:
         self._where: dict[str, Room] = {}  # member id -> room
         self._loading: Counter[str] = Counter()  # room id -> activations reading the store
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Rates by member (not by seat: leaving and joining again starts no new budget).
+        self.chat_rate = KeyedThrottle(limits.chat_per_minute, limits.chat_burst, RATE_KEYS)
 
     def room_of(self, member: Member) -> Room:
         room = self._where.get(member.id)
@@ -72,18 +78,16 @@ class ChatRooms:
         """
         room = self.room_of(member)
         text = validate.chat_text(text, self.limits.max_chat_chars)
-        self._may_chat(room.seats[member.id])
+        self._may_chat(member)
         write = self._write_chat(room, member, text, client_id, room.erasures)
         await self._complete(write)
 
-    def _may_chat(self, seat: Seat) -> None:
+    def _may_chat(self, member: Member) -> None:
         """Spend one of the member's messages (``chat_burst`` at once, then
-        ``chat_per_minute``), or refuse with ``rate_limited``: one connection cannot fill
-        the store at the frame rate (50 messages of 4,000 characters a second)."""
-        limits, now = self.limits, self.clock.monotonic()
-        if seat.chats is None:
-            seat.chats = TokenBucket(limits.chat_per_minute / 60.0, limits.chat_burst, now)
-        wait = seat.chats.wait(now)
+        ``chat_per_minute``, whatever rooms it joins), or refuse with ``rate_limited``: one
+        connection cannot fill the store at the frame rate (50 messages of 4,000 characters
+        a second)."""
+        wait = self.chat_rate.take(member.id, self.clock.monotonic())
         if wait > 0:
             raise fail(
                 ErrorCode.RATE_LIMITED,
@@ -115,27 +119,40 @@ class ChatRooms:
                 text=text,
                 client_id=client_id,
             )
-            stored = await self.chats.append(entry)
+            try:
+                stored = await self.chats.append(entry)
+            except SeqTaken:
+                # An earlier write was stored after all (its commit outran the store's
+                # timeout): number from what the store holds, and let the sender resend.
+                room.last_seq = await self.chats.last_seq(room.id)
+                raise fail(
+                    ErrorCode.STORE_UNAVAILABLE, "the chat was busy: send it again"
+                ) from None
             if stored.seq != entry.seq:
                 send(member, ChatDelivered(**stored.model_dump()))  # a resend, stored before
                 return
             room.last_seq = entry.seq
             room.history.append(entry)  # maxlen history_on_join; 0 keeps nothing
             room.broadcast(Outgoing(ChatDelivered(**entry.model_dump())))
-            # The room's quota: now and then (every tenth of it) the oldest past it go.
+            # The room's quota: now and then (every tenth of it) the oldest past it go, in a
+            # task of its own: the message is delivered, whatever becomes of the pruning.
             keep = self.limits.max_room_chat_messages
             if entry.seq > keep and entry.seq % max(1, keep // 10) == 0:
-                await self.chats.prune(room.id, entry.seq - keep)
+                self._spawn(self.chats.prune(room.id, entry.seq - keep))
 
     def expire_chat(self) -> asyncio.Task[int]:
         """Delete the chat older than ``chat_retention_days``, stored and in the live rooms'
         history, in a task of the hub's (a stopping server waits for it); its result is how
         many stored messages went. ``history`` pages of a live room simply find them gone."""
         horizon = self.clock.wall_ms() - int(self.limits.chat_retention_days * 86_400_000)
-        for room in self.rooms.values():
+        return self._spawn(self._expire(horizon))
+
+    async def _expire(self, horizon: int) -> int:
+        gone = await self.chats.expire(horizon)
+        for room in self.rooms.values():  # once the store let them go
             while room.history and room.history[0].ts < horizon:
                 room.history.popleft()
-        return self._spawn(self.chats.expire(horizon))
+        return gone
 
     def _erase_chat(self, room: Room) -> None:
         """Erase the stored chat of a meeting that had a password, in a task of the hub's:

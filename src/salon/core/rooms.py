@@ -28,8 +28,9 @@ from salon.core.passwords import RoomKeys
 from salon.core.place import Place
 from salon.core.ratelimit import TokenBucket
 from salon.core.room import Knock, Room, Seat, remember
-from salon.core.roomchat import ChatRooms, send
+from salon.core.roomchat import RATE_KEYS, ChatRooms, send
 from salon.core.settings import LimitSettings
+from salon.core.throttle import KeyedThrottle
 from salon.protocol import ErrorCode, Outgoing
 from salon.protocol.messages import (
     CallEnded,
@@ -83,6 +84,11 @@ class Rooms(ChatRooms):
     ) -> None:
         super().__init__(limits, clock, chats)
         self.keys = keys
+        per_minute = limits.reaction_rate_per_second * 60
+        self.reaction_rate = KeyedThrottle(per_minute, limits.reaction_burst, RATE_KEYS)
+        # Joins by room and client address: one stranger's loop spends its own budget only.
+        joins = limits.room_joins_per_minute
+        self.join_rate = KeyedThrottle(joins, limits.room_join_burst, RATE_KEYS)
         self.calls = CallBook()
         self._names: dict[str, Member] = {}  # name_key -> member, reachable names only
         self._online: dict[str, Member] = {}  # member id -> every greeted member
@@ -140,7 +146,7 @@ class Rooms(ChatRooms):
             way = await self._way_in(member, room, joiner)
             if way is None:
                 return  # disconnected while we waited: seat no ghost
-            self._may_enter(room)
+            self._may_enter(room, joiner)
             if member.id in self._where:
                 self.leave(member)
             self._stop_waiting(member)
@@ -179,16 +185,14 @@ class Rooms(ChatRooms):
                 joiner = replace(joiner, refused=hashed)
         raise fail(ErrorCode.WRONG_PASSWORD, "the room's password changed meanwhile: try again")
 
-    def _may_enter(self, room: Room) -> None:
-        """Spend one of the room's joins (``room_join_burst`` at once, then
-        ``room_joins_per_minute``), or refuse with ``rate_limited``: a script joining and
-        leaving in a loop cannot flood the members with ``member_joined``/``member_left``.
-        Only a join that would seat or knock spends one; a refused one disturbs nobody."""
-        limits, now = self.limits, self.clock.monotonic()
-        if room.joins is None:
-            rate = limits.room_joins_per_minute / 60.0
-            room.joins = TokenBucket(rate, limits.room_join_burst, now)
-        wait = room.joins.wait(now)
+    def _may_enter(self, room: Room, joiner: Joiner) -> None:
+        """Spend one of the joins of this room from the joiner's client address (member id
+        without one): ``room_join_burst`` at once, then ``room_joins_per_minute``, or refuse
+        with ``rate_limited``. A script joining and leaving in a loop cannot flood the
+        members with ``member_joined``/``member_left``, and spends nobody else's joins. Only
+        a join that would seat or knock spends one; a refused one disturbs nobody."""
+        who = f"{room.id}\n{joiner.address or joiner.id}"
+        wait = self.join_rate.take(who, self.clock.monotonic())
         if wait > 0:
             raise fail(
                 ErrorCode.RATE_LIMITED,

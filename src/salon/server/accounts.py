@@ -298,7 +298,10 @@ def build_account_router(settings: AccountSettings, origins: OriginPolicy) -> AP
         new = accounts.password(body.new_password or "", new=True)
         current = accounts.password(body.current_password or "", new=False)
         accounts.throttle_ip(request)
-        accounts.throttle(accounts.by_name, validate.account_key(account.username), state)
+        # Only a signed-in session gets here: the account's strict budget, from any address
+        # (5, then 2 a minute), not the sign-in ceiling that spares the owner's device.
+        key = validate.account_key(account.username)
+        accounts.throttle(accounts.by_asker, f"current\n{key}", state)
         stored = await state.accounts.password_hash(account.id)
         if not await accounts.passwords.verify(stored, current):
             raise problem(401, "bad_credentials", "the current password is wrong")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from typing import Any
 
@@ -9,6 +10,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from salon.core.chatlog import SeqTaken
 from salon.protocol.messages import ChatEntry
 from salon.store.database import GuardedEngine
 from salon.store.tables import chat_messages as t
@@ -39,7 +41,7 @@ class SqlChatRepository:
             # The unique constraint, not a check in memory, decides what was sent twice.
             stored = await self._by_client_id(entry.room, entry.client_id)
             if stored is None:
-                raise
+                raise SeqTaken(f"seq {entry.seq} of {entry.room} is stored already") from None
             return stored
         return entry
 
@@ -79,9 +81,16 @@ class SqlChatRepository:
         async with self._engine.begin() as conn:
             return (await conn.execute(query)).rowcount
 
-    async def expire(self, before_ms: int) -> int:
-        async with self._engine.begin() as conn:  # the ts index (migration 0009)
-            return (await conn.execute(delete(t).where(t.c.ts < before_ms))).rowcount
+    async def expire(self, before_ms: int, batch: int = 2000) -> int:
+        oldest = select(t.c.id).where(t.c.ts < before_ms).order_by(t.c.ts).limit(batch)
+        gone = 0
+        while True:
+            async with self._engine.begin() as conn:  # the ts index (migration 0009)
+                done = (await conn.execute(delete(t).where(t.c.id.in_(oldest)))).rowcount
+            gone += done
+            if done < batch:
+                return gone
+            await asyncio.sleep(0)  # chat writes waiting for the lock go between batches
 
 
 class MemoryChatRepository:
@@ -96,6 +105,8 @@ class MemoryChatRepository:
             for stored in entries:
                 if stored.client_id == entry.client_id:
                     return stored
+        if any(stored.seq == entry.seq for stored in entries):
+            raise SeqTaken(f"seq {entry.seq} of {entry.room} is stored already")
         entries.append(entry)
         return entry
 
@@ -118,7 +129,7 @@ class MemoryChatRepository:
         self.rooms[room] = kept
         return len(entries) - len(kept)
 
-    async def expire(self, before_ms: int) -> int:
+    async def expire(self, before_ms: int, batch: int = 2000) -> int:
         gone = 0
         for room, entries in self.rooms.items():
             kept = [e for e in entries if e.ts >= before_ms]
