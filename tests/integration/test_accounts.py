@@ -263,7 +263,7 @@ async def test_the_account_ceiling_spares_the_owners_known_device(
         async with browser_at(server, "127.0.0.2") as owner:
             (await sign_up(owner, "joy")).raise_for_status()
             (header,) = [
-                h for h in owner.cookies.jar if h.name == "salon_device"
+                h for h in owner.cookies.jar if h.name.startswith("salon_device_")
             ]  # kept by the owner's browser
             for n in range(3, 6):
                 async with browser_at(server, f"127.0.0.{n}") as stranger:
@@ -280,15 +280,19 @@ async def test_the_account_ceiling_spares_the_owners_known_device(
             async with browser_at(server, "127.0.0.7") as other:
                 await sign_up(other, "kim")
                 assert (await sign_in(other, "joy", "correct horse")).status_code == 429
-                other.cookies.set("salon_device", header.value + "x", path="/api/v1/session")
+                forged = header.value + "x"
+                other.cookies.set(header.name, forged, path="/api/v1/session")
                 assert (await sign_in(other, "joy", "correct horse")).status_code == 429
+                # Kim's browser signing in to joy with joy's real cookie of another browser:
+                other.cookies.set(header.name, header.value, path="/api/v1/session")
+                assert (await sign_in(other, "joy", "correct horse")).status_code == 200
 
 
 async def test_the_device_cookie_is_http_only_strict_and_scoped_to_sign_in(
     page: httpx.AsyncClient,
 ) -> None:
     response = await sign_up(page, "lou")
-    (header,) = [h for h in response.headers.get_list("set-cookie") if "salon_device=" in h]
+    (header,) = [h for h in response.headers.get_list("set-cookie") if "salon_device_" in h]
     attributes = {a.strip().split("=")[0].lower() for a in header.split(";")}
     assert {"httponly", "secure", "path", "max-age", "samesite"} <= attributes
     assert "Path=/api/v1/session" in header and "SameSite=strict" in header.replace(
@@ -296,7 +300,55 @@ async def test_the_device_cookie_is_http_only_strict_and_scoped_to_sign_in(
     )
     # Signing in again from the same browser keeps the device it has.
     again = await sign_in(page, "lou", "correct horse")
-    assert not [h for h in again.headers.get_list("set-cookie") if "salon_device=" in h]
+    assert not [h for h in again.headers.get_list("set-cookie") if "salon_device_" in h]
+
+
+async def test_a_browser_keeps_a_device_for_each_account(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    """Signing in to a second account does not forget the first: its owner's device still
+    passes the first account's ceiling."""
+    with accounts_server(tmp_path, database_url, account_ceiling_burst=2) as server:
+        async with browser_at(server, "127.0.0.2") as shared:
+            await sign_up(shared, "ana")
+            await shared.delete("/api/v1/session")
+            await sign_up(shared, "ben")
+            names = {c.name for c in shared.cookies.jar if c.name.startswith("salon_device_")}
+            assert len(names) == 2
+            for n in (3, 4):
+                async with browser_at(server, f"127.0.0.{n}") as stranger:
+                    assert (await sign_in(stranger, "ana", "guess")).status_code == 401
+            assert (await sign_in(shared, "ana", "correct horse")).status_code == 200
+
+
+async def test_known_devices_of_one_address_share_a_pool(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    """Device cookies collected for one's own account buy no argon2 work beyond the
+    address's pool for known devices (ip_attempts_*)."""
+    with accounts_server(
+        tmp_path, database_url, ip_attempts_burst=3, ip_attempts_per_minute=1
+    ) as server:
+        async with browser_at(server, "127.0.0.8") as setup:
+            await sign_up(setup, "eve")  # one of this address's 3 tries
+        jars = []
+        for n in (9, 10, 11):  # three more devices, collected from other addresses
+            async with browser_at(server, f"127.0.0.{n}") as collector:
+                assert (await sign_in(collector, "eve", "correct horse")).status_code == 200
+                jars.append(
+                    [c for c in collector.cookies.jar if c.name.startswith("salon_device_")]
+                )
+        statuses = []
+        for jar in jars:
+            async with browser_at(server, "127.0.0.12") as attacker:
+                for cookie in jar:
+                    attacker.cookies.set(cookie.name, cookie.value, path=cookie.path)
+                statuses.append((await sign_in(attacker, "eve", "wrong guess")).status_code)
+        async with browser_at(server, "127.0.0.12") as more:
+            for cookie in jars[0]:
+                more.cookies.set(cookie.name, cookie.value, path=cookie.path)
+            statuses.append((await sign_in(more, "eve", "wrong guess")).status_code)
+        assert statuses == [401, 401, 401, 429]
 
 
 async def test_sign_in_is_refused_without_the_token(page: httpx.AsyncClient) -> None:

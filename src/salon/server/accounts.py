@@ -10,6 +10,7 @@ answer after the same work (a dummy hash is checked).
 
 from __future__ import annotations
 
+import hashlib
 import math
 import unicodedata
 from typing import Final
@@ -30,6 +31,13 @@ from salon.store.accounts import ARGON2, Account, NameTaken, Passwords
 
 SESSION_COOKIE: Final = "salon_session"
 DEVICE_COOKIE: Final = "salon_device"  # a known device of an account (salon.core.devices)
+
+
+def device_cookie(account_key: str) -> str:
+    """The name of the known-device cookie for one account (``salon_device_`` and 16 hex
+    digits of the SHA-256 of its name key): a browser keeps one for each account it signed
+    in to, so signing in to another account does not forget the first."""
+    return f"{DEVICE_COOKIE}_{hashlib.sha256(account_key.encode()).hexdigest()[:16]}"
 
 
 class SignUp(BaseModel):
@@ -86,6 +94,9 @@ class Accounts:
         self.by_asker = KeyedThrottle(
             settings.account_attempts_per_minute, settings.account_attempts_burst, keys
         )
+        self.by_device_ip = KeyedThrottle(
+            settings.ip_attempts_per_minute, settings.ip_attempts_burst, keys
+        )
         self.by_name = KeyedThrottle(
             settings.account_ceiling_per_minute, settings.account_ceiling_burst, keys
         )
@@ -95,11 +106,14 @@ class Accounts:
         of that account (``salon_device``) spends only its own budget; anyone else spends
         its address's, its address's for this account, and this account's ceiling."""
         state = _state(request)
-        device = state.devices.device(request.cookies.get(DEVICE_COOKIE), account_key)
-        if device is not None:
-            self.throttle(self.by_asker, f"device\n{device}", state)
-            return
+        device = state.devices.device(request.cookies.get(device_cookie(account_key)), account_key)
         address = _address(request)
+        if device is not None:
+            # Its own budget, and a pool per address for known devices only (each sign-in is
+            # an argon2 check: cookies collected for one's own account buy no more of them).
+            self.throttle(self.by_asker, f"device\n{device}", state)
+            self.throttle(self.by_device_ip, address, state)
+            return
         self.throttle(self.by_ip, address, state)
         self.throttle(self.by_asker, f"address\n{address}\n{account_key}", state)
         self.throttle(self.by_name, account_key, state)
@@ -143,9 +157,10 @@ class Accounts:
             samesite="lax",
         )
         key = validate.account_key(account.username)
-        if state.devices.device(request.cookies.get(DEVICE_COOKIE), key) is None:
+        cookie = device_cookie(key)
+        if state.devices.device(request.cookies.get(cookie), key) is None:
             response.set_cookie(
-                DEVICE_COOKIE,
+                cookie,
                 state.devices.issue(key),
                 max_age=max(1, int(self.settings.known_device_days * 86_400)),
                 path="/api/v1/session",  # only the sign-in needs it
