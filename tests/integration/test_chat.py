@@ -111,7 +111,9 @@ async def test_history_pages(make_server: Callable[..., Any]) -> None:
 async def test_a_room_keeps_its_newest_messages_within_its_quota(
     make_server: Callable[..., Any],
 ) -> None:
-    with make_server(max_room_chat_messages=10, chat_burst=1000, history_page=100) as server:
+    with make_server(
+        max_room_chat_messages=10, history_on_join=5, chat_burst=1000, history_page=100
+    ) as server:
         alice = await Peer.greeted(server, "alice")
         await alice.join("r")
         for i in range(25):

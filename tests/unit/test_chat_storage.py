@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
+from salon.core.settings import LimitSettings
 from salon.protocol.messages import ChatDelivered, ChatEntry, Joined
 
 from .conftest import World
@@ -47,7 +50,7 @@ async def test_a_member_sends_a_burst_then_a_few_a_minute(
 async def test_a_room_keeps_its_newest_messages_within_its_quota(
     make_world: Callable[..., World],
 ) -> None:
-    world = make_world(max_room_chat_messages=10, chat_burst=1000)
+    world = make_world(max_room_chat_messages=10, history_on_join=5, chat_burst=1000)
     ann, bob = await world.connect_in("r", "ann", "bob")
     for i in range(25):
         await ann.send(type="chat", text=f"m{i}")
@@ -96,3 +99,9 @@ async def test_a_write_stored_after_all_does_not_jam_the_room(world: World) -> N
     await bob.send(type="chat", text="two", ref="b2")  # sent again: it goes
     (delivered,) = [m for m in ann.take() if isinstance(m, ChatDelivered)]
     assert (delivered.seq, delivered.text) == (3, "two")
+
+
+def test_a_quota_below_the_history_on_join_is_refused_at_start() -> None:
+    """joined.history would show messages the store no longer holds."""
+    with pytest.raises(ValueError, match="at least history_on_join"):
+        LimitSettings(max_room_chat_messages=10, history_on_join=50)

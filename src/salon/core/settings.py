@@ -83,6 +83,8 @@ class LimitSettings(BaseModel):
             raise ValueError("dead_after_seconds must be longer than ping_after_seconds")
         if self.resume_token_seconds <= self.resume_grace_seconds:
             raise ValueError("resume_token_seconds must be longer than resume_grace_seconds")
+        if self.max_room_chat_messages < self.history_on_join:
+            raise ValueError("max_room_chat_messages must be at least history_on_join")
         return self
 
 
