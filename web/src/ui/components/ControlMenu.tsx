@@ -43,10 +43,9 @@ interface Props {
  */
 export function ControlMenu({ label, testId, icon, groups, badge, align = "end" }: Props) {
   const items = groups.flatMap((g) => g.items);
-  const { open, active, button, menu, id, close, toggle, onButtonKey, onMenuKey } = useMenuButton<
-    HTMLButtonElement,
-    HTMLDivElement
-  >(items.length);
+  const { open, active, close, buttonProps, menuProps } = useMenuButton<HTMLButtonElement, HTMLDivElement>(
+    items.length,
+  );
 
   if (items.length === 0) return null;
   // Each group's first item's place in the flat list the arrows move through.
@@ -54,30 +53,17 @@ export function ControlMenu({ label, testId, icon, groups, badge, align = "end" 
   return (
     <div className="control-menu-anchor">
       <button
-        ref={button}
-        type="button"
+        {...buttonProps}
         className={`btn control ${open ? "btn-light" : "btn-secondary"}`}
         aria-label={label}
         title={label}
-        aria-haspopup="menu"
-        aria-expanded={open}
-        aria-controls={open ? id : undefined}
         data-testid={testId}
-        onClick={toggle}
-        onKeyDown={onButtonKey}
       >
         {icon}
         {badge}
       </button>
       {open && (
-        <div
-          ref={menu}
-          id={id}
-          role="menu"
-          aria-label={label}
-          className={`control-menu align-${align}`}
-          onKeyDown={onMenuKey}
-        >
+        <div {...menuProps} aria-label={label} className={`control-menu align-${align}`}>
           {groups.map((group, g) => (
             <div
               key={group.key}

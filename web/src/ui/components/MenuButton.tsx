@@ -23,38 +23,24 @@ interface Props {
  * and gives focus back to the button; Tab or a click elsewhere closes it.
  */
 export function MenuButton({ label, testId, items, children }: Props) {
-  const { open, active, button, menu, id, close, toggle, onButtonKey, onMenuKey } = useMenuButton<
-    HTMLButtonElement,
-    HTMLUListElement
-  >(items.length);
+  const { open, active, close, buttonProps, menuProps } = useMenuButton<HTMLButtonElement, HTMLUListElement>(
+    items.length,
+  );
 
   if (items.length === 0) return null;
   return (
     <div className="menu-button">
       <button
-        ref={button}
-        type="button"
+        {...buttonProps}
         className="btn btn-sm btn-link text-body menu-toggle"
         aria-label={label}
         title={label}
-        aria-haspopup="menu"
-        aria-expanded={open}
-        aria-controls={open ? id : undefined}
         data-testid={testId}
-        onClick={toggle}
-        onKeyDown={onButtonKey}
       >
         {children}
       </button>
       {open && (
-        <ul
-          ref={menu}
-          id={id}
-          role="menu"
-          aria-label={label}
-          className="dropdown-menu show menu-list"
-          onKeyDown={onMenuKey}
-        >
+        <ul {...menuProps} aria-label={label} className="dropdown-menu show menu-list">
           {items.map((item, i) => (
             <li key={item.key} role="none">
               <button

@@ -73,5 +73,17 @@ export function useMenuButton<B extends HTMLElement, M extends HTMLElement>(coun
     }
   };
 
-  return { open, active, button, menu, id, close, toggle, onButtonKey, onMenuKey };
+  /** What the button element takes, besides its look and name. */
+  const buttonProps = {
+    ref: button,
+    type: "button" as const,
+    "aria-haspopup": "menu" as const,
+    "aria-expanded": open,
+    "aria-controls": open ? id : undefined,
+    onClick: toggle,
+    onKeyDown: onButtonKey,
+  };
+  /** What the menu element takes, besides its look and name. */
+  const menuProps = { ref: menu, id, role: "menu", onKeyDown: onMenuKey };
+  return { open, active, close, buttonProps, menuProps };
 }
