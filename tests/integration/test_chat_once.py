@@ -32,9 +32,13 @@ RACE_DELAYS = (0.0, 0.0005, 0.001, 0.0015, 0.002, 0.003)
 
 @pytest.fixture
 async def server(tmp_path: Path, database_url: str | None) -> AsyncIterator[RunningServer]:
-    """Client ids are the store's: these tests run on SQLite and on PostgreSQL."""
+    """Client ids are the store's: these tests run on SQLite and on PostgreSQL. Chat comes
+    faster than a person's rate here (resends after each reset count too): these tests are
+    about delivery, not the rate (tests/unit/test_chat_storage.py is)."""
     options = database_options(database_url)
-    async with serving(tmp_path, resume_grace_seconds=5, options=options) as running:
+    async with serving(
+        tmp_path, resume_grace_seconds=5, chat_burst=1000, options=options
+    ) as running:
         yield running
 
 
