@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import signal
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ from salon.core.settings import Settings
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from salon.server.logs import configure_logging
     from salon.server.runner import ConfigError, serving
 
     flags: dict[str, Any] = {
@@ -29,9 +29,8 @@ def _serve(args: argparse.Namespace) -> int:
         if v is not None
     }
     settings = Settings(**flags)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
-    )
+    # Text on a terminal, JSON lines otherwise (SALON_LOG_FORMAT); uvicorn's lines too.
+    configure_logging(settings.log_level, settings.log_format)
     turn = None
     if args.with_turn:
         from salon.server.coturn import CoturnError, start_local_turn
@@ -126,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(run=_serve)
     _add_turn_config(sub)
+    _add_api_key(sub)
+    _add_webhook(sub)
     schema = sub.add_parser("schema", help="print the JSON Schema of every protocol message")
     schema.set_defaults(run=_schema)
     return parser
@@ -153,6 +154,252 @@ def _add_turn_config(sub: Any) -> None:
         "--lan", action="store_true", help="also relay to private (LAN) peers; not for the internet"
     )
     tc.set_defaults(run=_turn_config)
+
+
+def _api_key_settings(args: argparse.Namespace) -> Settings:
+    return Settings() if args.data_dir is None else Settings(data_dir=args.data_dir)
+
+
+def _api_key(args: argparse.Namespace) -> int:
+    """``salon api-key create|list|revoke``, straight on the database the server uses."""
+    import asyncio
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from salon.core.errors import SalonError
+    from salon.store.apikeys import InvalidKeyRequest
+
+    try:
+        code: int = asyncio.run(args.key_command(args, _api_key_settings(args)))
+        return code
+    except (InvalidKeyRequest, SalonError) as exc:
+        print(f"salon: {exc}", file=sys.stderr)
+        return 2
+    except (SQLAlchemyError, OSError) as exc:  # opening the database: unreachable, refused
+        print(f"salon: the database cannot be reached: {exc}", file=sys.stderr)
+        return 2
+
+
+async def _api_key_create(args: argparse.Namespace, settings: Settings) -> int:
+    from salon.store.apikeys import SqlApiKeyRepository, check_name, check_scopes
+    from salon.store.database import open_database
+
+    name, scopes = check_name(args.name), check_scopes(args.scope)  # before opening anything
+    engine = await open_database(settings.sqlalchemy_url())
+    try:
+        made = await SqlApiKeyRepository(engine).create(name, scopes, _now_ms())
+    finally:
+        await engine.dispose()
+    # The key alone on stdout (KEY=$(salon api-key create NAME)); the rest for a person.
+    print(made.token)
+    print(
+        f"API key {made.key.id} ({made.key.name}): {' '.join(made.key.scopes)}\n"
+        "It is shown this once: keep it now. Revoke it with: "
+        f"salon api-key revoke {made.key.id}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+async def _api_key_list(_args: argparse.Namespace, settings: Settings) -> int:
+    from salon.store.apikeys import SqlApiKeyRepository
+    from salon.store.database import open_database
+
+    engine = await open_database(settings.sqlalchemy_url())
+    try:
+        keys = await SqlApiKeyRepository(engine).list_keys()
+    finally:
+        await engine.dispose()
+    rows: list[tuple[str, ...]] = [("ID", "NAME", "SCOPES", "CREATED", "LAST USED", "REVOKED")]
+    for key in keys:
+        times = (key.created_ms, key.last_used_ms, key.revoked_ms)
+        rows.append((key.id, key.name, ",".join(key.scopes), *map(_utc, times)))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        print("  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]]))
+    return 0
+
+
+async def _api_key_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    from salon.store.apikeys import SqlApiKeyRepository
+    from salon.store.database import open_database
+
+    engine = await open_database(settings.sqlalchemy_url())
+    try:
+        found = await SqlApiKeyRepository(engine).revoke(args.id, _now_ms())
+    finally:
+        await engine.dispose()
+    if not found:
+        print(f"salon: no API key {args.id!r} (see salon api-key list)", file=sys.stderr)
+        return 1
+    print(f"revoked API key {args.id}")
+    return 0
+
+
+def _now_ms() -> int:
+    import time
+
+    return time.time_ns() // 1_000_000
+
+
+def _utc(ms: int | None) -> str:
+    import datetime
+
+    if ms is None:
+        return "-"
+    moment = datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _add_api_key(sub: Any) -> None:
+    from salon.store.apikeys import MAX_NAME_CHARS, SCOPES
+
+    group = sub.add_parser(
+        "api-key",
+        help="create, list and revoke keys of the server API (/api/v1/meetings, webhooks)",
+        description="Keys of the server API, kept in the database the server uses "
+        "(SALON_DATABASE_URL, or the data folder's SQLite file). See docs/OPERATIONS.md.",
+    )
+    keys = group.add_subparsers(dest="key_command_name", required=True)
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument("--data-dir", type=Path, help="data folder (default ./data)")
+    create = keys.add_parser(
+        "create",
+        parents=[where],
+        help="make a key and print it (once)",
+        description="Make an API key and print it on stdout, once: only its SHA-256 is kept.",
+    )
+    create.add_argument("name", help=f"what the key is for (at most {MAX_NAME_CHARS} chars)")
+    create.add_argument(
+        "--scope",
+        action="append",
+        default=[],
+        choices=SCOPES,
+        help="repeatable; default: all of " + ", ".join(SCOPES),
+    )
+    create.set_defaults(key_command=_api_key_create)
+    listing = keys.add_parser(
+        "list", parents=[where], help="every key: id, name, scopes, created, used, revoked"
+    )
+    listing.set_defaults(key_command=_api_key_list)
+    revoke = keys.add_parser(
+        "revoke", parents=[where], help="revoke a key: it gets 401 from now on"
+    )
+    revoke.add_argument("id", help="the key's id (salon api-key list)")
+    revoke.set_defaults(key_command=_api_key_revoke)
+    group.set_defaults(run=_api_key)
+
+
+def _webhook(args: argparse.Namespace) -> int:
+    """``salon webhook add|list|remove``, straight on the database the server uses."""
+    import asyncio
+
+    from salon.core.errors import SalonError
+    from salon.server.webhooks import InvalidWebhook
+    from salon.store.webhooks import TooManyWebhooks
+
+    settings = Settings() if args.data_dir is None else Settings(data_dir=args.data_dir)
+    try:
+        code: int = asyncio.run(args.hook_command(args, settings))
+        return code
+    except (InvalidWebhook, TooManyWebhooks, SalonError) as exc:
+        print(f"salon: {exc}", file=sys.stderr)
+        return 2
+
+
+async def _webhook_add(args: argparse.Namespace, settings: Settings) -> int:
+    from salon.server.webhooks import check_events, check_url, new_secret
+    from salon.store.database import open_database
+    from salon.store.webhooks import SqlWebhookRepository
+
+    url, events = check_url(args.url), check_events(args.event or None)  # before opening
+    secret = new_secret()
+    engine = await open_database(settings.sqlalchemy_url())
+    try:
+        store = SqlWebhookRepository(engine)
+        hook = await store.add(url, secret, events, _now_ms(), settings.webhooks.max_endpoints)
+    finally:
+        await engine.dispose()
+    # The secret alone on stdout (SECRET=$(salon webhook add URL)); the rest for a person.
+    print(secret)
+    print(
+        f"webhook {hook.id}: {' '.join(hook.events)} -> {hook.url}\n"
+        "The signing secret is shown this once: keep it now. Remove the webhook with: "
+        f"salon webhook remove {hook.id}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+async def _webhook_list(_args: argparse.Namespace, settings: Settings) -> int:
+    from salon.store.database import open_database
+    from salon.store.webhooks import SqlWebhookRepository
+
+    engine = await open_database(settings.sqlalchemy_url())
+    try:
+        hooks = await SqlWebhookRepository(engine).endpoints()
+    finally:
+        await engine.dispose()
+    rows: list[tuple[str, ...]] = [("ID", "CREATED", "EVENTS", "URL")]
+    rows += [(h.id, _utc(h.created_ms), ",".join(h.events), h.url) for h in hooks]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        print("  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]]))
+    return 0
+
+
+async def _webhook_remove(args: argparse.Namespace, settings: Settings) -> int:
+    from salon.store.database import open_database
+    from salon.store.webhooks import SqlWebhookRepository
+
+    engine = await open_database(settings.sqlalchemy_url())
+    try:
+        found = await SqlWebhookRepository(engine).remove(args.id)
+    finally:
+        await engine.dispose()
+    if not found:
+        print(f"salon: no webhook {args.id!r} (see salon webhook list)", file=sys.stderr)
+        return 1
+    print(f"removed webhook {args.id}")
+    return 0
+
+
+def _add_webhook(sub: Any) -> None:
+    from salon.server.webhooks import EVENT_TYPES
+
+    group = sub.add_parser(
+        "webhook",
+        help="add, list and remove webhook endpoints (meeting events, signed)",
+        description="Webhook endpoints, kept in the database the server uses "
+        "(SALON_DATABASE_URL, or the data folder's SQLite file). See docs/OPERATIONS.md.",
+    )
+    hooks = group.add_subparsers(dest="hook_command_name", required=True)
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument("--data-dir", type=Path, help="data folder (default ./data)")
+    add = hooks.add_parser(
+        "add",
+        parents=[where],
+        help="register an endpoint and print its signing secret (once)",
+        description="Register an endpoint (http:// or https://, at most 2000 characters) and "
+        "print its signing secret (whsec_...) on stdout, once.",
+    )
+    add.add_argument("url", help="where to POST the events")
+    add.add_argument(
+        "--event",
+        action="append",
+        default=[],
+        choices=EVENT_TYPES,
+        help="repeatable; default: all of " + ", ".join(EVENT_TYPES),
+    )
+    add.set_defaults(hook_command=_webhook_add)
+    listing = hooks.add_parser("list", parents=[where], help="every endpoint: id, events, URL")
+    listing.set_defaults(hook_command=_webhook_list)
+    remove = hooks.add_parser(
+        "remove", parents=[where], help="remove an endpoint and its deliveries"
+    )
+    remove.add_argument("id", help="the webhook's id (salon webhook list)")
+    remove.set_defaults(hook_command=_webhook_remove)
+    group.set_defaults(run=_webhook)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -98,7 +98,7 @@ def test_a_password_set_in_the_security_panel_is_asked_on_the_pre_join_page(
 
     open_prejoin(bob, room, "bob")
     status = bob.get_by_test_id("room-status")
-    status.get_by_text("It has a password.", exact=False).wait_for()
+    status.get_by_text("has a password.", exact=False).wait_for()
     assert not re.search(r"\d", status.inner_text()), "a protected room's head count leaked"
     bob.get_by_test_id("prejoin-password").fill("rose")
     bob.get_by_test_id("prejoin-join").click()

@@ -43,8 +43,11 @@ class Cluster:
     _ctl: Callable[[str], None] | None = None
 
     def stop(self) -> None:
-        """Stop the server at once (``-m immediate``): clients see their connections cut."""
+        """Stop the server at once (``-m immediate``): clients see their connections cut.
+        A checkpoint first: the cluster runs with ``synchronous_commit=off``, so without it
+        an immediate stop may lose what was just committed (tables a test made included)."""
         assert self._ctl is not None
+        self._sql("CHECKPOINT")
         self._ctl("stop")
 
     def start(self) -> None:
@@ -57,24 +60,41 @@ class Cluster:
 
     def new_database(self) -> str:
         """A fresh, empty database; returns its SQLAlchemy URL."""
+        self._made += 1
+        name = f"t{os.getpid()}_{self._made}"
+        self._sql(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def _sql(self, statement: str) -> None:
+        """Run one statement as the superuser, from a thread of its own (a test may be inside
+        a running event loop)."""
         import asyncio
+        import threading
 
         import asyncpg
 
-        self._made += 1
-        name = f"t{os.getpid()}_{self._made}"
-
-        async def create() -> None:
+        async def run() -> None:
             conn = await asyncpg.connect(
                 host="127.0.0.1", port=self.port, user=SUPERUSER, database="postgres"
             )
             try:
-                await conn.execute(f'CREATE DATABASE "{name}"')
+                await conn.execute(statement)
             finally:
                 await conn.close()
 
-        asyncio.run(create())
-        return self.url(name)
+        failure: list[BaseException] = []
+
+        def target() -> None:
+            try:
+                asyncio.run(run())
+            except BaseException as exc:
+                failure.append(exc)
+
+        thread = threading.Thread(target=target)
+        thread.start()
+        thread.join()
+        if failure:
+            raise failure[0]
 
 
 class Unavailable(Exception):

@@ -5,15 +5,20 @@ resume token; neither changes anything. A refusal is a :class:`SalonError` with 
 The order (docs/PROTOCOL.md, hosts and lobby):
 
 1. a host by right (the creator's host key, the creating account, an account that was a host
-   in this meeting), or whoever joins an empty room: seated as a host;
+   in this meeting or is one of the room's standing host accounts, a host invitation), or
+   whoever joins an empty room that has no standing settings: seated as a host;
 2. removed earlier in this meeting (member id, account or client address): knocks, marked
-   removed, whatever the lobby setting and password (unless locked);
+   removed, whatever the lobby setting, password or invitation (unless locked);
 3. locked: ``room_locked``;
-4. a password: the right one seats (skipping the lobby), a wrong one is ``wrong_password``, none
+4. a guest invitation: seated, past the password and the lobby;
+5. a password: the right one seats (skipping the lobby), a wrong one is ``wrong_password``, none
    knocks when the lobby is on and is ``wrong_password`` when it is off;
-5. lobby on: knocks;
-6. else seated. No seat left is ``room_full``; no place left in the lobby (``max_room_members``
+6. lobby on: knocks;
+7. else seated. No seat left is ``room_full``; no place left in the lobby (``max_room_members``
    waiting) is ``room_full`` too.
+
+A room created through the server API (standing settings) gives nobody the host role for
+coming first: its password, lobby and lock hold for the first joiner too.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from salon.core.errors import fail
+from salon.core.invites import InviteRole
 from salon.core.passwords import host_key_opens
 from salon.core.resume import Claims
 from salon.core.room import Room
@@ -45,14 +51,16 @@ class Joiner:
     address: str | None  # its connection's client address
     password: str | None = None
     host_key: str | None = None
+    invite: InviteRole | None = None  # what a valid invitation for this room lets it do
     opens: str | None = None  # a password hash the password was found to open
     refused: str | None = None  # a password hash the password was found not to open
 
 
 def host_by_right(room: Room, joiner: Joiner) -> bool:
     """R1 (a) and (b): the creator's host key, the creating account, or an account that was a
-    host earlier in this meeting. Such a host bypasses lock, lobby, password and removal."""
-    if host_key_opens(joiner.host_key, room.creator):
+    host earlier in this meeting (or is a standing host account), or a host invitation. Such a
+    host bypasses lock, lobby, password and removal."""
+    if joiner.invite == "host" or host_key_opens(joiner.host_key, room.creator):
         return True
     account = joiner.account
     if account is None:
@@ -67,11 +75,13 @@ def way_in(room: Room, joiner: Joiner, max_members: int) -> Way:
         if joiner.id not in room.allowed:
             raise fail(ErrorCode.NO_SUCH_ROOM, "no such room")
         return _seat(room, Way.SEAT, max_members)
-    if not room.seats or host_by_right(room, joiner):
+    if (not room.seats and room.standing is None) or host_by_right(room, joiner):
         return _seat(room, Way.HOST, max_members)
     _unlocked(room)
     if room.was_removed(joiner.id, joiner.account, joiner.address):
         return _knock(room, Way.KNOCK_REMOVED, max_members)
+    if joiner.invite == "guest":
+        return _seat(room, Way.SEAT, max_members)
     if room.password_hash is not None:
         if joiner.password is None:
             if room.lobby:

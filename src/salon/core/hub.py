@@ -15,6 +15,7 @@ from __future__ import annotations
 import secrets
 from collections import deque
 from collections.abc import Collection
+from typing import Final
 
 from salon.core import validate
 from salon.core.admission import Way, way_back
@@ -22,9 +23,11 @@ from salon.core.calls import Call, CallState
 from salon.core.chatlog import ChatRepository
 from salon.core.clock import Clock
 from salon.core.errors import SalonError, fail
+from salon.core.invites import Invites
 from salon.core.member import Member, Transport
 from salon.core.moderation import Moderation
 from salon.core.names import NoReservedNames, ReservedNames
+from salon.core.observe import CallOutcome, MemberLeftReason
 from salon.core.passwords import RoomKeys
 from salon.core.place import Place, TokenMint
 from salon.core.resume import Claims, ResumeTokens
@@ -46,6 +49,13 @@ from salon.protocol.messages import (
     Unreachable,
 )
 
+_OUTCOMES: Final[dict[CallState, CallOutcome]] = {
+    CallState.DECLINED: "declined",
+    CallState.CANCELLED: "cancelled",
+    CallState.TIMED_OUT: "timeout",
+    CallState.OFFLINE: "offline",
+}
+
 
 class Hub(Moderation):
     def __init__(
@@ -62,6 +72,8 @@ class Hub(Moderation):
         super().__init__(limits, clock, chats, keys)
         self.reserved = reserved or NoReservedNames()
         self.tokens = tokens or ResumeTokens(secrets.token_bytes(32))
+        # Join links the server API mints: signed under the same secret, for another purpose.
+        self.invites = Invites(self.tokens.secret)
         self.mint = TokenMint(self.tokens, clock, limits.resume_token_seconds)
         self._places: dict[str, Place] = {}  # member id -> place, attached or away
         self._ended: dict[str, float] = {}  # member id -> until when its tokens are refused
@@ -128,13 +140,13 @@ class Hub(Moderation):
             held.refresh_token()  # a rebuilt place must not claim the name back
         self._tell_watchers(PresenceChanged(name=held.name, online=False))
 
-    def depart(self, member: Member) -> None:
+    def depart(self, member: Member, reason: MemberLeftReason = "left") -> None:
         """Forget a member everywhere: calls end, rooms are told, name is freed. Its resume
-        tokens are refused from now on."""
+        tokens are refused from now on. ``reason``: what observers are told."""
         call = self.calls.of(member.id)
         if call is not None:
             self._end_call(call, CallState.OFFLINE)
-        self.leave(member, quiet=True)
+        self.leave(member, quiet=True, reason=reason)
         self._watchers.pop(member.id, None)
         if self._places.pop(member.id, None) is not None:
             self._ended[member.id] = self.clock.monotonic() + self.limits.resume_token_seconds
@@ -247,7 +259,7 @@ class Hub(Moderation):
         if way is None:
             self._forget_if_idle(room)  # brought to life for nobody
             return
-        if claims.guarded and room.allowed is None and not room.seats:
+        if claims.guarded and room.allowed is None and not room.seats and not room.protected:
             room.guarded = room.locked = True  # its password died with the old process
             self._reseal(room)  # still sealed (in case the seal was not written before)
         self._seat(place, room, MediaState(), returning=True, host=way is Way.HOST)
@@ -295,7 +307,7 @@ class Hub(Moderation):
         for place in list(self._places.values()):
             if place.away_since is not None:
                 if now - place.away_since >= grace:
-                    self.depart(place)
+                    self.depart(place, "disconnected")
             elif now - place.token_at >= refresh:
                 place.refresh_token()
         for book in (self._ended, self._hung_up):
@@ -330,6 +342,7 @@ class Hub(Moderation):
         )
         if self.calls.of(callee.id) is not None or callee.id in self._where:
             send(caller, CallEnded(call=call.id, reason="busy"))
+            self.observer.call("busy")
             return
         self.calls.ring(call)
         send(caller, Ringing(call=call.id, name=callee.name))
@@ -342,6 +355,7 @@ class Hub(Moderation):
     def accept(self, callee: Member, call_id: str) -> None:
         call = self.calls.answerable(call_id, callee.id)
         self.calls.finish(call, CallState.ACCEPTED)
+        self.observer.call("accepted")
         room_id = CALL_ROOM_PREFIX + secrets.token_urlsafe(12)
         room = Room(room_id, deque(maxlen=self.limits.history_on_join))
         room.allowed = frozenset({call.caller.id, call.callee.id})
@@ -370,6 +384,7 @@ class Hub(Moderation):
     def _end_call(self, call: Call, state: CallState) -> None:
         self.calls.finish(call, state)
         reason: CallEndReason = call.end_reason()
+        self.observer.call(_OUTCOMES[state])
         out = Outgoing(CallEnded(call=call.id, reason=reason))
         call.caller.push(out)
         call.callee.push(out)

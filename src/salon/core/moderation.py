@@ -173,17 +173,33 @@ class Moderation(Rooms):
         removed host's account is no longer one of the meeting's host accounts.
         Errors: ``not_joined``, ``not_host``, ``no_such_member`` (also for oneself)."""
         room = self._hosted(host)
-        target = self._target(room, host, target_id).member
+        self._remove(room, host, self._target(room, host, target_id).member)
+
+    def remove_by_server(self, room_id: str, target_id: str) -> None:
+        """:meth:`remove`, asked by the server API rather than a host: the member gets
+        ``left{removed}`` and the room ``room_event{removed}``, both with ``by`` null.
+        Errors: ``no_such_room`` (no meeting live there), ``no_such_member``."""
+        room = self._live_meeting(room_id)
+        seat = room.seats.get(target_id)
+        if seat is None:
+            raise fail(ErrorCode.NO_SUCH_MEMBER, "no such member in that meeting")
+        self._remove(room, None, seat.member)
+
+    def _remove(self, room: Room, by: Member | None, target: Member) -> None:
         bound = self.limits.max_room_removed
         remember(room.removed_ids, target.id, bound)
         account = account_of(target)
         room.host_accounts.pop(account or "", None)  # a removed host does not come back one
         remember(room.removed_accounts, account, bound)
         remember(room.removed_addresses, address_of(target), bound)
-        self._take_out(
-            target, room, Left(room=room.id, reason="removed", by=host.id, by_name=host.name)
+        farewell = Left(
+            room=room.id,
+            reason="removed",
+            by=None if by is None else by.id,
+            by_name=None if by is None else by.name,
         )
-        self._tell(room, "removed", host, target)
+        self._take_out(target, room, farewell, "removed")
+        self._tell(room, "removed", by, target)
 
     def mute(self, host: Member, target_id: str, kind: MuteKind) -> None:
         """Turn another member's microphone or camera off: it gets ``muted`` (its client
@@ -221,14 +237,30 @@ class Moderation(Rooms):
         end (and its chat is erased when it had a password). Errors: ``not_joined``,
         ``not_host``."""
         room = self._hosted(host)
-        farewell = Left(room=room.id, reason="ended", by=host.id, by_name=host.name)
+        self._end(room, Left(room=room.id, reason="ended", by=host.id, by_name=host.name))
+
+    def end_by_server(self, room_id: str) -> None:
+        """:meth:`end_meeting`, asked by the server API: everyone gets ``left{ended}`` with
+        ``by`` null. Errors: ``no_such_room`` (no meeting live there)."""
+        room = self._live_meeting(room_id)
+        self._end(room, Left(room=room.id, reason="ended"))
+
+    def _end(self, room: Room, farewell: Left) -> None:
         for mid, seat in list(room.seats.items()):
             del self._where[mid]
             room.unseat(mid)
+            self._report("member_left", room, seat.member, reason="ended")
             send(seat.member, farewell)
             self._placed(seat.member, None)
-        self._end_meeting(room)
+        self._end_meeting(room, "ended")
         self._forget_if_idle(room)
+
+    def _live_meeting(self, room_id: str) -> Room:
+        """The meeting under way in ``room_id`` (someone is seated or waits), not a call's."""
+        room = self.rooms.get(room_id)
+        if room is None or room.allowed is not None or not (room.seats or room.waiting):
+            raise fail(ErrorCode.NO_SUCH_ROOM, "no meeting is under way in that room")
+        return room
 
     # ------------------------------------------------------------------ checks
 

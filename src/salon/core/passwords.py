@@ -27,12 +27,27 @@ class RoomCreator:
 
 
 @dataclass(frozen=True, slots=True)
+class Standing:
+    """The settings of a room created through the server API: every meeting in it starts
+    with them. ``password_hash``: the room's password (hashed as by
+    :meth:`RoomKeys.hash_password`), None for none; ``host_accounts``: usernames that are
+    hosts by right."""
+
+    password_hash: str | None = None
+    lobby: bool = False
+    locked: bool = False
+    host_accounts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class StoredRoom:
     """What the store knows of a room: who created it over REST (None when it was not, or
-    before host keys), and whether it is sealed (a meeting with a password is under way)."""
+    before host keys), whether it is sealed (a meeting with a password is under way), and its
+    standing settings when it was created through the server API."""
 
     creator: RoomCreator | None = None
     sealed: bool = False
+    standing: Standing | None = None
 
 
 def host_key_digest(host_key: str) -> str:
@@ -73,11 +88,12 @@ class MemoryRoomKeys:
     def __init__(self) -> None:
         self.creators: dict[str, RoomCreator] = {}
         self.seals: set[str] = set()
+        self.standing: dict[str, Standing] = {}
 
     async def lookup(self, room: str) -> StoredRoom | None:
-        if room not in self.creators and room not in self.seals:
+        if room not in self.creators and room not in self.seals and room not in self.standing:
             return None
-        return StoredRoom(self.creators.get(room), room in self.seals)
+        return StoredRoom(self.creators.get(room), room in self.seals, self.standing.get(room))
 
     async def seal(self, room: str, sealed: bool, now_ms: int) -> None:
         if sealed:

@@ -53,10 +53,10 @@ class ResumeTokens:
     def __init__(self, secret: bytes) -> None:
         if len(secret) < 32:
             raise ValueError("a resume secret has at least 32 bytes")
-        self._secret = secret
+        self.secret = secret
 
     def _mac(self, payload: str) -> str:
-        return _b64(hmac.new(self._secret, _PURPOSE + payload.encode(), hashlib.sha256).digest())
+        return _b64(hmac.new(self.secret, _PURPOSE + payload.encode(), hashlib.sha256).digest())
 
     def issue(self, claims: Claims) -> str:
         body: dict[str, Any] = {

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from salon.core.member import Member
-from salon.core.passwords import RoomCreator
+from salon.core.passwords import RoomCreator, Standing
 from salon.core.ratelimit import TokenBucket
 from salon.protocol import Outgoing
 from salon.protocol.messages import ChatEntry, Knocker, MediaState, RoomState
@@ -24,6 +24,7 @@ from salon.protocol.messages import ChatEntry, Knocker, MediaState, RoomState
 class Seat:
     member: Member
     media: MediaState
+    joined_ms: int = 0  # wall clock, ms since the epoch: when it was seated
 
 
 @dataclass(slots=True)
@@ -56,6 +57,8 @@ class Room:
     seats: dict[str, Seat] = field(default_factory=dict)  # insertion order = join order
     chat_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     creator: RoomCreator | None = None  # from the store: created over REST (not a meeting's)
+    # From the store: the settings every meeting starts with (created through the server API).
+    standing: Standing | None = None
     # The chat erase under way after a meeting with a password ended; the room is kept and
     # its new chat waits until it is done. ``erasures`` counts them: a write numbered for
     # an erased meeting is dropped.
@@ -63,6 +66,7 @@ class Room:
     erasures: int = 0
     ended: int = 0  # how many meetings ended: a change prepared for one is not for the next
     # ---- the meeting: reset by end_meeting
+    started_ms: int | None = None  # wall clock, ms: when its first member was seated
     hosts: set[str] = field(default_factory=set)  # member ids, all seated
     host_accounts: dict[str, None] = field(default_factory=dict)  # usernames, oldest first
     password_hash: str | None = None
@@ -149,9 +153,11 @@ class Room:
         )
 
     def end_meeting(self) -> list[Knock]:
-        """Forget the meeting (every protection ends with it); returns who was waiting."""
+        """Forget the meeting (every protection ends with it, but the room's standing settings
+        start the next one); returns who was waiting."""
         waiting = list(self.waiting.values())
         self.ended += 1
+        self.started_ms = None
         self.hosts.clear()
         self.host_accounts.clear()
         self.password_hash = None
@@ -161,4 +167,17 @@ class Room:
         self.removed_accounts.clear()
         self.removed_addresses.clear()
         self.hands.clear()
+        self.apply_standing()
         return waiting
+
+    def apply_standing(self) -> None:
+        """Give the meeting the room's standing settings, if it has any: its password (the
+        meeting's chat is then shared under it: guarded), lobby, lock and host accounts."""
+        standing = self.standing
+        if standing is None:
+            return
+        self.password_hash = standing.password_hash
+        self.guarded = standing.password_hash is not None
+        self.lobby, self.locked = standing.lobby, standing.locked
+        for account in standing.host_accounts:
+            self.host_accounts[account] = None

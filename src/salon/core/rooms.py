@@ -23,7 +23,16 @@ from salon.core.calls import CallBook
 from salon.core.chatlog import ChatRepository
 from salon.core.clock import Clock
 from salon.core.errors import fail
+from salon.core.invites import InviteRole, Invites
 from salon.core.member import Member
+from salon.core.observe import (
+    NO_OBSERVER,
+    MeetingEndReason,
+    MeetingEvent,
+    MeetingEventType,
+    MemberLeftReason,
+    Observer,
+)
 from salon.core.passwords import RoomKeys
 from salon.core.place import Place
 from salon.core.ratelimit import TokenBucket
@@ -84,6 +93,8 @@ class Rooms(ChatRooms):
     ) -> None:
         super().__init__(limits, clock, chats)
         self.keys = keys
+        self.observer: Observer = NO_OBSERVER  # told what happens: metrics, webhooks
+        self.invites: Invites | None = None  # checks join.invite; None: invitations ignored
         per_minute = limits.reaction_rate_per_second * 60
         self.reaction_rate = KeyedThrottle(per_minute, limits.reaction_burst, RATE_KEYS)
         # Joins by room and client address: one stranger's loop spends its own budget only.
@@ -119,13 +130,15 @@ class Rooms(ChatRooms):
         password: str | None,
         media: MediaState,
         host_key: str | None = None,
+        invite: str | None = None,
     ) -> None:
         """Join ``room_id`` with ``media``, or knock on it, by the rules of
         :mod:`salon.core.admission`; ``password`` opens a protected room (it never sets one),
-        ``host_key`` is the key ``POST /api/v1/rooms`` gave the room's creator (a wrong one is
-        ignored). Seated: ``joined`` (and a token), the room ``member_joined``. Knocking:
-        ``lobby_waiting``, the hosts ``lobby``. Either way the member first leaves the room it
-        was in and stops waiting elsewhere.
+        ``host_key`` is the key ``POST /api/v1/rooms`` gave the room's creator, ``invite`` an
+        invitation the server API minted (:mod:`salon.core.invites`); a wrong key or an
+        invalid invitation is ignored. Seated: ``joined`` (and a token), the room
+        ``member_joined``. Knocking: ``lobby_waiting``, the hosts ``lobby``. Either way the
+        member first leaves the room it was in and stops waiting elsewhere.
 
         Errors: ``invalid_room``; ``wrong_password`` (over ``max_password_chars``, wrong, or
         missing); ``already_joined`` (in that room or waiting for it); ``in_call`` (a call
@@ -142,7 +155,10 @@ class Rooms(ChatRooms):
             room = await self._activate(room_id)
         self._loading[room.id] += 1  # keep the room while its password is checked
         try:
-            joiner = Joiner(member.id, account_of(member), address_of(member), password, host_key)
+            role = self._invited(invite, room_id)
+            joiner = Joiner(
+                member.id, account_of(member), address_of(member), password, host_key, role
+            )
             way = await self._way_in(member, room, joiner)
             if way is None:
                 return  # disconnected while we waited: seat no ghost
@@ -157,6 +173,13 @@ class Rooms(ChatRooms):
         finally:
             self._loading -= Counter({room.id: 1})
             self._forget_if_idle(room)  # a refused first joiner leaves no empty room behind
+
+    def _invited(self, token: str | None, room_id: str) -> InviteRole | None:
+        """What a valid invitation for ``room_id`` lets its holder do; None for none."""
+        if token is None or self.invites is None:
+            return None
+        invite = self.invites.check(token, room_id, self.clock.wall_ms() / 1000)
+        return None if invite is None else invite.role
 
     def _joinable(self, member: Member, room_id: str) -> None:
         current = self._where.get(member.id) or self._waiting.get(member.id)
@@ -264,9 +287,14 @@ class Rooms(ChatRooms):
             return existing
         room = Room(room_id, deque(history, maxlen=self.limits.history_on_join), last_seq)
         room.allowed, room.call = allowed, call
-        room.creator = None if stored is None else stored.creator
-        # Kept for a member of the sealed meeting: its password died with the old process.
-        room.guarded = room.locked = sealed
+        if stored is not None:
+            room.creator, room.standing = stored.creator, stored.standing
+        room.apply_standing()
+        if sealed:
+            # Kept for a member of the sealed meeting: unless it is the room's standing one,
+            # its password died with the old process, so the room stays locked.
+            room.guarded = True
+            room.locked = room.locked or not room.protected
         self.rooms[room_id] = room
         return room
 
@@ -284,10 +312,18 @@ class Rooms(ChatRooms):
         (``member_resumed`` for a place rebuilt from its token), and ``room_state`` when it
         came in as a host. A knock elsewhere ends."""
         self._stop_waiting(member)
-        room.seats[member.id] = Seat(member, media)
+        now_ms = self.clock.wall_ms()
+        starting = room.started_ms is None
+        if starting:
+            room.started_ms = now_ms
+        room.seats[member.id] = Seat(member, media, now_ms)
         self._where[member.id] = room
         if host and room.allowed is None:
             self._crown(room, member)
+        if not returning:
+            if starting:
+                self._report("meeting_started", room)
+            self._report("member_joined", room, member, host=member.id in room.hosts)
         self._send_joined(member, room)
         self._placed(member, room)
         self._send_lobby(member, room)
@@ -409,12 +445,19 @@ class Rooms(ChatRooms):
 
     # ------------------------------------------------------------------ leaving
 
-    def leave(self, member: Member, *, quiet: bool = False, hung_up: bool = False) -> None:
+    def leave(
+        self,
+        member: Member,
+        *,
+        quiet: bool = False,
+        hung_up: bool = False,
+        reason: MemberLeftReason = "left",
+    ) -> None:
         """Take ``member`` out of its room (answered ``left``; the room hears ``member_left``,
         and ``room_state`` and ``room_event`` when its last host left and the role passed
         on), or out of the lobby it waits in (answered ``left``). Leaving a call's room hangs
         up for both: the other is told ``left{reason: "hangup"}`` (``hung_up``). ``quiet``:
-        the member is going away (no answer, no error).
+        the member is going away (no answer, no error). ``reason``: what observers are told.
 
         Errors: ``not_joined`` when in no room and no lobby."""
         room = self._where.get(member.id)
@@ -428,7 +471,7 @@ class Rooms(ChatRooms):
         if room.call is not None and not quiet:
             send(member, CallEnded(call=room.call, reason="hangup"))
         farewell = Left(room=room.id, reason="hangup" if hung_up else "left")
-        self._take_out(member, room, None if quiet else farewell)
+        self._take_out(member, room, None if quiet else farewell, reason)
         if room.call is not None:
             room.allowed = frozenset()  # the call is over: nobody may come back in
             # ... not even with a resume token that names it, while such tokens live.
@@ -437,13 +480,17 @@ class Rooms(ChatRooms):
                 self.leave(seat.member, hung_up=True)  # call_ended (hangup), then left
         self._forget_if_idle(room)
 
-    def _take_out(self, member: Member, room: Room, farewell: Left | None) -> None:
+    def _take_out(
+        self, member: Member, room: Room, farewell: Left | None, reason: MemberLeftReason
+    ) -> None:
         """Unseat ``member``; ``farewell`` is what it is told (None: nothing, it is going
-        away). The others hear ``member_left`` (and ``hands`` when its hand was up); the role
-        of host passes on when no host is left; the meeting ends when nobody is."""
+        away), ``reason`` what observers are told. The others hear ``member_left`` (and
+        ``hands`` when its hand was up); the role of host passes on when no host is left; the
+        meeting ends when nobody is."""
         raised = member.id in room.hands
         del self._where[member.id]
         room.unseat(member.id)
+        self._report("member_left", room, member, reason=reason)
         if farewell is not None:
             send(member, farewell)
             self._placed(member, None)
@@ -453,7 +500,7 @@ class Rooms(ChatRooms):
         if room.allowed is not None:
             return  # a call's room: no hosts, no meeting
         if not room.seats:
-            self._end_meeting(room)
+            self._end_meeting(room, "empty")
         elif not room.has_host():
             self._pass_host(room)
 
@@ -501,9 +548,12 @@ class Rooms(ChatRooms):
     def _hands_changed(self, room: Room) -> None:
         room.broadcast(Outgoing(Hands(room=room.id, raised=list(room.hands))))
 
-    def _end_meeting(self, room: Room) -> None:
-        """Nobody is seated any more: the meeting ends with all its protections. Whoever
-        waits hears ``lobby_denied{ended}``; chat shared under a password is erased."""
+    def _end_meeting(self, room: Room, reason: MeetingEndReason) -> None:
+        """Nobody is seated any more: the meeting ends with all its protections (``reason``
+        is what observers are told). Whoever waits hears ``lobby_denied{ended}``; chat shared
+        under a password is erased."""
+        if room.started_ms is not None:
+            self._report("meeting_ended", room, reason=reason)
         erase = room.guarded
         for knock in room.end_meeting():
             self._waiting.pop(knock.member.id, None)
@@ -511,6 +561,30 @@ class Rooms(ChatRooms):
         if erase:
             self._erase_chat(room)
             self._reseal(room)  # after the erase: the meeting is over, nothing to protect
+
+    def _report(
+        self,
+        kind: MeetingEventType,
+        room: Room,
+        member: Member | None = None,
+        *,
+        reason: str | None = None,
+        host: bool = False,
+    ) -> None:
+        """Tell the observer about a meeting (a direct call's room is none)."""
+        if room.allowed is not None:
+            return
+        event = MeetingEvent(
+            type=kind,
+            room=room.id,
+            at_ms=self.clock.wall_ms(),
+            member=None if member is None else member.id,
+            name=None if member is None else member.name,
+            account=None if member is None else account_of(member),
+            reason=reason,
+            host=host,
+        )
+        self.observer.meeting(event)
 
     # ------------------------------------------------------------------ relay
 

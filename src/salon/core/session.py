@@ -164,6 +164,7 @@ class Session:
         except ProtocolError as exc:
             self._error(exc.code, exc.message, exc.ref)
             return
+        self.hub.observer.frame(message.type)
         handler = _HANDLERS[type(message)]
         try:
             if self.state is SessionState.AWAITING_HELLO and not isinstance(message, Hello):
@@ -222,6 +223,7 @@ class Session:
         self.state = SessionState.CLOSED
 
     def _error(self, code: ErrorCode, message: str, ref: Ref | None = None) -> None:
+        self.hub.observer.error(code)
         self.push(Outgoing(Error(code=code, message=message, ref=ref)))
 
     # ------------------------------------------------------------------ handlers
@@ -235,7 +237,12 @@ class Session:
             self.kick(CloseCode.UNSUPPORTED_VERSION, "no common protocol version")
             return
         if msg.resume is not None:
-            await self._resume(msg.resume, version)
+            try:
+                await self._resume(msg.resume, version)
+            except SalonError as exc:
+                if exc.code is ErrorCode.RESUME_FAILED:
+                    self.hub.observer.resume("failed")
+                raise
             return
         account = self.account
         owns: tuple[str, ...] = ()
@@ -269,6 +276,7 @@ class Session:
             kept, missed = hub.take_back(place, self.transport)
             resumed = Resumed(room=place.room, call=place.call, missed=missed)
             self._greeted(place, version, resumed, kept)
+            hub.observer.resume("held")
             # Frames written into the connection that died may never have arrived: a snapshot
             # of the room, after what was kept, lets the client reconcile whatever it lost.
             hub.snapshot(place)
@@ -282,6 +290,7 @@ class Session:
         kept, _ = place.attach(self.transport)  # joined and a token, when seated again
         # This server did not hold the place: whatever was sent to it meanwhile is lost.
         self._greeted(place, version, Resumed(room=place.room, call=place.call, missed=True), kept)
+        hub.observer.resume("rebuilt")
 
     async def _rebuild(self, claims: Claims) -> Place:
         place = self.hub.new_place(claims.member, claims.name, claims.account)
@@ -336,7 +345,7 @@ class Session:
         if self.account is None and not self._guests_may_join:
             raise fail(ErrorCode.SIGN_IN_REQUIRED, "sign in to join a room on this server")
         media = msg.media or MediaState()
-        await self.hub.join(self._member, msg.room, msg.password, media, msg.host_key)
+        await self.hub.join(self._member, msg.room, msg.password, media, msg.host_key, msg.invite)
 
     async def _leave(self, msg: Leave) -> None:
         self.hub.leave(self._member)

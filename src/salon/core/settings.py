@@ -8,6 +8,7 @@ from a global.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -111,6 +112,24 @@ class AccountSettings(BaseModel):
     throttle_keys: int = Field(100_000, ge=100)  # addresses and names remembered
 
 
+class WebhookSettings(BaseModel):
+    """Webhook delivery (docs/OPERATIONS.md): how long one POST may take, how many run at once,
+    and how long a failing endpoint is retried (backoff doubling from 1 s up to
+    ``max_backoff_seconds``, at most ``max_attempts`` tries in all)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    timeout_seconds: float = Field(10.0, gt=0)
+    concurrency: int = Field(4, ge=1)
+    max_attempts: int = Field(16, ge=1)
+    max_backoff_seconds: float = Field(3600.0, gt=0)
+    # Events waiting to be stored (the database is slow or down); past it the oldest are
+    # dropped, counted and logged: a meeting never waits for its webhooks.
+    queue_events: int = Field(10_000, ge=10)
+    max_endpoints: int = Field(20, ge=1)
+    retention_days: float = Field(7.0, gt=0)  # delivered and failed deliveries are kept so long
+
+
 class Settings(BaseSettings):
     """A Salon server's configuration. Environment: ``SALON_<NAME>``; nested limits:
     ``SALON_LIMITS__MAX_ROOM_MEMBERS=12``."""
@@ -139,6 +158,14 @@ class Settings(BaseSettings):
     turn_port: int = Field(3478, ge=1, le=65535)  # the coturn that `serve --with-turn` starts
     static_dir: Path | None = None  # the built client; default: the package's static folder
     log_level: str = "info"
+    # auto: plain text when stderr is a terminal, one JSON object per line otherwise.
+    log_format: Literal["auto", "text", "json"] = "auto"
+    # /metrics (Prometheus text) answers only to ``Authorization: Bearer <metrics_token>``;
+    # without a token set it is off (404).
+    metrics_token: str | None = Field(None, min_length=16)
+    # The longest life of a join link minted through the server API, in seconds.
+    invite_max_seconds: int = Field(30 * 86400, ge=60)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     # Only signed-in members may join rooms (over /ws) and create them (REST); guests may
     # still connect, say hello and sign in.
     require_sign_in: bool = False

@@ -24,6 +24,7 @@ CallId = Annotated[str, Field(max_length=64)]
 ClientChatId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 ResumeToken = Annotated[str, Field(max_length=1024)]
 HostKey = Annotated[str, Field(max_length=128)]
+InviteToken = Annotated[str, Field(max_length=512)]
 
 
 class _Message(BaseModel):
@@ -155,6 +156,8 @@ class Join(_ClientMessage):
     password: str | None = None
     media: MediaState | None = None  # the joiner's mic/camera/screen; default all off
     host_key: HostKey | None = None  # the key ``POST /api/v1/rooms`` gave the room's creator
+    # An invitation minted by the server API (the ``#invite=`` part of its link).
+    invite: InviteToken | None = None
 
 
 class Leave(_ClientMessage):

@@ -250,18 +250,30 @@ def build_account_router(settings: AccountSettings, origins: OriginPolicy) -> AP
     async def sign_in(request: Request, response: Response, body: SignIn) -> Me:
         """Sign in with username and password: a new session cookie."""
         state = _state(request)
-        password = accounts.password(body.password, new=False)
-        username = _name(body.username, state.settings.limits.max_name_chars, "invalid_username")
+        metrics = state.metrics
+        try:
+            password = accounts.password(body.password, new=False)
+            max_chars = state.settings.limits.max_name_chars
+            username = _name(body.username, max_chars, "invalid_username")
+        except HTTPException:
+            metrics.sign_in("invalid")
+            raise
         key = validate.account_key(username)
-        accounts.throttle_sign_in(request, key)
+        try:
+            accounts.throttle_sign_in(request, key)
+        except HTTPException:
+            metrics.sign_in("throttled")
+            raise
         found = await state.accounts.credentials(key)
         stored = found.password_hash if found else None
         if not await accounts.passwords.verify(stored, password) or found is None:
+            metrics.sign_in("unknown_account" if found is None else "wrong_password")
             raise problem(401, "bad_credentials", "wrong username or password")
         if ARGON2.check_needs_rehash(found.password_hash):
             new_hash = await accounts.passwords.hash(password)
             await state.accounts.set_password_hash(found.account.id, new_hash)
         await accounts.sign_in(request, response, found.account)
+        metrics.sign_in("ok")
         return _me(found.account)
 
     @router.get("/session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version as package_version
@@ -16,23 +17,30 @@ from salon.core.clock import Clock, SystemClock
 from salon.core.devices import KnownDevices
 from salon.core.errors import SalonError
 from salon.core.hub import Hub
+from salon.core.observe import Observer, Observers
 from salon.core.resume import ResumeTokens
 from salon.core.session import Session
 from salon.core.settings import Settings
 from salon.protocol import ErrorCode
 from salon.server.accounts import build_account_router, signed_in
+from salon.server.api import build_api_router
 from salon.server.bodylimit import BodyLimit
 from salon.server.connection import Connection
 from salon.server.headers import SecurityHeaders
 from salon.server.keys import resume_secret
+from salon.server.logs import RequestIds
+from salon.server.metrics import HttpMetrics, Metrics, build_metrics_router
 from salon.server.origins import OriginPolicy
 from salon.server.rest import build_router
 from salon.server.spa import mount_client
 from salon.server.state import DRAIN_RETRY_AFTER_MS, ServerState
+from salon.server.webhook_api import build_webhook_router
+from salon.server.webhooks import WebhookService
 from salon.store.accounts import SqlAccountRepository
 from salon.store.chat import SqlChatRepository
 from salon.store.database import open_database
 from salon.store.rooms import SqlRoomRepository
+from salon.store.webhooks import SqlWebhookRepository
 
 log = logging.getLogger(__name__)
 
@@ -45,26 +53,41 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = await open_database(settings.sqlalchemy_url())
+        metrics = Metrics()  # this app's own registry, served at /metrics
+        engine = await open_database(settings.sqlalchemy_url(), metrics.database_work)
         rooms = SqlRoomRepository(engine, settings.accounts.hash_concurrency)
         accounts = SqlAccountRepository(engine)
         secret = resume_secret(settings)
         tokens = ResumeTokens(secret)
         hub = Hub(settings.limits, clock, SqlChatRepository(engine), rooms, accounts, tokens)
-        state = ServerState(settings, clock, engine, hub, rooms, accounts, KnownDevices(secret))
+        state = ServerState(
+            settings, clock, engine, hub, rooms, accounts, KnownDevices(secret), metrics=metrics
+        )
+        metrics.watch(state)
         app.state.salon = state
+        hooks = SqlWebhookRepository(engine)
+        webhooks = WebhookService(hooks, settings.webhooks, clock, f"Salon/{version}")
+        app.state.webhooks = webhooks
+        observers: list[Observer] = [metrics, webhooks]
+        hub.observer = Observers(*observers)
         state.start()
+        webhooks.start()
         try:
             yield
         finally:
+            await webhooks.stop()  # stores what is queued while the database is open
             await state.stop()
 
     app = FastAPI(title="Salon", version=version, lifespan=lifespan)
     origins = OriginPolicy(settings.allowed_origins)
     app.include_router(build_router(version, origins))
     app.include_router(build_account_router(settings.accounts, origins))
+    app.include_router(build_metrics_router(settings.metrics_token))  # 404 without a token
+    app.include_router(build_api_router())  # API keys, no CSRF guard: salon.server.apiauth
+    app.include_router(build_webhook_router())  # API keys too
 
     async def signaling(ws: WebSocket) -> None:
+        upgraded_at = time.perf_counter()  # the handshake's duration runs until welcome
         state: ServerState = ws.app.state.salon
         if not origins.permits_websocket(ws):
             # A close before the accept refuses the handshake: uvicorn answers HTTP 403 and
@@ -99,7 +122,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
                 await ws.send_denial_response(denial)
                 return
             await ws.accept()
-            conn = Connection(ws, settings.limits.outbox_messages, clock.monotonic())
+            limit = settings.limits.outbox_messages
+            conn = Connection(ws, limit, clock.monotonic(), state.metrics, upgraded_at)
             session = Session(
                 state.hub,
                 conn,
@@ -128,5 +152,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.add_exception_handler(SalonError, store_unavailable)
     mount_client(app, settings.static_dir or PACKAGE_STATIC)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(HttpMetrics)  # outside BodyLimit: its 413s are counted too
+    app.add_middleware(RequestIds)  # X-Request-ID; the access log line carries it
     app.add_middleware(SecurityHeaders, hsts=not settings.http)  # outermost: on every answer
     return app

@@ -12,6 +12,11 @@ A connection owns its deadlines (handshake, ping on silence, dead peer): :meth:`
 checks them when the server's sweep asks. How it ended decides what happens to the member's
 place: a close frame 1000 or 1001 from the client is a goodbye; anything else (no close frame,
 a close the server decided) keeps the place for a resume, with what was still queued.
+
+A connection reports to the server's :class:`~salon.server.metrics.Metrics`: how long each
+relayed ``signal`` took from its frame's arrival to being written here, how long the
+handshake took until ``welcome`` was written, and how it closed. It also names itself and its
+member and room to the log (:mod:`salon.server.logs`).
 """
 
 from __future__ import annotations
@@ -19,16 +24,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import time
 from collections import deque
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Final
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from salon.core.clock import Clock
+from salon.core.place import Place
 from salon.core.session import Session
 from salon.core.settings import LimitSettings
 from salon.protocol import CloseCode, Outgoing
+from salon.protocol.messages import SignalRelay, Welcome
+from salon.server.logs import CONN, MEMBER, ROOM, new_id
+from salon.server.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +51,28 @@ connection is dropped without them."""
 GOODBYE_CODES: Final = frozenset({1000, 1001})
 """Close codes with which a client says it is leaving (RFC 6455 7.4.1: normal, going away)."""
 
+ABNORMAL_CLOSURE: Final = 1006
+"""The code of a connection that ended without a close frame (RFC 6455 7.1.5)."""
+
+_READER: ContextVar[Connection | None] = ContextVar("salon_reader", default=None)
+"""The connection whose frame is being handled in this context: a ``signal`` relayed
+meanwhile came in on it (at its ``arrived`` time)."""
+
 
 class Connection:
     """A :class:`~salon.core.session.Transport` over one accepted WebSocket."""
 
-    def __init__(self, ws: WebSocket, outbox_limit: int, now: float) -> None:
+    def __init__(
+        self,
+        ws: WebSocket,
+        outbox_limit: int,
+        now: float,
+        metrics: Metrics | None = None,
+        upgraded_at: float | None = None,
+    ) -> None:
+        """``now``: the clock's monotonic time; ``metrics``: where to report (None: nowhere);
+        ``upgraded_at``: ``time.perf_counter()`` when the upgrade request reached the app."""
+        self.id = new_id()  # in every log line about this connection
         self.ws = ws
         self.session: Session | None = None
         self.opened_at = now
@@ -59,6 +88,16 @@ class Connection:
         self._ended = False  # we stopped the reader ourselves (peer gone or not reading)
         self._goodbye = False  # the client closed with 1000 or 1001
         self._dropped = False  # messages were discarded: outbox overflow, or sent after close
+        self._peer_code: int | None = None  # the close code the connection ended with
+        # Metrics: the arrival (perf_counter) of each signal relay in the outbox, in order
+        # (NaN: not timed: kept while away, or sent outside a frame), and the handshake's start
+        # until welcome is written.
+        self._metrics = metrics
+        self._stamps: deque[float] = deque()
+        self._upgraded_at = upgraded_at if metrics is not None else None
+        self.arrived = 0.0  # perf_counter when the frame being handled arrived
+        self._place: Place | None = None  # the member and room the log was last told
+        self._room: str | None = None
 
     @property
     def closing(self) -> bool:
@@ -71,9 +110,18 @@ class Connection:
         if len(self._outbox) >= self._limit:
             self._dropped = True
             self._outbox.clear()
+            self._stamps.clear()
             self.close(CloseCode.SLOW_CONSUMER, "outbox overflow: messages not read in time")
             return
         self._outbox.append(out)
+        if self._metrics is not None and type(out.message) is SignalRelay:
+            # A relay comes from another connection's frame; one kept while this member was
+            # away arrives with its own resume (this connection's frame): not timed.
+            sender = _READER.get()
+            if sender is None or sender is self:
+                self._stamps.append(math.nan)
+            else:
+                self._stamps.append(sender.arrived)
         self._wake.set()
 
     def close(self, code: CloseCode, reason: str) -> None:
@@ -99,6 +147,8 @@ class Connection:
                     await self.ws.send_text(out.text)
                     if self._outbox and self._outbox[0] is out:
                         self._outbox.popleft()
+                        if self._metrics is not None:
+                            self._written(out)
                 if self._close is not None:
                     code, reason = self._close
                     await self.ws.close(code, reason)
@@ -106,6 +156,19 @@ class Connection:
                     return
         except (WebSocketDisconnect, RuntimeError, OSError):
             self._stop_reader()  # the peer is gone (uvicorn's ClientDisconnected is an OSError)
+
+    def _written(self, out: Outgoing) -> None:
+        """Time what was just written: a relay since its frame arrived, the welcome since the
+        upgrade request."""
+        assert self._metrics is not None
+        kind = type(out.message)
+        if kind is SignalRelay:
+            arrived = self._stamps.popleft() if self._stamps else math.nan
+            if not math.isnan(arrived):
+                self._metrics.relay_latency.observe(time.perf_counter() - arrived)
+        elif kind is Welcome and self._upgraded_at is not None:
+            self._metrics.handshake.observe(time.perf_counter() - self._upgraded_at)
+            self._upgraded_at = None
 
     def _drop(self) -> None:
         if self._writer is not None and not self._writer.done():
@@ -146,6 +209,9 @@ class Connection:
         ``opened`` and ``ended`` tell the server's registry."""
         self.session = session
         self._reader = asyncio.current_task()
+        # Set in the reader's context before the writer task copies it: both log with the id.
+        CONN.set(self.id)
+        _READER.set(self)
         self._writer = asyncio.create_task(self._write())
         opened(self)
         try:
@@ -160,6 +226,7 @@ class Connection:
         finally:
             self._reader = None  # reading is over: nothing may cancel this task from here
             ended(self)
+            self._report_close()
             if self._goodbye:
                 session.closed()
             elif self.closing:
@@ -169,6 +236,7 @@ class Connection:
                 # The peer vanished: what was not written yet is the place's to keep, in order.
                 unsent = list(self._outbox)
                 self._outbox.clear()
+                self._stamps.clear()
                 session.closed(goodbye=False, unsent=unsent)
             self.close(CloseCode.NORMAL, "")
             if self._writer is not None:
@@ -177,13 +245,33 @@ class Connection:
             if self._abort is not None:
                 self._abort.cancel()
 
+    def _report_close(self) -> None:
+        """Log and count how the connection ended: Salon's own close code, or the peer's."""
+        by_server = self._close is not None
+        code = self._close[0] if self._close is not None else self._peer_code or ABNORMAL_CLOSURE
+        log.info("closed %d by %s", code, "server" if by_server else "client")
+        if self._metrics is not None:
+            self._metrics.closed(code, by_server)
+
+    def _bind(self, place: Place | None) -> None:
+        """Name the member and room in the log lines of this connection from now on."""
+        if place is not self._place:
+            MEMBER.set(None if place is None else place.id)
+            log.debug("greeted")
+        room = None if place is None else place.room
+        if room != self._room:
+            ROOM.set(room)
+            log.debug("in room" if room is not None else "in no room")
+        self._place, self._room = place, room
+
     async def _read_loop(self, session: Session, clock: Clock, max_bytes: int) -> None:
         while not self.closing:
             event = await self.ws.receive()
             if event["type"] == "websocket.disconnect":
                 # Only a close frame from the client carries 1000/1001; a lost connection is
                 # reported as 1005/1006, the server's own shutdown as 1012.
-                self._goodbye = event.get("code") in GOODBYE_CODES
+                self._peer_code = event.get("code")
+                self._goodbye = self._peer_code in GOODBYE_CODES
                 return
             self.heard_at = clock.monotonic()
             self.pinged = False
@@ -195,4 +283,9 @@ class Connection:
             if len(frame) > max_bytes:
                 self.close(CloseCode.MESSAGE_TOO_BIG, "frame too big")
                 return
+            if self._metrics is not None:
+                self.arrived = time.perf_counter()
             await session.receive(frame)
+            place = session.place
+            if place is not self._place or (place is not None and place.room != self._room):
+                self._bind(place)

@@ -134,18 +134,25 @@ def build_router(version: str, origins: OriginPolicy) -> APIRouter:
         if live is not None and live.private:
             raise HTTPException(404, "no such room")
         count = len(live) if live is not None else 0
-        protected = live is not None and live.protected
-        locked = live is not None and live.locked
+        stored = None if live is not None else await state.rooms.lookup(room_id)
+        # Nobody in it: the next meeting starts with the standing settings, if it has any.
+        standing = None if stored is None else stored.standing
+        if live is not None:
+            protected, locked, lobby = live.protected, live.locked, live.lobby
+        elif standing is not None:
+            protected = standing.password_hash is not None
+            locked, lobby = standing.locked, standing.lobby
+        else:
+            protected = locked = lobby = False
         told = not (protected or locked)
-        exists = live is not None or await state.rooms.lookup(room_id) is not None
         return RoomInfo(
             id=room_id,
-            exists=exists,
+            exists=live is not None or stored is not None,
             members=count if told else None,
             full=count >= state.settings.limits.max_room_members if told else None,
             protected=protected,
             locked=locked,
-            lobby=live is not None and live.lobby,
+            lobby=lobby,
         )
 
     return router

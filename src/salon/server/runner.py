@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import signal
 from types import FrameType
@@ -16,6 +17,7 @@ from websockets.protocol import State
 from salon.core.clock import Clock
 from salon.core.settings import Settings
 from salon.server.app import create_app
+from salon.server.logs import scrub_uvicorn
 from salon.server.state import ServerState
 from salon.server.tls import ensure_self_signed
 
@@ -97,7 +99,10 @@ class DrainingServer(uvicorn.Server):
         self._loop.call_soon_threadsafe(self._start_drain, state)
 
     def _start_drain(self, state: ServerState) -> None:
-        self._drain = asyncio.create_task(self._drain_then_exit(state))
+        # A context of its own: a signal arrives in whatever context was current, and the
+        # drain's log lines are no connection's (salon.server.logs).
+        drain = self._drain_then_exit(state)
+        self._drain = asyncio.create_task(drain, context=contextvars.Context())
 
     async def _drain_then_exit(self, state: ServerState) -> None:
         try:
@@ -136,10 +141,14 @@ def uvicorn_config(settings: Settings, clock: Clock | None = None) -> uvicorn.Co
         proxy_headers=settings.http,
         forwarded_allow_ips=settings.forwarded_allow_ips,
         log_level=settings.log_level,
+        # uvicorn's loggers keep no handlers of their own: their records reach the root
+        # logger, formatted like Salon's (salon.server.logs.configure_logging).
+        log_config=None,
         server_header=False,
         **ssl,
     )
     _quiet_handled_protocol_errors()  # after the Config set uvicorn's logging up
+    scrub_uvicorn()  # after the Config set uvicorn's log levels
     return config
 
 

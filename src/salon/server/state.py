@@ -20,6 +20,7 @@ from salon.core.turn import turn_credential
 from salon.protocol import CloseCode, Outgoing
 from salon.protocol.messages import IceServer, ServerDraining
 from salon.server.connection import Connection
+from salon.server.metrics import Metrics
 from salon.store.accounts import SqlAccountRepository
 from salon.store.rooms import SqlRoomRepository
 
@@ -51,6 +52,7 @@ class ServerState:
     rooms: SqlRoomRepository
     accounts: SqlAccountRepository
     devices: KnownDevices  # signs the known-device cookies of sign-ins
+    metrics: Metrics = field(default_factory=Metrics)  # served at /metrics
     connections: set[Connection] = field(default_factory=set)
     draining: bool = False  # SIGTERM: not ready, no new sockets, members being closed
     by_address: Counter[str] = field(default_factory=Counter)  # WebSockets held per address
@@ -65,6 +67,7 @@ class ServerState:
         if s.turn_urls and s.turn_secret:
             now_s = self.clock.wall_ms() // 1000
             cred = turn_credential(s.turn_secret, member_id, now_s, s.turn_ttl_seconds)
+            self.metrics.turn_credentials.inc()
             servers.append(
                 IceServer(urls=s.turn_urls, username=cred.username, credential=cred.password)
             )

@@ -8,13 +8,14 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import json
 import secrets
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from salon.core.passwords import RoomCreator, StoredRoom
+from salon.core.passwords import RoomCreator, Standing, StoredRoom
 from salon.store.database import GuardedEngine
 from salon.store.tables import rooms as t
 
@@ -54,21 +55,42 @@ class SqlRoomRepository:
         self._slots = asyncio.Semaphore(hash_concurrency)
 
     async def create(
-        self, room_id: str, created_ms: int, host_key_sha256: str, account: str | None
+        self,
+        room_id: str,
+        created_ms: int,
+        host_key_sha256: str | None,
+        account: str | None,
+        standing: Standing | None = None,
     ) -> None:
-        """Store a new room with the SHA-256 (hex) of its host key and the username of the
-        account that created it (None for a guest)."""
-        values = {
+        """Store a new room with the SHA-256 (hex) of its host key (None: nobody holds one)
+        and the username of the account that created it (None for a guest or a service), and
+        the ``standing`` settings of a room the server API creates."""
+        values: dict[str, object] = {
             "id": room_id,
             "created_ms": created_ms,
             "host_key_sha256": host_key_sha256,
             "creator_account": account,
         }
+        if standing is not None:
+            values |= {
+                "password_hash": standing.password_hash,
+                "lobby": standing.lobby,
+                "locked": standing.locked,
+                "host_accounts": json.dumps(list(standing.host_accounts)),
+            }
         async with self._engine.begin() as conn:
             await conn.execute(insert(t).values(**values))
 
     async def lookup(self, room_id: str) -> StoredRoom | None:
-        columns = (t.c.host_key_sha256, t.c.creator_account, t.c.sealed)
+        columns = (
+            t.c.host_key_sha256,
+            t.c.creator_account,
+            t.c.sealed,
+            t.c.password_hash,
+            t.c.lobby,
+            t.c.locked,
+            t.c.host_accounts,
+        )
         async with self._engine.connect() as conn:
             row = (await conn.execute(select(*columns).where(t.c.id == room_id))).first()
         if row is None:
@@ -76,7 +98,11 @@ class SqlRoomRepository:
         creator = None
         if row.host_key_sha256 is not None:
             creator = RoomCreator(row.host_key_sha256, row.creator_account)
-        return StoredRoom(creator, bool(row.sealed))
+        standing = None
+        if row.host_accounts is not None:  # set for every room the server API creates
+            hosts = tuple(str(name) for name in json.loads(row.host_accounts))
+            standing = Standing(row.password_hash, bool(row.lobby), bool(row.locked), hosts)
+        return StoredRoom(creator, bool(row.sealed), standing)
 
     async def seal(self, room: str, sealed: bool, now_ms: int) -> None:
         """Mark ``room`` sealed (inserting its row when it was never created over REST), or

@@ -40,12 +40,65 @@ rooms = Table(
     metadata,
     Column("id", String(64), primary_key=True),
     Column("created_ms", BigInteger, nullable=False),
-    # Unused since 0008 (always NULL): a room's password lives in memory with its meeting.
+    # A meeting's password lives in memory with the meeting; this is the standing password
+    # (scrypt) of a room created through the server API with one (0010), else NULL.
     Column("password_hash", String(200), nullable=True),
     Column("host_key_sha256", String(64), nullable=True),  # hex; NULL for rooms made before
     Column("creator_account", String(256), nullable=True),  # the creating account's username
     # A meeting with a password is under way (salon.core.passwords.RoomKeys.seal).
     Column("sealed", Boolean, nullable=False, server_default=false()),
+    # Standing settings of a room created through the server API (0010): every meeting in it
+    # starts with them. host_accounts: a JSON list of usernames that are hosts by right.
+    Column("lobby", Boolean, nullable=False, server_default=false()),
+    Column("locked", Boolean, nullable=False, server_default=false()),
+    Column("host_accounts", Text, nullable=True),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),  # the key's public part
+    Column("name", String(100), nullable=False),
+    Column("secret_sha256", String(64), nullable=False),  # hex SHA-256 of the secret part
+    Column("scopes", String(200), nullable=False),  # space-separated
+    Column("created_ms", BigInteger, nullable=False),
+    Column("revoked_ms", BigInteger, nullable=True),
+    Column("last_used_ms", BigInteger, nullable=True),
+)
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("secret", String(100), nullable=False),  # the signing secret, whsec_<base64>
+    Column("events", String(200), nullable=False),  # space-separated event types
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(32), primary_key=True),  # the webhook-id header (Standard Webhooks)
+    Column(
+        "webhook_id",
+        String(32),
+        ForeignKey("webhooks.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("event_type", String(32), nullable=False),
+    Column("payload", Text, nullable=False),  # the exact body that is signed and sent
+    Column("created_ms", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),  # pending, delivered, failed
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_ms", BigInteger, nullable=False),
+    Column("last_attempt_ms", BigInteger, nullable=True),
+    Column("last_status_code", Integer, nullable=True),
+    Column("last_error", String(300), nullable=True),
+    Column("delivered_ms", BigInteger, nullable=True),
+    # The dispatcher's query: each endpoint's oldest pending delivery (ids grow with time).
+    Index("ix_webhook_deliveries_pending", "status", "webhook_id", "id"),
 )
 
 accounts = Table(

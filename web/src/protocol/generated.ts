@@ -122,6 +122,7 @@ export type Versions =
       number
     ];
 export type HostKey = string | null;
+export type Invite = string | null;
 export type Camera = boolean;
 export type Mic = boolean;
 export type Screen = boolean;
@@ -488,6 +489,7 @@ export interface Hello {
  */
 export interface Join {
   host_key?: HostKey;
+  invite?: Invite;
   media?: MediaState | null;
   password?: Password;
   ref?: Ref1;

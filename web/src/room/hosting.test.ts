@@ -127,6 +127,8 @@ describe("reduceControl: what hosts did", () => {
     expect(describeEvent(event("hand_lowered", "ann", "me"), ctx)).toBe("Ann lowered your hand");
     expect(describeEvent(event("stopped_camera", "ann", "bob"), ctx)).toBe("Ann turned off Bob's camera");
     expect(describeEvent(event("password_set", null), ctx)).toBe("A host set a password for the meeting");
+    // Removed by the server API: nobody to name.
+    expect(describeEvent(event("removed", null, "bob"), ctx)).toBe("Bob was removed");
   });
 
   it("says a mute of this side once, from `muted`, as personal", () => {

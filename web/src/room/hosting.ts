@@ -161,6 +161,7 @@ export function describeEvent(event: ServerOf<"room_event">, ctx: ControlContext
     case "denied":
       return `${by} did not let ${target} in`;
     case "removed":
+      if (event.by === null) return toMe ? "You were removed" : `${capitalize(target)} was removed`;
       return `${by} removed ${target}`;
     case "muted_mic":
       return `${by} muted ${whose} microphone`;

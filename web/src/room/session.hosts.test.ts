@@ -70,14 +70,21 @@ const sentOf = (socket: FakeSocket, type: string) =>
   socket.sent.filter((m) => (m as { type: string }).type === type);
 
 describe("RoomSession hosts", () => {
-  it("presents the host key and password with the join", async () => {
+  it("presents the host key, invitation and password with the join", async () => {
     const { socket, client, media, factory } = await online();
     const room = new RoomSession(client, media, factory);
-    room.join("r1", { password: "pw", hostKey: "hk" });
-    expect(socket.sent[0]).toMatchObject({ type: "join", room: "r1", password: "pw", host_key: "hk" });
+    room.join("r1", { password: "pw", hostKey: "hk", invite: "inv.sig" });
+    expect(socket.sent[0]).toMatchObject({
+      type: "join",
+      room: "r1",
+      password: "pw",
+      host_key: "hk",
+      invite: "inv.sig",
+    });
     const plain = await online();
     new RoomSession(plain.client, plain.media, plain.factory).join("r1");
     expect(plain.socket.sent[0]).not.toHaveProperty("host_key");
+    expect(plain.socket.sent[0]).not.toHaveProperty("invite");
   });
 
   it("shows hosts, hands in order and names told apart", async () => {

@@ -48,6 +48,8 @@ export interface JoinOptions {
   password?: string;
   /** The key `POST /api/v1/rooms` gave this browser: it makes the creator a host. */
   hostKey?: string | null;
+  /** An invitation from a join link the server API minted (`#invite=`). */
+  invite?: string | null;
 }
 
 /** How the mesh is recovering a peer connection (src/rtc): an ICE restart, a rebuild, or not. */
@@ -135,7 +137,12 @@ export class RoomSession {
   private iceRefresh: ReturnType<typeof setTimeout> | null = null;
   private sentMedia = "";
   /** The room asked for, to join again after the place was lost. */
-  private target: { room: string; password: string | undefined; hostKey: string | null } | null = null;
+  private target: {
+    room: string;
+    password: string | undefined;
+    hostKey: string | null;
+    invite: string | null;
+  } | null = null;
   private control: RoomControl = NO_CONTROL;
   private nextSeat = 0;
   private selfSeat = 0;
@@ -212,7 +219,12 @@ export class RoomSession {
 
   /** Ask to join a room by id; the answer is `joined`, `lobby_waiting` or an error. */
   join(room: string, options: JoinOptions = {}): void {
-    this.target = { room, password: options.password, hostKey: options.hostKey ?? null };
+    this.target = {
+      room,
+      password: options.password,
+      hostKey: options.hostKey ?? null,
+      invite: options.invite ?? null,
+    };
     this.sendJoin();
   }
 
@@ -496,6 +508,7 @@ export class RoomSession {
       room: target.room,
       ...(target.password ? { password: target.password } : {}),
       ...(target.hostKey ? { host_key: target.hostKey } : {}),
+      ...(target.invite ? { invite: target.invite } : {}),
       media: this.mediaState(),
     });
   }

@@ -27,6 +27,7 @@ describe("wording", () => {
       "You ended the meeting for everyone",
     );
     expect(departureText({ reason: "ended", by: null }).title).toBe("The meeting ended");
+    expect(departureText({ reason: "removed", by: null }).title).toBe("You were removed from this meeting");
     expect(departureText({ reason: "denied", by: null }).title).toBe("A host did not let you in");
   });
 

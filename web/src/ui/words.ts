@@ -15,7 +15,8 @@ export function departureText(departure: Departure): { title: string; detail: st
   switch (reason) {
     case "removed":
       return {
-        title: `${by ?? "A host"} removed you from this meeting`,
+        // No one named: the server did it (its API, for the meeting's organiser).
+        title: by !== null ? `${by} removed you from this meeting` : "You were removed from this meeting",
         detail: "You can come back only if a host lets you in.",
       };
     case "ended":

@@ -2,6 +2,7 @@ import { useEffect, useState } from "react";
 import { reconcileWithWelcome } from "../../account/account";
 import { joinRoom } from "../../room/connect";
 import { hostKeyFor } from "../../room/hostKeys";
+import { inviteFor } from "../../room/invites";
 import type { Departure } from "../../room/hosting";
 import type { RoomSession } from "../../room/session";
 import type { LocalMedia } from "../../rtc/media";
@@ -56,6 +57,7 @@ export function useRoomJoin(roomId: string, media: LocalMedia) {
       const { client, session } = await joinRoom(name, roomId, media, {
         ...(password !== "" ? { password } : {}),
         hostKey: hostKeyFor(roomId),
+        invite: inviteFor(roomId),
       });
       reconcileWithWelcome(accounts, client.welcome);
       setState({ step: "in", client, session });

@@ -1,6 +1,7 @@
 import { useEffect, useState, type FormEvent } from "react";
 import { roomInfo, type RoomInfo } from "../../room/connect";
 import { hostKeyFor } from "../../room/hostKeys";
+import { inviteFor, inviteRole } from "../../room/invites";
 import type { LocalMedia, LocalMediaState } from "../../rtc/media";
 import { AccountStatus } from "../components/AccountStatus";
 import { ConnectionCheck } from "../components/ConnectionCheck";
@@ -44,6 +45,8 @@ export function PreJoin(p: Props) {
   const { name } = display;
   const [info, reload, answers] = useRoomInfo(roomId);
   const [hostKey] = useState(() => hostKeyFor(roomId));
+  // Read once, first thing: it also takes an invitation out of the address bar.
+  const [invited] = useState(() => inviteRole(inviteFor(roomId)));
   const check = useConnectionCheck();
   const code = error?.code ?? "";
 
@@ -64,11 +67,12 @@ export function PreJoin(p: Props) {
     const timer = setInterval(reload, FULL_RECHECK_MS);
     return () => clearInterval(timer);
   }, [full, reload]);
-  const isHost = hostKey !== null;
+  const isHost = hostKey !== null || invited === "host";
+  const isGuest = invited === "guest"; // invited past the lobby and the password
   // A refusal is shown even to a host-key holder: the key may be one the server no longer knows.
   const locked = code === "room_locked" || (!isHost && known?.locked === true);
-  const needsPassword = code === "wrong_password" || (!isHost && known?.protected === true);
-  const knocks = !isHost && known?.lobby === true && !(needsPassword && password !== "");
+  const needsPassword = code === "wrong_password" || (!isHost && !isGuest && known?.protected === true);
+  const knocks = !isHost && !isGuest && known?.lobby === true && !(needsPassword && password !== "");
   // A signed-in person may be a host by account (the server knows); let them try.
   const mayTry = !locked || display.account !== null;
   const passwordError = code === "wrong_password" ? error?.text : null;
@@ -108,7 +112,14 @@ export function PreJoin(p: Props) {
             )}
             {isHost && (
               <p className="small text-body-secondary" data-testid="prejoin-host">
-                You created this meeting, so you join as its host.
+                {hostKey !== null
+                  ? "You created this meeting, so you join as its host."
+                  : "Your invitation makes you a host of this meeting."}
+              </p>
+            )}
+            {isGuest && !isHost && (
+              <p className="small text-body-secondary" data-testid="prejoin-invited">
+                You are invited: you go straight in, no password or waiting needed.
               </p>
             )}
             {locked && (
@@ -255,17 +266,19 @@ function describeRoom(info: Info): string {
     return info.members === null
       ? "This meeting is full."
       : `This meeting is full: ${info.members} people are in it.`;
-  const notes = [
-    info.protected ? "It has a password." : "",
-    info.lobby ? "A host lets people in." : "",
-  ].filter(Boolean);
+  // No count for a protected or locked meeting: the server does not tell non-members.
   const count =
     info.members === null
-      ? "This meeting is in progress."
+      ? null
       : info.members === 0
         ? "No one else is here yet."
         : info.members === 1
           ? "1 person is in this meeting."
           : `${info.members} people are in this meeting.`;
-  return [count, ...notes].join(" ");
+  const notes = [
+    info.protected ? (count === null ? "This meeting has a password." : "It has a password.") : "",
+    info.lobby ? "A host lets people in." : "",
+    info.locked && count === null && !info.protected ? "This meeting is locked." : "",
+  ].filter(Boolean);
+  return [count ?? "", ...notes].filter(Boolean).join(" ");
 }
