@@ -3,13 +3,36 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import shlex
 import signal
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from salon.core.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+
+def _settings(**flags: Any) -> Settings:
+    """The settings from ``SALON_*`` variables and ``flags``; invalid ones end the command
+    (exit 2) with one line each, naming the setting but never echoing its value (it may be a
+    secret: a token, a password in a database URL)."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**flags)
+    except ValidationError as exc:
+        problems = exc.errors(include_url=False, include_input=False, include_context=False)
+        print("salon: invalid settings (SALON_* variables or flags):", file=sys.stderr)
+        for problem in problems:
+            where = "__".join(str(part) for part in problem["loc"]).upper() or "SETTINGS"
+            print(f"  SALON_{where}: {problem['msg']}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -28,7 +51,7 @@ def _serve(args: argparse.Namespace) -> int:
         }.items()
         if v is not None
     }
-    settings = Settings(**flags)
+    settings = _settings(**flags)
     # Text on a terminal, JSON lines otherwise (SALON_LOG_FORMAT); uvicorn's lines too.
     configure_logging(settings.log_level, settings.log_format)
     turn = None
@@ -67,7 +90,7 @@ def _exit_on_sigterm(signum: int, _frame: object) -> None:
 def _turn_config(args: argparse.Namespace) -> int:
     from salon.core.turnconfig import PeerPolicy, TurnServerConfig, turnserver_conf
 
-    settings = Settings()
+    settings = _settings()
     if not settings.turn_secret:
         print(
             "salon: set SALON_TURN_SECRET first, for example to the output of\n"
@@ -156,8 +179,38 @@ def _add_turn_config(sub: Any) -> None:
     tc.set_defaults(run=_turn_config)
 
 
-def _api_key_settings(args: argparse.Namespace) -> Settings:
-    return Settings() if args.data_dir is None else Settings(data_dir=args.data_dir)
+def _store_settings(args: argparse.Namespace) -> Settings:
+    return _settings() if args.data_dir is None else _settings(data_dir=args.data_dir)
+
+
+class NoDataFolder(Exception):
+    """The commands that work on the server's database found no data folder where they looked."""
+
+
+@contextlib.asynccontextmanager
+async def _database(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """The server's database (migrated), for ``api-key`` and ``webhook`` commands. With the
+    default SQLite database, a data folder that does not exist is refused: run from the wrong
+    place, a command would otherwise make a new, empty database nobody serves."""
+    from salon.store.database import open_database
+
+    if settings.database_url is None and not settings.data_dir.is_dir():
+        raise NoDataFolder(
+            f"no data folder at {settings.data_dir}: give the server's with --data-dir "
+            "(or SALON_DATA_DIR), or set SALON_DATABASE_URL"
+        )
+    engine = await open_database(settings.sqlalchemy_url())
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+def _print_table(rows: list[tuple[str, ...]]) -> None:
+    """Columns padded to their widest cell; the last one is left as it is."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        print("  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]]))
 
 
 def _api_key(args: argparse.Namespace) -> int:
@@ -170,9 +223,9 @@ def _api_key(args: argparse.Namespace) -> int:
     from salon.store.apikeys import InvalidKeyRequest
 
     try:
-        code: int = asyncio.run(args.key_command(args, _api_key_settings(args)))
+        code: int = asyncio.run(args.key_command(args, _store_settings(args)))
         return code
-    except (InvalidKeyRequest, SalonError) as exc:
+    except (InvalidKeyRequest, SalonError, NoDataFolder) as exc:
         print(f"salon: {exc}", file=sys.stderr)
         return 2
     except (SQLAlchemyError, OSError) as exc:  # opening the database: unreachable, refused
@@ -182,20 +235,16 @@ def _api_key(args: argparse.Namespace) -> int:
 
 async def _api_key_create(args: argparse.Namespace, settings: Settings) -> int:
     from salon.store.apikeys import SqlApiKeyRepository, check_name, check_scopes
-    from salon.store.database import open_database
 
     name, scopes = check_name(args.name), check_scopes(args.scope)  # before opening anything
-    engine = await open_database(settings.sqlalchemy_url())
-    try:
+    async with _database(settings) as engine:
         made = await SqlApiKeyRepository(engine).create(name, scopes, _now_ms())
-    finally:
-        await engine.dispose()
     # The key alone on stdout (KEY=$(salon api-key create NAME)); the rest for a person.
     print(made.token)
     print(
         f"API key {made.key.id} ({made.key.name}): {' '.join(made.key.scopes)}\n"
         "It is shown this once: keep it now. Revoke it with: "
-        f"salon api-key revoke {made.key.id}",
+        f"salon api-key revoke {made.key.id}{_data_dir_flag(args)}",
         file=sys.stderr,
     )
     return 0
@@ -203,37 +252,32 @@ async def _api_key_create(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _api_key_list(_args: argparse.Namespace, settings: Settings) -> int:
     from salon.store.apikeys import SqlApiKeyRepository
-    from salon.store.database import open_database
 
-    engine = await open_database(settings.sqlalchemy_url())
-    try:
+    async with _database(settings) as engine:
         keys = await SqlApiKeyRepository(engine).list_keys()
-    finally:
-        await engine.dispose()
     rows: list[tuple[str, ...]] = [("ID", "NAME", "SCOPES", "CREATED", "LAST USED", "REVOKED")]
     for key in keys:
         times = (key.created_ms, key.last_used_ms, key.revoked_ms)
         rows.append((key.id, key.name, ",".join(key.scopes), *map(_utc, times)))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
-        print("  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]]))
+    _print_table(rows)
     return 0
 
 
 async def _api_key_revoke(args: argparse.Namespace, settings: Settings) -> int:
     from salon.store.apikeys import SqlApiKeyRepository
-    from salon.store.database import open_database
 
-    engine = await open_database(settings.sqlalchemy_url())
-    try:
+    async with _database(settings) as engine:
         found = await SqlApiKeyRepository(engine).revoke(args.id, _now_ms())
-    finally:
-        await engine.dispose()
     if not found:
         print(f"salon: no API key {args.id!r} (see salon api-key list)", file=sys.stderr)
-        return 1
+        return 2
     print(f"revoked API key {args.id}")
     return 0
+
+
+def _data_dir_flag(args: argparse.Namespace) -> str:
+    """`` --data-dir DIR`` when the command was given one, for the hints it prints."""
+    return "" if args.data_dir is None else f" --data-dir {shlex.quote(str(args.data_dir))}"
 
 
 def _now_ms() -> int:
@@ -251,6 +295,15 @@ def _utc(ms: int | None) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _data_dir_parent() -> argparse.ArgumentParser:
+    """``--data-dir``, for the commands that work on the server's database."""
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument(
+        "--data-dir", type=Path, help="the server's data folder (default ./data, SALON_DATA_DIR)"
+    )
+    return where
+
+
 def _add_api_key(sub: Any) -> None:
     from salon.store.apikeys import MAX_NAME_CHARS, SCOPES
 
@@ -261,8 +314,7 @@ def _add_api_key(sub: Any) -> None:
         "(SALON_DATABASE_URL, or the data folder's SQLite file). See docs/OPERATIONS.md.",
     )
     keys = group.add_subparsers(dest="key_command_name", required=True)
-    where = argparse.ArgumentParser(add_help=False)
-    where.add_argument("--data-dir", type=Path, help="data folder (default ./data)")
+    where = _data_dir_parent()
     create = keys.add_parser(
         "create",
         parents=[where],
@@ -298,68 +350,53 @@ def _webhook(args: argparse.Namespace) -> int:
     from salon.server.webhooks import InvalidWebhook
     from salon.store.webhooks import TooManyWebhooks
 
-    settings = Settings() if args.data_dir is None else Settings(data_dir=args.data_dir)
     try:
-        code: int = asyncio.run(args.hook_command(args, settings))
+        code: int = asyncio.run(args.hook_command(args, _store_settings(args)))
         return code
-    except (InvalidWebhook, TooManyWebhooks, SalonError) as exc:
+    except (InvalidWebhook, TooManyWebhooks, SalonError, NoDataFolder) as exc:
         print(f"salon: {exc}", file=sys.stderr)
         return 2
 
 
 async def _webhook_add(args: argparse.Namespace, settings: Settings) -> int:
     from salon.server.webhooks import check_events, check_url, new_secret
-    from salon.store.database import open_database
     from salon.store.webhooks import SqlWebhookRepository
 
     url, events = check_url(args.url), check_events(args.event or None)  # before opening
     secret = new_secret()
-    engine = await open_database(settings.sqlalchemy_url())
-    try:
+    async with _database(settings) as engine:
         store = SqlWebhookRepository(engine)
         hook = await store.add(url, secret, events, _now_ms(), settings.webhooks.max_endpoints)
-    finally:
-        await engine.dispose()
     # The secret alone on stdout (SECRET=$(salon webhook add URL)); the rest for a person.
     print(secret)
     print(
         f"webhook {hook.id}: {' '.join(hook.events)} -> {hook.url}\n"
         "The signing secret is shown this once: keep it now. Remove the webhook with: "
-        f"salon webhook remove {hook.id}",
+        f"salon webhook remove {hook.id}{_data_dir_flag(args)}",
         file=sys.stderr,
     )
     return 0
 
 
 async def _webhook_list(_args: argparse.Namespace, settings: Settings) -> int:
-    from salon.store.database import open_database
     from salon.store.webhooks import SqlWebhookRepository
 
-    engine = await open_database(settings.sqlalchemy_url())
-    try:
+    async with _database(settings) as engine:
         hooks = await SqlWebhookRepository(engine).endpoints()
-    finally:
-        await engine.dispose()
     rows: list[tuple[str, ...]] = [("ID", "CREATED", "EVENTS", "URL")]
     rows += [(h.id, _utc(h.created_ms), ",".join(h.events), h.url) for h in hooks]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
-        print("  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]]))
+    _print_table(rows)
     return 0
 
 
 async def _webhook_remove(args: argparse.Namespace, settings: Settings) -> int:
-    from salon.store.database import open_database
     from salon.store.webhooks import SqlWebhookRepository
 
-    engine = await open_database(settings.sqlalchemy_url())
-    try:
+    async with _database(settings) as engine:
         found = await SqlWebhookRepository(engine).remove(args.id)
-    finally:
-        await engine.dispose()
     if not found:
         print(f"salon: no webhook {args.id!r} (see salon webhook list)", file=sys.stderr)
-        return 1
+        return 2
     print(f"removed webhook {args.id}")
     return 0
 
@@ -374,8 +411,7 @@ def _add_webhook(sub: Any) -> None:
         "(SALON_DATABASE_URL, or the data folder's SQLite file). See docs/OPERATIONS.md.",
     )
     hooks = group.add_subparsers(dest="hook_command_name", required=True)
-    where = argparse.ArgumentParser(add_help=False)
-    where.add_argument("--data-dir", type=Path, help="data folder (default ./data)")
+    where = _data_dir_parent()
     add = hooks.add_parser(
         "add",
         parents=[where],

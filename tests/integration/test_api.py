@@ -466,3 +466,55 @@ async def test_the_openapi_document_describes_the_api(server: RunningServer) -> 
     schemas = doc["components"]["schemas"]
     for name in ("MeetingRequest", "MeetingCreated", "Meeting", "LinkRequest", "LinkCreated"):
         assert schemas[name]["examples"], name
+
+
+async def test_a_typo_in_a_body_is_refused_and_no_body_is_an_open_meeting(
+    api: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """From the operators' review: ``pasword`` must not quietly make a meeting without one."""
+    for path, body in (
+        ("/api/v1/meetings", {"pasword": "s3cret", "lobby": True}),
+        ("/api/v1/meetings", {"lobbby": True}),
+    ):
+        answer = await api.post(path, json=body)
+        assert answer.status_code == 422, answer.text
+        assert "extra" in answer.text
+    assert (await api.get("/api/v1/meetings")).json() == {"meetings": []}
+    caplog.set_level("INFO", logger="salon.audit")
+    bare = await api.post("/api/v1/meetings")
+    assert bare.status_code == 201, bare.text
+    room = bare.json()["id"]
+    assert (bare.json()["protected"], bare.json()["lobby"]) == (False, False)
+    typo = await api.post(f"/api/v1/meetings/{room}/links", json={"ttl": 60})
+    assert typo.status_code == 422, typo.text
+    # The audit trail names the key, never its secret.
+    key = api.headers["Authorization"].removeprefix("Bearer ")
+    audit = [r.getMessage() for r in caplog.records if r.name == "salon.audit"]
+    assert any(f"created meeting {room}" in line for line in audit), audit
+    assert not any(key in line for line in audit)
+
+
+async def test_no_docs_page_whose_scripts_the_csp_would_refuse(server: RunningServer) -> None:
+    async with httpx.AsyncClient(base_url=server.base_url, verify=server.ssl_context) as http:
+        for path in ("/docs", "/redoc"):
+            page = await http.get(path)
+            assert page.status_code == 404
+            assert "swagger" not in page.text.lower() and "redoc.standalone" not in page.text
+        assert (await http.get("/openapi.json")).status_code == 200
+
+
+async def test_the_room_info_tells_a_listed_host_account_it_hosts(
+    server: RunningServer, api: httpx.AsyncClient
+) -> None:
+    """From the operators' review: a listed host was offered "Ask to join" and a password
+    field; the room info now tells its page, and only its page, that it hosts."""
+    alice = await account_headers(server, "alice")
+    mallory = await account_headers(server, "mallory")
+    room = (await create(api, password="sesame", lobby=True, hosts=["alice"]))["id"]
+    async with httpx.AsyncClient(base_url=server.base_url, verify=server.ssl_context) as page:
+        seen = {}
+        for who, headers in (("alice", alice), ("mallory", mallory), ("guest", {})):
+            info = (await page.get(f"/api/v1/rooms/{room}", headers=headers)).json()
+            assert (info["protected"], info["lobby"], info["members"]) == (True, True, None)
+            seen[who] = info["host"]
+    assert seen == {"alice": True, "mallory": False, "guest": False}

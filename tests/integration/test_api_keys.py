@@ -89,7 +89,20 @@ def test_create_prints_the_key_once_list_and_revoke(
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", out.splitlines()[1].split()[-1])
 
     code, _, err = cli(capsys, "api-key", "revoke", "nosuchkey123", *where)
-    assert code == 1 and "no API key 'nosuchkey123'" in err
+    assert code == 2 and "no API key 'nosuchkey123'" in err
+
+
+def test_a_command_run_in_the_wrong_place_makes_no_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """From the operators' review: a key made in a new, empty database nobody serves only
+    gets 401 later. A data folder that does not exist is refused instead."""
+    missing = tmp_path / "nowhere"
+    for argv in (("api-key", "create", "LMS"), ("api-key", "list"), ("webhook", "list")):
+        code, out, err = cli(capsys, *argv, "--data-dir", str(missing))
+        assert (code, out) == (2, ""), (argv, out, err)
+        assert f"no data folder at {missing}" in err
+    assert not missing.exists()
 
 
 def test_scopes_can_be_narrowed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -455,6 +455,7 @@ async def test_password_set_change_remove_and_joins(
         "protected": True,
         "locked": False,
         "lobby": False,
+        "host": False,
     }
     await guest.send(type="join", room="r")
     await guest.error("wrong_password")

@@ -44,6 +44,7 @@ async def test_create_room_then_its_info(http: httpx.AsyncClient, server: Runnin
         "protected": False,
         "locked": False,
         "lobby": False,
+        "host": False,
     }
     alice = await Peer.greeted(server, "alice")
     await alice.join(room["id"])

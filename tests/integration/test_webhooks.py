@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import logging
 import re
 import socket
 import time
@@ -33,7 +34,7 @@ from salon.core.settings import WebhookSettings
 from salon.server.webhooks import EVENT_TYPES, WebhookService, new_secret
 from salon.store.apikeys import SqlApiKeyRepository
 from salon.store.database import open_database
-from salon.store.webhooks import Delivery, SqlWebhookRepository
+from salon.store.webhooks import Delivery, DeliveryIds, SqlWebhookRepository
 from tests.integration.peer import Peer
 from tests.integration.postgres import Cluster, Unavailable, find_bin_dir, throwaway_cluster
 from tests.integration.server import RunningServer, running_server
@@ -520,7 +521,7 @@ async def test_cli_registered_endpoints_get_events(
             hook_id = listing.splitlines()[1].split()[0]
             remove = ["webhook", "remove", hook_id, "--data-dir", str(tmp_path)]
             assert await asyncio.to_thread(main, remove) == 0
-            assert await asyncio.to_thread(main, remove) == 1  # gone already
+            assert await asyncio.to_thread(main, remove) == 2  # gone already
 
 
 # ------------------------------------------------- the service on its own, with a real store
@@ -664,3 +665,267 @@ def test_cli_refuses_what_the_api_refuses(
     assert "at most 1 webhook endpoints" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["webhook", "add", "https://example.org/3", "--event", "nope", *where])
+
+
+# ----------------------------------------------- what the review found (commit 81ad907)
+
+UNSENDABLE = (
+    "http://a\u0000/hook?token=SECRET1",  # httpx.InvalidURL
+    "http://b\u007f/hook?token=SECRET2",  # httpx.InvalidURL
+    "http://xn--/hook?token=SECRET3",  # idna.IDNAError
+    "http://exa\u3002mple..com/hook?token=SECRET4",  # httpx.InvalidURL
+)
+"""URLs that the old check let through and that httpx refuses only when asked to send."""
+
+
+async def test_urls_httpx_refuses_are_failed_attempts_and_starve_nobody(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Four endpoints whose URL httpx refuses (registered before the check refused them)
+    take the four concurrent attempts first; each attempt is a failed one, backed off, and
+    the delivery fails after ``max_attempts``: the healthy endpoint gets every event at once.
+    (Before, each attempt held its slot for 5 s, was never counted and was made again at once:
+    the healthy endpoint got none of 12 events in 60 s.)"""
+    caplog.set_level(logging.INFO, "salon.server.webhooks")
+    async with (
+        receiving() as receiver,
+        service_on(sqlite(tmp_path), concurrency=4, max_attempts=3, **FAST) as service,
+    ):
+        store = service.store
+        bad = [await store.add(url, new_secret(), EVENT_TYPES, 0, 20) for url in UNSENDABLE]
+        secret = new_secret()
+        await store.add(receiver.url, secret, EVENT_TYPES, 1, 20)
+        service.start()
+        for i in range(12):
+            service.meeting(joined(i))
+        started = time.monotonic()
+        got = [verify(await receiver.next(), secret)["data"]["member"] for _ in range(12)]
+        assert got == [f"m{i}" for i in range(12)]
+        assert time.monotonic() - started < 5, time.monotonic() - started
+
+        for hook, kind in zip(
+            bad, ("InvalidURL", "InvalidURL", "IDNAError", "InvalidURL"), strict=True
+        ):
+
+            async def first_failed(hook_id: str = hook.id) -> Delivery | None:
+                oldest = (await store.deliveries(hook_id, limit=100))[-1]
+                return oldest if oldest.status == "failed" else None
+
+            first = await until(first_failed)
+            assert (first.attempts, first.last_status_code) == (3, None)
+            assert first.last_error == f"request failed ({kind})"
+            assert first.next_attempt_ms > first.created_ms  # backed off, not at once
+
+    records = [r for r in caplog.records if r.name == "salon.server.webhooks"]
+    assert all(r.exc_info is None for r in records)  # no traceback (it names the URL)
+    assert "SECRET" not in caplog.text and "xn--" not in caplog.text
+    warned = [r.getMessage() for r in records if r.levelno == logging.WARNING]
+    for hook in bad:
+        assert any(f"to {hook.id} attempt 1: request failed" in m for m in warned), warned
+    assert not any("unexpected trouble" in r.getMessage() for r in records)
+
+
+async def test_the_api_and_cli_refuse_urls_httpx_would_refuse(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from salon.cli import main
+
+    with server_with(tmp_path) as server:
+        async with api(server) as http:
+            for url in (*UNSENDABLE, "http://127.0.0.1:99999/hook"):
+                refused = await http.post("/webhooks", json={"url": url})
+                assert refused.status_code == 422, (url, refused.text)
+                assert refused.json()["detail"]["code"] == "invalid_webhook"
+                assert "SECRET" not in refused.text
+            assert (await http.get("/webhooks")).json()["webhooks"] == []
+        where = ["--data-dir", str(tmp_path)]
+        for url in UNSENDABLE:
+            assert await asyncio.to_thread(main, ["webhook", "add", url, *where]) == 2
+            assert "valid host name" in capsys.readouterr().err
+
+
+def pending_rows(hook_id: str, count: int, ids: DeliveryIds, created_ms: int) -> list[Delivery]:
+    """``count`` pending deliveries of an endpoint, made at ``created_ms`` and after, each
+    due at once."""
+    return [
+        Delivery(
+            ids.next(created_ms + i),
+            hook_id,
+            "member_joined",
+            '{"type":"member_joined"}',
+            created_ms + i,
+            "pending",
+            0,
+            created_ms + i,
+        )
+        for i in range(count)
+    ]
+
+
+async def test_a_backlog_does_not_add_to_the_dispatchers_work(tmp_path: Path) -> None:
+    """The dispatcher reads each endpoint's oldest pending delivery on every wake-up: with an
+    index look-up per endpoint, SQLite does the same work whether a dead endpoint has ten
+    pending deliveries or twenty thousand (counted in virtual-machine steps, not in time).
+    Before, a GROUP BY over every pending delivery made it grow with the backlog (64,000
+    pending deliveries: 72 ms per wake-up)."""
+    engine = await open_database(sqlite(tmp_path))
+    try:
+        store = SqlWebhookRepository(engine)
+        dead = await store.add("http://127.0.0.1:9/dead", new_secret(), EVENT_TYPES, 0, 20)
+        healthy = await store.add("http://127.0.0.1:9/ok", new_secret(), EVENT_TYPES, 1, 20)
+        ids, now = DeliveryIds(), SystemClock().wall_ms()
+        await store.enqueue(pending_rows(dead.id, 10, ids, now))
+        await store.enqueue(pending_rows(healthy.id, 1, ids, now + 100))
+
+        steps = 0
+
+        def step() -> int:
+            nonlocal steps
+            steps += 1
+            return 0  # go on
+
+        assert engine.pool.checkedin() == 1  # type: ignore[attr-defined]  # the one heads() gets
+        async with engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            await raw.driver_connection.set_progress_handler(step, 10)
+
+        async def work() -> int:
+            nonlocal steps
+            steps = 0
+            heads = await store.heads()
+            assert [h.delivery.webhook_id for h in heads] == [dead.id, healthy.id]
+            return steps
+
+        small = await work()
+        for _ in range(10):
+            await store.enqueue(pending_rows(dead.id, 2_000, ids, now + 200))
+        big = await work()
+        assert small > 0
+        assert big <= small * 1.5 + 10, (small, big)
+    finally:
+        await engine.dispose()
+
+
+async def test_a_dead_endpoints_backlog_does_not_delay_a_healthy_one(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A dead endpoint with 20,000 pending deliveries: a healthy endpoint still gets each
+    event at once, in order, and the dead one's backlog is cut to ``max_pending``, its
+    oldest failed unsent. (The attack: 64,000 pending deliveries behind dead endpoints, the
+    healthy one fell far behind.)"""
+    async with (
+        receiving() as receiver,
+        service_on(sqlite(tmp_path), max_attempts=100, **FAST) as service,
+    ):
+        store = service.store
+        down = f"http://127.0.0.1:{free_port()}/hook"
+        dead = await store.add(down, new_secret(), EVENT_TYPES, 0, 20)
+        secret = new_secret()
+        await store.add(receiver.url, secret, EVENT_TYPES, 1, 20)
+        ids, now = DeliveryIds(), SystemClock().wall_ms() - 60_000
+        for _ in range(10):
+            await store.enqueue(pending_rows(dead.id, 2_000, ids, now))
+        service.start()
+        started = time.monotonic()
+        for i in range(40):
+            service.meeting(joined(i))
+            got = verify(await receiver.next(), secret)["data"]["member"]
+            assert got == f"m{i}"
+        took = time.monotonic() - started
+        assert took < 10, took  # about 0.5 s; the bound is generous
+
+        # Cut when the first event was stored (then checked again every tenth of the cap).
+        cap = service.settings.max_pending
+        assert cap == 10_000  # the default
+        assert service.discarded == 20_001 - cap
+        assert await store.pending_count(dead.id) == cap + 39
+        (newest_failed,) = await store.deliveries(dead.id, "failed", limit=1)
+        assert newest_failed.last_error == f"not sent: over {cap} pending"
+        assert f"endpoint {dead.id} has over {cap} pending" in caplog.text
+
+
+async def test_a_backlog_stays_bounded_oldest_failed_first(
+    tmp_path: Path,
+    database_url: str | None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    url = database_url or sqlite(tmp_path)
+    async with service_on(url, max_attempts=1000, max_pending=20, **FAST) as service:
+        store = service.store
+        down = f"http://127.0.0.1:{free_port()}/hook"
+        dead = await store.add(down, new_secret(), EVENT_TYPES, 0, 20)
+        for i in range(100):
+            service.meeting(joined(i))  # stored in one batch when the writer starts
+        service.start()
+
+        async def trimmed() -> list[Delivery] | None:
+            rows = await store.deliveries(dead.id, "pending", limit=500)
+            return rows if len(rows) == 20 else None
+
+        kept = await until(trimmed)
+        members = [json.loads(r.payload)["data"]["member"] for r in reversed(kept)]
+        assert members == [f"m{i}" for i in range(80, 100)]  # the newest
+        failed = await store.deliveries(dead.id, "failed", limit=500)
+        assert len(failed) == 80 == service.discarded
+        assert {r.last_error for r in failed} == {"not sent: over 20 pending"}
+        assert f"endpoint {dead.id} has over 20 pending deliveries: its 80 oldest" in caplog.text
+
+        # An attempt that ends after its delivery was failed unsent does not revive it.
+        oldest = failed[-1]
+        await store.attempt_failed(oldest.id, 1, None, "could not connect", 2)
+        (again,) = [r for r in await store.deliveries(dead.id, limit=500) if r.id == oldest.id]
+        assert (again.status, again.last_error) == ("failed", "not sent: over 20 pending")
+
+        # Checked again every tenth of the cap stored (2 here): never far past the cap.
+        for i in range(100, 137):
+            service.meeting(joined(i))
+            await asyncio.sleep(0.01)
+
+        async def settled() -> list[Delivery] | None:
+            # All stored, and the writer's check after the last batch made (it follows the
+            # batch's transaction): at most a tenth of the cap past it.
+            everything = await store.deliveries(dead.id, limit=500)
+            pending = [r for r in everything if r.status == "pending"]
+            return pending if len(everything) == 137 and len(pending) < 20 + 2 else None
+
+        pending = await until(settled)
+        assert len(pending) >= 20
+        assert json.loads(pending[0].payload)["data"]["member"] == "m136"
+        assert service.discarded == 137 - len(pending)
+
+
+async def test_deliveries_pending_too_long_fail_unsent(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    hour_ms = 3_600_000
+    now = SystemClock().wall_ms()
+    async with service_on(sqlite(tmp_path), max_attempts=1000, **FAST) as service:
+        store = service.store
+        down = f"http://127.0.0.1:{free_port()}/hook"
+        first = await store.add(down, new_secret(), EVENT_TYPES, 0, 20)
+        second = await store.add(down, new_secret(), EVENT_TYPES, 1, 20)
+        ids = DeliveryIds()
+        too_old = now - int(service.settings.max_pending_hours * hour_ms) - hour_ms
+        await store.enqueue(
+            pending_rows(first.id, 3, ids, too_old)
+            + pending_rows(second.id, 2, ids, too_old + 10)
+            + pending_rows(first.id, 2, ids, now - hour_ms)
+        )
+        service.start()  # checks at once
+
+        async def expired() -> list[Delivery] | None:
+            rows = [*await store.deliveries(first.id), *await store.deliveries(second.id)]
+            return rows if sum(r.status == "failed" for r in rows) == 5 else None
+
+        rows = await until(expired)
+        hours = f"{service.settings.max_pending_hours:g}"
+        for row in rows:
+            if row.created_ms < now - hour_ms:
+                assert (row.status, row.last_error) == (
+                    "failed",
+                    f"not sent: pending over {hours} h",
+                )
+            else:
+                assert row.status == "pending"
+        assert service.discarded == 5
+        assert f"5 deliveries pending over {hours} h failed unsent" in caplog.text

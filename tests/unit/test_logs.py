@@ -134,6 +134,32 @@ def test_uvicorn_lines_lose_their_query_strings() -> None:
     assert "secret" not in upgrade.getMessage()
 
 
+@pytest.mark.parametrize(
+    ("target", "logged"),
+    [
+        ("%2A?leak=SECRET", "%2A"),  # GET *?leak=… : uvicorn logs the path percent-encoded
+        ("?leak=SECRET", ""),  # an empty path
+        ("http%3A//h/x?leak=SECRET", "http%3A//h/x"),
+        ("x?a=1?leak=SECRET", "x"),  # the first ? begins the query
+    ],
+)
+def test_the_query_goes_whatever_the_path_begins_with(target: str, logged: str) -> None:
+    access = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        "h11_impl.py",
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5", "GET", target, "1.1", 404),
+        None,
+    )
+    assert UvicornScrub().filter(access)
+    assert access.getMessage() == f'127.0.0.1:5 - "GET {logged} HTTP/1.1" 404'
+    upgrade = record('%s - "WebSocket %s" 403', "127.0.0.1:5", target)
+    UvicornScrub().filter(upgrade)
+    assert "SECRET" not in upgrade.getMessage()
+
+
 def test_websockets_frames_never_pass_through_uvicorn() -> None:
     frame = logging.LogRecord(
         "uvicorn.error",

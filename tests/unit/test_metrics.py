@@ -62,3 +62,22 @@ def test_openmetrics_when_asked() -> None:
     body, content_type = Metrics().exposition("application/openmetrics-text; version=1.0.0")
     assert content_type.startswith("application/openmetrics-text")
     assert body.rstrip().endswith(b"# EOF")
+
+
+def test_webhook_outcomes_are_read_from_the_service_when_scraped() -> None:
+    from salon.core.clock import SystemClock
+    from salon.core.settings import WebhookSettings
+    from salon.server.webhooks import WebhookService
+
+    metrics = Metrics()
+    service = WebhookService(None, WebhookSettings(), SystemClock())  # type: ignore[arg-type]
+    metrics.watch_webhooks(service)
+    service.attempts.update(delivered=3, retried=2, failed=1)
+    service.discarded, service.dropped = 4, 5
+    got = samples(metrics)
+    by_outcome = {
+        outcome: got[("salon_webhook_deliveries_total", frozenset({("outcome", outcome)}))]
+        for outcome in ("delivered", "retried", "failed", "discarded")
+    }
+    assert by_outcome == {"delivered": 3, "retried": 2, "failed": 1, "discarded": 4}
+    assert got[("salon_webhook_events_dropped_total", frozenset())] == 5

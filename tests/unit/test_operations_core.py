@@ -327,3 +327,57 @@ async def test_a_calls_room_reports_no_meeting(
     assert seen.events == []
     with pytest.raises(SalonError):
         world.hub.end_by_server(next(iter(world.hub.rooms)))
+
+
+async def test_in_a_standing_room_the_host_role_never_passes_to_a_guest(
+    world: World, api_room: MemoryRoomKeys
+) -> None:
+    """From the attacker's review: two students in before the teacher; one leaves, and the
+    other must not become the host who could lock the teacher out."""
+    hashed = await api_room.hash_password("sesame")
+    api_room.standing["api"] = Standing(password_hash=hashed, lobby=True, host_accounts=("t",))
+    one, two = await world.connect_in("api", "one", "two", password="sesame")
+    await one.send(type="leave")
+    assert not any(isinstance(m, RoomEvent) and m.action == "host_passed" for m in two.take())
+    assert world.hub.rooms["api"].hosts == set()
+    await two.send(type="room_lock", locked=True)
+    assert two.take_error().code is ErrorCode.NOT_HOST
+    teacher = await _signed_in(world, "t")
+    await teacher.send(type="join", room="api")
+    assert teacher.take_one(Joined).hosts == [teacher.id]
+
+
+async def test_a_listed_host_account_comes_back_a_host_whatever_a_host_did(
+    world: World, api_room: MemoryRoomKeys
+) -> None:
+    api_room.standing["api"] = Standing(lobby=True, host_accounts=("t", "u"))
+    t = await _signed_in(world, "t")
+    u = await _signed_in(world, "u")
+    for member in (t, u):
+        await member.send(type="join", room="api")
+        member.take()
+    await t.send(type="remove", id=u.id)
+    assert u.take_one(Left).reason == "removed"
+    await u.send(type="join", room="api")
+    assert u.take_one(Joined).hosts == [t.id, u.id]
+
+
+async def test_a_standing_room_rebuilt_after_a_restart_crowns_nobody_after_the_grace(
+    world: World, api_room: MemoryRoomKeys
+) -> None:
+    api_room.standing["api"] = Standing(host_accounts=("t",))
+    guest_token = world.hub.invites.mint(Invite("api", "guest", 2**40))
+    (guest,) = await world.connect_in("api", "guest", invite=guest_token)
+    token = guest.token
+    # Another hub with the same secret: the server restarted, the room is rebuilt.
+    from salon.core.hub import Hub
+
+    hub = Hub(world.limits, world.clock, world.chats, api_room, tokens=world.hub.tokens)
+    world.hub = hub
+    again = world.open()
+    await again.send(type="hello", versions=[1], name="guest", resume=token)
+    again.take()
+    assert list(hub.rooms["api"].seats) == [guest.id]  # rebuilt, seated again
+    world.clock.advance(world.limits.resume_grace_seconds + 1)
+    hub.sweep()
+    assert hub.rooms["api"].hosts == set()

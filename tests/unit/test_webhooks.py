@@ -8,12 +8,14 @@ import json
 import random
 from datetime import datetime
 
+import httpx
 import pytest
 
 from salon.core.observe import MeetingEvent
 from salon.server.webhooks import (
     MAX_URL_CHARS,
     InvalidWebhook,
+    _failure,
     backoff_seconds,
     check_events,
     check_url,
@@ -111,6 +113,11 @@ def test_delivery_ids_sort_in_creation_order() -> None:
         "http://10.0.0.5:8080/salon?token=abc",
         "https://[::1]/x",
         "https://example.org/" + "a" * (MAX_URL_CHARS - len("https://example.org/")),
+        "http://my_receiver:8080/hook",  # a container's name
+        "https://münchen.example/hook",  # IDNA-encoded when sent
+        "https://xn--mnchen-3ya.example/hook",
+        "https://example.org./hook",
+        "http://127.0.0.1:65535/",
     ],
 )
 def test_urls_that_may_be_endpoints(url: str) -> None:
@@ -130,11 +137,32 @@ def test_urls_that_may_be_endpoints(url: str) -> None:
         "https://example.org/\n",
         "http://[::1/",
         "",
+        # httpx would refuse these only when sending (InvalidURL, idna.IDNAError):
+        "http://a\u0000/",
+        "http://b\u007f/",
+        "http://xn--/",
+        "http://xn--a/",
+        "http://exa\u3002mple..com/",
+        "http://\u00e9\u0301\u200d.com/",
+        # and these when connecting (a port out of range)
+        "http://127.0.0.1:99999/",
+        "http://127.0.0.1:65536/",
+        "http://127.0.0.1:0/",
+        "http://127.0.0.1:http/",
     ],
 )
 def test_urls_that_may_not(url: str) -> None:
     with pytest.raises(InvalidWebhook):
         check_url(url)
+
+
+def test_a_failed_attempt_is_named_by_its_kind_never_its_message() -> None:
+    refused = httpx.InvalidURL("Invalid non-printable ASCII character in URL, http://a?t=SECRET")
+    assert _failure(refused, 10) == "request failed (InvalidURL)"
+    grouped = ExceptionGroup("unhandled errors in a TaskGroup", [OverflowError("SECRET")])
+    assert _failure(grouped, 10) == "request failed (OverflowError)"
+    assert _failure(httpx.ConnectError("http://x/?t=SECRET"), 10) == "could not connect"
+    assert _failure(TimeoutError(), 2.5) == "no answer within 2.5 s"
 
 
 def test_events_asked_for() -> None:

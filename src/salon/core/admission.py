@@ -23,12 +23,13 @@ coming first: its password, lobby and lock hold for the first joiner too.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from enum import Enum
 
 from salon.core.errors import fail
 from salon.core.invites import InviteRole
-from salon.core.passwords import host_key_opens
+from salon.core.passwords import RoomCreator, Standing, host_key_opens
 from salon.core.resume import Claims
 from salon.core.room import Room
 from salon.protocol import ErrorCode
@@ -62,11 +63,26 @@ def host_by_right(room: Room, joiner: Joiner) -> bool:
     host bypasses lock, lobby, password and removal."""
     if joiner.invite == "host" or host_key_opens(joiner.host_key, room.creator):
         return True
-    account = joiner.account
+    return account_hosts(joiner.account, room.creator, room.standing, room.host_accounts)
+
+
+def account_hosts(
+    account: str | None,
+    creator: RoomCreator | None,
+    standing: Standing | None,
+    meeting_hosts: Collection[str] = (),
+) -> bool:
+    """Whether the account (username; None for a guest) is a host of a room by right: it
+    created the room, the server API named it among the room's hosts (no host of a meeting
+    can take that away), or it was a host earlier in the meeting under way
+    (``meeting_hosts``)."""
     if account is None:
         return False
-    creator = room.creator
-    return (creator is not None and creator.account == account) or account in room.host_accounts
+    return (
+        (creator is not None and creator.account == account)
+        or (standing is not None and account in standing.host_accounts)
+        or account in meeting_hosts
+    )
 
 
 def way_in(room: Room, joiner: Joiner, max_members: int) -> Way:

@@ -263,7 +263,7 @@ class Hub(Moderation):
             room.guarded = room.locked = True  # its password died with the old process
             self._reseal(room)  # still sealed (in case the seal was not written before)
         self._seat(place, room, MediaState(), returning=True, host=way is Way.HOST)
-        if room.allowed is None and not room.has_host():
+        if room.allowed is None and not room.has_host() and room.standing is None:
             self._hostless.setdefault(room, self.clock.monotonic())  # see sweep
 
     def _way_back(self, place: Place, room: Room, claims: Claims) -> Way | None:

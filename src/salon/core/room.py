@@ -64,6 +64,9 @@ class Room:
     # an erased meeting is dropped.
     erasing: asyncio.Task[Any] | None = None
     erasures: int = 0
+    # Chat writes and seals spawned and not yet finished, each counted from the moment it is
+    # spawned (a write queued for chat_lock does not hold it yet): the room is kept meanwhile.
+    writes: int = 0
     ended: int = 0  # how many meetings ended: a change prepared for one is not for the next
     # ---- the meeting: reset by end_meeting
     started_ms: int | None = None  # wall clock, ms: when its first member was seated
@@ -116,6 +119,7 @@ class Room:
         return (
             not self.seats
             and not self.waiting
+            and not self.writes
             and not self.chat_lock.locked()
             and self.erasing is None
         )
@@ -172,12 +176,11 @@ class Room:
 
     def apply_standing(self) -> None:
         """Give the meeting the room's standing settings, if it has any: its password (the
-        meeting's chat is then shared under it: guarded), lobby, lock and host accounts."""
+        meeting's chat is then shared under it: guarded), lobby and lock. (Its host accounts
+        are hosts by right: see admission.host_by_right.)"""
         standing = self.standing
         if standing is None:
             return
         self.password_hash = standing.password_hash
         self.guarded = standing.password_hash is not None
         self.lobby, self.locked = standing.lobby, standing.locked
-        for account in standing.host_accounts:
-            self.host_accounts[account] = None

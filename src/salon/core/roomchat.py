@@ -79,6 +79,7 @@ class ChatRooms:
         room = self.room_of(member)
         text = validate.chat_text(text, self.limits.max_chat_chars)
         self._may_chat(member)
+        room.writes += 1  # until the write ends: the room is not forgotten under it
         write = self._write_chat(room, member, text, client_id, room.erasures)
         await self._complete(write)
 
@@ -101,6 +102,7 @@ class ChatRooms:
             await self._after_erase(room)
             await self._numbered_write(room, member, text, client_id, erasures)
         finally:
+            room.writes -= 1
             self._forget_if_idle(room)  # everyone may have left while it was written
 
     async def _numbered_write(

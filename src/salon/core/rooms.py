@@ -501,7 +501,8 @@ class Rooms(ChatRooms):
             return  # a call's room: no hosts, no meeting
         if not room.seats:
             self._end_meeting(room, "empty")
-        elif not room.has_host():
+        elif not room.has_host() and room.standing is None:
+            # R2; not in a room of the server API, whose hosts are the ones it names.
             self._pass_host(room)
 
     def _pass_host(self, room: Room) -> None:
@@ -541,8 +542,10 @@ class Rooms(ChatRooms):
                 async with room.chat_lock:
                     await self.keys.seal(room.id, room.guarded, self.clock.wall_ms())
             finally:
+                room.writes -= 1
                 self._forget_if_idle(room)
 
+        room.writes += 1  # the room is kept until the seal is written
         self._spawn(write())
 
     def _hands_changed(self, room: Room) -> None:

@@ -128,6 +128,10 @@ class WebhookSettings(BaseModel):
     queue_events: int = Field(10_000, ge=10)
     max_endpoints: int = Field(20, ge=1)
     retention_days: float = Field(7.0, gt=0)  # delivered and failed deliveries are kept so long
+    # The backlog of an endpoint that is down: past max_pending pending deliveries its oldest
+    # are failed unsent, and so is one still pending max_pending_hours after its event.
+    max_pending: int = Field(10_000, ge=10)
+    max_pending_hours: float = Field(72.0, gt=0)
 
 
 class Settings(BaseSettings):

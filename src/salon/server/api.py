@@ -13,6 +13,7 @@ in it. Direct calls' rooms are never shown.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from typing import Annotated, Any, Literal
 
@@ -43,8 +44,17 @@ shorter)."""
 MemberIdPath = Annotated[str, Path(pattern=f"^{validate.ROOM_ID.pattern}$", max_length=64)]
 
 
-def _examples(*examples: dict[str, Any]) -> ConfigDict:
-    return ConfigDict(json_schema_extra={"examples": list(examples)})
+audit = logging.getLogger("salon.audit")
+"""What each API key did (never the key itself): who created, removed, ended, invited."""
+
+
+def _examples(*examples: dict[str, Any], strict: bool = False) -> ConfigDict:
+    """Examples for the OpenAPI document; ``strict`` (request bodies): an unknown field is a
+    422, so a typo ("pasword") never quietly makes a weaker meeting."""
+    config = ConfigDict(json_schema_extra={"examples": list(examples)})
+    if strict:
+        config["extra"] = "forbid"
+    return config
 
 
 class Problem(BaseModel):
@@ -76,6 +86,7 @@ class MeetingRequest(BaseModel):
     model_config = _examples(
         {"password": "correct horse", "lobby": True, "hosts": ["alice"]},
         {"mode": "mesh"},
+        strict=True,
     )
 
     # mesh: everyone sends to everyone (up to max_room_members); large: through an SFU, which
@@ -191,7 +202,7 @@ class Meeting(BaseModel):
 
 
 class LinkRequest(BaseModel):
-    model_config = _examples({"role": "host", "ttl_seconds": 3600}, {"role": "guest"})
+    model_config = _examples({"role": "host", "ttl_seconds": 3600}, {"role": "guest"}, strict=True)
 
     # host: seated as a host, past lock, lobby, password and an earlier removal;
     # guest: seated past the lobby and the password (not the lock, nor a removal).
@@ -337,7 +348,9 @@ def build_api_router() -> APIRouter:
 
     @router.post("/meetings", status_code=201, summary="Create a meeting", responses=_422)
     async def create_meeting(
-        request: Request, _key: Writer, body: MeetingRequest
+        request: Request,
+        key: Writer,
+        body: Annotated[MeetingRequest, Body()] = MeetingRequest(),  # noqa: B008
     ) -> MeetingCreated:
         """Make a room with an unguessable id whose every meeting starts with these settings.
         ``hosts``: usernames of existing accounts (at most ``max_room_host_accounts``), hosts
@@ -355,6 +368,7 @@ def build_api_router() -> APIRouter:
             room_id = secrets.token_urlsafe(12)
         standing = Standing(password_hash, body.lobby, body.locked, hosts)
         await state.rooms.create(room_id, state.clock.wall_ms(), None, None, standing=standing)
+        audit.info("API key %s (%s) created meeting %s", key.id, key.name, room_id)
         return MeetingCreated(
             id=room_id,
             link=f"{_base(request, state)}/r/{room_id}",
@@ -404,7 +418,7 @@ def build_api_router() -> APIRouter:
         responses={**_404, **_422},
     )
     async def remove_member(
-        request: Request, _key: Writer, room_id: RoomIdPath, member_id: MemberIdPath
+        request: Request, key: Writer, room_id: RoomIdPath, member_id: MemberIdPath
     ) -> Response:
         """Take a seated member out of the meeting: its client gets ``left{removed}`` with
         ``by`` null, the room ``room_event{removed}``. Coming back with the link, it knocks
@@ -415,6 +429,7 @@ def build_api_router() -> APIRouter:
             if exc.code not in _MISSING:
                 raise
             raise _problem(404, exc.code.value, exc.message) from None
+        audit.info("API key %s (%s) removed %s from %s", key.id, key.name, member_id, room_id)
         return Response(status_code=204)
 
     @router.post(
@@ -423,7 +438,7 @@ def build_api_router() -> APIRouter:
         summary="End a meeting",
         responses={**_404, **_422},
     )
-    async def end_meeting(request: Request, _key: Writer, room_id: RoomIdPath) -> Response:
+    async def end_meeting(request: Request, key: Writer, room_id: RoomIdPath) -> Response:
         """End the meeting for everyone: members get ``left{ended}``, those waiting
         ``lobby_denied{ended}``. The room stays: its next meeting starts with its standing
         settings. 404 ``no_such_room`` when no meeting is under way there."""
@@ -433,6 +448,7 @@ def build_api_router() -> APIRouter:
             if exc.code not in _MISSING:
                 raise
             raise _problem(404, exc.code.value, exc.message) from None
+        audit.info("API key %s (%s) ended meeting %s", key.id, key.name, room_id)
         return Response(status_code=204)
 
     @router.post(
@@ -443,7 +459,7 @@ def build_api_router() -> APIRouter:
     )
     async def mint_link(
         request: Request,
-        _key: Writer,
+        key: Writer,
         room_id: RoomIdPath,
         body: Annotated[LinkRequest, Body()] = LinkRequest(),  # noqa: B008
     ) -> LinkCreated:
@@ -470,6 +486,14 @@ def build_api_router() -> APIRouter:
             raise _problem(503, "invites_unavailable", "this server mints no join links")
         token = invites.mint(Invite(room_id, body.role, expires))
         link = f"{_base(request, state)}/r/{room_id}#invite={token}"
+        audit.info(
+            "API key %s (%s) minted a %s link to %s for %d s",
+            key.id,
+            key.name,
+            body.role,
+            room_id,
+            ttl,
+        )
         return LinkCreated(link=link, role=body.role, expires_ms=expires * 1000)
 
     return router

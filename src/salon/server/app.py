@@ -68,6 +68,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         hooks = SqlWebhookRepository(engine)
         webhooks = WebhookService(hooks, settings.webhooks, clock, f"Salon/{version}")
         app.state.webhooks = webhooks
+        metrics.watch_webhooks(webhooks)
         observers: list[Observer] = [metrics, webhooks]
         hub.observer = Observers(*observers)
         state.start()
@@ -78,7 +79,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             await webhooks.stop()  # stores what is queued while the database is open
             await state.stop()
 
-    app = FastAPI(title="Salon", version=version, lifespan=lifespan)
+    # No /docs or /redoc: their pages load scripts from a CDN, which Salon's CSP refuses (and an
+    # offline server cannot reach). /openapi.json is the document; any OpenAPI viewer reads it.
+    app = FastAPI(title="Salon", version=version, lifespan=lifespan, docs_url=None, redoc_url=None)
     origins = OriginPolicy(settings.allowed_origins)
     app.include_router(build_router(version, origins))
     app.include_router(build_account_router(settings.accounts, origins))

@@ -202,7 +202,8 @@ class UvicornScrub(logging.Filter):
     """On uvicorn's loggers: drops what the websockets library logs below INFO through them
     (every frame, chat and SDP included, and the handshake's headers, cookies included), and
     cuts the query string off every path (access lines, WebSocket upgrades): a query may carry
-    a token, and the log needs none of it."""
+    a token, and the log needs none of it. Any text argument is cut at its first ``?``: a
+    request's target need not begin with ``/`` (``GET *?token=…``)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.INFO and _WEBSOCKETS_PACKAGE in record.pathname:
@@ -217,7 +218,9 @@ _WEBSOCKETS_PACKAGE: Final = f"{os.sep}websockets{os.sep}"
 
 
 def _has_query(arg: object) -> TypeGuard[str]:
-    return isinstance(arg, str) and arg.startswith("/") and "?" in arg
+    """A text argument with a ``?``: uvicorn percent-encodes the path it logs, so its first
+    ``?`` begins the query, whatever the path begins with (``/``, ``*``, ``%2A``, nothing)."""
+    return isinstance(arg, str) and "?" in arg
 
 
 def scrub_uvicorn() -> None:

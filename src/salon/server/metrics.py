@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, get_args
 from fastapi import APIRouter, Request
 from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
 from prometheus_client.exposition import choose_encoder
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -38,6 +38,7 @@ from salon.protocol.messages import ClientMessage
 
 if TYPE_CHECKING:
     from salon.server.state import ServerState
+    from salon.server.webhooks import WebhookService
 
 SignInResult = Literal["ok", "unknown_account", "wrong_password", "throttled", "invalid"]
 """How a ``POST /api/v1/session`` ended: signed in; no such account; a wrong password; refused
@@ -237,6 +238,10 @@ class Metrics:
         scraped. Call once."""
         self.registry.register(LiveCollector(state))
 
+    def watch_webhooks(self, webhooks: WebhookService) -> None:
+        """Read the webhook service's counts when scraped. Call once."""
+        self.registry.register(WebhookCollector(webhooks))
+
     def exposition(self, accept: str = "") -> tuple[bytes, str]:
         """Every metric and its content type, in the format the ``Accept`` header asks for
         (OpenMetrics or Prometheus text; plain text 0.0.4 by default). Run it on the event
@@ -345,6 +350,43 @@ class LiveCollector:
             "salon_room_members", "Members seated in rooms, by mode.", labels=["mode"]
         )
         yield GaugeMetricFamily("salon_lobby_waiting", "Members waiting in meetings' lobbies.")
+
+
+class WebhookCollector:
+    """Webhook delivery counts, read from the service at scrape time."""
+
+    OUTCOMES: Final = ("delivered", "retried", "failed", "discarded")
+
+    def __init__(self, webhooks: WebhookService) -> None:
+        self.webhooks = webhooks
+
+    def describe(self) -> Iterable[Metric]:
+        return list(self._families())
+
+    def collect(self) -> Iterable[Metric]:
+        attempts, dropped = self._families()
+        service = self.webhooks
+        for outcome in self.OUTCOMES:
+            count = service.discarded if outcome == "discarded" else service.attempts[outcome]
+            attempts.add_metric([outcome], count)
+        dropped.add_metric([], service.dropped)
+        return [attempts, dropped]
+
+    @staticmethod
+    def _families() -> tuple[CounterMetricFamily, CounterMetricFamily]:
+        return (
+            CounterMetricFamily(
+                "salon_webhook_deliveries",
+                "Webhook delivery attempts by outcome: delivered; retried (failed, tried again "
+                "later); failed (the last attempt failed); discarded (failed unsent: too many "
+                "pending, or pending too long).",
+                labels=["outcome"],
+            ),
+            CounterMetricFamily(
+                "salon_webhook_events_dropped",
+                "Meeting events dropped before being stored (the queue was full).",
+            ),
+        )
 
 
 # ---------------------------------------------------------------------------- HTTP

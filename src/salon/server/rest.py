@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
 from pydantic import BaseModel
 
+from salon.core.admission import account_hosts
 from salon.core.passwords import host_key_digest
 from salon.core.rooms import CALL_ROOM_PREFIX
 from salon.core.validate import ROOM_ID
@@ -48,6 +49,9 @@ class RoomInfo(BaseModel):
     protected: bool  # joining needs the room's password
     locked: bool  # nobody new may join or knock
     lobby: bool  # newcomers wait until a host admits them
+    # The signed-in asker's account is a host of it by right (its creator, one of the hosts the
+    # server API named, or a host earlier in the meeting under way): it joins past every guard.
+    host: bool = False
 
 
 RoomIdPath = Annotated[str, Path(pattern=f"^{ROOM_ID.pattern}$", max_length=64)]
@@ -145,6 +149,12 @@ def build_router(version: str, origins: OriginPolicy) -> APIRouter:
         else:
             protected = locked = lobby = False
         told = not (protected or locked)
+        account = await session_account(request)
+        username = None if account is None else account.username
+        if live is not None:
+            host = account_hosts(username, live.creator, live.standing, live.host_accounts)
+        else:
+            host = stored is not None and account_hosts(username, stored.creator, standing)
         return RoomInfo(
             id=room_id,
             exists=live is not None or stored is not None,
@@ -153,6 +163,7 @@ def build_router(version: str, origins: OriginPolicy) -> APIRouter:
             protected=protected,
             locked=locked,
             lobby=lobby,
+            host=host,
         )
 
     return router

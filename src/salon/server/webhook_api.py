@@ -58,7 +58,8 @@ class WebhookRequest(BaseModel):
         {"url": "https://hooks.example.org/x", "events": ["meeting_started", "meeting_ended"]},
     )
 
-    # http:// or https:// with a host. Redirects are not followed: give the final URL.
+    # http:// or https:// with a host (a valid host name, no control characters, a port from
+    # 1 to 65535). Redirects are not followed: give the final URL.
     url: str = Field(json_schema_extra={"maxLength": MAX_URL_CHARS, "format": "uri"})
     # The events it gets; leave it out for all of them.
     events: list[EventType] | None = None
@@ -184,7 +185,9 @@ def build_webhook_router() -> APIRouter:
     async def add_webhook(request: Request, _key: Manager, body: WebhookRequest) -> WebhookCreated:
         """Register an endpoint for ``events`` (all when left out). The answer holds the
         signing ``secret``, shown this once. 422 ``invalid_webhook``: the URL is not http(s)
-        with a host, or longer than 2000 characters, or ``events`` is empty; 409
+        with a host, is longer than 2000 characters, or is one the HTTP client would refuse
+        (a control character, a host name that does not IDNA-encode, a port outside
+        1–65535), or ``events`` is empty; 409
         ``too_many_webhooks``: ``webhooks.max_endpoints`` are registered already."""
         service = _service(request)
         try:

@@ -21,7 +21,9 @@ The path of an event (docs/OPERATIONS.md, "Webhooks"):
 
 Deliveries live in the database: pending ones resume after a restart (an attempt cut short by
 the stop is made again — receivers deduplicate by ``webhook-id``, the same on every attempt).
-Delivered and failed ones are pruned after ``retention_days``.
+The backlog of an endpoint that is down is bounded: past ``webhooks.max_pending`` pending
+deliveries its oldest are failed unsent, and so is any delivery pending for
+``webhooks.max_pending_hours``. Delivered and failed ones are pruned after ``retention_days``.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import json
 import logging
 import random
 import secrets
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Coroutine, Iterable
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, get_args
@@ -81,13 +83,26 @@ WRITE_BATCH: Final = 500
 """Events stored per transaction at most."""
 
 
+def trim_every(max_pending: int) -> int:
+    """Deliveries stored for an endpoint between two checks of ``webhooks.max_pending`` (past
+    it, the endpoint's oldest pending are failed unsent, counted and logged): a check reads up
+    to ``max_pending`` index entries, so it is made once per a tenth of that, and the backlog
+    stays below ``max_pending + trim_every + WRITE_BATCH``. A delivery still pending
+    ``webhooks.max_pending_hours`` after its event is failed unsent too (checked at start and
+    hourly, with the pruning)."""
+    return max(1, max_pending // 10)
+
+
 class InvalidWebhook(ValueError):
     """An endpoint that cannot be registered as asked; the message says why."""
 
 
 def check_url(url: str) -> str:
     """``url`` when it is an absolute ``http`` or ``https`` URL with a host, at most
-    :data:`MAX_URL_CHARS` characters; :class:`InvalidWebhook` otherwise."""
+    :data:`MAX_URL_CHARS` characters, that an attempt can be made to: httpx parses it (no
+    control characters, a host that IDNA-encodes, and decodes back when it begins with
+    ``xn--``, as building the request does) and its port, if given, is 1 to 65535.
+    :class:`InvalidWebhook` otherwise."""
     if len(url) > MAX_URL_CHARS:
         raise InvalidWebhook(f"a webhook URL has at most {MAX_URL_CHARS} characters")
     try:
@@ -99,6 +114,21 @@ def check_url(url: str) -> str:
         raise InvalidWebhook("a webhook URL is http:// or https:// with a host")
     if any(c.isspace() for c in url):
         raise InvalidWebhook("a webhook URL has no spaces")
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise InvalidWebhook("a webhook URL's port is a number from 1 to 65535")
+    try:
+        parsed = httpx.URL(url)  # as each attempt parses it: IDNA-encodes a host
+        parsed.host  # noqa: B018 - IDNA-decodes an xn-- host, as building the request does
+    except (httpx.InvalidURL, UnicodeError):  # idna.IDNAError is a UnicodeError
+        raise InvalidWebhook(
+            "a webhook URL has a valid host name and no control characters"
+        ) from None
+    if not parsed.raw_host:
+        raise InvalidWebhook("a webhook URL is http:// or https:// with a host")
     return url
 
 
@@ -158,8 +188,11 @@ def backoff_seconds(attempts: int, max_backoff: float, rng: random.Random) -> fl
     return base * rng.uniform(0.9, 1.1)
 
 
-def _failure(exc: Exception, timeout: float) -> str:
-    """A short reason for a failed attempt, without the URL (it may hold a token)."""
+def _failure(exc: BaseException, timeout: float) -> str:
+    """A short reason for a failed attempt, without the URL (it may hold a token): never the
+    exception's message, only its kind."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]  # a task group's (anyio's connect) one failure
     if isinstance(exc, TimeoutError | httpx.TimeoutException):
         return f"no answer within {timeout:g} s"
     if isinstance(exc, httpx.ConnectError):
@@ -170,7 +203,8 @@ def _failure(exc: Exception, timeout: float) -> str:
 class WebhookService(NullObserver):
     """One server's webhooks: an observer of meeting events (only :meth:`meeting` does
     anything), a writer task and a dispatcher task. :meth:`start` in the lifespan,
-    :meth:`stop` before the database is closed. ``dropped``: events lost to a full queue."""
+    :meth:`stop` before the database is closed. ``dropped``: events lost to a full queue;
+    ``discarded``: pending deliveries failed unsent (``max_pending``, ``max_pending_hours``)."""
 
     def __init__(
         self,
@@ -183,6 +217,9 @@ class WebhookService(NullObserver):
         self.settings = settings
         self.clock = clock
         self.dropped = 0
+        # Attempts by how they ended: delivered, retried (failed, tried again later), failed
+        # (the last attempt failed). For /metrics, with dropped and discarded.
+        self.attempts: Counter[str] = Counter()
         self._user_agent = user_agent
         self._queue: deque[tuple[int, MeetingEvent]] = deque(maxlen=settings.queue_events)
         self._seq = 0  # the number of the newest queued event
@@ -193,6 +230,8 @@ class WebhookService(NullObserver):
         self._ids = DeliveryIds()
         self._rng = random.Random()
         self._sending: dict[str, asyncio.Task[None]] = {}  # endpoint id -> its attempt
+        self._unchecked: dict[str, int] = {}  # endpoint id -> stored since its backlog check
+        self.discarded = 0  # pending deliveries failed unsent (too old, too many)
         self._finished = 0  # attempts finished so far
         self._finished_at: dict[str, int] = {}  # endpoint id -> _finished after its last one
         self._tasks: list[asyncio.Task[None]] = []
@@ -279,10 +318,11 @@ class WebhookService(NullObserver):
                 while self._queue and self._queue[0][0] <= stored:  # drops may have moved it
                     self._queue.popleft()
                 self._wake.set()
+                await self._bound_backlogs()
 
     async def _store(self, events: list[MeetingEvent]) -> None:
         endpoints = await self.store.endpoints()
-        deliveries = []
+        deliveries: list[Delivery] = []
         for event in events:
             body = event_body(event)
             for hook in endpoints:
@@ -302,6 +342,36 @@ class WebhookService(NullObserver):
                     )
                 )
         await self.store.enqueue(deliveries)
+        for delivery in deliveries:
+            endpoint = delivery.webhook_id
+            every = trim_every(self.settings.max_pending)
+            self._unchecked[endpoint] = self._unchecked.get(endpoint, every) + 1
+
+    async def _bound_backlogs(self) -> None:
+        """Fail unsent the oldest pending deliveries of each endpoint past ``max_pending``,
+        checking an endpoint once per :func:`trim_every` deliveries stored for it (and on the
+        first after a start): a receiver down for long does not grow the database, nor the
+        work of the dispatcher, without bound."""
+        cap = self.settings.max_pending
+        for endpoint, count in list(self._unchecked.items()):
+            if count < trim_every(cap):
+                continue
+            try:
+                failed = await self.store.trim(endpoint, cap, f"not sent: over {cap} pending")
+            except Exception as exc:
+                self._log_store_trouble(exc, "backlog checked later")
+                return
+            self._unchecked[endpoint] = 0
+            if failed:
+                self.discarded += failed
+                log.warning(
+                    "webhooks: endpoint %s has over %d pending deliveries: "
+                    "its %d oldest failed unsent",
+                    endpoint,
+                    cap,
+                    failed,
+                )
+                self._wake.set()  # its head may have changed
 
     @staticmethod
     def _log_store_trouble(exc: Exception, what: str) -> None:
@@ -346,7 +416,7 @@ class WebhookService(NullObserver):
         delivery = due.delivery
         try:
             await self._send(due)
-        except Exception as exc:  # the database, most likely: hold the endpoint a while
+        except Exception as exc:  # storing the outcome failed: hold the endpoint a while
             self._log_store_trouble(exc, f"delivery {delivery.id} will be sent again")
             await asyncio.sleep(HOLD_SECONDS)
         finally:
@@ -356,19 +426,23 @@ class WebhookService(NullObserver):
             self._wake.set()
 
     async def _send(self, due: Due) -> None:
+        """Make one attempt and store its outcome. Whatever the request raises is a failed
+        attempt (counted, backed off, ``failed`` after ``max_attempts``); only the store's
+        trouble escapes, to :meth:`_attempt`."""
         delivery, timeout = due.delivery, self.settings.timeout_seconds
         assert self._client is not None
-        body = delivery.payload.encode()
-        stamp = self.clock.wall_ms() // 1000
-        headers = {
-            "Content-Type": "application/json",
-            "webhook-id": delivery.id,
-            "webhook-timestamp": str(stamp),
-            "webhook-signature": signature(due.secret, delivery.id, stamp, body),
-        }
         status: int | None = None
         error: str | None = None
+        unexpected = False
         try:
+            body = delivery.payload.encode()
+            stamp = self.clock.wall_ms() // 1000
+            headers = {
+                "Content-Type": "application/json",
+                "webhook-id": delivery.id,
+                "webhook-timestamp": str(stamp),
+                "webhook-signature": signature(due.secret, delivery.id, stamp, body),
+            }
             async with (
                 asyncio.timeout(timeout),  # the whole exchange, not each read
                 self._client.stream("POST", due.url, content=body, headers=headers) as answer,
@@ -376,8 +450,12 @@ class WebhookService(NullObserver):
                 status = answer.status_code  # the answer's body is never read
         except (TimeoutError, httpx.HTTPError) as exc:
             error = _failure(exc, timeout)
+        except Exception as exc:  # a URL httpx refuses only when sending, say
+            error = _failure(exc, timeout)
+            unexpected = True
         now = self.clock.wall_ms()
         if status is not None and 200 <= status < 300:
+            self.attempts["delivered"] += 1
             await self.store.delivered(delivery.id, now, status)
             return
         attempts = delivery.attempts + 1
@@ -390,21 +468,44 @@ class WebhookService(NullObserver):
                 attempts,
                 error,
             )
+            self.attempts["failed"] += 1
             await self.store.attempt_failed(delivery.id, now, status, error, None)
             return
+        self.attempts["retried"] += 1
         wait = backoff_seconds(attempts, self.settings.max_backoff_seconds, self._rng)
-        log.info("webhooks: delivery %s attempt %d: %s", delivery.id, attempts, error)
+        # Never the exception's message nor a traceback: they may repeat the URL.
+        log.log(
+            logging.WARNING if unexpected else logging.INFO,
+            "webhooks: delivery %s to %s attempt %d: %s",
+            delivery.id,
+            delivery.webhook_id,
+            attempts,
+            error,
+        )
         await self.store.attempt_failed(delivery.id, now, status, error, now + int(wait * 1000))
 
     # ------------------------------------------------------------------ pruner
 
     async def _prune(self) -> None:
+        """At start and every :data:`PRUNE_EVERY_SECONDS`: fail unsent the deliveries pending
+        for over ``max_pending_hours``, then delete the finished ones past
+        ``retention_days``."""
         keep_ms = int(self.settings.retention_days * 86_400_000)
         while True:
             try:
+                await self._expire()
                 gone = await self.store.prune(self.clock.wall_ms() - keep_ms)
                 if gone:
                     log.info("webhooks: pruned %d old deliveries", gone)
             except Exception as exc:
                 self._log_store_trouble(exc, "pruning later")
             await asyncio.sleep(PRUNE_EVERY_SECONDS)
+
+    async def _expire(self) -> None:
+        hours = self.settings.max_pending_hours
+        before_ms = self.clock.wall_ms() - int(hours * 3_600_000)
+        failed = await self.store.expire(before_ms, f"not sent: pending over {hours:g} h")
+        if failed:
+            self.discarded += failed
+            log.warning("webhooks: %d deliveries pending over %g h failed unsent", failed, hours)
+            self._wake.set()  # heads may have changed

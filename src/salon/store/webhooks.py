@@ -2,10 +2,12 @@
 
 One delivery is one event for one endpoint: the exact body that is signed and POSTed, and how
 its attempts went. A delivery is ``pending`` until a 2xx answer makes it ``delivered`` or its
-last attempt makes it ``failed``. Delivery ids sort in creation order (:class:`DeliveryIds`),
-so "the oldest pending delivery of an endpoint" is the one with the smallest id: the
-dispatcher sends only that one per endpoint (:meth:`SqlWebhookRepository.heads`), which keeps
-each endpoint's events in order even while one of them is retried.
+last attempt makes it ``failed`` (or it is failed unsent, too old or one too many pending for
+its endpoint: :meth:`SqlWebhookRepository.expire`, :meth:`SqlWebhookRepository.trim`).
+Delivery ids sort in creation order (:class:`DeliveryIds`), so "the oldest pending delivery of
+an endpoint" is the one with the smallest id: the dispatcher sends only that one per endpoint
+(:meth:`SqlWebhookRepository.heads`), which keeps each endpoint's events in order even while
+one of them is retried.
 
 Removing an endpoint removes its deliveries too (by hand: SQLite enforces no foreign keys
 here). Store trouble is ``store_unavailable`` (:class:`~salon.store.database.GuardedEngine`).
@@ -200,21 +202,20 @@ class SqlWebhookRepository:
 
     async def heads(self) -> list[Due]:
         """The oldest pending delivery of each endpoint that has one (due or not), oldest
-        first."""
-        oldest = (
-            select(d.c.webhook_id, func.min(d.c.id).label("id"))
-            .where(d.c.status == "pending")
-            .group_by(d.c.webhook_id)
-            .subquery()
-        )
-        query = (
-            select(d, w.c.url, w.c.secret)
-            .join(oldest, d.c.id == oldest.c.id)
-            .join(w, w.c.id == d.c.webhook_id)
+        first. One indexed look-up per endpoint (``ix_webhook_deliveries_pending``), however
+        long its backlog: an endpoint that is down does not slow the others' dispatch."""
+        head = (
+            select(d.c.id)
+            .where(d.c.status == "pending", d.c.webhook_id == w.c.id)
             .order_by(d.c.id)
+            .limit(1)
+            .correlate(w)
+            .scalar_subquery()
         )
+        heads = select(w.c.url, w.c.secret, head.label("head")).subquery()
+        query = select(d, heads.c.url, heads.c.secret).join(heads, d.c.id == heads.c.head)
         async with self._engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
+            rows = (await conn.execute(query.order_by(d.c.id))).all()
         return [Due(_delivery(r), r.url, r.secret) for r in rows]
 
     async def delivered(self, delivery_id: str, now_ms: int, status_code: int) -> None:
@@ -251,8 +252,10 @@ class SqlWebhookRepository:
             values["status"] = "failed"
         else:
             values["next_attempt_ms"] = next_attempt_ms
+        # Still pending: one failed meanwhile (:meth:`trim`, :meth:`expire`) keeps its reason.
+        query = update(d).where(d.c.id == delivery_id, d.c.status == "pending")
         async with self._engine.begin() as conn:
-            await conn.execute(update(d).where(d.c.id == delivery_id).values(**values))
+            await conn.execute(query.values(**values))
 
     async def deliveries(
         self, webhook_id: str, status: DeliveryStatus | None = None, limit: int = 50
@@ -266,6 +269,65 @@ class SqlWebhookRepository:
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [_delivery(r) for r in rows]
+
+    async def pending_count(self, webhook_id: str) -> int:
+        """How many deliveries of an endpoint are pending."""
+        query = (
+            select(func.count())
+            .select_from(d)
+            .where(d.c.status == "pending", d.c.webhook_id == webhook_id)
+        )
+        async with self._engine.connect() as conn:
+            count: int = (await conn.execute(query)).scalar_one()
+        return count
+
+    async def trim(self, webhook_id: str, keep: int, error: str, batch: int = 2000) -> int:
+        """Fail the pending deliveries of an endpoint but its newest ``keep``, oldest first,
+        unsent (``last_error`` ``error``); how many. Indexed: it reads at most ``keep`` + 1
+        index entries to find where to cut, then only the ones it fails."""
+        pending = (d.c.status == "pending", d.c.webhook_id == webhook_id)
+        cut = select(d.c.id).where(*pending).order_by(d.c.id.desc()).offset(keep).limit(1)
+        async with self._engine.connect() as conn:
+            newest_failed = (await conn.execute(cut)).scalar()
+        if newest_failed is None:
+            return 0
+        return await self._fail_unsent((*pending, d.c.id <= newest_failed), error, batch)
+
+    async def expire(self, before_ms: int, error: str, batch: int = 2000) -> int:
+        """Fail every pending delivery created before ``before_ms``, unsent (``last_error``
+        ``error``); how many. Endpoint by endpoint, on the index of pending deliveries; one
+        whose oldest pending delivery is younger is passed over after one look-up."""
+        async with self._engine.connect() as conn:
+            endpoints = (await conn.scalars(select(w.c.id))).all()
+            old = []
+            for endpoint in endpoints:
+                pending = (d.c.status == "pending", d.c.webhook_id == endpoint)
+                head = select(d.c.created_ms).where(*pending).order_by(d.c.id).limit(1)
+                oldest = (await conn.execute(head)).scalar()
+                if oldest is not None and oldest < before_ms:
+                    old.append((*pending, d.c.created_ms < before_ms))
+        failed = 0
+        for where in old:
+            failed += await self._fail_unsent(where, error, batch)
+        return failed
+
+    async def _fail_unsent(self, where: tuple[Any, ...], error: str, batch: int) -> int:
+        """Mark the pending deliveries ``where`` selects failed, ``batch`` per transaction."""
+        some = select(d.c.id).where(*where).order_by(d.c.id).limit(batch)
+        # Still pending when updated (an attempt may have ended meantime); "not in" rather
+        # than "= 'pending'", so that SQLite finds the rows by id, not by scanning the index
+        # of every pending delivery.
+        still = d.c.status.not_in(("delivered", "failed"))
+        values = {"status": "failed", "last_error": error[:300]}
+        failed = 0
+        while True:
+            async with self._engine.begin() as conn:
+                query = update(d).where(d.c.id.in_(some), still).values(**values)
+                done = (await conn.execute(query)).rowcount
+            failed += done
+            if done < batch:
+                return failed
+            await asyncio.sleep(0)  # let other writers go between batches
 
     async def prune(self, before_ms: int, batch: int = 2000) -> int:
         """Delete delivered and failed deliveries created before ``before_ms``, in batches;

@@ -11,6 +11,7 @@ describe("readRoomInfo", () => {
       protected: true,
       locked: true,
       lobby: true,
+      host: true,
     });
     expect(info).toEqual({
       id: "r1",
@@ -20,6 +21,7 @@ describe("readRoomInfo", () => {
       protected: true,
       locked: true,
       lobby: true,
+      host: true,
     });
   });
 
@@ -32,6 +34,7 @@ describe("readRoomInfo", () => {
       protected: false,
       locked: false,
       lobby: false,
+      host: false,
     });
   });
 });

@@ -28,6 +28,8 @@ export interface RoomInfo {
   locked: boolean;
   /** Joining means asking a host ("Ask to join"). */
   lobby: boolean;
+  /** This browser's signed-in account is a host of it by right: it goes past every guard. */
+  host: boolean;
 }
 
 /** What the server requires of everyone (`GET /api/v1/health`). */
@@ -84,6 +86,7 @@ export function readRoomInfo(body: unknown): RoomInfo {
     protected: flag("protected"),
     locked: flag("locked"),
     lobby: flag("lobby"),
+    host: flag("host"),
   };
 }
 

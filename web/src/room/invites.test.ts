@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { inviteFor, inviteInFragment, inviteRole } from "./invites";
+import { inviteExpired, inviteFor, inviteInFragment, inviteRole } from "./invites";
 
 class MemoryStorage {
   readonly items = new Map<string, string>();
@@ -38,11 +38,16 @@ describe("invitations", () => {
     expect(replaced).toHaveLength(1);
   });
 
-  it("reads the role an invitation says, and nothing from garbage", () => {
-    expect(inviteRole(token({ r: "room", o: "host", x: 1 }))).toBe("host");
-    expect(inviteRole(token({ r: "room", o: "guest", x: 1 }))).toBe("guest");
-    expect(inviteRole(token({ o: "admin" }))).toBeNull();
+  it("reads the role an invitation says until it expires, and nothing from garbage", () => {
+    expect(inviteRole(token({ r: "room", o: "host", x: 100 }), 99_000)).toBe("host");
+    expect(inviteRole(token({ r: "room", o: "guest", x: 100 }), 99_000)).toBe("guest");
+    expect(inviteRole(token({ r: "room", o: "host", x: 100 }), 100_000)).toBeNull();
+    expect(inviteExpired(token({ r: "room", o: "host", x: 100 }), 100_000)).toBe(true);
+    expect(inviteExpired(token({ r: "room", o: "host", x: 100 }), 99_000)).toBe(false);
+    expect(inviteRole(token({ o: "admin", x: 100 }), 0)).toBeNull();
+    expect(inviteRole(token({ o: "host" }), 0)).toBeNull();
     expect(inviteRole("%%%.x")).toBeNull();
     expect(inviteRole(null)).toBeNull();
+    expect(inviteExpired(null)).toBe(false);
   });
 });

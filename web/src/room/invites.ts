@@ -55,19 +55,40 @@ export function inviteFor(
   }
 }
 
+/** What an invitation says: its role and when it expires (ms since the epoch). */
+export interface InviteClaims {
+  readonly role: InviteRole;
+  readonly expiresMs: number;
+}
+
 /**
- * What an invitation says it lets its holder do. Its payload is readable on purpose (only its
- * signature is secret to the server): the page uses it to say "you are invited as a host"
- * and to skip asking for a password. The server decides; a wrong guess here changes nothing.
+ * What an invitation says it lets its holder do, and until when. Its payload is readable on
+ * purpose (only its signature is secret to the server): the page uses it to say "you are
+ * invited as a host", to skip asking for a password, or to say the link has expired. The
+ * server decides; a wrong guess here changes nothing. Null for what is not an invitation.
  */
-export function inviteRole(token: string | null): InviteRole | null {
+export function inviteClaims(token: string | null): InviteClaims | null {
   if (token === null) return null;
   try {
     const payload = (token.split(".")[0] ?? "").replace(/-/g, "+").replace(/_/g, "/");
     const body: unknown = JSON.parse(atob(payload + "=".repeat((4 - (payload.length % 4)) % 4)));
-    const role = typeof body === "object" && body !== null ? (body as { o?: unknown }).o : null;
-    return role === "host" || role === "guest" ? role : null;
+    if (typeof body !== "object" || body === null) return null;
+    const { o: role, x: expires } = body as { o?: unknown; x?: unknown };
+    if ((role !== "host" && role !== "guest") || typeof expires !== "number") return null;
+    return { role, expiresMs: expires * 1000 };
   } catch {
     return null;
   }
+}
+
+/** The role of an invitation still valid at `nowMs`, else null. */
+export function inviteRole(token: string | null, nowMs: number = Date.now()): InviteRole | null {
+  const claims = inviteClaims(token);
+  return claims !== null && claims.expiresMs > nowMs ? claims.role : null;
+}
+
+/** Whether `token` is an invitation that has expired by `nowMs`. */
+export function inviteExpired(token: string | null, nowMs: number = Date.now()): boolean {
+  const claims = inviteClaims(token);
+  return claims !== null && claims.expiresMs <= nowMs;
 }

@@ -1,7 +1,7 @@
 import { useEffect, useState, type FormEvent } from "react";
 import { roomInfo, type RoomInfo } from "../../room/connect";
 import { hostKeyFor } from "../../room/hostKeys";
-import { inviteFor, inviteRole } from "../../room/invites";
+import { inviteExpired, inviteFor, inviteRole } from "../../room/invites";
 import type { LocalMedia, LocalMediaState } from "../../rtc/media";
 import { AccountStatus } from "../components/AccountStatus";
 import { ConnectionCheck } from "../components/ConnectionCheck";
@@ -46,7 +46,9 @@ export function PreJoin(p: Props) {
   const [info, reload, answers] = useRoomInfo(roomId);
   const [hostKey] = useState(() => hostKeyFor(roomId));
   // Read once, first thing: it also takes an invitation out of the address bar.
-  const [invited] = useState(() => inviteRole(inviteFor(roomId)));
+  const [invite] = useState(() => inviteFor(roomId));
+  const invited = inviteRole(invite);
+  const expired = inviteExpired(invite);
   const check = useConnectionCheck();
   const code = error?.code ?? "";
 
@@ -67,7 +69,7 @@ export function PreJoin(p: Props) {
     const timer = setInterval(reload, FULL_RECHECK_MS);
     return () => clearInterval(timer);
   }, [full, reload]);
-  const isHost = hostKey !== null || invited === "host";
+  const isHost = hostKey !== null || invited === "host" || known?.host === true;
   const isGuest = invited === "guest"; // invited past the lobby and the password
   // A refusal is shown even to a host-key holder: the key may be one the server no longer knows.
   const locked = code === "room_locked" || (!isHost && known?.locked === true);
@@ -114,13 +116,21 @@ export function PreJoin(p: Props) {
               <p className="small text-body-secondary" data-testid="prejoin-host">
                 {hostKey !== null
                   ? "You created this meeting, so you join as its host."
-                  : "Your invitation makes you a host of this meeting."}
+                  : invited === "host"
+                    ? "Your invitation makes you a host of this meeting."
+                    : "Your account is a host of this meeting."}
               </p>
             )}
             {isGuest && !isHost && (
               <p className="small text-body-secondary" data-testid="prejoin-invited">
                 You are invited: you go straight in, no password or waiting needed.
               </p>
+            )}
+            {expired && (
+              <div className="alert alert-warning py-2 small" role="status" data-testid="invite-expired">
+                Your invitation has expired: ask whoever sent it for a new one. Meanwhile you can join
+                the way anyone with this meeting&apos;s link can.
+              </div>
             )}
             {locked && (
               <div
