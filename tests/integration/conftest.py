@@ -75,3 +75,20 @@ async def peers(server: RunningServer) -> AsyncIterator[Callable[..., Any]]:
     yield make
     for peer in opened:
         await peer.close()
+
+
+@pytest.fixture
+def cluster() -> Iterator[tuple[Cluster, str]]:
+    """A PostgreSQL cluster for this test alone (it is stopped on purpose), and the URL of a
+    fresh database in it; skipped where PostgreSQL is not installed."""
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        reason = "PostgreSQL is not installed (no initdb): `make test` installs it as root"
+        print(f"SKIP: {reason}")
+        pytest.skip(reason)
+    try:
+        with throwaway_cluster(bin_dir) as running:
+            yield running, running.new_database()
+    except Unavailable as e:
+        print(f"SKIP: {e}")
+        pytest.skip(str(e))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -21,7 +21,7 @@ from salon.server.apiauth import TOUCH_EVERY_MS, ApiKeyAuth
 from salon.store.apikeys import MAX_NAME_CHARS, SCOPES, NewApiKey, SqlApiKeyRepository
 from salon.store.database import open_database
 from tests.integration.conftest import database_options
-from tests.integration.postgres import Cluster, Unavailable, find_bin_dir, throwaway_cluster
+from tests.integration.postgres import Cluster
 from tests.integration.rest import same_origin_headers
 from tests.integration.server import RunningServer, running_server
 from tests.integration.test_resume import account_headers
@@ -323,20 +323,6 @@ async def test_no_csrf_token_is_asked_of_a_key(
     # The browser routes keep their guard: a key does not open them.
     answer = await http.post("/api/v1/rooms", headers=headers)
     assert (answer.status_code, answer.json()["detail"]["code"]) == (403, "csrf")
-
-
-@pytest.fixture
-def cluster() -> Iterator[tuple[Cluster, str]]:
-    """A PostgreSQL cluster for this test alone (it is stopped on purpose), and the URL of a
-    fresh database in it; skipped where PostgreSQL is not installed."""
-    bin_dir = find_bin_dir()
-    if bin_dir is None:
-        pytest.skip("PostgreSQL is not installed (no initdb): `make test` installs it as root")
-    try:
-        with throwaway_cluster(bin_dir) as running:
-            yield running, running.new_database()
-    except Unavailable as e:
-        pytest.skip(str(e))
 
 
 async def test_a_store_outage_is_503_never_a_refused_key(

@@ -5,34 +5,15 @@ works again with its numbering unbroken."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.integration.peer import Peer
-from tests.integration.postgres import Cluster, Unavailable, find_bin_dir, throwaway_cluster
+from tests.integration.postgres import Cluster
 from tests.integration.rest import same_origin_headers
 from tests.integration.server import running_server
 from tests.integration.test_hosts import heard
-
-
-@pytest.fixture
-def cluster() -> Iterator[tuple[Cluster, str]]:
-    """A PostgreSQL cluster for this test alone (it is stopped on purpose), and the URL of a
-    fresh database in it."""
-    bin_dir = find_bin_dir()
-    if bin_dir is None:
-        reason = "PostgreSQL is not installed (no initdb): `make test` installs it as root"
-        print(f"SKIP: {reason}")
-        pytest.skip(reason)
-    try:
-        with throwaway_cluster(bin_dir) as running:
-            yield running, running.new_database()
-    except Unavailable as e:
-        print(f"SKIP: {e}")
-        pytest.skip(str(e))
 
 
 async def test_chat_and_rest_say_the_store_is_unavailable_then_recover(

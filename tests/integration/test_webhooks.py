@@ -19,7 +19,7 @@ import logging
 import re
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +36,7 @@ from salon.store.apikeys import SqlApiKeyRepository
 from salon.store.database import open_database
 from salon.store.webhooks import Delivery, DeliveryIds, SqlWebhookRepository
 from tests.integration.peer import Peer
-from tests.integration.postgres import Cluster, Unavailable, find_bin_dir, throwaway_cluster
+from tests.integration.postgres import Cluster
 from tests.integration.server import RunningServer, running_server
 
 TIMEOUT = 10.0
@@ -568,23 +568,6 @@ async def test_a_full_queue_drops_the_oldest_events_and_says_so(
         members = [json.loads(r.payload)["data"]["member"] for r in reversed(rows)]
         assert members == [f"m{i}" for i in range(5, 15)]  # the newest ten, in order
         assert "5 events dropped (queue of 10 full)" in caplog.text
-
-
-@pytest.fixture
-def cluster() -> Iterator[tuple[Cluster, str]]:
-    """A PostgreSQL cluster for this test alone (it is stopped on purpose), and the URL of a
-    fresh database in it."""
-    bin_dir = find_bin_dir()
-    if bin_dir is None:
-        reason = "PostgreSQL is not installed (no initdb): `make test` installs it as root"
-        print(f"SKIP: {reason}")
-        pytest.skip(reason)
-    try:
-        with throwaway_cluster(bin_dir) as running:
-            yield running, running.new_database()
-    except Unavailable as e:
-        print(f"SKIP: {e}")
-        pytest.skip(str(e))
 
 
 async def test_events_wait_in_memory_while_the_database_is_down(

@@ -44,7 +44,15 @@ class SansIOProtocol(WebSocketsSansIOProtocol):
         """A refused handshake (the ASGI ``websocket.http.response`` extension: Salon's 503
         while draining) is a finished HTTP exchange, but uvicorn 0.54 never marks it so and
         logs "ASGI callable returned without completing handshake" at ERROR for each one.
-        Mark it finished once the response's last body part is written."""
+        Mark it finished once the response's last body part is written.
+
+        A frame for a connection whose transport is already closing (uvicorn closes it on the
+        client's close frame without marking the close sent) is not written: asyncio would log
+        "SSL connection is closed" at WARNING for each, driven by any client. It is dropped
+        without a word: raising here would stop the reader before it reads the client's close
+        code, and a goodbye (1000) would pass for a lost connection."""
+        if message["type"] == "websocket.send" and self.transport.is_closing():
+            return
         await super().send(message)
         if message["type"] == "websocket.http.response.body" and not message.get("more_body"):
             self.handshake_complete = True
