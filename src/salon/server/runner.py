@@ -44,38 +44,39 @@ class SansIOProtocol(WebSocketsSansIOProtocol):
         """A refused handshake (the ASGI ``websocket.http.response`` extension: Salon's 503
         while draining) is a finished HTTP exchange, but uvicorn 0.54 never marks it so and
         logs "ASGI callable returned without completing handshake" at ERROR for each one.
-        Mark it finished once the response's last body part is written.
-
-        A frame for a connection whose transport is already closing (uvicorn closes it on the
-        client's close frame without marking the close sent) is not written: asyncio would log
-        "SSL connection is closed" at WARNING for each, driven by any client. It is dropped
-        without a word: raising here would stop the reader before it reads the client's close
-        code, and a goodbye (1000) would pass for a lost connection."""
-        if message["type"] == "websocket.send" and self.transport.is_closing():
-            return
+        Mark it finished once the response's last body part is written."""
         await super().send(message)
         if message["type"] == "websocket.http.response.body" and not message.get("more_body"):
             self.handshake_complete = True
 
 
 class HandledProtocolErrors(logging.Filter):
-    """uvicorn logs a text frame that is not UTF-8 at ERROR with a traceback, though it handles
-    it as RFC 6455 8.1 asks (close 1007): anyone could put a traceback in the log with each
-    connection. Such a record is kept, at INFO and without the traceback."""
+    """Records of trouble that is handled, and that any client can cause at will, kept at INFO
+    without a traceback (one per connection in the log at WARNING or ERROR is log noise a
+    stranger drives):
 
-    MESSAGE = "Invalid UTF-8 sequence received from client."
+    - uvicorn logs a text frame that is not UTF-8 at ERROR with a traceback, though it handles
+      it as RFC 6455 8.1 asks (close 1007);
+    - asyncio logs "SSL connection is closed" at WARNING for writes into a TLS connection the
+      client has closed, which the connection's writer makes until it learns of the close
+      (and then keeps what it could not send for the member's resume)."""
+
+    MESSAGES = frozenset(
+        {"Invalid UTF-8 sequence received from client.", "SSL connection is closed"}
+    )
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.msg == self.MESSAGE:
+        if record.msg in self.MESSAGES:
             record.levelno, record.levelname = logging.INFO, "INFO"
             record.exc_info, record.exc_text = None, None
         return True
 
 
 def _quiet_handled_protocol_errors() -> None:
-    uvicorn_errors = logging.getLogger("uvicorn.error")
-    if not any(isinstance(f, HandledProtocolErrors) for f in uvicorn_errors.filters):
-        uvicorn_errors.addFilter(HandledProtocolErrors())
+    for name in ("uvicorn.error", "asyncio"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, HandledProtocolErrors) for f in logger.filters):
+            logger.addFilter(HandledProtocolErrors())
 
 
 class DrainingServer(uvicorn.Server):
