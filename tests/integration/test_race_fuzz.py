@@ -466,7 +466,7 @@ class Actor:
             )
         except HandshakeRefused as exc:
             self.world.problem(f"handshake refused: {exc}")
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.1)  # a pause before this actor tries again (fails the run)
             return None
         conn = Conn(self.world, self, ws)
         conn.slow = slow

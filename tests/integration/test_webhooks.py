@@ -862,7 +862,12 @@ async def test_a_backlog_stays_bounded_oldest_failed_first(
         # Checked again every tenth of the cap stored (2 here): never far past the cap.
         for i in range(100, 137):
             service.meeting(joined(i))
-            await asyncio.sleep(0.01)
+
+            async def stored(member: str = f"m{i}") -> bool:
+                rows = await store.deliveries(dead.id, limit=500)
+                return any(json.loads(r.payload)["data"]["member"] == member for r in rows)
+
+            await until(stored)  # one batch each: the cap is checked again as they come
 
         async def settled() -> list[Delivery] | None:
             # All stored, and the writer's check after the last batch made (it follows the

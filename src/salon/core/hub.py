@@ -58,6 +58,8 @@ _OUTCOMES: Final[dict[CallState, CallOutcome]] = {
 
 
 class Hub(Moderation):
+    invites: Invites  # always set here (a bare Rooms has none)
+
     def __init__(
         self,
         limits: LimitSettings,
