@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import statistics
 import time
 from collections.abc import AsyncIterator, Iterator
 from http.cookies import SimpleCookie
@@ -170,7 +169,7 @@ async def test_unknown_user_and_wrong_password_look_the_same(page: httpx.AsyncCl
         return time.perf_counter() - start, response
 
     wrong, unknown = [], []
-    for _ in range(5):
+    for _ in range(7):
         spent, response = await timed("dave")
         wrong.append(spent)
         assert detail(response, 401) == {
@@ -181,7 +180,8 @@ async def test_unknown_user_and_wrong_password_look_the_same(page: httpx.AsyncCl
         unknown.append(spent)
         assert other.status_code == 401 and other.json() == response.json()
     # Both check an argon2id hash: neither is answered in a fraction of the other's time.
-    ratio = statistics.median(unknown) / statistics.median(wrong)
+    # The fastest of each is the least disturbed by whatever else the machine is doing.
+    ratio = min(unknown) / min(wrong)
     assert 0.5 < ratio < 2.0, (wrong, unknown)
 
 
