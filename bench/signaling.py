@@ -2,7 +2,7 @@
 
 Starts the server under test as a subprocess on a free 127.0.0.1 port, drives it from
 ``--workers`` load-generator processes (Python, ``websockets`` client), stops it and prints a
-table. Three phases per target:
+table. Phases per target (the first three by default):
 
 1. throughput: ``--clients`` clients in rooms of ``--room-size``, each sending ICE-candidate
    signals (~250 B) round-robin to its room peers, at most ``--window`` unacknowledged
@@ -14,20 +14,29 @@ table. Three phases per target:
 3. idle memory: on a fresh server, RSS before and after ``--idle`` greeted (hello/welcome),
    silent connections, divided by their number; then everything is closed and opened again
    to see whether RSS keeps growing (a leak check).
+4. soak: ``--soak-cycles`` cycles of opening ``--idle`` greeted connections and closing
+   them all, RSS printed per cycle: does memory come back?
+
+Salon's idle and soak phases run over WSS (TLS, as ``salon serve`` does by default), plain
+WS, or both (``--idle-transport``); the Node relay speaks plain WS only.
 
 The load generator competes with the server for the machine's cores, so the fair
 comparison between targets is messages per server CPU-second, not messages per second.
 
 Salon's per-connection rate limit (50 msg/s, burst 200) is raised for the run through
 ``SALON_LIMITS__RATE_PER_SECOND`` and ``SALON_LIMITS__RATE_BURST``, and so are the limits
-per client address and per room (every load connection comes from 127.0.0.1); everything
-else is the default configuration, except ``SALON_LOG_LEVEL=warning`` (no per-connection
-INFO lines).
+per client address and per room (every load connection comes from 127.0.0.1), and the
+deadlines before ``welcome`` (an overloaded machine must not drop greeters it is late for);
+everything else is the default configuration, except ``SALON_LOG_LEVEL=warning`` (no
+per-connection INFO lines).
 
 Examples::
 
     .venv/bin/python bench/signaling.py                 # both targets, ~3 minutes
     .venv/bin/python bench/signaling.py --quick         # ~25 s smoke run
+    .venv/bin/python bench/signaling.py --target salon --phases soak --idle-transport tls
+    .venv/bin/python bench/signaling.py --target salon --phases idle --idle 10000 \
+        --idle-transport tls                            # 10,000 WSS connections
     .venv/bin/python bench/signaling.py --target salon --phases throughput \\
         --profile /tmp/salon.pyspy.txt                  # py-spy during the measured window
 """
@@ -40,10 +49,12 @@ import contextlib
 import json
 import multiprocessing as mp
 import os
+import resource
 import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -70,9 +81,20 @@ RAISED_LIMITS = {
     "SALON_LIMITS__MAX_CONNECTIONS_PER_ADDRESS": "1000000",
     "SALON_LIMITS__HANDSHAKE_BURST": "1000000",
     "SALON_LIMITS__ROOM_JOIN_BURST": "1000000",
+    # Opening 10,000 TLS connections keeps a shared 2-core machine busy for minutes; the
+    # deadlines before `welcome` must not drop greeters the overloaded server is late for.
+    "SALON_LIMITS__HANDSHAKE_SECONDS": "120",
+    "SALON_LIMITS__TLS_HANDSHAKE_SECONDS": "120",
+    "SALON_LIMITS__REQUEST_SECONDS": "120",
+    # The idle and soak phases hold greeted sockets in no room, which the server closes after
+    # idle_greeted_seconds; and 10,000 of them are more than a small server's max_connections
+    # is for.
+    "SALON_LIMITS__IDLE_GREETED_SECONDS": "86400",
+    "SALON_LIMITS__MAX_CONNECTIONS": "1000000",
 }
 CANDIDATE_CHARS = 153  # a ~250-byte signal in all
-PHASES = ("throughput", "latency", "idle")
+PHASES = ("throughput", "latency", "idle", "soak")
+DEFAULT_PHASES = ("throughput", "latency", "idle")
 
 # ----------------------------------------------------------------------------- the server
 
@@ -87,13 +109,24 @@ def free_port() -> int:
 class Server:
     """One server under test: a subprocess on a free port, with its CPU time and RSS."""
 
-    def __init__(self, target: str, workdir: Path, tag: str, salon_src: Path | None = None) -> None:
+    def __init__(
+        self,
+        target: str,
+        workdir: Path,
+        tag: str,
+        salon_src: Path | None = None,
+        *,
+        tls: bool = False,
+    ) -> None:
         self.target = target
         self.port = free_port()
-        self.url = f"ws://127.0.0.1:{self.port}/ws"
+        self.tls = tls and target == "salon"  # the Node relay speaks plain ws only
+        self.url = f"{'wss' if self.tls else 'ws'}://127.0.0.1:{self.port}/ws"
         self.log_path = workdir / f"{target}-{tag}.log"
         data_dir = workdir / f"data-{target}-{tag}"
         data_dir.mkdir(parents=True, exist_ok=True)
+        # With TLS the clients trust exactly the self-signed certificate Salon makes here.
+        self.cafile = str(data_dir / "tls" / "cert.pem") if self.tls else None
         env = dict(os.environ)
         if target == "salon":
             env.update(RAISED_LIMITS)
@@ -107,7 +140,7 @@ class Server:
                 "-m",
                 "salon.cli",
                 "serve",
-                "--http",
+                *([] if self.tls else ["--http"]),
                 "--host",
                 "127.0.0.1",
                 "--port",
@@ -128,9 +161,15 @@ class Server:
             cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=ROOT
         )
         self.ps = psutil.Process(self.proc.pid)
-        self._wait_listening()
+        try:
+            self._wait_listening()
+        except BaseException:
+            self.proc.kill()  # never leave a server behind
+            self.proc.wait()
+            self._log.close()
+            raise
 
-    def _wait_listening(self, timeout: float = 30.0) -> None:
+    def _wait_listening(self, timeout: float = 90.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -231,6 +270,7 @@ class Worker:
 
     url: str
     window: int = 16
+    tls: ssl.SSLContext | None = None
     by_id: dict[str, Client] = field(default_factory=dict)
     clients: list[Client] = field(default_factory=list)
     measure_from: float = 0.0  # time.monotonic() bounds of the measured window
@@ -253,12 +293,21 @@ class Worker:
                 compression=None,
                 ping_interval=None,
                 proxy=None,
-                open_timeout=60,
+                open_timeout=180,  # a loaded machine opening 10,000 TLS connections
                 max_queue=None,
+                ssl=self.tls,  # None: plain ws://
             )
-            self.tasks.append(asyncio.create_task(self.read(c)))
+            reading = asyncio.create_task(self.read(c))
+            self.tasks.append(reading)
             await c.ws.send(json.dumps({"type": "hello", "versions": [1], "name": c.name}))
-            await asyncio.wait_for(c.welcomed.wait(), 60)
+            welcomed = asyncio.create_task(c.welcomed.wait())
+            await asyncio.wait({welcomed, reading}, timeout=180, return_when="FIRST_COMPLETED")
+            if not welcomed.done():
+                welcomed.cancel()
+                raise RuntimeError(
+                    f"{c.name}: no welcome (connection closed: {reading.done()},"
+                    f" close code {c.ws.close_code}, reason {c.ws.close_reason!r})"
+                )
         self.clients.append(c)
         self.by_id[c.id] = c
 
@@ -365,7 +414,9 @@ class Worker:
 
 
 async def _worker(pipe: Pipe, cfg: dict[str, Any]) -> dict[str, Any]:
-    w = Worker(cfg["url"], window=cfg.get("window", 16))
+    cafile = cfg.get("cafile")
+    tls = ssl.create_default_context(cafile=cafile) if cafile else None
+    w = Worker(cfg["url"], window=cfg.get("window", 16), tls=tls)
     sem = asyncio.Semaphore(50)
     phase, idx, tag = cfg["phase"], cfg["index"], cfg["tag"]
     rooms: list[list[Client]] = []
@@ -443,7 +494,7 @@ class Workers:
             self.pipes.append(mine)
             self.procs.append(proc)
 
-    def expect(self, kind: str, timeout: float = 180.0) -> list[Any]:
+    def expect(self, kind: str, timeout: float = 900.0) -> list[Any]:
         out = []
         for pipe in self.pipes:
             if not pipe.poll(timeout):
@@ -517,6 +568,7 @@ def run_load(
     cfgs = [
         {
             "url": server.url,
+            "cafile": server.cafile,
             "phase": phase,
             "index": i,
             "tag": phase[:3],
@@ -595,7 +647,14 @@ def idle_cycle(server: Server, args: argparse.Namespace, count: int, tag: str) -
     n = max(1, min(args.workers, count))
     share = [count // n + (1 if i < count % n else 0) for i in range(n)]
     cfgs = [
-        {"url": server.url, "phase": "idle", "index": i, "tag": tag, "connections": s}
+        {
+            "url": server.url,
+            "cafile": server.cafile,
+            "phase": "idle",
+            "index": i,
+            "tag": tag,
+            "connections": s,
+        }
         for i, s in enumerate(share)
     ]
     workers = Workers(n, cfgs)
@@ -631,6 +690,36 @@ def run_idle(server: Server, args: argparse.Namespace) -> dict[str, Any]:
         "rss_open_again": with_open_again,
         "rss_after_close_again": after_close_again,
         "growth_per_cycle": after_close_again - after_close,
+    }
+
+
+def run_soak(server: Server, args: argparse.Namespace) -> dict[str, Any]:
+    """``--soak-cycles`` cycles of opening ``--idle`` greeted connections and closing them
+    all, printing RSS with them open and ``--soak-settle`` s after the close, per cycle."""
+    idle_cycle(server, args, 50, "warm")
+    time.sleep(args.settle)
+    before = server.rss()
+    print(f"  RSS before: {before / 2**20:.1f} MB")
+    cycles = []
+    for i in range(args.soak_cycles):
+        opened = idle_cycle(server, args, args.idle, f"sk{i}")
+        time.sleep(args.soak_settle)
+        closed = server.rss()
+        cycles.append({"rss_open": opened, "rss_after_close": closed})
+        print(
+            f"  cycle {i + 1}: {opened / 2**20:.1f} MB open"
+            f" ({(opened - before) / args.idle / 1024:.1f} KB per connection),"
+            f" {closed / 2**20:.1f} MB after close",
+            flush=True,
+        )
+    half = len(cycles) // 2
+    return {
+        "connections": args.idle,
+        "rss_before": before,
+        "cycles": cycles,
+        # the plateau: the later half's highest open RSS against the earlier half's
+        "late_minus_early_open": max(c["rss_open"] for c in cycles[half:])
+        - max(c["rss_open"] for c in cycles[:half] or cycles),
     }
 
 
@@ -736,15 +825,38 @@ def bench_target(target: str, args: argparse.Namespace, workdir: Path) -> dict[s
         finally:
             server.stop()
             out["log_problems"] = server.problems()
-    if "idle" in args.phases:
-        print(f"[{target}] idle memory with {args.idle} connections")
-        server = Server(target, workdir, "idle", args.salon_src)
-        try:
-            out["idle"] = run_idle(server, args)
-        finally:
-            server.stop()
-            out["log_problems"] = out.get("log_problems", []) + server.problems()
+    for tls in idle_transports(target, args):
+        key = "idle_tls" if tls else "idle"
+        if "idle" in args.phases:
+            print(f"[{target}] idle memory with {args.idle} connections, {transport_name(tls)}")
+            server = Server(target, workdir, key, args.salon_src, tls=tls)
+            try:
+                out[key] = run_idle(server, args)
+            finally:
+                server.stop()
+                out["log_problems"] = out.get("log_problems", []) + server.problems()
+        if "soak" in args.phases and target == "salon":
+            soak = "soak_tls" if tls else "soak"
+            cycles = f"{args.soak_cycles} x open/close {args.idle}"
+            print(f"[{target}] soak: {cycles}, {transport_name(tls)}")
+            server = Server(target, workdir, soak, args.salon_src, tls=tls)
+            try:
+                out[soak] = run_soak(server, args)
+            finally:
+                server.stop()
+                out["log_problems"] = out.get("log_problems", []) + server.problems()
     return out
+
+
+def idle_transports(target: str, args: argparse.Namespace) -> list[bool]:
+    """Whether each idle/soak run uses TLS: Salon as asked, the Node relay plain only."""
+    if target != "salon":
+        return [False]
+    return {"tls": [True], "http": [False], "both": [False, True]}[args.idle_transport]
+
+
+def transport_name(tls: bool) -> str:
+    return "WSS (TLS)" if tls else "plain WS"
 
 
 def fmt(v: Any, spec: str) -> str:
@@ -804,6 +916,23 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
     row("  RSS per idle connection (KB)", ("idle", "rss_per_conn"), ".1f", 1 / 1024)
     row("  RSS after close (MB)", ("idle", "rss_after_close"), ".1f", 1 / 2**20)
     row("  growth over a 2nd cycle (KB)", ("idle", "growth_per_cycle"), ".0f", 1 / 1024)
+    if "idle_tls" in results.get("salon", {}):
+        rows.append((f"idle over TLS (WSS): {args.idle} greeted", [""] * len(targets), "", ""))
+        row("  RSS before (MB)", ("idle_tls", "rss_before"), ".1f", 1 / 2**20)
+        row("  RSS with them open (MB)", ("idle_tls", "rss_open"), ".1f", 1 / 2**20)
+        row("  RSS per idle connection (KB)", ("idle_tls", "rss_per_conn"), ".1f", 1 / 1024)
+        row("  RSS after close (MB)", ("idle_tls", "rss_after_close"), ".1f", 1 / 2**20)
+        row("  growth over a 2nd cycle (KB)", ("idle_tls", "growth_per_cycle"), ".0f", 1 / 1024)
+    for soak in ("soak", "soak_tls"):
+        if soak in results.get("salon", {}):
+            over = "TLS" if soak == "soak_tls" else "plain WS"
+            rows.append((f"soak over {over}: open/close {args.idle}", [""] * len(targets), "", ""))
+            row(
+                "  open RSS, late max - early max (MB)",
+                (soak, "late_minus_early_open"),
+                ".1f",
+                1 / 2**20,
+            )
 
     # Targets
     salon = results.get("salon", {})
@@ -819,11 +948,14 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
                 f"msg per server CPU-second vs Node: {r:.2f}x (target >= 0.6x, ambition 1.0x): "
                 + ("MET" if r >= 0.6 else f"NOT MET (needs {0.6 / r:.1f}x more)")
             )
-    per_conn = get("salon", "idle", "rss_per_conn") if salon else None
-    if per_conn is not None:
+    for key in ("idle", "idle_tls"):
+        per_conn = get("salon", key, "rss_per_conn") if salon else None
+        if per_conn is None:
+            continue
         kb = per_conn / 1024
         verdicts.append(
-            f"RSS per idle connection: {kb:.1f} KB (target <= 20 KB): "
+            f"RSS per idle connection{' with TLS' if key == 'idle_tls' else ''}: {kb:.1f} KB"
+            " (target <= 20 KB): "
             + ("MET" if kb <= 20 else f"NOT MET ({kb / 20:.1f}x the target)")
             + (
                 " - few connections fit in memory the warm-up freed; use --idle 1000"
@@ -886,7 +1018,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--target", choices=("salon", "node", "both"), default="both")
-    p.add_argument("--phases", default=",".join(PHASES), help="comma-separated subset")
+    p.add_argument(
+        "--phases",
+        default=",".join(DEFAULT_PHASES),
+        help=f"comma-separated, of: {', '.join(PHASES)}",
+    )
     p.add_argument("--clients", type=int, default=64, help="clients in the load phases")
     p.add_argument("--room-size", type=int, default=4, help="clients per room (K)")
     p.add_argument("--window", type=int, default=16, help="in-flight signals per sender")
@@ -895,6 +1031,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds per phase")
     p.add_argument("--rate", type=float, default=2000.0, help="offered msg/s, latency phase")
     p.add_argument("--idle", type=int, default=1000, help="idle connections for memory")
+    p.add_argument(
+        "--idle-transport",
+        choices=("tls", "http", "both"),
+        default="both",
+        help="Salon's idle and soak phases over WSS (TLS, as deployed), plain WS, or both"
+        " (the Node relay is always plain)",
+    )
+    p.add_argument("--soak-cycles", type=int, default=6, help="open/close cycles, soak phase")
+    p.add_argument(
+        "--soak-settle",
+        type=float,
+        default=12.0,
+        help="seconds after each close before RSS is read (the server tidies its heap at"
+        " most every 10 s)",
+    )
     p.add_argument("--workers", type=int, default=2, help="load-generator processes")
     p.add_argument("--quick", action="store_true", help="~25 s smoke run")
     p.add_argument(
@@ -934,6 +1085,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # The load generators hold one descriptor per connection (10,000 in a big idle run).
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     targets = ["salon", "node"] if args.target == "both" else [args.target]
     began = time.monotonic()
     print(f"machine: {machine()}")

@@ -37,6 +37,7 @@ def _settings(**flags: Any) -> Settings:
 
 def _serve(args: argparse.Namespace) -> int:
     from salon.server.logs import configure_logging
+    from salon.server.process import raise_fd_limit, tune_allocator
     from salon.server.runner import ConfigError, serving
 
     flags: dict[str, Any] = {
@@ -67,12 +68,17 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"salon: {exc}", file=sys.stderr)
             return 2
         print(f"TURN relay (coturn, pid {turn.process.pid}): {' '.join(settings.turn_urls)}")
+    # One descriptor per connection: 10,000 connections need more than the usual 1,024.
+    raise_fd_limit()
+    tune_allocator()
     try:
         try:
             server = serving(settings)
         except ConfigError as exc:
             print(f"salon: {exc}", file=sys.stderr)
             return 2
+        if not _database_reached(settings):
+            return 3
         scheme = "http" if settings.http else "https"
         shown = "localhost" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104
         print(f"Salon serving {scheme}://{shown}:{settings.port}", flush=True)
@@ -83,12 +89,29 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _database_reached(settings: Settings) -> bool:
+    """Whether the database answers, tried for up to ``store_start_seconds``; if not, one line
+    on stderr says why (exit 3: a service manager sees a failed start, not a crash loop)."""
+    import asyncio
+
+    from salon.store.database import DatabaseUnreachable, wait_for_database
+
+    url, timeout = settings.sqlalchemy_url(), settings.store_timeout_seconds
+    try:
+        asyncio.run(wait_for_database(url, timeout, settings.store_start_seconds))
+    except DatabaseUnreachable as exc:
+        print(f"salon: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
 def _exit_on_sigterm(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
 def _turn_config(args: argparse.Namespace) -> int:
     from salon.core.turnconfig import PeerPolicy, TurnServerConfig, turnserver_conf
+    from salon.server.coturn import interface_addresses, lan_address
 
     settings = _settings()
     if not settings.turn_secret:
@@ -108,8 +131,15 @@ def _turn_config(args: argparse.Namespace) -> int:
                 min_port=args.min_port,
                 max_port=args.max_port,
                 listening_ips=tuple(args.listening_ip),
-                relay_ips=tuple(args.relay_ip),
+                # Pinned, so the one address relay-to-relay calls need stays allowed.
+                relay_ips=tuple(args.relay_ip)
+                or (() if args.listening_ip or args.any_host else (lan_address(),)),
                 external_ip=args.external_ip,
+                host_addresses=tuple(
+                    args.host_address
+                    if args.any_host
+                    else args.host_address or interface_addresses()
+                ),
                 cert=args.cert,
                 pkey=args.pkey,
                 peers=PeerPolicy.LAN if args.lan else PeerPolicy.PUBLIC,
@@ -169,8 +199,26 @@ def _add_turn_config(sub: Any) -> None:
     tc.add_argument("--min-port", type=int, default=49152, help="first relay port (49152)")
     tc.add_argument("--max-port", type=int, default=65535, help="last relay port (65535)")
     tc.add_argument("--listening-ip", action="append", default=[], help="repeatable")
-    tc.add_argument("--relay-ip", action="append", default=[], help="repeatable")
+    tc.add_argument(
+        "--relay-ip",
+        action="append",
+        default=[],
+        help="repeatable (default: the listening IPs, else this machine's default-route address)",
+    )
     tc.add_argument("--external-ip", help="public address, or public/private behind 1:1 NAT")
+    tc.add_argument(
+        "--host-address",
+        action="append",
+        default=[],
+        help="an address of the TURN host, denied as a peer; repeatable. Replaces the default: "
+        "every address of this machine's interfaces (give them when generating for another host)",
+    )
+    tc.add_argument(
+        "--any-host",
+        action="store_true",
+        help="a template for hosts not known here (deploy/turnserver.conf): no relay IP pinned, "
+        "no address of this machine denied; the ranges still apply",
+    )
     tc.add_argument("--cert", help="PEM certificate for turns: (TLS); without it TLS is off")
     tc.add_argument("--pkey", help="PEM private key for --cert")
     tc.add_argument(

@@ -10,6 +10,9 @@
   every 250 ms and records ``Date.now()`` with the inbound numbers per remote member in
   ``window.__frames``. Measured in the page, a gap cannot be an artefact of the test driver.
 - :class:`FrameLog`: every WebSocket frame a page received (and sent), parsed, with times.
+- :class:`ImpairedLink`: a network namespace behind a link that loses, delays and blacks out
+  packets, for a browser started in it (:func:`namespaced_chromium`).
+- ``PC_TRACKER``: every RTCPeerConnection a page makes, in ``window.__pcs``.
 
 Times are wall-clock milliseconds (``Date.now()`` in the page, ``time.time() * 1000`` here):
 the pages and the test run on one machine, so the two can be compared.
@@ -94,11 +97,18 @@ class SalonProcess:
     """``salon serve`` over HTTPS on one port and one data folder, startable again after it
     was killed or drained. Its output (every run) goes to ``data/server.log``."""
 
-    def __init__(self, data: Path, env: dict[str, str] | None = None, port: int | None = None):
+    def __init__(
+        self,
+        data: Path,
+        env: dict[str, str] | None = None,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+    ):
         self.data = data
         self.env = env or {}
+        self.host = host  # the address it listens on (one of this machine's)
         self.port = port or fixed_port()
-        self.url = f"https://127.0.0.1:{self.port}"
+        self.url = f"https://{host}:{self.port}"
         self.log_path = data / "server.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.runs = 0
@@ -125,7 +135,7 @@ class SalonProcess:
                     str(SALON),
                     "serve",
                     "--host",
-                    "127.0.0.1",
+                    self.host,
                     "--port",
                     str(self.port),
                     "--data-dir",
@@ -352,3 +362,184 @@ def tcp_proxy(target_url: str) -> Iterator[TcpProxy]:
 # Installs the sampler (window.__frames) and the "Reconnecting…" watcher (window.__banner).
 # Each sample: {t, s: {name: {v, sc, a, c, g, l, r}} | null, e?}: video and screen frames
 # decoded, audio bytes, connection and signaling state, local/remote candidate types.
+
+
+# Every RTCPeerConnection a page makes, in order, in window.__pcs: the page's own class,
+# subclassed before the client's code runs (``context.add_init_script``), so the client's
+# `new RTCPeerConnection(config)` gets it. The client itself is unchanged; a test can then
+# read states and descriptions, or call `restartIce()` on the connection itself.
+PC_TRACKER = """
+(() => {
+  const Original = window.RTCPeerConnection;
+  window.__pcs = [];
+  window.RTCPeerConnection = class extends Original {
+    constructor(...args) {
+      super(...args);
+      window.__pcs.push(this);
+    }
+  };
+})();
+"""
+
+
+# --------------------------------------------------------------------------------------------
+# A network namespace behind an impaired link
+
+TUNSETIFF = 0x400454CA  # linux/if_tun.h
+IFF_TUN = 0x0001
+IFF_NO_PI = 0x1000
+IPPROTO_UDP = 17
+
+
+def _tun(name: str) -> int:
+    """A new TUN device ``name`` (IPv4 packets, no header) in this process's namespace; it
+    exists as long as the returned file descriptor is open."""
+    import fcntl
+
+    fd = os.open("/dev/net/tun", os.O_RDWR)
+    try:
+        fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), IFF_TUN | IFF_NO_PI))
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _ip(*args: str, namespace: str | None = None, check: bool = True) -> None:
+    command = ["ip", *args] if namespace is None else ["ip", "-n", namespace, *args]
+    subprocess.run(command, check=check, capture_output=True, timeout=10)
+
+
+@dataclass
+class Impairment:
+    """What the wire does to each packet: drop it with probability ``loss``, hold it
+    ``delay_ms`` (both ways), and during a blackout drop every UDP packet (the media; TCP,
+    the signaling, still passes) or, with ``blackout_all``, every packet."""
+
+    loss: float = 0.0
+    delay_ms: float = 0.0
+    blackout: bool = False
+    blackout_all: bool = False
+
+
+@dataclass
+class LinkCounts:
+    forwarded: int = 0
+    lost: int = 0
+    blacked_out: int = 0
+
+
+class ImpairedLink:
+    """A network namespace whose only way out is a point-to-point IPv4 link to this machine,
+    with addresses in 198.18.0.0/15 (RFC 2544, benchmarking), and that link can lose, delay
+    and black out packets.
+
+    The link is two TUN devices, one in the namespace and one here, and a thread of this
+    process copies packets between them: the thread is the wire, so it applies
+    :class:`Impairment` to each packet. (``tc netem`` on a veth pair does the same in the
+    kernel; the kernel of the test machine has no ``sch_netem``, a userspace wire works on
+    any Linux with ``/dev/net/tun``.) A program started with ``ip netns exec <namespace>``
+    reaches this machine at :attr:`host_address` and is reached at :attr:`address`.
+
+    Everything it makes (namespace, devices, routes) goes with :meth:`close`; the devices
+    also go when this process dies.
+    """
+
+    def __init__(self, tag: str, prefix: str, seed: int = 15) -> None:
+        self.namespace = f"{tag}ns"
+        self.inner_device, self.outer_device = f"{tag}in", f"{tag}out"
+        self.prefix = prefix  # "198.19.205": a /24 of this link's addresses
+        self.host_address = f"{prefix}.1"
+        self.address = f"{prefix}.2"
+        self.impairment = Impairment()
+        self.counts = LinkCounts()
+        self._random = random.Random(seed)
+        self._fds: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        """Make the namespace and the link, and start the wire."""
+        try:
+            _ip("netns", "add", self.namespace)
+            self._fds = [_tun(self.inner_device), _tun(self.outer_device)]
+            _ip("link", "set", self.inner_device, "netns", self.namespace)
+            ns = self.namespace
+            _ip("link", "set", "lo", "up", namespace=ns)
+            _ip("addr", "add", f"{self.address}/32", "dev", self.inner_device, namespace=ns)
+            _ip("link", "set", self.inner_device, "up", namespace=ns)
+            _ip("route", "add", "default", "dev", self.inner_device, namespace=ns)
+            _ip("addr", "add", f"{self.host_address}/32", "dev", self.outer_device)
+            _ip("link", "set", self.outer_device, "up")
+            _ip("route", "add", f"{self.prefix}.0/24", "dev", self.outer_device)
+        except BaseException:
+            self.close()
+            raise
+        self._thread.start()
+
+    def readdress(self, address: str) -> None:
+        """The namespace's address changes, as on a new network: ``address`` is added and the
+        old one removed (so connections from it are dead)."""
+        ns, old = self.namespace, self.address
+        _ip("addr", "add", f"{address}/32", "dev", self.inner_device, namespace=ns)
+        _ip("addr", "del", f"{old}/32", "dev", self.inner_device, namespace=ns)
+        _ip("route", "replace", "default", "dev", self.inner_device, "src", address, namespace=ns)
+        self.address = address
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(5)
+        for fd in self._fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)  # the TUN devices, their addresses and routes go with them
+        self._fds = []
+        _ip("netns", "del", self.namespace, check=False)
+
+    def _run(self) -> None:
+        import heapq
+        import select
+
+        inner, outer = self._fds
+        other = {inner: outer, outer: inner}
+        due: list[tuple[float, int, int, bytes]] = []  # (when, order, to fd, packet)
+        order = 0
+        while not self._stop.is_set():
+            now = time.monotonic()
+            while due and due[0][0] <= now:
+                _when, _order, fd, packet = heapq.heappop(due)
+                with contextlib.suppress(OSError):
+                    os.write(fd, packet)
+            wait = 0.05 if not due else max(0.0, min(0.05, due[0][0] - now))
+            readable, _, _ = select.select([inner, outer], [], [], wait)
+            for fd in readable:
+                try:
+                    packet = os.read(fd, 65536)
+                except OSError:
+                    continue
+                rule = self.impairment
+                udp = len(packet) > 9 and packet[9] == IPPROTO_UDP
+                if rule.blackout and (udp or rule.blackout_all):
+                    self.counts.blacked_out += 1
+                    continue
+                if rule.loss > 0 and self._random.random() < rule.loss:
+                    self.counts.lost += 1
+                    continue
+                self.counts.forwarded += 1
+                if rule.delay_ms <= 0 and not due:
+                    with contextlib.suppress(OSError):
+                        os.write(other[fd], packet)
+                    continue
+                order += 1
+                when = time.monotonic() + rule.delay_ms / 1000
+                heapq.heappush(due, (when, order, other[fd], packet))
+
+
+def namespaced_chromium(folder: Path, namespace: str, chromium: Path) -> Path:
+    """A script that runs ``chromium`` inside ``namespace`` with the arguments it is given,
+    for Playwright's ``executable_path`` (Playwright talks to the browser over a pipe, which
+    ``ip netns exec`` passes on)."""
+    script = folder / "chromium-in-namespace"
+    script.write_text(f'#!/bin/sh\nexec ip netns exec {namespace} {chromium} "$@"\n')
+    script.chmod(0o755)
+    return script

@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from salon.server.coturn import Coturn, start_coturn
-from tests.e2e.conftest import Person, loopback_relay, salon_server, stats, wait_for_media
+from salon.server.coturn import Coturn, start_coturn, stun_binding_answered
+from tests.e2e.conftest import Person, loopback_relay, salon_server, stats, tile, wait_for_media
 from tests.turn.conftest import SECRET
 
 pytestmark = pytest.mark.e2e
@@ -39,7 +39,11 @@ def coturn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coturn]:
 
 
 def _turn_env(coturn: Coturn, secret: str) -> dict[str, str]:
-    where = f"127.0.0.1:{coturn.port}"
+    return _turn_env_at(coturn.port, secret)
+
+
+def _turn_env_at(port: int, secret: str) -> dict[str, str]:
+    where = f"127.0.0.1:{port}"
     return {
         "SALON_STUN_URLS": json.dumps([f"stun:{where}"]),
         "SALON_TURN_URLS": json.dumps([f"turn:{where}?transport=udp"]),
@@ -60,6 +64,17 @@ def wrong_secret_server(coturn: Coturn, tmp_path_factory: pytest.TempPathFactory
     data = tmp_path_factory.mktemp("salon-wrong-secret")
     with salon_server(data, _turn_env(coturn, "not-the-secret-coturn-has")) as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def down_relay_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    """Salon configured for a coturn that was started and then stopped: TURN is down.
+    Yields the server's URL and coturn's port (nothing answers there any more)."""
+    config, folder = loopback_relay(tmp_path_factory, "coturn-down")
+    start_coturn(config, folder).stop()
+    data = tmp_path_factory.mktemp("salon-relay-down")
+    with salon_server(data, _turn_env_at(config.listening_port, SECRET)) as url:
+        yield url, config.listening_port
 
 
 def _room() -> str:
@@ -130,3 +145,42 @@ def test_prejoin_check_says_the_relay_refused_the_credentials(
     relay.wait_for(timeout=20_000)
     assert relay.get_attribute("data-verdict") == "problem"
     assert "the relay server refused the credentials" in relay.inner_text()
+
+
+def test_with_the_relay_down_a_direct_call_still_connects(
+    person: Person, down_relay_server: tuple[str, int]
+) -> None:
+    """RELIABILITY row 37: coturn is down, but two people who can reach each other directly
+    still get each other's media, over a pair that is not a relay."""
+    url, turn_port = down_relay_server
+    assert not stun_binding_answered("127.0.0.1", turn_port)  # coturn really is down
+    eve, fay = person(base_url=url), person(base_url=url)
+    room = _room()
+    _join(eve, room, "eve")
+    _join(fay, room, "fay")
+    wait_for_media(eve, ["fay"])
+    wait_for_media(fay, ["eve"])
+    assert _selected_pair(eve, "fay")[0] in ("host", "srflx", "prflx"), stats(eve)
+
+
+def test_a_relay_only_join_with_the_relay_down_says_so_in_time(
+    person: Person, down_relay_server: tuple[str, int]
+) -> None:
+    """RELIABILITY row 37: with only the relay allowed (``?ice=relay``) and coturn down, ICE
+    never leaves ``new``; instead of "Connecting…" forever, within the 15 s bound (plus the
+    check of this browser's paths, at most 6 s) the tile says it cannot connect and the room
+    says the relay server could not be reached."""
+    url, _turn_port = down_relay_server
+    gus, hal = person(base_url=url), person(base_url=url)
+    room = _room()
+    _join(gus, room, "gus", "?ice=relay")
+    joined = time.monotonic()
+    _join(hal, room, "hal", "?ice=relay")
+    assert tile(gus, "hal").inner_text().startswith("Connecting…")
+    notice = gus.get_by_test_id("media-stuck")
+    notice.filter(has_text="the relay server could not be reached").wait_for(timeout=40_000)
+    print(f"the room said why after {time.monotonic() - joined:.1f} s: {notice.inner_text()!r}")
+    assert "No media connection to hal after 15 seconds." in notice.inner_text()
+    assert "only through the relay" in notice.inner_text()
+    assert tile(gus, "hal").inner_text().startswith("Can't connect")
+    assert stats(gus).get("hal", {}).get("connection") != "connected"

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.integration.conftest import database_options
+from tests.integration.peer import Peer
 from tests.integration.rest import same_origin_headers
 from tests.integration.server import RunningServer, running_server
 
@@ -374,3 +375,24 @@ async def test_the_current_password_is_guessed_at_the_accounts_own_pace(
                 thief.cookies.set("salon_session", token)
                 statuses.append((await thief.patch("/api/v1/me", json=change)).status_code)
         assert statuses == [401, 401, 429]
+
+
+async def test_sign_out_closes_the_sessions_open_socket_and_it_cannot_come_back_as_a_guest(
+    server: RunningServer, page: httpx.AsyncClient
+) -> None:
+    """Guests are welcome on this server, yet a socket signed in as the account does not
+    live on after its session ends, and what it held does not pass to a guest."""
+    await sign_up(page, "nell")
+    cookie = {"Cookie": f"salon_session={page.cookies['salon_session']}"}
+    member = await Peer.connect(server, additional_headers={**cookie, "Origin": server.base_url})
+    welcome = await member.hello("ignored")
+    assert welcome["account"]["username"] == "nell"
+    await member.join("nells-room")
+    assert (await page.delete("/api/v1/session")).status_code == 204
+    assert await member.closed_with() == 4006
+    guest = await Peer.connect(server, additional_headers={"Origin": server.base_url})
+    await guest.send(type="hello", versions=[1], name="nell", resume=member.token)
+    await guest.error("resume_failed")
+    await guest.send(type="hello", versions=[1], name="nell")  # the account's name: not a guest's
+    await guest.error("name_taken")
+    await guest.close()

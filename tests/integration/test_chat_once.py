@@ -37,7 +37,11 @@ async def server(tmp_path: Path, database_url: str | None) -> AsyncIterator[Runn
     about delivery, not the rate (tests/unit/test_chat_storage.py is)."""
     options = database_options(database_url)
     async with serving(
-        tmp_path, resume_grace_seconds=5, chat_burst=1000, options=options
+        tmp_path,
+        resume_grace_seconds=5,
+        chat_burst=1000,
+        address_chat_burst=10_000,
+        options=options,
     ) as running:
         yield running
 
@@ -186,6 +190,7 @@ async def test_a_reset_mid_chat_then_a_signal_leaves_the_room_chat_working(
         room_join_burst=1000,
         handshake_burst=1000,
         chat_burst=1000,
+        address_chat_burst=10_000,
     ) as server:
         s = await Client.named(server, "S")
         await s.join("race", token=False)  # the old server sends no resume_token

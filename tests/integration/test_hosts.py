@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.integration.conftest import database_options
 from tests.integration.peer import Peer
 from tests.integration.rest import same_origin_headers
 from tests.integration.server import RunningServer
@@ -538,6 +539,38 @@ async def test_the_host_claim_survives_a_restart_and_a_guarded_room_comes_back_l
         await stranger.join("r", password="new pw", token=False)
 
 
+async def test_a_member_removed_before_a_restart_is_not_seated_again_by_its_old_token(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    """Removals are kept in the store until no token from before them is valid: after a
+    restart the removed member's old token brings it back without a room, and a join knocks
+    marked removed; another member from the same client address comes back to its seat."""
+    options = database_options(database_url)
+    async with serving(tmp_path, options=options) as first:
+        host = await Client.named(first, "host")
+        bob = await Client.named(first, "bob")
+        cat = await Client.named(first, "cat")
+        for member in (host, bob, cat):
+            await member.join("r")
+        old = bob.token  # names the room
+        await host.send(type="remove", id=bob.id)
+        events = [m["action"] for m in await heard(host) if m["type"] == "room_event"]
+        assert events == ["removed"]
+        for member in (host, bob, cat):
+            member.drop()
+    async with serving(tmp_path, options=options) as second:
+        host2, _ = await host.resume(server=second)
+        assert (await host2.expect("joined"))["hosts"] == [host.id]
+        cat2, _ = await cat.resume(server=second)
+        assert {m["id"] for m in (await cat2.expect("joined"))["members"]} == {host.id}
+        bob2, welcome = await bob.resume(old, server=second)
+        assert welcome["resumed"]["room"] is None
+        await bob2.send(type="join", room="r")
+        await bob2.expect("lobby_waiting")
+        lobby = [m for m in await heard(host2) if m["type"] == "lobby"]
+        assert [(k["id"], k["removed"]) for k in lobby[-1]["waiting"]] == [(bob.id, True)]
+
+
 async def test_after_a_restart_a_stranger_first_into_a_sealed_room_reads_none_of_its_chat(
     tmp_path: Path,
 ) -> None:
@@ -556,10 +589,16 @@ async def test_after_a_restart_a_stranger_first_into_a_sealed_room_reads_none_of
         joined = await eve.join("vault")
         assert joined["history"] == [] and joined["last_seq"] == 0
         assert joined["hosts"] == [eve.id] and not joined["locked"]
-        # The old meeting's host coming back later finds a new meeting, not its old chat.
+        await eve.send(type="room_lock", locked=True)  # squatting, she hopes
+        await eve.expect("room_state")
+        # The old meeting's host coming back later finds a new meeting, not its old chat, and
+        # is a host of it by its claim, past eve's lock: the room is not hers to keep.
         host2, _ = await host.resume(server=second)
         back = await host2.expect("joined")
-        assert back["history"] == [] and host.id in back["hosts"]
+        assert back["history"] == [] and host.id in back["hosts"] and back["locked"]
+        await host2.send(type="remove", id=eve.id)
+        left = [m for m in await heard(eve) if m["type"] == "left"]
+        assert [m["reason"] for m in left] == ["removed"]
 
 
 async def test_after_a_restart_its_members_come_back_first_to_a_locked_room_with_its_chat(

@@ -14,6 +14,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from tests.integration.peer import Peer
+from tests.integration.server import running_server
 
 
 async def test_frame_over_64_kib_closes_1009(server: Any) -> None:
@@ -30,17 +31,20 @@ async def test_frame_over_64_kib_closes_1009(server: Any) -> None:
     await again.close()
 
 
-async def test_frame_just_under_the_limit_is_read(server: Any) -> None:
-    alice = await Peer.greeted(server, "alice")
-    await alice.join("r")
-    bob = await Peer.greeted(server, "bob")
-    await bob.join("r")
-    await alice.expect("member_joined")
-    sdp = "a" * (64 * 1024 - 200)
-    await bob.send(type="signal", to=alice.id, description={"type": "offer", "sdp": sdp})
-    assert len((await alice.expect("signal"))["description"]["sdp"]) == len(sdp)
-    await alice.close()
-    await bob.close()
+async def test_frame_just_under_the_limit_is_read(make_server: Callable[..., Any]) -> None:
+    """A message of 64 KiB less a few bytes is read whole: the frame limit is the only one in
+    play here (the SDP limit, 32,768 by default, is raised past the frame's)."""
+    with make_server(max_sdp_chars=64 * 1024) as server:
+        alice = await Peer.greeted(server, "alice")
+        await alice.join("r")
+        bob = await Peer.greeted(server, "bob")
+        await bob.join("r")
+        await alice.expect("member_joined")
+        sdp = "a" * (64 * 1024 - 200)
+        await bob.send(type="signal", to=alice.id, description={"type": "offer", "sdp": sdp})
+        assert len((await alice.expect("signal"))["description"]["sdp"]) == len(sdp)
+        await alice.close()
+        await bob.close()
 
 
 async def test_chat_length_limit(peers: Callable[..., Any]) -> None:
@@ -106,7 +110,10 @@ async def test_password_protected_room(peers: Callable[..., Any]) -> None:
 async def test_slow_reader_is_disconnected_and_the_room_is_not_blocked(
     make_server: Callable[..., Any],
 ) -> None:
-    with make_server(outbox_messages=16, resume_grace_seconds=0.5) as server:
+    # Candidates of 60,000 characters fill the slow reader's buffers fast (max_candidate_chars).
+    with make_server(
+        outbox_messages=16, resume_grace_seconds=0.5, max_candidate_chars=60_000
+    ) as server:
         sender = await Peer.greeted(server, "sender")
         watcher = await Peer.greeted(server, "watcher")
         # A client that stops reading: tiny receive buffer, and it never calls recv().
@@ -152,6 +159,27 @@ async def test_rate_limit_then_close_on_sustained_abuse(make_server: Callable[..
         for i in range(40):
             await peer.send(type="ping", ref=i)
         assert await peer.closed_with() == 4003
+
+
+async def test_frames_the_server_cannot_read_count_as_strikes_by_their_size(
+    make_server: Callable[..., Any],
+) -> None:
+    """A big frame the server cannot read costs it milliseconds to judge: each one is a
+    strike per started 4 KiB, so a stream of them is closed 4003 after a few (four frames of
+    60 KB reach the 50 strikes), while a client's few small mistakes cost it nothing."""
+    with make_server() as server:
+        mistaken = await Peer.greeted(server, "mistaken")
+        for _ in range(10):
+            await mistaken.send_raw("{not json")
+            await mistaken.error("bad_json")
+        await mistaken.alive()
+        flood = await Peer.greeted(server, "flood")
+        junk = "[" + ",".join(["{}"] * 20_000) + "]"
+        for _ in range(4):
+            await flood.send_raw(junk)
+        assert await flood.closed_with() == 4003
+        await mistaken.alive()
+        await mistaken.close()
 
 
 async def test_handshake_deadline(make_server: Callable[..., Any]) -> None:
@@ -209,7 +237,6 @@ async def test_a_protected_meetings_chat_is_erased_and_its_password_never_stored
 
     from salon.store.tables import chat_messages, rooms
     from tests.integration.conftest import database_options
-    from tests.integration.server import running_server
 
     options = database_options(database_url)
     with running_server(tmp_path, options=options) as server:
@@ -284,6 +311,31 @@ async def test_one_address_holds_at_most_its_connections(
         await again.hello("again")
         for peer in (*held[1:], other, again):
             await peer.close()
+
+
+async def test_an_ipv6_client_counts_by_its_64_and_a_mapped_ipv4_as_ipv4(tmp_path: Path) -> None:
+    """Behind a trusted proxy (--http, X-Forwarded-For): two addresses of one IPv6 /64 are one
+    client address, the next /64 is another; ``::ffff:a.b.c.d`` is ``a.b.c.d``."""
+    with running_server(tmp_path, http=True, max_connections_per_address=1) as server:
+
+        async def via(address: str) -> Any:
+            headers = {"X-Forwarded-For": address}
+            return await connect(server.ws_url, additional_headers=headers)
+
+        async def refused(address: str) -> int:
+            try:
+                ws = await via(address)
+            except InvalidStatus as refusal:
+                return refusal.response.status_code
+            await ws.close()
+            return 101
+
+        held = [await via("2001:db8:1:2::10"), await via("198.51.100.7")]
+        assert await refused("2001:db8:1:2:ffff::1") == 429  # the same /64
+        assert await refused("::ffff:198.51.100.7") == 429  # the same IPv4 client
+        other = await via("2001:db8:1:3::10")  # the next /64
+        for ws in (*held, other):
+            await ws.close()
 
 
 async def test_one_address_opens_a_burst_then_a_few_a_minute(

@@ -67,7 +67,7 @@ import random
 import string
 import time
 from collections import Counter
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +76,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 
 from salon.store.tables import chat_messages
+from tests.integration.logrecords import LogRecords, recording
 from tests.integration.peer import Peer
 from tests.integration.rawws import (
     OP_BINARY,
@@ -103,6 +104,7 @@ REPLY_SECONDS = 20.0
 LIMITS: dict[str, Any] = {
     "rate_per_second": 1e6,
     "rate_burst": 1_000_000,
+    "rate_strikes_before_close": 10**9,  # mutated frames count as strikes (row 23)
     "chat_burst": 1_000_000,
     "chat_per_minute": 1e6,
     "reaction_rate_per_second": 1e6,
@@ -782,37 +784,13 @@ def forge(rng: random.Random, token: str) -> str:
 # ----------------------------------------------------------------------------- the server side
 
 
-class ErrorLog(logging.Handler):
+def error_log() -> contextlib.AbstractContextManager[LogRecords]:
     """Every record at ERROR or above, from any logger (uvicorn's and asyncio's included), and
     asyncio's warnings: "SSL connection is closed" was one per write into a connection the
     client had closed, driven by any client."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.levelno >= logging.ERROR or record.name == "asyncio":
-            self.records.append(record)
-
-    def lines(self) -> list[str]:
-        return [f"{r.name}: {r.getMessage()}\n{r.exc_text or ''}" for r in self.records]
-
-
-@contextlib.contextmanager
-def error_log() -> Iterator[ErrorLog]:
-    handler = ErrorLog()
-    handler.setFormatter(logging.Formatter())
-    names = ["", "uvicorn", "uvicorn.error", "uvicorn.access", "salon", "asyncio"]
-    # Loggers that do not propagate would hide their records from the root's handler.
-    loggers = [logging.getLogger(n) for n in names if n == "" or not logging.getLogger(n).propagate]
-    for logger in loggers:
-        logger.addHandler(handler)
-    try:
-        yield handler
-    finally:
-        for logger in loggers:
-            logger.removeHandler(handler)
+    return recording(
+        logging.ERROR, also=lambda r: r.name == "asyncio" and r.levelno >= logging.WARNING
+    )
 
 
 class OnServer:

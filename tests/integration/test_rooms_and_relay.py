@@ -41,10 +41,11 @@ async def test_three_members_mesh_signaling(peers: Callable[..., Any]) -> None:
             "media": {"mic": False, "camera": False, "screen": False},
         }
 
-    # Every pair negotiates; the server stamps "from" and ignores one the client wrote.
+    # Every pair negotiates; the server stamps "from" (one a client writes is refused:
+    # tests/integration/test_checklist_input.py).
     pairs = [(alice, bob), (alice, carol), (bob, carol)]
     for offerer, answerer in pairs:
-        await offerer.send(type="signal", to=answerer.id, description=OFFER, **{"from": "forged"})
+        await offerer.send(type="signal", to=answerer.id, description=OFFER)
         got = await answerer.expect("signal")
         assert got["from"] == offerer.id and got["description"] == OFFER
         await answerer.send(type="signal", to=offerer.id, description=ANSWER)
@@ -140,7 +141,7 @@ async def test_rejected_and_reset_are_relayed_stamped_and_need_exactly_one_paylo
     await bob.join("recover")
     await alice.expect("member_joined")
     rejected = {"type": "offer", "message": "Failed to parse SessionDescription."}
-    await alice.send(type="signal", to=bob.id, rejected=rejected, **{"from": "forged"})
+    await alice.send(type="signal", to=bob.id, rejected=rejected)
     got = await bob.expect("signal")
     assert (got["from"], got["rejected"], got["description"], got["reset"]) == (
         alice.id,

@@ -107,3 +107,93 @@ async def test_rest_refuses_guests_a_room(server: RunningServer) -> None:
         refused = await page.post("/api/v1/rooms")
         assert refused.status_code == 401
         assert refused.json()["detail"]["code"] == "sign_in_required"
+
+
+# ------------------------------------------------------------ sessions that end under a socket
+
+
+@contextlib.asynccontextmanager
+async def another_session(server: RunningServer, username: str) -> AsyncIterator[httpx.AsyncClient]:
+    """Another browser signed in to ``username``'s account: a session of its own."""
+    async with httpx.AsyncClient(base_url=server.base_url, verify=server.ssl_context) as page:
+        page.headers.update(await same_origin_headers(page, server.base_url))
+        body = {"username": username, "password": "correct horse"}
+        signed = await page.post("/api/v1/session", json=body)
+        assert signed.status_code == 200, signed.text
+        yield page
+
+
+async def greeted_member(server: RunningServer, page: httpx.AsyncClient) -> Peer:
+    member = await Peer.connect(server, additional_headers=browser_headers(server, page))
+    await member.hello("ignored")
+    return member
+
+
+async def test_signing_out_closes_that_sessions_sockets_and_ends_their_places(
+    server: RunningServer,
+) -> None:
+    async with (
+        signed_in_page(server, "hal") as page,
+        another_session(server, "hal") as elsewhere,
+        signed_in_page(server, "ivy") as witness_page,
+    ):
+        room = (await page.post("/api/v1/rooms")).json()["id"]
+        witness = await greeted_member(server, witness_page)
+        await witness.join(room)
+        hal = await greeted_member(server, page)
+        await hal.join(room)
+        assert (await witness.expect("member_joined"))["member"]["id"] == hal.id
+        headers = browser_headers(server, page)
+        token = hal.token
+        assert (await page.delete("/api/v1/session")).status_code == 204
+
+        assert await hal.closed_with() == 4006
+        # The place ended at once, as after a goodbye: no member_reconnecting first.
+        heard = [await witness.recv()]
+        while heard[-1]["type"] != "member_left":
+            heard.append(await witness.recv())
+        assert heard[-1]["id"] == hal.id
+        assert all(m["type"] == "room_state" for m in heard[:-1]), heard  # hal was a host
+        await witness.alive()
+        # Neither a new socket with the old cookie nor a guest socket: no socket at all.
+        assert await handshake_status(server, headers) == 401
+        assert await handshake_status(server, {"Origin": server.base_url}) == 401
+        # Signed in again (another session of the account): the old place is gone for good.
+        other = await Peer.connect(server, additional_headers=browser_headers(server, elsewhere))
+        await other.send(type="hello", versions=[1], name="hal", resume=token)
+        await other.error("resume_failed")
+        await other.close()
+        await witness.close()
+
+
+async def test_a_password_change_closes_the_other_sessions_sockets(
+    server: RunningServer,
+) -> None:
+    async with (
+        signed_in_page(server, "jan") as here,
+        another_session(server, "jan") as elsewhere,
+    ):
+        stays = await greeted_member(server, here)
+        # The other session's socket says no hello: an account has one place, and a second
+        # hello would take it from the first (4005, newest wins).
+        waiting = await Peer.connect(server, additional_headers=browser_headers(server, elsewhere))
+        change = {"current_password": "correct horse", "new_password": "battery staple"}
+        changed = await here.patch("/api/v1/me", json=change)
+        assert changed.status_code == 200, changed.text
+        assert await waiting.closed_with() == 4006  # even before its hello
+        await stays.alive()  # the session that changed the password keeps its socket
+        assert await handshake_status(server, browser_headers(server, elsewhere)) == 401
+        await stays.close()
+
+
+async def test_a_new_sign_in_in_the_same_browser_closes_the_old_sessions_sockets(
+    server: RunningServer,
+) -> None:
+    async with signed_in_page(server, "kit") as page:
+        old = await greeted_member(server, page)
+        body = {"username": "kit", "password": "correct horse"}
+        assert (await page.post("/api/v1/session", json=body)).status_code == 200
+        assert await old.closed_with() == 4006
+        fresh = await greeted_member(server, page)  # the new session's cookie
+        await fresh.alive()
+        await fresh.close()

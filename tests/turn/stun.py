@@ -13,15 +13,20 @@ import ipaddress
 import os
 import socket
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 MAGIC_COOKIE = 0x2112A442
-BINDING, ALLOCATE, CREATE_PERMISSION = 0x0001, 0x0003, 0x0008
-SUCCESS, ERROR = 0x0100, 0x0110  # class bits added to the method (RFC 8489 section 5)
+BINDING, ALLOCATE, REFRESH, SEND, DATA_METHOD = 0x0001, 0x0003, 0x0004, 0x0006, 0x0007
+CREATE_PERMISSION, CHANNEL_BIND = 0x0008, 0x0009
+INDICATION, SUCCESS, ERROR = 0x0010, 0x0100, 0x0110  # class bits (RFC 8489 section 5)
 USERNAME, MESSAGE_INTEGRITY, ERROR_CODE = 0x0006, 0x0008, 0x0009
-XOR_PEER_ADDRESS, REALM, NONCE, REQUESTED_TRANSPORT = 0x0012, 0x0014, 0x0015, 0x0019
+CHANNEL_NUMBER, LIFETIME, XOR_PEER_ADDRESS, DATA = 0x000C, 0x000D, 0x0012, 0x0013
+REALM, NONCE, XOR_RELAYED_ADDRESS = 0x0014, 0x0015, 0x0016
+REQUESTED_ADDRESS_FAMILY, REQUESTED_TRANSPORT = 0x0017, 0x0019  # RFC 8656 sections 18.1, 18.7
 UDP = 17
 OK = 200
+Attrs = bytes | Callable[[bytes], bytes]  # or made from the transaction id (IPv6 XOR)
 
 
 def _attr(kind: int, value: bytes) -> bytes:
@@ -49,12 +54,24 @@ def _parse(data: bytes) -> tuple[int, bytes, dict[int, bytes]]:
     return kind, data[8:20], attrs
 
 
-def _xor_address(ip: str, port: int) -> bytes:
-    raw = ipaddress.IPv4Address(ip).packed
-    mask = struct.pack("!I", MAGIC_COOKIE)
-    return struct.pack("!BBH", 0, 1, port ^ (MAGIC_COOKIE >> 16)) + bytes(
-        a ^ b for a, b in zip(raw, mask, strict=True)
+def _xor_address(ip: str, port: int, txid: bytes) -> bytes:
+    """XOR-PEER-ADDRESS's value (RFC 8489 section 14.2): IPv4 XORed with the magic cookie,
+    IPv6 with the cookie and the transaction id."""
+    address = ipaddress.ip_address(ip)
+    family, mask = (1, struct.pack("!I", MAGIC_COOKIE))
+    if address.version == 6:
+        family, mask = 2, struct.pack("!I", MAGIC_COOKIE) + txid
+    return struct.pack("!BBH", 0, family, port ^ (MAGIC_COOKIE >> 16)) + bytes(
+        a ^ b for a, b in zip(address.packed, mask, strict=True)
     )
+
+
+def _read_xor_address(value: bytes, txid: bytes) -> tuple[str, int]:
+    """The (address, port) in an XOR-…-ADDRESS value."""
+    _zero, family, port = struct.unpack("!BBH", value[:4])
+    mask = struct.pack("!I", MAGIC_COOKIE) + (txid if family == 2 else b"")
+    raw = bytes(a ^ b for a, b in zip(value[4:], mask, strict=True))
+    return str(ipaddress.ip_address(raw)), port ^ (MAGIC_COOKIE >> 16)
 
 
 @dataclass
@@ -68,6 +85,8 @@ class TurnClient:
     timeout: float = 1.0
     realm: bytes = b""
     nonce: bytes = b""
+    relayed: tuple[str, int] | None = None  # XOR-RELAYED-ADDRESS of the allocation
+    channels: dict[int, tuple[str, int]] = field(default_factory=dict)  # bound by us
     sock: socket.socket = field(init=False)
 
     def __post_init__(self) -> None:
@@ -90,20 +109,24 @@ class TurnClient:
                 continue
         raise TimeoutError(f"no STUN answer from {self.host}:{self.port}")
 
-    def request(self, method: int, attrs: bytes = b"", *, signed: bool = True) -> int:
-        """Send a request; 200 on success, else the ERROR-CODE. Follows one 401/438 challenge."""
+    def request(self, method: int, attrs: Attrs = b"", *, signed: bool = True) -> int:
+        """Send a request; 200 on success, else the ERROR-CODE. Follows one 401/438 challenge.
+        ``attrs`` may be a function of the transaction id (an IPv6 XOR address needs it)."""
         for _ in range(2):
             txid = os.urandom(12)
+            body = attrs(txid) if callable(attrs) else attrs
             if signed and self.nonce:
                 key = hashlib.md5(
                     f"{self.username}:{self.realm.decode()}:{self.password}".encode()
                 ).digest()
                 auth = _attr(USERNAME, self.username.encode()) + _attr(REALM, self.realm)
-                packet = _signed(method, attrs + auth + _attr(NONCE, self.nonce), txid, key)
+                packet = _signed(method, body + auth + _attr(NONCE, self.nonce), txid, key)
             else:
-                packet = _message(method, attrs, txid)
+                packet = _message(method, body, txid)
             kind, reply = self._exchange(packet, txid)
             if kind == method | SUCCESS:
+                if XOR_RELAYED_ADDRESS in reply:
+                    self.relayed = _read_xor_address(reply[XOR_RELAYED_ADDRESS], txid)
                 return OK
             assert kind == method | ERROR, hex(kind)
             value = reply[ERROR_CODE]
@@ -118,10 +141,48 @@ class TurnClient:
     def binding(self) -> int:
         return self.request(BINDING, signed=False)
 
-    def allocate(self) -> int:
-        return self.request(ALLOCATE, _attr(REQUESTED_TRANSPORT, bytes([UDP, 0, 0, 0])))
+    def allocate(self, family: int = 4) -> int:
+        """Allocate a UDP relay of IPv4 (or, with ``family=6``, IPv6) addresses."""
+        attrs = _attr(REQUESTED_TRANSPORT, bytes([UDP, 0, 0, 0]))
+        if family == 6:
+            attrs += _attr(REQUESTED_ADDRESS_FAMILY, bytes([2, 0, 0, 0]))
+        return self.request(ALLOCATE, attrs)
+
+    def refresh(self, lifetime: int = 600) -> int:
+        """Refresh the allocation (RFC 8656 section 8), asking for ``lifetime`` seconds."""
+        return self.request(REFRESH, _attr(LIFETIME, struct.pack("!I", lifetime)))
 
     def create_permission(self, peer_ip: str, peer_port: int = 9) -> int:
         return self.request(
-            CREATE_PERMISSION, _attr(XOR_PEER_ADDRESS, _xor_address(peer_ip, peer_port))
+            CREATE_PERMISSION,
+            lambda txid: _attr(XOR_PEER_ADDRESS, _xor_address(peer_ip, peer_port, txid)),
         )
+
+    def channel_bind(self, channel: int, peer_ip: str, peer_port: int) -> int:
+        """Bind ``channel`` (0x4000-0x4FFF) to the peer (RFC 8656 section 11)."""
+        self.channels[channel] = (peer_ip, peer_port)
+        return self.request(
+            CHANNEL_BIND,
+            lambda txid: (
+                _attr(CHANNEL_NUMBER, struct.pack("!HH", channel, 0))
+                + _attr(XOR_PEER_ADDRESS, _xor_address(peer_ip, peer_port, txid))
+            ),
+        )
+
+    def send(self, peer_ip: str, peer_port: int, data: bytes) -> None:
+        """A Send indication (RFC 8656 section 10): relay ``data`` to the peer; no answer."""
+        txid = os.urandom(12)
+        attrs = _attr(XOR_PEER_ADDRESS, _xor_address(peer_ip, peer_port, txid)) + _attr(DATA, data)
+        self.sock.sendto(_message(SEND | INDICATION, attrs, txid), (self.host, self.port))
+
+    def receive(self) -> tuple[tuple[str, int], bytes]:
+        """The next Data indication or ChannelData message (RFC 8656 section 12.4): (the peer
+        it came from, its data). Raises TimeoutError."""
+        while True:
+            packet = self.sock.recv(2048)
+            if packet[0] >> 6 == 1:  # ChannelData: channel number, length, data
+                channel, length = struct.unpack("!HH", packet[:4])
+                return self.channels[channel], packet[4 : 4 + length]
+            kind, txid, attrs = _parse(packet)
+            if kind == DATA_METHOD | INDICATION:
+                return _read_xor_address(attrs[XOR_PEER_ADDRESS], txid), attrs[DATA]

@@ -13,7 +13,12 @@ from pathlib import Path
 import pytest
 
 from salon.core.turnconfig import PeerPolicy
-from salon.server.coturn import Coturn, find_turnserver, stun_binding_answered
+from salon.server.coturn import (
+    Coturn,
+    find_turnserver,
+    interface_addresses,
+    stun_binding_answered,
+)
 from salon.server.tls import ensure_self_signed
 from tests.turn.conftest import free_ports
 
@@ -28,7 +33,8 @@ def complaints(log: str) -> list[str]:
 def test_coturn_accepts_the_config_for_each_peer_policy(
     make_coturn: Callable[..., Coturn], peers: PeerPolicy
 ) -> None:
-    turn = make_coturn(peers=peers)
+    # With this machine's addresses and one more to deny (IPv6 among them, where it has one).
+    turn = make_coturn(peers=peers, host_addresses=(*interface_addresses(), "2001:db8::7"))
     assert complaints(turn.log()) == []
     assert f"{turn.config_path.stat().st_mode & 0o777:o}" == "600"
 

@@ -6,21 +6,28 @@ config without the deny rule), so a broken client or a dead server cannot pass f
 
 from __future__ import annotations
 
+import ipaddress
 import shutil
+import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 
 import pytest
 
 from salon.core.turn import turn_credential
-from salon.core.turnconfig import PeerPolicy
-from salon.server.coturn import Coturn
+from salon.core.turnconfig import PeerPolicy, denied_peer_ranges
+from salon.server.coturn import Coturn, interface_addresses
 from tests.turn.conftest import SECRET
 from tests.turn.stun import OK, TurnClient
 
 MakeCoturn = Callable[..., Coturn]
 INTERNAL_PEERS = ("127.0.0.1", "0.0.0.0", "10.0.0.1", "192.168.1.1")
+MORE_INTERNAL_PEERS = ("100.64.0.1", "172.16.0.1", "224.0.0.1", "239.255.255.250")
+MAPPED_PEERS = ("::ffff:127.0.0.1", "::ffff:10.0.0.1")  # IPv4-mapped IPv6 (RFC 4291 2.5.5.2)
+PUBLIC_V6_PEER = "2001:4860:4860::8888"
+DUAL = ("127.0.0.1", "::1")  # relay IPs: IPv4 and IPv6 allocations, both on loopback
 
 
 def _client(turn: Coturn, secret: str = SECRET, ttl: int = 600, user: str = "alice") -> TurnClient:
@@ -37,12 +44,42 @@ def _allocate(turn: Coturn, **kwargs: object) -> int:
 
 
 def _permissions(turn: Coturn, peers: tuple[str, ...]) -> dict[str, int]:
-    client = _client(turn)
+    """CreatePermission's answer for each peer, over an IPv4 allocation for IPv4 peers and an
+    IPv6 one for IPv6 peers (coturn answers 443 to a peer of the other family)."""
+    answers: dict[str, int] = {}
+    for family in (4, 6):
+        of_family = [peer for peer in peers if ipaddress.ip_address(peer).version == family]
+        if not of_family:
+            continue
+        client = _client(turn)
+        try:
+            assert client.allocate(family) == OK
+            answers |= {peer: client.create_permission(peer) for peer in of_family}
+        finally:
+            client.close()
+    return {peer: answers[peer] for peer in peers}
+
+
+@pytest.fixture
+def ipv6_loopback() -> None:
+    """Skip, saying why, where ::1 cannot be bound (IPv6 off): the IPv6 relay needs it."""
     try:
-        assert client.allocate() == OK
-        return {peer: client.create_permission(peer) for peer in peers}
-    finally:
-        client.close()
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
+            sock.bind(("::1", 0))
+    except OSError as exc:
+        reason = f"no IPv6 loopback for an IPv6 relay: {exc}"
+        print(f"SKIP: {reason}", file=sys.__stderr__)
+        pytest.skip(reason)
+
+
+def _denied_by_a_range(peer: str, policy: PeerPolicy) -> bool:
+    ip = ipaddress.ip_address(peer)
+    for span, _why in denied_peer_ranges(policy):
+        first, _, last = span.partition("-")
+        low, high = ipaddress.ip_address(first), ipaddress.ip_address(last or first)
+        if low.version == ip.version and low <= ip <= high:  # type: ignore[operator]
+            return True
+    return False
 
 
 def test_a_fresh_credential_gets_an_allocation(make_coturn: MakeCoturn) -> None:
@@ -74,6 +111,60 @@ def test_the_hardened_relay_refuses_internal_peers_with_403(make_coturn: MakeCot
     log = turn.log()
     for peer, span in [("10.0.0.1", "10.0.0.0-10.255.255.255"), ("192.168.1.1", "192.168.0.0-")]:
         assert f"A peer IP {peer} denied in the range: {span}" in log
+
+
+def test_the_hardened_relay_refuses_cgnat_172_16_and_multicast_peers(
+    make_coturn: MakeCoturn,
+) -> None:
+    """CGNAT and 172.16/12 by Salon's ranges (coturn names them); multicast by
+    ``no-multicast-peers`` first, the 224/4 range being a second lock. The control below
+    allows the first two without the rules."""
+    turn = make_coturn()
+    answers = _permissions(turn, (*MORE_INTERNAL_PEERS, "8.8.8.8"))
+    assert answers == {**dict.fromkeys(MORE_INTERNAL_PEERS, 403), "8.8.8.8": OK}
+    log = turn.log()
+    assert "A peer IP 100.64.0.1 denied in the range: 100.64.0.0-100.127.255.255" in log
+    assert "A peer IP 172.16.0.1 denied in the range: 172.16.0.0-172.31.255.255" in log
+
+
+@pytest.mark.usefixtures("ipv6_loopback")
+def test_ipv4_mapped_ipv6_peers_are_refused(make_coturn: MakeCoturn) -> None:
+    """Over an IPv6 allocation, ::ffff:127.0.0.1 would reach loopback (coturn's own loopback
+    check only knows ::1) and ::ffff:10.0.0.1 the LAN; the ::ffff:0:0/96 rule refuses both.
+    A public IPv6 peer passes, and without the rules both mapped peers pass too."""
+    hardened = make_coturn(relay_ips=DUAL)
+    answers = _permissions(hardened, (*MAPPED_PEERS, PUBLIC_V6_PEER))
+    assert answers == {**dict.fromkeys(MAPPED_PEERS, 403), PUBLIC_V6_PEER: OK}
+    for peer in MAPPED_PEERS:
+        assert f"A peer IP {peer} denied in the range: ::ffff:0:0-::ffff:ffff:ffff" in (
+            hardened.log()
+        )
+    control = make_coturn(relay_ips=DUAL, peers=PeerPolicy.ANY)
+    assert _permissions(control, MAPPED_PEERS) == dict.fromkeys(MAPPED_PEERS, OK)
+
+
+@pytest.mark.usefixtures("ipv6_loopback")
+@pytest.mark.parametrize("policy", [PeerPolicy.PUBLIC, PeerPolicy.LAN])
+def test_the_hosts_own_addresses_are_refused(make_coturn: MakeCoturn, policy: PeerPolicy) -> None:
+    """Every address of this machine's interfaces (as `salon turn-config` and
+    `--with-turn` find them) is refused, and coturn's log names the host-address rule itself,
+    not a range. Under the LAN policy the next address up, where it is not in a denied range
+    (a LAN neighbour), is allowed: only the host is refused, not its network."""
+    host = interface_addresses()
+    if not host:
+        reason = "this machine has no address besides loopback and link-local"
+        print(f"SKIP: {reason}", file=sys.__stderr__)
+        pytest.skip(reason)
+    turn = make_coturn(peers=policy, relay_ips=DUAL, host_addresses=host)
+    assert _permissions(turn, host) == dict.fromkeys(host, 403)
+    log = turn.log()
+    for address in host:
+        assert f"A peer IP {address} denied in the range: {address}\n" in log
+    if policy is PeerPolicy.LAN:
+        neighbours = [str(ipaddress.ip_address(a) + 1) for a in host]
+        neighbours = [n for n in neighbours if n not in host and not _denied_by_a_range(n, policy)]
+        print(f"host addresses {host}; LAN neighbours allowed: {neighbours}")
+        assert _permissions(turn, tuple(neighbours)) == dict.fromkeys(neighbours, OK)
 
 
 def test_without_the_deny_rules_the_same_peers_are_allowed(make_coturn: MakeCoturn) -> None:

@@ -19,7 +19,7 @@ import pytest
 from websockets.sync.client import connect
 
 from salon.core.settings import Settings
-from salon.server.coturn import lan_address, turn_host
+from salon.server.coturn import interface_addresses, lan_address, turn_host
 from tests.turn.conftest import free_ports
 from tests.turn.stun import OK, TurnClient
 
@@ -77,8 +77,11 @@ def test_serve_with_turn(tmp_path: Path, stop: signal.Signals) -> None:
         assert turn["urls"] == [f"turn:{where}?transport=udp", f"turn:{where}?transport=tcp"]
         assert turn["username"].endswith(f":{welcome['id']}")
         assert refreshed["type"] == "ice_servers" and refreshed["ref"] == "r"
-        # Both credentials are good at coturn; the LAN demo relays to LAN peers, not loopback.
-        assert _allocate_with(turn, turn_port, ("192.168.1.1", "127.0.0.1")) == [OK, OK, 403]
+        # Both credentials are good at coturn; the LAN demo relays to LAN peers, not loopback
+        # and not this machine's own addresses (its IPv4 ones: the client allocates IPv4).
+        own = tuple(a for a in interface_addresses() if ipaddress.ip_address(a).version == 4)
+        answers = _allocate_with(turn, turn_port, ("192.168.1.1", "127.0.0.1", *own))
+        assert answers == [OK, OK, 403, *[403] * len(own)]
         assert _allocate_with(refreshed["ice_servers"][1], turn_port) == [OK]
         forged = turn | {"credential": "AAAAAAAAAAAAAAAAAAAAAAAAAAA="}
         assert _allocate_with(forged, turn_port) == [401]

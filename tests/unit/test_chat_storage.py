@@ -12,6 +12,7 @@ from salon.core.settings import LimitSettings
 from salon.protocol.messages import ChatDelivered, ChatEntry, Joined
 
 from .conftest import World
+from .test_hosts import connect
 
 DAY = 86_400.0
 
@@ -105,3 +106,66 @@ def test_a_quota_below_the_history_on_join_is_refused_at_start() -> None:
     """joined.history would show messages the store no longer holds."""
     with pytest.raises(ValueError, match="at least history_on_join"):
         LimitSettings(max_room_chat_messages=10, history_on_join=50)
+
+
+async def test_one_address_has_one_chat_budget_whatever_connections_it_opens(
+    make_world: Callable[..., World],
+) -> None:
+    """A new connection is a new member, with a fresh member budget, but not a fresh address
+    budget: opening connection after connection gets an address no more than its own rate."""
+    world = make_world(chat_burst=3, address_chat_burst=5, address_chat_per_minute=60)
+    office = "203.0.113.9"
+    mallory = await connect(world, "m0", address=office)
+    await mallory.send(type="join", room="r")
+    mallory.take()
+    sent = 0
+    for i in range(1, 4):  # each new connection brings its 3, the address allows 5 in all
+        for _ in range(3):
+            await mallory.send(type="chat", text=f"m{sent}", ref="x")
+            sent += 1
+        mallory = await connect(world, f"m{i}", address=office)
+        await mallory.send(type="join", room=f"r{i}")  # other rooms: the same budget
+        mallory.take()
+    stored = [e.text for room in world.chats.rooms.values() for e in room]
+    assert stored == ["m0", "m1", "m2", "m3", "m4"]
+
+    await mallory.send(type="chat", text="over", ref="c9")
+    error = mallory.take_error()
+    assert (error.code, error.ref) == ("rate_limited", "c9")
+    assert "1 s" in error.message
+
+    ann = await connect(world, "ann", address="192.0.2.1")  # other addresses: unaffected
+    await ann.send(type="join", room="r3")
+    ann.take()
+    await ann.send(type="chat", text="hello")
+    assert [e.text for e in world.chats.rooms["r3"]] == ["hello"]
+
+    world.clock.advance(1.0)  # one a second comes back to the address
+    mallory.take()
+    await mallory.send(type="chat", text="later")
+    assert [e.text for e in world.chats.rooms["r3"]] == ["hello", "later"]
+    mallory.take()
+    await mallory.send(type="chat", text="again")
+    assert mallory.take_error().code == "rate_limited"
+
+
+async def test_a_refused_message_spends_neither_budget(
+    make_world: Callable[..., World],
+) -> None:
+    """A member over its own rate spends none of its address's budget (its office mates keep
+    theirs), and a message the address refuses spends none of the member's."""
+    world = make_world(chat_burst=2, address_chat_burst=3, address_chat_per_minute=60)
+    office = "203.0.113.9"
+    ann, bob = [await connect(world, name, address=office) for name in ("ann", "bob")]
+    for client in (ann, bob):
+        await client.send(type="join", room="r")
+    for _ in range(10):  # ann floods: 2 stored, 8 refused by her own budget
+        await ann.send(type="chat", text="ann")
+    await bob.send(type="chat", text="bob")  # the address's third
+    assert [e.text for e in world.chats.rooms["r"]] == ["ann", "ann", "bob"]
+    bob.take()
+    await bob.send(type="chat", text="bob again")  # the address's budget is spent
+    assert bob.take_error().code == "rate_limited"
+    world.clock.advance(1.0)  # one more for the address; bob's own budget still holds one
+    await bob.send(type="chat", text="bob later")
+    assert [e.text for e in world.chats.rooms["r"]][-1] == "bob later"

@@ -17,7 +17,7 @@ import pytest
 from salon.core.admission import Joiner, Way, way_back, way_in
 from salon.core.clock import FakeClock
 from salon.core.hub import Hub
-from salon.core.passwords import MemoryRoomKeys, RoomCreator, host_key_digest
+from salon.core.passwords import MemoryRoomKeys, Removed, RoomCreator, host_key_digest
 from salon.core.resume import Claims, ResumeTokens
 from salon.core.room import Room
 from salon.core.session import Session
@@ -996,8 +996,11 @@ async def test_a_write_numbered_for_an_erased_meeting_is_dropped(world: World) -
 # ------------------------------------------------------------------------------ restarts
 
 
-def restarted(world: World) -> World:
-    hub = Hub(world.limits, world.clock, world.chats, MemoryRoomKeys(), tokens=world.hub.tokens)
+def restarted(world: World, keys: MemoryRoomKeys | None = None) -> World:
+    """A new hub on the same chat store and token key; ``keys``: the room store it had (a
+    fresh one by default)."""
+    keys = MemoryRoomKeys() if keys is None else keys
+    hub = Hub(world.limits, world.clock, world.chats, keys, tokens=world.hub.tokens)
     return World(world.limits, world.clock, world.chats, hub)
 
 
@@ -1064,6 +1067,106 @@ async def test_after_a_restart_the_role_passes_on_when_no_host_is_back_within_th
     assert isinstance(joined, Joined) and host.id in joined.hosts
 
 
+async def test_a_member_removed_before_a_restart_does_not_come_back_by_its_old_token(
+    signed: World,
+) -> None:
+    """The meeting's removals are in the store until no token from before them is valid: a
+    restart does not seat the removed member again, while the others, from the same client
+    address, come back."""
+    keys = signed.hub.keys
+    assert isinstance(keys, MemoryRoomKeys)
+    host, bob, cat = await signed.connect_in("r", "host", "bob", "cat")
+    old = bob.token  # names the room
+    await host.send(type="remove", id=bob.id)
+    await signed.hub.settle(1)
+    removed = keys.removed["r"]
+    assert removed.ids == (bob.id,)
+    lifetime_ms = signed.limits.resume_token_seconds * 1000
+    assert removed.until_ms == signed.clock.wall_ms() + lifetime_ms
+    after = restarted(signed, keys)
+    back = await resume(after, old)
+    welcome = back.take()[0]
+    assert isinstance(welcome, Welcome) and welcome.resumed is not None
+    assert welcome.resumed.room is None
+    c2 = await resume(after, cat.token)  # the same address as bob's in this world
+    assert isinstance(c2.take()[-1], Joined)
+    h2 = await resume(after, host.token)
+    joined = h2.take()[-1]
+    assert isinstance(joined, Joined) and joined.hosts == [host.id]
+    assert {m.id for m in joined.members} == {cat.id}
+    await back.send(type="join", room="r")  # and a join knocks, marked removed
+    assert back.take() == [LobbyWaiting(room="r")]
+    assert [(k.id, k.removed) for k in h2.take_one(Lobby).waiting] == [(bob.id, True)]
+
+
+async def test_after_a_restart_an_older_token_of_a_removed_account_seats_it_nowhere(
+    signed: World,
+) -> None:
+    """The account counts too: its other, older place (replaced by the connection the host
+    removed) does not come back into the room by its token."""
+    keys = signed.hub.keys
+    assert isinstance(keys, MemoryRoomKeys)
+    (host,) = await signed.connect_in("r", "host")
+    first = await connect(signed, "Sam", account="sam")
+    await first.send(type="join", room="r")
+    old = first.token  # names the room
+    second = await connect(signed, "Sam", account="sam")  # newest wins: the first place ends
+    await second.send(type="join", room="r")
+    await host.send(type="remove", id=second.id)
+    await signed.hub.settle(1)
+    after = restarted(signed, keys)
+    transport = FakeTransport()
+    sam = SignedInAccount(username="sam", display_name="Sam")
+    back = Client(Session(after.hub, transport, lambda _: list(ICE), account=sam), transport)
+    await back.send(type="hello", versions=[1], name="Sam", resume=old)
+    welcome = back.take()[0]
+    assert isinstance(welcome, Welcome) and welcome.resumed is not None
+    assert welcome.resumed.room is None
+
+
+async def test_removals_a_host_took_back_or_that_expired_do_not_outlive_a_restart(
+    signed: World,
+) -> None:
+    keys = signed.hub.keys
+    assert isinstance(keys, MemoryRoomKeys)
+    host, bob = await signed.connect_in("r", "host", "bob")
+    await host.send(type="remove", id=bob.id)
+    await host.send(type="room_lobby", enabled=True)
+    await bob.send(type="join", room="r")
+    await host.send(type="lobby_admit", id=bob.id)  # let back in: its place may come back
+    await signed.hub.settle(1)
+    assert bob.id not in keys.removed.get("r", Removed(0)).ids
+    after = restarted(signed, keys)
+    b2 = await resume(after, bob.token)
+    assert isinstance(b2.take()[-1], Joined)
+
+    # Past the longest a token from before the removal lives, the store's copy is not read.
+    (carl,) = await after.connect_in("s", "carl")
+    await b2.send(type="join", room="s")
+    await carl.send(type="remove", id=b2.id)
+    await after.hub.settle(1)
+    assert keys.removed["s"].ids == (b2.id,)
+    after.clock.advance(after.limits.resume_token_seconds)
+    later = restarted(after, keys)
+    await later.connect_in("s", "dora")
+    assert later.hub.rooms["s"].removed_ids == {}
+
+
+async def test_the_store_forgets_the_removals_when_the_meeting_ends(signed: World) -> None:
+    keys = signed.hub.keys
+    assert isinstance(keys, MemoryRoomKeys)
+    host, bob = await signed.connect_in("r", "host", "bob")
+    await host.send(type="remove", id=bob.id)
+    await signed.hub.settle(1)
+    assert "r" in keys.removed
+    await host.send(type="leave")  # the last one out: the meeting ends
+    await signed.hub.settle(1)
+    assert "r" not in keys.removed
+    after = restarted(signed, keys)
+    await after.connect_in("r", "dora")
+    assert after.hub.rooms["r"].removed_ids == {}  # a new meeting: removed by nobody
+
+
 async def test_a_place_taken_over_while_rebuilt_is_seated_only_where_it_went(
     signed: World,
 ) -> None:
@@ -1114,17 +1217,17 @@ async def test_a_removed_members_old_token_seats_it_nowhere(world: World) -> Non
 
 
 def test_a_place_rebuilt_from_a_token_does_not_return_where_it_was_removed() -> None:
+    """The member id and the account count, not the address: the token proves who comes
+    back, and others behind a removed member's client address keep their places."""
     room = Room("r", history=deque())
     room.seats["h"] = None  # type: ignore[assignment]
     token = Claims("m", "bob", "bob-account", "r", None, None, 10**10, host=True)
-    assert way_back(room, token, None, 8) is Way.HOST
-    for book, key in (
-        (room.removed_ids, "m"),
-        (room.removed_accounts, "bob-account"),
-        (room.removed_addresses, "192.0.2.1"),
-    ):
+    assert way_back(room, token, 8) is Way.HOST
+    room.removed_addresses["192.0.2.1"] = None
+    assert way_back(room, token, 8) is Way.HOST
+    for book, key in ((room.removed_ids, "m"), (room.removed_accounts, "bob-account")):
         book[key] = None
-        assert way_back(room, token, "192.0.2.1", 8) is None
+        assert way_back(room, token, 8) is None
         book.clear()
 
 

@@ -13,7 +13,7 @@ CANDIDATE = {"candidate": "candidate:1 1 udp 1 192.0.2.1 5000 typ host", "sdpMid
 async def test_signal_reaches_only_the_target_stamped_by_the_server(world: World) -> None:
     alice, bob, carol = await world.connect_in("lobby", "alice", "bob", "carol")
 
-    await alice.send(type="signal", to=bob.id, description=OFFER, **{"from": carol.id})
+    await alice.send(type="signal", to=bob.id, description=OFFER)
 
     (wire,) = bob.take_wire()
     assert wire == {

@@ -113,10 +113,13 @@ def way_in(room: Room, joiner: Joiner, max_members: int) -> Way:
     return _seat(room, Way.SEAT, max_members)
 
 
-def way_back(room: Room, claims: Claims, address: str | None, max_members: int) -> Way | None:
+def way_back(room: Room, claims: Claims, max_members: int) -> Way | None:
     """How a place rebuilt from its token comes back into the ordinary room its token names;
-    None when it does not (it resumes without a room): the room is full, a host removed it,
-    or the room is locked, has a password or a lobby that its token does not get it past.
+    None when it does not (it resumes without a room): the room is full, a host removed that
+    member (and did not let it back in; the meeting's removals outlive a restart), or the room
+    is locked, has a password or a lobby that its token does not get it past. The member id
+    and the account count here, not the client address: the token proves who comes back, and
+    the others behind a removed member's address keep their places.
 
     A token's host claim makes it a host again (R3), past every protection; a guarded token
     (let in under a password) gets back into a room that came back guarded. The first one back
@@ -125,7 +128,7 @@ def way_back(room: Room, claims: Claims, address: str | None, max_members: int) 
     on when someone leaves, R2)."""
     if len(room) >= max_members:
         return None
-    if room.was_removed(claims.member, claims.account, address):
+    if claims.member in room.removed_ids or (claims.account or "") in room.removed_accounts:
         return None
     if claims.host:
         return Way.HOST

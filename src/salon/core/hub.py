@@ -32,7 +32,7 @@ from salon.core.passwords import RoomKeys
 from salon.core.place import Place, TokenMint
 from salon.core.resume import Claims, ResumeTokens
 from salon.core.room import Room
-from salon.core.rooms import CALL_ROOM_PREFIX, address_of, send
+from salon.core.rooms import CALL_ROOM_PREFIX, send
 from salon.core.settings import LimitSettings
 from salon.protocol import CloseCode, ErrorCode, Outgoing
 from salon.protocol.messages import (
@@ -175,6 +175,20 @@ class Hub(Moderation):
         """How many members are greeted (attached or away), reachable or not."""
         return len(self._online)
 
+    def occupied(self, place: Place) -> bool:
+        """Whether a greeted member is doing something the server keeps its connection for:
+        seated in a room, waiting in a lobby, in a call (ringing included), reachable by its
+        name, or watching presence. One that is none of these is idle
+        (``idle_greeted_seconds``)."""
+        member_id = place.id
+        return (
+            place.reachable
+            or member_id in self._where
+            or member_id in self._waiting
+            or member_id in self._watchers
+            or self.calls.of(member_id) is not None
+        )
+
     # ------------------------------------------------------------------ places
 
     def new_place(self, member_id: str, name: str, account: str | None) -> Place:
@@ -277,7 +291,7 @@ class Hub(Moderation):
             return None
         if room.allowed is not None:
             return Way.SEAT  # its call's room: _room_for checked it is one of the two
-        return way_back(room, claims, address_of(place), self.limits.max_room_members)
+        return way_back(room, claims, self.limits.max_room_members)
 
     async def _room_for(self, claims: Claims) -> Room | None:
         assert claims.room is not None

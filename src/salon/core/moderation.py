@@ -10,6 +10,8 @@ room sees of a done action: ``room_state`` when hosts or protections changed, an
 
 from __future__ import annotations
 
+import math
+
 from salon.core import validate
 from salon.core.errors import fail
 from salon.core.member import Member
@@ -135,6 +137,12 @@ class Moderation(Rooms):
 
     def _let_in(self, room: Room, host: Member, knock: Knock) -> None:
         self._withdraw(knock.member)  # the hosts hear ``lobby`` after the room's news
+        if knock.removed:
+            # A host let a removed member back in: its place (and its account's) may come
+            # back after a restart. Its address still makes a later join knock, marked removed.
+            room.removed_ids.pop(knock.member.id, None)
+            room.removed_accounts.pop(account_of(knock.member) or "", None)
+            self._keep_removals(room)
         self._seat(knock.member, room, knock.media)
         self._tell(room, "admitted", host, knock.member)
 
@@ -192,6 +200,11 @@ class Moderation(Rooms):
         room.host_accounts.pop(account or "", None)  # a removed host does not come back one
         remember(room.removed_accounts, account, bound)
         remember(room.removed_addresses, address_of(target), bound)
+        # Kept until no token issued before this removal can come back (a restart forgets
+        # what is only in memory; Hub.rebuild asks the room).
+        lifetime_ms = math.ceil(self.limits.resume_token_seconds * 1000)
+        room.removed_until_ms = self.clock.wall_ms() + lifetime_ms
+        self._keep_removals(room)
         farewell = Left(
             room=room.id,
             reason="removed",

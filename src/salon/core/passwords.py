@@ -4,7 +4,9 @@ and checked.
 
 A room's password lives hashed in memory with the live room and ends with it; it is never
 stored. Only the fact that a meeting with a password is under way is (the room is *sealed*),
-so that a restart cannot hand that meeting's chat to someone else. Hashing is slow on purpose
+so that a restart cannot hand that meeting's chat to someone else; and whom its hosts removed
+(:class:`Removed`), so that a restart cannot seat them again by their old resume tokens.
+Hashing is slow on purpose
 (scrypt), so the store runs it in a worker thread and the domain only awaits it.
 """
 
@@ -40,14 +42,28 @@ class Standing:
 
 
 @dataclass(frozen=True, slots=True)
+class Removed:
+    """Whom a meeting's hosts removed (member ids, accounts, client addresses, each oldest
+    first), kept by the store until ``until_ms`` (Unix ms): the last removal plus the longest a
+    resume token lives, past which no token issued before it can come back."""
+
+    until_ms: int
+    ids: tuple[str, ...] = ()
+    accounts: tuple[str, ...] = ()
+    addresses: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class StoredRoom:
     """What the store knows of a room: who created it over REST (None when it was not, or
-    before host keys), whether it is sealed (a meeting with a password is under way), and its
-    standing settings when it was created through the server API."""
+    before host keys), whether it is sealed (a meeting with a password is under way), its
+    standing settings when it was created through the server API, and whom the meeting under
+    way removed."""
 
     creator: RoomCreator | None = None
     sealed: bool = False
     standing: Standing | None = None
+    removed: Removed | None = None
 
 
 def host_key_digest(host_key: str) -> str:
@@ -73,6 +89,12 @@ class RoomKeys(Protocol):
         anyone but its members comes back (see Rooms._activate)."""
         ...
 
+    async def remember_removed(self, room: str, removed: Removed | None, now_ms: int) -> None:
+        """Keep whom the meeting under way in ``room`` removed (None: nobody, the meeting
+        ended), in place of what was kept before. What outlives a restart of a removal: a
+        member rebuilt from an older token is not seated again (see Hub.rebuild)."""
+        ...
+
     async def hash_password(self, password: str) -> str:
         """A salted, slow hash of a room password (never the password itself)."""
         ...
@@ -89,11 +111,24 @@ class MemoryRoomKeys:
         self.creators: dict[str, RoomCreator] = {}
         self.seals: set[str] = set()
         self.standing: dict[str, Standing] = {}
+        self.removed: dict[str, Removed] = {}
 
     async def lookup(self, room: str) -> StoredRoom | None:
-        if room not in self.creators and room not in self.seals and room not in self.standing:
+        known = (self.creators, self.seals, self.standing, self.removed)
+        if not any(room in book for book in known):
             return None
-        return StoredRoom(self.creators.get(room), room in self.seals, self.standing.get(room))
+        return StoredRoom(
+            self.creators.get(room),
+            room in self.seals,
+            self.standing.get(room),
+            self.removed.get(room),
+        )
+
+    async def remember_removed(self, room: str, removed: Removed | None, now_ms: int) -> None:
+        if removed is None:
+            self.removed.pop(room, None)
+        else:
+            self.removed[room] = removed
 
     async def seal(self, room: str, sealed: bool, now_ms: int) -> None:
         if sealed:

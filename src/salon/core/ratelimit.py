@@ -18,10 +18,16 @@ class TokenBucket:
 
     def wait(self, now: float) -> float:
         """Spend one token if there is one (0.0); otherwise the seconds until there will be."""
+        wait = self.due(now)
+        if wait == 0.0:
+            self._tokens -= 1.0
+        return wait
+
+    def due(self, now: float) -> float:
+        """The seconds until a token is there (0.0: now), spending none."""
         elapsed = max(0.0, now - self._stamp)
         self._stamp = now
         self._tokens = min(self._burst, self._tokens + elapsed * self._rate)
         if self._tokens >= 1.0:
-            self._tokens -= 1.0
             return 0.0
         return (1.0 - self._tokens) / self._rate

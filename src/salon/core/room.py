@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from salon.core.member import Member
-from salon.core.passwords import RoomCreator, Standing
+from salon.core.passwords import Removed, RoomCreator, Standing
 from salon.core.ratelimit import TokenBucket
 from salon.protocol import Outgoing
 from salon.protocol.messages import ChatEntry, Knocker, MediaState, RoomState
@@ -82,6 +82,8 @@ class Room:
     removed_ids: dict[str, None] = field(default_factory=dict)  # each oldest first
     removed_accounts: dict[str, None] = field(default_factory=dict)
     removed_addresses: dict[str, None] = field(default_factory=dict)
+    removed_until_ms: int = 0  # wall clock, ms: the store keeps the removals until then
+    removals_queued: bool = False  # a write of the removals waits to read them
     hands: dict[str, None] = field(default_factory=dict)  # raised, earliest first
     # Wrong-password budgets by client address (or member id), oldest first; see
     # LimitSettings.password_guesses. Kept for the room's life, not the meeting's.
@@ -156,6 +158,31 @@ class Room:
             or (address is not None and address in self.removed_addresses)
         )
 
+    def removals(self) -> Removed | None:
+        """Whom this meeting removed, as the store keeps it; None for nobody."""
+        if not (self.removed_ids or self.removed_accounts or self.removed_addresses):
+            return None
+        return Removed(
+            self.removed_until_ms,
+            tuple(self.removed_ids),
+            tuple(self.removed_accounts),
+            tuple(self.removed_addresses),
+        )
+
+    def restore_removals(self, removed: Removed, now_ms: int, limit: int) -> None:
+        """Take back whom the meeting removed before this process started, unless the store
+        kept it past ``until_ms`` (no token from before the removals is valid any more)."""
+        if removed.until_ms <= now_ms:
+            return
+        self.removed_until_ms = max(self.removed_until_ms, removed.until_ms)
+        for book, keys in (
+            (self.removed_ids, removed.ids),
+            (self.removed_accounts, removed.accounts),
+            (self.removed_addresses, removed.addresses),
+        ):
+            for key in keys:
+                remember(book, key, limit)
+
     def end_meeting(self) -> list[Knock]:
         """Forget the meeting (every protection ends with it, but the room's standing settings
         start the next one); returns who was waiting."""
@@ -170,6 +197,7 @@ class Room:
         self.removed_ids.clear()
         self.removed_accounts.clear()
         self.removed_addresses.clear()
+        self.removed_until_ms = 0
         self.hands.clear()
         self.apply_standing()
         return waiting

@@ -22,9 +22,10 @@ from salon.core.chatlog import ChatRepository, SeqTaken
 from salon.core.clock import Clock
 from salon.core.errors import SalonError, fail
 from salon.core.member import Member
+from salon.core.place import Place
 from salon.core.room import Room
 from salon.core.settings import LimitSettings
-from salon.core.throttle import KeyedThrottle
+from salon.core.throttle import KeyedThrottle, take_all
 from salon.protocol import ErrorCode, Outgoing
 from salon.protocol.messages import ChatDelivered, ChatEntry, History, ServerMessage
 
@@ -41,6 +42,11 @@ def send(member: Member, message: ServerMessage) -> None:
     member.push(Outgoing(message))
 
 
+def address_of(member: Member) -> str | None:
+    """The client address of a member's newest connection, None when unknown."""
+    return member.address if isinstance(member, Place) else None
+
+
 class ChatRooms:
     """The live rooms of one hub, where each member sits, and the chat of each room."""
 
@@ -52,8 +58,11 @@ class ChatRooms:
         self._where: dict[str, Room] = {}  # member id -> room
         self._loading: Counter[str] = Counter()  # room id -> activations reading the store
         self._tasks: set[asyncio.Task[Any]] = set()
-        # Rates by member (not by seat: leaving and joining again starts no new budget).
+        # Rates by member (not by seat: leaving and joining again starts no new budget), and
+        # by client address (a new connection is no new budget either).
         self.chat_rate = KeyedThrottle(limits.chat_per_minute, limits.chat_burst, RATE_KEYS)
+        per_address = limits.address_chat_per_minute
+        self.address_chat_rate = KeyedThrottle(per_address, limits.address_chat_burst, RATE_KEYS)
 
     def room_of(self, member: Member) -> Room:
         room = self._where.get(member.id)
@@ -85,10 +94,16 @@ class ChatRooms:
 
     def _may_chat(self, member: Member) -> None:
         """Spend one of the member's messages (``chat_burst`` at once, then
-        ``chat_per_minute``, whatever rooms it joins), or refuse with ``rate_limited``: one
-        connection cannot fill the store at the frame rate (50 messages of 4,000 characters
-        a second)."""
-        wait = self.chat_rate.take(member.id, self.clock.monotonic())
+        ``chat_per_minute``, whatever rooms it joins) and one of its client address's
+        (``address_chat_burst``, then ``address_chat_per_minute``, whatever connections it
+        opens), or refuse with ``rate_limited`` spending neither: one connection cannot fill
+        the store at the frame rate (50 messages of 4,000 characters a second), nor can one
+        address by opening connection after connection."""
+        budgets = [(self.chat_rate, member.id)]
+        address = address_of(member)
+        if address is not None:
+            budgets.append((self.address_chat_rate, address))
+        wait = take_all(budgets, self.clock.monotonic())
         if wait > 0:
             raise fail(
                 ErrorCode.RATE_LIMITED,

@@ -37,7 +37,7 @@ from salon.core.passwords import RoomKeys
 from salon.core.place import Place
 from salon.core.ratelimit import TokenBucket
 from salon.core.room import Knock, Room, Seat, remember
-from salon.core.roomchat import RATE_KEYS, ChatRooms, send
+from salon.core.roomchat import RATE_KEYS, ChatRooms, address_of, send
 from salon.core.settings import LimitSettings
 from salon.core.throttle import KeyedThrottle
 from salon.protocol import ErrorCode, Outgoing
@@ -80,11 +80,6 @@ def account_of(member: Member) -> str | None:
     return member.account if isinstance(member, Place) else None
 
 
-def address_of(member: Member) -> str | None:
-    """The client address of a member's newest connection, None when unknown."""
-    return member.address if isinstance(member, Place) else None
-
-
 class Rooms(ChatRooms):
     """The rooms of one hub and the state they share with it (names, watchers, calls)."""
 
@@ -100,6 +95,10 @@ class Rooms(ChatRooms):
         # Joins by room and client address: one stranger's loop spends its own budget only.
         joins = limits.room_joins_per_minute
         self.join_rate = KeyedThrottle(joins, limits.room_join_burst, RATE_KEYS)
+        # Password tries by room, from all addresses together (an address with a member in
+        # the room is exempt): many addresses guessing in parallel gain nothing.
+        guesses = limits.room_password_guesses_per_minute
+        self.room_guesses = KeyedThrottle(guesses, limits.room_password_guess_burst, RATE_KEYS)
         self.calls = CallBook()
         self._names: dict[str, Member] = {}  # name_key -> member, reachable names only
         self._online: dict[str, Member] = {}  # member id -> every greeted member
@@ -144,7 +143,7 @@ class Rooms(ChatRooms):
         missing); ``already_joined`` (in that room or waiting for it); ``in_call`` (a call
         rings); ``no_such_room`` (a call's room); ``server_full``; ``room_locked``;
         ``room_full`` (no seat, or ``max_room_members`` waiting already); ``rate_limited``
-        (the room's joins, or the address's password tries, are spent)."""
+        (the room's joins, or the address's or the room's password tries, are spent)."""
         room_id = validate.room_id(room_id)
         password = validate.password(password, self.limits.max_password_chars)
         self._joinable(member, room_id)
@@ -201,7 +200,9 @@ class Rooms(ChatRooms):
             hashed, password = room.password_hash, joiner.password
             assert hashed is not None, "way_in asks for a check only when there is a password"
             assert password is not None, "... and one was given"
+            self._may_guess_room(room, joiner)
             self._may_guess(room, joiner)
+            self._guessed(room, joiner)
             if await self.keys.verify_password(password, hashed):
                 joiner = replace(joiner, opens=hashed)
             else:
@@ -221,6 +222,33 @@ class Rooms(ChatRooms):
                 ErrorCode.RATE_LIMITED,
                 f"too many joins of this room: try again in {math.ceil(wait)} s",
             )
+
+    def _may_guess_room(self, room: Room, joiner: Joiner) -> None:
+        """Refuse with ``rate_limited``, spending nothing, when the room's password tries from
+        all addresses together are spent (``room_password_guess_burst`` at once, then
+        ``room_password_guesses_per_minute``): a thousand addresses guess no faster than one
+        room allows. A joiner from the address of a member seated in the room is exempt, so
+        strangers spending the room's tries cannot lock out the members' colleagues."""
+        if self._known_address(room, joiner):
+            return
+        wait = self.room_guesses.due(room.id, self.clock.monotonic())
+        if wait > 0:
+            raise fail(
+                ErrorCode.RATE_LIMITED,
+                f"too many passwords tried for this room: try again in {math.ceil(wait)} s",
+            )
+
+    def _guessed(self, room: Room, joiner: Joiner) -> None:
+        """Spend one of the room's password tries (see :meth:`_may_guess_room`)."""
+        if not self._known_address(room, joiner):
+            self.room_guesses.take(room.id, self.clock.monotonic())
+
+    def _known_address(self, room: Room, joiner: Joiner) -> bool:
+        """Whether a member seated in ``room`` connects from the joiner's client address."""
+        address = joiner.address
+        if address is None:
+            return False
+        return any(address_of(seat.member) == address for seat in room.seats.values())
 
     def _may_guess(self, room: Room, joiner: Joiner) -> None:
         """Spend one of the joiner's password tries on ``room`` (a token bucket per client
@@ -289,6 +317,9 @@ class Rooms(ChatRooms):
         room.allowed, room.call = allowed, call
         if stored is not None:
             room.creator, room.standing = stored.creator, stored.standing
+            if stored.removed is not None:
+                limit = self.limits.max_room_removed
+                room.restore_removals(stored.removed, self.clock.wall_ms(), limit)
         room.apply_standing()
         if sealed:
             # Kept for a member of the sealed meeting: unless it is the room's standing one,
@@ -548,6 +579,29 @@ class Rooms(ChatRooms):
         room.writes += 1  # the room is kept until the seal is written
         self._spawn(write())
 
+    def _keep_removals(self, room: Room) -> None:
+        """Tell the store whom the meeting in ``room`` removed (what the room holds when the
+        write runs: nobody once the meeting ended), in a task of the hub's, in turn with the
+        room's other writes, as :meth:`_reseal` does; one write at most waits at a time (it
+        reads the removals when its turn comes). A write that fails is logged; the removals
+        still hold in memory, only a restart before the next write forgets them."""
+
+        async def write() -> None:
+            try:
+                async with room.chat_lock:
+                    room.removals_queued = False  # what changes from here needs a write
+                    now = self.clock.wall_ms()
+                    await self.keys.remember_removed(room.id, room.removals(), now)
+            finally:
+                room.writes -= 1
+                self._forget_if_idle(room)
+
+        if room.removals_queued:
+            return  # the write waiting for the lock will read this change too
+        room.removals_queued = True
+        room.writes += 1
+        self._spawn(write())
+
     def _hands_changed(self, room: Room) -> None:
         room.broadcast(Outgoing(Hands(room=room.id, raised=list(room.hands))))
 
@@ -557,13 +611,15 @@ class Rooms(ChatRooms):
         under a password is erased."""
         if room.started_ms is not None:
             self._report("meeting_ended", room, reason=reason)
-        erase = room.guarded
+        erase, removals = room.guarded, room.removals()
         for knock in room.end_meeting():
             self._waiting.pop(knock.member.id, None)
             send(knock.member, LobbyDenied(room=room.id, reason="ended"))
         if erase:
             self._erase_chat(room)
             self._reseal(room)  # after the erase: the meeting is over, nothing to protect
+        if removals is not None:
+            self._keep_removals(room)  # the next meeting starts with nobody removed
 
     def _report(
         self,

@@ -22,7 +22,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from enum import Enum
-from typing import Any
+from typing import Any, Final
 
 from salon.core import validate
 from salon.core.errors import SalonError, fail
@@ -79,6 +79,10 @@ from salon.protocol.messages import (
     SignedInAccount,
     Welcome,
 )
+
+# A frame the server cannot read (bad_json, bad_message, unknown_type) costs one strike per
+# started block of this many characters (see Session.receive).
+UNREADABLE_STRIKE_BYTES: Final = 4096
 
 log = logging.getLogger(__name__)
 
@@ -160,9 +164,13 @@ class Session:
             self._error(ErrorCode.BINARY_UNSUPPORTED, "frames are JSON text, not binary")
             return
         try:
-            message = decode_client(frame)
+            message = decode_client(frame, self.hub.limits)
         except ProtocolError as exc:
             self._error(exc.code, exc.message, exc.ref)
+            # Reading it cost the server time by its size (a 64 KiB frame it cannot read takes
+            # milliseconds to judge): strikes by the started 4 KiB, so a stream of them is
+            # closed after a few, while a client's occasional mistake costs nothing.
+            self._strike(self.hub.clock.monotonic(), 1 + len(frame) // UNREADABLE_STRIKE_BYTES)
             return
         self.hub.observer.frame(message.type)
         handler = _HANDLERS[type(message)]
@@ -182,17 +190,21 @@ class Session:
         flooding reaches ``rate_strikes_before_close`` and is closed (4003). ``rate_limited``
         is sent at most once a second, so the errors cannot flood the outbox either."""
         now = self.hub.clock.monotonic()
-        self._strikes = max(0.0, self._strikes - (now - self._strikes_at))
-        self._strikes_at = now
         if self._bucket.take(now):
             return True
-        self._strikes += 1
         if now - self._warned_at >= 1.0:
             self._warned_at = now
             self._error(ErrorCode.RATE_LIMITED, "too many messages; slow down")
-        if self._strikes >= self.hub.limits.rate_strikes_before_close:
-            self.kick(CloseCode.RATE_ABUSE, "kept sending after being rate limited")
+        self._strike(now, 1)
         return False
+
+    def _strike(self, now: float, count: int) -> None:
+        """Add ``count`` strikes (after leaking one a second since the last); at
+        ``rate_strikes_before_close`` the connection is closed (4003)."""
+        self._strikes = max(0.0, self._strikes - (now - self._strikes_at)) + count
+        self._strikes_at = now
+        if self._strikes >= self.hub.limits.rate_strikes_before_close:
+            self.kick(CloseCode.RATE_ABUSE, "kept sending frames it should not")
 
     def silence(self) -> None:
         """The transport heard nothing for ``ping_after_seconds``: ask for a sign of life."""

@@ -26,11 +26,25 @@ class LimitSettings(BaseModel):
     max_chat_chars: int = Field(4000, ge=1)
     max_room_members: int = Field(8, ge=2)
     max_password_chars: int = Field(128, ge=1)
+    # Relayed WebRTC strings, in characters: a signal's description.sdp, and each of its
+    # candidate's candidate, sdpMid and usernameFragment; longer gets bad_message. Chromium's
+    # offer for audio, simulcast camera, screen and its audio is about 11,000 (2026).
+    max_sdp_chars: int = Field(32_768, ge=1024)
+    max_candidate_chars: int = Field(1024, ge=256)
     outbox_messages: int = Field(256, ge=8)
     rate_per_second: float = Field(50.0, gt=0)
     rate_burst: int = Field(200, ge=1)
     rate_strikes_before_close: int = Field(50, ge=1)
     handshake_seconds: float = Field(10.0, gt=0)
+    # A greeted connection that is in no room, waits in no lobby, is in no call, is not
+    # reachable by name and watches no presence is closed (4000) after this long idle.
+    idle_greeted_seconds: float = Field(120.0, gt=0)
+    # Before the WebSocket exists (slow-loris): from TCP accept to the end of the TLS
+    # handshake, and for each HTTP request, head and body (after TLS, or after the accept
+    # with --http; again after each response on a keep-alive connection). Past either the
+    # socket is aborted.
+    tls_handshake_seconds: float = Field(10.0, gt=0)
+    request_seconds: float = Field(10.0, gt=0)
     ping_after_seconds: float = Field(20.0, gt=0)
     dead_after_seconds: float = Field(45.0, gt=0)
     ring_seconds: float = Field(30.0, gt=0)
@@ -55,10 +69,19 @@ class LimitSettings(BaseModel):
     password_guesses: int = Field(5, ge=1)
     password_retry_seconds: float = Field(10.0, gt=0)
     max_room_guessers: int = Field(256, ge=1)
+    # And all addresses together may try room_password_guess_burst on one room at once, then
+    # room_password_guesses_per_minute (rate_limited before any check): many addresses
+    # guessing in parallel gain nothing. An address with a member in the room is exempt
+    # (its own budget above still holds), so strangers cannot lock out the members' office.
+    room_password_guesses_per_minute: float = Field(30.0, gt=0)
+    room_password_guess_burst: int = Field(60, ge=1)
     # WebSocket connections one client address may hold at once, and open: this many at
     # once, then handshakes_per_minute; more are refused with HTTP 429 before the upgrade.
     # (Behind a proxy the address is X-Forwarded-For's, from forwarded_allow_ips only.)
     max_connections_per_address: int = Field(100, ge=1)
+    # WebSocket connections the server holds in all; the next handshake gets HTTP 503 with
+    # Retry-After before the upgrade (about 20 KB of memory each when idle).
+    max_connections: int = Field(20_000, ge=1)
     handshakes_per_minute: float = Field(120.0, gt=0)
     handshake_burst: int = Field(60, ge=1)
     # Joins of one room (a knock counts, a resume does not): this many at once, then
@@ -71,6 +94,11 @@ class LimitSettings(BaseModel):
     # deleted chat_retention_days after it was sent (a sweep once an hour).
     chat_per_minute: float = Field(30.0, gt=0)
     chat_burst: int = Field(20, ge=1)
+    # Chat from one client address, all its members together (a new connection is no new
+    # budget): this many at once, then address_chat_per_minute; more get rate_limited and
+    # are not stored. Sized for an office of ~30 people behind one NAT chatting briskly.
+    address_chat_per_minute: float = Field(180.0, gt=0)
+    address_chat_burst: int = Field(120, ge=1)
     max_room_chat_messages: int = Field(10_000, ge=1)
     chat_retention_days: float = Field(30.0, gt=0)
     # Reactions (👍, 👏, …): each member may send this many a second, in bursts of up to
@@ -149,6 +177,12 @@ class Settings(BaseSettings):
     cert: Path | None = None
     key: Path | None = None
     database_url: str | None = None  # default: SQLite file in data_dir
+    # One unit of database work (a connection, a transaction) taking longer than this counts
+    # as the database being unavailable: store_unavailable on the wire, 503 over REST. At
+    # start, `salon serve` tries to reach the database for up to store_start_seconds, then
+    # exits with status 3 saying why (the migrations that follow are not timed).
+    store_timeout_seconds: float = Field(10.0, gt=0)
+    store_start_seconds: float = Field(30.0, ge=0)
     forwarded_allow_ips: str = "127.0.0.1"  # proxies whose X-Forwarded-* headers are trusted
     public_url: str | None = None  # base of room links; default: from the request
     # Web origins besides the server's own whose pages may open /ws and change state over

@@ -7,6 +7,15 @@ demo may allow the private ranges (``PeerPolicy.LAN``), never loopback or link-l
 ``denied-peer-ip`` takes ``first-last`` ranges, so the CIDR blocks below are written out.
 The unspecified address ``::`` is left out on purpose: coturn 4.6 reads ``denied-peer-ip=::``
 as a range that matches every IPv4 peer (a test proves the public peers still pass).
+
+The TURN host's own addresses (``host_addresses``: those of its interfaces, plus the
+configured listening, relay and external addresses) are denied one by one, since a relay to
+them reaches the host's own services whatever range they are in, with one exception: the
+addresses the relay itself is reached at (:func:`relay_addresses`). When two browsers can
+only use the relay, each one's peer is the other's relayed address on this same coturn, and
+coturn 4.6 maps a peer at the external address back to the relay address before checking it;
+denying those would break every relay-to-relay call. coturn cannot limit a peer by port, so
+those addresses stay open to relayed traffic (docs/TURN.md says how to close the rest).
 """
 
 from __future__ import annotations
@@ -14,6 +23,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from enum import Enum
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 # (block, why it is not a peer anyone should reach through a public relay)
 _ALWAYS_DENIED: tuple[tuple[str, str], ...] = (
@@ -26,8 +37,10 @@ _ALWAYS_DENIED: tuple[tuple[str, str], ...] = (
     ("198.18.0.0/15", "benchmarking"),
     ("198.51.100.0/24", "documentation (TEST-NET-2)"),
     ("203.0.113.0/24", "documentation (TEST-NET-3)"),
+    ("224.0.0.0/4", "multicast (no-multicast-peers refuses it too)"),
     ("240.0.0.0/4", "reserved, and the broadcast address"),
     ("::1/128", "loopback"),
+    ("2001:db8::/32", "documentation"),
     ("::ffff:0:0/96", "IPv4-mapped: every IPv4 address above in IPv6 form"),
     ("64:ff9b::/96", "NAT64: IPv4 addresses in IPv6 form"),
     ("64:ff9b:1::/48", "local-use NAT64"),
@@ -35,6 +48,7 @@ _ALWAYS_DENIED: tuple[tuple[str, str], ...] = (
     ("2002::/16", "6to4: embeds any IPv4 address"),
     ("fe80::/10", "link-local"),
     ("fec0::/10", "site-local (deprecated)"),
+    ("ff00::/8", "multicast (no-multicast-peers refuses it too)"),
 )
 
 _PRIVATE: tuple[tuple[str, str], ...] = (
@@ -49,7 +63,8 @@ class PeerPolicy(Enum):
     """Which peer addresses the relay may reach."""
 
     PUBLIC = "public"  # production: public addresses only
-    LAN = "lan"  # a LAN demo: public and private (RFC 1918, ULA); never loopback, link-local
+    LAN = "lan"  # a LAN demo: public and private (RFC 1918, ULA); never loopback, link-local,
+    # nor the host's own addresses
     ANY = "any"  # tests that relay between loopback peers only: nothing denied. Never deploy.
 
 
@@ -66,6 +81,9 @@ class TurnServerConfig:
     listening_ips: tuple[str, ...] = ()  # default: every interface
     relay_ips: tuple[str, ...] = ()
     external_ip: str | None = None  # "public" or "public/private" behind 1:1 NAT
+    # The TURN host's own addresses (its interfaces'), denied as peers except where the
+    # relay is reached (relay_addresses). `salon turn-config` and `--with-turn` fill it in.
+    host_addresses: tuple[str, ...] = ()
     cert: str | None = None  # PEM files for TURN over TLS; without them TLS is off
     pkey: str | None = None
     peers: PeerPolicy = PeerPolicy.PUBLIC
@@ -73,27 +91,97 @@ class TurnServerConfig:
     state_dir: str | None = None  # pid file and user database of a coturn we start ourselves
 
 
-def denied_peer_ranges(policy: PeerPolicy) -> list[tuple[str, str]]:
-    """``(first-last, reason)`` for every ``denied-peer-ip`` line of the policy."""
-    blocks = {
+def _blocks(policy: PeerPolicy) -> tuple[tuple[str, str], ...]:
+    return {
         PeerPolicy.PUBLIC: _ALWAYS_DENIED + _PRIVATE,
         PeerPolicy.LAN: _ALWAYS_DENIED,
         PeerPolicy.ANY: (),
     }[policy]
+
+
+def denied_peer_ranges(policy: PeerPolicy) -> list[tuple[str, str]]:
+    """``(first-last, reason)`` for every ``denied-peer-ip`` range line of the policy."""
     ranges = []
-    for block, why in blocks:
+    for block, why in _blocks(policy):
         net = ipaddress.ip_network(block)
         first, last = net.network_address, net.broadcast_address
         ranges.append((str(first) if first == last else f"{first}-{last}", f"{block}: {why}"))
     return ranges
 
 
+def _ip(text: str) -> IPAddress | None:
+    """``text`` as an IP address, or None when it is not one (a host name, a typo)."""
+    try:
+        return ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+
+
+def _external_parts(config: TurnServerConfig) -> list[IPAddress]:
+    parts = [_ip(part) for part in (config.external_ip or "").split("/") if part]
+    return [part for part in parts if part is not None]
+
+
+def relay_addresses(config: TurnServerConfig) -> list[IPAddress]:
+    """The addresses this coturn relays from, as peers see them: ``relay_ips`` (else the
+    ``listening_ips``, which coturn then relays on), and both parts of ``external_ip``. A
+    relay-to-relay call through this coturn has another allocation at one of these as its
+    peer (its permission, RFC 8656 section 9, names that address), so none of them is denied
+    as one of the host's own."""
+    own = config.relay_ips or config.listening_ips
+    found = [ip for ip in map(_ip, own) if ip is not None] + _external_parts(config)
+    return sorted(set(found), key=lambda ip: (ip.version, ip))
+
+
+def _is_special(ip: IPAddress) -> bool:
+    """Unspecified, loopback or link-local: covered by coturn's own rules and the ranges
+    (``::`` must never be written: coturn reads it as "every IPv4 address")."""
+    return ip.is_unspecified or ip.is_loopback or ip.is_link_local
+
+
+def denied_host_addresses(config: TurnServerConfig) -> list[IPAddress]:
+    """The host's own addresses to deny one by one: ``host_addresses``, the listening and
+    relay addresses and both parts of ``external_ip``, less :func:`relay_addresses` and the
+    unspecified, loopback and link-local ones. Empty for ``PeerPolicy.ANY``."""
+    if config.peers is PeerPolicy.ANY:
+        return []
+    texts = (*config.host_addresses, *config.listening_ips, *config.relay_ips)
+    found = {ip for ip in map(_ip, texts) if ip is not None} | set(_external_parts(config))
+    keep = set(relay_addresses(config))
+    return sorted(
+        (ip for ip in found if ip not in keep and not _is_special(ip)),
+        key=lambda ip: (ip.version, ip),
+    )
+
+
+def allowed_relay_addresses(config: TurnServerConfig) -> list[IPAddress]:
+    """Relay addresses inside a denied range (a private relay address behind 1:1 NAT, as on
+    most clouds): written as ``allowed-peer-ip`` so relay-to-relay calls work. coturn does the
+    same by itself for the private part of ``external-ip=public/private``."""
+    if config.peers is PeerPolicy.ANY:
+        return []
+    public = _external_parts(config)[:1]  # coturn checks the address it maps that one to
+    blocks = [ipaddress.ip_network(block) for block, _ in _blocks(config.peers)]
+    return [
+        ip
+        for ip in relay_addresses(config)
+        if ip not in public and not _is_special(ip) and any(ip in block for block in blocks)
+    ]
+
+
 def _check(config: TurnServerConfig) -> None:
     texts = [config.secret, config.realm, config.external_ip or "", config.cert or ""]
     texts += [config.pkey or "", config.log_file or "", config.state_dir or ""]
-    texts += [*config.listening_ips, *config.relay_ips]
+    texts += [*config.listening_ips, *config.relay_ips, *config.host_addresses]
     if any(ch in text for text in texts for ch in "\r\n#"):
         raise ValueError("TURN settings must not contain line breaks or '#'")
+    for text in config.host_addresses:
+        if _ip(text) is None:
+            raise ValueError(f"not an IP address (host address): {text!r}")
+    if config.external_ip is not None:
+        parts = config.external_ip.split("/")
+        if len(parts) > 2 or any(_ip(part) is None for part in parts):
+            raise ValueError(f"external IP: not PUBLIC or PUBLIC/PRIVATE: {config.external_ip!r}")
     if not config.secret or not config.realm:
         raise ValueError("a TURN secret and realm are required")
     if (config.cert is None) != (config.pkey is None):
@@ -140,7 +228,7 @@ def turnserver_conf(config: TurnServerConfig) -> str:
         "no-rfc5780",
         "no-stun-backward-compatibility",
         "response-origin-only-with-rfc5780",
-        *_peer_lines(config.peers),
+        *_peer_lines(config),
         "",
         "# Logging and state.",
         "simple-log",
@@ -169,7 +257,8 @@ def _tls_lines(config: TurnServerConfig) -> list[str]:
     ]
 
 
-def _peer_lines(policy: PeerPolicy) -> list[str]:
+def _peer_lines(config: TurnServerConfig) -> list[str]:
+    policy = config.peers
     if policy is PeerPolicy.ANY:
         return [
             "# Peers: none denied, loopback allowed. For tests only; never deploy this.",
@@ -182,6 +271,23 @@ def _peer_lines(policy: PeerPolicy) -> list[str]:
     lines = [heading]
     for span, why in denied_peer_ranges(policy):
         lines += [f"# {why}", f"denied-peer-ip={span}"]
+    # Last, so coturn (which reads the list from the end) names them in its log.
+    own = denied_host_addresses(config)
+    if own:
+        lines.append("# This host's own addresses: a relay to them reaches its own services.")
+        lines += [f"denied-peer-ip={ip}" for ip in own]
+    else:
+        lines += [
+            "# This host's own addresses: none listed. Generate the file on the TURN host",
+            "# (`salon turn-config`) to deny them (docs/TURN.md, 'The host's own addresses').",
+        ]
+    mapped = " (coturn maps the external address to it)" if config.external_ip else ""
+    for ip in allowed_relay_addresses(config):
+        lines += [
+            f"# {ip} is where this relay is reached: relay-to-relay calls through this coturn",
+            f"# need it as a peer{mapped}.",
+            f"allowed-peer-ip={ip}",
+        ]
     return lines
 
 

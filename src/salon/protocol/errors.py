@@ -56,12 +56,14 @@ class CloseCode(IntEnum):
 
     NORMAL = 1000
     GOING_AWAY = 1001  # server shutting down
+    PROTOCOL_ERROR = 1002  # a frame breaking RFC 6455's framing; sent by the WebSocket layer
     MESSAGE_TOO_BIG = 1009  # frame over the limit; sent by the WebSocket layer
     INTERNAL_ERROR = 1011
     SERVICE_RESTART = 1012  # the server is draining for a restart: resume after a moment
     HANDSHAKE_TIMEOUT = 4000  # no hello within the handshake deadline
     UNSUPPORTED_VERSION = 4001  # hello offered no version this server speaks
     SLOW_CONSUMER = 4002  # outbox overflowed: the client does not read fast enough
-    RATE_ABUSE = 4003  # kept sending after being rate limited
+    RATE_ABUSE = 4003  # kept sending over the rate, or frames the server cannot read
     DEAD_PEER = 4004  # nothing received within the dead-peer timeout
     REPLACED = 4005  # a newer connection took this member's place (resume token or account)
+    SIGNED_OUT = 4006  # the handshake's account session ended (sign-out, password change)

@@ -1,8 +1,10 @@
 """The messages of protocol v1: a tagged union on ``type`` in each direction.
 
 Every frame is one JSON object. Client messages may carry ``ref``, a value of the client's
-choosing that the server echoes in an ``error`` caused by that message. Unknown fields are
-ignored, so a field can be added without a new version; a field is never repurposed.
+choosing that the server echoes in an ``error`` caused by that message. The server refuses a
+client message with a field it does not know (``codec.decode_client``: ``bad_message``), so a
+client field is added only with a new version; a server message may gain fields within a
+version (clients ignore those they do not know). A field is never repurposed.
 
 Field names follow the W3C WebRTC spec where they carry its objects (``sdpMid``,
 ``sdpMLineIndex``, ``usernameFragment``). Value limits (name length, chat length, room size)
@@ -28,8 +30,9 @@ InviteToken = Annotated[str, Field(max_length=512)]
 
 
 class _Message(BaseModel):
-    # strict: "1" is not an int and 1 is not a bool; extra fields are ignored for
-    # forward compatibility.
+    # strict: "1" is not an int and 1 is not a bool. Extra fields are ignored here, which
+    # keeps server messages open to new fields for Python clients (``decode_server``); the
+    # server reads client messages with extra="forbid" (``decode_client``).
     model_config = ConfigDict(
         strict=True, extra="ignore", frozen=True, json_schema_serialization_defaults_required=True
     )

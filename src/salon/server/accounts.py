@@ -6,6 +6,10 @@ The session is the ``salon_session`` cookie: an opaque token, ``HttpOnly``, ``Sa
 CSRF rule (:mod:`salon.server.csrf`). Password guessing is slowed per client address and per
 account name (429 with ``Retry-After``); an unknown name and a wrong password get the same
 answer after the same work (a dummy hash is checked).
+
+A session that ends — signed out, revoked by a new sign-in in the same browser, or by a
+password change in another session — closes the WebSockets signed in with it (close code
+4006, docs/PROTOCOL.md §6.2) through :class:`~salon.server.state.ServerState`.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import math
 import unicodedata
+from dataclasses import dataclass
 from typing import Final
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
@@ -20,14 +25,15 @@ from pydantic import BaseModel
 from starlette.requests import HTTPConnection
 
 from salon.core import validate
+from salon.core.addresses import client_key
 from salon.core.errors import SalonError
 from salon.core.settings import AccountSettings
 from salon.core.throttle import KeyedThrottle
 from salon.protocol.messages import IceServer, SignedInAccount
 from salon.server import csrf
 from salon.server.origins import OriginPolicy
-from salon.server.state import ServerState
-from salon.store.accounts import ARGON2, Account, NameTaken, Passwords
+from salon.server.state import ServerState, SignedSession
+from salon.store.accounts import ARGON2, Account, NameTaken, Passwords, token_id
 
 SESSION_COOKIE: Final = "salon_session"
 DEVICE_COOKIE: Final = "salon_device"  # a known device of an account (salon.core.devices)
@@ -142,8 +148,8 @@ class Accounts:
         session id planted before sign-in is never the signed-in one (session fixation)."""
         state = _state(request)
         old = request.cookies.get(SESSION_COOKIE)
-        if old:
-            await state.accounts.close_session(old)
+        if old and await state.accounts.close_session(old):
+            state.session_ended(token_id(old))
         now = state.clock.wall_ms()
         lifetime_ms = int(self.settings.session_days * 86_400_000)
         token = await state.accounts.open_session(account.id, now, now + lifetime_ms)
@@ -171,7 +177,8 @@ class Accounts:
 
 
 def _address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The client address the sign-in throttle counts by (an IPv6 client by its /64)."""
+    return client_key(request.client.host) if request.client else "unknown"
 
 
 def _state(request: HTTPConnection) -> ServerState:
@@ -186,9 +193,19 @@ async def session_account(conn: HTTPConnection) -> Account | None:
     return await state.accounts.session_account(token, state.clock.wall_ms()) if token else None
 
 
+@dataclass(frozen=True, slots=True)
+class HandshakeSession:
+    """Who a WebSocket handshake is signed in as, with which session, and how many sessions
+    had ended (:attr:`ServerState.revocations`) when that session was looked up."""
+
+    account: SignedInAccount
+    session: SignedSession
+    revocations: int
+
+
 async def signed_in(
     conn: HTTPConnection, state: ServerState, origins: OriginPolicy
-) -> SignedInAccount | None:
+) -> HandshakeSession | None:
     """For the WebSocket handshake: who the connection is signed in as, None for a guest.
 
     Only a handshake naming one of our origins is signed in. Browsers always send ``Origin``
@@ -197,10 +214,33 @@ async def signed_in(
     anyway is not a page of ours, so the cookie does not make it the account's."""
     if origins.check(conn) is not True:
         return None
-    account = await session_account(conn)
+    revocations = state.revocations
+    token = conn.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    account = await state.accounts.session_account(token, state.clock.wall_ms())
     if account is None:
         return None
-    return SignedInAccount(username=account.username, display_name=account.display_name)
+    return HandshakeSession(
+        SignedInAccount(username=account.username, display_name=account.display_name),
+        SignedSession(account.id, token_id(token)),
+        revocations,
+    )
+
+
+async def still_signed_in(
+    conn: HTTPConnection, state: ServerState, origins: OriginPolicy, signed: HandshakeSession
+) -> bool:
+    """Whether the handshake's session is still live, checked again only when some session
+    ended since it was looked up (it may have been this one, and its connection was not yet
+    there to be closed). Nothing awaits between a True and the caller registering the
+    connection in :attr:`ServerState.signed`, so no ending is missed."""
+    while state.revocations != signed.revocations:
+        again = await signed_in(conn, state, origins)
+        if again is None or again.session != signed.session:
+            return False
+        signed = again
+    return True
 
 
 async def _signed_in_or_401(request: Request) -> Account:
@@ -289,7 +329,11 @@ def build_account_router(settings: AccountSettings, origins: OriginPolicy) -> AP
         """Revoke this session and drop its cookie."""
         token = request.cookies.get(SESSION_COOKIE)
         if token:
-            await _state(request).accounts.close_session(token)
+            state = _state(request)
+            # Its open sockets close with 4006; a made-up cookie ends nothing and costs the
+            # server no look at every signed-in connection.
+            if await state.accounts.close_session(token):
+                state.session_ended(token_id(token))
         response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax")
 
     @router.get("/me")
@@ -333,7 +377,9 @@ def build_account_router(settings: AccountSettings, origins: OriginPolicy) -> AP
         if not await accounts.passwords.verify(stored, current):
             raise problem(401, "bad_credentials", "the current password is wrong")
         await state.accounts.set_password_hash(account.id, await accounts.passwords.hash(new))
-        await state.accounts.close_other_sessions(account.id, request.cookies[SESSION_COOKIE])
+        kept = request.cookies[SESSION_COOKIE]
+        await state.accounts.close_other_sessions(account.id, kept)
+        state.sessions_ended(account.id, keep=token_id(kept))  # their open sockets: 4006
 
     async def rename(request: Request, account: Account, raw: str) -> Account:
         state = _state(request)

@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request, WebSocket
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import WebSocketRoute
 
+from salon.core.addresses import client_key
 from salon.core.clock import Clock, SystemClock
 from salon.core.devices import KnownDevices
 from salon.core.errors import SalonError
@@ -21,12 +22,12 @@ from salon.core.observe import Observer, Observers
 from salon.core.resume import ResumeTokens
 from salon.core.session import Session
 from salon.core.settings import Settings
-from salon.protocol import ErrorCode
-from salon.server.accounts import build_account_router, signed_in
+from salon.protocol import CloseCode, ErrorCode
+from salon.server.accounts import build_account_router, signed_in, still_signed_in
 from salon.server.api import build_api_router
 from salon.server.bodylimit import BodyLimit
 from salon.server.connection import Connection
-from salon.server.headers import SecurityHeaders
+from salon.server.headers import HeadAsGet, SecurityHeaders
 from salon.server.keys import resume_secret
 from salon.server.logs import RequestIds
 from salon.server.metrics import HttpMetrics, Metrics, build_metrics_router
@@ -54,7 +55,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         metrics = Metrics()  # this app's own registry, served at /metrics
-        engine = await open_database(settings.sqlalchemy_url(), metrics.database_work)
+        url, timeout = settings.sqlalchemy_url(), settings.store_timeout_seconds
+        engine = await open_database(url, metrics.database_work, timeout)
         rooms = SqlRoomRepository(engine, settings.accounts.hash_concurrency)
         accounts = SqlAccountRepository(engine)
         secret = resume_secret(settings)
@@ -93,8 +95,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         upgraded_at = time.perf_counter()  # the handshake's duration runs until welcome
         state: ServerState = ws.app.state.salon
         if not origins.permits_websocket(ws):
-            # A close before the accept refuses the handshake: uvicorn answers HTTP 403 and
-            # never upgrades, so a page on another site cannot ride the user's connection.
+            # A close before the accept refuses the handshake: HTTP 403 (with the security
+            # headers: SecurityHeaders), no upgrade, so a page on another site cannot ride
+            # the user's connection.
             log.info("refused /ws from origin %r", ws.headers.get("origin"))
             await ws.close(code=1008)
             return
@@ -107,24 +110,30 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             )
             return
         # Behind a proxy uvicorn puts the X-Forwarded-For address here, from the proxies in
-        # forwarded_allow_ips only (with --http), as for the sign-in throttle.
-        address = ws.client.host if ws.client else None
-        wait = state.admit(address or "unknown")
-        if wait is not None:
-            # HTTP 429 instead of the upgrade: one address holds or opens too many sockets.
-            refusal = PlainTextResponse(
-                "too many connections from your address", 429, {"Retry-After": str(wait)}
-            )
-            await ws.send_denial_response(refusal)
+        # forwarded_allow_ips only (with --http), as for the sign-in throttle. Counted by its
+        # key: an IPv6 client by its /64.
+        address = client_key(ws.client.host) if ws.client else None
+        refusal = state.admit(address or "unknown")
+        if refusal is not None:
+            # HTTP 429 (one address holds or opens too many sockets) or 503 (the server holds
+            # max_connections) instead of the upgrade.
+            wait = {"Retry-After": str(refusal.retry_after)}
+            denial = PlainTextResponse(refusal.reason, refusal.status, wait)
+            await ws.send_denial_response(denial)
             return
         try:
-            account = await signed_in(ws, state, origins)
+            signed = await signed_in(ws, state, origins)
+            account = None if signed is None else signed.account
             if account is None and settings.require_sign_in:
                 # HTTP 401 instead of the upgrade: on this server only accounts get a socket.
                 denial = PlainTextResponse("sign in required", status_code=401)
                 await ws.send_denial_response(denial)
                 return
             await ws.accept()
+            if signed is not None and not await still_signed_in(ws, state, origins, signed):
+                # Signed out while the handshake went on: as if it had been open (row 13).
+                await ws.close(CloseCode.SIGNED_OUT, "the session was signed out")
+                return
             limit = settings.limits.outbox_messages
             conn = Connection(ws, limit, clock.monotonic(), state.metrics, upgraded_at)
             session = Session(
@@ -136,6 +145,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
                 address=address,
             )
             max_bytes = settings.limits.max_frame_bytes
+            if signed is not None:  # no await since still_signed_in: no sign-out missed
+                state.signed[conn] = signed.session
             await conn.run(session, clock, max_bytes, state.opened, state.ended)
         finally:
             state.release(address or "unknown")
@@ -154,6 +165,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
 
     app.add_exception_handler(SalonError, store_unavailable)
     mount_client(app, settings.static_dir or PACKAGE_STATIC)
+    app.add_middleware(HeadAsGet)  # innermost: routes see GET, logs and metrics HEAD
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(HttpMetrics)  # outside BodyLimit: its 413s are counted too
     app.add_middleware(RequestIds)  # X-Request-ID; the access log line carries it

@@ -78,6 +78,7 @@ class Connection:
         self.opened_at = now
         self.heard_at = now
         self.pinged = False
+        self.idle_since: float | None = None  # greeted and unoccupied since (Hub.occupied)
         self._outbox: deque[Outgoing] = deque()
         self._limit = outbox_limit
         self._wake = asyncio.Event()
@@ -181,8 +182,8 @@ class Connection:
             self._reader.cancel()
 
     def tick(self, now: float, limits: LimitSettings) -> None:
-        """Check this connection's deadlines: no hello in time (4000), silence (a ping),
-        nothing heard at all (4004)."""
+        """Check this connection's deadlines: no hello in time (4000), greeted but idle too
+        long (4000), silence (a ping), nothing heard at all (4004)."""
         session = self.session
         if session is None or self.closing:
             return
@@ -190,12 +191,26 @@ class Connection:
             if now - self.opened_at >= limits.handshake_seconds:
                 self.close(CloseCode.HANDSHAKE_TIMEOUT, "no hello in time")
             return
+        if self._idle_too_long(session, now, limits.idle_greeted_seconds):
+            self.close(CloseCode.HANDSHAKE_TIMEOUT, "no room joined in time")
+            return
         silent = now - self.heard_at
         if silent >= limits.dead_after_seconds:
             self.close(CloseCode.DEAD_PEER, "nothing heard in time")
         elif silent >= limits.ping_after_seconds and not self.pinged:
             self.pinged = True
             session.silence()
+
+    def _idle_too_long(self, session: Session, now: float, limit: float) -> bool:
+        """Whether the greeted member has been unoccupied (in no room, lobby or call, not
+        reachable, watching no presence) for ``limit`` seconds."""
+        place = session.place
+        if place is None or session.hub.occupied(place):
+            self.idle_since = None
+            return False
+        if self.idle_since is None:
+            self.idle_since = now
+        return now - self.idle_since >= limit
 
     async def run(
         self,

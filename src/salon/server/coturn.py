@@ -7,6 +7,7 @@ coturn's output goes to ``turnserver.log`` beside it. The secret is never logged
 from __future__ import annotations
 
 import ctypes
+import ipaddress
 import os
 import secrets
 import shutil
@@ -77,10 +78,17 @@ def write_private(path: Path, text: str) -> None:
 
 
 def start_coturn(
-    config: TurnServerConfig, folder: Path, *, probe_host: str = "127.0.0.1", timeout: float = 10.0
+    config: TurnServerConfig,
+    folder: Path,
+    *,
+    probe_host: str = "127.0.0.1",
+    timeout: float = 10.0,
+    wrapper: tuple[str, ...] = (),
 ) -> Coturn:
     """Write ``folder/turnserver.conf``, start ``turnserver -c`` on it and wait until it
-    answers a STUN Binding request on ``probe_host``; raises CoturnError otherwise."""
+    answers a STUN Binding request on ``probe_host``; raises CoturnError otherwise.
+    ``wrapper`` is a command that runs it (``("ip", "netns", "exec", NAME)``: in a network
+    namespace) and must exec it, so that stopping the process stops coturn."""
     binary = find_turnserver()
     if binary is None:
         raise CoturnError("coturn's turnserver is not installed (Debian: apt install coturn)")
@@ -90,7 +98,7 @@ def start_coturn(
     write_private(config_path, turnserver_conf(config))
     with log_path.open("wb") as log:
         process = subprocess.Popen(  # noqa: S603 - a fixed binary and our own config file
-            [binary, "-c", str(config_path)],
+            [*wrapper, binary, "-c", str(config_path)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -123,6 +131,60 @@ def stun_binding_answered(host: str, port: int, wait: float = 0.2) -> bool:
     return answer[8:20] == txid
 
 
+class _IfAddrs(ctypes.Structure):
+    """``struct ifaddrs`` (getifaddrs(3)): the same layout on Linux and the BSDs."""
+
+
+_IfAddrs._fields_ = [
+    ("ifa_next", ctypes.POINTER(_IfAddrs)),
+    ("ifa_name", ctypes.c_char_p),
+    ("ifa_flags", ctypes.c_uint),
+    ("ifa_addr", ctypes.c_void_p),
+    ("ifa_netmask", ctypes.c_void_p),
+    ("ifa_ifu", ctypes.c_void_p),
+    ("ifa_data", ctypes.c_void_p),
+]
+
+
+def _sockaddr_ip(pointer: int) -> str | None:
+    """The address in a ``struct sockaddr`` if it is IPv4 or IPv6, else None. Linux starts it
+    with a 16-bit family; the BSDs with a length byte, then an 8-bit family."""
+    if sys.platform.startswith("linux"):
+        family = struct.unpack("=H", ctypes.string_at(pointer, 2))[0]
+    else:
+        family = ctypes.string_at(pointer + 1, 1)[0]
+    if family == socket.AF_INET:  # sockaddr_in: family, port, then 4 bytes
+        return str(ipaddress.IPv4Address(ctypes.string_at(pointer + 4, 4)))
+    if family == socket.AF_INET6:  # sockaddr_in6: family, port, flowinfo, then 16 bytes
+        return str(ipaddress.IPv6Address(ctypes.string_at(pointer + 8, 16)))
+    return None
+
+
+def interface_addresses() -> tuple[str, ...]:
+    """Every IPv4 and IPv6 address on this machine's interfaces, up or not, from
+    getifaddrs(3), without loopback, link-local and unspecified ones (the hardened config
+    denies those as ranges). Raises OSError when the system cannot list them."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    head = ctypes.POINTER(_IfAddrs)()
+    if libc.getifaddrs(ctypes.byref(head)) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"getifaddrs: {os.strerror(errno)}")
+    found: set[ipaddress.IPv4Address | ipaddress.IPv6Address] = set()
+    try:
+        node = head
+        while node:
+            entry = node.contents
+            text = _sockaddr_ip(entry.ifa_addr) if entry.ifa_addr else None
+            if text is not None:
+                ip = ipaddress.ip_address(text)
+                if not (ip.is_loopback or ip.is_link_local or ip.is_unspecified):
+                    found.add(ip)
+            node = entry.ifa_next
+    finally:
+        libc.freeifaddrs(head)
+    return tuple(str(ip) for ip in sorted(found, key=lambda ip: (ip.version, ip)))
+
+
 def lan_address() -> str:
     """This host's address on the default route (no packet is sent); 127.0.0.1 without one."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
@@ -146,8 +208,11 @@ def turn_host(settings: Settings) -> str:
 
 def start_local_turn(settings: Settings) -> tuple[Settings, Coturn]:
     """``salon serve --with-turn``: start coturn with a fresh secret on ``turn_port`` (UDP and
-    TCP), relaying to public and LAN peers but never loopback or link-local (PeerPolicy.LAN),
-    and return settings that hand out credentials for it. Explicit TURN/STUN URLs are kept."""
+    TCP), relaying to public and LAN peers but never loopback, link-local or this machine's
+    own addresses (PeerPolicy.LAN), and return settings that hand out credentials for it.
+    coturn relays from the ``--host`` address, or else from this machine's LAN address,
+    which stays an allowed peer so that two relayed browsers reach each other. Explicit
+    TURN/STUN URLs are kept."""
     secret = secrets.token_urlsafe(32)
     folder = settings.data_dir / "turn"
     specific = settings.host not in ("0.0.0.0", "::", "")  # noqa: S104
@@ -156,6 +221,8 @@ def start_local_turn(settings: Settings) -> tuple[Settings, Coturn]:
         realm=settings.turn_realm,
         listening_port=settings.turn_port,
         listening_ips=(settings.host,) if specific else (),
+        relay_ips=(settings.host,) if specific else (lan_address(),),
+        host_addresses=interface_addresses(),
         peers=PeerPolicy.LAN,
         log_file="stdout",  # into turnserver.log beside the config
         state_dir=str(folder.resolve()),

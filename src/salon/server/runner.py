@@ -18,8 +18,10 @@ from salon.core.clock import Clock
 from salon.core.settings import Settings
 from salon.server.app import create_app
 from salon.server.logs import scrub_uvicorn
+from salon.server.process import HeapTidy, freeze_startup_objects
 from salon.server.state import ServerState
 from salon.server.tls import ensure_self_signed
+from salon.server.transport import RequestDeadline, SalonConfig
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +87,10 @@ class DrainingServer(uvicorn.Server):
     The first SIGTERM makes the server not ready and refuses new sockets; members are told
     (``server_draining``) and closed with 1012, spread out; uvicorn's own shutdown starts
     when none is left or at ``drain_seconds``. A second SIGTERM, or SIGINT, exits at once.
+
+    It also keeps the memory of closed connections from lingering (salon.server.process):
+    what exists once it listens is frozen out of the garbage collector, and a
+    :class:`HeapTidy` is told the number of open connections once a second.
     """
 
     def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
@@ -92,10 +98,17 @@ class DrainingServer(uvicorn.Server):
         self._app = app
         self._drain: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._heap = HeapTidy()
 
     async def startup(self, sockets: Any = None) -> None:
         self._loop = asyncio.get_running_loop()
         await super().startup(sockets)
+        freeze_startup_objects()
+
+    async def on_tick(self, counter: int) -> bool:
+        if counter % 10 == 0:  # uvicorn ticks every 0.1 s
+            self._heap.observe(len(self.server_state.connections))
+        return await super().on_tick(counter)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         state: ServerState | None = getattr(self._app.state, "salon", None)
@@ -139,10 +152,11 @@ def tls_files(settings: Settings) -> tuple[str, str] | None:
 def uvicorn_config(settings: Settings, clock: Clock | None = None) -> uvicorn.Config:
     tls = tls_files(settings)
     ssl: dict[str, Any] = {"ssl_certfile": tls[0], "ssl_keyfile": tls[1]} if tls else {}
-    config = uvicorn.Config(
+    config = SalonConfig(
         create_app(settings, clock),
         host=settings.host,
         port=settings.port,
+        http=RequestDeadline,
         ws=SansIOProtocol,
         ws_max_size=settings.limits.max_frame_bytes,
         ws_per_message_deflate=False,  # costs 2-4x CPU and memory per connection; SDP is small
@@ -154,6 +168,8 @@ def uvicorn_config(settings: Settings, clock: Clock | None = None) -> uvicorn.Co
         # logger, formatted like Salon's (salon.server.logs.configure_logging).
         log_config=None,
         server_header=False,
+        tls_handshake_seconds=settings.limits.tls_handshake_seconds,
+        request_seconds=settings.limits.request_seconds,
         **ssl,
     )
     _quiet_handled_protocol_errors()  # after the Config set uvicorn's logging up

@@ -7,7 +7,9 @@ import contextlib
 import logging
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -34,6 +36,20 @@ FULL_ADDRESS_RETRY_SECONDS = 10
 """The ``Retry-After`` of a handshake refused because its address holds as many connections
 as it may: one of them must end first, which takes a while."""
 
+FULL_SERVER_RETRY_SECONDS = 10
+"""The ``Retry-After`` of a handshake refused because the server holds ``max_connections``."""
+
+
+class Refusal(NamedTuple):
+    """A WebSocket handshake refused before the upgrade: HTTP ``status`` (429: the client's
+    address holds or opens too many; 503: the server holds as many as it may) with
+    ``Retry-After: retry_after`` seconds, and a one-line ``reason`` as the body."""
+
+    status: int
+    retry_after: int
+    reason: str
+
+
 CHAT_EXPIRY_SECONDS = 3600.0
 """How often chat older than ``chat_retention_days`` is deleted (and once at start)."""
 
@@ -41,6 +57,13 @@ STORE_WRITES_GRACE_SECONDS = 5.0
 """How long a stopping server waits for the hub's store writes under way (chat, erasures,
 seals) before it closes the database; a write past it is lost with the process, as on a
 crash."""
+
+
+class SignedSession(NamedTuple):
+    """The account session a WebSocket handshake was signed in with (salon.server.accounts)."""
+
+    account_id: str
+    session_id: str  # what the store keeps of the session's token (store.accounts.token_id)
 
 
 @dataclass(eq=False)
@@ -56,7 +79,12 @@ class ServerState:
     connections: set[Connection] = field(default_factory=set)
     draining: bool = False  # SIGTERM: not ready, no new sockets, members being closed
     by_address: Counter[str] = field(default_factory=Counter)  # WebSockets held per address
+    held: int = 0  # WebSockets held in all (admitted and not yet released)
     handshakes: KeyedThrottle = field(init=False)  # WebSocket handshakes per address
+    # Connections signed in to an account, and with which session: closed with 4006 when it
+    # ends (sign-out, a password change elsewhere, a new sign-in in the same browser).
+    signed: dict[Connection, SignedSession] = field(default_factory=dict)
+    revocations: int = 0  # account sessions ended so far (see _close_signed)
     _watchdog: asyncio.Task[None] | None = None
     _emptied: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -79,23 +107,30 @@ class ServerState:
         rate, burst = limits.handshakes_per_minute, limits.handshake_burst
         self.handshakes = KeyedThrottle(rate, burst, keys)
 
-    def admit(self, address: str) -> int | None:
-        """Whether a WebSocket handshake from ``address`` may go on (None), or how many
-        seconds it should wait (answered HTTP 429 with ``Retry-After``): the address holds
-        ``max_connections_per_address`` already, or opened more than ``handshake_burst``,
-        then ``handshakes_per_minute``. An admitted address holds one more connection until
+    def admit(self, address: str) -> Refusal | None:
+        """Whether a WebSocket handshake from ``address`` may go on (None), or its refusal:
+        503 when the server holds ``max_connections`` already (checked first: a refusal
+        spends none of the address's handshakes); 429 when the address holds
+        ``max_connections_per_address``, or opened more than ``handshake_burst``, then
+        ``handshakes_per_minute``. An admitted address holds one more connection until
         :meth:`release`."""
         limits = self.settings.limits
+        if self.held >= limits.max_connections:
+            reason = "the server holds as many connections as it may"
+            return Refusal(503, FULL_SERVER_RETRY_SECONDS, reason)
         if self.by_address[address] >= limits.max_connections_per_address:
-            return FULL_ADDRESS_RETRY_SECONDS
+            reason = "too many connections from your address"
+            return Refusal(429, FULL_ADDRESS_RETRY_SECONDS, reason)
         wait = self.handshakes.take(address, self.clock.monotonic())
         if wait > 0:
-            return max(1, math.ceil(wait))
+            return Refusal(429, max(1, math.ceil(wait)), "too many connections from your address")
         self.by_address[address] += 1
+        self.held += 1
         return None
 
     def release(self, address: str) -> None:
         """A connection :meth:`admit` let in from ``address`` ended."""
+        self.held -= 1
         self.by_address[address] -= 1
         if self.by_address[address] <= 0:
             del self.by_address[address]
@@ -106,8 +141,39 @@ class ServerState:
 
     def ended(self, conn: Connection) -> None:
         self.connections.discard(conn)
+        self.signed.pop(conn, None)
         if not self.connections:
             self._emptied.set()
+
+    def session_ended(self, session_id: str) -> int:
+        """One account session just ended in the store (signed out, or replaced by a new
+        sign-in in the same browser): close its connections. See :meth:`_close_signed`."""
+        return self._close_signed(lambda signed: signed.session_id == session_id)
+
+    def sessions_ended(self, account_id: str, keep: str) -> int:
+        """Every session of ``account_id`` but ``keep`` just ended in the store (a password
+        change): close their connections. See :meth:`_close_signed`."""
+        return self._close_signed(
+            lambda signed: signed.account_id == account_id and signed.session_id != keep
+        )
+
+    def _close_signed(self, ended: Callable[[SignedSession], bool]) -> int:
+        """Close the connections signed in with an ``ended`` session with 4006; their places
+        end at once, as after a goodbye (docs/PROTOCOL.md §2.7, §6.2): the room hears
+        ``member_left`` and the resume tokens are refused. Returns how many were closed.
+
+        Bumps :attr:`revocations` first, so a handshake that looked its session up before
+        the store changed, and is not registered yet, looks again (salon.server.accounts)."""
+        self.revocations += 1
+        closed = [conn for conn, signed in self.signed.items() if ended(signed)]
+        for conn in closed:
+            del self.signed[conn]
+            conn.close(CloseCode.SIGNED_OUT, "the session was signed out")
+            if conn.session is not None:
+                conn.session.closed()  # the place ends now, not after the resume window
+        if closed:
+            log.info("closed %d connections of ended sessions", len(closed))
+        return len(closed)
 
     def start(self) -> None:
         self._watchdog = asyncio.create_task(self._watch())
@@ -148,6 +214,7 @@ class ServerState:
         limits = self.settings.limits
         shortest = min(
             limits.handshake_seconds,
+            limits.idle_greeted_seconds,
             limits.ping_after_seconds,
             limits.ring_seconds,
             limits.resume_grace_seconds,

@@ -218,6 +218,8 @@ class SqlAccountRepository:
             row = (await conn.execute(query)).first()
         return None if row is None else Account(row.id, row.username, row.display_name)
 
-    async def close_session(self, token: str) -> None:
+    async def close_session(self, token: str) -> bool:
+        """End the session of ``token``; whether there was one."""
         async with self._engine.begin() as conn:
-            await conn.execute(delete(s).where(s.c.id == token_id(token)))
+            done = await conn.execute(delete(s).where(s.c.id == token_id(token)))
+        return bool(done.rowcount)

@@ -2,9 +2,10 @@
 stored as the SHA-256 of their secret part, scoped, revocable.
 
 A key reads ``salon_<id>_<secret>``: ``id`` is 12 URL-safe characters (72 random bits, the
-public part that finds the row), ``secret`` 43 (``secrets.token_urlsafe(32)``: 256 random
-bits). Both parts may contain ``_``; their fixed lengths tell them apart. With 256 random bits
-a slow hash buys nothing, so the store keeps SHA-256 (hex) of the secret and a copy of the
+public part that finds the row, never starting with ``-`` so that the CLI takes it as an
+argument), ``secret`` 43 (``secrets.token_urlsafe(32)``: 256 random bits). Both parts may
+contain ``_``; their fixed lengths tell them apart. With 256 random bits a slow hash buys
+nothing, so the store keeps SHA-256 (hex) of the secret and a copy of the
 database lets nobody in.
 """
 
@@ -114,6 +115,8 @@ class SqlApiKeyRepository:
         key = ApiKey("", check_name(name), check_scopes(scopes), now_ms)
         while True:
             key_id = secrets.token_urlsafe(9)  # 12 characters
+            if key_id.startswith("-"):
+                continue  # `salon api-key revoke -x…` would read it as an option
             secret = secrets.token_urlsafe(32)  # 43 characters
             values = {
                 "id": key_id,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Connection, Engine, event, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -24,14 +24,17 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 STORE_TIMEOUT_SECONDS = 10.0
 """How long one unit of database work may take before it counts as the database being
-unavailable (a hung server, a lost network): the caller gets ``store_unavailable``."""
+unavailable (a hung server, a lost network): the caller gets ``store_unavailable``. The
+default of ``Settings.store_timeout_seconds``; :func:`open_database` sets an engine's own."""
 
 WorkHook = Callable[[float, bool], None]
 """Told of each unit of database work: how long it took (seconds) and whether it went well
 (False: it raised ``store_unavailable``). Called on the event loop; must return at once."""
 
-# The hook of each engine (see ``watch_work``); an engine that is gone takes its hook along.
+# The hook of each engine (see ``watch_work``) and its timeout (see ``open_database``); an
+# engine that is gone takes them along.
 _hooks: weakref.WeakKeyDictionary[Engine, WorkHook] = weakref.WeakKeyDictionary()
+_timeouts: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionary()
 
 
 def watch_work(engine: AsyncEngine, hook: WorkHook | None) -> None:
@@ -50,10 +53,13 @@ class GuardedEngine:
     reason than a constraint, or takes longer than ``timeout`` seconds for the whole block
     raises :class:`~salon.core.errors.SalonError` ``store_unavailable`` instead (a rolled-back
     transaction: nothing changed, unless it committed just as the time ran out). An
-    ``IntegrityError`` (a unique constraint) passes through unchanged: callers decide on it."""
+    ``IntegrityError`` (a unique constraint) passes through unchanged: callers decide on it.
+    ``timeout`` (seconds) defaults to the one :func:`open_database` gave the engine."""
 
-    def __init__(self, engine: AsyncEngine, timeout: float = STORE_TIMEOUT_SECONDS) -> None:
+    def __init__(self, engine: AsyncEngine, timeout: float | None = None) -> None:
         self.engine = engine
+        if timeout is None:
+            timeout = _timeouts.get(engine.sync_engine, STORE_TIMEOUT_SECONDS)
         self.timeout = timeout
 
     @asynccontextmanager
@@ -103,20 +109,64 @@ def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEn
     cursor.close()
 
 
-async def open_database(url: str, on_work: WorkHook | None = None) -> AsyncEngine:
-    """Create the engine and bring the schema to the newest revision. ``on_work``: see
-    :func:`watch_work`."""
+class DatabaseUnreachable(Exception):
+    """The database could not be reached at start; the message says where (never with its
+    password) and why."""
+
+
+def _create_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         Path(url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
     # hide_parameters: an error's message never carries the statement's values (chat text,
     # password hashes) into a log line.
     engine = create_async_engine(url, hide_parameters=True)
-    watch_work(engine, on_work)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+async def open_database(
+    url: str, on_work: WorkHook | None = None, work_seconds: float = STORE_TIMEOUT_SECONDS
+) -> AsyncEngine:
+    """Create the engine and bring the schema to the newest revision (migrations take the
+    time they need). ``on_work``: see :func:`watch_work`; ``work_seconds``: how long each
+    unit of work of a :class:`GuardedEngine` over this engine may take."""
+    engine = _create_engine(url)
+    watch_work(engine, on_work)
+    _timeouts[engine.sync_engine] = work_seconds
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade)
     return engine
+
+
+async def wait_for_database(url: str, try_seconds: float, within: float) -> None:
+    """Connect to the database at ``url``, each try allowed ``try_seconds``, trying again
+    each second for up to ``within`` seconds (a database starting alongside the server); raise
+    :class:`DatabaseUnreachable` saying why when no try succeeded."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    shown = make_url(url).render_as_string(hide_password=True)
+    while True:
+        try:
+            engine = _create_engine(url)
+        except OSError as exc:  # the SQLite file's folder cannot be made
+            raise DatabaseUnreachable(f"the database {shown} cannot be opened: {exc}") from exc
+        try:
+            async with asyncio.timeout(try_seconds), engine.connect():
+                return
+        except (DBAPIError, OSError, TimeoutError) as exc:
+            why = f"no answer within {try_seconds:g} s" if isinstance(exc, TimeoutError) else exc
+            if loop.time() + 1.0 > deadline:
+                raise DatabaseUnreachable(
+                    f"the database {shown} cannot be reached: {_first_line(why)}"
+                ) from exc
+        finally:
+            await engine.dispose()
+        await asyncio.sleep(1.0)
+
+
+def _first_line(why: object) -> str:
+    return str(why).strip().splitlines()[0] if str(why).strip() else type(why).__name__
 
 
 def _upgrade(connection: Connection) -> None:

@@ -1,6 +1,7 @@
 """Rooms the store knows: those created over REST, with the SHA-256 of the host key their
-creator was given and the creating account. Also the room password hash (scrypt): a room's
-password itself lives in memory with its meeting, never in the store."""
+creator was given and the creating account; and rooms whose meeting is sealed or removed
+someone. Also the room password hash (scrypt): a room's password itself lives in memory with
+its meeting, never in the store."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from salon.core.passwords import RoomCreator, Standing, StoredRoom
+from salon.core.passwords import Removed, RoomCreator, Standing, StoredRoom
 from salon.store.database import GuardedEngine
 from salon.store.tables import rooms as t
 
@@ -90,6 +91,7 @@ class SqlRoomRepository:
             t.c.lobby,
             t.c.locked,
             t.c.host_accounts,
+            t.c.removed,
         )
         async with self._engine.connect() as conn:
             row = (await conn.execute(select(*columns).where(t.c.id == room_id))).first()
@@ -102,20 +104,60 @@ class SqlRoomRepository:
         if row.host_accounts is not None:  # set for every room the server API creates
             hosts = tuple(str(name) for name in json.loads(row.host_accounts))
             standing = Standing(row.password_hash, bool(row.lobby), bool(row.locked), hosts)
-        return StoredRoom(creator, bool(row.sealed), standing)
+        removed = None
+        if row.removed is not None:
+            kept = json.loads(row.removed)
+            removed = Removed(
+                int(kept["until_ms"]),
+                tuple(str(key) for key in kept["ids"]),
+                tuple(str(key) for key in kept["accounts"]),
+                tuple(str(key) for key in kept["addresses"]),
+            )
+        return StoredRoom(creator, bool(row.sealed), standing, removed)
 
     async def seal(self, room: str, sealed: bool, now_ms: int) -> None:
         """Mark ``room`` sealed (inserting its row when it was never created over REST), or
         not."""
+        await self._set(room, {"sealed": sealed}, now_ms, insert_missing=sealed)
+
+    async def remember_removed(self, room: str, removed: Removed | None, now_ms: int) -> None:
+        """Keep whom the meeting in ``room`` removed (inserting its row when it was never
+        created over REST), or forget it (None); and forget the removals of every room past
+        their ``until_ms``."""
+        value, until = None, None
+        if removed is not None:
+            value, until = (
+                json.dumps(
+                    {
+                        "until_ms": removed.until_ms,
+                        "ids": removed.ids,
+                        "accounts": removed.accounts,
+                        "addresses": removed.addresses,
+                    }
+                ),
+                removed.until_ms,
+            )
+        changes: dict[str, object] = {"removed": value, "removed_until_ms": until}
+        await self._set(room, changes, now_ms, insert_missing=value is not None)
+        # Removals past their time, in rooms whose meeting never ended here (a crash): their
+        # client addresses are not kept longer than they can matter.
         async with self._engine.begin() as conn:
-            changed = await conn.execute(update(t).where(t.c.id == room).values(sealed=sealed))
-            if changed.rowcount or not sealed:
+            expired = t.c.removed_until_ms < now_ms
+            await conn.execute(update(t).where(expired).values(removed=None, removed_until_ms=None))
+
+    async def _set(
+        self, room: str, values: dict[str, object], now_ms: int, *, insert_missing: bool
+    ) -> None:
+        """Update ``room``'s row; with ``insert_missing``, insert it first when there is none."""
+        async with self._engine.begin() as conn:
+            changed = await conn.execute(update(t).where(t.c.id == room).values(**values))
+            if changed.rowcount or not insert_missing:
                 return
             try:
                 async with conn.begin_nested():
-                    await conn.execute(insert(t).values(id=room, created_ms=now_ms, sealed=True))
+                    await conn.execute(insert(t).values(id=room, created_ms=now_ms, **values))
             except IntegrityError:  # created meanwhile
-                await conn.execute(update(t).where(t.c.id == room).values(sealed=True))
+                await conn.execute(update(t).where(t.c.id == room).values(**values))
 
     async def hash_password(self, password: str) -> str:
         async with self._slots:

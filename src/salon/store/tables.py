@@ -52,6 +52,10 @@ rooms = Table(
     Column("lobby", Boolean, nullable=False, server_default=false()),
     Column("locked", Boolean, nullable=False, server_default=false()),
     Column("host_accounts", Text, nullable=True),
+    # Whom the meeting under way removed (0011): JSON, salon.core.passwords.Removed; NULL for
+    # nobody. Kept so that a restart does not seat them again by their resume tokens.
+    Column("removed", Text, nullable=True),
+    Column("removed_until_ms", BigInteger, nullable=True),  # when "removed" may be dropped
 )
 
 api_keys = Table(

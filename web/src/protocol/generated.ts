@@ -380,6 +380,7 @@ export type Type47 = "offer" | "answer" | "pranswer" | "rollback";
 export type From2 = string;
 export type Message1 = string;
 export type Type48 = "offer" | "answer" | "pranswer" | "rollback";
+export type Reason3 = "ice_failed" | "description_failed" | "rejected";
 export type Type49 = "signal";
 export type Camera3 = boolean;
 export type From3 = string;
@@ -413,7 +414,7 @@ export type Call6 = string;
 export type Name10 = string;
 export type Type56 = "ringing";
 export type Call7 = string;
-export type Reason3 = "declined" | "cancelled" | "timeout" | "busy" | "offline" | "hangup";
+export type Reason4 = "declined" | "cancelled" | "timeout" | "busy" | "offline" | "hangup";
 export type Type57 = "call_ended";
 export type Call8 = string;
 export type Room18 = string;
@@ -566,7 +567,7 @@ export interface DescriptionRejected {
  * The sender closed its ``RTCPeerConnection`` toward the receiver and opened a new one.
  *
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
- * via the `definition` "PeerReset".
+ * via the `definition` "PeerReset-Input".
  */
 export interface PeerReset {
   reason: Reason;
@@ -1124,7 +1125,7 @@ export interface SignalRelay {
   description: SessionDescription1 | null;
   from: From2;
   rejected: DescriptionRejected1 | null;
-  reset: PeerReset | null;
+  reset: PeerReset1 | null;
   type: Type49;
 }
 /**
@@ -1158,6 +1159,15 @@ export interface SessionDescription1 {
 export interface DescriptionRejected1 {
   message: Message1;
   type: Type48;
+}
+/**
+ * The sender closed its ``RTCPeerConnection`` toward the receiver and opened a new one.
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "PeerReset-Output".
+ */
+export interface PeerReset1 {
+  reason: Reason3;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -1238,7 +1248,7 @@ export interface Ringing {
  */
 export interface CallEnded {
   call: Call7;
-  reason: Reason3;
+  reason: Reason4;
   type: Type57;
 }
 /**

@@ -249,6 +249,17 @@ describe("RoomSession through its own reconnect", () => {
     expect(second.room.snapshot).toMatchObject({ lost: true, lostReason: "replaced" });
     expect(second.made[0]?.closed).toBe(true);
 
+    const signedOut = await inRoom();
+    signedOut.farm.last.drop(4006);
+    expect(signedOut.room.snapshot).toMatchObject({
+      lost: true,
+      lostReason: "signed_out",
+      reconnecting: false,
+    });
+    expect(signedOut.made[0]?.closed).toBe(true);
+    vi.advanceTimersByTime(60_000);
+    expect(signedOut.farm.sockets).toHaveLength(1); // no new socket: it would be a guest's
+
     const third = await inRoom();
     third.farm.last.drop(1006);
     for (let i = 0; i < 400 && third.client.state === "reconnecting"; i++) {

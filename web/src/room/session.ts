@@ -55,7 +55,7 @@ export interface JoinOptions {
 /** How the mesh is recovering a peer connection (src/rtc): an ICE restart, a rebuild, or not. */
 
 /** Why this side is no longer in the room although it did not leave. */
-export type LostReason = "lost" | "replaced" | "rejoin_failed";
+export type LostReason = "lost" | "replaced" | "signed_out" | "rejoin_failed";
 
 export interface Participant {
   readonly id: string;
@@ -291,6 +291,10 @@ export class RoomSession {
    * rebuilt connection; null when the server does not answer in time.
    */
   freshIceServers(): Promise<RTCIceServer[] | null> {
+    // An ICE restart is coming: media trouble may be a changed network, which leaves the
+    // signaling socket dead without a close. Check it now, so that the restart's offer goes
+    // out on a resumed socket within seconds rather than after the dead-peer timeout.
+    this.client.probe();
     return new Promise((resolve) => {
       if (this.client.state !== "open") {
         resolve(null);
@@ -446,7 +450,7 @@ export class RoomSession {
     this.update({
       reconnecting: false,
       lost: true,
-      lostReason: info.cause === "replaced" ? "replaced" : "lost",
+      lostReason: info.cause === "replaced" || info.cause === "signed_out" ? info.cause : "lost",
     });
   }
 

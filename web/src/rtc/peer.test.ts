@@ -271,6 +271,31 @@ describe("PeerLink when a description does not apply", () => {
   });
 });
 
+describe("PeerLink with an answer it did not ask for", () => {
+  it("drops a duplicate answer, and an answer to no offer, with no failure and no rebuild", async () => {
+    const { a, b, pcA, pcB, sentByA, sentByB, failures, errors } = pair();
+    pcA.addTrack("mic");
+    await settleNow();
+    expectNegotiated(pcA, pcB, Date.now() - 1);
+    const answer = sentByB.find((p) => p.description?.type === "answer")!;
+    const remote = pcA.remoteDescription;
+    void a.receive(answer); // the same answer again, in "stable"
+    await settleNow();
+    expect(pcA.signalingState).toBe("stable");
+    expect(pcA.remoteDescription).toBe(remote);
+    // The polite side never offered here: any answer it gets answers nothing.
+    const offer = sentByA.find((p) => p.description?.type === "offer")!;
+    void b.receive({ description: { type: "answer", sdp: offer.description!.sdp } });
+    await settleNow();
+    expect(failures).toEqual([]);
+    expect(errors).toEqual([]);
+    expect(sentByA.some((p) => p.rejected || p.reset)).toBe(false);
+    expect(sentByB.some((p) => p.rejected || p.reset)).toBe(false);
+    expect(a.trail.filter((s) => s.startsWith("answer without an offer of ours dropped"))).toHaveLength(1);
+    expect(b.trail.filter((s) => s.startsWith("answer without an offer of ours dropped"))).toHaveLength(1);
+  });
+});
+
 describe("PeerLink after a rebuild", () => {
   it("drops signals from the remote connection a reset replaced, and keeps the history", async () => {
     const pc = new FakePeerConnection("new");

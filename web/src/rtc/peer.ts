@@ -225,6 +225,14 @@ export class PeerLink {
 
   private async handleDescription(description: SessionDescription): Promise<void> {
     const pc = this.pc;
+    if (description.type === "answer" && pc.signalingState !== "have-local-offer") {
+      // No offer of ours is waiting (webrtc-pc 4.4.1.6: an answer then cannot apply): a
+      // duplicate, or an answer to an offer that is settled. A peer following the protocol
+      // never sends one; it says nothing about this connection, which is left as it is
+      // rather than rebuilt.
+      this.note("answer without an offer of ours dropped");
+      return;
+    }
     // webrtc-pc 10.7: an offer collides unless we are stable (or about to be, applying an
     // answer) and not in the middle of making an offer of our own.
     const readyForOffer =

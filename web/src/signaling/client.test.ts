@@ -27,6 +27,24 @@ async function connected() {
   return { socket, client };
 }
 
+/** A greeted client whose every socket (the first, then each reconnect's) is kept in order. */
+async function greetedOnNewSockets() {
+  const sockets: FakeSocket[] = [];
+  const client = new SignalingClient(
+    "wss://x/ws",
+    () => {
+      sockets.push(new FakeSocket());
+      return sockets.at(-1)!;
+    },
+    { network: null },
+  );
+  const ready = client.connect("alice");
+  sockets[0]!.open();
+  sockets[0]!.receive(WELCOME);
+  await ready;
+  return { client, sockets };
+}
+
 afterEach(() => {
   vi.useRealTimers();
 });
@@ -118,19 +136,7 @@ describe("SignalingClient after the handshake", () => {
 
   it("reconnects, instead of closing, when the server stays silent past the dead-peer timeout", async () => {
     vi.useFakeTimers();
-    const sockets: FakeSocket[] = [];
-    const client = new SignalingClient(
-      "wss://x/ws",
-      () => {
-        sockets.push(new FakeSocket());
-        return sockets.at(-1)!;
-      },
-      { network: null },
-    );
-    const ready = client.connect("alice");
-    sockets[0]!.open();
-    sockets[0]!.receive(WELCOME);
-    await ready;
+    const { client, sockets } = await greetedOnNewSockets();
     const lost = vi.fn();
     const reconnecting = vi.fn();
     client.onClose(lost);
@@ -143,6 +149,34 @@ describe("SignalingClient after the handshake", () => {
     expect(lost).not.toHaveBeenCalled();
     expect(client.state).toBe("reconnecting");
     expect(sockets).toHaveLength(2);
+  });
+
+  it("a probe pings, and resumes on a new socket when nothing is heard within its timeout", async () => {
+    vi.useFakeTimers();
+    const { client, sockets } = await greetedOnNewSockets();
+    const reconnecting = vi.fn();
+    client.onReconnecting(reconnecting);
+
+    // Answered: nothing happens.
+    client.probe(4_000);
+    expect(sockets[0]!.sent.at(-1)).toEqual({ type: "ping" });
+    vi.advanceTimersByTime(1_000);
+    sockets[0]!.receive({ type: "pong" });
+    vi.advanceTimersByTime(10_000);
+    expect(reconnecting).not.toHaveBeenCalled();
+
+    // One probe at a time; unanswered: a new socket resumes with the token.
+    client.probe(4_000);
+    client.probe(4_000);
+    expect(sockets[0]!.sent.filter((m) => (m as { type: string }).type === "ping")).toHaveLength(2);
+    vi.advanceTimersByTime(3_999);
+    expect(reconnecting).not.toHaveBeenCalled();
+    vi.advanceTimersByTime(1);
+    expect(reconnecting).toHaveBeenCalledWith({ code: 4004, reason: "no answer to a probe" });
+    expect(client.state).toBe("reconnecting");
+    expect(sockets).toHaveLength(2);
+    sockets[1]!.open();
+    expect(sockets[1]!.sent[0]).toMatchObject({ type: "hello", resume: "t" });
   });
 
   it("does not send before the connection is open", () => {

@@ -8,7 +8,7 @@
  *                         │                    ▲                        │
  *                      refused                 └──welcome (resumed or ──┘
  *                         ▼                        renewed)             │
- *                       closed ◀──── close(), 4005, refused, gave up ───┘
+ *                       closed ◀── close(), 4005, 4006, refused, gave up ─┘
  *
  * A member is a place that a socket occupies (docs/PROTOCOL.md, "Places outlive sockets"):
  * after a loss this side says `hello {resume: <latest token>}` on a new socket and takes its
@@ -52,6 +52,12 @@ export type CloseCause =
   | "lost"
   /** Another tab or window took this place over (close code 4005); never reconnect. */
   | "replaced"
+  /**
+   * The account session this connection was signed in with ended: signed out here or in
+   * another tab, or a password change elsewhere (close code 4006). Never reconnect: a new
+   * socket would be a guest's, or refused where the server requires signing in.
+   */
+  | "signed_out"
   /** The server will not take this connection back (protocol version, name, sign-in). */
   | "refused";
 
@@ -115,6 +121,8 @@ type Greeting = "first" | "resume" | "fresh";
 
 /** Extra time past the server's dead-peer timeout before this side gives up. */
 const SILENCE_GRACE_MS = 5_000;
+/** How long a probe (see `probe`) waits for any word from the server. */
+export const PROBE_TIMEOUT_MS = 4_000;
 export const GIVE_UP_AFTER_MS = 5 * 60_000;
 export const ATTEMPT_TIMEOUT_MS = 10_000;
 export const QUEUE_LIMIT = 200;
@@ -125,7 +133,7 @@ const RETRYING = 4000;
  *  old place times out, rate_limited) may pass, so the schedule goes on. */
 const REFUSED = new Set<string>(["unsupported_version", "invalid_name", "sign_in_required", "bad_message"]);
 /** Close codes after which this side must not reconnect (docs/PROTOCOL.md, close codes). */
-const FINAL_CLOSES: Record<number, CloseCause> = { 4005: "replaced", 4001: "refused" };
+const FINAL_CLOSES: Record<number, CloseCause> = { 4005: "replaced", 4006: "signed_out", 4001: "refused" };
 
 /** A User Timing mark (visible in DevTools and to the benchmark); free when unobserved. */
 function mark(name: string): void {
@@ -162,6 +170,7 @@ export class SignalingClient {
   private drainRetryMs: number | null = null;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private attemptTimer: ReturnType<typeof setTimeout> | null = null;
+  private probeTimer: ReturnType<typeof setTimeout> | null = null;
   private first: { resolve: (w: Welcome) => void; reject: (e: Error) => void } | null = null;
   private readonly random: () => number;
   private readonly network: NetworkEvents | null;
@@ -291,6 +300,26 @@ export class SignalingClient {
     return true;
   }
 
+  /**
+   * Check the path to the server now: send a `ping` (docs/PROTOCOL.md §2.3) and, when nothing
+   * at all is heard within `timeoutMs`, drop the socket and resume on a new one. For when the
+   * network may have changed under an open socket (the media's ICE went `disconnected`): a
+   * socket bound to an address the machine lost never closes by itself, and waiting for the
+   * dead-peer timeout (`dead_after_seconds`, 45 s by default) would hold back the ICE
+   * restart's offer just as long. No-op unless open; one probe at a time.
+   */
+  probe(timeoutMs: number = PROBE_TIMEOUT_MS): void {
+    if (this.state !== "open" || this.probeTimer !== null) return;
+    const askedAt = Date.now();
+    if (!this.raw({ type: "ping" })) return;
+    this.probeTimer = setTimeout(() => {
+      this.probeTimer = null;
+      if (this.state !== "open" || this.heardAt >= askedAt) return;
+      this.detach(RETRYING, "no answer to a probe");
+      this.beginReconnect({ code: 4004, reason: "no answer to a probe" });
+    }, timeoutMs);
+  }
+
   private hello(): void {
     const resume = this.greeting === "resume" ? this.token : null;
     this.raw({
@@ -411,6 +440,8 @@ export class SignalingClient {
 
   private beginReconnect(loss: LossInfo): void {
     this.stopWatchdog();
+    if (this.probeTimer !== null) clearTimeout(this.probeTimer);
+    this.probeTimer = null;
     this.lostAt = Date.now();
     this.attempt = 0;
     this.setState("reconnecting");
@@ -514,8 +545,10 @@ export class SignalingClient {
   private clearTimers(): void {
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
     if (this.attemptTimer !== null) clearTimeout(this.attemptTimer);
+    if (this.probeTimer !== null) clearTimeout(this.probeTimer);
     this.retryTimer = null;
     this.attemptTimer = null;
+    this.probeTimer = null;
   }
 
   private startWatchdog(deadAfterMs: number): void {

@@ -7,7 +7,7 @@ import {
   resumedWelcome,
   welcome,
 } from "../test/signalingFakes";
-import { SignalingClient } from "./client";
+import { GIVE_UP_AFTER_MS, SignalingClient } from "./client";
 import { RETRY_EVERY_MS, drainDelayMs, retryDelayMs } from "./retry";
 
 beforeEach(() => {
@@ -177,6 +177,22 @@ describe("SignalingClient reconnect", () => {
     expect(client.state).toBe("closed");
     network.online();
     vi.advanceTimersByTime(60_000);
+    expect(farm.sockets).toHaveLength(1);
+  });
+
+  it("does not reconnect after 4006: the account session ended, and a new socket would be a guest's", async () => {
+    const { farm, network, client } = await connectedClient();
+    const closed = vi.fn();
+    client.onClose(closed);
+    client.send({ type: "chat", id: "c1", text: "hi" });
+    farm.last.drop(4006);
+    expect(closed).toHaveBeenCalledWith(
+      expect.objectContaining({ code: 4006, cause: "signed_out", expected: false }),
+    );
+    expect(client.state).toBe("closed");
+    expect(client.send({ type: "chat", id: "c2", text: "queued?" })).toBe(false);
+    network.online();
+    vi.advanceTimersByTime(GIVE_UP_AFTER_MS);
     expect(farm.sockets).toHaveLength(1);
   });
 

@@ -1,16 +1,20 @@
 import type { ReactNode } from "react";
 import type { Participant } from "../../room/session";
+import { connecting } from "../stuck";
 import { Tile, type Placement } from "./Tile";
 
 /** A remote member's camera tile; `speaking` comes from the audio this side receives. */
 export function RemoteTile({
   member,
+  stuck = false,
   speaking,
   sinkId,
   indicator,
   ...placement
 }: Placement & {
   member: Participant;
+  /** Still "Connecting…" past the bound (ui/stuck.ts). */
+  stuck?: boolean;
   speaking: boolean;
   sinkId: string;
   indicator?: ReactNode;
@@ -25,8 +29,8 @@ export function RemoteTile({
       camera={member.camera}
       sharing={member.media.screen && member.screen !== null}
       speaking={speaking}
-      status={tileStatus(member)}
-      statusProblem={member.recovery === "failed"}
+      status={tileStatus(member, stuck)}
+      statusProblem={member.recovery === "failed" || (stuck && connecting(member))}
       sinkId={sinkId}
       indicator={indicator}
       {...placement}
@@ -34,11 +38,11 @@ export function RemoteTile({
   );
 }
 
-/** What the tile says about the connection, most telling first. */
-export function tileStatus(member: Participant): string | null {
+/** What the tile says about the connection, most telling first; `stuck`: connecting too long. */
+export function tileStatus(member: Participant, stuck = false): string | null {
   if (member.reconnecting) return "Reconnecting…"; // their signaling is away; media may still flow
   if (member.recovery === "failed") return "Media connection lost";
   if (member.recovery !== null) return "Restoring media…"; // an ICE restart or a rebuilt connection
-  if (member.connection !== "connected" && member.connection !== "disconnected") return "Connecting…";
+  if (connecting(member)) return stuck ? "Can't connect" : "Connecting…";
   return null;
 }

@@ -5,6 +5,7 @@ import { useLocalMediaState } from "../hooks/media";
 import { navigate } from "../hooks/route";
 import { Link } from "./Link";
 import { SelfPreview } from "./SelfPreview";
+import { SignedOutNotice } from "./SignedOutNotice";
 import { TopBar } from "./TopBar";
 
 /** "You left the meeting", with Rejoin. */
@@ -64,6 +65,7 @@ export function LobbyWaiting({
   media,
   name,
   lost,
+  signedOut = false,
   onCancel,
   onRetry,
 }: {
@@ -71,6 +73,8 @@ export function LobbyWaiting({
   media: LocalMedia;
   name: string;
   lost: boolean;
+  /** Lost because the account session ended (4006): no "Ask again" as someone else. */
+  signedOut?: boolean;
   onCancel: () => void;
   onRetry: () => void;
 }) {
@@ -84,7 +88,9 @@ export function LobbyWaiting({
             <SelfPreview media={media} state={local} name={name} />
           </div>
           <div className="col-lg-5">
-            {lost ? (
+            {lost && signedOut ? (
+              <SignedOutNotice consequence="You are no longer waiting to join." onAsGuest={onCancel} />
+            ) : lost ? (
               <div className="alert alert-danger" role="alert" data-testid="lobby-lost">
                 The connection to the server was lost while you were waiting.
               </div>
@@ -94,9 +100,11 @@ export function LobbyWaiting({
                 <h1 className="h4 m-0">Waiting for a host to let you in…</h1>
               </div>
             )}
-            <p className="text-body-secondary">You will join as soon as a host lets you in.</p>
+            {!signedOut && (
+              <p className="text-body-secondary">You will join as soon as a host lets you in.</p>
+            )}
             <div className="d-flex gap-2">
-              {lost && (
+              {lost && !signedOut && (
                 <button type="button" className="btn btn-primary" data-testid="lobby-retry" onClick={onRetry}>
                   Ask again
                 </button>

@@ -5,6 +5,7 @@ import type { RoomSession, RoomSnapshot } from "../../room/session";
 import { useLocalMediaState } from "../hooks/media";
 import { useArrivals } from "../hooks/arrivals";
 import { useQuality } from "../hooks/quality";
+import { useStuckConnections } from "../hooks/stuck";
 import { useRoomShortcuts } from "../hooks/shortcuts";
 import { useRoomSounds } from "../hooks/sounds";
 import { useSpeakers } from "../hooks/speaker";
@@ -24,6 +25,7 @@ import { ReconnectingBanner } from "./ReconnectingBanner";
 import { RoomHeader } from "./RoomHeader";
 import { RoomNotes } from "./RoomNotes";
 import { SecurityPanel } from "./SecurityPanel";
+import { SignedOutNotice } from "./SignedOutNotice";
 import { LeaveConfirm, ShortcutHelp } from "./ShortcutHelp";
 import { SoundSettings } from "./SoundSettings";
 import { Stage } from "./Stage";
@@ -127,6 +129,7 @@ export function RoomView({
   };
 
   const quality = useQuality(session);
+  const stuck = useStuckConnections(session, snap.members);
   useRoomSounds(snap, unread);
   // A device that was blocked or missing is asked for again rather than left disabled.
   const retry = (kind: "audio" | "video", control: string) =>
@@ -159,7 +162,14 @@ export function RoomView({
         headingRef={heading}
       />
       {snap.reconnecting && !snap.lost && <ReconnectingBanner />}
-      {snap.lost && (
+      {snap.lost && snap.lostReason === "signed_out" && (
+        <SignedOutNotice
+          consequence={`You are no longer in the ${snap.isPrivate ? "call" : "meeting"}.`}
+          className="m-2"
+          {...(onRejoin ? { onAsGuest: onRejoin } : {})}
+        />
+      )}
+      {snap.lost && snap.lostReason !== "signed_out" && (
         <div
           className="alert alert-danger m-2 d-flex align-items-center gap-2"
           role="alert"
@@ -195,6 +205,11 @@ export function RoomView({
           />
         </div>
       )}
+      {stuck.text && snap.phase === "joined" && !snap.lost && (
+        <div className="alert alert-warning m-2 py-2" role="status" data-testid="media-stuck">
+          {stuck.text}
+        </div>
+      )}
       {isRoom && snap.isHost && panel !== "security" && (
         <KnockNotices
           waiting={snap.waiting}
@@ -225,6 +240,7 @@ export function RoomView({
             sinkId={local.speakerId}
             indicator={(id) => <QualityIndicator quality={quality.get(id)} />}
             overlay={<ReactionOverlay reactions={snap.reactions} labels={labels} selfId={snap.selfId} />}
+            stuck={stuck.ids}
           />
           <div className="room-toasts">
             {notice && (

@@ -39,6 +39,8 @@ export interface StageProps {
   indicator?: (memberId: string) => ReactNode;
   /** Drawn over the tiles (reactions). */
   overlay?: ReactNode;
+  /** Members whose media connection did not come up in time (ui/stuck.ts). */
+  stuck?: ReadonlySet<string>;
 }
 
 /** The stage's inner size, measured (ResizeObserver) so tiles can be laid out in pixels. */
@@ -76,7 +78,7 @@ function useShareOrder(sharing: readonly string[]): readonly string[] {
  * cameras in a strip (chooseLayout). Tiles keep one place in the DOM whatever the layout —
  * only their rectangles change — so videos and a fullscreen tile survive a layout change.
  */
-export function Stage({ self, members, speakers, choice, sinkId, indicator, overlay }: StageProps) {
+export function Stage({ self, members, speakers, choice, sinkId, indicator, overlay, stuck }: StageProps) {
   const [ref, size] = useSize();
   const [pinned, setPinned] = useState<TileId | null>(null);
   const [selfHidden, setSelfHidden] = useState(false);
@@ -152,6 +154,7 @@ export function Stage({ self, members, speakers, choice, sinkId, indicator, over
         <RemoteTile
           key={m.id}
           member={m}
+          stuck={stuck?.has(m.id) ?? false}
           speaking={speakers.speaking.has(m.id)}
           sinkId={sinkId}
           indicator={indicator?.(m.id)}

@@ -11,6 +11,7 @@ import { ReconnectingBanner } from "../components/ReconnectingBanner";
 import { RoomView } from "../components/RoomView";
 import { SelfPreview } from "../components/SelfPreview";
 import { SignedInPage } from "../components/SignInRequired";
+import { SignedOutNotice } from "../components/SignedOutNotice";
 import { TopBar } from "../components/TopBar";
 import { SoundSettings } from "../components/SoundSettings";
 import { askNotificationPermission, useCallLine, useIncomingCallAlerts } from "../hooks/call";
@@ -143,7 +144,10 @@ function Phone({ client, calls, media, local, lost, onSignOut, onReconnect }: Ph
       </TopBar>
       <main className="container py-4" data-testid="phone">
         {signaling === "reconnecting" && <ReconnectingBanner />}
-        {lost !== null && (
+        {lost === "signed_out" && (
+          <SignedOutNotice consequence="Nobody can call you right now." onAsGuest={onSignOut} />
+        )}
+        {lost !== null && lost !== "signed_out" && (
           <div
             className="alert alert-danger d-flex align-items-center gap-2"
             role="alert"

@@ -83,6 +83,7 @@ function InRoom({ roomId, session, client, media, onLeave, onCancel, onRejoin }:
         media={media}
         name={snap.selfName}
         lost={snap.lost}
+        signedOut={snap.lostReason === "signed_out"}
         onCancel={onCancel}
         onRetry={onRejoin}
       />
@@ -97,7 +98,8 @@ function InRoom({ roomId, session, client, media, onLeave, onCancel, onRejoin }:
       inviteLink={`${window.location.origin}/r/${roomId}`}
       maxChatChars={client.welcome?.limits.max_chat_chars ?? 4000}
       onLeave={onLeave}
-      onRejoin={onRejoin}
+      // Signed out (4006): going on as a guest starts at the pre-join page, to choose a name.
+      onRejoin={snap.lostReason === "signed_out" ? onCancel : onRejoin}
     />
   );
 }
