@@ -200,3 +200,11 @@ def test_a_guest_cannot_take_a_registered_name(person: Person) -> None:
     owner.get_by_role("button", name="Join now").click()
     owner.get_by_test_id("room").wait_for()
     assert tile(owner, "Regina Phalange").get_attribute("data-self") == "true"
+    # The guest comes in under a name of its own: its page marks the owner's name as signed
+    # in (MemberInfo.signed_in), and the owner's page does not mark the guest's.
+    guest.get_by_label("Your name").fill("Phoebe")
+    guest.get_by_role("button", name="Join now").click()
+    guest.get_by_test_id("room").wait_for()
+    tile(guest, "Regina Phalange").get_by_test_id("tile-signed-in").wait_for()
+    tile(owner, "Phoebe").wait_for()
+    assert tile(owner, "Phoebe").get_by_test_id("tile-signed-in").count() == 0

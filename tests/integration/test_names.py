@@ -334,3 +334,19 @@ async def test_after_a_restart_a_reachable_name_comes_back_with_its_place(
         finally:
             for peer in (other_sam, back, back_sam, caller):
                 await peer.close()
+
+
+async def test_rooms_mark_who_is_signed_in(server: RunningServer, page: httpx.AsyncClient) -> None:
+    """``MemberInfo.signed_in`` (PROTOCOL.md §5.2): a member signed in to an account is marked,
+    in ``joined`` and in ``member_joined``; a guest is not, whatever name it chose."""
+    await sign_up(page, "ivy", display_name="Ivy")
+    guest = await Peer.greeted(server, "Sam")
+    await guest.join("marked")
+    ivy = await signed_in_peer(server, page)
+    await ivy.hello("ignored")
+    joined = await ivy.join("marked")
+    assert [(m["name"], m["signed_in"]) for m in joined["members"]] == [("Sam", False)]
+    arrived = await guest.expect("member_joined")
+    assert (arrived["member"]["name"], arrived["member"]["signed_in"]) == ("Ivy", True)
+    for peer in (guest, ivy):
+        await peer.close()

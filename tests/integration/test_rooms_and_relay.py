@@ -39,6 +39,7 @@ async def test_three_members_mesh_signaling(peers: Callable[..., Any]) -> None:
             "name": "carol",
             "polite": old.id > carol.id,
             "media": {"mic": False, "camera": False, "screen": False},
+            "signed_in": False,
         }
 
     # Every pair negotiates; the server stamps "from" (one a client writes is refused:

@@ -389,6 +389,7 @@ class Rooms(ChatRooms):
                 name=s.member.name,
                 polite=polite(member.id, s.member.id),
                 media=s.media,
+                signed_in=account_of(s.member) is not None,
             )
             for s in room.seats.values()
             if s.member.id != member.id
@@ -433,7 +434,13 @@ class Rooms(ChatRooms):
             flag: Outgoing(
                 kind(
                     room=room.id,
-                    member=MemberInfo(id=member.id, name=member.name, polite=flag, media=media),
+                    member=MemberInfo(
+                        id=member.id,
+                        name=member.name,
+                        polite=flag,
+                        media=media,
+                        signed_in=account_of(member) is not None,
+                    ),
                 )
             )
             for flag in (False, True)

@@ -125,6 +125,9 @@ class MemberInfo(_Message):
     name: str
     polite: bool  # whether the receiver is the polite side toward this member
     media: MediaState
+    # Signed in to an account: ``name`` is that account's display name, which no guest may
+    # take (docs/PROTOCOL.md §1.4); a guest of the same name shows without the mark.
+    signed_in: bool = False
 
 
 class ChatEntry(_Aliased):

@@ -295,6 +295,7 @@ export type Mic2 = boolean;
 export type Screen2 = boolean;
 export type Name4 = string;
 export type Polite = boolean;
+export type SignedIn = boolean;
 export type Members = MemberInfo[];
 export type Private = boolean;
 export type Protected = boolean;
@@ -914,6 +915,7 @@ export interface MemberInfo {
   media: MediaState1;
   name: Name4;
   polite: Polite;
+  signed_in: SignedIn;
 }
 /**
  * What a member sends: whether their microphone, camera and screen share are on.

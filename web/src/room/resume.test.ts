@@ -13,7 +13,13 @@ import { CALL_LOST_MESSAGE, CallSession } from "./call";
 import { RoomSession } from "./session";
 
 const NO_MEDIA = { mic: false, camera: false, screen: false };
-const member = (id: string, name: string, media = NO_MEDIA) => ({ id, name, polite: true, media });
+const member = (id: string, name: string, media = NO_MEDIA) => ({
+  id,
+  name,
+  polite: true,
+  media,
+  signed_in: false,
+});
 const entry = (seq: number, text: string, client_id: string | null = null, from = "m2") => ({
   room: "r1",
   id: `c${seq}`,

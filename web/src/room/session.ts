@@ -70,6 +70,8 @@ export interface Participant {
   readonly recovery: Recovery;
   /** The name as shown: it tells two people of the same name apart ("Sam (2)"). */
   readonly label: string;
+  /** Signed in to an account: the name is that account's, which no guest can take. */
+  readonly signedIn: boolean;
   readonly host: boolean;
   /** Place among the raised hands (1 is the earliest), null when the hand is down. */
   readonly hand: number | null;
@@ -109,6 +111,7 @@ export interface RoomSnapshot extends RoomControl {
 
 interface MemberRecord {
   name: string;
+  signedIn: boolean;
   /** Join order in this room: it decides who is "Sam" and who "Sam (2)". */
   seat: number;
   media: Media;
@@ -642,6 +645,7 @@ export class RoomSession {
   private addMember(member: MemberInfo): void {
     this.members.set(member.id, {
       name: member.name,
+      signedIn: member.signed_in,
       seat: this.nextSeat++,
       media: { ...member.media },
       reconnecting: false,
@@ -660,6 +664,7 @@ export class RoomSession {
     if (record.expiry !== null) clearTimeout(record.expiry);
     record.expiry = null;
     record.name = member.name;
+    record.signedIn = member.signed_in;
     record.media = { ...member.media };
     record.reconnecting = false;
     if (!this.mesh.has(member.id)) this.mesh.add(member.id, member.polite);
@@ -773,6 +778,7 @@ export class RoomSession {
         reconnecting: record.reconnecting,
         recovery: peer?.recovery ?? null,
         label: this.labels.get(id) ?? record.name,
+        signedIn: record.signedIn,
         host: hosts.has(id),
         hand: handOf(id),
       });

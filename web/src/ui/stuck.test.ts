@@ -9,6 +9,7 @@ const member = (id: string, changes: Partial<Participant> = {}): Participant => 
   id,
   name: id,
   label: id,
+  signedIn: false,
   media: { mic: true, camera: true, screen: false },
   camera: null,
   screen: null,

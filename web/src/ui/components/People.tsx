@@ -4,6 +4,7 @@ import { handsFirst } from "../../room/names";
 import type { Participant } from "../../room/session";
 import { ordinal } from "../words";
 import { Avatar } from "./Avatar";
+import { SignedInMark } from "./SignedInMark";
 import { Icon } from "./Icon";
 import { MenuButton, type MenuItem } from "./MenuButton";
 
@@ -15,6 +16,8 @@ export interface Person {
   name: string;
   label: string;
   media: Participant["media"];
+  /** Signed in to an account (the others see it; your own row does not say). */
+  signedIn?: boolean;
   host: boolean;
   hand: number | null;
   self: boolean;
@@ -40,6 +43,7 @@ export function People({ self, members, actions }: Props) {
       name: m.name,
       label: m.label,
       media: m.media,
+      signedIn: m.signedIn,
       host: m.host,
       hand: m.hand,
       self: false,
@@ -64,6 +68,7 @@ export function People({ self, members, actions }: Props) {
             <span className="flex-grow-1 text-truncate" data-testid="person-name">
               {p.self ? `${p.label} (you)` : p.label}
             </span>
+            {p.signedIn === true && <SignedInMark testId="person-signed-in" />}
             {p.hand !== null && (
               <span
                 className="hand-badge"

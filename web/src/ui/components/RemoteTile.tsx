@@ -23,6 +23,7 @@ export function RemoteTile({
     <Tile
       name={member.name}
       label={member.label}
+      signedIn={member.signedIn}
       host={member.host}
       hand={member.hand}
       media={member.media}

@@ -4,6 +4,7 @@ import type { Rect, TilePlace } from "../../room/layout";
 import { Avatar } from "./Avatar";
 import { ordinal } from "../words";
 import { Icon } from "./Icon";
+import { SignedInMark } from "./SignedInMark";
 import { VideoView } from "./VideoView";
 
 /** Where the stage put a tile, and what its buttons do. */
@@ -20,6 +21,8 @@ export interface TileProps extends Placement {
   name: string;
   /** The name as shown, told apart from others of the same name ("Sam (2)"); the name by default. */
   label?: string;
+  /** Signed in to an account: a mark beside the name (SignedInMark). */
+  signedIn?: boolean;
   host?: boolean;
   /** Place among the raised hands (1 is the earliest), null when the hand is down. */
   hand?: number | null;
@@ -134,6 +137,7 @@ function TileActions({
 export function Tile({
   name,
   label = name,
+  signedIn = false,
   host = false,
   hand = null,
   media,
@@ -154,7 +158,7 @@ export function Tile({
   const ref = useRef<HTMLElement>(null);
   const [full, toggleFull] = useFullscreen(ref);
   const who = self ? `${label} (you)` : label;
-  const roles = `${host ? ", host" : ""}${hand !== null ? `, hand raised (${ordinal(hand)})` : ""}`;
+  const roles = `${signedIn ? ", signed in" : ""}${host ? ", host" : ""}${hand !== null ? `, hand raised (${ordinal(hand)})` : ""}`;
   const heard = speaking && media.mic;
   return (
     <figure
@@ -207,6 +211,7 @@ export function Tile({
           </span>
         )}
         <span className="text-truncate">{who}</span>
+        {signedIn && <SignedInMark testId="tile-signed-in" />}
         {host && (
           <span className="badge text-bg-secondary role-badge" data-testid="tile-host">
             Host
