@@ -11,7 +11,6 @@ in each bystander's outbox, ahead of the pong that answers the bystander's next 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import struct
 from collections.abc import AsyncIterator, Callable
@@ -36,6 +35,7 @@ from tests.integration.rawws import (
     encode_frame,
 )
 from tests.integration.server import RunningServer
+from tests.integration.test_hosts import heard
 
 MakeServer = Callable[..., AbstractContextManager[RunningServer]]
 # Enough for the hundreds of frames a test sends back to back (the rate limit has its tests).
@@ -45,8 +45,6 @@ GENEROUS: Final = {
     "rate_strikes_before_close": 10**9,  # frames it cannot read count as strikes
 }
 PROTOCOL_ERROR: Final = CloseCode.PROTOCOL_ERROR  # 1002, RFC 6455 7.4.1
-
-_marks = itertools.count()
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -62,18 +60,6 @@ CLIENT_TYPES: Final = _types_of(ClientMessage)
 SERVER_TYPES: Final = _types_of(ServerMessage)
 # What only the server sends: every server message whose type no client message has.
 SERVER_ONLY_TYPES: Final = sorted(set(SERVER_TYPES) - set(CLIENT_TYPES))
-
-
-async def heard(peer: Peer) -> list[dict[str, Any]]:
-    """Everything that reached ``peer`` so far (resume tokens aside): a pong marks the end."""
-    ref = f"mark-{next(_marks)}"
-    await peer.send(type="ping", ref=ref)
-    got = []
-    while True:
-        message = await peer.recv()
-        if message["type"] == "pong" and message.get("ref") == ref:
-            return got
-        got.append(message)
 
 
 async def refused(peer: Peer, frame: str, code: str, ref: str | int | None = None) -> str:
