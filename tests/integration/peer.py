@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.integration.server import RunningServer
 
@@ -26,6 +26,23 @@ class Peer:
     async def connect(cls, server: RunningServer, **kwargs: Any) -> Peer:
         ws = await connect(server.ws_url, ssl=server.ssl_context, **kwargs)
         return cls(ws)
+
+    @classmethod
+    async def connect_once_freed(
+        cls, server: RunningServer, refused_with: int, **kwargs: Any
+    ) -> Peer:
+        """A connection, once the server has seen the end of one just closed: its close
+        handshake completes a moment before the server's own bookkeeping, so a handshake
+        refused with ``refused_with`` (429 for an address's cap, 503 for the server's) is
+        tried again for up to 5 s."""
+        for _ in range(100):
+            try:
+                return await cls.connect(server, **kwargs)
+            except InvalidStatus as refused:
+                if refused.response.status_code != refused_with:
+                    raise
+                await asyncio.sleep(0.05)
+        raise AssertionError(f"the server kept refusing the connection with {refused_with}")
 
     @classmethod
     async def greeted(cls, server: RunningServer, name: str, *, reachable: bool = False) -> Peer:

@@ -187,23 +187,10 @@ async def test_the_server_holds_at_most_max_connections(make_server: Callable[..
             response = refused.value.response
             assert (response.status_code, response.headers["Retry-After"]) == (503, "10")
         await held[2].close()  # one ends: the server may take one more
-        again = await _connect_when_room(server)
+        again = await Peer.connect_once_freed(server, 503, local_addr=("127.0.0.3", 0))
         await again.hello("again")
         for peer in (*held[:2], again):
             await peer.close()
-
-
-async def _connect_when_room(server: RunningServer) -> Peer:
-    """A connection, once the server has seen the end of the one just closed (its close
-    handshake completes a moment before the server's own bookkeeping)."""
-    for _ in range(100):
-        try:
-            return await Peer.connect(server, local_addr=("127.0.0.3", 0))
-        except InvalidStatus as refused:
-            if refused.response.status_code != 503:
-                raise
-            await asyncio.sleep(0.05)
-    raise AssertionError("the server never took a connection again")
 
 
 STORM_ADDRESSES = ["127.0.0.10", "127.0.0.11"]

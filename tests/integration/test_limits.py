@@ -284,19 +284,6 @@ async def refused_status(server: Any, address: str = "127.0.0.1") -> tuple[int, 
     raise AssertionError("the handshake was accepted")
 
 
-async def accepted_soon(server: Any) -> Peer:
-    """A connection, once the server has seen the end of the one just closed (its close
-    handshake completes a moment before the server's own bookkeeping)."""
-    for _ in range(100):
-        try:
-            return await Peer.connect(server)
-        except InvalidStatus as refused:
-            if refused.response.status_code != 429:
-                raise
-            await asyncio.sleep(0.05)
-    raise AssertionError("the address was never given its connection back")
-
-
 async def test_one_address_holds_at_most_its_connections(
     make_server: Callable[..., Any],
 ) -> None:
@@ -307,7 +294,7 @@ async def test_one_address_holds_at_most_its_connections(
         other = await Peer.connect(server, local_addr=("127.0.0.2", 0))  # another address
         await other.hello("elsewhere")
         await held[0].close()  # one ends: the address may open one more
-        again = await accepted_soon(server)
+        again = await Peer.connect_once_freed(server, 429)
         await again.hello("again")
         for peer in (*held[1:], other, again):
             await peer.close()
