@@ -47,7 +47,7 @@ $(UV):
 
 deps: $(VENV)/.stamp-deps
 $(VENV)/.stamp-deps: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --quiet --compile-bytecode
+	$(UV) sync --frozen --all-extras --quiet --compile-bytecode
 	@touch $@
 
 # --- The browser client ------------------------------------------------------------------

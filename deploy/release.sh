@@ -334,7 +334,7 @@ venv_release() {
     if [ -n "$REQUIREMENTS" ]; then
         cp "$REQUIREMENTS" "$work/release/requirements.txt"
     else
-        (cd "$REPO" && "$UV_LOCAL" export --frozen --no-dev --extra postgres --no-emit-project \
+        (cd "$REPO" && "$UV_LOCAL" export --frozen --no-dev --extra postgres --extra client --no-emit-project \
             --no-header --quiet -o "$work/release/requirements.txt")
     fi
     printf '%s\n' "$version" >"$work/release/VERSION"

@@ -180,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_turn_config(sub)
     _add_api_key(sub)
     _add_webhook(sub)
+    _add_bot(sub)
     schema = sub.add_parser("schema", help="print the JSON Schema of every protocol message")
     schema.set_defaults(run=_schema)
     return parser
@@ -484,6 +485,97 @@ def _add_webhook(sub: Any) -> None:
     remove.add_argument("id", help="the webhook's id (salon webhook list)")
     remove.set_defaults(hook_command=_webhook_remove)
     group.set_defaults(run=_webhook)
+
+
+def _bot(args: argparse.Namespace) -> int:
+    """``salon bot echo|record|play``: the bots need the ``client`` extra (aiortc, PyAV),
+    imported only here so that the server runs without it."""
+    # A stop asked for while the bot is still starting (importing aiortc takes a second) has
+    # nothing to close yet: exit 0 at once. The bot puts its own handler in place later.
+    signal.signal(signal.SIGTERM, _stop_starting_bot)  # (python -m salon does it earlier)
+    try:
+        from salon.bots.command import run_command
+    except ModuleNotFoundError as exc:
+        if exc.name is None or exc.name.split(".")[0] not in ("aiortc", "av"):
+            raise
+        print(
+            "salon: the bots need aiortc and PyAV: install salon[client] "
+            "(pip install 'salon[client]')",
+            file=sys.stderr,
+        )
+        return 2
+    return run_command(args)
+
+
+def _stop_starting_bot(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
+BOT_EPILOG = """\
+LINK is a meeting link, https://host:port/r/ROOM (an #invite= in it is used), or - to read it
+as one line from stdin (within 10 s; the end of stdin afterwards stops the bot, as SIGTERM
+does). For direct calls give --server https://host:port --answer NAME instead: the bot goes
+online as NAME and accepts every call. Exit status: 0 stopped cleanly, 1 connection lost,
+2 could not start.
+"""
+
+
+def _add_bot(sub: Any) -> None:
+    group = sub.add_parser(
+        "bot",
+        help="run a bot in a room or for direct calls: echo, record, play (salon[client])",
+        description="Bots built on the Python SDK (docs/SDK.md); they need the client extra "
+        "(aiortc and PyAV): pip install 'salon[client]'.",
+    )
+    bots = group.add_subparsers(dest="bot", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--server", help="the server's address, with --answer")
+    common.add_argument("--answer", metavar="NAME", help="answer direct calls to NAME")
+    common.add_argument("--name", help="display name in the room")
+    common.add_argument("--password", help="the room's password, if it has one")
+    common.add_argument(
+        "--insecure", action="store_true", help="accept any certificate (self-signed server)"
+    )
+    common.add_argument("--cafile", metavar="PEM", help="trust the CA certificates in PEM")
+    common.add_argument("-v", "--verbose", action="store_true", help="log the details")
+    kinds = argparse.RawDescriptionHelpFormatter
+    echo = bots.add_parser(
+        "echo",
+        parents=[common],
+        formatter_class=kinds,
+        epilog=BOT_EPILOG,
+        help="send each person's audio and video back to them; answer chat",
+    )
+    echo.add_argument("link", nargs="?", metavar="LINK")
+    record = bots.add_parser(
+        "record",
+        parents=[common],
+        formatter_class=kinds,
+        epilog=BOT_EPILOG,
+        help="record everyone's audio and video (WebM) and the chat (JSON Lines)",
+    )
+    record.add_argument("link", nargs="?", metavar="LINK")
+    record.add_argument("--out", required=True, metavar="DIR", help="folder for the files")
+    record.add_argument(
+        "--max-bytes", type=int, metavar="N", help="stop once DIR's files exceed N bytes"
+    )
+    record.add_argument(
+        "--video-size",
+        metavar="WxH",
+        help="every participant's video at this size, aspect kept with black bars "
+        "(default 640x480, at most 1920x1080)",
+    )
+    play = bots.add_parser(
+        "play",
+        parents=[common],
+        formatter_class=kinds,
+        epilog=BOT_EPILOG,
+        help="play a media file (anything FFmpeg reads) to everyone",
+    )
+    play.add_argument("link", nargs="?", metavar="LINK")
+    play.add_argument("file", metavar="FILE", help="the file to play")
+    play.add_argument("--loop", action="store_true", help="play it again and again")
+    group.set_defaults(run=_bot)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -130,17 +130,17 @@ CANDIDATE: Final = {
 # order one member can send them (docs/PROTOCOL.md §5.1). Checked against the models below,
 # so a new field must be added here.
 FULL_MESSAGES: Final[list[dict[str, Any]]] = [
-    {"type": "hello", "versions": [1], "name": "x", "resume": None, "reachable": True, "ref": 1},
+    {"type": "hello", "versions": [1, 2], "name": "x", "resume": None, "reachable": True, "ref": 1},
     {
         "type": "join",
         "room": "full",
         "password": "not set by a join",
-        "media": {"mic": True, "camera": False, "screen": False},
+        "media": {"mic": True, "camera": False, "screen": False, "recording": False},
         "host_key": "stale",
         "invite": "forged.invite",
         "ref": "join",
     },
-    {"type": "media", "mic": False, "camera": True, "screen": True, "ref": 2},
+    {"type": "media", "mic": False, "camera": True, "screen": True, "recording": False, "ref": 2},
     {"type": "chat", "text": "hi", "id": "c-1", "ref": "c-1"},
     {"type": "history", "since": 0, "ref": 3},
     {"type": "hand", "raised": True, "ref": 4},
@@ -176,6 +176,7 @@ FULL_MESSAGES: Final[list[dict[str, Any]]] = [
     {"type": "ping", "ref": 24},
     {"type": "leave", "ref": 25},
     {"type": "end_meeting", "ref": 26},
+    {"type": "record", "on": False, "ref": 27},
 ]
 SHAPE_ERRORS: Final = frozenset({"bad_json", "bad_message", "unknown_type"})
 
@@ -301,10 +302,13 @@ async def test_every_documented_field_is_accepted(
     make_server: MakeServer, opened: list[Peer]
 ) -> None:
     """PROTOCOL.md §5.1: each client message with every field it has (``ref`` included)
-    passes the parser; what the server then says is about the values, never the shape."""
+    passes the parser; what the server then says is about the values, never the shape. The
+    client speaks the newest version (v2 added ``recording`` and ``record``)."""
     async with serving(make_server, opened, **GENEROUS) as server:
-        zoe = await Peer.greeted(server, "zoe")
+        zoe = await Peer.connect(server)
         opened.append(zoe)
+        await zoe.send(type="hello", versions=[1, 2], name="zoe")
+        assert (await zoe.expect("welcome"))["version"] == 2
         for message in FULL_MESSAGES:
             await zoe.send(**message)
             answers = await heard(zoe)

@@ -81,7 +81,7 @@ async def test_a_second_hello(world: World) -> None:
 async def test_unsupported_versions_are_refused_and_the_connection_closed(world: World) -> None:
     client = world.open()
 
-    await client.send(type="hello", versions=[2, 3], name="alice", ref="v")
+    await client.send(type="hello", versions=[3, 4], name="alice", ref="v")
 
     error = client.take_error()
     assert (error.code, error.ref) == ("unsupported_version", "v")

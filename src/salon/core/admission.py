@@ -4,6 +4,8 @@ The hub asks :func:`way_in` for a ``join`` and :func:`way_back` for a place rebu
 resume token; neither changes anything. A refusal is a :class:`SalonError` with its code.
 The order (docs/PROTOCOL.md, hosts and lobby):
 
+0. the recorder of a recording under way (a ``recorder`` invitation the server minted):
+   seated, never as a host, past everything but a full room;
 1. a host by right (the creator's host key, the creating account, an account that was a host
    in this meeting or is one of the room's standing host accounts, a host invitation), or
    whoever joins an empty room that has no standing settings: seated as a host;
@@ -28,7 +30,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from salon.core.errors import fail
-from salon.core.invites import InviteRole
+from salon.core.invites import Role
 from salon.core.passwords import RoomCreator, Standing, host_key_opens
 from salon.core.resume import Claims
 from salon.core.room import Room
@@ -38,6 +40,7 @@ from salon.protocol import ErrorCode
 class Way(Enum):
     HOST = "host"  # seated, as a host
     SEAT = "seat"  # seated
+    RECORDER = "recorder"  # seated, as the room's recorder (never a host)
     KNOCK = "knock"  # waits in the lobby
     KNOCK_REMOVED = "knock_removed"  # waits in the lobby, marked as removed earlier
     CHECK = "check"  # the password given must be checked against the room's first
@@ -52,7 +55,7 @@ class Joiner:
     address: str | None  # its connection's client address
     password: str | None = None
     host_key: str | None = None
-    invite: InviteRole | None = None  # what a valid invitation for this room lets it do
+    invite: Role | None = None  # what a valid invitation for this room lets it do
     opens: str | None = None  # a password hash the password was found to open
     refused: str | None = None  # a password hash the password was found not to open
 
@@ -91,6 +94,10 @@ def way_in(room: Room, joiner: Joiner, max_members: int) -> Way:
         if joiner.id not in room.allowed:
             raise fail(ErrorCode.NO_SUCH_ROOM, "no such room")
         return _seat(room, Way.SEAT, max_members)
+    if joiner.invite == "recorder":
+        return _seat(room, Way.RECORDER, max_members)
+    # Empty means no seat at all: a recorder's seat keeps the meeting, and with it the lock,
+    # the password and the lobby (the hub ends a meeting where only recorders are left).
     if (not room.seats and room.standing is None) or host_by_right(room, joiner):
         return _seat(room, Way.HOST, max_members)
     _unlocked(room)

@@ -25,11 +25,11 @@ from salon.core.clock import Clock
 from salon.core.errors import SalonError, fail
 from salon.core.invites import Invites
 from salon.core.member import Member, Transport
-from salon.core.moderation import Moderation
 from salon.core.names import NoReservedNames, ReservedNames
 from salon.core.observe import CallOutcome, MemberLeftReason
 from salon.core.passwords import RoomKeys
 from salon.core.place import Place, TokenMint
+from salon.core.recordings import RecordingRooms
 from salon.core.resume import Claims, ResumeTokens
 from salon.core.room import Room
 from salon.core.rooms import CALL_ROOM_PREFIX, send
@@ -57,7 +57,7 @@ _OUTCOMES: Final[dict[CallState, CallOutcome]] = {
 }
 
 
-class Hub(Moderation):
+class Hub(RecordingRooms):
     invites: Invites  # always set here (a bare Rooms has none)
 
     def __init__(
@@ -239,7 +239,7 @@ class Hub(Moderation):
         room = self._where.get(member.id)
         if room is not None:
             self._send_joined(member, room)
-            self._send_lobby(member, room)
+            self._brief_host(member, room)
         elif (waited := self._waiting.get(member.id)) is not None:
             send(member, LobbyWaiting(room=waited.id))
 
@@ -313,9 +313,9 @@ class Hub(Moderation):
 
     def sweep(self) -> None:
         """Timers: end ringing calls past their deadline, places away past the grace window,
-        give attached places a new token at half their token's life, and pass the host role
+        give attached places a new token at half their token's life, pass the host role
         on in rooms rebuilt after a restart whose hosts have not come back within the grace
-        window."""
+        window, and give hosts fresh download keys for their room's recordings."""
         now = self.clock.monotonic()
         self.expire_calls()
         grace = self.limits.resume_grace_seconds
@@ -332,10 +332,11 @@ class Hub(Moderation):
         for room, since in list(self._hostless.items()):
             # A room rebuilt after a restart whose hosts did not come back within the grace
             # window: they are gone as surely as if they had left, so the role passes on (R2).
-            if self.rooms.get(room.id) is not room or room.has_host() or not room.seats:
+            if self.rooms.get(room.id) is not room or room.has_host() or not room.people():
                 del self._hostless[room]
             elif now - since >= grace:
                 self._pass_host(room)  # crowns, which takes it off the list
+        self.refresh_recordings()
 
     # ------------------------------------------------------------------ calls
 

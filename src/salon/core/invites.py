@@ -3,9 +3,12 @@
 An invitation names its room, what it lets its holder do there and when it expires. A
 ``host`` invitation seats its holder as a host, past the lock, the lobby, the password and an
 earlier removal (like the creator's host key). A ``guest`` invitation seats its holder past the
-lobby and the password, but not past the lock or a removal. The holder's client sends it as
-``join.invite``; one that is expired, forged or for another room is ignored, as a wrong host
-key is (the join goes on as if none was given).
+lobby and the password, but not past the lock or a removal. A ``recorder`` invitation, which
+only the server mints for the recorder it runs (:mod:`salon.core.recordings`), seats its
+holder past the lock, the lobby, the password and a removal, never as a host, once: for the
+recording that minted it, until its recorder is seated (any other use is refused). The
+holder's client sends it as ``join.invite``; one that is expired, forged or for another room
+is ignored, as a wrong host key is (the join goes on as if none was given).
 
 Signed with HMAC-SHA256 (RFC 2104) under the resume secret, bound to its own purpose so that it
 can never pass for a resume token, nor one for it. Wire form as for resume tokens:
@@ -28,6 +31,12 @@ from salon.core.resume import _b64, _unb64
 _PURPOSE: Final = b"salon-invite-v1."
 
 InviteRole = Literal["host", "guest"]
+"""What the server API may mint."""
+
+Role = Literal["host", "guest", "recorder"]
+"""What an invitation may say: the API's roles, and the recorder's (minted by the server)."""
+
+_ROLES: Final = frozenset({"host", "guest", "recorder"})
 
 MAX_INVITE_CHARS: Final = 512
 """Longer than any invitation this server mints; ``join.invite`` is refused past it."""
@@ -38,7 +47,7 @@ class Invite:
     """What an invitation says. ``expires``: Unix seconds."""
 
     room: str
-    role: InviteRole
+    role: Role
     expires: int
 
 
@@ -72,7 +81,7 @@ class Invites:
             invite = Invite(room=body["r"], role=body["o"], expires=body["x"])
         except (ValueError, KeyError, TypeError):
             return None
-        if invite.room != room or invite.role not in ("host", "guest"):
+        if invite.room != room or invite.role not in _ROLES:
             return None
         if not isinstance(invite.expires, int) or invite.expires <= now_s:
             return None

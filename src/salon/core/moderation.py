@@ -22,7 +22,6 @@ from salon.protocol.messages import (
     Left,
     LobbyDenied,
     MediaChanged,
-    MediaState,
     Muted,
     MuteKind,
     Reacted,
@@ -163,16 +162,19 @@ class Moderation(Rooms):
 
     def make_host(self, host: Member, target_id: str) -> None:
         """Make a member of the room a host too (no change when it is one already).
-        Errors: ``not_joined``, ``not_host``, ``no_such_member``."""
+        Errors: ``not_joined``, ``not_host``, ``no_such_member`` (also for the room's
+        recorder: it is never a host)."""
         room = self._hosted(host)
         target = self._target(room, host, target_id, others_only=False).member
+        if target.id in room.recorders:
+            raise fail(ErrorCode.NO_SUCH_MEMBER, "the room's recorder cannot be a host")
         if target.id in room.hosts:
             return
         self._crown(room, target)
         self._placed(target, room)
         room.broadcast(Outgoing(room.state()))
         self._tell(room, "host_granted", host, target)
-        self._send_lobby(target, room)
+        self._brief_host(target, room)
 
     def remove(self, host: Member, target_id: str) -> None:
         """Take another member out of the room: it gets ``left{removed, by}``, the room
@@ -222,13 +224,10 @@ class Moderation(Rooms):
         room = self._hosted(host)
         seat = self._target(room, host, target_id)
         target, media = seat.member, seat.media
-        if kind == "mic":
-            seat.media = MediaState(mic=False, camera=media.camera, screen=media.screen)
-        else:
-            seat.media = MediaState(mic=media.mic, camera=False, screen=media.screen)
+        off = {"mic": False} if kind == "mic" else {"camera": False}
+        seat.media = media.model_copy(update=off)
         send(target, Muted(room=room.id, kind=kind, by=host.id, by_name=host.name))
-        now = seat.media
-        changed = MediaChanged(sender=target.id, mic=now.mic, camera=now.camera, screen=now.screen)
+        changed = MediaChanged.of(target.id, seat.media)
         room.broadcast(Outgoing(changed), exclude=target.id)
         self._tell(room, "muted_mic" if kind == "mic" else "stopped_camera", host, target)
 
@@ -259,12 +258,7 @@ class Moderation(Rooms):
         self._end(room, Left(room=room.id, reason="ended"))
 
     def _end(self, room: Room, farewell: Left) -> None:
-        for mid, seat in list(room.seats.items()):
-            del self._where[mid]
-            room.unseat(mid)
-            self._report("member_left", room, seat.member, reason="ended")
-            send(seat.member, farewell)
-            self._placed(seat.member, None)
+        self._clear_seats(room, farewell)
         self._end_meeting(room, "ended")
         self._forget_if_idle(room)
 

@@ -75,6 +75,7 @@ class Place:
         self.host = False  # a host of its room (the hub sets it and refreshes the token)
         self.reachable = False  # its name is reachable for direct calls (hello.reachable)
         self.address: str | None = None  # its newest connection's client address
+        self.version = 1  # the protocol version its newest connection chose
         self._mint = mint
         self._transport: Transport | None = None
         self._kept: deque[Outgoing] = deque()

@@ -9,6 +9,7 @@ Who is polite toward whom does not depend on the order of seats: see ``rooms.pol
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,6 +71,9 @@ class Room:
     ended: int = 0  # how many meetings ended: a change prepared for one is not for the next
     # ---- the meeting: reset by end_meeting
     started_ms: int | None = None  # wall clock, ms: when its first member was seated
+    # What names this meeting and no other, in this room or a later one of the same id
+    # (what a recording of it is filed under: see recordings.meeting_of).
+    meeting: str = field(default_factory=lambda: secrets.token_hex(8))
     hosts: set[str] = field(default_factory=set)  # member ids, all seated
     host_accounts: dict[str, None] = field(default_factory=dict)  # usernames, oldest first
     password_hash: str | None = None
@@ -85,6 +89,9 @@ class Room:
     removed_until_ms: int = 0  # wall clock, ms: the store keeps the removals until then
     removals_queued: bool = False  # a write of the removals waits to read them
     hands: dict[str, None] = field(default_factory=dict)  # raised, earliest first
+    # Seated recorders the server runs (docs/PROTOCOL.md §3.9): never hosts, never the
+    # first in, and nobody the meeting goes on for.
+    recorders: set[str] = field(default_factory=set)
     # Wrong-password budgets by client address (or member id), oldest first; see
     # LimitSettings.password_guesses. Kept for the room's life, not the meeting's.
     guessers: dict[str, TokenBucket] = field(default_factory=dict)
@@ -108,6 +115,7 @@ class Room:
         """Take a seat away, and with it the member's host role and raised hand."""
         self.hosts.discard(member_id)
         self.hands.pop(member_id, None)
+        self.recorders.discard(member_id)
         return self.seats.pop(member_id, None)
 
     def broadcast(self, out: Outgoing, *, exclude: str | None = None) -> None:
@@ -127,6 +135,10 @@ class Room:
         )
 
     # ------------------------------------------------------------------ the meeting
+
+    def people(self) -> list[Seat]:
+        """The seats of members who are not the server's recorders, longest seated first."""
+        return [seat for mid, seat in self.seats.items() if mid not in self.recorders]
 
     def host_list(self) -> list[str]:
         """The hosts, longest seated first."""
@@ -189,6 +201,7 @@ class Room:
         waiting = list(self.waiting.values())
         self.ended += 1
         self.started_ms = None
+        self.meeting = secrets.token_hex(8)
         self.hosts.clear()
         self.host_accounts.clear()
         self.password_hash = None
@@ -199,6 +212,7 @@ class Room:
         self.removed_addresses.clear()
         self.removed_until_ms = 0
         self.hands.clear()
+        self.recorders.clear()
         self.apply_standing()
         return waiting
 

@@ -23,7 +23,7 @@ from salon.core.calls import CallBook
 from salon.core.chatlog import ChatRepository
 from salon.core.clock import Clock
 from salon.core.errors import fail
-from salon.core.invites import InviteRole, Invites
+from salon.core.invites import Invites, Role
 from salon.core.member import Member
 from salon.core.observe import (
     NO_OBSERVER,
@@ -65,7 +65,15 @@ from salon.protocol.messages import (
 CALL_ROOM_PREFIX = "call-"
 """Rooms of direct calls; such an id can only be joined while its call is live."""
 
-__all__ = ["CALL_ROOM_PREFIX", "Rooms", "account_of", "address_of", "polite", "send"]
+__all__ = [
+    "CALL_ROOM_PREFIX",
+    "Rooms",
+    "account_of",
+    "address_of",
+    "polite",
+    "send",
+    "version_of",
+]
 
 
 def polite(receiver: str, other: str) -> bool:
@@ -78,6 +86,11 @@ def polite(receiver: str, other: str) -> bool:
 def account_of(member: Member) -> str | None:
     """The username a member is signed in as, None for a guest."""
     return member.account if isinstance(member, Place) else None
+
+
+def version_of(member: Member) -> int:
+    """The protocol version a member's connection chose (1 for a member that is no place)."""
+    return member.version if isinstance(member, Place) else 1
 
 
 class Rooms(ChatRooms):
@@ -168,17 +181,31 @@ class Rooms(ChatRooms):
             if way in (Way.KNOCK, Way.KNOCK_REMOVED):
                 self._knock(member, room, media, removed=way is Way.KNOCK_REMOVED)
             else:
-                self._seat(member, room, media, host=way is Way.HOST)
+                recorder = way is Way.RECORDER
+                self._seat(member, room, media, host=way is Way.HOST, recorder=recorder)
         finally:
             self._loading -= Counter({room.id: 1})
             self._forget_if_idle(room)  # a refused first joiner leaves no empty room behind
 
-    def _invited(self, token: str | None, room_id: str) -> InviteRole | None:
-        """What a valid invitation for ``room_id`` lets its holder do; None for none."""
+    def _invited(self, token: str | None, room_id: str) -> Role | None:
+        """What a valid invitation for ``room_id`` lets its holder do; None for none. A
+        recorder's is good once, for the recording of that room that waits for its recorder
+        and minted it; any other is refused (``recording_unavailable``): a recorder late for
+        a recording that is over must not come in as somebody else, let alone host an empty
+        room."""
         if token is None or self.invites is None:
             return None
         invite = self.invites.check(token, room_id, self.clock.wall_ms() / 1000)
-        return None if invite is None else invite.role
+        if invite is None:
+            return None
+        if invite.role == "recorder" and not self._awaits_recorder(room_id, token):
+            raise fail(ErrorCode.RECORDING_UNAVAILABLE, "this recorder's recording is over")
+        return invite.role
+
+    def _awaits_recorder(self, room_id: str, token: str) -> bool:
+        """Whether a recording of ``room_id`` waits for the recorder it minted ``token`` for
+        (see :mod:`salon.core.recordings`); never, in rooms that record nothing."""
+        return False
 
     def _joinable(self, member: Member, room_id: str) -> None:
         current = self._where.get(member.id) or self._waiting.get(member.id)
@@ -337,19 +364,26 @@ class Rooms(ChatRooms):
         *,
         returning: bool = False,
         host: bool = False,
+        recorder: bool = False,
     ) -> None:
-        """Seat ``member`` (a ``host``, or not): it gets ``joined``, a token naming the room,
-        and as a host the ``lobby`` when someone waits; the others get ``member_joined``
-        (``member_resumed`` for a place rebuilt from its token), and ``room_state`` when it
-        came in as a host. A knock elsewhere ends."""
+        """Seat ``member`` (a ``host``, the room's ``recorder``, or neither): it gets
+        ``joined``, a token naming the room, and as a host what hosts are told (the ``lobby``
+        when someone waits); the others get ``member_joined`` (``member_resumed`` for a place
+        rebuilt from its token), and ``room_state`` when it came in as a host. A knock
+        elsewhere ends."""
         self._stop_waiting(member)
+        if recorder:  # the server's recorder always shows that it records (§3.9)
+            media = media.model_copy(update={"recording": True})
         now_ms = self.clock.wall_ms()
         starting = room.started_ms is None
         if starting:
             room.started_ms = now_ms
         room.seats[member.id] = Seat(member, media, now_ms)
         self._where[member.id] = room
-        if host and room.allowed is None:
+        if recorder:
+            room.recorders.add(member.id)
+            self._recorder_seated(room, member)
+        elif host and room.allowed is None:
             self._crown(room, member)
         if not returning:
             if starting:
@@ -357,7 +391,7 @@ class Rooms(ChatRooms):
             self._report("member_joined", room, member, host=member.id in room.hosts)
         self._send_joined(member, room)
         self._placed(member, room)
-        self._send_lobby(member, room)
+        self._brief_host(member, room)
         if returning:
             self._announce_back(member)
         else:
@@ -390,6 +424,7 @@ class Rooms(ChatRooms):
                 polite=polite(member.id, s.member.id),
                 media=s.media,
                 signed_in=account_of(s.member) is not None,
+                recorder=s.member.id in room.recorders,
             )
             for s in room.seats.values()
             if s.member.id != member.id
@@ -409,6 +444,15 @@ class Rooms(ChatRooms):
                 hands=list(room.hands),
             ),
         )
+
+    def _recorder_seated(self, room: Room, member: Member) -> None:
+        """The recorder of a recording of ``room`` took its seat (see
+        :mod:`salon.core.recordings`)."""
+
+    def _brief_host(self, member: Member, room: Room) -> None:
+        """Tell ``member``, when it is a host of ``room``, what only hosts are told: who
+        waits in the lobby (and, in :mod:`salon.core.recordings`, the room's recordings)."""
+        self._send_lobby(member, room)
 
     def _send_lobby(self, host: Member, room: Room) -> None:
         """Tell a host who waits, when someone does."""
@@ -440,6 +484,7 @@ class Rooms(ChatRooms):
                         polite=flag,
                         media=media,
                         signed_in=account_of(member) is not None,
+                        recorder=member.id in room.recorders,
                     ),
                 )
             )
@@ -524,7 +569,7 @@ class Rooms(ChatRooms):
         """Unseat ``member``; ``farewell`` is what it is told (None: nothing, it is going
         away), ``reason`` what observers are told. The others hear ``member_left`` (and
         ``hands`` when its hand was up); the role of host passes on when no host is left; the
-        meeting ends when nobody is."""
+        meeting ends when nobody is, or nobody but the server's recorders."""
         raised = member.id in room.hands
         del self._where[member.id]
         room.unseat(member.id)
@@ -537,20 +582,44 @@ class Rooms(ChatRooms):
             self._hands_changed(room)
         if room.allowed is not None:
             return  # a call's room: no hosts, no meeting
-        if not room.seats:
+        if not room.people():
+            # Nobody but the server's recorders (if any) is left: they are nobody to hold a
+            # meeting for, so it ends now, its lock and password with it (the recorders are
+            # told ``left{ended}``), and whoever comes next starts another.
+            self._clear_seats(room, Left(room=room.id, reason="ended"))
             self._end_meeting(room, "empty")
-        elif not room.has_host() and room.standing is None:
+            return
+        if not room.has_host() and room.standing is None:
             # R2; not in a room of the server API, whose hosts are the ones it names.
             self._pass_host(room)
+        self._left_room(room, member)
+
+    def _clear_seats(self, room: Room, farewell: Left) -> None:
+        """Unseat everyone in ``room``, telling each ``farewell`` (observers: ``ended``);
+        the others are gone, or go too: nobody hears ``member_left``."""
+        for mid, seat in list(room.seats.items()):
+            del self._where[mid]
+            room.unseat(mid)
+            self._report("member_left", room, seat.member, reason="ended")
+            send(seat.member, farewell)
+            self._placed(seat.member, None)
+
+    def _left_room(self, room: Room, member: Member) -> None:
+        """``member`` left ``room``, where people are still seated (see
+        :mod:`salon.core.recordings`: a recording whose recorder left stops)."""
 
     def _pass_host(self, room: Room) -> None:
-        """R2: no host is left among the seated: the longest seated becomes one."""
-        heir = next(iter(room.seats.values())).member
+        """R2: no host is left among the seated: the longest seated becomes one (never the
+        room's recorder; with only recorders left, nobody)."""
+        people = room.people()
+        if not people:
+            return
+        heir = people[0].member
         self._crown(room, heir)
         self._placed(heir, room)
         room.broadcast(Outgoing(room.state()))
         self._tell(room, "host_passed", None, heir)
-        self._send_lobby(heir, room)
+        self._brief_host(heir, room)
 
     def _tell(
         self, room: Room, action: RoomAction, by: Member | None, target: Member | None
@@ -618,6 +687,7 @@ class Rooms(ChatRooms):
         under a password is erased."""
         if room.started_ms is not None:
             self._report("meeting_ended", room, reason=reason)
+        self._meeting_over(room)
         erase, removals = room.guarded, room.removals()
         for knock in room.end_meeting():
             self._waiting.pop(knock.member.id, None)
@@ -627,6 +697,10 @@ class Rooms(ChatRooms):
             self._reseal(room)  # after the erase: the meeting is over, nothing to protect
         if removals is not None:
             self._keep_removals(room)  # the next meeting starts with nobody removed
+
+    def _meeting_over(self, room: Room) -> None:
+        """The meeting in ``room`` is ending: nobody is seated any more (see
+        :mod:`salon.core.recordings`: its recording stops)."""
 
     def _report(
         self,
@@ -672,9 +746,10 @@ class Rooms(ChatRooms):
         send(target.member, out)
 
     def set_media(self, member: Member, media: MediaState) -> None:
+        """``member``'s media state is now ``media`` (the server's recorder always says it
+        records); the others hear ``media``."""
         room = self.room_of(member)
+        if member.id in room.recorders:
+            media = media.model_copy(update={"recording": True})
         room.seats[member.id].media = media
-        changed = MediaChanged(
-            sender=member.id, mic=media.mic, camera=media.camera, screen=media.screen
-        )
-        room.broadcast(Outgoing(changed), exclude=member.id)
+        room.broadcast(Outgoing(MediaChanged.of(member.id, media)), exclude=member.id)

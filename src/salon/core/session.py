@@ -66,6 +66,7 @@ from salon.protocol.messages import (
     Pong,
     PresenceWatch,
     React,
+    Record,
     Ref,
     Remove,
     Resumed,
@@ -79,6 +80,7 @@ from salon.protocol.messages import (
     SignedInAccount,
     Welcome,
 )
+from salon.protocol.version import RECORDING_VERSION
 
 # A frame the server cannot read (bad_json, bad_message, unknown_type) costs one strike per
 # started block of this many characters (see Session.receive).
@@ -98,7 +100,7 @@ class SessionState(Enum):
 
 
 class Session:
-    """One connection speaking protocol v1, occupying a member's place once greeted."""
+    """One connection speaking protocol v1 or v2, occupying a member's place once greeted."""
 
     def __init__(
         self,
@@ -109,15 +111,20 @@ class Session:
         account: SignedInAccount | None = None,
         guests_may_join: bool = True,
         address: str | None = None,
+        base_url: str | None = None,
     ) -> None:
         """``account``: who the connection is signed in as (its name is then the account's
         display name), None for a guest; ``guests_may_join`` False refuses guests' joins;
-        ``address``: the client's address (a host's removal remembers it), None when unknown."""
+        ``address``: the client's address (a host's removal remembers it), None when unknown;
+        ``base_url``: the server as this connection reached it, ``scheme://address:port``
+        with the local address it came in on (a recorder connects there), None when
+        unknown."""
         self.hub = hub
         self.transport = transport
         self.account = account
         self._guests_may_join = guests_may_join
         self.address = address
+        self.base_url = base_url
         self.state = SessionState.AWAITING_HELLO
         self.place: Place | None = None
         self._ice_servers = ice_servers
@@ -323,6 +330,7 @@ class Session:
         limits = self.hub.limits
         self.place = place
         place.address = self.address
+        place.version = version
         self.version = version
         self.state = SessionState.GREETED
         self.push(
@@ -357,6 +365,7 @@ class Session:
         if self.account is None and not self._guests_may_join:
             raise fail(ErrorCode.SIGN_IN_REQUIRED, "sign in to join a room on this server")
         media = msg.media or MediaState()
+        self._speaks_recording(media, "media.recording")
         await self.hub.join(self._member, msg.room, msg.password, media, msg.host_key, msg.invite)
 
     async def _leave(self, msg: Leave) -> None:
@@ -366,8 +375,20 @@ class Session:
         self.hub.signal(self._member, msg)
 
     async def _media(self, msg: SetMedia) -> None:
-        media = MediaState(mic=msg.mic, camera=msg.camera, screen=msg.screen)
+        self._speaks_recording(msg, "recording")
+        media = MediaState(
+            mic=msg.mic, camera=msg.camera, screen=msg.screen, recording=msg.recording
+        )
         self.hub.set_media(self._member, media)
+
+    def _speaks_recording(self, given: MediaState | SetMedia, field: str) -> None:
+        """A v1 connection knows no ``recording`` field (docs/PROTOCOL.md §1.2): refuse it,
+        as the codec refuses any unknown field."""
+        if "recording" in given.model_fields_set and self._older_than(RECORDING_VERSION):
+            raise fail(ErrorCode.BAD_MESSAGE, f"{field}: unknown field")
+
+    def _older_than(self, version: int) -> bool:
+        return self.version is None or self.version < version
 
     async def _chat(self, msg: Chat) -> None:
         await self.hub.chat(self._member, msg.text, msg.id)
@@ -435,6 +456,11 @@ class Session:
     async def _end_meeting(self, msg: EndMeeting) -> None:
         self.hub.end_meeting(self._member)
 
+    async def _record(self, msg: Record) -> None:
+        if self._older_than(RECORDING_VERSION):
+            raise fail(ErrorCode.UNKNOWN_TYPE, "the message type is missing or unknown")
+        self.hub.record(self._member, msg.on, self.base_url)
+
 
 _HANDLERS: dict[type[Any], Callable[[Session, Any], Awaitable[None]]] = {
     Hello: Session._hello,
@@ -464,4 +490,5 @@ _HANDLERS: dict[type[Any], Callable[[Session, Any], Awaitable[None]]] = {
     Mute: Session._mute,
     LowerHand: Session._lower_hand,
     EndMeeting: Session._end_meeting,
+    Record: Session._record,
 }

@@ -105,6 +105,10 @@ class LimitSettings(BaseModel):
     # reaction_burst; more get rate_limited and reach nobody.
     reaction_rate_per_second: float = Field(1.0, gt=0)
     reaction_burst: int = Field(5, ge=1)
+    # Recordings one room may start (v2 ``record {on: true}``; each runs a recorder process):
+    # record_burst at once, then records_per_hour; more get rate_limited. Stopping is free.
+    record_burst: int = Field(3, ge=1)
+    records_per_hour: float = Field(12.0, gt=0)
 
     @model_validator(mode="after")
     def _dead_after_ping(self) -> LimitSettings:
@@ -160,6 +164,30 @@ class WebhookSettings(BaseModel):
     # are failed unsent, and so is one still pending max_pending_hours after its event.
     max_pending: int = Field(10_000, ge=10)
     max_pending_hours: float = Field(72.0, gt=0)
+
+
+class RecordingSettings(BaseModel):
+    """Recording meetings (docs/PROTOCOL.md §3.9, docs/OPERATIONS.md): the server runs a
+    recorder (``salon bot record``) per recorded room, in a child process, writing into
+    ``data_dir/recordings``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    # Off: every ``record`` gets recording_unavailable. On, it also needs the client extra
+    # (aiortc) installed.
+    enabled: bool = True
+    # All recordings together, in bytes: a new one is refused (recording_unavailable) once
+    # they reach it. Each recorder stops when its share is spent: max_bytes / max_active, or
+    # what is left of max_bytes (less the shares of the others running) when that is less.
+    max_bytes: int = Field(2 * 1024**3, ge=1024**2)
+    max_active: int = Field(4, ge=1)  # recorders running at once, on this process
+    # Who may record: "anyone" (any host, a guest who opened an empty room included) or
+    # "signed_in" (hosts signed in to an account). Public servers with accounts want the
+    # latter: a guest host can otherwise spend the whole budget, for retention_days.
+    hosts: Literal["anyone", "signed_in"] = "anyone"
+    retention_days: float = Field(30.0, gt=0)  # a recording is deleted so long after it started
+    # A stopped recorder has this long to finish its files after SIGTERM; then SIGKILL.
+    stop_seconds: float = Field(10.0, gt=0)
 
 
 class Settings(BaseSettings):
@@ -218,6 +246,7 @@ class Settings(BaseSettings):
     drain_spread_seconds: float = Field(5.0, ge=0)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     accounts: AccountSettings = Field(default_factory=AccountSettings)
+    recordings: RecordingSettings = Field(default_factory=RecordingSettings)
 
     @field_validator("allowed_origins")
     @classmethod

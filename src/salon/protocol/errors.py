@@ -1,4 +1,4 @@
-"""Stable error codes and WebSocket close codes of protocol v1.
+"""Stable error codes and WebSocket close codes of protocols v1 and v2.
 
 Codes never change meaning; new ones are added at the end. ``docs/PROTOCOL.md`` lists
 the same codes with what each means to a client.
@@ -49,6 +49,8 @@ class ErrorCode(StrEnum):
     # Hosts.
     NOT_HOST = "not_host"  # a host action from a member who is not a host of its room
     ROOM_LOCKED = "room_locked"  # join or knock while a host has locked the room
+    # Recording (v2).
+    RECORDING_UNAVAILABLE = "recording_unavailable"  # record: this server cannot record now
 
 
 class CloseCode(IntEnum):

@@ -1,4 +1,4 @@
-"""The messages of protocol v1: a tagged union on ``type`` in each direction.
+"""The messages of protocols v1 and v2: a tagged union on ``type`` in each direction.
 
 Every frame is one JSON object. Client messages may carry ``ref``, a value of the client's
 choosing that the server echoes in an ``error`` caused by that message. The server refuses a
@@ -10,6 +10,12 @@ Field names follow the W3C WebRTC spec where they carry its objects (``sdpMid``,
 ``sdpMLineIndex``, ``usernameFragment``). Value limits (name length, chat length, room size)
 belong to the server's settings and are announced in ``welcome.limits``; this module only
 fixes the shape.
+
+Version 2 is version 1 plus recording (docs/PROTOCOL.md §2.10): ``recording`` in a member's
+media, the host action ``record``, the server message ``recordings``, the room events
+``recording_started``/``recording_stopped`` and the error ``recording_unavailable``. The
+``recording`` field of a server message is left out while it is false, so a v1 client sees
+exactly what it saw before until somebody records.
 """
 
 from __future__ import annotations
@@ -87,12 +93,27 @@ class PeerReset(_Message):
     reason: Literal["ice_failed", "description_failed", "rejected"]
 
 
+def _false(value: object) -> bool:
+    return value is False
+
+
+# v2: "this member records the room"; left out of server messages while false. Its own
+# schema title keeps the name ``Recording`` for the recording itself in generated types.
+RecordingFlag = Annotated[bool, Field(exclude_if=_false, title="Records")]
+
+# v2, set by the server only: "this member is the recorder the server runs for a host's
+# ``record``" (docs/PROTOCOL.md §3.9). Left out while false.
+RecorderFlag = Annotated[bool, Field(exclude_if=_false, title="ServerRecorder")]
+
+
 class MediaState(_Message):
-    """What a member sends: whether their microphone, camera and screen share are on."""
+    """What a member sends: whether their microphone, camera and screen share are on, and
+    (v2) whether it records the room (every client then shows that the room is recorded)."""
 
     mic: bool = False
     camera: bool = False
     screen: bool = False
+    recording: RecordingFlag = False
 
 
 class IceServer(_Message):
@@ -128,6 +149,9 @@ class MemberInfo(_Message):
     # Signed in to an account: ``name`` is that account's display name, which no guest may
     # take (docs/PROTOCOL.md §1.4); a guest of the same name shows without the mark.
     signed_in: bool = False
+    # v2: the server's own recorder (its ``media.recording`` is then always true). Only the
+    # server sets it: a member whose media merely says ``recording`` is not one.
+    recorder: RecorderFlag = False
 
 
 class ChatEntry(_Aliased):
@@ -201,6 +225,7 @@ class SetMedia(_ClientMessage):
     mic: bool
     camera: bool
     screen: bool
+    recording: RecordingFlag = False  # v2 only: this member records the room
 
 
 class Chat(_ClientMessage):
@@ -348,6 +373,14 @@ class EndMeeting(_ClientMessage):
     type: Literal["end_meeting"]
 
 
+class Record(_ClientMessage):
+    """v2: start (``on``) or stop recording the room. The server runs the recorder, a member
+    whose media says ``recording``; ``recording_unavailable`` when it cannot record."""
+
+    type: Literal["record"]
+    on: bool
+
+
 ClientMessage = Annotated[
     Hello
     | Join
@@ -375,7 +408,8 @@ ClientMessage = Annotated[
     | Remove
     | Mute
     | LowerHand
-    | EndMeeting,
+    | EndMeeting
+    | Record,
     Field(discriminator="type"),
 ]
 
@@ -522,6 +556,8 @@ RoomAction = Literal[
     "hand_lowered",
     "host_granted",
     "host_passed",
+    "recording_started",  # v2: by the host who asked; the recorder joins next
+    "recording_stopped",  # v2: by the host who asked; null when the recorder ended by itself
 ]
 
 
@@ -609,6 +645,18 @@ class MediaChanged(_Aliased):
     mic: bool
     camera: bool
     screen: bool
+    recording: RecordingFlag = False  # v2; left out while false
+
+    @classmethod
+    def of(cls, sender: MemberId, media: MediaState) -> MediaChanged:
+        """What the room is told when ``sender``'s media became ``media``."""
+        return cls(
+            sender=sender,
+            mic=media.mic,
+            camera=media.camera,
+            screen=media.screen,
+            recording=media.recording,
+        )
 
 
 class ChatDelivered(ChatEntry):
@@ -679,6 +727,35 @@ class IceServers(_Message):
     ref: Ref | None = None
 
 
+class RecordingFile(_Message):
+    """One file of a recording: a participant's media (WebM) or the chat (JSON Lines)."""
+
+    name: str  # the file's name, unique in its recording
+    bytes: int  # its size now (it grows while the recording runs)
+    # A same-origin path that downloads it (GET), with a signed key valid for 1 hour:
+    # ``/api/v1/recordings/{id}/files/{name}?key=...``.
+    url: str
+
+
+class Recording(_Message):
+    """A recording of the room, as its hosts see it."""
+
+    id: str
+    started: int  # milliseconds since the Unix epoch, server clock
+    ended: int | None  # null while it runs
+    bytes: int  # all its files together
+    files: list[RecordingFile]
+
+
+class Recordings(_Message):
+    """v2, to the room's hosts only: the room's recordings, the earliest first. Sent after
+    ``joined`` when there are any, on becoming a host, and whenever the list changes."""
+
+    type: Literal["recordings"] = "recordings"
+    room: str
+    recordings: list[Recording]
+
+
 class Error(_Message):
     type: Literal["error"] = "error"
     code: ErrorCode
@@ -718,6 +795,7 @@ ServerMessage = Annotated[
     | ServerPing
     | ServerPong
     | IceServers
+    | Recordings
     | Error,
     Field(discriminator="type"),
 ]

@@ -19,6 +19,7 @@ from salon.core.devices import KnownDevices
 from salon.core.errors import SalonError
 from salon.core.hub import Hub
 from salon.core.observe import Observer, Observers
+from salon.core.recordings import DownloadKeys
 from salon.core.resume import ResumeTokens
 from salon.core.session import Session
 from salon.core.settings import Settings
@@ -32,6 +33,8 @@ from salon.server.keys import resume_secret
 from salon.server.logs import RequestIds
 from salon.server.metrics import HttpMetrics, Metrics, build_metrics_router
 from salon.server.origins import OriginPolicy
+from salon.server.recorder import Recorders, local_base_url
+from salon.server.recording_api import build_recordings_router
 from salon.server.rest import build_router
 from salon.server.spa import mount_client
 from salon.server.state import DRAIN_RETRY_AFTER_MS, ServerState
@@ -66,6 +69,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             settings, clock, engine, hub, rooms, accounts, KnownDevices(secret), metrics=metrics
         )
         metrics.watch(state)
+        recorders = Recorders(settings, clock, hub, DownloadKeys(secret))
+        recorders.open()  # the recordings folder; the retention sweep runs with the watchdog
+        hub.recorder = state.recorders = recorders
         app.state.salon = state
         hooks = SqlWebhookRepository(engine)
         webhooks = WebhookService(hooks, settings.webhooks, clock, f"Salon/{version}")
@@ -90,6 +96,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(build_metrics_router(settings.metrics_token))  # 404 without a token
     app.include_router(build_api_router())  # API keys, no CSRF guard: salon.server.apiauth
     app.include_router(build_webhook_router())  # API keys too
+    app.include_router(build_recordings_router())  # a signed key per file: recording_api
 
     async def signaling(ws: WebSocket) -> None:
         upgraded_at = time.perf_counter()  # the handshake's duration runs until welcome
@@ -143,6 +150,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
                 account=account,
                 guests_may_join=not settings.require_sign_in,
                 address=address,
+                base_url=local_base_url(ws.scope.get("server"), settings.http),
             )
             max_bytes = settings.limits.max_frame_bytes
             if signed is not None:  # no await since still_signed_in: no sign-out missed

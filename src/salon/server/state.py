@@ -23,6 +23,7 @@ from salon.protocol import CloseCode, Outgoing
 from salon.protocol.messages import IceServer, ServerDraining
 from salon.server.connection import Connection
 from salon.server.metrics import Metrics
+from salon.server.recorder import SWEEP_SECONDS, Recorders
 from salon.store.accounts import SqlAccountRepository
 from salon.store.rooms import SqlRoomRepository
 
@@ -76,6 +77,7 @@ class ServerState:
     accounts: SqlAccountRepository
     devices: KnownDevices  # signs the known-device cookies of sign-ins
     metrics: Metrics = field(default_factory=Metrics)  # served at /metrics
+    recorders: Recorders | None = None  # the recorders of rooms being recorded, their files
     connections: set[Connection] = field(default_factory=set)
     draining: bool = False  # SIGTERM: not ready, no new sockets, members being closed
     by_address: Counter[str] = field(default_factory=Counter)  # WebSockets held per address
@@ -179,6 +181,8 @@ class ServerState:
         self._watchdog = asyncio.create_task(self._watch())
 
     async def stop(self) -> None:
+        if self.recorders is not None:
+            await self.recorders.close()  # first: each finishes its files while it can
         if self._watchdog is not None:
             self._watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -192,8 +196,11 @@ class ServerState:
         """Tell every member the server is going, close them with 1012 spread over
         ``drain_spread_seconds`` (so they do not all come back at once), and return when no
         connection is left or ``drain_seconds`` have passed. Members keep their places: with
-        their resume tokens they take them back on the next server."""
+        their resume tokens they take them back on the next server. Recordings stop first
+        (each recorder finishes its files, within ``recordings.stop_seconds``)."""
         self.draining = True
+        if self.recorders is not None:
+            await self.recorders.stop_all()
         settings = self.settings
         members = sorted(self.connections, key=lambda c: c.opened_at)
         log.info("draining: %d connections", len(members))
@@ -221,6 +228,7 @@ class ServerState:
         )
         interval = min(1.0, shortest / 4)
         expire_at = self.clock.monotonic()  # the chat's retention: at start, then hourly
+        recordings_at = expire_at  # the recordings' retention: the same
         while True:
             await asyncio.sleep(interval)
             self.sweep()
@@ -228,6 +236,9 @@ class ServerState:
             if now >= expire_at:
                 expire_at = now + CHAT_EXPIRY_SECONDS
                 self.hub.expire_chat()  # in a task of the hub's; a failure is logged
+            if self.recorders is not None and now >= recordings_at:
+                recordings_at = now + SWEEP_SECONDS
+                self.recorders.sweep_soon()  # in a task of its own; a failure is logged
 
     def sweep(self) -> None:
         limits = self.settings.limits

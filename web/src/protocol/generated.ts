@@ -32,7 +32,8 @@ export type ClientMessage =
   | Remove
   | Mute
   | LowerHand
-  | EndMeeting;
+  | EndMeeting
+  | Record;
 export type Name = string;
 export type Reachable = boolean;
 export type Ref = string | number | null;
@@ -125,6 +126,7 @@ export type HostKey = string | null;
 export type Invite = string | null;
 export type Camera = boolean;
 export type Mic = boolean;
+export type Records = boolean;
 export type Screen = boolean;
 export type Password = string | null;
 export type Ref1 = string | number | null;
@@ -146,6 +148,7 @@ export type To = string;
 export type Type5 = "signal";
 export type Camera1 = boolean;
 export type Mic1 = boolean;
+export type Records1 = boolean;
 export type Ref4 = string | number | null;
 export type Screen1 = boolean;
 export type Type6 = "media";
@@ -214,6 +217,9 @@ export type Ref25 = string | number | null;
 export type Type27 = "lower_hand";
 export type Ref26 = string | number | null;
 export type Type28 = "end_meeting";
+export type On = boolean;
+export type Ref27 = string | number | null;
+export type Type29 = "record";
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
  * via the `definition` "ServerMessage".
@@ -250,6 +256,7 @@ export type ServerMessage =
   | ServerPing
   | ServerPong
   | IceServers1
+  | Recordings
   | Error;
 export type DisplayName = string;
 export type Username = string;
@@ -273,7 +280,7 @@ export type ResumeToken = string;
 export type Call4 = string | null;
 export type Missed = boolean;
 export type Room1 = string | null;
-export type Type29 = "welcome";
+export type Type30 = "welcome";
 export type Version = number;
 export type Hands = string[];
 export type ClientId = string | null;
@@ -292,47 +299,49 @@ export type Locked1 = boolean;
 export type Id9 = string;
 export type Camera2 = boolean;
 export type Mic2 = boolean;
+export type Records2 = boolean;
 export type Screen2 = boolean;
 export type Name4 = string;
 export type Polite = boolean;
+export type ServerRecorder = boolean;
 export type SignedIn = boolean;
 export type Members = MemberInfo[];
 export type Private = boolean;
 export type Protected = boolean;
 export type Room3 = string;
-export type Type30 = "joined";
+export type Type31 = "joined";
 export type Room4 = string;
-export type Type31 = "member_joined";
+export type Type32 = "member_joined";
 export type Id10 = string;
 export type Room5 = string;
-export type Type32 = "member_left";
+export type Type33 = "member_left";
 export type Id11 = string;
 export type Room6 = string;
-export type Type33 = "member_reconnecting";
+export type Type34 = "member_reconnecting";
 export type Room7 = string;
-export type Type34 = "member_resumed";
+export type Type35 = "member_resumed";
 export type Token = string;
-export type Type35 = "resume_token";
+export type Type36 = "resume_token";
 export type RetryAfterMs = number;
-export type Type36 = "server_draining";
+export type Type37 = "server_draining";
 export type By = string | null;
 export type ByName = string | null;
 export type Reason1 = "left" | "removed" | "ended" | "hangup";
 export type Room8 = string;
-export type Type37 = "left";
+export type Type38 = "left";
 export type Hosts1 = string[];
 export type Lobby1 = boolean;
 export type Locked2 = boolean;
 export type Protected1 = boolean;
 export type Room9 = string;
-export type Type38 = "room_state";
+export type Type39 = "room_state";
 export type Raised1 = string[];
 export type Room10 = string;
-export type Type39 = "hands";
+export type Type40 = "hands";
 export type From1 = string;
 export type Reaction1 =
   "thumbs_up" | "clap" | "laugh" | "wow" | "heart" | "party" | "thinking" | "wave";
-export type Type40 = "reaction";
+export type Type41 = "reaction";
 export type Action =
   | "locked"
   | "unlocked"
@@ -347,47 +356,50 @@ export type Action =
   | "stopped_camera"
   | "hand_lowered"
   | "host_granted"
-  | "host_passed";
+  | "host_passed"
+  | "recording_started"
+  | "recording_stopped";
 export type By1 = string | null;
 export type ByName1 = string | null;
 export type Room11 = string;
 export type Target = string | null;
 export type TargetName = string | null;
-export type Type41 = "room_event";
+export type Type42 = "room_event";
 export type Room12 = string;
-export type Type42 = "lobby";
+export type Type43 = "lobby";
 export type Id12 = string;
 export type Name5 = string;
 export type Removed = boolean;
 export type Waiting = Knocker[];
 export type Room13 = string;
-export type Type43 = "lobby_waiting";
+export type Type44 = "lobby_waiting";
 export type Reason2 = "denied" | "ended";
 export type Room14 = string;
-export type Type44 = "lobby_denied";
+export type Type45 = "lobby_denied";
 export type By2 = string;
 export type ByName2 = string;
 export type Kind1 = "mic" | "camera";
 export type Room15 = string;
-export type Type45 = "muted";
+export type Type46 = "muted";
 export type Name6 = string;
-export type Type46 = "unreachable";
+export type Type47 = "unreachable";
 export type Candidate1 = string;
 export type Sdpmlineindex1 = number | null;
 export type Sdpmid1 = string | null;
 export type Usernamefragment1 = string | null;
 export type Sdp1 = string;
-export type Type47 = "offer" | "answer" | "pranswer" | "rollback";
+export type Type48 = "offer" | "answer" | "pranswer" | "rollback";
 export type From2 = string;
 export type Message1 = string;
-export type Type48 = "offer" | "answer" | "pranswer" | "rollback";
+export type Type49 = "offer" | "answer" | "pranswer" | "rollback";
 export type Reason3 = "ice_failed" | "description_failed" | "rejected";
-export type Type49 = "signal";
+export type Type50 = "signal";
 export type Camera3 = boolean;
 export type From3 = string;
 export type Mic3 = boolean;
+export type Records3 = boolean;
 export type Screen3 = boolean;
-export type Type50 = "media";
+export type Type51 = "media";
 export type ClientId1 = string | null;
 export type From4 = string;
 export type Id13 = string;
@@ -396,36 +408,47 @@ export type Room16 = string;
 export type Seq1 = number;
 export type Text2 = string;
 export type Ts1 = number;
-export type Type51 = "chat";
+export type Type52 = "chat";
 export type Messages = ChatEntry[];
 export type More = boolean;
 export type Room17 = string;
-export type Type52 = "history";
+export type Type53 = "history";
 export type Names = string[];
-export type Type53 = "presence";
+export type Type54 = "presence";
 export type Name8 = string;
 export type Online = boolean;
 export type Reconnecting = boolean;
-export type Type54 = "presence_changed";
+export type Type55 = "presence_changed";
 export type Call5 = string;
 export type From5 = string;
 export type Name9 = string;
-export type Type55 = "incoming_call";
+export type Type56 = "incoming_call";
 export type Call6 = string;
 export type Name10 = string;
-export type Type56 = "ringing";
+export type Type57 = "ringing";
 export type Call7 = string;
 export type Reason4 = "declined" | "cancelled" | "timeout" | "busy" | "offline" | "hangup";
-export type Type57 = "call_ended";
+export type Type58 = "call_ended";
 export type Call8 = string;
 export type Room18 = string;
-export type Type58 = "call_accepted";
-export type Type59 = "ping";
-export type Ref27 = string | number | null;
-export type Type60 = "pong";
-export type IceServers2 = IceServer[];
+export type Type59 = "call_accepted";
+export type Type60 = "ping";
 export type Ref28 = string | number | null;
-export type Type61 = "ice_servers";
+export type Type61 = "pong";
+export type IceServers2 = IceServer[];
+export type Ref29 = string | number | null;
+export type Type62 = "ice_servers";
+export type Bytes = number;
+export type Ended = number | null;
+export type Bytes1 = number;
+export type Name11 = string;
+export type Url = string;
+export type Files = RecordingFile[];
+export type Id14 = string;
+export type Started = number;
+export type Recordings1 = Recording[];
+export type Room19 = string;
+export type Type63 = "recordings";
 /**
  * The ``code`` field of an ``error`` message.
  *
@@ -461,13 +484,14 @@ export type ErrorCode =
   | "sign_in_required"
   | "resume_failed"
   | "not_host"
-  | "room_locked";
+  | "room_locked"
+  | "recording_unavailable";
 export type Message2 = string;
-export type Ref29 = string | number | null;
-export type Type62 = "error";
+export type Ref30 = string | number | null;
+export type Type64 = "error";
 
 /**
- * Salon signaling protocol v1: every client and server message.
+ * Salon signaling protocol, versions 1 and 2: every message.
  */
 export interface SalonProtocol {
   client?: ClientMessage;
@@ -499,7 +523,8 @@ export interface Join {
   type: Type1;
 }
 /**
- * What a member sends: whether their microphone, camera and screen share are on.
+ * What a member sends: whether their microphone, camera and screen share are on, and
+ * (v2) whether it records the room (every client then shows that the room is recorded).
  *
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
  * via the `definition` "MediaState-Input".
@@ -507,6 +532,7 @@ export interface Join {
 export interface MediaState {
   camera?: Camera;
   mic?: Mic;
+  recording?: Records;
   screen?: Screen;
 }
 /**
@@ -580,6 +606,7 @@ export interface PeerReset {
 export interface SetMedia {
   camera: Camera1;
   mic: Mic1;
+  recording?: Records1;
   ref?: Ref4;
   screen: Screen1;
   type: Type6;
@@ -807,6 +834,18 @@ export interface EndMeeting {
   type: Type28;
 }
 /**
+ * v2: start (``on``) or stop recording the room. The server runs the recorder, a member
+ * whose media says ``recording``; ``recording_unavailable`` when it cannot record.
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "Record".
+ */
+export interface Record {
+  on: On;
+  ref?: Ref27;
+  type: Type29;
+}
+/**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
  * via the `definition` "Welcome".
  */
@@ -818,7 +857,7 @@ export interface Welcome {
   name: Name2;
   resume_token: ResumeToken;
   resumed: Resumed | null;
-  type: Type29;
+  type: Type30;
   version: Version;
 }
 /**
@@ -886,7 +925,7 @@ export interface Joined {
   private: Private;
   protected: Protected;
   room: Room3;
-  type: Type30;
+  type: Type31;
 }
 /**
  * One chat message as stored and delivered; ``seq`` grows by one per room.
@@ -915,10 +954,12 @@ export interface MemberInfo {
   media: MediaState1;
   name: Name4;
   polite: Polite;
+  recorder?: ServerRecorder;
   signed_in: SignedIn;
 }
 /**
- * What a member sends: whether their microphone, camera and screen share are on.
+ * What a member sends: whether their microphone, camera and screen share are on, and
+ * (v2) whether it records the room (every client then shows that the room is recorded).
  *
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
  * via the `definition` "MediaState-Output".
@@ -926,6 +967,7 @@ export interface MemberInfo {
 export interface MediaState1 {
   camera: Camera2;
   mic: Mic2;
+  recording?: Records2;
   screen: Screen2;
 }
 /**
@@ -935,7 +977,7 @@ export interface MediaState1 {
 export interface MemberJoined {
   member: MemberInfo;
   room: Room4;
-  type: Type31;
+  type: Type32;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -944,7 +986,7 @@ export interface MemberJoined {
 export interface MemberLeft {
   id: Id10;
   room: Room5;
-  type: Type32;
+  type: Type33;
 }
 /**
  * A member's connection was lost; its place is kept for ``resume_grace_seconds``.
@@ -955,7 +997,7 @@ export interface MemberLeft {
 export interface MemberReconnecting {
   id: Id11;
   room: Room6;
-  type: Type33;
+  type: Type34;
 }
 /**
  * A member is back (a known id keeps its peer connection; an unknown one is new).
@@ -966,7 +1008,7 @@ export interface MemberReconnecting {
 export interface MemberResumed {
   member: MemberInfo;
   room: Room7;
-  type: Type34;
+  type: Type35;
 }
 /**
  * A fresh resume token, replacing the one held (after a room change, or periodically).
@@ -976,7 +1018,7 @@ export interface MemberResumed {
  */
 export interface ResumeTokenIssued {
   token: Token;
-  type: Type35;
+  type: Type36;
 }
 /**
  * The server is shutting down; the connection closes with 1012 soon after.
@@ -986,7 +1028,7 @@ export interface ResumeTokenIssued {
  */
 export interface ServerDraining {
   retry_after_ms: RetryAfterMs;
-  type: Type36;
+  type: Type37;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -997,7 +1039,7 @@ export interface Left {
   by_name: ByName;
   reason: Reason1;
   room: Room8;
-  type: Type37;
+  type: Type38;
 }
 /**
  * The room's hosts and protections changed (sent to every member of the room).
@@ -1011,7 +1053,7 @@ export interface RoomState {
   locked: Locked2;
   protected: Protected1;
   room: Room9;
-  type: Type38;
+  type: Type39;
 }
 /**
  * The raised hands of the room changed (sent to every member).
@@ -1022,7 +1064,7 @@ export interface RoomState {
 export interface Hands1 {
   raised: Raised1;
   room: Room10;
-  type: Type39;
+  type: Type40;
 }
 /**
  * A member reacted (sent to everyone in its room or call, the sender too). Nothing is
@@ -1034,7 +1076,7 @@ export interface Hands1 {
 export interface Reacted {
   from: From1;
   reaction: Reaction1;
-  type: Type40;
+  type: Type41;
 }
 /**
  * What a host did, or a role that passed on, told to every member as it happens.
@@ -1049,7 +1091,7 @@ export interface RoomEvent {
   room: Room11;
   target: Target;
   target_name: TargetName;
-  type: Type41;
+  type: Type42;
 }
 /**
  * Who waits in the lobby, the earliest first (sent to hosts only, on every change).
@@ -1059,7 +1101,7 @@ export interface RoomEvent {
  */
 export interface Lobby2 {
   room: Room12;
-  type: Type42;
+  type: Type43;
   waiting: Waiting;
 }
 /**
@@ -1081,7 +1123,7 @@ export interface Knocker {
  */
 export interface LobbyWaiting {
   room: Room13;
-  type: Type43;
+  type: Type44;
 }
 /**
  * To a person waiting in the lobby: you will not be let in.
@@ -1092,7 +1134,7 @@ export interface LobbyWaiting {
 export interface LobbyDenied {
   reason: Reason2;
   room: Room14;
-  type: Type44;
+  type: Type45;
 }
 /**
  * To a member: a host turned off your microphone or camera. Stop sending it now and
@@ -1106,7 +1148,7 @@ export interface Muted {
   by_name: ByName2;
   kind: Kind1;
   room: Room15;
-  type: Type45;
+  type: Type46;
 }
 /**
  * Your name is no longer reachable for direct calls: its registered owner signed in.
@@ -1116,7 +1158,7 @@ export interface Muted {
  */
 export interface Unreachable {
   name: Name6;
-  type: Type46;
+  type: Type47;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -1128,7 +1170,7 @@ export interface SignalRelay {
   from: From2;
   rejected: DescriptionRejected1 | null;
   reset: PeerReset1 | null;
-  type: Type49;
+  type: Type50;
 }
 /**
  * An ``RTCIceCandidateInit`` (W3C webrtc-pc 4.8.1); an empty candidate ends gathering.
@@ -1150,7 +1192,7 @@ export interface IceCandidate1 {
  */
 export interface SessionDescription1 {
   sdp: Sdp1;
-  type: Type47;
+  type: Type48;
 }
 /**
  * A description the receiver could not apply (``setRemoteDescription`` threw).
@@ -1160,7 +1202,7 @@ export interface SessionDescription1 {
  */
 export interface DescriptionRejected1 {
   message: Message1;
-  type: Type48;
+  type: Type49;
 }
 /**
  * The sender closed its ``RTCPeerConnection`` toward the receiver and opened a new one.
@@ -1179,8 +1221,9 @@ export interface MediaChanged {
   camera: Camera3;
   from: From3;
   mic: Mic3;
+  recording?: Records3;
   screen: Screen3;
-  type: Type50;
+  type: Type51;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -1195,7 +1238,7 @@ export interface ChatDelivered {
   seq: Seq1;
   text: Text2;
   ts: Ts1;
-  type: Type51;
+  type: Type52;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -1205,7 +1248,7 @@ export interface History1 {
   messages: Messages;
   more: More;
   room: Room17;
-  type: Type52;
+  type: Type53;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -1213,7 +1256,7 @@ export interface History1 {
  */
 export interface Presence {
   names: Names;
-  type: Type53;
+  type: Type54;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -1223,7 +1266,7 @@ export interface PresenceChanged {
   name: Name8;
   online: Online;
   reconnecting: Reconnecting;
-  type: Type54;
+  type: Type55;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -1233,7 +1276,7 @@ export interface IncomingCall {
   call: Call5;
   from: From5;
   name: Name9;
-  type: Type55;
+  type: Type56;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -1242,7 +1285,7 @@ export interface IncomingCall {
 export interface Ringing {
   call: Call6;
   name: Name10;
-  type: Type56;
+  type: Type57;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -1251,7 +1294,7 @@ export interface Ringing {
 export interface CallEnded {
   call: Call7;
   reason: Reason4;
-  type: Type57;
+  type: Type58;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -1260,22 +1303,22 @@ export interface CallEnded {
 export interface CallAccepted {
   call: Call8;
   room: Room18;
-  type: Type58;
+  type: Type59;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
  * via the `definition` "ServerPing".
  */
 export interface ServerPing {
-  type: Type59;
+  type: Type60;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
  * via the `definition` "ServerPong".
  */
 export interface ServerPong {
-  ref: Ref27;
-  type: Type60;
+  ref: Ref28;
+  type: Type61;
 }
 /**
  * The answer to ``ice_refresh``: the same list as ``welcome.ice_servers``, issued now.
@@ -1285,8 +1328,44 @@ export interface ServerPong {
  */
 export interface IceServers1 {
   ice_servers: IceServers2;
-  ref: Ref28;
-  type: Type61;
+  ref: Ref29;
+  type: Type62;
+}
+/**
+ * v2, to the room's hosts only: the room's recordings, the earliest first. Sent after
+ * ``joined`` when there are any, on becoming a host, and whenever the list changes.
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "Recordings".
+ */
+export interface Recordings {
+  recordings: Recordings1;
+  room: Room19;
+  type: Type63;
+}
+/**
+ * A recording of the room, as its hosts see it.
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "Recording".
+ */
+export interface Recording {
+  bytes: Bytes;
+  ended: Ended;
+  files: Files;
+  id: Id14;
+  started: Started;
+}
+/**
+ * One file of a recording: a participant's media (WebM) or the chat (JSON Lines).
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "RecordingFile".
+ */
+export interface RecordingFile {
+  bytes: Bytes1;
+  name: Name11;
+  url: Url;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -1295,6 +1374,6 @@ export interface IceServers1 {
 export interface Error {
   code: ErrorCode;
   message: Message2;
-  ref: Ref29;
-  type: Type62;
+  ref: Ref30;
+  type: Type64;
 }

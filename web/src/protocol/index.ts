@@ -10,6 +10,8 @@ export type {
   Limits,
   MemberInfo,
   Reaction,
+  Recording,
+  RecordingFile,
   ServerMessage,
   SessionDescription,
   Welcome,
@@ -17,7 +19,7 @@ export type {
 export type { Error as ErrorMessage } from "./generated";
 
 /** Protocol versions this client speaks, oldest first. */
-export const PROTOCOL_VERSIONS = [1] as const;
+export const PROTOCOL_VERSIONS = [1, 2] as const;
 
 export type ServerType = ServerMessage["type"];
 /** The server message whose `type` is `T`. */

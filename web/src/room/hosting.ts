@@ -174,6 +174,11 @@ export function describeEvent(event: ServerOf<"room_event">, ctx: ControlContext
       return byMe ? `You made ${target} a host` : `${capitalize(target)} is now a host`;
     case "host_passed":
       return toMe ? "You are now a host" : `${capitalize(target)} is now a host`;
+    // by null: the recorder stopped by itself (the room emptied, the size limit, a failure).
+    case "recording_started":
+      return event.by === null ? "Recording started" : `${by} started recording`;
+    case "recording_stopped":
+      return event.by === null ? "Recording stopped" : `${by} stopped recording`;
   }
 }
 

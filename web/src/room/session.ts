@@ -35,6 +35,16 @@ import { HostActions } from "./hostActions";
 import { NO_CONTROL, reduceControl, type ControlMessage, type RoomControl } from "./hosting";
 import { distinctLabels } from "./names";
 import { addReaction, expireReactions, nextExpiry, type ShownReaction } from "./reactions";
+import {
+  anyRecorder,
+  isRecorder,
+  newestFirst,
+  RECORD_PENDING_MS,
+  recordingProblem,
+  settledBy,
+  type Recording,
+  type RecordPending,
+} from "./recording";
 
 /** How many people who left a room the client still names by their label ("Sam (2)"). */
 const MAX_FORMER_LABELS = 64;
@@ -75,6 +85,13 @@ export interface Participant {
   readonly host: boolean;
   /** Place among the raised hands (1 is the earliest), null when the hand is down. */
   readonly hand: number | null;
+  /** Its media says `recording`: the room shows the Recording badge and marks it. */
+  readonly recording: boolean;
+  /**
+   * The server's own recorder (`MemberInfo.recorder`, set by the server alone): not a
+   * person, so it has no tile. A member that merely says it records keeps its tile.
+   */
+  readonly recorder: boolean;
 }
 
 export interface RoomProblem {
@@ -107,6 +124,12 @@ export interface RoomSnapshot extends RoomControl {
   /** The room is gone for this side: the connection gave up, was replaced, or rejoining failed. */
   readonly lost: boolean;
   readonly lostReason: LostReason | null;
+  /** Someone in the room records it (protocol version 2): everyone shows the badge. */
+  readonly recording: boolean;
+  /** The room's recordings, newest first; only hosts are told (empty for everyone else). */
+  readonly recordings: readonly Recording[];
+  /** A start or stop this host asked for that the server has not answered yet. */
+  readonly recordPending: RecordPending;
 }
 
 interface MemberRecord {
@@ -115,6 +138,10 @@ interface MemberRecord {
   /** Join order in this room: it decides who is "Sam" and who "Sam (2)". */
   seat: number;
   media: Media;
+  /** Its media says `recording`. */
+  recording: boolean;
+  /** The server's recorder (`MemberInfo.recorder`): not a person. */
+  recorder: boolean;
   reconnecting: boolean;
   /** Removes a member missing from a snapshot who has not come back within the grace window. */
   expiry: ReturnType<typeof setTimeout> | null;
@@ -124,6 +151,8 @@ interface MemberRecord {
 export const CHAT_RETRY_MS = 2_500;
 /** The `ref` prefix of reactions, whose refusals over the rate are not reported. */
 const REACTION_REF = "reaction-";
+/** The `ref` of `record`, so that its refusal clears the pending start or stop. */
+const RECORD_REF = "record";
 /** How long to wait for `ice_servers` after asking for fresh ones. */
 const ICE_REFRESH_WAIT_MS = 5_000;
 const DEFAULT_GRACE_SECONDS = 60;
@@ -159,6 +188,7 @@ export class RoomSession {
   private nextReactionKey = 1;
   private nextReactionRef = 1;
   private chatRetry: ReturnType<typeof setTimeout> | null = null;
+  private recordTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
     private readonly client: SignalingClient,
@@ -201,6 +231,9 @@ export class RoomSession {
       reconnecting: false,
       lost: false,
       lostReason: null,
+      recording: false,
+      recordings: [],
+      recordPending: null,
     };
     this.listen();
     this.scheduleIceRefresh(welcome?.ice_servers ?? []);
@@ -268,6 +301,18 @@ export class RoomSession {
     return sent;
   }
 
+  /**
+   * A host starts or stops the room's recorder (`record {on}`). The button waits for the
+   * server: a `recordings` list showing the change, or a refusal (`recording_unavailable`,
+   * `not_host`), answers it; already recording (or not) changes nothing and says nothing,
+   * so the wait also ends after RECORD_PENDING_MS.
+   */
+  record(on: boolean): boolean {
+    const sent = this.act({ type: "record", on, ref: RECORD_REF });
+    if (sent) this.setRecordPending(on ? "start" : "stop");
+    return sent;
+  }
+
   /** Forget the last refused action (the person dismissed its message). */
   clearProblem(): void {
     if (this.current.problem !== null) this.update({ problem: null });
@@ -325,6 +370,7 @@ export class RoomSession {
     this.reactionTimer = null;
     if (this.chatRetry !== null) clearTimeout(this.chatRetry);
     this.chatRetry = null;
+    this.setRecordPending(null);
     for (const off of this.unsubscribe.splice(0)) off();
     this.clearMembers();
     this.mesh.close();
@@ -353,6 +399,14 @@ export class RoomSession {
       c.on("room_state", apply),
       c.on("hands", apply),
       c.on("room_event", apply),
+      // The Record button waits for this list (not for `room_event`, which may come first).
+      c.on("recordings", (m) => {
+        // Only hosts are sent it; it may come just before the `room_state` that says so.
+        if (m.room !== this.current.room) return;
+        const recordings = newestFirst(m.recordings);
+        if (settledBy(this.current.recordPending, recordings)) this.setRecordPending(null);
+        this.update({ recordings });
+      }),
       c.on("lobby", apply),
       c.on("muted", (m) => this.onMuted(m)),
       c.on("lobby_waiting", () => this.onWaiting()),
@@ -381,6 +435,7 @@ export class RoomSession {
         const member = this.members.get(m.from);
         if (member === undefined) return;
         member.media = { mic: m.mic, camera: m.camera, screen: m.screen };
+        member.recording = isRecorder(m);
         this.refresh();
       }),
       c.on("chat", (m) => {
@@ -426,6 +481,11 @@ export class RoomSession {
     }
     // A join sent again while the knock still stands (after a reconnect): it stands.
     if (code === "already_joined" && this.current.phase === "waiting") return;
+    if (ref === RECORD_REF) {
+      this.setRecordPending(null);
+      this.update({ problem: { code, message: recordingProblem(code, message) ?? message } });
+      return;
+    }
     if (typeof ref === "string" && this.chat.drop(ref)) this.update({ unsent: this.chat.unsent });
     if (this.rejoining) {
       this.rejoining = false;
@@ -535,6 +595,7 @@ export class RoomSession {
     this.nextSeat = 0;
     if (!sameRoom) this.chat.reset();
     this.chat.skipTo(joined.last_seq - joined.history.length);
+    this.setRecordPending(null);
     this.update({
       phase: "joined",
       room: joined.room,
@@ -543,6 +604,8 @@ export class RoomSession {
       reconnecting: false,
       lost: false,
       lostReason: null,
+      // A host hears of the room's recordings right after `joined` (when there are any).
+      ...(sameRoom ? {} : { recordings: [] }),
     });
     this.sentMedia = "";
     this.announce(this.local.state);
@@ -647,7 +710,9 @@ export class RoomSession {
       name: member.name,
       signedIn: member.signed_in,
       seat: this.nextSeat++,
-      media: { ...member.media },
+      media: { mic: member.media.mic, camera: member.media.camera, screen: member.media.screen },
+      recording: isRecorder(member.media),
+      recorder: member.recorder === true,
       reconnecting: false,
       expiry: null,
     });
@@ -665,7 +730,9 @@ export class RoomSession {
     record.expiry = null;
     record.name = member.name;
     record.signedIn = member.signed_in;
-    record.media = { ...member.media };
+    record.media = { mic: member.media.mic, camera: member.media.camera, screen: member.media.screen };
+    record.recording = isRecorder(member.media);
+    record.recorder = member.recorder === true;
     record.reconnecting = false;
     if (!this.mesh.has(member.id)) this.mesh.add(member.id, member.polite);
     this.refresh();
@@ -781,15 +848,34 @@ export class RoomSession {
         signedIn: record.signedIn,
         host: hosts.has(id),
         hand: handOf(id),
+        recording: record.recording,
+        recorder: record.recorder,
       });
     }
+    const isHost = hosts.has(selfId);
     this.update({
       ...control,
       members,
       selfLabel: this.labels.get(selfId) ?? selfName,
-      isHost: hosts.has(selfId),
+      isHost,
       selfHand: handOf(selfId),
+      recording: anyRecorder(members),
+      // Download links are for hosts: a host who is no longer one forgets them.
+      ...(this.current.isHost && !isHost ? { recordings: [], recordPending: null } : {}),
     });
+  }
+
+  /** Wait for the server's answer to a start or stop, at most RECORD_PENDING_MS. */
+  private setRecordPending(pending: RecordPending): void {
+    if (this.recordTimer !== null) clearTimeout(this.recordTimer);
+    this.recordTimer = null;
+    if (pending !== null) {
+      this.recordTimer = setTimeout(() => {
+        this.recordTimer = null;
+        this.update({ recordPending: null });
+      }, RECORD_PENDING_MS);
+    }
+    if (this.current.recordPending !== pending) this.update({ recordPending: pending });
   }
 
   private update(patch: Partial<RoomSnapshot>): void {

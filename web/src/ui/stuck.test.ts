@@ -18,6 +18,8 @@ const member = (id: string, changes: Partial<Participant> = {}): Participant => 
   recovery: null,
   host: false,
   hand: null,
+  recording: false,
+  recorder: false,
   ...changes,
 });
 

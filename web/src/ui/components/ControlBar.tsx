@@ -5,7 +5,7 @@ import { REACTION_NAMES, REACTIONS } from "../../room/reactions";
 import { ControlMenu, type ControlMenuGroup, type ControlMenuItem } from "./ControlMenu";
 import { Icon, type IconName } from "./Icon";
 
-export type Panel = "chat" | "people" | "security" | "settings" | "stats" | null;
+export type Panel = "chat" | "people" | "security" | "recordings" | "settings" | "stats" | null;
 
 const LAYOUTS: readonly { choice: LayoutChoice; label: string }[] = [
   { choice: "auto", label: "Automatic" },
@@ -27,6 +27,8 @@ interface Props {
   hand?: { raised: boolean; onToggle: () => void };
   /** Rooms only: the Security panel; `waiting` counts people in the lobby (hosts only). */
   security?: { waiting: number };
+  /** Hosts in rooms only: start or stop the room's recorder, and the Recordings panel. */
+  record?: { label: string; running: boolean; busy: boolean; onToggle: () => void };
   /** The layout menu: what is chosen, and choosing. */
   layout?: { choice: LayoutChoice; onChoose: (choice: LayoutChoice) => void };
   onMic: () => void;
@@ -154,6 +156,22 @@ function controls(p: Props): Control[] {
         />
       ),
     },
+    p.record && {
+      id: "record",
+      side: "start",
+      more: p.record.busy ? null : item("record", p.record.label, "control-record", icon(p.record.running ? "stop" : "record"), p.record.onToggle),
+      bar: (
+        <Toggle
+          label={p.record.label}
+          testId="control-record"
+          pressed={p.record.running}
+          danger={p.record.running}
+          disabled={p.record.busy}
+          icon={icon(p.record.running ? "stop" : "record")}
+          onClick={p.record.onToggle}
+        />
+      ),
+    },
     {
       id: "chat",
       side: "end",
@@ -213,6 +231,21 @@ function controls(p: Props): Control[] {
             </span>
           )}
         </Toggle>
+      ),
+    },
+    p.record && {
+      id: "recordings",
+      side: "end",
+      more: item("recordings", "Recordings", "control-recordings", icon("film"), togglePanel("recordings")),
+      bar: (
+        <Toggle
+          label="Recordings"
+          testId="control-recordings"
+          pressed={p.panel === "recordings"}
+          announcePressed
+          icon={icon("film")}
+          onClick={togglePanel("recordings")}
+        />
       ),
     },
     p.onInvite && {

@@ -32,6 +32,10 @@ const PATHS = {
   lock: "M6 11h12v9H6zM8.5 11V8a3.5 3.5 0 0 1 7 0v3",
   key: "M14.5 14a4.5 4.5 0 1 0-4.2-3L3 18.3V21h2.7l.8-.8V18h2.2v-2.2h2.2l1.2-1.2A4.5 4.5 0 0 0 14.5 14zM16 8h.01",
   door: "M3 21h18M6 21V3h8M14 3l5 2v16M14 3v18M11.5 12v1",
+  record: "M12 21a9 9 0 1 0 0-18 9 9 0 0 0 0 18zM12 15.5a3.5 3.5 0 1 0 0-7 3.5 3.5 0 0 0 0 7z",
+  stop: "M6.5 5.5h11a1 1 0 0 1 1 1v11a1 1 0 0 1-1 1h-11a1 1 0 0 1-1-1v-11a1 1 0 0 1 1-1z",
+  download: "M12 4v11M7 10l5 5 5-5M5 20h14",
+  film: "M4 4h16v16H4zM8 4v16M16 4v16M4 8h4M4 12h4M4 16h4M16 8h4M16 12h4M16 16h4",
 };
 
 export type IconName = keyof typeof PATHS;

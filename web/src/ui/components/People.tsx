@@ -7,6 +7,7 @@ import { Avatar } from "./Avatar";
 import { SignedInMark } from "./SignedInMark";
 import { Icon } from "./Icon";
 import { MenuButton, type MenuItem } from "./MenuButton";
+import "../styles/recording.css";
 
 /** What a host can do to another member (src/room/hostActions.ts). */
 export type MemberActions = Pick<HostActions, "makeHost" | "mute" | "lowerHand" | "remove">;
@@ -21,6 +22,10 @@ export interface Person {
   host: boolean;
   hand: number | null;
   self: boolean;
+  /** Its media says it records the room: a Recording badge beside its name. */
+  recording?: boolean;
+  /** The server's recorder, not a person: no mic or camera icons (they are always off). */
+  recorder?: boolean;
 }
 
 interface Props {
@@ -47,6 +52,8 @@ export function People({ self, members, actions }: Props) {
       host: m.host,
       hand: m.hand,
       self: false,
+      recording: m.recording,
+      recorder: m.recorder,
     })),
   ]);
   const target = rows.find((p) => p.id === confirming && !p.self) ?? null;
@@ -62,9 +69,16 @@ export function People({ self, members, actions }: Props) {
           data-self={p.self ? "true" : "false"}
           data-host={p.host ? "true" : "false"}
           data-hand={p.hand ?? ""}
+          data-recording={p.recording ? "true" : "false"}
         >
           <div className="people-row">
-            <Avatar name={p.name} size="sm" />
+            {p.recorder ? (
+              <span className="avatar avatar-sm recorder-avatar" aria-hidden="true">
+                <Icon name="record" size={18} />
+              </span>
+            ) : (
+              <Avatar name={p.name} size="sm" />
+            )}
             <span className="flex-grow-1 text-truncate" data-testid="person-name">
               {p.self ? `${p.label} (you)` : p.label}
             </span>
@@ -85,7 +99,12 @@ export function People({ self, members, actions }: Props) {
                 Host
               </span>
             )}
-            <MediaIcons media={p.media} />
+            {p.recording === true && (
+              <span className="badge text-bg-danger role-badge" data-testid="person-recording">
+                Recording
+              </span>
+            )}
+            {p.recorder !== true && <MediaIcons media={p.media} />}
             {actions !== null && !p.self && (
               <MenuButton
                 label={`Actions for ${p.label}`}
@@ -114,7 +133,8 @@ export function People({ self, members, actions }: Props) {
 
 function menuItems(p: Person, actions: MemberActions, confirmRemove: () => void): MenuItem[] {
   const items: MenuItem[] = [];
-  if (!p.host)
+  // The server's recorder can never be a host (docs/PROTOCOL.md §3.9); removing it stops it.
+  if (!p.host && !p.recorder)
     items.push({
       key: "host",
       label: "Make host",

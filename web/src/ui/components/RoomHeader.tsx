@@ -1,5 +1,6 @@
 import type { Ref } from "react";
 import { Icon, type IconName } from "./Icon";
+import "../styles/recording.css";
 
 interface Props {
   title: string;
@@ -9,6 +10,8 @@ interface Props {
   locked: boolean;
   protected: boolean;
   lobby: boolean;
+  /** Someone in the room records it (a recorder is in the room). */
+  recording?: boolean;
   /** The heading takes focus after joining, so keyboard and screen reader users start there. */
   headingRef?: Ref<HTMLHeadingElement>;
 }
@@ -24,10 +27,42 @@ function Badge({ testId, icon, text, tone }: { testId: string; icon: IconName; t
 }
 
 /**
+ * "● Recording" while a recorder is in the room. Its box is always in the page and is a
+ * polite live region, so a screen reader hears it when recording starts, whoever started it
+ * (a host's Record, or a recorder bot run by hand); the word stays visible on a phone too.
+ */
+function RecordingBadge({ recording, place }: { recording: boolean; place: string }) {
+  return (
+    <span className="room-recording" role="status" data-testid="recording-status">
+      {recording && (
+        <span
+          className="badge room-badge recording-badge text-bg-danger"
+          data-testid="badge-recording"
+          title={`This ${place} is being recorded`}
+        >
+          <span className="recording-dot" aria-hidden="true" />
+          <span aria-hidden="true">Recording</span>
+          <span className="visually-hidden">Recording: this {place} is being recorded</span>
+        </span>
+      )}
+    </span>
+  );
+}
+
+/**
  * The room's one-line header: its title (cut short with an ellipsis, never wrapped), how many
  * are in, and its protections.
  */
-export function RoomHeader({ title, count, isPrivate, locked, protected: hasPassword, lobby, headingRef }: Props) {
+export function RoomHeader({
+  title,
+  count,
+  isPrivate,
+  locked,
+  protected: hasPassword,
+  lobby,
+  recording = false,
+  headingRef,
+}: Props) {
   const place = isPrivate ? "call" : "room";
   return (
     <header className="room-header">
@@ -48,6 +83,7 @@ export function RoomHeader({ title, count, isPrivate, locked, protected: hasPass
           {lobby && <Badge testId="badge-lobby" icon="door" text="Ask to join" tone="text-bg-secondary" />}
         </span>
       )}
+      <RecordingBadge recording={recording} place={place} />
     </header>
   );
 }

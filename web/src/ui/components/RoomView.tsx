@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import type { LayoutChoice } from "../../room/layout";
 import { canRetry, type LocalMedia } from "../../rtc/media";
+import { recordControl } from "../../room/recording";
 import type { RoomSession, RoomSnapshot } from "../../room/session";
 import { useLocalMediaState } from "../hooks/media";
 import { useArrivals } from "../hooks/arrivals";
@@ -22,6 +23,7 @@ import { People } from "./People";
 import { QualityIndicator } from "./QualityIndicator";
 import { ReactionOverlay } from "./Reactions";
 import { ReconnectingBanner } from "./ReconnectingBanner";
+import { RecordingsPanel } from "./RecordingsPanel";
 import { RoomHeader } from "./RoomHeader";
 import { RoomNotes } from "./RoomNotes";
 import { SecurityPanel } from "./SecurityPanel";
@@ -46,6 +48,7 @@ const PANEL_TITLES = {
   chat: "Chat",
   people: "Participants",
   security: "Security",
+  recordings: "Recordings",
   settings: "Devices",
   stats: "Statistics",
 } as const;
@@ -81,7 +84,12 @@ export function RoomView({
       document.title = before;
     };
   }, [title]);
-  const { panel, openPanel, closePanel, togglePanel, panelRef } = usePanel();
+  const { panel: opened, openPanel, closePanel, togglePanel, panelRef } = usePanel();
+  // Direct calls have no hosts, hands or protections (docs/PROTOCOL.md, hosts).
+  const isRoom = !snap.isPrivate;
+  const canRecord = isRoom && snap.isHost && !snap.lost;
+  // The Recordings panel is a host's: it goes when this side stops being one.
+  const panel = opened === "recordings" && !canRecord ? null : opened;
   const unread = useUnread(snap.chat, panel === "chat", snap.selfId);
   const level = useCallback((id: string) => session.audioLevel(id), [session]);
   const listened = useMemo(() => snap.members.map((m) => ({ id: m.id, mic: m.media.mic })), [snap.members]);
@@ -93,8 +101,9 @@ export function RoomView({
   };
   const hostActions = session.host;
   const labels = useMemo(() => new Map(snap.members.map((m) => [m.id, m.label])), [snap.members]);
-  // Direct calls have no hosts, hands or protections (docs/PROTOCOL.md, hosts).
-  const isRoom = !snap.isPrivate;
+  // A recorder is not a person: no tile and no head in the count; the badge says it is there.
+  const people = useMemo(() => snap.members.filter((m) => !m.recorder), [snap.members]);
+  const record = recordControl(snap.recordings, snap.recordPending);
   const ownScreen = useMemo(
     () => (local.screen === null ? null : new MediaStream([local.screen])),
     [local.screen],
@@ -154,11 +163,12 @@ export function RoomView({
     <div className="room" data-testid="room">
       <RoomHeader
         title={title}
-        count={snap.members.length + 1}
+        count={people.length + 1}
         isPrivate={snap.isPrivate}
         locked={snap.locked}
         protected={snap.protected}
         lobby={snap.lobby}
+        recording={snap.recording}
         headingRef={heading}
       />
       {snap.reconnecting && !snap.lost && <ReconnectingBanner />}
@@ -234,7 +244,7 @@ export function RoomView({
               camera: local.preview,
               screen: ownScreen,
             }}
-            members={snap.members}
+            members={people}
             speakers={speakers}
             choice={layout}
             sinkId={local.speakerId}
@@ -317,6 +327,14 @@ export function RoomView({
                 actions={hostActions}
               />
             )}
+            {panel === "recordings" && (
+              <RecordingsPanel
+                recordings={snap.recordings}
+                pending={snap.recordPending}
+                recording={snap.recording}
+                onRecord={(on) => session.record(on)}
+              />
+            )}
             {panel === "settings" && (
               <div className="side-scroll p-3">
                 <MediaNotice state={local} onRetry={() => void media.retry()} />
@@ -348,6 +366,16 @@ export function RoomView({
           ? {
               hand: { raised: snap.selfHand !== null, onToggle: toggleHand },
               security: { waiting: snap.isHost ? snap.waiting.length : 0 },
+            }
+          : {})}
+        {...(canRecord
+          ? {
+              record: {
+                label: record.label,
+                running: record.running,
+                busy: record.busy,
+                onToggle: () => session.record(record.turnOn),
+              },
             }
           : {})}
         layout={{ choice: layout, onChoose: setLayout }}

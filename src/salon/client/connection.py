@@ -1,0 +1,360 @@
+"""The signaling connection: handshake, reading, writing, keepalive, resume.
+
+docs/PROTOCOL.md §2.1 (handshake), §2.3 (keepalive), §2.7 (closing), §2.8 (resuming a place),
+§2.9 (draining). One reader task reads every frame and hands each decoded message to the
+client; one writer task sends queued frames in order. When the socket is lost the reader
+reconnects with ``hello.resume`` as the browser client does, while what the client sends
+waits in a bounded queue and goes out after the resume.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import ssl
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import Final, Protocol, cast
+
+from pydantic import BaseModel, ValidationError
+
+from salon.client.errors import ConnectionLost, ServerError
+from salon.client.transport import ConnectFailed, Connector, Transport, TransportClosed
+from salon.protocol import ErrorCode, decode_server
+from salon.protocol.messages import (
+    Error,
+    Hello,
+    Ping,
+    Pong,
+    ResumeTokenIssued,
+    ServerDraining,
+    ServerMessage,
+    ServerPing,
+    Welcome,
+)
+
+logger = logging.getLogger("salon.client")
+
+# §6.2: never resume after 4005/4006; not automatically after 4000, 4001, 4003.
+FINAL_CLOSES: Final = frozenset({4000, 4001, 4003, 4005, 4006})
+RETRY_DELAYS: Final = (0.0, 0.3, 1.2, 2.7, 4.8)  # §2.8, "What a client does"
+RETRY_EVERY: Final = 7.0
+JITTER: Final = 0.3  # of a delay, either way
+HELLO_SECONDS: Final = 10.0  # the server's own handshake deadline (§2.1)
+AWAY_QUEUE: Final = 512  # frames kept while away; the oldest go first past it
+KEEPALIVE_TICK: Final = 1.0
+
+
+class ConnectionEvents(Protocol):
+    """What the client hears from its connection."""
+
+    def on_message(self, message: ServerMessage) -> None:
+        """A server message, in order (``ping`` already answered)."""
+
+    def on_greeted(self, welcome: Welcome) -> None:
+        """A ``welcome`` after a reconnection: ``welcome.resumed`` says whether the place
+        was taken back (``None``: the token was refused and this is a new member)."""
+
+    def on_lost(self, error: ConnectionLost) -> None:
+        """The connection ended for good (not after :meth:`Connection.close`)."""
+
+
+def encode(message: BaseModel) -> str:
+    """A client message as its JSON text; optional fields that are null are left out (§1.3:
+    the same as absent), and so is a version-2 ``recording`` while false (a version-1 server
+    refuses the field, §1.2)."""
+    return message.model_dump_json(by_alias=True, exclude_none=True)
+
+
+def _decode(frame: str) -> ServerMessage | None:
+    """A server message, or ``None`` for a type this code does not know (§1.2: ignored). An
+    ``error`` with a code newer than this code is kept, with its code as a string."""
+    try:
+        return decode_server(frame)
+    except ValidationError:
+        pass
+    try:
+        data = json.loads(frame)
+    except ValueError:
+        logger.warning("a frame from the server is not JSON: %.80r", frame)
+        return None
+    if isinstance(data, dict) and data.get("type") == "error":
+        ref = data.get("ref")
+        return Error.model_construct(
+            code=cast(ErrorCode, str(data.get("code"))),
+            message=str(data.get("message", "")),
+            ref=ref if isinstance(ref, str | int) else None,
+        )
+    logger.debug("ignored a server message this client does not know: %.80r", frame)
+    return None
+
+
+def _delays(first: float) -> Iterator[float]:
+    yield first
+    for delay in RETRY_DELAYS[1:]:
+        yield delay * random.uniform(1 - JITTER, 1 + JITTER)
+    while True:
+        yield RETRY_EVERY * random.uniform(1 - JITTER, 1 + JITTER)
+
+
+class Connection:
+    """One member's signaling connection, across reconnections."""
+
+    def __init__(
+        self,
+        url: str,
+        ssl_context: ssl.SSLContext | None,
+        connector: Connector,
+        hello: Callable[[str | None], Hello],
+        events: ConnectionEvents,
+    ) -> None:
+        self._url = url
+        self._ssl = ssl_context
+        self._connector = connector
+        self._hello = hello
+        self._events = events
+        self._transport: Transport | None = None
+        self._open = asyncio.Event()
+        self._outbox: deque[str] = deque()
+        self._wake = asyncio.Event()
+        self._drained = asyncio.Event()  # set while the outbox is empty
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
+        self._drain_delay: float | None = None
+        self._last_heard = time.monotonic()
+        self._pinged = False
+        self.token: str | None = None
+        self.welcome: Welcome | None = None
+        self.reconnections = 0
+
+    # ------------------------------------------------------------------ public
+
+    @property
+    def is_open(self) -> bool:
+        """A socket is up and greeted (not away, not closed)."""
+        return self._open.is_set()
+
+    async def open(self) -> Welcome:
+        """Connect and say hello; start reading, writing and the keepalive. Raises
+        :class:`ServerError` (hello refused) or :class:`ConnectionLost`."""
+        try:
+            transport = await self._connector(self._url, self._ssl)
+        except ConnectFailed as exc:
+            raise ConnectionLost(str(exc)) from None
+        try:
+            welcome = await self._greet(transport, None)
+        except TransportClosed as closed:
+            raise ConnectionLost("the server closed the connection", closed.code) from None
+        except (ServerError, TimeoutError):
+            await transport.close(1000)
+            raise
+        self._install(transport, welcome)
+        for job in (self._read(), self._write(), self._keepalive()):
+            self._tasks.append(asyncio.create_task(job))
+        return welcome
+
+    def send(self, text: str) -> None:
+        """Queue one frame; sent in order, after a resume when the socket is lost."""
+        if self._closing:
+            return
+        if len(self._outbox) >= AWAY_QUEUE:
+            self._outbox.popleft()
+            logger.warning("the send queue is full while away: the oldest frame is dropped")
+        self._outbox.append(text)
+        self._drained.clear()
+        self._wake.set()
+
+    async def close(self) -> None:
+        """Send what is queued (for up to 2 s), then close with 1000: a goodbye (§2.7)."""
+        if self._closing:
+            return
+        if self._outbox and self._open.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(2):
+                    await self._drained.wait()
+        self._closing = True
+        self._open.clear()
+        self._wake.set()
+        transport = self._transport
+        if transport is not None:
+            with contextlib.suppress(Exception):
+                await transport.close(1000)
+        await self._stop_tasks()
+
+    def abort(self) -> None:
+        """Drop the socket without a close frame, as a network failure would (tests)."""
+        if self._transport is not None:
+            self._transport.abort()
+
+    # ------------------------------------------------------------------ handshake
+
+    async def _greet(self, transport: Transport, resume: str | None) -> Welcome:
+        await transport.send(encode(self._hello(resume)))
+        async with asyncio.timeout(HELLO_SECONDS):
+            while True:
+                message = _decode(await transport.recv())
+                if isinstance(message, Welcome):
+                    return message
+                if isinstance(message, Error):
+                    raise ServerError(str(message.code), message.message, message.ref)
+
+    def _install(self, transport: Transport, welcome: Welcome) -> None:
+        self._transport = transport
+        self.welcome = welcome
+        self.token = welcome.resume_token
+        self._drain_delay = None
+        self._last_heard = time.monotonic()
+        self._pinged = False
+        self._open.set()
+        self._wake.set()
+
+    # ------------------------------------------------------------------ tasks
+
+    async def _stop_tasks(self) -> None:
+        current = asyncio.current_task()
+        for task in self._tasks:
+            if task is not current:
+                task.cancel()
+        for task in self._tasks:
+            if task is not current:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _read(self) -> None:
+        try:
+            await self._read_frames()
+        except Exception as exc:  # a bug must not leave a client that silently hears nothing
+            logger.exception("the Salon client's reader failed")
+            self._lose(ConnectionLost(f"the client failed: {exc}"))
+
+    async def _read_frames(self) -> None:
+        while True:
+            transport = self._transport
+            assert transport is not None
+            try:
+                frame = await transport.recv()
+            except TransportClosed as closed:
+                if self._closing or not await self._recover(closed.code):
+                    return
+                continue
+            self._last_heard = time.monotonic()
+            self._pinged = False
+            message = _decode(frame)
+            if message is None:
+                continue
+            if isinstance(message, ServerPing):
+                self.send(encode(Pong(type="pong")))  # §2.3: answer promptly
+            elif isinstance(message, ResumeTokenIssued):
+                self.token = message.token  # §2.8: keep only the newest
+            elif isinstance(message, ServerDraining):
+                self._drain_delay = message.retry_after_ms / 1000
+            try:
+                self._events.on_message(message)
+            except Exception:
+                logger.exception("the client failed to handle %s", type(message).__name__)
+
+    async def _write(self) -> None:
+        while True:
+            await self._open.wait()
+            if not self._outbox:
+                self._drained.set()
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            transport = self._transport
+            assert transport is not None
+            try:
+                await transport.send(self._outbox[0])
+            except TransportClosed:
+                # The reader sees the same end and reconnects; the frame goes out after.
+                if self._transport is transport:
+                    self._open.clear()
+                continue
+            if self._outbox:
+                self._outbox.popleft()
+
+    async def _keepalive(self) -> None:
+        """§2.3: ping a silent server; a server silent past ``dead_after_seconds`` is gone
+        (a socket bound to a lost address may never close by itself)."""
+        while True:
+            welcome = self.welcome
+            ping_after = welcome.limits.ping_after_seconds if welcome is not None else 20.0
+            await asyncio.sleep(min(KEEPALIVE_TICK, ping_after / 4))
+            welcome, transport = self.welcome, self._transport
+            if not self._open.is_set() or welcome is None or transport is None:
+                continue
+            silent = time.monotonic() - self._last_heard
+            if silent > welcome.limits.dead_after_seconds:
+                logger.info("nothing heard from the server for %.0f s: reconnecting", silent)
+                self._open.clear()
+                transport.abort()
+            elif silent > welcome.limits.ping_after_seconds and not self._pinged:
+                self._pinged = True
+                self.send(encode(Ping(type="ping")))
+
+    # ------------------------------------------------------------------ resume
+
+    async def _recover(self, code: int | None) -> bool:
+        """Reconnect after a loss (§2.8); False when the connection ended for good."""
+        self._open.clear()
+        welcome = self.welcome
+        if code in FINAL_CLOSES or welcome is None:
+            self._lose(ConnectionLost("the server closed the connection", code))
+            return False
+        logger.info("connection lost (%s): resuming", code)
+        deadline = time.monotonic() + welcome.limits.resume_grace_seconds
+        first = 0.0 if self._drain_delay is None else self._drain_delay * random.uniform(1, 1.5)
+        for delay in _delays(first):
+            if time.monotonic() + delay > deadline:
+                break
+            await asyncio.sleep(delay)
+            greeted = await self._try_resume()
+            if greeted is True:
+                return True
+            if greeted is False:
+                return False
+        self._lose(ConnectionLost("could not resume within the grace window", code))
+        return False
+
+    async def _try_resume(self) -> bool | None:
+        """One attempt: True resumed (or greeted anew), False given up, None try again."""
+        try:
+            transport = await self._connector(self._url, self._ssl)
+        except ConnectFailed as exc:
+            logger.info("reconnecting: %s", exc)
+            return None
+        try:
+            try:
+                welcome = await self._greet(transport, self.token)
+            except ServerError as refused:
+                if refused.code != ErrorCode.RESUME_FAILED:
+                    raise
+                logger.info("the place is gone (resume_failed): saying hello as a new member")
+                self._outbox.clear()  # meant for the old member id
+                welcome = await self._greet(transport, None)
+        except (TransportClosed, TimeoutError) as exc:
+            logger.info("reconnecting: the new connection failed (%s)", exc)
+            await transport.close(1000)
+            return None
+        except ServerError as refused:
+            await transport.close(1000)
+            self._lose(ConnectionLost(f"the server refused the connection: {refused}"))
+            return False
+        self.reconnections += 1
+        self._install(transport, welcome)
+        self._events.on_greeted(welcome)
+        return True
+
+    def _lose(self, error: ConnectionLost) -> None:
+        self._closing = True
+        self._outbox.clear()
+        logger.warning("Salon connection lost for good: %s", error)
+        current = asyncio.current_task()
+        for task in self._tasks:
+            if task is not current:
+                task.cancel()
+        self._events.on_lost(error)
