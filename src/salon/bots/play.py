@@ -5,7 +5,7 @@ later sees it from where it is. Without ``loop``, the bot leaves when the file e
 room), or hangs up and plays it from the start for the next call (answering calls).
 
 The bot sends one audio and one video track as the client's own (``Client.add_track``: the
-SDK hands them to every peer connection it makes, through a ``MediaRelay``, before it
+SDK hands them to every peer connection it makes, through its relay, before it
 negotiates, so nobody needs a second negotiation). They are :class:`ForwardTrack`\\ s fed by
 the playing :class:`FileSource`, so a new playing (the next call) keeps the same tracks.
 It receives nothing: the tracks people send it are stopped as they arrive

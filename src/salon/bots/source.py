@@ -125,7 +125,7 @@ class FileSource:
                     length = max(length, now - first + 1 / 30)
                     continue
                 # Each 20 ms chunk at its own time: a reader that takes only the newest frame
-                # (an unbuffered MediaRelay) then never loses one.
+                # (a relay that keeps the newest frame only) then never loses one.
                 for chunk in self._audio(resampler, frame):
                     self._wait_until(start + float(chunk.pts or 0) / AUDIO_RATE)
                     self._hand_over(chunk)
