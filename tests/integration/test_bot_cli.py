@@ -179,6 +179,11 @@ async def wait_until(condition: Callable[[], bool], what: str, timeout: float = 
         await asyncio.sleep(0.05)
 
 
+def chat_text(out: Path) -> str:
+    chat = out / "chat.jsonl"
+    return chat.read_text() if chat.exists() else ""
+
+
 def media_of(path: Path) -> tuple[float, int, int]:
     """(duration in seconds, video frames, audio samples) of a recorded file, as PyAV reads
     it: the container's duration, and every frame decoded."""
@@ -373,7 +378,7 @@ async def test_recorder_reads_only_what_it_records_and_never_overwrites_a_file(
         await alice.join(room)
         second = out / f"alice-{alice.id}-2.webm"
         await wait_until(second.exists, "alice's second file is created", timeout=30)
-        await asyncio.sleep(1)
+        await asyncio.sleep(1)  # media time: a second of alice in her second file
     names = sorted(p.name for p in out.glob("*.webm"))
     assert names == sorted([first.name, second.name, file_name("bob", str(bob.id))])
     for name in names:
@@ -449,7 +454,10 @@ async def test_play_and_record_bots_answer_direct_calls(
             await call_when_online(caller, "rec")
             await wait_until(lambda: any(out.glob("*.webm")), "the caller's file is created")
             await caller.chat("for the record")
-            await asyncio.sleep(2)
+            await wait_until(
+                lambda: "for the record" in chat_text(out), "the recorder writes the chat"
+            )
+            await asyncio.sleep(2)  # media time: the file must hold more than 1.5 s (below)
             await caller.hang_up()
             # Closing the client while it still closes that call's peer would cut it short.
             await wait_until(lambda: len(closed) == 2, "both calls' peers are closed")
@@ -759,11 +767,12 @@ def test_a_killed_recorder_leaves_no_file_that_does_not_open(
 async def test_a_tap_reads_its_track_whether_or_not_it_is_read() -> None:
     source = PatternTrack()
     tap = Tap(source, keep=2)
-    await asyncio.sleep(0.5)  # nobody reads the tap: it reads the source, keeps the newest 2
-    assert tap.dropped >= 4
+    # Nobody reads the tap: it reads the source all the same, keeping the newest 2.
+    await wait_until(lambda: tap.dropped >= 6, "the unread tap drops frames", timeout=5)
     newest = await tap.recv()
     assert isinstance(newest, VideoFrame) and (newest.pts or 0) >= 6
     tap.stop()  # it goes on reading (and dropping) until the source ends
-    await asyncio.sleep(0.2)
-    assert source._count > (newest.pts or 0) + 2
+    await wait_until(
+        lambda: source._count > (newest.pts or 0) + 2, "the stopped tap reads on", timeout=5
+    )
     source.stop()
