@@ -114,7 +114,7 @@ class Bot:
     :attr:`client` is set before :meth:`attach`."""
 
     default_name = "Bot"
-    recording = False  # say media.recording = true (protocol v2, docs/PROTOCOL.md §2.10)
+    recording = False  # say media.recording = true (protocol v2, docs/PROTOCOL.md §3.9)
     reads_tracks = False  # False: every remote track is stopped as it arrives (ignore())
 
     def __init__(self) -> None:

@@ -1,6 +1,6 @@
 """The recorder: every participant's audio and video to a WebM file each, the chat to JSON Lines.
 
-It joins with ``media.recording = true`` (protocol version 2, docs/PROTOCOL.md §2.10), so
+It joins with ``media.recording = true`` (protocol version 2, docs/PROTOCOL.md §3.9), so
 every client shows that the room is recorded; it refuses a version-1 server rather than
 record unannounced. Files in the output folder:
 

@@ -21,7 +21,7 @@ class LocalMedia:
 
     def __init__(self, *, recording: bool) -> None:
         self.state = MediaState()
-        self.recording = recording  # v2: say media.recording = true (§2.10)
+        self.recording = recording  # v2: say media.recording = true (§3.9)
         self._tracks: list[MediaStreamTrack] = []
         self._relay = Relay()
         self._paused: set[str] = set()

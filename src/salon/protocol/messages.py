@@ -11,7 +11,7 @@ Field names follow the W3C WebRTC spec where they carry its objects (``sdpMid``,
 belong to the server's settings and are announced in ``welcome.limits``; this module only
 fixes the shape.
 
-Version 2 is version 1 plus recording (docs/PROTOCOL.md §2.10): ``recording`` in a member's
+Version 2 is version 1 plus recording (docs/PROTOCOL.md §3.9): ``recording`` in a member's
 media, the host action ``record``, the server message ``recordings``, the room events
 ``recording_started``/``recording_stopped`` and the error ``recording_unavailable``. The
 ``recording`` field of a server message is left out while it is false, so a v1 client sees

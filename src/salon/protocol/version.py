@@ -4,7 +4,7 @@ from __future__ import annotations
 
 PROTOCOL_VERSIONS: tuple[int, ...] = (1, 2)
 """Every version this server can speak, oldest first. The newest one both sides know wins.
-2 adds recording (docs/PROTOCOL.md §2.10)."""
+2 adds recording (docs/PROTOCOL.md §3.9)."""
 
 RECORDING_VERSION = 2
 """The first version with recording: ``media.recording``, ``record``, ``recordings``."""
