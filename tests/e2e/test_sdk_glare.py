@@ -35,6 +35,7 @@ from aiortc import AudioStreamTrack, MediaStreamError, MediaStreamTrack, VideoSt
 from salon.client import Client, Peer, ssl_context
 from salon.protocol.messages import SignalRelay
 from tests.e2e.conftest import Person, join_room, new_room, stats, wait_for_media
+from tests.e2e.watch import poll
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -208,14 +209,6 @@ def explain(page: Any, bots: list[Bot]) -> None:
         print(f"[browser toward {name}] {side.get('signaling')}: {side.get('trail')}")
 
 
-def poll(condition: Any, what: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 def test_sdk_and_chromium_renegotiate_at_once_20_times(person: Person, server: str) -> None:
     started = time.monotonic()
     page = person()
@@ -226,7 +219,7 @@ def test_sdk_and_chromium_renegotiate_at_once_20_times(person: Person, server: s
         names = [bot.client.name for bot in bots]
         try:
             wait_for_media(page, names)
-            poll(lambda: all(bot.frames > 10 for bot in bots), "the SDK to receive video", 20)
+            poll(page, lambda: all(bot.frames > 10 for bot in bots), "the SDK to receive video", 20)
             for round_ in range(ROUNDS):
                 label = "Share screen" if round_ % 2 == 0 else "Stop sharing screen"
                 for bot in bots:
@@ -240,7 +233,7 @@ def test_sdk_and_chromium_renegotiate_at_once_20_times(person: Person, server: s
                     return all(sdk.run(bot.settled()) for bot in bots)
 
                 try:
-                    poll(settled, f"round {round_}: every pair stable", ROUND_S)
+                    poll(page, settled, f"round {round_}: every pair stable", ROUND_S)
                 except AssertionError:
                     explain(page, bots)
                     raise
@@ -262,6 +255,7 @@ def test_sdk_and_chromium_renegotiate_at_once_20_times(person: Person, server: s
             wait_for_media(page, names, timeout=20)
             before = [bot.frames for bot in bots]
             poll(
+                page,
                 lambda: all(b.frames > n + 10 for b, n in zip(bots, before, strict=True)),
                 "the SDK's received frames to rise",
                 10,
