@@ -20,8 +20,27 @@ table. Phases per target (the first three by default):
 Salon's idle and soak phases run over WSS (TLS, as ``salon serve`` does by default), plain
 WS, or both (``--idle-transport``); the Node relay speaks plain WS only.
 
+Several processes (issue #12): ``--target salon2`` runs the load phases against two
+``salon serve`` processes (plain WS) sharing one data folder (SQLite database) and one
+``SALON_RESUME_SECRET``, with ``SALON_REDIS_URL`` naming a redis-server started for the run
+(a free port, nothing saved, stopped at the end). ``--target scaling`` runs one process
+("salon") and then two ("salon2") in the same invocation and reports the ratios and the issue's
+targets: two processes deliver >= 1.7x one process's msg/s, and the cross-process relay adds
+<= 1 ms at p99 at ``--rate`` (2,000 msg/s). Server CPU is the Salon processes' sum;
+redis-server's CPU is reported apart, and messages per CPU-second with it included. Where the
+clients go (``--layout``):
+
+- ``spread`` (default): client i of every room connects to process i % 2, so every room spans
+  both processes. The room's home is the process of its first joiner (client 0, process 0);
+  the others' frames reach it over Redis, and its pushes go back over Redis: a relay from
+  process 0 to 1 or 1 to 0 crosses Redis once, from 1 to 1 twice (1 -> home 0 -> 1).
+- ``split``: the rooms are split between the processes, room j whole on process j % 2: no
+  relay crosses Redis (what the bus costs when rooms stay on one process).
+
 The load generator competes with the server for the machine's cores, so the fair
-comparison between targets is messages per server CPU-second, not messages per second.
+comparison between targets is messages per server CPU-second, not messages per second. (With
+fewer cores than Salon processes, redis-server and load generators, two processes' msg/s
+cannot scale; messages per Salon CPU-second times the processes says what enough cores give.)
 
 Salon's per-connection rate limit (50 msg/s, burst 200) is raised for the run through
 ``SALON_LIMITS__RATE_PER_SECOND`` and ``SALON_LIMITS__RATE_BURST``, and so are the limits
@@ -39,6 +58,8 @@ Examples::
         --idle-transport tls                            # 10,000 WSS connections
     .venv/bin/python bench/signaling.py --target salon --phases throughput \\
         --profile /tmp/salon.pyspy.txt                  # py-spy during the measured window
+    .venv/bin/python bench/signaling.py --target scaling        # 1 vs 2 processes, ~1.5 min
+    .venv/bin/python bench/signaling.py --target scaling --layout split
 """
 
 from __future__ import annotations
@@ -60,6 +81,7 @@ import sys
 import tempfile
 import time
 import traceback
+import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection as Pipe
@@ -71,6 +93,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from machine import describe
+from redis_helper import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE_RELAY = ROOT / "bench" / "node-relay"
@@ -95,6 +118,8 @@ RAISED_LIMITS = {
 CANDIDATE_CHARS = 153  # a ~250-byte signal in all
 PHASES = ("throughput", "latency", "idle", "soak")
 DEFAULT_PHASES = ("throughput", "latency", "idle")
+LOAD_PHASES = ("throughput", "latency")
+PROCESSES = 2  # Salon processes of the "salon2" target
 
 # ----------------------------------------------------------------------------- the server
 
@@ -117,17 +142,22 @@ class Server:
         salon_src: Path | None = None,
         *,
         tls: bool = False,
+        data_dir: Path | None = None,
+        extra_env: dict[str, str] | None = None,
     ) -> None:
+        """``target``: "salon" or "node". ``data_dir``: Salon's data folder (default: a new one
+        for this server in ``workdir``; several processes may share one). ``extra_env``: more
+        environment for the process."""
         self.target = target
         self.port = free_port()
         self.tls = tls and target == "salon"  # the Node relay speaks plain ws only
         self.url = f"{'wss' if self.tls else 'ws'}://127.0.0.1:{self.port}/ws"
         self.log_path = workdir / f"{target}-{tag}.log"
-        data_dir = workdir / f"data-{target}-{tag}"
+        data_dir = data_dir or workdir / f"data-{target}-{tag}"
         data_dir.mkdir(parents=True, exist_ok=True)
         # With TLS the clients trust exactly the self-signed certificate Salon makes here.
         self.cafile = str(data_dir / "tls" / "cert.pem") if self.tls else None
-        env = dict(os.environ)
+        env = dict(os.environ) | (extra_env or {})
         if target == "salon":
             env.update(RAISED_LIMITS)
             env["SALON_LOG_LEVEL"] = "warning"
@@ -227,6 +257,97 @@ class Server:
         return [f"{n} x {what}" for what, n in found.most_common()]
 
 
+class Fleet:
+    """What one target runs: its server processes (a load client connects to one of ``urls``)
+    and, for several Salon processes, the redis-server between them. CPU and RSS are the
+    servers' sums; redis-server's CPU is read apart (:meth:`redis_cpu`)."""
+
+    def __init__(self, target: str, servers: list[Server], redis: RedisServer | None = None):
+        self.target = target
+        self.servers = servers
+        self.redis = redis
+        self.urls = [s.url for s in servers]
+        self.cafile = servers[0].cafile
+
+    def cpu_times(self) -> tuple[float, float]:
+        """User and system CPU-seconds of the servers, summed."""
+        times = [s.ps.cpu_times() for s in self.servers]
+        return sum(t.user for t in times), sum(t.system for t in times)
+
+    def redis_cpu(self) -> float:
+        return self.redis.cpu() if self.redis is not None else 0.0
+
+    def rss(self) -> int:
+        return sum(s.rss() for s in self.servers)
+
+    def stop(self) -> None:
+        for s in self.servers:
+            s.stop()
+        if self.redis is not None:
+            self.redis.stop()
+
+    def problems(self) -> list[str]:
+        if len(self.servers) == 1:
+            return self.servers[0].problems()
+        return [f"process {i}: {ln}" for i, s in enumerate(self.servers) for ln in s.problems()]
+
+
+def start_fleet(target: str, args: argparse.Namespace, workdir: Path, tag: str) -> Fleet:
+    """One server for "salon" and "node"; for "salon2" a redis-server and ``PROCESSES``
+    ``salon serve`` processes over it, sharing one data folder (SQLite database) and one
+    resume secret, as a deployment of several processes does."""
+    if target != "salon2":
+        return Fleet(target, [Server(target, workdir, tag, args.salon_src)])
+    redis = RedisServer(workdir / f"redis-{tag}")
+    env = {"SALON_REDIS_URL": redis.url, "SALON_RESUME_SECRET": secrets.token_hex(32)}
+    data_dir = workdir / f"data-salon2-{tag}"
+    servers: list[Server] = []
+    try:
+        for i in range(PROCESSES):  # one after the other: the first one migrates the database
+            servers.append(
+                Server(
+                    "salon",
+                    workdir,
+                    f"{tag}-p{i}",
+                    args.salon_src,
+                    data_dir=data_dir,
+                    extra_env=env,
+                )
+            )
+        for s in servers:
+            check_bus(s, needed=args.layout == "spread")
+    except BaseException:  # never leave a process behind
+        for s in servers:
+            s.stop()
+        redis.stop()
+        raise
+    return Fleet(target, servers, redis)
+
+
+def check_bus(server: Server, *, needed: bool, timeout: float = 10.0) -> None:
+    """Wait until ``/api/v1/health`` says the bus is "ok" (not "degraded"); a Salon without a
+    bus ("none", or no such field) ignores SALON_REDIS_URL (each process alone): an error when
+    rooms must span processes, else a warning."""
+    url = f"http://127.0.0.1:{server.port}/api/v1/health"
+    deadline = time.monotonic() + timeout
+    while True:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            bus = json.load(answer).get("bus")
+        if bus in (None, "none"):  # a Salon before issue #12, or one whose bus is off
+            what = f"this Salon has no bus (health: bus {bus!r}): rooms cannot span processes"
+            if needed:
+                raise SystemExit(f"{what}; try --layout split")
+            print(f"  WARNING: {what}; the processes run alone", file=sys.stderr)
+            return
+        if bus != "degraded":
+            return
+        if time.monotonic() > deadline:
+            raise SystemExit(
+                f"the bus is still {bus!r} {timeout:g} s after start; see {server.log_path}"
+            )
+        time.sleep(0.1)
+
+
 # ----------------------------------------------------------------------------- the clients
 
 
@@ -252,6 +373,7 @@ def stamp_of(msg: dict[str, Any]) -> int:
 @dataclass(eq=False)
 class Client:
     name: str
+    server: int = 0  # which of the worker's urls it connects to
     ws: ClientConnection | None = None
     id: str = ""
     peers: list[str] = field(default_factory=list)
@@ -268,7 +390,7 @@ class Client:
 class Worker:
     """One load-generator process's clients and counters."""
 
-    url: str
+    urls: list[str]  # one per server process
     window: int = 16
     tls: ssl.SSLContext | None = None
     by_id: dict[str, Client] = field(default_factory=dict)
@@ -289,7 +411,7 @@ class Worker:
     async def open(self, c: Client, sem: asyncio.Semaphore) -> None:
         async with sem:
             c.ws = await connect(
-                self.url,
+                self.urls[c.server],
                 compression=None,
                 ping_interval=None,
                 proxy=None,
@@ -416,7 +538,7 @@ class Worker:
 async def _worker(pipe: Pipe, cfg: dict[str, Any]) -> dict[str, Any]:
     cafile = cfg.get("cafile")
     tls = ssl.create_default_context(cafile=cafile) if cafile else None
-    w = Worker(cfg["url"], window=cfg.get("window", 16), tls=tls)
+    w = Worker(cfg["urls"], window=cfg.get("window", 16), tls=tls)
     sem = asyncio.Semaphore(50)
     phase, idx, tag = cfg["phase"], cfg["index"], cfg["tag"]
     rooms: list[list[Client]] = []
@@ -426,6 +548,10 @@ async def _worker(pipe: Pipe, cfg: dict[str, Any]) -> dict[str, Any]:
         k = cfg["room_size"]
         rooms = [[Client(f"{tag}-w{idx}-r{r}-m{m}") for m in range(k)] for r in range(cfg["rooms"])]
         clients = [c for room in rooms for c in room]
+        n = len(w.urls)
+        for r, room in enumerate(rooms):
+            for m, c in enumerate(room):  # see --layout
+                c.server = m % n if cfg["layout"] == "spread" else (cfg["first_room"] + r) % n
     await asyncio.gather(*(w.open(c, sem) for c in clients))
     room_tag = secrets.token_hex(3)
     await asyncio.gather(
@@ -561,23 +687,26 @@ def split_rooms(rooms: int, workers: int) -> list[int]:
 
 
 def run_load(
-    server: Server, args: argparse.Namespace, phase: str, duration: float, profile: str | None
+    fleet: Fleet, args: argparse.Namespace, phase: str, duration: float, profile: str | None
 ) -> dict[str, Any]:
     rooms = args.clients // args.room_size
     n = min(args.workers, rooms)
+    shares = split_rooms(rooms, n)
     cfgs = [
         {
-            "url": server.url,
-            "cafile": server.cafile,
+            "urls": fleet.urls,
+            "cafile": fleet.cafile,
             "phase": phase,
             "index": i,
             "tag": phase[:3],
             "rooms": r,
+            "first_room": sum(shares[:i]),  # for --layout split: room j on process j % n
+            "layout": args.layout,
             "room_size": args.room_size,
             "window": args.window,
             "rate": args.rate * r / rooms,
         }
-        for i, r in enumerate(split_rooms(rooms, n))
+        for i, r in enumerate(shares)
     ]
     workers = Workers(n, cfgs)
     workers.expect("ready")
@@ -595,13 +724,13 @@ def run_load(
         }
     )
     time.sleep(max(0.0, measure_from - time.monotonic()))
-    sc0 = server.ps.cpu_times()
-    cpu0, lg0, t0, sys0 = server.cpu(), workers.cpu(), time.monotonic(), busy_cores()
-    spy = start_profile(server, args, duration, profile)
+    (user0, kern0), rd0 = fleet.cpu_times(), fleet.redis_cpu()
+    lg0, t0, sys0 = workers.cpu(), time.monotonic(), busy_cores()
+    spy = start_profile(fleet, args, duration, profile)
     time.sleep(max(0.0, measure_to - time.monotonic()))
-    sc1 = server.ps.cpu_times()
-    cpu1, lg1, t1, sys1 = server.cpu(), workers.cpu(), time.monotonic(), busy_cores()
-    rss = server.rss()
+    (user1, kern1), rd1 = fleet.cpu_times(), fleet.redis_cpu()
+    lg1, t1, sys1 = workers.cpu(), time.monotonic(), busy_cores()
+    rss = fleet.rss()
     results = workers.expect("done")
     workers.join()
     if spy is not None:
@@ -614,20 +743,25 @@ def run_load(
     for r in results:
         errors.update(r["errors"])
         closes.update(r["closes"])
-    cpu = cpu1 - cpu0
+    cpu = (user1 + kern1) - (user0 + kern0)  # every server process's
+    redis_cpu = rd1 - rd0
     return {
         "clients": rooms * args.room_size,
         "rooms": rooms,
+        "processes": len(fleet.servers),
         "seconds": elapsed,
         "delivered": delivered,
         "msgs_per_s": delivered / elapsed,
         "offered_per_s": sum(r["sent_in_window"] for r in results) / elapsed,
         "server_cpu_s": cpu,
         "server_cpu_util": cpu / elapsed,
-        "server_sys_share": (sc1.system - sc0.system) / cpu if cpu > 0 else float("nan"),
+        "server_sys_share": (kern1 - kern0) / cpu if cpu > 0 else float("nan"),
         "msgs_per_cpu_s": delivered / cpu if cpu > 0 else float("nan"),
+        "redis_cpu_s": redis_cpu,
+        "redis_cpu_util": redis_cpu / elapsed,
+        "msgs_per_cpu_s_with_redis": delivered / (cpu + redis_cpu) if cpu > 0 else float("nan"),
         "loadgen_cpu_util": (lg1 - lg0) / elapsed,
-        "other_cpu_util": max(0.0, (sys1 - sys0) - cpu - (lg1 - lg0)) / elapsed,
+        "other_cpu_util": max(0.0, (sys1 - sys0) - cpu - redis_cpu - (lg1 - lg0)) / elapsed,
         "p50_ms": percentile(lat, 50),
         "p99_ms": percentile(lat, 99),
         "p999_ms": percentile(lat, 99.9),
@@ -648,7 +782,7 @@ def idle_cycle(server: Server, args: argparse.Namespace, count: int, tag: str) -
     share = [count // n + (1 if i < count % n else 0) for i in range(n)]
     cfgs = [
         {
-            "url": server.url,
+            "urls": [server.url],
             "cafile": server.cafile,
             "phase": "idle",
             "index": i,
@@ -727,10 +861,12 @@ def run_soak(server: Server, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def start_profile(
-    server: Server, args: argparse.Namespace, duration: float, out: str | None
+    fleet: Fleet, args: argparse.Namespace, duration: float, out: str | None
 ) -> subprocess.Popen[bytes] | None:
-    if out is None or server.target != "salon":
+    """py-spy on Salon's process for the measured window (one process only)."""
+    if out is None or fleet.target != "salon":
         return None
+    server = fleet.servers[0]
     spy = args.py_spy or shutil.which("py-spy")
     if spy is None:
         raise SystemExit("--profile needs py-spy (pip install py-spy, or pass --py-spy PATH)")
@@ -811,20 +947,23 @@ def summarize_profile(path: str, top: int = 12) -> str:
 def bench_target(target: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     out: dict[str, Any] = {"target": target}
     if "throughput" in args.phases or "latency" in args.phases:
-        server = Server(target, workdir, "load", args.salon_src)
+        fleet = start_fleet(target, args, workdir, "load")
+        if fleet.redis is not None:
+            print(
+                f"[{target}] {len(fleet.servers)} Salon processes, one data folder,"
+                f" SALON_REDIS_URL={fleet.redis.url}, --layout {args.layout}"
+            )
         try:
-            out["rss_start"] = server.rss()
+            out["rss_start"] = fleet.rss()
             if "latency" in args.phases:
                 print(f"[{target}] latency at {args.rate:g} msg/s for {args.latency_duration:g} s")
-                out["latency"] = run_load(server, args, "latency", args.latency_duration, None)
+                out["latency"] = run_load(fleet, args, "latency", args.latency_duration, None)
             if "throughput" in args.phases:
                 print(f"[{target}] throughput for {args.duration:g} s")
-                out["throughput"] = run_load(
-                    server, args, "throughput", args.duration, args.profile
-                )
+                out["throughput"] = run_load(fleet, args, "throughput", args.duration, args.profile)
         finally:
-            server.stop()
-            out["log_problems"] = server.problems()
+            fleet.stop()
+            out["log_problems"] = fleet.problems()
     for tls in idle_transports(target, args):
         key = "idle_tls" if tls else "idle"
         if "idle" in args.phases:
@@ -849,7 +988,10 @@ def bench_target(target: str, args: argparse.Namespace, workdir: Path) -> dict[s
 
 
 def idle_transports(target: str, args: argparse.Namespace) -> list[bool]:
-    """Whether each idle/soak run uses TLS: Salon as asked, the Node relay plain only."""
+    """Whether each idle/soak run uses TLS: Salon as asked, the Node relay plain only, none
+    for several Salon processes (memory per connection is one process's matter)."""
+    if target == "salon2":
+        return []
     if target != "salon":
         return [False]
     return {"tls": [True], "http": [False], "both": [False, True]}[args.idle_transport]
@@ -868,6 +1010,9 @@ def fmt(v: Any, spec: str) -> str:
 def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
     targets = list(results)
     rows: list[tuple[str, list[str], str, str]] = []
+    multi = "salon2" in results  # several Salon processes over Redis
+    # The ratio column: Salon against Node, or several Salon processes against one.
+    versus = ("salon2", "salon") if multi else ("salon", "node")
 
     def get(t: str, *keys: str) -> Any:
         v: Any = results[t]
@@ -880,7 +1025,7 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
     def ratio(*keys: str) -> str:
         if len(targets) < 2:
             return ""
-        a, b = get("salon", *keys), get("node", *keys)
+        a, b = get(versus[0], *keys), get(versus[1], *keys)
         return f"{a / b:.2f}x" if a and b else ""
 
     def row(label: str, keys: tuple[str, ...], spec: str, scale: float = 1.0) -> None:
@@ -896,6 +1041,11 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
     row("  server CPU (cores busy)", ("throughput", "server_cpu_util"), ".2f")
     row("  of which kernel (system) time", ("throughput", "server_sys_share"), ".0%")
     row("  msg per server CPU-second", ("throughput", "msgs_per_cpu_s"), ",.0f")
+    if multi:
+        row("  redis-server CPU (cores busy)", ("throughput", "redis_cpu_util"), ".2f")
+        row(
+            "  msg per CPU-second, redis incl.", ("throughput", "msgs_per_cpu_s_with_redis"), ",.0f"
+        )
     row("  load generator CPU (cores)", ("throughput", "loadgen_cpu_util"), ".2f")
     row("  other processes' CPU (cores)", ("throughput", "other_cpu_util"), ".2f")
     row("  p50 at saturation (ms)", ("throughput", "p50_ms"), ".1f")
@@ -909,13 +1059,17 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
     row("  max (ms)", ("latency", "max_ms"), ".3f")
     row("  server CPU (cores busy)", ("latency", "server_cpu_util"), ".2f")
     row("  msg per server CPU-second", ("latency", "msgs_per_cpu_s"), ",.0f")
+    if multi:
+        row("  redis-server CPU (cores busy)", ("latency", "redis_cpu_util"), ".2f")
+        row("  msg per CPU-second, redis incl.", ("latency", "msgs_per_cpu_s_with_redis"), ",.0f")
     row("  other processes' CPU (cores)", ("latency", "other_cpu_util"), ".2f")
-    rows.append((f"idle: {args.idle} greeted connections", [""] * len(targets), "", ""))
-    row("  RSS before (MB)", ("idle", "rss_before"), ".1f", 1 / 2**20)
-    row("  RSS with them open (MB)", ("idle", "rss_open"), ".1f", 1 / 2**20)
-    row("  RSS per idle connection (KB)", ("idle", "rss_per_conn"), ".1f", 1 / 1024)
-    row("  RSS after close (MB)", ("idle", "rss_after_close"), ".1f", 1 / 2**20)
-    row("  growth over a 2nd cycle (KB)", ("idle", "growth_per_cycle"), ".0f", 1 / 1024)
+    if not multi or any("idle" in r for r in results.values()):
+        rows.append((f"idle: {args.idle} greeted connections", [""] * len(targets), "", ""))
+        row("  RSS before (MB)", ("idle", "rss_before"), ".1f", 1 / 2**20)
+        row("  RSS with them open (MB)", ("idle", "rss_open"), ".1f", 1 / 2**20)
+        row("  RSS per idle connection (KB)", ("idle", "rss_per_conn"), ".1f", 1 / 1024)
+        row("  RSS after close (MB)", ("idle", "rss_after_close"), ".1f", 1 / 2**20)
+        row("  growth over a 2nd cycle (KB)", ("idle", "growth_per_cycle"), ".0f", 1 / 1024)
     if "idle_tls" in results.get("salon", {}):
         rows.append((f"idle over TLS (WSS): {args.idle} greeted", [""] * len(targets), "", ""))
         row("  RSS before (MB)", ("idle_tls", "rss_before"), ".1f", 1 / 2**20)
@@ -969,13 +1123,21 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
             f"p99 relay latency at {args.rate:g} msg/s: {p99:.2f} ms (target <= 2 ms): "
             + ("MET" if p99 <= 2 else f"NOT MET ({p99 / 2:.1f}x the target)")
         )
+    if multi and "salon" in results:
+        verdicts += scaling_verdicts(get, args)
 
     width = max(len(r[0]) for r in rows) + 2
+    rw = 14 if multi else 12  # the ratio column
     head = f"{'':<{width}}" + "".join(f"{t:>12}" for t in targets)
-    head += f"{'salon/node':>12}" if len(targets) > 1 else ""
+    head += f"{'/'.join(versus):>{rw}}" if len(targets) > 1 else ""
     lines = [head, "-" * len(head)]
     for label, vals, rat, _ in rows:
-        lines.append(f"{label:<{width}}" + "".join(f"{v:>12}" for v in vals) + f"{rat:>12}")
+        lines.append(f"{label:<{width}}" + "".join(f"{v:>12}" for v in vals) + f"{rat:>{rw}}")
+    if multi:
+        lines += [
+            f"salon2: {PROCESSES} Salon processes over one redis-server, --layout {args.layout};"
+            " server CPU is the Salon processes' sum, redis-server's is apart"
+        ]
     if verdicts:
         lines += ["", "targets (Salon):"] + [f"  {v}" for v in verdicts]
     trouble = []
@@ -1005,6 +1167,43 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
+def scaling_verdicts(get: Any, args: argparse.Namespace) -> list[str]:
+    """The issue's targets for several processes, against one process in the same run."""
+    out = []
+    one, two = get("salon", "throughput", "msgs_per_s"), get("salon2", "throughput", "msgs_per_s")
+    if one and two:
+        r = two / one
+        out.append(
+            f"delivered msg/s, {PROCESSES} processes vs one: {r:.2f}x (target >= 1.7x): "
+            + ("MET" if r >= 1.7 else "NOT MET")
+        )
+        e1 = get("salon", "throughput", "msgs_per_cpu_s")
+        e2 = get("salon2", "throughput", "msgs_per_cpu_s")
+        e3 = get("salon2", "throughput", "msgs_per_cpu_s_with_redis")
+        out.append(
+            f"  msg per server CPU-second, {PROCESSES} processes vs one: {e2 / e1:.2f}x"
+            f" ({e3 / e1:.2f}x with redis-server's CPU); with a core per process, >="
+            f" {1.7 / PROCESSES:.2f}x here means >= 1.7x the msg/s"
+        )
+        cores = os.cpu_count() or 1
+        if cores < PROCESSES + 1 + args.workers:
+            out.append(
+                f"  (this machine has {cores} cores for {PROCESSES} Salon processes,"
+                f" redis-server and {args.workers} load generators: msg/s cannot scale here;"
+                " judge by the line above)"
+            )
+    p1, p2 = get("salon", "latency", "p99_ms"), get("salon2", "latency", "p99_ms")
+    if p1 is not None and p2 is not None:
+        added = p2 - p1
+        what = "the cross-process hop" if args.layout == "spread" else "the bus (no hop)"
+        out.append(
+            f"p99 relay latency at {args.rate:g} msg/s, {PROCESSES} processes: {p2:.2f} ms vs"
+            f" {p1:.2f} ms on one, {what} adds {added:.2f} ms (target <= 1 ms): "
+            + ("MET" if added <= 1 else "NOT MET")
+        )
+    return out
+
+
 def machine() -> str:
     node = subprocess.run(
         ["node", "--version"], capture_output=True, text=True, check=False
@@ -1017,11 +1216,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Benchmark Salon's signaling relay against a minimal Node ws relay.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--target", choices=("salon", "node", "both"), default="both")
+    p.add_argument(
+        "--target",
+        choices=("salon", "node", "both", "salon2", "scaling"),
+        default="both",
+        help=f"both: salon and node; salon2: {PROCESSES} Salon processes over Redis; scaling:"
+        " salon and salon2",
+    )
     p.add_argument(
         "--phases",
-        default=",".join(DEFAULT_PHASES),
-        help=f"comma-separated, of: {', '.join(PHASES)}",
+        default=argparse.SUPPRESS,  # depends on --target
+        help=f"comma-separated, of: {', '.join(PHASES)} (default: {','.join(DEFAULT_PHASES)};"
+        f" {','.join(LOAD_PHASES)} for salon2 and scaling)",
+    )
+    p.add_argument(
+        "--layout",
+        choices=("spread", "split"),
+        default="spread",
+        help="salon2: spread = client i of every room on process i %% N (every room spans the"
+        " processes); split = room j whole on process j %% N",
     )
     p.add_argument("--clients", type=int, default=64, help="clients in the load phases")
     p.add_argument("--room-size", type=int, default=4, help="clients per room (K)")
@@ -1074,6 +1287,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.settle = 0.3
         args.duration, args.latency_duration, args.warmup = 2.0, 1.5, 0.5
         args.idle = 200
+    if "phases" not in vars(args):
+        several = args.target in ("salon2", "scaling")
+        args.phases = ",".join(LOAD_PHASES if several else DEFAULT_PHASES)
     args.phases = [x.strip() for x in args.phases.split(",") if x.strip()]
     unknown = set(args.phases) - set(PHASES)
     if unknown:
@@ -1088,7 +1304,9 @@ def main(argv: list[str] | None = None) -> int:
     # The load generators hold one descriptor per connection (10,000 in a big idle run).
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    targets = ["salon", "node"] if args.target == "both" else [args.target]
+    targets = {"both": ["salon", "node"], "scaling": ["salon", "salon2"]}.get(
+        args.target, [args.target]
+    )
     began = time.monotonic()
     print(f"machine: {machine()}")
     print(

@@ -53,6 +53,15 @@ def _serve(args: argparse.Namespace) -> int:
         if v is not None
     }
     settings = _settings(**flags)
+    if args.worker_of is not None:
+        return _serve_worker(settings, args.worker_of)
+    if args.workers > 1 and settings.redis_url is None:
+        print(
+            "salon: --workers 2 or more needs SALON_REDIS_URL (the processes share rooms "
+            "over Redis; docs/SCALING.md)",
+            file=sys.stderr,
+        )
+        return 2
     # Text on a terminal, JSON lines otherwise (SALON_LOG_FORMAT); uvicorn's lines too.
     configure_logging(settings.log_level, settings.log_format)
     turn = None
@@ -72,6 +81,8 @@ def _serve(args: argparse.Namespace) -> int:
     raise_fd_limit()
     tune_allocator()
     try:
+        if args.workers > 1:
+            return _serve_workers(settings, args.workers)
         try:
             server = serving(settings)
         except ConfigError as exc:
@@ -87,6 +98,96 @@ def _serve(args: argparse.Namespace) -> int:
         if turn is not None:
             turn.stop()
     return 0
+
+
+def _serve_workers(settings: Settings, count: int) -> int:
+    """``salon serve --workers N``: do here what must happen once (the self-signed
+    certificate, the database check and migrations, the resume key; coturn was started by the
+    caller), then run N workers (``salon serve --worker-of PID``) on the same port, each told
+    these settings through its environment, until a signal (salon.server.process.Workers)."""
+    import asyncio
+    import os
+
+    from salon.server.keys import resume_secret
+    from salon.server.process import Workers, shared_port
+    from salon.server.runner import ConfigError, tls_files
+
+    try:
+        tls = tls_files(settings)
+    except ConfigError as exc:
+        print(f"salon: {exc}", file=sys.stderr)
+        return 2
+    try:  # held, not listening, while the workers run: no other program takes the port
+        reserved = shared_port(settings.host, settings.port, listen=False)
+    except OSError as exc:
+        print(f"salon: cannot listen on {settings.host}:{settings.port}: {exc}", file=sys.stderr)
+        return 2
+    with reserved:
+        port = reserved.getsockname()[1]  # the one chosen for --port 0
+        if not _database_reached(settings) or not _database_migrated(settings):
+            return 3
+        resume_secret(settings)  # data_dir/resume.key, unless SALON_RESUME_SECRET is set
+        env = {
+            **os.environ,
+            "SALON_HOST": settings.host,
+            "SALON_PORT": str(port),
+            "SALON_DATA_DIR": str(settings.data_dir.resolve()),
+            "SALON_HTTP": "true" if settings.http else "false",
+            # --with-turn's coturn: its fresh secret and URLs
+            "SALON_TURN_URLS": json.dumps(settings.turn_urls),
+            "SALON_STUN_URLS": json.dumps(settings.stun_urls),
+        }
+        if settings.turn_secret is not None:
+            env["SALON_TURN_SECRET"] = settings.turn_secret
+        if tls is not None:
+            env["SALON_CERT"], env["SALON_KEY"] = (str(Path(f).resolve()) for f in tls)
+        scheme = "http" if settings.http else "https"
+        shown = "localhost" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104
+        print(f"Salon serving {scheme}://{shown}:{port} with {count} processes", flush=True)
+        command = [sys.executable, "-m", "salon", "serve", "--worker-of", str(os.getpid())]
+        return asyncio.run(Workers(count, command, env).run())
+
+
+def _serve_worker(settings: Settings, parent: int) -> int:
+    """One of ``salon serve --workers``'s processes: the parent did the once-only work and
+    passed the settings in the environment; listen on the shared port and serve."""
+    from salon.server.logs import configure_logging
+    from salon.server.process import raise_fd_limit, shared_port, tune_allocator
+    from salon.server.runner import ConfigError, serving
+
+    configure_logging(settings.log_level, settings.log_format)
+    raise_fd_limit()
+    tune_allocator()
+    try:
+        server = serving(settings, parent=parent)
+        sock = shared_port(settings.host, settings.port, listen=True)
+    except (ConfigError, OSError) as exc:
+        print(f"salon: {exc}", file=sys.stderr)
+        return 2
+    server.run(sockets=[sock])
+    return 0
+
+
+def _database_migrated(settings: Settings) -> bool:
+    """Bring the database to the newest schema (the workers then find nothing to do); if
+    that fails, one line on stderr says why."""
+    import asyncio
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from salon.store.database import open_database
+
+    async def migrate() -> None:
+        engine = await open_database(settings.sqlalchemy_url())
+        await engine.dispose()
+
+    try:
+        asyncio.run(migrate())
+    except (SQLAlchemyError, OSError) as exc:
+        why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"salon: the database could not be migrated: {why}", file=sys.stderr)
+        return False
+    return True
 
 
 def _database_reached(settings: Settings) -> bool:
@@ -159,6 +260,16 @@ def _schema(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"not a whole number of at least 1: {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="salon", description="Salon video-conferencing server")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -176,6 +287,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also start a local coturn (turnserver) with a generated secret; see docs/TURN.md",
     )
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="run N server processes on the one port, sharing rooms over Redis "
+        "(SALON_REDIS_URL, needed for 2 or more); see docs/SCALING.md",
+    )
+    serve.add_argument("--worker-of", type=int, help=argparse.SUPPRESS)  # Workers' children
     serve.set_defaults(run=_serve)
     _add_turn_config(sub)
     _add_api_key(sub)

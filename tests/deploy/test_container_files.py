@@ -26,7 +26,7 @@ ENV_EXAMPLE = REPO / "deploy" / ".env.example"
 WORKFLOW = REPO / ".github" / "workflows" / "ci.yml"
 JENKINSFILE = REPO / "Jenkinsfile"
 TURN_CONF = REPO / "deploy" / "turnserver.conf"
-SECRETS = ("SALON_TURN_SECRET", "POSTGRES_PASSWORD")
+SECRETS = ("SALON_TURN_SECRET", "SALON_RESUME_SECRET", "POSTGRES_PASSWORD")
 
 
 def _run(*args: str | Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -87,10 +87,10 @@ def test_compose_schema_check_rejects_a_broken_file(tmp_path: Path) -> None:
     assert "readonly" in result.stdout + result.stderr
 
 
-def test_compose_wires_the_four_services_as_documented() -> None:
+def test_compose_wires_the_services_as_documented() -> None:
     compose = _compose()
     services = compose["services"]
-    assert set(services) == {"salon", "nginx", "coturn", "postgres"}
+    assert set(services) == {"salon", "salon-2", "redis", "nginx", "coturn", "postgres"}
     salon, nginx, coturn = services["salon"], services["nginx"], services["coturn"]
     assert salon["build"]["dockerfile"] == "deploy/Dockerfile"
     assert "salon-data:/data" in salon["volumes"]
@@ -104,6 +104,32 @@ def test_compose_wires_the_four_services_as_documented() -> None:
     assert sorted(nginx["ports"]) == ["443:443/tcp", "80:80/tcp"]
     assert "./turnserver.conf:/etc/coturn/turnserver.conf.in:ro" in coturn["volumes"]
     assert coturn["network_mode"] == "host"
+
+
+def test_compose_runs_two_salon_processes_over_redis_behind_nginx() -> None:
+    """docs/SCALING.md: both processes share Redis, the resume key, PostgreSQL and the data
+    volume; nginx's one upstream name is an alias of both; the second starts after the first
+    (which runs the migrations); Redis keeps nothing."""
+    services = _compose()["services"]
+    first, second, redis, nginx = (services[n] for n in ("salon", "salon-2", "redis", "nginx"))
+    shared = ("SALON_REDIS_URL", "SALON_RESUME_SECRET", "SALON_DATABASE_URL", "SALON_HTTP")
+    for name in shared:
+        assert first["environment"][name] == second["environment"][name], name
+    assert first["environment"]["SALON_REDIS_URL"] == "redis://redis:6379/0"
+    assert first["volumes"] == second["volumes"] == ["salon-data:/data"]
+    assert first["image"] == second["image"]
+    host, port = nginx["environment"]["SALON_UPSTREAM"].split(":")
+    assert port == first["environment"]["SALON_PORT"]
+    for salon in (first, second):
+        assert host in salon["networks"]["salon"]["aliases"]
+        assert salon["depends_on"]["redis"]["condition"] == "service_healthy"
+    addresses = {s["networks"]["salon"]["ipv4_address"] for s in (first, second, redis, nginx)}
+    assert len(addresses) == 4
+    assert second["depends_on"]["salon"]["condition"] == "service_healthy"
+    assert {"salon", "salon-2"} <= set(nginx["depends_on"])
+    assert redis["image"] == "${REDIS_IMAGE:-redis:7-alpine}"
+    assert redis["command"] == ["redis-server", "--save", "", "--appendonly", "no"]
+    assert "ports" not in redis  # on the compose network only
 
 
 def test_no_secret_is_written_into_the_committed_files() -> None:

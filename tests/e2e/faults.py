@@ -95,7 +95,9 @@ def http_status(url: str, timeout: float = 1.0) -> int | None:
 
 class SalonProcess:
     """``salon serve`` over HTTPS on one port and one data folder, startable again after it
-    was killed or drained. Its output (every run) goes to ``data/server.log``."""
+    was killed or drained. Its output (every run) goes to ``data/server.log``, or to
+    ``log_path`` (several processes sharing one data folder each keep a log of their own).
+    ``http``: plain HTTP (``--http``), as behind a TLS-terminating proxy."""
 
     def __init__(
         self,
@@ -103,13 +105,17 @@ class SalonProcess:
         env: dict[str, str] | None = None,
         port: int | None = None,
         host: str = "127.0.0.1",
+        *,
+        log_path: Path | None = None,
+        http: bool = False,
     ):
         self.data = data
         self.env = env or {}
         self.host = host  # the address it listens on (one of this machine's)
         self.port = port or fixed_port()
-        self.url = f"https://{host}:{self.port}"
-        self.log_path = data / "server.log"
+        self.http = http
+        self.url = f"{'http' if http else 'https'}://{host}:{self.port}"
+        self.log_path = log_path or data / "server.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.runs = 0
 
@@ -140,6 +146,7 @@ class SalonProcess:
                     str(self.port),
                     "--data-dir",
                     str(self.data),
+                    *(["--http"] if self.http else []),
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,

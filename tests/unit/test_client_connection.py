@@ -18,6 +18,7 @@ from salon.protocol.messages import (
     History,
     IceServer,
     IceServers,
+    Resumed,
     ResumeTokenIssued,
     ServerDraining,
     ServerPing,
@@ -215,6 +216,52 @@ async def test_resume_failed_says_hello_anew_and_rejoins_the_room() -> None:
     await server.wait(lambda: client.room == "r", "seated again")
     assert client.id == "m2"  # a new member (§2.8)
     await client.close()
+
+
+async def test_a_resume_refused_bus_unavailable_is_tried_again_on_the_schedule() -> None:
+    """``bus_unavailable`` (another server process could not be reached) is retryable: the
+    socket is given up keeping the place (not 1000) and the next attempt, about 0.3 s later,
+    resumes the same member with the same token (as web/src/signaling/client.ts does)."""
+    server = FakeServer()
+    client = await connected(server)
+    server.on("join", seat())
+    await client.join("r")
+    refusals = [ErrorCode.BUS_UNAVAILABLE, ErrorCode.BUS_UNAVAILABLE]
+
+    def flaky(socket: FakeSocket, frame: Frame) -> None:
+        if refusals:
+            socket.push(Error(code=refusals.pop(), message="try again", ref=None))
+            return
+        member = frame["resume"].split(":")[0]
+        resumed = Resumed(room="r", call=None, missed=False)
+        socket.push(server.welcome(member, frame["name"], max(frame["versions"]), resumed))
+
+    server.on("hello", flaky)
+    server.socket.cut(1006)
+    await server.wait(lambda: len(server.frames("hello")) == 4, "the third resume", 5)
+    refused = server.sockets[1:3]
+    assert [s.closed_by_client for s in refused] == [4000, 4000]  # the place is kept
+    gaps = [b - a for a, b in itertools.pairwise(server.attempt_times[1:])]
+    assert 0.2 <= gaps[0] <= 0.7 and 0.8 <= gaps[1] <= 2.0  # 0.3 s, 1.2 s, ±30 %
+    assert [h.get("resume") for h in server.frames("hello")[1:]] == ["m1:1"] * 3
+    server.socket.push(joined("r"))
+    await server.wait(lambda: client.room == "r", "seated again")
+    assert client.id == "m1" and client.lost is None
+    await client.close()
+
+
+@pytest.mark.parametrize("code", ["invalid_name", "unsupported_version", "sign_in_required"])
+async def test_a_resume_refused_for_good_gives_up(code: str) -> None:
+    server = FakeServer()
+    client = await connected(server)
+    server.on(
+        "hello", lambda s, f: s.push({"type": "error", "code": code, "message": "no", "ref": None})
+    )
+    server.socket.cut(1006)
+    async with asyncio.timeout(5):
+        await client.wait_closed()
+    assert client.lost is not None and code in str(client.lost)
+    assert server.attempts == 2 and server.socket.closed_by_client == 1000
 
 
 @pytest.mark.parametrize("code", [4000, 4001, 4003, 4005, 4006])

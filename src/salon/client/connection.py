@@ -43,6 +43,21 @@ logger = logging.getLogger("salon.client")
 FINAL_CLOSES: Final = frozenset({4000, 4001, 4003, 4005, 4006})
 RETRY_DELAYS: Final = (0.0, 0.3, 1.2, 2.7, 4.8)  # §2.8, "What a client does"
 RETRY_EVERY: Final = 7.0
+REFUSED_HELLOS: Final = frozenset(
+    {
+        ErrorCode.UNSUPPORTED_VERSION,
+        ErrorCode.INVALID_NAME,
+        ErrorCode.SIGN_IN_REQUIRED,
+        ErrorCode.BAD_MESSAGE,
+    }
+)
+"""Errors of a resume's ``hello`` that another try cannot change: the client gives up. Any
+other (``bus_unavailable``, ``server_full``, ``rate_limited``, ``store_unavailable``,
+``name_taken`` while the old place times out, a code newer than this client) may pass: it
+tries again on the schedule, as the browser client does (web/src/signaling/client.ts)."""
+RETRYING: Final = 4000
+"""The close code of an attempt given up to try again: not 1000/1001, so the server keeps
+the place (a late ``welcome`` may have attached it)."""
 JITTER: Final = 0.3  # of a delay, either way
 HELLO_SECONDS: Final = 10.0  # the server's own handshake deadline (§2.1)
 AWAY_QUEUE: Final = 512  # frames kept while away; the oldest go first past it
@@ -321,7 +336,14 @@ class Connection:
         return False
 
     async def _try_resume(self) -> bool | None:
-        """One attempt: True resumed (or greeted anew), False given up, None try again."""
+        """One attempt: True resumed (or greeted anew), False given up, None try again.
+
+        ``resume_failed`` (the place is gone): a plain ``hello`` on the same socket, and no
+        token from then on. A hello refused with one of :data:`REFUSED_HELLOS`: given up
+        (:class:`ConnectionLost`). Any other refusal (``bus_unavailable``: another server
+        process could not be reached), a socket that closes or no answer within
+        :data:`HELLO_SECONDS`: this socket is closed with :data:`RETRYING` and the next
+        attempt follows on the schedule."""
         try:
             transport = await self._connector(self._url, self._ssl)
         except ConnectFailed as exc:
@@ -331,16 +353,21 @@ class Connection:
             try:
                 welcome = await self._greet(transport, self.token)
             except ServerError as refused:
-                if refused.code != ErrorCode.RESUME_FAILED:
+                if refused.code != ErrorCode.RESUME_FAILED or self.token is None:
                     raise
                 logger.info("the place is gone (resume_failed): saying hello as a new member")
                 self._outbox.clear()  # meant for the old member id
+                self.token = None  # a later attempt says a plain hello too
                 welcome = await self._greet(transport, None)
         except (TransportClosed, TimeoutError) as exc:
             logger.info("reconnecting: the new connection failed (%s)", exc)
-            await transport.close(1000)
+            await transport.close(RETRYING)
             return None
         except ServerError as refused:
+            if refused.code not in REFUSED_HELLOS:
+                logger.info("reconnecting: the server said %s", refused.code)
+                await transport.close(RETRYING)
+                return None
             await transport.close(1000)
             self._lose(ConnectionLost(f"the server refused the connection: {refused}"))
             return False

@@ -8,6 +8,12 @@ never touches a socket, and every method either does what it says or raises a
 Places (:class:`~salon.core.place.Place`) outlive their connections: a lost connection makes a
 member *away* (its room is told ``member_reconnecting``) until it resumes or the grace window
 ends (:meth:`Hub.sweep`).
+
+The hub's own dicts are the truth of this process. When several processes serve one
+deployment, its :class:`~salon.core.directory.Directory` adds what they share: reachable names
+are claimed there too, ended places are told there (and asked about on resume), presence
+changes go to the other processes and their names into a new watcher's ``presence`` list. A
+member moving to another process is let go quietly (:meth:`Hub.release`).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from salon.core.admission import Way, way_back
 from salon.core.calls import Call, CallState
 from salon.core.chatlog import ChatRepository
 from salon.core.clock import Clock
+from salon.core.directory import Directory, LocalDirectory
 from salon.core.errors import SalonError, fail
 from salon.core.invites import Invites
 from salon.core.member import Member, Transport
@@ -68,10 +75,14 @@ class Hub(RecordingRooms):
         keys: RoomKeys,
         reserved: ReservedNames | None = None,
         tokens: ResumeTokens | None = None,
+        directory: Directory | None = None,
     ) -> None:
         """``tokens`` signs resume tokens; None makes a random secret (tokens then die with
-        this hub, which is right for tests and throwaway hubs)."""
+        this hub, which is right for tests and throwaway hubs). ``directory``: what is shared
+        with the other processes of the deployment; None: this process is alone
+        (:class:`~salon.core.directory.LocalDirectory`)."""
         super().__init__(limits, clock, chats, keys)
+        self.directory: Directory = directory or LocalDirectory()
         self.reserved = reserved or NoReservedNames()
         self.tokens = tokens or ResumeTokens(secrets.token_bytes(32))
         # Join links the server API mints: signed under the same secret, for another purpose.
@@ -94,20 +105,38 @@ class Hub(RecordingRooms):
         """:meth:`arrive`, but a guest first: ``name_taken`` when a registered account's
         username or display name has the guest's :func:`~salon.core.names.name_key`.
         A signed-in member ``owns`` its account's names: a guest holding one of them as its
-        reachable name is moved aside first (it gets ``unreachable``)."""
+        reachable name is moved aside first (it gets ``unreachable``).
+
+        A reachable name is also claimed in the directory: ``name_taken`` when a member of
+        another process holds it; nothing changed then. A name a local guest holds and this
+        member moves aside is this process's to give, whatever the directory answers (the
+        guest's claim is released, and this process's names are re-asserted there with every
+        heartbeat)."""
         if not signed_in and await self.reserved.reserved(validate.name_key(member.name)):
             raise fail(
                 ErrorCode.NAME_TAKEN,
                 f"{member.name!r} belongs to a registered account: sign in to use it",
             )
-        aside = {validate.name_key(name) for name in owns} if signed_in else set()
-        aside = {key for key in aside if self._held_by_guest(key)}
         key = validate.name_key(member.name)
+        aside = self._aside(signed_in, owns)
         if reachable and key in self._names and key not in aside:
             raise fail(ErrorCode.NAME_TAKEN, f"someone online is already called {member.name!r}")
-        for key in aside:
-            self._move_aside(key)
+        if reachable and not await self.directory.claim_name(key, member.id) and key not in aside:
+            raise fail(ErrorCode.NAME_TAKEN, f"someone online is already called {member.name!r}")
+        # The claim may have waited for the other processes: look again before changing anything.
+        aside = self._aside(signed_in, owns)
+        if reachable and key in self._names and key not in aside:
+            self.directory.release_name(key, member.id)
+            raise fail(ErrorCode.NAME_TAKEN, f"someone online is already called {member.name!r}")
+        for held in aside:
+            self._move_aside(held)
         self.arrive(member, reachable=reachable)
+
+    def _aside(self, signed_in: bool, owns: Collection[str]) -> set[str]:
+        """The name keys of ``owns`` that guests hold as reachable names: a signed-in member
+        moves them aside."""
+        keys = {validate.name_key(name) for name in owns} if signed_in else set()
+        return {key for key in keys if self._held_by_guest(key)}
 
     def arrive(self, member: Member, *, reachable: bool = False) -> None:
         """Count ``member`` online. ``reachable``: also callable by its name and listed in
@@ -136,6 +165,7 @@ class Hub(RecordingRooms):
         if not self._held_by_guest(key):
             return
         held = self._names.pop(key)
+        self.directory.release_name(key, held.id)
         send(held, Unreachable(name=held.name))
         if isinstance(held, Place):
             held.reachable = False
@@ -144,14 +174,17 @@ class Hub(RecordingRooms):
 
     def depart(self, member: Member, reason: MemberLeftReason = "left") -> None:
         """Forget a member everywhere: calls end, rooms are told, name is freed. Its resume
-        tokens are refused from now on. ``reason``: what observers are told."""
+        tokens are refused from now on, on every process (the directory is told); its
+        reachable name is released there too. ``reason``: what observers are told."""
         call = self.calls.of(member.id)
         if call is not None:
             self._end_call(call, CallState.OFFLINE)
         self.leave(member, quiet=True, reason=reason)
         self._watchers.pop(member.id, None)
         if self._places.pop(member.id, None) is not None:
-            self._ended[member.id] = self.clock.monotonic() + self.limits.resume_token_seconds
+            lifetime = self.limits.resume_token_seconds
+            self._ended[member.id] = self.clock.monotonic() + lifetime
+            self.directory.end(member.id, lifetime)
         if self._online.get(member.id) is member:
             del self._online[member.id]
         account = member.account if isinstance(member, Place) else None
@@ -160,16 +193,68 @@ class Hub(RecordingRooms):
         key = validate.name_key(member.name)
         if self._names.get(key) is member:
             del self._names[key]
+            self.directory.release_name(key, member.id)
             self._tell_watchers(PresenceChanged(name=member.name, online=False))
 
-    def watch_presence(self, member: Member, watch: bool) -> None:
+    def release(self, place: Place) -> None:
+        """Let ``place`` go quietly: its member moves to another process, which adopts it
+        (:meth:`~salon.core.session.Session.adopt`). Its ringing call ends (``offline``); it
+        leaves its room as by ``leave`` (it hears ``left`` and gets a token naming no room;
+        the others hear ``member_left``; leaving a call's room hangs up) or stops waiting in
+        its lobby (it hears ``left``); it stops watching presence; and this hub forgets it.
+        Its place does *not* end (its tokens stay good) and its reachable name stays claimed
+        in the directory under its member id, which moves with it; watchers hear nothing (the
+        name stays online). Its transport is not touched. Never raises."""
+        call = self.calls.of(place.id)
+        if call is not None:
+            self._end_call(call, CallState.OFFLINE)
+        if place.id in self._where or place.id in self._waiting:
+            self.leave(place)  # in a room or a lobby: cannot be not_joined
+        self._watchers.pop(place.id, None)
+        if self._places.get(place.id) is place:
+            del self._places[place.id]
+        if self._online.get(place.id) is place:
+            del self._online[place.id]
+        if place.account is not None and self._accounts.get(place.account) is place:
+            del self._accounts[place.account]
+        key = validate.name_key(place.name)
+        if self._names.get(key) is place:
+            del self._names[key]
+        if place.room is not None:  # leave() placed it nowhere; a token minted now says so
+            place.room = place.call = place.peer = None
+            place.guarded = place.host = False
+
+    async def watch_presence(self, member: Member, watch: bool) -> None:
+        """Start (or stop) telling ``member`` of reachable names going online or offline.
+        Starting sends it ``presence``: the reachable names of every process (this one's
+        alone when the directory cannot say), sorted case-insensitively, one per name key."""
         if not watch:
             self._watchers.pop(member.id, None)
             return
-        self._watchers[member.id] = member
-        send(
-            member, Presence(names=sorted((m.name for m in self._names.values()), key=str.casefold))
-        )
+        self._watchers[member.id] = member  # changes from now on, even during the wait
+        remote = await self.directory.names()
+        if self._watchers.get(member.id) is not member:
+            return  # it stopped watching, or left, meanwhile
+        send(member, Presence(names=self._presence_names(remote)))
+
+    def _presence_names(self, remote: list[str] | None) -> list[str]:
+        names = {key: member.name for key, member in self._names.items()}
+        for name in remote or ():
+            names.setdefault(validate.name_key(name), name)
+        return sorted(names.values(), key=str.casefold)
+
+    def watching(self, member: Member) -> bool:
+        """Whether ``member`` watches presence."""
+        return self._watchers.get(member.id) is member
+
+    def _tell_watchers(self, message: PresenceChanged) -> None:
+        """Tell this process's watchers, and the other processes' through the directory."""
+        super()._tell_watchers(message)
+        self.directory.presence(message)
+
+    def on_remote_presence(self, change: PresenceChanged) -> None:
+        """Another process says a reachable name changed: tell this process's watchers."""
+        super()._tell_watchers(change)
 
     def online(self) -> int:
         """How many members are greeted (attached or away), reachable or not."""
@@ -205,6 +290,24 @@ class Hub(RecordingRooms):
     def ended(self, member_id: str) -> bool:
         """Whether this member's place ended here (left, or its grace window passed)."""
         return member_id in self._ended
+
+    async def ended_anywhere(self, member_id: str) -> bool:
+        """Whether this member's place ended here or, as the directory says, on another
+        process (False there when the directory cannot say)."""
+        return self.ended(member_id) or await self.directory.ended(member_id)
+
+    def local_places(self) -> list[Place]:
+        """Every place this process holds, attached or away."""
+        return list(self._places.values())
+
+    def held_rooms(self) -> list[str]:
+        """The ids of the live rooms this process holds with someone in them: seated, or
+        waiting in the lobby."""
+        return [room.id for room in self.rooms.values() if room.seats or room.waiting]
+
+    def held_names(self) -> list[tuple[str, str]]:
+        """The reachable names held here: (name key, member id) pairs."""
+        return [(key, member.id) for key, member in self._names.items()]
 
     def place_of_account(self, account: str) -> Place | None:
         """The place signed in as ``account`` (username), if any."""
@@ -251,14 +354,21 @@ class Hub(RecordingRooms):
         password forgotten, comes back locked), or in its call's private room. A room that is
         full, removed it or is protected against this token, or a call that was hung up here,
         leaves the member without a room. The place stays detached: the caller attaches it and
-        sends what was kept (``joined``) after its ``welcome``."""
+        sends what was kept (``joined``) after its ``welcome``.
+
+        A reachable name is claimed in the directory too: ``name_taken`` when a member of
+        another process holds it."""
         place.detach(self.clock.monotonic())
         place.claimed_until = claims.expires
         # No look-up of reserved names: the token proves the name was this member's a few
         # minutes ago (resume_token_seconds), and a thousand members coming back after a
         # restart should not cost a thousand database queries.
+        key = validate.name_key(place.name)
         if claims.reachable:
-            key = validate.name_key(place.name)
+            # A refusal while a local member holds the name is that member's own claim: what
+            # follows decides (it is displaced, or arrive answers name_taken).
+            if not await self.directory.claim_name(key, place.id) and key not in self._names:
+                raise fail(ErrorCode.NAME_TAKEN, f"someone online is already called {place.name!r}")
             if place.account is not None:
                 self._move_aside(key)  # a signed-in member always gets its own name
             held = self._names.get(key)
@@ -267,7 +377,12 @@ class Hub(RecordingRooms):
                 # newer, so the other gave the name up (a goodbye this server never saw).
                 held.kick(CloseCode.REPLACED, "a newer claim to this name came back")
                 self.depart(held)
-        self.arrive(place, reachable=claims.reachable)
+        try:
+            self.arrive(place, reachable=claims.reachable)
+        except SalonError:
+            if claims.reachable:
+                self.directory.release_name(key, place.id)
+            raise
         room = await self._room_for(claims) if claims.room is not None else None
         if room is None:
             return

@@ -5,11 +5,16 @@
     AWAITING_HELLO --hello ok / hello.resume ok--> GREETED --closed--> CLOSED
     AWAITING_HELLO --bad version / name taken / resume_failed--> (error; still AWAITING_HELLO,
                                                                  or closed 4001)
+    AWAITING_HELLO --adopt (a place moved here)--> GREETED --export (moved away)--> CLOSED
 
 A greeted session occupies a :class:`~salon.core.place.Place`, the member the hub knows. When
 the connection ends with a goodbye (a close frame 1000 or 1001 from the client) the place
 departs at once; any other end leaves it away for the grace window, and a new session with
 the resume token takes it back.
+
+When several processes serve one deployment, a greeted session can move to another process
+(``salon.server.pipes``): :meth:`Session.export` lets its place go here and says what the
+other process needs, and :meth:`Session.adopt` takes it up there, without the client noticing.
 
 A transport (the WebSocket endpoint, a test, a bot) feeds frames to :meth:`Session.receive`
 and implements :class:`~salon.core.member.Transport` to carry pushes out. Each client message
@@ -300,7 +305,7 @@ class Session:
             # of the room, after what was kept, lets the client reconcile whatever it lost.
             hub.snapshot(place)
             return
-        if hub.ended(claims.member):
+        if await hub.ended_anywhere(claims.member):
             raise fail(ErrorCode.RESUME_FAILED, "that place has ended: say hello again")
         place = await self._rebuild(claims)
         # Another connection with the same token may have taken the half-built place while
@@ -323,16 +328,20 @@ class Session:
             ) from None
         return place
 
-    def _greeted(
-        self, place: Place, version: int, resumed: Resumed | None, kept: list[Outgoing]
-    ) -> None:
-        """Welcome a connection now occupying ``place``, then what was kept for it."""
-        limits = self.hub.limits
+    def _occupy(self, place: Place, version: int) -> None:
+        """This connection now occupies ``place``, speaking ``version``."""
         self.place = place
         place.address = self.address
         place.version = version
         self.version = version
         self.state = SessionState.GREETED
+
+    def _greeted(
+        self, place: Place, version: int, resumed: Resumed | None, kept: list[Outgoing]
+    ) -> None:
+        """Welcome a connection now occupying ``place``, then what was kept for it."""
+        limits = self.hub.limits
+        self._occupy(place, version)
         self.push(
             Outgoing(
                 Welcome(
@@ -360,6 +369,76 @@ class Session:
         )
         for out in kept:
             self.push(out)
+
+    # ------------------------------------------------------------------ moving
+
+    def export(self) -> dict[str, Any] | None:
+        """Let this session's place go, for another process to adopt (:meth:`adopt`): the
+        member leaves its room (see :meth:`~salon.core.hub.Hub.release`), this hub forgets
+        it without ending it, and the session is closed; the transport is not touched.
+        Returns the state to move, ``{"version": int, "token": str, "watching": bool}``
+        (``token``: a resume token whose claims place it in no room), or None when there is
+        nothing to move (not greeted, closed, or a newer connection took the place)."""
+        place = self.place
+        if (
+            self.state is not SessionState.GREETED
+            or place is None
+            or place.transport is not self.transport
+            or self.version is None
+        ):
+            return None
+        watching = self.hub.watching(place)
+        self.hub.release(place)
+        state: dict[str, Any] = {
+            "version": self.version,
+            "token": place.token(),  # minted after leaving: it names no room
+            "watching": watching,
+        }
+        self.state = SessionState.CLOSED
+        return state
+
+    async def adopt(self, state: dict[str, Any]) -> None:
+        """Take up a place another process let go (:meth:`export`'s ``state``): rebuilt from
+        the token's claims, in no room, its reachable name taken back under its member id
+        (still claimed in the directory), attached to this session's transport and greeted
+        with the version it spoke, without a ``welcome``. A member that watched presence
+        watches again (and gets a fresh ``presence`` list). The session must be fresh
+        (awaiting hello); its account, address and base URL are its own.
+
+        Errors: ``resume_failed`` (nothing changed) when the state is malformed, the token
+        is invalid, expired or for another account, the version is not spoken here, this hub
+        already holds the place, or another member here holds its reachable name;
+        ``already_greeted`` when the session is not fresh."""
+        if self.state is not SessionState.AWAITING_HELLO:
+            raise fail(ErrorCode.ALREADY_GREETED, "this connection already occupies a place")
+        hub = self.hub
+        token, version, watching = state.get("token"), state.get("version"), state.get("watching")
+        if (
+            not isinstance(token, str)
+            or type(version) is not int
+            or choose_version([version]) != version
+            or not isinstance(watching, bool)
+        ):
+            raise fail(ErrorCode.RESUME_FAILED, "the moved session's state is not readable")
+        claims = hub.tokens.verify(token, hub.clock.wall_ms() / 1000)
+        account = None if self.account is None else self.account.username
+        if claims is None or claims.account != account:
+            raise fail(ErrorCode.RESUME_FAILED, "that resume token is not valid here: say hello")
+        if hub.place(claims.member) is not None:
+            raise fail(ErrorCode.RESUME_FAILED, "that place is already held here")
+        place = hub.new_place(claims.member, claims.name, claims.account)
+        try:
+            hub.arrive(place, reachable=claims.reachable)
+        except SalonError as exc:
+            if exc.code is not ErrorCode.NAME_TAKEN:
+                raise
+            raise fail(
+                ErrorCode.RESUME_FAILED, "someone else took that name meanwhile: say hello"
+            ) from None
+        place.attach(self.transport)
+        self._occupy(place, version)
+        if watching:
+            await hub.watch_presence(place, True)
 
     async def _join(self, msg: Join) -> None:
         if self.account is None and not self._guests_may_join:
@@ -409,7 +488,7 @@ class Session:
         self.hub.cancel(self._member, msg.call)
 
     async def _presence_watch(self, msg: PresenceWatch) -> None:
-        self.hub.watch_presence(self._member, msg.watch)
+        await self.hub.watch_presence(self._member, msg.watch)
 
     async def _ping(self, msg: Ping) -> None:
         self.push(Outgoing(ServerPong(ref=msg.ref)))

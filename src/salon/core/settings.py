@@ -15,6 +15,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from salon.core.origin import normalize_origin
 
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
 
 class LimitSettings(BaseModel):
     """Every limit of the signaling server. Each has a test that proves it."""
@@ -244,6 +246,13 @@ class Settings(BaseSettings):
     # process exits when none is left, or after drain_seconds at the latest.
     drain_seconds: float = Field(30.0, gt=0)
     drain_spread_seconds: float = Field(5.0, ge=0)
+    # Several processes (docs/SCALING.md): the Redis they share rooms over, redis://,
+    # rediss:// (TLS) or unix://; a password goes in the URL (redis://:pw@host:6379/0). None:
+    # one process, no Redis. `salon serve --workers N` with N >= 2 needs it.
+    redis_url: str | None = None
+    # How often each process writes its keys to Redis; one that stays silent 3 heartbeats is
+    # taken for dead (its rooms and places are taken over, its piped members resume).
+    bus_heartbeat_seconds: float = Field(1.0, gt=0, le=10)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     accounts: AccountSettings = Field(default_factory=AccountSettings)
     recordings: RecordingSettings = Field(default_factory=RecordingSettings)
@@ -258,6 +267,17 @@ class Settings(BaseSettings):
                 raise ValueError(f"not a web origin (scheme://host[:port]): {value!r}")
             normalized.append(origin)
         return normalized
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        # Empty is unset (SALON_REDIS_URL= in an env file). The message never echoes the
+        # URL: it may carry a password.
+        if not value:
+            return None
+        if value.partition("://")[0] not in REDIS_SCHEMES:
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
 
     def sqlalchemy_url(self) -> str:
         """The database URL, defaulting to a SQLite file in the data folder."""

@@ -271,15 +271,26 @@ def decode_server(frame: str | bytes) -> ServerMessage:
 
 
 class Outgoing:
-    """A server message on its way to one or more members, encoded at most once."""
+    """A server message on its way to one or more members, encoded at most once.
+
+    ``message`` is None for one that arrived already encoded (:meth:`encoded`: a push another
+    server process sent over its bus): only its ``text`` is known."""
 
     __slots__ = ("__dict__", "message")
 
-    def __init__(self, message: ServerMessage) -> None:
+    def __init__(self, message: ServerMessage | None) -> None:
         self.message = message
+
+    @classmethod
+    def encoded(cls, text: str) -> Outgoing:
+        """A message whose JSON ``text`` is given (never parsed here); ``message`` is None."""
+        out = cls(None)
+        out.__dict__["text"] = text
+        return out
 
     @cached_property
     def text(self) -> str:
+        assert self.message is not None  # an encoded one has its text already
         return encode(self.message)
 
 

@@ -51,6 +51,8 @@ class ErrorCode(StrEnum):
     ROOM_LOCKED = "room_locked"  # join or knock while a host has locked the room
     # Recording (v2).
     RECORDING_UNAVAILABLE = "recording_unavailable"  # record: this server cannot record now
+    # Several server processes (added without a version bump: a new code, no changed meaning).
+    BUS_UNAVAILABLE = "bus_unavailable"  # the other server processes cannot be reached; retry
 
 
 class CloseCode(IntEnum):

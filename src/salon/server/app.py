@@ -27,12 +27,14 @@ from salon.protocol import CloseCode, ErrorCode
 from salon.server.accounts import build_account_router, signed_in, still_signed_in
 from salon.server.api import build_api_router
 from salon.server.bodylimit import BodyLimit
-from salon.server.connection import Connection
+from salon.server.bus import Bus, LocalBus, RedisBus
+from salon.server.connection import Connection, Receiver
 from salon.server.headers import HeadAsGet, SecurityHeaders
 from salon.server.keys import resume_secret
 from salon.server.logs import RequestIds
 from salon.server.metrics import HttpMetrics, Metrics, build_metrics_router
 from salon.server.origins import OriginPolicy
+from salon.server.pipes import Pipes
 from salon.server.recorder import Recorders, local_base_url
 from salon.server.recording_api import build_recordings_router
 from salon.server.rest import build_router
@@ -64,10 +66,17 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         accounts = SqlAccountRepository(engine)
         secret = resume_secret(settings)
         tokens = ResumeTokens(secret)
-        hub = Hub(settings.limits, clock, SqlChatRepository(engine), rooms, accounts, tokens)
+        # Several processes share rooms over Redis (docs/SCALING.md); one alone needs nothing.
+        bus: Bus = LocalBus()
+        if settings.redis_url:
+            bus = RedisBus(settings.redis_url, settings.bus_heartbeat_seconds)
+        chats = SqlChatRepository(engine)
+        hub = Hub(settings.limits, clock, chats, rooms, accounts, tokens, directory=bus.directory)
+        devices = KnownDevices(secret)
         state = ServerState(
-            settings, clock, engine, hub, rooms, accounts, KnownDevices(secret), metrics=metrics
+            settings, clock, engine, hub, rooms, accounts, devices, metrics=metrics, bus=bus
         )
+        state.pipes = Pipes(state, bus)
         metrics.watch(state)
         recorders = Recorders(settings, clock, hub, DownloadKeys(secret))
         recorders.open()  # the recordings folder; the retention sweep runs with the watchdog
@@ -81,6 +90,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         hub.observer = Observers(*observers)
         state.start()
         webhooks.start()
+        await state.pipes.start()  # subscribed (or Redis known to be down) before serving
         try:
             yield
         finally:
@@ -155,7 +165,12 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             max_bytes = settings.limits.max_frame_bytes
             if signed is not None:  # no await since still_signed_in: no sign-out missed
                 state.signed[conn] = signed.session
-            await conn.run(session, clock, max_bytes, state.opened, state.ended)
+            receiver: Receiver = session
+            if state.bus.enabled and state.pipes is not None:
+                # Several processes: the front routes each frame (salon.server.front).
+                signed_session = None if signed is None else signed.session.session_id
+                receiver = state.pipes.front(conn, session, signed_session)
+            await conn.run(receiver, clock, max_bytes, state.opened, state.ended)
         finally:
             state.release(address or "unknown")
 

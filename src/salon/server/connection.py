@@ -1,8 +1,10 @@
 """The WebSocket endpoint: the request's task reads; a writer task drains a bounded outbox.
 
-The reader hands each frame to the connection's :class:`Session`. Everything sent goes through
-a bounded outbox, so a slow client only ever slows itself: when its outbox overflows it is
-disconnected (close 4002) and the room never waits for it.
+The reader hands each frame to the connection's :class:`Session` (with several server
+processes, to its :class:`~salon.server.front.Front`, which may pipe it to the process holding
+the member). Everything sent goes through a bounded outbox, so a slow client only ever slows
+itself: when its outbox overflows it is disconnected (close 4002) and the room never waits
+for it.
 
 The writer lives as long as the connection. Starting it only while there is something to
 send saves ~1.3 KB per idle connection but cost ~10% of relay throughput (a task per burst);
@@ -29,13 +31,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Final
+from typing import Final, Protocol
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from salon.core.clock import Clock
+from salon.core.hub import Hub
 from salon.core.place import Place
-from salon.core.session import Session
 from salon.core.settings import LimitSettings
 from salon.protocol import CloseCode, Outgoing
 from salon.protocol.messages import SignalRelay, Welcome
@@ -54,9 +56,45 @@ GOODBYE_CODES: Final = frozenset({1000, 1001})
 ABNORMAL_CLOSURE: Final = 1006
 """The code of a connection that ended without a close frame (RFC 6455 7.1.5)."""
 
+IDLE_REASON: Final = "no room joined in time"
+"""The reason of the close (4000) of a greeted member idle for ``idle_greeted_seconds``:
+here, or by its home when the member is piped (:meth:`salon.server.pipes.Pipes.tick`)."""
+
 _READER: ContextVar[Connection | None] = ContextVar("salon_reader", default=None)
 """The connection whose frame is being handled in this context: a ``signal`` relayed
 meanwhile came in on it (at its ``arrived`` time)."""
+
+
+class Receiver(Protocol):
+    """What a connection hands its frames to: the member's :class:`~salon.core.session.Session`
+    here, or, when several processes share the deployment, the connection's
+    :class:`~salon.server.front.Front` (which pipes them to the process holding the member)."""
+
+    @property
+    def hub(self) -> Hub: ...
+
+    @property
+    def version(self) -> int | None:
+        """The protocol version once greeted, else None."""
+
+    @property
+    def place(self) -> Place | None:
+        """The member's place when it lives in this process, else None."""
+
+    async def receive(self, frame: str | bytes) -> None:
+        """Handle one frame; never raises."""
+
+    def closed(
+        self,
+        *,
+        goodbye: bool = True,
+        unsent: list[Outgoing] | None = None,
+        dropped: bool = False,
+    ) -> None:
+        """The connection is gone (see :meth:`~salon.core.session.Session.closed`)."""
+
+    def silence(self) -> None:
+        """Nothing heard for a while: ask for a sign of life."""
 
 
 class Connection:
@@ -74,7 +112,7 @@ class Connection:
         ``upgraded_at``: ``time.perf_counter()`` when the upgrade request reached the app."""
         self.id = new_id()  # in every log line about this connection
         self.ws = ws
-        self.session: Session | None = None
+        self.session: Receiver | None = None
         self.opened_at = now
         self.heard_at = now
         self.pinged = False
@@ -183,7 +221,10 @@ class Connection:
 
     def tick(self, now: float, limits: LimitSettings) -> None:
         """Check this connection's deadlines: no hello in time (4000), greeted but idle too
-        long (4000), silence (a ping), nothing heard at all (4004)."""
+        long (4000), silence (a ping), nothing heard at all (4004). For a piped member (its
+        place at another process) the idle rule is its home's, which alone knows whether it
+        is occupied (:meth:`salon.server.pipes.Pipes.tick`): it closes the socket through
+        this front; the others hold here, where the socket is read."""
         session = self.session
         if session is None or self.closing:
             return
@@ -192,7 +233,7 @@ class Connection:
                 self.close(CloseCode.HANDSHAKE_TIMEOUT, "no hello in time")
             return
         if self._idle_too_long(session, now, limits.idle_greeted_seconds):
-            self.close(CloseCode.HANDSHAKE_TIMEOUT, "no room joined in time")
+            self.close(CloseCode.HANDSHAKE_TIMEOUT, IDLE_REASON)
             return
         silent = now - self.heard_at
         if silent >= limits.dead_after_seconds:
@@ -201,7 +242,7 @@ class Connection:
             self.pinged = True
             session.silence()
 
-    def _idle_too_long(self, session: Session, now: float, limit: float) -> bool:
+    def _idle_too_long(self, session: Receiver, now: float, limit: float) -> bool:
         """Whether the greeted member has been unoccupied (in no room, lobby or call, not
         reachable, watching no presence) for ``limit`` seconds."""
         place = session.place
@@ -214,7 +255,7 @@ class Connection:
 
     async def run(
         self,
-        session: Session,
+        session: Receiver,
         clock: Clock,
         max_frame_bytes: int,
         opened: Callable[[Connection], None],
@@ -279,7 +320,7 @@ class Connection:
             log.debug("in room" if room is not None else "in no room")
         self._place, self._room = place, room
 
-    async def _read_loop(self, session: Session, clock: Clock, max_bytes: int) -> None:
+    async def _read_loop(self, session: Receiver, clock: Clock, max_bytes: int) -> None:
         while not self.closing:
             event = await self.ws.receive()
             if event["type"] == "websocket.disconnect":

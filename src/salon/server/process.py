@@ -1,6 +1,8 @@
 """What ``salon serve`` tunes in its own process for many long-lived connections: the file
 descriptor limit, and memory that closed connections leave behind (docs/BENCHMARKS.md,
-"Idle memory with TLS", has the measurements behind each choice).
+"Idle memory with TLS", has the measurements behind each choice). And, for ``salon serve
+--workers N``, the processes themselves: the shared listening port (SO_REUSEPORT) and the
+supervisor that keeps N of them running (:class:`Workers`; docs/SCALING.md).
 
 Only ``salon serve`` calls these; servers started inside another process (the tests) leave
 that process as it is.
@@ -8,14 +10,17 @@ that process as it is.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import ctypes.util
 import gc
 import logging
 import resource
+import signal
+import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -120,3 +125,117 @@ class HeapTidy:
         )
         self._closed = 0
         self._last_tidy = self._clock()
+
+
+def shared_port(host: str, port: int, *, listen: bool) -> socket.socket:
+    """A TCP socket bound to ``host:port`` with SO_REUSEPORT, so that several processes of
+    one user bind the same port and the kernel spreads new connections over those that
+    listen (``listen``; a socket only bound takes none, but keeps the port from any other
+    program). Raises OSError (the port is taken, the address is not this machine's)."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)  # as asyncio does
+        sock.bind(address)
+        if listen:
+            sock.listen(2048)  # uvicorn's backlog
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+RESTART_FIRST_SECONDS = 1.0  # a worker that died is restarted after this, doubling ...
+RESTART_MAX_SECONDS = 30.0  # ... up to this while it keeps dying young,
+STEADY_SECONDS = 60.0  # and back to the first after a life this long.
+EXIT_CANNOT_SERVE = 2  # a worker's status for settings it cannot serve: not restarted
+
+
+def restart_pause(previous: float | None, lived: float) -> float:
+    """Seconds to wait before restarting a worker that exited after ``lived`` seconds:
+    ``RESTART_FIRST_SECONDS`` the first time (``previous`` None) or after a life of
+    ``STEADY_SECONDS``, else twice the ``previous`` pause, at most ``RESTART_MAX_SECONDS``."""
+    if previous is None or lived >= STEADY_SECONDS:
+        return RESTART_FIRST_SECONDS
+    return min(previous * 2, RESTART_MAX_SECONDS)
+
+
+class Workers:
+    """``salon serve --workers N``: N copies of ``command`` (each a ``salon serve`` on the
+    shared port), kept running until a signal.
+
+    SIGTERM and SIGINT are passed on to every worker (SIGTERM: each drains as one process
+    does; a second SIGTERM, or SIGINT, ends them at once); :meth:`run` returns once all are
+    gone. A worker that exits on its own is restarted after a pause, 1 s doubling to 30 s
+    while it keeps dying within a minute of its start (never a tight loop); one that exits
+    with status 2 (settings it cannot serve, as every restart would) stops them all.
+    Workers run in a process group of their own: a Ctrl-C on the terminal reaches them
+    through this process only.
+    """
+
+    def __init__(self, count: int, command: Sequence[str], env: Mapping[str, str]) -> None:
+        self.count = count
+        self.command = list(command)
+        self.env = dict(env)
+        self.running: dict[int, asyncio.subprocess.Process] = {}  # worker index -> process
+        self._signal: int | None = None  # the last one passed on
+        self._stopping = asyncio.Event()
+        self._status = 0
+
+    async def run(self) -> int:
+        """Run the workers until a signal, or one that cannot serve; 0 after a signal
+        stopped them, 2 when a worker could not serve."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop, sig)
+        try:
+            await asyncio.gather(*(self._keep(index) for index in range(self.count)))
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+        return self._status
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Pass ``sig`` on to every worker, and restart none from now on."""
+        self._signal = sig
+        self._stopping.set()
+        for process in self.running.values():
+            if process.returncode is None:
+                process.send_signal(sig)
+
+    async def _keep(self, index: int) -> None:
+        """Keep worker ``index`` running until :meth:`stop`."""
+        loop = asyncio.get_running_loop()
+        pause: float | None = None
+        while not self._stopping.is_set():
+            began = loop.time()
+            process = await asyncio.create_subprocess_exec(
+                *self.command, env=self.env, process_group=0
+            )
+            self.running[index] = process
+            if self._signal is not None:  # a stop that came while it was starting
+                process.send_signal(self._signal)
+            status = await process.wait()
+            del self.running[index]
+            if self._stopping.is_set():
+                return
+            if status == EXIT_CANNOT_SERVE:
+                log.error("worker %d (pid %d) cannot serve: stopping", index, process.pid)
+                self._status = EXIT_CANNOT_SERVE
+                self.stop()
+                return
+            pause = restart_pause(pause, loop.time() - began)
+            log.warning(
+                "worker %d (pid %d) exited (status %d); restarting it in %g s",
+                index,
+                process.pid,
+                status,
+                pause,
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), pause)

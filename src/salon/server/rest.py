@@ -6,7 +6,7 @@ router so a new route cannot forget it."""
 from __future__ import annotations
 
 import secrets
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
 from pydantic import BaseModel
@@ -20,13 +20,20 @@ from salon.server.accounts import problem, session_account
 from salon.server.origins import OriginPolicy
 from salon.server.state import ServerState
 
+BusState = Literal["none", "ok", "degraded"]
+
 
 class Health(BaseModel):
     status: str
     version: str
-    online: int
-    rooms: int
+    online: int  # on this process
+    rooms: int  # held by this process
     require_sign_in: bool  # only signed-in members may join rooms and create them
+    # Which process answered: its id among several (12 hex characters, new at each start).
+    process: str
+    # The Redis bus between processes (docs/SCALING.md): "none" (one process, no Redis),
+    # "ok", or "degraded" (Redis cannot be reached: rooms held here go on, ready is 503).
+    bus: BusState
 
 
 class CsrfToken(BaseModel):
@@ -62,43 +69,58 @@ def _state(request: Request) -> ServerState:
     return state
 
 
+def bus_state(state: ServerState) -> BusState:
+    """The bus as health and ready report it: "none" for one process (LocalBus)."""
+    if not state.bus.enabled:
+        return "none"
+    return "ok" if state.bus.healthy else "degraded"
+
+
 def build_router(version: str, origins: OriginPolicy) -> APIRouter:
     router = APIRouter(
         prefix="/api/v1", tags=["salon"], dependencies=[Depends(csrf.CsrfGuard(origins))]
     )
 
-    @router.get("/health")
-    async def health(request: Request) -> Health:
-        """Liveness: answers while the server can serve."""
-        state = _state(request)
+    def answer(state: ServerState, status: str, bus: BusState) -> Health:
         return Health(
-            status="ok",
+            status=status,
             version=version,
             online=state.hub.online(),
             rooms=len(state.hub.rooms),
             require_sign_in=state.settings.require_sign_in,
+            process=state.bus.proc,
+            bus=bus,
         )
+
+    @router.get("/health")
+    async def health(request: Request) -> Health:
+        """Liveness: answers while the server can serve, also while its bus is degraded
+        (rooms held here go on; restarting would not bring Redis back)."""
+        state = _state(request)
+        return answer(state, "ok", bus_state(state))
 
     @router.get(
         "/ready",
-        responses={503: {"description": "draining for a restart: send no new members here"}},
+        responses={
+            503: {
+                "description": "draining for a restart, or the bus to the other processes "
+                "is degraded: send no new members here"
+            }
+        },
     )
     async def ready(request: Request, response: Response) -> Health:
-        """Readiness: 200 while the server takes new members, 503 (with ``Retry-After``)
-        from the first SIGTERM on, while it drains. A load balancer sends new people only to
-        ready servers; liveness stays ``/health``."""
+        """Readiness: 200 while the server takes new members; 503 (with ``Retry-After``)
+        from the first SIGTERM on, while it drains (``status`` "draining"), and while its
+        bus is degraded (``status`` "degraded": Redis cannot be reached, so it cannot reach
+        rooms held by other processes). A load balancer sends new people only to ready
+        servers; liveness stays ``/health``."""
         state = _state(request)
-        draining = state.draining
-        if draining:
+        bus = bus_state(state)
+        status = "draining" if state.draining else "degraded" if bus == "degraded" else "ok"
+        if status != "ok":
             response.status_code = 503
             response.headers["Retry-After"] = "1"
-        return Health(
-            status="draining" if draining else "ok",
-            version=version,
-            online=state.hub.online(),
-            rooms=len(state.hub.rooms),
-            require_sign_in=state.settings.require_sign_in,
-        )
+        return answer(state, status, bus)
 
     @router.get("/csrf")
     async def csrf_token(request: Request, response: Response) -> CsrfToken:

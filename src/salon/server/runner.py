@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import os
 import signal
 from types import FrameType
 from typing import Any
@@ -93,12 +94,13 @@ class DrainingServer(uvicorn.Server):
     :class:`HeapTidy` is told the number of open connections once a second.
     """
 
-    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+    def __init__(self, config: uvicorn.Config, app: FastAPI, parent: int | None = None) -> None:
         super().__init__(config)
         self._app = app
         self._drain: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._heap = HeapTidy()
+        self._parent = parent  # ``serve --workers``: the supervisor's pid; None: none
 
     async def startup(self, sockets: Any = None) -> None:
         self._loop = asyncio.get_running_loop()
@@ -108,6 +110,11 @@ class DrainingServer(uvicorn.Server):
     async def on_tick(self, counter: int) -> bool:
         if counter % 10 == 0:  # uvicorn ticks every 0.1 s
             self._heap.observe(len(self.server_state.connections))
+            if self._parent is not None and os.getppid() != self._parent:
+                # The supervisor is gone (killed outright): drain as on its SIGTERM, once.
+                log.warning("the supervising salon serve (pid %d) is gone: draining", self._parent)
+                self._parent = None
+                self.handle_exit(signal.SIGTERM, None)
         return await super().on_tick(counter)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
@@ -177,8 +184,12 @@ def uvicorn_config(settings: Settings, clock: Clock | None = None) -> uvicorn.Co
     return config
 
 
-def serving(settings: Settings, clock: Clock | None = None) -> DrainingServer:
-    """The server ``salon serve`` runs: uvicorn with Salon's app and its drain."""
+def serving(
+    settings: Settings, clock: Clock | None = None, parent: int | None = None
+) -> DrainingServer:
+    """The server ``salon serve`` runs: uvicorn with Salon's app and its drain. ``parent``:
+    the pid of the ``salon serve --workers`` that started this process; it drains by itself
+    when that one is gone."""
     config = uvicorn_config(settings, clock)
     assert isinstance(config.app, FastAPI)
-    return DrainingServer(config, config.app)
+    return DrainingServer(config, config.app, parent)

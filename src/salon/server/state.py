@@ -9,7 +9,7 @@ import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -21,11 +21,15 @@ from salon.core.throttle import KeyedThrottle
 from salon.core.turn import turn_credential
 from salon.protocol import CloseCode, Outgoing
 from salon.protocol.messages import IceServer, ServerDraining
+from salon.server.bus import Bus, LocalBus
 from salon.server.connection import Connection
 from salon.server.metrics import Metrics
 from salon.server.recorder import SWEEP_SECONDS, Recorders
 from salon.store.accounts import SqlAccountRepository
 from salon.store.rooms import SqlRoomRepository
+
+if TYPE_CHECKING:
+    from salon.server.pipes import Pipes
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +82,8 @@ class ServerState:
     devices: KnownDevices  # signs the known-device cookies of sign-ins
     metrics: Metrics = field(default_factory=Metrics)  # served at /metrics
     recorders: Recorders | None = None  # the recorders of rooms being recorded, their files
+    bus: Bus = field(default_factory=LocalBus)  # the other processes (LocalBus: none)
+    pipes: Pipes | None = None  # members living here, sockets held elsewhere (salon.server.pipes)
     connections: set[Connection] = field(default_factory=set)
     draining: bool = False  # SIGTERM: not ready, no new sockets, members being closed
     by_address: Counter[str] = field(default_factory=Counter)  # WebSockets held per address
@@ -190,6 +196,10 @@ class ServerState:
         for conn in list(self.connections):
             conn.close(CloseCode.GOING_AWAY, "server shutting down")
         await self.hub.settle(STORE_WRITES_GRACE_SECONDS)  # chat, erasures, seals under way
+        if self.pipes is not None:
+            await self.pipes.stop()  # sends what is queued, lets the others take over at once
+        else:
+            await self.bus.stop()
         await self.engine.dispose()
 
     async def drain(self) -> None:
@@ -197,8 +207,15 @@ class ServerState:
         ``drain_spread_seconds`` (so they do not all come back at once), and return when no
         connection is left or ``drain_seconds`` have passed. Members keep their places: with
         their resume tokens they take them back on the next server. Recordings stop first
-        (each recorder finishes its files, within ``recordings.stop_seconds``)."""
+        (each recorder finishes its files, within ``recordings.stop_seconds``).
+
+        With other processes (``bus.enabled``) this one first marks itself draining, so its
+        rooms and places are taken over by whoever needs them next; the members living here
+        whose sockets other processes hold are closed with 1012 too, and waited for."""
         self.draining = True
+        pipes = self.pipes if self.bus.enabled else None
+        if pipes is not None:
+            await self.bus.mark_draining()
         if self.recorders is not None:
             await self.recorders.stop_all()
         settings = self.settings
@@ -210,10 +227,15 @@ class ServerState:
         for i, conn in enumerate(members):
             conn.send(notice)
             loop.call_later(i * step, conn.close, CloseCode.SERVICE_RESTART, "server restarting")
+        if pipes is not None:
+            pipes.drain(notice, step)
         if not self.connections:
             self._emptied.set()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._emptied.wait(), settings.drain_seconds)
+            async with asyncio.timeout(settings.drain_seconds):
+                await self._emptied.wait()
+                if pipes is not None:
+                    await pipes.remotes_gone()
 
     async def _watch(self) -> None:
         """Deadlines, swept on one timer: each connection's, then the hub's (rings, places
@@ -245,4 +267,6 @@ class ServerState:
         now = self.clock.monotonic()
         for conn in list(self.connections):
             conn.tick(now, limits)
+        if self.pipes is not None:
+            self.pipes.tick(now, limits.idle_greeted_seconds)  # members piped here
         self.hub.sweep()

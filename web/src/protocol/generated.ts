@@ -485,7 +485,8 @@ export type ErrorCode =
   | "resume_failed"
   | "not_host"
   | "room_locked"
-  | "recording_unavailable";
+  | "recording_unavailable"
+  | "bus_unavailable";
 export type Message2 = string;
 export type Ref30 = string | number | null;
 export type Type64 = "error";

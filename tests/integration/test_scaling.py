@@ -1,0 +1,389 @@
+"""Two Salon processes over one Redis behave as one server (docs/SCALING.md).
+
+A real ``redis-server`` on a free port and two ``salon serve`` subprocesses sharing it, the
+database and the resume secret (:mod:`tests.integration.cluster`); the clients are real
+WebSocket connections, each to the process the test names. A room lives on one process (its
+home); members connected to the other are piped there. Everything a member sees must be what
+one process would show: signals, one chat sequence, one presence list, calls by name, unique
+names, the room limit, resuming anywhere, and a process lost with kill -9.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from tests.integration.cluster import Cluster, eventually, note, salon_cluster
+from tests.integration.peer import TIMEOUT
+from tests.integration.server import RunningServer
+from tests.integration.test_resume import Client
+
+LIMIT = 3  # max_room_members in these processes
+
+OFFER = {"type": "offer", "sdp": "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\n"}
+ANSWER = {"type": "answer", "sdp": "v=0\r\no=- 3 4 IN IP4 127.0.0.1\r\ns=-\r\n"}
+CANDIDATE = {
+    "candidate": "candidate:1 1 udp 2122260223 192.0.2.1 54321 typ host",
+    "sdpMid": "0",
+    "sdpMLineIndex": 0,
+    "usernameFragment": "abcd",
+}
+
+
+@pytest.fixture(scope="module")
+def salons(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """One Redis and two processes for the module; each test gets them running and ready."""
+    env = {"SALON_LIMITS__MAX_ROOM_MEMBERS": str(LIMIT)}
+    with salon_cluster(tmp_path_factory.mktemp("scaling"), env=env) as running:
+        yield running
+
+
+@pytest.fixture
+async def nodes(salons: Cluster) -> AsyncIterator[tuple[RunningServer, RunningServer]]:
+    """(P1, P2) as the clients see them; the clients a test opened are closed after it."""
+    salons.up()
+    mark = len(Client.opened)
+    logs = salons.log_marks()
+    try:
+        yield salons.nodes[0].as_server(), salons.nodes[1].as_server()
+    finally:
+        await asyncio.wait_for(Client.close_all(since=mark), 20)
+        salons.print_logs(logs)
+
+
+@pytest.fixture
+def tag() -> str:
+    """Names and rooms of one test: the processes outlive it, and reachable names are unique."""
+    return secrets.token_hex(3)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+async def seated(room: str, *where: tuple[RunningServer, str]) -> list[Client]:
+    """Members greeted on the given processes and joined in this order, each having heard of
+    the later ones."""
+    members: list[Client] = []
+    for server, name in where:
+        member = await Client.named(server, name)
+        await member.join(room)
+        for earlier in members:
+            joined = await earlier.expect("member_joined")
+            assert joined["member"]["id"] == member.id
+        members.append(member)
+    return members
+
+
+async def relays(sender: Client, receiver: Client, **payload: Any) -> None:
+    """A signal from ``sender`` arrives at ``receiver``, stamped, with its payload intact."""
+    await sender.send(type="signal", to=receiver.id, **payload)
+    try:
+        got = await receiver.expect("signal")
+    except TimeoutError:
+        raise AssertionError(f"{sender.name}'s signal never reached {receiver.name}") from None
+    assert got["from"] == sender.id, got
+    for key, value in payload.items():
+        assert got[key] == value, (key, got)
+
+
+def other_presence(ours: set[str]) -> Any:
+    """Presence news of names other tests left behind (the processes are shared)."""
+    return lambda m: m["type"] == "presence_changed" and m["name"] not in ours
+
+
+async def heard_until_closed(client: Client, timeout: float = 10.0) -> tuple[list[str], int | None]:
+    """The types of the messages ``client`` got until the server closed it, and the code."""
+    kinds: list[str] = []
+    try:
+        while True:
+            kinds.append((await client.recv(timeout))["type"])
+    except ConnectionClosed as closed:
+        return kinds, closed.rcvd.code if closed.rcvd else None
+
+
+# ----------------------------------------------------------------------------- the tests
+
+
+async def test_a_room_split_across_two_processes_relays_signals_both_ways(
+    nodes: tuple[RunningServer, RunningServer], tag: str
+) -> None:
+    p1, p2 = nodes
+    room = f"split-{tag}"
+    alice = await Client.named(p1, f"alice-{tag}")
+    bob = await Client.named(p2, f"bob-{tag}")
+    assert (await alice.join(room))["members"] == []
+    joined = await bob.join(room)
+    assert [(m["id"], m["polite"]) for m in joined["members"]] == [(alice.id, bob.id > alice.id)]
+    seen = await alice.expect("member_joined")
+    assert seen["member"]["id"] == bob.id and seen["member"]["polite"] is (alice.id > bob.id)
+
+    await relays(alice, bob, description=OFFER)
+    await relays(bob, alice, description=ANSWER)
+    await relays(alice, bob, candidate=CANDIDATE)
+    await relays(bob, alice, candidate=CANDIDATE)
+    await bob.send(type="media", mic=True, camera=False, screen=False)
+    got = await alice.expect("media")
+    assert (got["from"], got["mic"], got["camera"]) == (bob.id, True, False)
+    # A member of another room, on the same process as bob, cannot reach alice.
+    eve = await Client.named(p2, f"eve-{tag}")
+    await eve.join(f"elsewhere-{tag}")
+    await eve.send(type="signal", to=alice.id, description=OFFER, ref="probe")
+    assert (await eve.error("no_such_member"))["ref"] == "probe"
+    await alice.silent(0.2)
+    await bob.silent(0.1)
+
+
+async def test_chat_from_both_processes_is_one_sequence_seen_by_everyone(
+    nodes: tuple[RunningServer, RunningServer], tag: str
+) -> None:
+    p1, p2 = nodes
+    members = await seated(
+        f"chat-{tag}", (p1, f"alice-{tag}"), (p2, f"bob-{tag}"), (p2, f"carol-{tag}")
+    )
+    said = {m.id: [f"{m.name} says {i}" for i in range(5)] for m in members}
+
+    async def say(member: Client) -> None:
+        for text in said[member.id]:
+            await member.send(type="chat", text=text)
+
+    await asyncio.gather(*(say(m) for m in members))  # interleaved on the wire
+    total = sum(len(texts) for texts in said.values())
+    heard = {m.id: [await m.expect("chat") for _ in range(total)] for m in members}
+    reference = [(c["seq"], c["from"], c["text"]) for c in heard[members[0].id]]
+    assert [seq for seq, _, _ in reference] == list(range(1, total + 1)), reference
+    for member in members:
+        mine = [(c["seq"], c["from"], c["text"]) for c in heard[member.id]]
+        assert mine == reference, f"{member.name} heard another sequence"
+    for member in members:  # each sender's messages in the order sent, each exactly once
+        assert [text for _, sender, text in reference if sender == member.id] == said[member.id]
+    for member in members:
+        await member.silent(0.2)
+
+
+async def test_presence_is_one_list_and_its_changes_cross_processes(
+    nodes: tuple[RunningServer, RunningServer], tag: str
+) -> None:
+    p1, p2 = nodes
+    zed = await Client.named(p1, f"zed-{tag}")
+    watcher = await Client.named(p2, f"wat-{tag}")
+    await watcher.send(type="presence_watch", watch=True)
+    names = (await watcher.expect("presence"))["names"]
+    assert {zed.name, watcher.name} <= set(names), names
+    assert len(names) == len(set(names)), f"a name listed twice: {names}"
+    ours = {zed.name, watcher.name, f"yan-{tag}", f"ula-{tag}"}
+    skip = other_presence(ours)
+
+    yan = await Client.named(p1, f"yan-{tag}")  # arrives on the other process
+    assert await watcher.until(lambda m: m["type"] == "presence_changed", skip=skip) == {
+        "type": "presence_changed",
+        "name": yan.name,
+        "online": True,
+        "reconnecting": False,
+    }
+    zed.drop()  # away: reconnecting, still online
+    changed = await watcher.until(lambda m: m["type"] == "presence_changed", skip=skip)
+    assert (changed["name"], changed["online"], changed["reconnecting"]) == (zed.name, True, True)
+    await yan.ws.close()  # gone for good
+    changed = await watcher.until(lambda m: m["type"] == "presence_changed", skip=skip)
+    assert (changed["name"], changed["online"]) == (yan.name, False)
+
+    # And the other way: a watcher on P1 hears of a name arriving on P2.
+    other = await Client.named(p1, f"w1-{tag}")
+    await other.send(type="presence_watch", watch=True)
+    names = (await other.expect("presence"))["names"]
+    assert {watcher.name, other.name} <= set(names), names  # P2's and its own
+    ula = await Client.named(p2, f"ula-{tag}")
+    changed = await other.until(
+        lambda m: m["type"] == "presence_changed" and m["name"] == ula.name,
+        skip=lambda m: m["type"] == "presence_changed",
+    )
+    assert (changed["online"], changed["reconnecting"]) == (True, False)
+
+
+async def test_a_call_by_name_rings_across_processes_and_seats_both(
+    nodes: tuple[RunningServer, RunningServer], tag: str
+) -> None:
+    p1, p2 = nodes
+    alice = await Client.named(p1, f"alice-{tag}")
+    bob = await Client.named(p2, f"bob-{tag}")
+    await alice.send(type="call", name=bob.name.upper())
+    ringing = await alice.expect("ringing")
+    incoming = await bob.expect("incoming_call")
+    assert incoming["call"] == ringing["call"]
+    assert (incoming["from"], incoming["name"]) == (alice.id, alice.name)
+    call = ringing["call"]
+
+    await bob.send(type="call_accept", call=call)
+    rooms = set()
+    for member in (alice, bob):
+        accepted = await member.expect("call_accepted")
+        assert accepted["call"] == call
+        rooms.add(accepted["room"])
+    (room,) = rooms
+    first = await alice.expect("joined")
+    second = await bob.expect("joined")
+    assert first["room"] == second["room"] == room and first["private"] is True
+    assert [m["id"] for m in second["members"]] == [alice.id]
+    assert (await alice.expect("member_joined"))["member"]["id"] == bob.id
+    await relays(alice, bob, description=OFFER)
+    await relays(bob, alice, description=ANSWER)
+
+    # Nobody gets in from either process, even knowing the room's id; calling them is busy.
+    for node in (p1, p2):
+        eve = await Client.named(node, f"eve{node.port}-{tag}")
+        await eve.send(type="join", room=room)
+        await eve.error("no_such_room")
+        await eve.send(type="call", name=alice.name)
+        assert (await eve.expect("call_ended"))["reason"] == "busy"
+
+    await alice.send(type="leave")
+    assert (await alice.expect("call_ended"))["reason"] == "hangup"
+    await alice.expect("left")
+    assert (await bob.expect("member_left"))["id"] == alice.id
+    assert (await bob.expect("call_ended"))["reason"] == "hangup"
+    await bob.expect("left")
+
+
+async def test_a_reachable_name_is_taken_on_every_process(
+    nodes: tuple[RunningServer, RunningServer], tag: str
+) -> None:
+    p1, p2 = nodes
+    for home, other in ((p1, p2), (p2, p1)):
+        holder = await Client.named(home, f"nina{home.port}-{tag}")
+        impostor = await Client.open(other)
+        for variant in (holder.name, holder.name.upper(), f" {holder.name} "):
+            await impostor.send(type="hello", versions=[1], name=variant, reachable=True)
+            await impostor.error("name_taken")
+        await impostor.send(type="join", room=f"r-{tag}")
+        await impostor.error("hello_required")  # still not greeted: it may pick another name
+        await holder.alive()
+
+        await holder.ws.close()  # a clean close ends the place and frees the name everywhere
+
+        async def takes_it(impostor: Client = impostor, name: str = holder.name) -> bool:
+            await impostor.send(type="hello", versions=[1], name=name, reachable=True)
+            answer = await impostor.recv()
+            if answer["type"] == "welcome":
+                return True
+            assert (answer["type"], answer.get("code")) == ("error", "name_taken"), answer
+            return False
+
+        await eventually(takes_it, f"{holder.name} to be free on the other process")
+
+
+async def test_the_room_member_limit_holds_across_processes(
+    nodes: tuple[RunningServer, RunningServer], tag: str
+) -> None:
+    p1, p2 = nodes
+    room = f"full-{tag}"
+    where = [(p1, f"a-{tag}"), (p2, f"b-{tag}"), (p1, f"c-{tag}")]
+    members = await seated(room, *where[:LIMIT])
+    latecomers = []
+    for node in (p2, p1):  # one more member, on either process, does not fit
+        late = await Client.named(node, f"late{node.port}-{tag}")
+        await late.send(type="join", room=room, ref="one-too-many")
+        assert (await late.error("room_full"))["ref"] == "one-too-many"
+        latecomers.append(late)
+    for member in members:
+        await member.silent(0.2)  # the room heard of nobody
+
+    # A seat freed on one process is taken from the other.
+    leaving = members[1]
+    await leaving.send(type="leave")
+    await leaving.expect("left")
+    for member in (members[0], members[2]):
+        assert (await member.expect("member_left"))["id"] == leaving.id
+    joined = await latecomers[1].join(room)  # on P1; the seat was freed by a member on P2
+    assert len(joined["members"]) == LIMIT - 1
+    await latecomers[0].send(type="join", room=room)
+    await latecomers[0].error("room_full")
+
+
+async def test_a_member_resumes_on_the_other_process(
+    nodes: tuple[RunningServer, RunningServer], tag: str
+) -> None:
+    p1, p2 = nodes
+    room = f"resume-{tag}"
+    alice, bob = await seated(room, (p1, f"alice-{tag}"), (p1, f"bob-{tag}"))
+    current = bob
+    for there in (p2, p1):  # to the other process, then back
+        current.drop()
+        assert (await alice.expect("member_reconnecting"))["id"] == bob.id
+        back, welcome = await current.resume(server=there)
+        assert (welcome["id"], welcome["name"]) == (bob.id, bob.name)
+        assert welcome["resumed"]["room"] == room, welcome
+        joined = await back.expect("joined")
+        assert joined["room"] == room and [m["id"] for m in joined["members"]] == [alice.id]
+        resumed = await alice.until(
+            lambda m: m["type"] == "member_resumed",
+            skip=lambda m: m["type"] == "member_reconnecting",  # never member_left
+        )
+        assert resumed["member"]["id"] == bob.id
+        await relays(alice, back, candidate=CANDIDATE)
+        await relays(back, alice, candidate=CANDIDATE)
+        await back.send(type="chat", text=f"back on {there.port}")
+        seqs = {(await m.expect("chat"))["seq"] for m in (alice, back)}
+        assert len(seqs) == 1
+        current = back
+    await alice.silent(0.2)
+
+
+async def test_kill_9_of_the_rooms_home_seats_everyone_again_on_the_other(
+    nodes: tuple[RunningServer, RunningServer], salons: Cluster, tag: str
+) -> None:
+    p1, p2 = nodes
+    room = f"kill-{tag}"
+    alice, bob, carol = await seated(
+        room, (p1, f"alice-{tag}"), (p2, f"bob-{tag}"), (p2, f"carol-{tag}")
+    )  # alice came first: the room's home is P1; bob and carol are piped to it
+    await bob.send(type="chat", text="before")
+    for member in (alice, bob, carol):
+        assert (await member.expect("chat"))["seq"] == 1
+    assert len(salons.keys("salon:proc:*")) == 2
+
+    salons.nodes[0].process.kill()
+    note("P1 killed")
+    # The front of bob and carol closes their sockets with 1012: their home is gone.
+    for member in (bob, carol):
+        heard, code = await heard_until_closed(member)
+        assert code == 1012, (member.name, code, heard)
+        assert "member_left" not in heard, (member.name, heard)
+
+    async def one_process_left() -> bool:
+        return len(salons.keys("salon:proc:*")) == 1
+
+    await eventually(one_process_left, "P1's key to expire", timeout=5)
+
+    bob2, welcome = await bob.resume(server=p2)
+    assert welcome["id"] == bob.id and welcome["resumed"]["room"] == room, welcome
+    joined = await bob2.expect("joined")
+    assert joined["room"] == room and joined["members"] == []
+    assert joined["last_seq"] == 1 and [m["text"] for m in joined["history"]] == ["before"]
+
+    carol2, welcome = await carol.resume(server=p2)
+    assert welcome["id"] == carol.id and welcome["resumed"]["room"] == room, welcome
+    joined = await carol2.expect("joined")
+    assert [m["id"] for m in joined["members"]] == [bob.id]
+    assert (await bob2.expect("member_resumed"))["member"]["id"] == carol.id  # not joined
+
+    alice2, welcome = await alice.resume(server=p2)  # her socket died with P1
+    assert welcome["id"] == alice.id and welcome["resumed"]["room"] == room, welcome
+    joined = await alice2.expect("joined")
+    assert sorted(m["id"] for m in joined["members"]) == sorted([bob.id, carol.id])
+    assert joined["hosts"] == [alice.id]  # her token says she hosted
+    for member in (bob2, carol2):
+        resumed = await member.expect("member_resumed", timeout=TIMEOUT)
+        assert resumed["member"]["id"] == alice.id
+        assert (await member.expect("room_state"))["hosts"] == [alice.id]
+
+    await relays(alice2, bob2, description=OFFER)
+    await alice2.send(type="chat", text="after")
+    for member in (alice2, bob2, carol2):
+        assert (await member.expect("chat"))["seq"] == 2  # one numbering, continued
+    for member in (alice2, bob2, carol2):
+        await member.silent(0.2)  # no member_left, nothing else
