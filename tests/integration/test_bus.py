@@ -35,6 +35,7 @@ class Probe:
     def __init__(self) -> None:
         self.got: list[dict[str, Any]] = []
         self.lost: list[str] = []
+        self.rooms_lost: list[str] = []
         self.outages = 0
         self.restorations = 0
         self.beats = 0  # how many times owned() was asked: once per heartbeat attempt
@@ -45,6 +46,9 @@ class Probe:
 
     def on_peer_lost(self, proc: str) -> None:
         self.lost.append(proc)
+
+    def on_room_lost(self, room: str) -> None:
+        self.rooms_lost.append(room)
 
     def on_outage(self) -> None:
         self.outages += 1
@@ -62,7 +66,12 @@ async def started(server: RedisServer, probe: Probe | None = None) -> AsyncItera
     probe = probe or Probe()
     bus = RedisBus(server.url, heartbeat_seconds=HEARTBEAT)
     await bus.start(
-        probe.handler, probe.on_peer_lost, probe.on_outage, probe.on_restored, probe.owned_now
+        probe.handler,
+        probe.on_peer_lost,
+        probe.on_outage,
+        probe.on_restored,
+        probe.owned_now,
+        on_room_lost=probe.on_room_lost,
     )
     try:
         yield bus
@@ -182,6 +191,110 @@ async def test_places_and_rooms_held_are_kept_by_the_heartbeat(redis: RedisServe
     assert value(redis, f"salon:proc:{ann.proc}") is None  # stop() removes it
 
 
+async def test_a_draining_owner_does_not_rewrite_its_rooms_and_places(
+    redis: RedisServer,
+) -> None:
+    probe, bob_probe = Probe(), Probe()
+    probe.owned = Owned(places=["m1"], rooms=["r1"], names=[])
+    async with started(redis, probe) as ann, started(redis, bob_probe) as bob:
+        assert await ann.claim_room("r1") == ann.proc
+        await ann.mark_draining()
+        assert await bob.claim_room("r1") == bob.proc  # a draining owner is not live
+        bob_probe.owned = Owned([], ["r1"], [])
+        await beats(probe, 4)  # longer than the TTL
+        assert value(redis, "salon:room:r1") == bob.proc  # not overwritten by ann
+        assert value(redis, "salon:member:m1") is None  # expired: not re-written
+        assert probe.rooms_lost == []
+        assert value(redis, f"salon:proc:{ann.proc}") == "draining"
+
+
+async def test_a_room_held_by_another_live_process_is_reported_not_overwritten(
+    redis: RedisServer,
+) -> None:
+    probe = Probe()
+    probe.owned = Owned(places=["m1"], rooms=["r1"], names=[])
+    async with started(redis, probe) as ann, started(redis) as bob:
+        assert await ann.claim_room("r1") == ann.proc
+        redis.command("SET", "salon:room:r1", bob.proc)
+        redis.command("SET", "salon:member:m1", bob.proc)
+        await eventually(lambda: probe.rooms_lost == ["r1"])
+        assert value(redis, "salon:room:r1") == bob.proc
+        assert value(redis, "salon:member:m1") == bob.proc  # left too (not reported)
+        # Its owner dead (proc key not "1"): the key is taken back by the heartbeat.
+        redis.command("SET", "salon:room:r1", "0" * 12)
+        await eventually(lambda: value(redis, "salon:room:r1") == ann.proc)
+        assert probe.rooms_lost[0] == "r1"
+
+
+async def test_a_flush_racing_a_claim_elsewhere_does_not_split_a_room(redis: RedisServer) -> None:
+    ann_probe, bob_probe = Probe(), Probe()
+    ann_probe.owned = Owned([], ["r1"], [])
+    async with started(redis, ann_probe) as ann, started(redis, bob_probe) as bob:
+        assert await ann.claim_room("r1") == ann.proc
+        redis.command("FLUSHALL")
+        while True:  # races ann's re-writing heartbeat
+            try:
+                home = await bob.claim_room("r1")
+                break
+            except BusDown:  # bob's own proc: key was flushed too: none until its heartbeat
+                await asyncio.sleep(0.01)
+        if home == bob.proc:
+            bob_probe.owned = Owned([], ["r1"], [])
+        await beats(ann_probe, 3)
+        await beats(bob_probe, 3)
+        owner = value(redis, "salon:room:r1")
+        assert owner in (ann.proc, bob.proc)
+        loser, loser_probe = (bob, bob_probe) if owner == ann.proc else (ann, ann_probe)
+        if loser is ann or home == bob.proc:  # it held the room: told (each beat it still does)
+            assert set(loser_probe.rooms_lost) == {"r1"}
+            loser_probe.owned = Owned([], [], [])
+        await beats(ann_probe, 3)
+        assert value(redis, "salon:room:r1") == owner  # stable: no ping-pong
+        assert await ann.room_home("r1") == owner == await bob.room_home("r1")
+
+
+async def test_a_refresh_burst_after_a_flush_does_not_kill_a_live_peer(redis: RedisServer) -> None:
+    probe = Probe()
+    async with started(redis, probe) as ann, started(redis) as bob:
+        ann.watch(bob.proc)
+        await beats(probe, 2)
+        redis.command("FLUSHALL")
+        for _ in range(20):
+            ann.refresh_soon()
+            await asyncio.sleep(0.005)
+        beats_before = probe.beats
+        await asyncio.sleep(0.1)
+        assert probe.beats - beats_before <= 2  # coalesced: not one beat per refresh_soon
+        await beats(probe, 5)
+        assert probe.lost == []
+        assert await ann.alive(bob.proc)
+
+
+async def test_names_are_read_once_per_heartbeat(redis: RedisServer) -> None:
+    async with started(redis) as ann:
+        alice = name_key("Alice")
+        assert await ann.directory.claim_name(alice, "m1")
+        ann.directory.presence(PresenceChanged(name="Alice", online=True))
+        await eventually(lambda: value(redis, f"salon:name:{alice}") == "m1 Alice")
+        directory: Any = ann.directory
+        reads = 0
+        read = directory._names
+
+        async def counted() -> list[str]:
+            nonlocal reads
+            reads += 1
+            await asyncio.sleep(0.02)
+            return list(await read())
+
+        directory._names = counted
+        await asyncio.sleep(HEARTBEAT)  # what was cached before is stale
+        results = await asyncio.gather(*(ann.directory.names() for _ in range(20)))
+        assert results == [["Alice"]] * 20 and reads == 1  # one read in flight, shared
+        assert await ann.directory.names() == ["Alice"] and reads == 1  # cached
+        await asyncio.sleep(HEARTBEAT)
+        assert await ann.directory.names() == ["Alice"] and reads == 2
+
+
 async def test_a_reachable_name_has_one_holder(redis: RedisServer) -> None:
     ann_probe, bob_probe = Probe(), Probe()
     alice = name_key("Alice")
@@ -270,6 +383,7 @@ async def test_redis_stopped_then_started_again(redis: RedisServer) -> None:
         assert await ann.directory.names() is None
         assert not await ann.directory.ended("m1")
         assert await ann.directory.claim_name("bob", "m2")  # local uniqueness only meanwhile
+        ann.directory.end("m9", 60)  # its write fails: written when Redis answers again
         await beats(probe, 5)
         assert probe.outages == 1 and probe.restorations == 0
 
@@ -280,6 +394,8 @@ async def test_redis_stopped_then_started_again(redis: RedisServer) -> None:
         assert value(redis, "salon:room:r1") == ann.proc
         assert value(redis, "salon:member:m1") == ann.proc
         assert value(redis, f"salon:name:{name_key('Alice')}") == "m1"
+        assert value(redis, "salon:ended:m9") == "1"
+        assert await bob.directory.ended("m9")
         assert ann.send(bob.proc, {"k": "back"})
         await eventually(lambda: other_probe.got == [{"k": "back"}])
 
@@ -389,3 +505,44 @@ async def test_the_local_bus_shares_nothing() -> None:
     assert not bus.send(bus.proc, {"k": "x"}) and not bus.broadcast({"k": "x"})
     assert await bus.directory.claim_name("k", "m") and await bus.directory.names() is None
     await bus.stop()
+
+
+async def test_a_moved_place_is_found_at_its_new_home_at_once(redis: RedisServer) -> None:
+    ann_probe, bob_probe = Probe(), Probe()
+    async with started(redis, ann_probe) as ann, started(redis, bob_probe) as bob:
+        alice = name_key("Alice")
+        assert await ann.directory.claim_name(alice, "m1")  # m1's place and name at ann
+        ann_probe.owned = Owned(["m1"], [], [(alice, "m1")])
+        assert await bob.place_home("m1") == ann.proc
+        assert await bob.claim_place("m1") == ann.proc  # a live owner keeps it
+        # ann lets the place go (a move): no live home, but the name stays held ...
+        await ann.release_place("m1")
+        assert value(redis, "salon:member:m1") == f"released:{ann.proc}"
+        assert await bob.place_home("m1") is None
+        assert await bob.name_member(alice) == "m1"
+        await beats(ann_probe, 2)  # ann's heartbeat, owned() not yet told: no re-write
+        assert value(redis, "salon:member:m1") == f"released:{ann.proc}"
+        # ... until bob, adopting it, claims it at once; ann's release comes too late.
+        assert await bob.claim_place("m1") == bob.proc
+        await ann.release_place("m1")
+        assert await ann.place_home("m1") == bob.proc
+        bob_probe.owned = Owned(["m1"], [], [(alice, "m1")])
+        ann_probe.owned = Owned([], [], [])
+        await beats(bob_probe, 2)
+        assert bob_probe.rooms_lost == [] and await ann.name_member(alice) == "m1"
+        assert (value(redis, f"salon:name:{alice}") or "").split(" ")[0] == "m1"
+
+
+async def test_a_claim_redis_runs_after_the_claimers_key_expired_does_nothing(
+    redis: RedisServer,
+) -> None:
+    async with started(redis) as ann:
+        redis.command("DEL", f"salon:proc:{ann.proc}")  # as after a hang past the TTL
+        with pytest.raises(BusDown):
+            await ann.claim_room("r-late")
+        with pytest.raises(BusDown):
+            await ann.claim_place("m-late")
+        assert value(redis, "salon:room:r-late") is None
+        assert value(redis, "salon:member:m-late") is None
+        await eventually(lambda: value(redis, f"salon:proc:{ann.proc}") == "1")
+        assert await ann.claim_room("r-late") == ann.proc

@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from salon.server.state import ServerState
+from tests.integration.cluster import resp
 from tests.integration.rawws import RawWebSocket
 from tests.integration.redis import RedisServer, redis_server
 from tests.integration.server import RunningServer, running_server
@@ -411,3 +412,142 @@ async def test_frames_past_the_move_buffer_close_4002(
         for i in range(65):  # MOVE_BUFFER is 64
             b.send({"type": "ping", "ref": i})
         assert await b.closed() == 4002
+
+
+async def remotes_of(server: RunningServer, wanted: int) -> None:
+    """Wait until ``server`` is home to ``wanted`` remote connections."""
+    pipes = server_state(server).pipes
+    assert pipes is not None
+    async with asyncio.timeout(WAIT):
+        while True:
+            if len(pipes.remotes) == wanted:
+                return
+            await asyncio.sleep(0.05)
+
+
+async def test_a_lost_gone_leaves_no_ghost_at_the_home(
+    pair: tuple[RunningServer, RunningServer],
+) -> None:
+    """Two's ``gone`` is dropped on the way: one's next push for that connection is
+    answered ``gone`` by two, which no longer pipes it, and one forgets it."""
+    one, two = pair
+    bus = server_state(two).bus
+    async with connect(one, "A") as a:
+        await hello(a, "Ann")
+        await join(a, "ghost-room")
+        async with connect(two, "B") as b:
+            await hello(b, "Bob")
+            await join(b, "ghost-room")
+            await a.kind("member_joined", room="ghost-room")
+            await remotes_of(one, 1)
+            send = bus.send
+
+            def lossy(proc: str, envelope: dict[str, Any]) -> bool:
+                return False if envelope.get("k") == "gone" else send(proc, envelope)
+
+            bus.send = lossy  # type: ignore[method-assign]
+        try:
+            pipes = server_state(two).pipes
+            assert pipes is not None
+            async with asyncio.timeout(WAIT):
+                while True:  # until B's socket ended at two, its gone lost
+                    if not pipes.fronts:
+                        break
+                    await asyncio.sleep(0.05)
+        finally:
+            bus.send = send  # type: ignore[method-assign]
+        assert len(server_state(one).pipes.remotes) == 1  # type: ignore[union-attr]
+        a.send({"type": "chat", "text": "anyone?", "id": "g1"})
+        await remotes_of(one, 0)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        r'{"type":"j\u006fin","room":"escaped-room","ref":"e"}',
+        r'{"\u0074ype" : "join","room":"escaped-room","ref":"e"}',
+    ],
+)
+async def test_a_join_spelt_with_escapes_is_still_routed(
+    pair: tuple[RunningServer, RunningServer], text: str
+) -> None:
+    one, two = pair
+    async with connect(one, "A") as a, connect(two, "B") as b:
+        await hello(a, "Ann")
+        await join(a, "escaped-room")
+        await hello(b, "Bob")
+        b.ws.text(text)
+        joined = await b.kind("joined", room="escaped-room")
+        assert [m["id"] for m in joined["members"]] == [a.id]
+        assert (await a.kind("member_joined", room="escaped-room"))["member"]["id"] == b.id
+
+
+def test_the_peek_reads_only_what_may_be_routed() -> None:
+    from salon.server.front import _peek
+
+    sdp = json.dumps({"type": "signal", "to": "x", "data": {"sdp": "v=0\r\nа\u0001"}})
+    assert "\\u" in sdp and _peek(sdp) is None
+    assert _peek('{"type":"chat","text":"\\"type\\":\\"join\\""}') is None
+    assert _peek('{"type" :\t"call","name":"x"}') is not None
+    assert _peek(r'{"typ\u0065":"hell\u006f"}') is not None
+    assert _peek('{"type":"join","type":"chat"}') is None  # the last key is the one read
+
+
+async def resume_retrying(server: RunningServer, label: str, name: str, token: str) -> Client:
+    """A new connection resuming ``token`` at ``server``, again while it is refused with
+    ``bus_unavailable`` (as clients do); the caller closes it (``ws.abandon``)."""
+    async with asyncio.timeout(WAIT):
+        while True:
+            ws = await RawWebSocket.open("127.0.0.1", server.port, server.ssl_context)
+            client = Client(ws, label)
+            try:
+                welcome = await hello(client, name, resume=token)
+            except Refused as refused:
+                ws.abandon()
+                if str(refused) != "bus_unavailable":
+                    raise
+                await asyncio.sleep(0.1)
+                continue
+            assert welcome["resumed"] is not None, welcome
+            return client
+
+
+async def test_a_room_held_by_another_live_process_moves_its_members_there(
+    pair: tuple[RunningServer, RunningServer], redis: RedisServer
+) -> None:
+    one, two = pair
+    room = "lost-room"
+    async with connect(one, "A") as a, connect(two, "B") as b:
+        await hello(a, "Ann")
+        await join(a, room)
+        await hello(b, "Bob")
+        await join(b, room)  # piped: socket on two, member on one
+        await a.kind("member_joined", room=room)
+        a.send({"type": "chat", "text": "before", "id": "c1"})
+        assert (await b.kind("chat", text="before"))["seq"] == 1
+        # Two live processes claimed the room (as after a Redis outage): two holds its key.
+        owner = server_state(two).bus.proc
+        assert resp(redis.command("SET", f"salon:room:{room}", owner, "PX", "30000")) == "OK"
+        # one's heartbeat finds it so: the room's members here close with 1012 ...
+        assert await a.closed() == 1012
+        assert await b.closed() == 1012
+    # ... and resume where the room lives now, in one room, whatever front they come to.
+    a2 = await resume_retrying(one, "A2", "Ann", a.token)
+    b2 = await resume_retrying(two, "B2", "Bob", b.token)
+    try:
+        # A came back first: the room was rebuilt at two with A alone, then B joined A.
+        assert (await a2.kind("joined", room=room))["members"] == []
+        assert [m["id"] for m in (await b2.kind("joined", room=room))["members"]] == [a.id]
+        back = await a2.next(lambda m: m.get("type") in ("member_joined", "member_resumed"), "B")
+        assert back.get("member", back).get("id") == b.id, back
+        b2.send({"type": "chat", "text": "after", "id": "c2"})
+        seqs = {(await c.kind("chat", text="after"))["seq"] for c in (a2, b2)}
+        assert len(seqs) == 1, seqs  # one room, one chat sequence
+        for client in (a, b, a2, b2):
+            assert not [m for m in client.seen if m.get("type") == "member_left"], client.seen
+        assert room not in server_state(one).hub.held_rooms()  # not held there any more
+        assert room in server_state(two).hub.held_rooms()
+        assert resp(redis.command("GET", f"salon:room:{room}")) == owner
+    finally:
+        a2.ws.abandon()
+        b2.ws.abandon()

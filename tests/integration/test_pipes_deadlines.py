@@ -234,3 +234,24 @@ async def test_sign_out_of_a_piped_member_closes_4006_and_ends_its_place_at_its_
                     await again.error("resume_failed")
                 finally:
                     await again.close()
+
+
+async def test_sign_out_on_another_process_closes_the_socket_4006(
+    tmp_path: Path, redis: RedisServer
+) -> None:
+    """The REST call reaches process one; the socket is held by process two: the ended
+    session is broadcast, and two closes it."""
+    with pair(tmp_path, redis) as (one, two):
+        async with (
+            httpx.AsyncClient(base_url=two.base_url, verify=two.ssl_context or False) as page,
+            httpx.AsyncClient(base_url=one.base_url, verify=one.ssl_context or False) as other,
+        ):
+            page.headers.update(await same_origin_headers(page, two.base_url))
+            cookie = await sign_up(two, page, "otto")
+            member = await signed_in(two, cookie)
+            welcome = await member.hello("ignored")
+            assert welcome["account"]["username"] == "otto"
+            other.headers.update(await same_origin_headers(other, one.base_url))
+            other.cookies.set("salon_session", cookie)
+            assert (await other.delete("/api/v1/session")).status_code == 204
+            assert await member.closed_with() == 4006

@@ -34,7 +34,7 @@ from salon.core.errors import SalonError, fail
 from salon.core.hub import Hub
 from salon.core.member import Transport
 from salon.core.place import Place
-from salon.core.ratelimit import TokenBucket
+from salon.core.ratelimit import Pacer
 from salon.core.resume import Claims
 from salon.protocol import (
     CloseCode,
@@ -134,10 +134,12 @@ class Session:
         self.place: Place | None = None
         self._ice_servers = ice_servers
         limits = hub.limits
-        self._bucket = TokenBucket(limits.rate_per_second, limits.rate_burst, hub.clock.monotonic())
-        self._strikes = 0.0  # rejected frames, leaking one per second: sustained abuse adds up
-        self._strikes_at = hub.clock.monotonic()
-        self._warned_at = float("-inf")
+        self._pacer = Pacer(
+            limits.rate_per_second,
+            limits.rate_burst,
+            limits.rate_strikes_before_close,
+            hub.clock.monotonic(),
+        )
         self.version: int | None = None
 
     # ------------------------------------------------------------------ identity
@@ -202,10 +204,9 @@ class Session:
         flooding reaches ``rate_strikes_before_close`` and is closed (4003). ``rate_limited``
         is sent at most once a second, so the errors cannot flood the outbox either."""
         now = self.hub.clock.monotonic()
-        if self._bucket.take(now):
+        if self._pacer.allow(now):
             return True
-        if now - self._warned_at >= 1.0:
-            self._warned_at = now
+        if self._pacer.warn(now):
             self._error(ErrorCode.RATE_LIMITED, "too many messages; slow down")
         self._strike(now, 1)
         return False
@@ -213,9 +214,7 @@ class Session:
     def _strike(self, now: float, count: int) -> None:
         """Add ``count`` strikes (after leaking one a second since the last); at
         ``rate_strikes_before_close`` the connection is closed (4003)."""
-        self._strikes = max(0.0, self._strikes - (now - self._strikes_at)) + count
-        self._strikes_at = now
-        if self._strikes >= self.hub.limits.rate_strikes_before_close:
+        if self._pacer.strike(now, count):
             self.kick(CloseCode.RATE_ABUSE, "kept sending frames it should not")
 
     def silence(self) -> None:

@@ -35,13 +35,17 @@ class Bus(Protocol):
         on_outage: Callable[[], None],
         on_restored: Callable[[], None],
         owned: Callable[[], Owned],
+        *,
+        on_room_lost: Callable[[str], None] = ...,
     ) -> None:
         """Subscribe and start the background tasks; returns once subscribed (or once it is
         known that Redis is down: then ``on_outage`` has been called). Never raises BusDown.
         ``on_peer_lost(proc)``: a watched process died (once per death). ``on_outage()``:
         Redis became unreachable (once per outage). ``on_restored()``: it answers again, this
         process is resubscribed and its keys re-asserted (messages may have been lost).
-        ``owned()``: the keys to re-assert at each heartbeat."""
+        ``owned()``: the keys to re-assert at each heartbeat. ``on_room_lost(room)``: a
+        heartbeat found a room held here held by another live process (it is that one's
+        now: its members here must resume there); by default nothing is done."""
         ...
 
     async def stop(self) -> None:
@@ -74,6 +78,18 @@ class Bus(Protocol):
 
     async def place_home(self, member_id: str) -> str | None:
         """The live (not draining) process holding the member's place, or None. Raises BusDown."""
+        ...
+
+    async def claim_place(self, member_id: str) -> str:
+        """This process now holds the member's place (it adopted or rebuilt it): its key
+        names this process at once, unless a live process holds it; returns the holder after
+        the claim (maybe this process). Raises BusDown."""
+        ...
+
+    async def release_place(self, member_id: str) -> None:
+        """This process let the member's place go (a move): its key no longer names this
+        process, if it still did (the member's reachable name stays held until the new home
+        claims the place, or a TTL). Raises BusDown."""
         ...
 
     async def name_member(self, key: str) -> str | None:
@@ -118,6 +134,8 @@ class LocalBus:
         on_outage: Callable[[], None],
         on_restored: Callable[[], None],
         owned: Callable[[], Owned],
+        *,
+        on_room_lost: Callable[[str], None] | None = None,
     ) -> None:
         return None
 
@@ -140,6 +158,12 @@ class LocalBus:
         return None
 
     async def place_home(self, member_id: str) -> str | None:
+        return None
+
+    async def claim_place(self, member_id: str) -> str:
+        return self.proc
+
+    async def release_place(self, member_id: str) -> None:
         return None
 
     async def name_member(self, key: str) -> str | None:

@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections import deque
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
@@ -43,6 +44,7 @@ from salon.core import validate
 from salon.core.errors import SalonError
 from salon.core.hub import Hub
 from salon.core.place import Place
+from salon.core.ratelimit import Pacer, TokenBucket
 from salon.core.rooms import CALL_ROOM_PREFIX
 from salon.core.session import Session, SessionState
 from salon.protocol import CloseCode, ErrorCode, Outgoing, ProtocolError, decode_client
@@ -67,9 +69,18 @@ UNAVAILABLE: Final = "the other server processes cannot be reached; try again"
 
 RESTART_REASON: Final = "server restarting"
 
-_HINTS: Final = ('"hello"', '"join"', '"call"', "\\")
-"""A frame holding none of these cannot be a hello, join or call (a JSON string may spell a
-character as an escape, hence the backslash): it is not parsed to find out."""
+MOVES_PER_MINUTE: Final = 10
+"""Moves a connection may cause a minute (a burst of as many); one more is ``rate_limited``
+and nothing moves."""
+
+_ROUTED_TYPE: Final = re.compile(r'"type"\s*:\s*"(?:hello|join|call)"')
+_ESCAPED_TYPE: Final = re.compile(
+    r'"[a-z]*\\u[0-9A-Fa-f]{4}(?:[a-z]|\\u[0-9A-Fa-f]{4})*"\s*:|"type"\s*:\s*"[a-z]*\\u'
+)
+"""A frame matching neither cannot be a hello, join or call, and is not parsed to find out:
+the first finds the type spelt plainly; the second a key of letters spelt with a ``\\u``
+escape (which may read ``type``), or a ``type`` whose value is spelt with one. Matching is
+only a hint: a frame that matches is parsed to know."""
 
 
 class PeerLost(Exception):
@@ -117,6 +128,12 @@ class Front:
         self._pump: asyncio.Task[None] | None = None  # a move and the frames after it
         self._ending: _Ending | None = None  # the socket ended while a move went on
         self._over = False
+        limits = session.hub.limits
+        now = session.hub.clock.monotonic()
+        self._pacer = Pacer(
+            limits.rate_per_second, limits.rate_burst, limits.rate_strikes_before_close, now
+        )
+        self._moves = TokenBucket(MOVES_PER_MINUTE / 60, MOVES_PER_MINUTE, now)
         account = session.account
         self._ctx: dict[str, Any] = {
             "account": None if account is None else account.model_dump(mode="json"),
@@ -125,6 +142,11 @@ class Front:
             "address": session.address,
             "base_url": session.base_url,
         }
+
+    @property
+    def moving(self) -> bool:
+        """A move is under way (its target may be answering before the front knows it)."""
+        return self._pump is not None
 
     # ------------------------------------------------------------------ as a Receiver
 
@@ -157,7 +179,7 @@ class Front:
             self._buffer.append(frame)
             return
         plan = await self._route(frame)
-        if plan is not None:
+        if plan is not None and not self._over:  # the socket may have ended meanwhile
             self._pump = self._pipes.spawn(self._run(plan))
 
     def closed(
@@ -205,7 +227,12 @@ class Front:
 
     async def _route(self, frame: str | bytes) -> _Plan | None:
         """Handle ``frame`` where the member lives, or say where it must go first."""
-        peeked = _peek(frame) if isinstance(frame, str) else None
+        routed = isinstance(frame, str) and _may_route(frame)
+        # Frames that cross the bus or cost lookups are paced here, before they do; the
+        # others reach the local session, which paces them itself.
+        if (routed or self.home is not None) and not self._within_rate():
+            return None
+        peeked = _peek(frame) if routed and isinstance(frame, str) else None
         if peeked is None:
             await self._deliver(frame)
             return None
@@ -231,6 +258,9 @@ class Front:
         if target == current:
             await self._deliver(frame)
             return None
+        if not self._moves.take(self.hub.clock.monotonic()):
+            self._rate_limited(ref)
+            return None
         return _Plan(target, frame, ref, release=True)
 
     async def _route_hello(
@@ -253,18 +283,22 @@ class Front:
             await self._deliver(frame)  # fresh, refused, or its place is here
             return None
         room = claims.room
-        if room is not None and self._holds(room):
-            await self._deliver(frame)
-            return None
         try:
+            # Where the place lives first: one living elsewhere is taken back there, never
+            # rebuilt here because its room is here too.
             target = await pipes.bus.place_home(claims.member)
             if target is None and room is not None:
-                target = await pipes.bus.claim_room(room)  # rebuilt where its room lives
+                if self._holds(room):
+                    target = pipes.proc
+                else:
+                    target = await pipes.bus.claim_room(room)  # rebuilt where its room lives
         except BusDown:
             self._unavailable(ref)
             return None
         if target is None or target == pipes.proc:
             await self._deliver(frame)  # rebuilt here (its room, if any, now claimed here)
+            if self.session.version is not None and self.home is None:
+                await pipes.claim_place(claims.member)  # found here at once
             return None
         return _Plan(target, frame, ref, release=False)
 
@@ -329,6 +363,24 @@ class Front:
     def _unavailable(self, ref: str | int | None) -> None:
         self._error(ErrorCode.BUS_UNAVAILABLE, UNAVAILABLE, ref)
 
+    def _within_rate(self) -> bool:
+        """The front's :class:`~salon.core.ratelimit.Pacer`, as :meth:`Session._within_rate
+        <salon.core.session.Session._within_rate>` (same limits, strikes, 4003)."""
+        now = self.hub.clock.monotonic()
+        if self._pacer.allow(now):
+            return True
+        self._rate_limited(None, now)
+        return False
+
+    def _rate_limited(self, ref: str | int | None, now: float | None = None) -> None:
+        """``rate_limited`` (at most once a second) and a strike; enough strikes close 4003."""
+        if now is None:
+            now = self.hub.clock.monotonic()
+        if self._pacer.warn(now):
+            self._error(ErrorCode.RATE_LIMITED, "too many messages; slow down", ref)
+        if self._pacer.strike(now):
+            self.conn.close(CloseCode.RATE_ABUSE, "kept sending frames it should not")
+
     def _error(self, code: ErrorCode, message: str, ref: str | int | None) -> None:
         self.hub.observer.error(code)
         self.conn.send(Outgoing(Error(code=code, message=message, ref=ref)))
@@ -340,7 +392,7 @@ class Front:
         ok = False
         try:
             ok = await self._move(plan)
-            while ok and self._buffer:
+            while ok and self._buffer and self._ending is None:
                 following = await self._route(self._buffer.popleft())
                 if following is not None:
                     ok = await self._move(following)
@@ -366,7 +418,10 @@ class Front:
                 if not pipes.bus.healthy:
                     self._unavailable(plan.ref)  # nothing changed
                     return True
+                member = self.session.id
                 state = self.session.export()
+                if state is not None:
+                    await pipes.release_place(member)  # before the target claims it
             else:
                 release = {"k": "release"}
                 try:
@@ -379,6 +434,10 @@ class Front:
                     return False
                 state = answer.get("state")
                 self._set_home(None)
+                if state is None:  # nothing to move (its session there had ended): resume
+                    self._unavailable(plan.ref)
+                    self.restart()
+                    return False
         if plan.target == here:
             session = self._fresh_session()
             if state is not None:
@@ -388,6 +447,7 @@ class Front:
                     log.warning("a moved session could not be adopted: %s", exc.message)
                     self.restart()
                     return False
+                await pipes.claim_place(session.id)
                 pipes.bus.refresh_soon()
             await session.receive(plan.frame)
             return True
@@ -458,9 +518,16 @@ class Front:
             self._pipes.watch(proc)
 
 
+def _may_route(frame: str) -> bool:
+    """Whether ``frame`` may be a ``hello``, ``join`` or ``call`` (else it surely is not)."""
+    return _ROUTED_TYPE.search(frame) is not None or (
+        "\\u" in frame and _ESCAPED_TYPE.search(frame) is not None
+    )
+
+
 def _peek(frame: str) -> tuple[str, dict[str, Any]] | None:
     """The type and body of a ``hello``, ``join`` or ``call`` frame; None for any other."""
-    if not any(hint in frame for hint in _HINTS):
+    if not _may_route(frame):
         return None
     try:
         body = json.loads(frame)

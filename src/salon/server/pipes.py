@@ -23,10 +23,14 @@ Envelopes (JSON objects; ``c`` is the front's connection id, ``f`` the front pro
 - front to home: ``open {f, c, id, ctx, state, t}`` (a session starts here with the frame
   ``t``; ``state`` is a moved session's, see :meth:`Session.export`), ``frame {f, c, t}``,
   ``gone {f, c, goodbye, unsent, dropped}``, ``release {f, c, id}``;
-- home to front: ``out {c, t}``, ``close {c, code, reason}``, ``released {c, id, state}``
-  (``state`` null: nothing to move), ``opened {c, id, v}`` (``v``: the session's protocol
-  version once greeted, else null);
-- broadcast: ``presence {from, name, online, reconnecting}`` (the directory's).
+- home to front: ``out {from, c, t}``, ``close {from, c, code, reason}`` (``from``: the
+  home; a front that does not pipe ``c`` to it answers ``gone``, so a ``gone`` lost on the
+  way leaves no session behind), ``released {c, id, state}`` (``state`` null: nothing to
+  move), ``opened {c, id, v}`` (``v``: the session's protocol version once greeted, else null);
+- broadcast: ``presence {from, name, online, reconnecting}`` (the directory's); ``reset
+  {from}`` (a front whose messages may have been lost: its remote connections are lost
+  everywhere); ``signed_out {from, session}`` and ``sessions_ended {from, account, keep}``
+  (account sessions ended: their sockets close with 4006 wherever they are held).
 
 With a :class:`~salon.server.bus.LocalBus` (one process) nothing here is used on any path:
 connections hand their frames to their sessions directly.
@@ -47,6 +51,7 @@ from salon.protocol.messages import PresenceChanged, SignedInAccount
 from salon.server.bus import Bus, Owned
 from salon.server.connection import IDLE_REASON, Connection
 from salon.server.front import RESTART_REASON, Front, PeerLost
+from salon.server.redisbus import BusDown
 
 if TYPE_CHECKING:
     from salon.server.state import ServerState
@@ -83,12 +88,22 @@ class Pipes:
             "released": self._answer,
             "opened": self._answer,
             "presence": self._presence,
+            "reset": self._reset,
+            "signed_out": self._signed_out,
+            "sessions_ended": self._sessions_ended,
         }
 
     # ------------------------------------------------------------------ life
 
     async def start(self) -> None:
-        await self.bus.start(self.handle, self.peer_lost, self.outage, self.restored, self.owned)
+        await self.bus.start(
+            self.handle,
+            self.peer_lost,
+            self.outage,
+            self.restored,
+            self.owned,
+            on_room_lost=self.room_lost,
+        )
 
     async def stop(self) -> None:
         """Stop the bus (it sends what is queued first); end the remote connections' tasks."""
@@ -109,6 +124,28 @@ class Pipes:
         hub = self.state.hub
         places = [place.id for place in hub.local_places()]
         return Owned(places, hub.held_rooms(), hub.held_names())
+
+    async def claim_place(self, member_id: str) -> None:
+        """A place was adopted or rebuilt here: its ``member:`` key names this process at
+        once (before the front hears ``opened``), so lookups elsewhere find it here rather
+        than at its old home. Never raises: failing that, the heartbeat writes it (once the
+        old key is no live process's)."""
+        try:
+            holder = await self.bus.claim_place(member_id)
+        except BusDown as e:
+            log.warning("the place of %s is claimed at the next heartbeat (%s)", member_id, e)
+            return
+        if holder != self.proc:
+            log.warning("the place of %s is still held by process %s", member_id, holder)
+
+    async def release_place(self, member_id: str) -> None:
+        """A place was let go here (a move): its ``member:`` key no longer names this
+        process, before the new home claims it. Never raises: failing that, the key expires
+        (this process no longer re-writes it)."""
+        try:
+            await self.bus.release_place(member_id)
+        except BusDown as e:
+            log.warning("the place of %s is let go when its key expires (%s)", member_id, e)
 
     # ------------------------------------------------------------------ peers
 
@@ -169,6 +206,8 @@ class Pipes:
             len(self.remotes),
         )
         self._fail_waiting(None)
+        # A gone of ours may have been lost: every home forgets the connections we front.
+        self.bus.broadcast({"k": "reset", "from": self.proc})
         for front in list(self.fronts.values()):
             if front.home is not None:
                 front.restart()
@@ -251,7 +290,8 @@ class Pipes:
         remote = self.remotes.get((front, conn))
         if remote is None:
             # Its session here ended (lost): the front closes the socket, the client resumes.
-            self.bus.send(front, _close_envelope(conn, CloseCode.SERVICE_RESTART, RESTART_REASON))
+            closing = _close_envelope(self.proc, conn, CloseCode.SERVICE_RESTART, RESTART_REASON)
+            self.bus.send(front, closing)
             return
         remote.put("frame", _text(envelope, "t"))
 
@@ -280,13 +320,25 @@ class Pipes:
 
     # front side
 
+    def _piping(self, envelope: dict[str, Any]) -> Front | None:
+        """The front of the ``out`` or ``close`` ``envelope``'s connection, if it pipes to
+        the home that sent it; else that home is told the connection is ``gone`` (its own
+        ``gone`` was lost, or it never knew): it must not keep a session no socket reads."""
+        home, conn = _text(envelope, "from"), _text(envelope, "c")
+        front = self.fronts.get(conn)
+        if front is not None and front.home == home:
+            return front
+        if front is None or not front.moving:  # a move under way may be opening there
+            self.bus.send(home, {"k": "gone", "f": self.proc, "c": conn, "goodbye": False})
+        return None
+
     def _out(self, envelope: dict[str, Any]) -> None:
-        front = self.fronts.get(_text(envelope, "c"))
+        front = self._piping(envelope)
         if front is not None:
             front.conn.send(Outgoing.encoded(_text(envelope, "t")))
 
     def _close(self, envelope: dict[str, Any]) -> None:
-        front = self.fronts.get(_text(envelope, "c"))
+        front = self._piping(envelope)
         if front is not None:
             code = int(envelope["code"])
             reason = str(envelope.get("reason", ""))
@@ -307,6 +359,56 @@ class Pipes:
             reconnecting=bool(envelope.get("reconnecting", False)),
         )
         self.state.hub.on_remote_presence(change)
+
+    # broadcasts
+
+    def _reset(self, envelope: dict[str, Any]) -> None:
+        """A front's messages may have been lost: the connections it fronts are lost here."""
+        front = _text(envelope, "from")
+        for remote in list(self.remotes.values()):
+            if remote.front == front:
+                remote.lose()
+
+    def _signed_out(self, envelope: dict[str, Any]) -> None:
+        self.state.close_session(_text(envelope, "session"))
+
+    def _sessions_ended(self, envelope: dict[str, Any]) -> None:
+        self.state.close_sessions(_text(envelope, "account"), _text(envelope, "keep"))
+
+    def room_lost(self, room: str) -> None:
+        """``room``, held here, is now another live process's (both claimed it while Redis
+        was in trouble): its members here are handed over. Their sockets close with 1012
+        first (so nothing of the hand-over reaches them: no ``member_left``), then their
+        places are let go as in a move (:meth:`~salon.core.session.Session.export`; away
+        ones by :meth:`~salon.core.hub.Hub.release`) and their ``member:`` keys released:
+        each client resumes, finds no home for its place and is rebuilt where the room
+        lives now (its token names the room). The room, empty, is forgotten here."""
+        hub = self.state.hub
+        held = hub.rooms.get(room)
+        if held is None:
+            return
+        places = [hub.place(member) for member in (*held.seats, *held.waiting)]
+        members = {place.id: place for place in places if place is not None}
+        if not members:
+            return
+        log.warning("room %s is now another process's: %d members move there", room, len(members))
+        sessions: list[Session] = []
+        for front in list(self.fronts.values()):
+            place = front.place
+            if place is not None and place.id in members:
+                front.restart()
+                sessions.append(front.session)
+        for remote in list(self.remotes.values()):
+            session = remote.session
+            if session is not None and session.id in members:
+                remote.transport.close(CloseCode.SERVICE_RESTART, RESTART_REASON)
+                sessions.append(session)
+        for session in sessions:
+            session.export()
+        for place in members.values():
+            if hub.place(place.id) is place:  # away, or its session could not export it
+                hub.release(place)
+            self.spawn(self.release_place(place.id))
 
 
 class Remote:
@@ -413,9 +515,12 @@ class Remote:
                 )
         elif kind == "release":
             self._over = True
+            member = session.id if session is not None else ""
             state = session.export() if session is not None else None
             if session is not None and state is None:
                 session.closed(goodbye=False, dropped=True)  # not movable: lost here
+            if state is not None:
+                await self.pipes.release_place(member)  # before the new home claims it
             answer = {"k": "released", "c": self.conn, "id": value["id"], "state": state}
             self.pipes.bus.send(self.front, answer)
         elif kind == "lost":
@@ -447,13 +552,18 @@ class Remote:
                 # resumes, and its token rebuilds the place where its room is.
                 log.warning("a moved session could not be adopted: %s", exc.message)
                 self.transport.close(CloseCode.SERVICE_RESTART, RESTART_REASON)
+            else:
+                # Found here before the frame that moved it is answered (a join, a call).
+                await pipes.claim_place(session.id)
         text = envelope.get("t")
         if isinstance(text, str) and not self.closing:
             await session.receive(text)
-        if session.version is not None:
-            pipes.bus.refresh_soon()  # a place arrived: its key now rather than in a second
         answer = {"k": "opened", "c": self.conn, "id": envelope["id"], "v": session.version}
-        pipes.bus.send(self.front, answer)
+        pipes.bus.send(self.front, answer)  # at once after the frame's answers, as they go
+        if session.version is not None:
+            if moved is None:  # a resume greeted (maybe rebuilt) here: found here now
+                await pipes.claim_place(session.id)
+            pipes.bus.refresh_soon()  # its room's key too, now rather than in a second
         if state.draining:  # routed here before the front knew: on to a process that stays
             self.transport.close(CloseCode.SERVICE_RESTART, RESTART_REASON)
 
@@ -480,7 +590,7 @@ class RemoteTransport:
         if remote.closing:
             remote.dropped = True  # as a socket that is closing: the place learns it missed some
             return
-        envelope = {"k": "out", "c": remote.conn, "t": out.text}
+        envelope = {"k": "out", "from": remote.pipes.proc, "c": remote.conn, "t": out.text}
         if not remote.pipes.bus.send(remote.front, envelope):
             remote.unreachable()
 
@@ -489,13 +599,14 @@ class RemoteTransport:
         if remote.closing:
             return
         remote.closing = True
-        if not remote.pipes.bus.send(remote.front, _close_envelope(remote.conn, code, reason)):
+        envelope = _close_envelope(remote.pipes.proc, remote.conn, code, reason)
+        if not remote.pipes.bus.send(remote.front, envelope):
             remote.closing = False
             remote.unreachable()
 
 
-def _close_envelope(conn: str, code: CloseCode, reason: str) -> dict[str, Any]:
-    return {"k": "close", "c": conn, "code": int(code), "reason": reason}
+def _close_envelope(home: str, conn: str, code: CloseCode, reason: str) -> dict[str, Any]:
+    return {"k": "close", "from": home, "c": conn, "code": int(code), "reason": reason}
 
 
 def _text(envelope: dict[str, Any], key: str) -> str:

@@ -6,6 +6,9 @@ Keys (prefix ``salon:``; every value a string; TTL = ``3 × heartbeat_seconds``,
 - ``room:<room id>``: the proc holding the room; TTL, re-set at each heartbeat.
 - ``member:<member id>``: the proc holding the place; TTL, re-set at each heartbeat (and set by
   a name claim, so a name is never held by a member whose ``member:`` key is not there yet).
+  A home letting the place go (a move) makes it ``"released:<proc>"`` if it is still its own
+  (no live owner then, but the key is there: the name stays held); the home adopting or
+  rebuilding the place claims it at once (:meth:`RedisBus.claim_place`).
 - ``name:<name key>``: ``"<member id> <display name>"`` — the member id (which has no space)
   holding the reachable name, a space, then the name as shown in ``presence`` lists. The
   :class:`~salon.core.directory.Directory` protocol claims names by key and member id only,
@@ -17,8 +20,10 @@ Keys (prefix ``salon:``; every value a string; TTL = ``3 × heartbeat_seconds``,
 
 A live owner is one whose ``proc:`` key is ``"1"``. Claims are Lua scripts (atomic): a room is
 taken over when its owner's ``proc:`` key is missing or ``"draining"``; a name when its holder's
-``member:`` key is missing. The scripts read keys they are not given (``proc:<owner>``), which
-is fine on one Redis (not on a Redis Cluster).
+``member:`` key is missing. A room or place claim does nothing when the claimer's own ``proc:``
+key is missing: one that Redis runs late (it hung; the caller gave up after 1 s) cannot make a
+process the home of a room after its keys expired. The scripts read keys they are not given
+(``proc:<owner>``), which is fine on one Redis (not on a Redis Cluster).
 
 Channels: ``salon:to:<proc>`` (envelopes for one process) and ``salon:all`` (broadcasts).
 Envelopes are compact JSON objects.
@@ -82,17 +87,34 @@ BACKOFF_FIRST: Final = 0.1  # the subscriber's reconnect delay, doubling ...
 BACKOFF_MAX: Final = 2.0  # ... up to this
 PUBLISH_BATCH: Final = 256  # envelopes per pipeline
 STOP_FLUSH_SECONDS: Final = 2.0  # what stop() waits for queued envelopes to go out
-MISSING_BEATS: Final = 2  # heartbeats in a row a watched proc key must be missing: it died
+ENDED_PENDING: Final = 10_000  # ended places whose write failed, re-written when Redis answers
+REFRESH_CHUNK: Final = 500  # keys per call of the refresh script
 
 _ERRORS = (RedisError, OSError, TimeoutError)
 
-_CLAIM_ROOM = """
+_CLAIM = """
+-- room: or member: key. ARGV: proc, ttl, proc key prefix, '1' to leave a missing key alone.
+-- Returns the owner after the claim (maybe ARGV[1]); '' when the key is missing and left
+-- alone; '-' when the claimer's own proc: key is missing: a claim Redis runs that late (it
+-- hung past a TTL, the caller gave up long ago) must not make a dead process a home.
+if redis.call('EXISTS', ARGV[3] .. ARGV[1]) == 0 then return '-' end
 local owner = redis.call('GET', KEYS[1])
 if owner and owner ~= ARGV[1] and redis.call('GET', ARGV[3] .. owner) == '1' then
   return owner
 end
+if not owner and ARGV[4] == '1' then return '' end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return ARGV[1]
+"""
+
+_RELEASE_PLACE = """
+-- member: key. ARGV: proc, ttl. Ours: now 'released:<proc>' (no live owner, but the key is
+-- there, so the member's reachable name stays held while its new home claims the key).
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], 'released:' .. ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
 """
 
 _LIVE_OWNER = """
@@ -120,6 +142,43 @@ if not held then return false end
 local holder = string.match(held, '^%S+')
 if redis.call('EXISTS', ARGV[1] .. holder) == 1 then return holder end
 return false
+"""
+
+_REFRESH = """
+-- ARGV: proc, ttl, proc key prefix, member key prefix, then per key: kind, value.
+-- kind 'o' (room:/member:, value = proc): set unless a live owner (proc key '1') holds it,
+-- or this process released it (a move) after owned() was read.
+-- kind 'n' (name:, value '<member id> <name>' or '<member id>'): set unless a member whose
+-- member: key is there holds it; the member id alone keeps the value already there.
+-- Returns the 1-based indexes of the keys held by another live owner (left as they are).
+local lost = {}
+for i, key in ipairs(KEYS) do
+  local kind = ARGV[3 + 2 * i]
+  local value = ARGV[4 + 2 * i]
+  local held = redis.call('GET', key)
+  if kind == 'o' then
+    if held == value then
+      redis.call('PEXPIRE', key, ARGV[2])
+    elseif held == 'released:' .. value then
+      -- let go here since owned() was read (a move): left for the new home to claim
+    elseif held and redis.call('GET', ARGV[3] .. held) == '1' then
+      lost[#lost + 1] = i
+    else
+      redis.call('SET', key, value, 'PX', ARGV[2])
+    end
+  else
+    local member = string.match(value, '^%S+')
+    local holder = held and string.match(held, '^%S+')
+    if holder and holder ~= member and redis.call('EXISTS', ARGV[4] .. holder) == 1 then
+      lost[#lost + 1] = i
+    elseif holder == member and value == member then
+      redis.call('PEXPIRE', key, ARGV[2])
+    else
+      redis.call('SET', key, value, 'PX', ARGV[2])
+    end
+  end
+end
+return lost
 """
 
 _RELEASE_NAME = """
@@ -190,11 +249,13 @@ class RedisBus:
             # hands out, so sockets the old server closed are used after a restart of Redis.
             maint_notifications_config=MaintNotificationsConfig(enabled=False),
         )
-        self._claim_room = self._client.register_script(_CLAIM_ROOM)
+        self._claim = self._client.register_script(_CLAIM)
+        self._release_place = self._client.register_script(_RELEASE_PLACE)
         self._live_owner = self._client.register_script(_LIVE_OWNER)
         self._claim_name = self._client.register_script(_CLAIM_NAME)
         self._name_holder = self._client.register_script(_NAME_HOLDER)
         self._release_name = self._client.register_script(_RELEASE_NAME)
+        self._refresh = self._client.register_script(_REFRESH)
         self._to_me = f"{prefix}to:{self.proc}"
         self._all = f"{prefix}all"
         self._outbox: asyncio.Queue[tuple[str, str]] = asyncio.Queue(SEND_QUEUE)
@@ -205,15 +266,19 @@ class RedisBus:
         self._on_peer_lost: Callable[[str], None] = _ignore
         self._on_outage: Callable[[], None] = _ignore
         self._on_restored: Callable[[], None] = _ignore
+        self._on_room_lost: Callable[[str], None] = _ignore
         self._owned: Callable[[], Owned] = _nothing_owned
         self._watched: set[str] = set()
-        self._missing: dict[str, int] = {}  # watched proc -> heartbeats in a row it was missing
+        self._missing: dict[str, float] = {}  # watched proc -> since when (loop time) missing
         self._lost: set[str] = set()  # watched procs whose death was told
         self._tasks: list[asyncio.Task[None]] = []
         self._reader: asyncio.Task[None] | None = None
-        self._background: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[Any]] = set()
         self._stopped = False
         self._healthy_since = 0  # counts the healthy periods: +1 each time healthy turns True
+        # Until then (loop time), a claim of a room with no room: key waits: just restored
+        # after an outage, the other processes may not have re-asserted their keys yet.
+        self._cautious_until = float("-inf")
 
     def key(self, kind: str, name: str) -> str:
         """The Redis key ``salon:<kind>:<name>``."""
@@ -228,8 +293,13 @@ class RedisBus:
         on_outage: Callable[[], None],
         on_restored: Callable[[], None],
         owned: Callable[[], Owned],
+        *,
+        on_room_lost: Callable[[str], None] = _ignore,
     ) -> None:
+        """``on_room_lost(room)``: a heartbeat found the ``room:`` key of a room held here
+        held by another live process (the room is now there: close it here)."""
         self._handler = handler
+        self._on_room_lost = on_room_lost
         self._on_peer_lost = on_peer_lost
         self._on_outage = on_outage
         self._on_restored = on_restored
@@ -318,6 +388,7 @@ class RedisBus:
     def _restored(self) -> None:
         """A healthy period begins (sends are accepted again)."""
         self._healthy_since += 1
+        self._directory.forget_names()
         self.healthy = True
 
     def _trouble(self, where: str, error: BaseException, since: int | None = None) -> None:
@@ -376,11 +447,21 @@ class RedisBus:
         keys of every live process, not only this one's."""
         reasserted: float | None = None  # when a beat re-asserted the keys, while degraded
         loop = asyncio.get_running_loop()
+        period = self.heartbeat_seconds
+        next_beat = loop.time() + period
+        early = -period  # when the last beat woken by refresh_soon was
         while True:
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.heartbeat_seconds):
+                async with asyncio.timeout_at(next_beat):
                     await self._wake.wait()
+            now = loop.time()
+            if now < next_beat:  # refresh_soon: at most one extra beat per heartbeat period
+                if now < early + period:
+                    await asyncio.sleep(min(early + period, next_beat) - now)
+                if loop.time() < next_beat:
+                    early = loop.time()
             self._wake.clear()
+            next_beat = loop.time() + period
             restoring = not self.healthy
             if reasserted is not None and not self._subscribed.is_set():
                 log.info("bus %s: the new subscription failed; resubscribing", self.proc)
@@ -410,6 +491,7 @@ class RedisBus:
                 continue  # woken early (refresh_soon), or the subscription failed just now
             reasserted = None
             self._restored()
+            self._cautious_until = loop.time() + self.ttl_ms / 1000
             self._missing.clear()  # after a restart of Redis, peers re-assert within a beat
             log.warning("bus %s: Redis answers again; healthy, keys re-asserted", self.proc)
             self._call(self._on_restored)
@@ -426,26 +508,47 @@ class RedisBus:
         self._directory.forget_except({key for key, _ in owned.names})
         watched = sorted(self._watched)
         ttl = self.ttl_ms
-        pipe = self._client.pipeline(transaction=False)
-        pipe.set(self.key("proc", self.proc), "draining" if self.draining else "1", px=ttl)
-        for member_id in owned.places:
-            pipe.set(self.key("member", member_id), self.proc, px=ttl)
-        for room in owned.rooms:
-            pipe.set(self.key("room", room), self.proc, px=ttl)
+        # (key, kind, value): see _REFRESH. A draining process re-writes no room: or member:
+        # key: they expire, and the rooms and places are taken over elsewhere.
+        refresh: list[tuple[str, str, str]] = []
+        if not self.draining:
+            refresh += [(self.key("member", m), "o", self.proc) for m in owned.places]
+            refresh += [(self.key("room", room), "o", self.proc) for room in owned.rooms]
         for key, member_id in owned.names:
             name = shown.get(key)
-            if name is not None:
-                pipe.set(self.key("name", key), f"{member_id} {name}", px=ttl)
-            else:  # keep the display name another process wrote (a moved member)
-                pipe.set(self.key("name", key), member_id, px=ttl, nx=True)
-                pipe.pexpire(self.key("name", key), ttl)
+            value = member_id if name is None else f"{member_id} {name}"
+            refresh.append((self.key("name", key), "n", value))
+        chunks = [refresh[i : i + REFRESH_CHUNK] for i in range(0, len(refresh), REFRESH_CHUNK)]
+        ended = self._directory.pending_ended()
+        pipe = self._client.pipeline(transaction=False)
+        pipe.set(self.key("proc", self.proc), "draining" if self.draining else "1", px=ttl)
+        fixed: list[str | int] = [self.proc, ttl, self.key("proc", ""), self.key("member", "")]
+        for chunk in chunks:
+            args = fixed + [part for _, kind, value in chunk for part in (kind, value)]
+            await self._refresh(keys=[key for key, _, _ in chunk], args=args, client=pipe)
+        for key, ms in ended:
+            pipe.set(key, "1", px=ms)
         for peer in watched:
             pipe.exists(self.key("proc", peer))
         results = await self._guard(pipe.execute())
+        self._directory.ended_written(ended)
+        for chunk, lost in zip(chunks, results[1 : 1 + len(chunks)], strict=True):
+            for index in lost:
+                self._lost_key(chunk[int(index) - 1][0])
         if check_peers and watched:
             self._check_peers(watched, results[-len(watched) :])
 
+    def _lost_key(self, key: str) -> None:
+        """A key re-asserted here is held by another live owner: left to it, told."""
+        kind, _, name = key.removeprefix(self.prefix).partition(":")
+        log.warning("bus %s: %s %s is held by another process now", self.proc, kind, name)
+        if kind == "room":
+            self._call(self._on_room_lost, name)
+
     def _check_peers(self, watched: list[str], found: list[Any]) -> None:
+        """A peer is dead once its ``proc:`` key has been missing for a TTL of time (however
+        many heartbeats, refresh_soon included, saw it missing meanwhile)."""
+        now = asyncio.get_running_loop().time()
         for peer, there in zip(watched, found, strict=True):
             if peer not in self._watched:
                 continue
@@ -455,8 +558,8 @@ class RedisBus:
                 continue
             if peer in self._lost:
                 continue
-            self._missing[peer] = self._missing.get(peer, 0) + 1
-            if self._missing[peer] >= MISSING_BEATS:
+            since = self._missing.setdefault(peer, now)
+            if now - since >= self.ttl_ms / 1000:
                 del self._missing[peer]
                 self._lost.add(peer)
                 log.info("bus %s: process %s is gone", self.proc, peer)
@@ -590,9 +693,40 @@ class RedisBus:
         return await self._ask(self._client.get(self.key("proc", proc))) == "1"
 
     async def claim_room(self, room: str) -> str:
+        """As :class:`~salon.server.bus.Bus`. Within a TTL of a restore after an outage, a
+        room with no ``room:`` key at all (it expired, or Redis lost it) is claimed only once
+        that TTL is over (the claim waits, then looks again): its home may not have
+        re-asserted it yet, and two homes for one room would have to be healed (one of them
+        hands its members over: ``on_room_lost``). A room whose owner is dead or draining is
+        claimed at once."""
+        loop = asyncio.get_running_loop()
         keys = [self.key("room", room)]
-        args: list[str | int] = [self.proc, self.ttl_ms, self.key("proc", "")]
-        return str(await self._ask(self._claim_room(keys=keys, args=args)))
+        fixed: list[str | int] = [self.proc, self.ttl_ms, self.key("proc", "")]
+        cautious = loop.time() < self._cautious_until
+        owner = await self._claimed(keys, [*fixed, "1" if cautious else "0"])
+        if owner == "":
+            log.info("bus %s: room %s has no key just after an outage: waiting", self.proc, room)
+            await asyncio.sleep(max(0.0, self._cautious_until - loop.time()))
+            owner = await self._claimed(keys, [*fixed, "0"])
+        return owner
+
+    async def claim_place(self, member_id: str) -> str:
+        keys = [self.key("member", member_id)]
+        return await self._claimed(keys, [self.proc, self.ttl_ms, self.key("proc", ""), "0"])
+
+    async def _claimed(self, keys: list[str], args: list[str | int]) -> str:
+        """Run the claim script; BusDown when this process's own key is missing (Redis lost
+        it, or the claim ran later than its timeout: the next heartbeat writes it again)."""
+        owner = str(await self._ask(self._claim(keys=keys, args=args)))
+        if owner == "-":
+            raise BusDown("this process's key is missing in Redis: nothing claimed")
+        return owner
+
+    async def release_place(self, member_id: str) -> None:
+        """As :class:`~salon.server.bus.Bus`; tried even while degraded (a room lost at the
+        heartbeat that re-asserts the keys after an outage releases its places then)."""
+        keys = [self.key("member", member_id)]
+        await self._guard(self._release_place(keys=keys, args=[self.proc, self.ttl_ms]))
 
     async def room_home(self, room: str) -> str | None:
         return await self._owner(self.key("room", room))
@@ -627,6 +761,25 @@ class RedisDirectory:
         self.bus = bus
         self.shown: dict[str, str] = {}  # name key -> display name, of the names held here
         self._claimed: dict[str, str] = {}  # name key -> member id, claimed here, name not shown
+        self._names_at = 0.0  # when (loop time) _names_cache was read
+        self._names_cache: list[str] | None = None
+        self._names_task: asyncio.Task[list[str]] | None = None
+        self._ended: dict[str, float] = {}  # ended: key -> until (loop time), write failed
+
+    def forget_names(self) -> None:
+        """Read the names again at the next :meth:`names` (a new healthy period)."""
+        self._names_cache = None
+
+    def pending_ended(self) -> list[tuple[str, int]]:
+        """The ``ended:`` keys whose write failed, with their remaining time (ms)."""
+        now = asyncio.get_running_loop().time()
+        for key in [key for key, until in self._ended.items() if until <= now]:
+            del self._ended[key]
+        return [(key, max(1, round((until - now) * 1000))) for key, until in self._ended.items()]
+
+    def ended_written(self, written: list[tuple[str, int]]) -> None:
+        for key, _ in written:
+            self._ended.pop(key, None)
 
     def forget_except(self, held: set[str]) -> None:
         """Forget what is known of the names not ``held`` here any more."""
@@ -664,12 +817,38 @@ class RedisDirectory:
             log.warning("bus %s: could not free a reachable name (%s); it expires", bus.proc, e)
 
     async def names(self) -> list[str] | None:
-        """The display names of every process's reachable names; None while degraded."""
-        try:
-            return await self.bus._ask(self._names())
-        except BusDown as e:
-            log.warning("bus %s: names of other processes unknown (%s)", self.bus.proc, e)
+        """The display names of every process's reachable names; None while degraded. Read
+        at most once per heartbeat: callers meanwhile share the last answer, or the read in
+        flight."""
+        bus = self.bus
+        if not bus.healthy:
             return None
+        loop = asyncio.get_running_loop()
+        if self._names_cache is not None and loop.time() - self._names_at < bus.heartbeat_seconds:
+            return list(self._names_cache)
+        task = self._names_task
+        if task is None or task.done():
+            task = self._names_task = asyncio.create_task(self._read_names())
+            bus._background.add(task)
+            task.add_done_callback(bus._background.discard)
+        try:
+            return list(await asyncio.shield(task))
+        except BusDown as e:
+            log.warning("bus %s: names of other processes unknown (%s)", bus.proc, e)
+            return None
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise
+            return None  # the read was cancelled (the bus stops)
+
+    async def _read_names(self) -> list[str]:
+        since = self.bus._healthy_since
+        names = await self.bus._ask(self._names())
+        if since == self.bus._healthy_since:
+            self._names_at = asyncio.get_running_loop().time()
+            self._names_cache = names
+        return names
 
     async def _names(self) -> list[str]:
         client = self.bus._client
@@ -680,13 +859,22 @@ class RedisDirectory:
 
     def end(self, member_id: str, seconds: float) -> None:
         bus = self.bus
-        bus.spawn(self._end(bus.key("ended", member_id), max(1, round(seconds * 1000))))
+        bus.spawn(self._end(bus.key("ended", member_id), seconds))
 
-    async def _end(self, key: str, ms: int) -> None:
+    async def _end(self, key: str, seconds: float) -> None:
+        until = asyncio.get_running_loop().time() + seconds
         try:
-            await self.bus._guard(self.bus._client.set(key, "1", px=ms))
+            await self.bus._guard(self.bus._client.set(key, "1", px=max(1, round(seconds * 1000))))
         except BusDown as e:
-            log.warning("bus %s: an ended place is known here only (%s)", self.bus.proc, e)
+            log.warning(
+                "bus %s: an ended place is known here only until Redis answers (%s)",
+                self.bus.proc,
+                e,
+            )
+            self._ended.pop(key, None)
+            self._ended[key] = until
+            while len(self._ended) > ENDED_PENDING:  # the oldest dropped
+                del self._ended[next(iter(self._ended))]
 
     async def ended(self, member_id: str) -> bool:
         """Whether the place ended on some process (False while degraded)."""

@@ -155,12 +155,25 @@ class ServerState:
 
     def session_ended(self, session_id: str) -> int:
         """One account session just ended in the store (signed out, or replaced by a new
-        sign-in in the same browser): close its connections. See :meth:`_close_signed`."""
-        return self._close_signed(lambda signed: signed.session_id == session_id)
+        sign-in in the same browser): close its connections, here and (told over the bus)
+        at the other processes. See :meth:`_close_signed`."""
+        self.bus.broadcast({"k": "signed_out", "from": self.bus.proc, "session": session_id})
+        return self.close_session(session_id)
 
     def sessions_ended(self, account_id: str, keep: str) -> int:
         """Every session of ``account_id`` but ``keep`` just ended in the store (a password
-        change): close their connections. See :meth:`_close_signed`."""
+        change): close their connections, here and at the other processes. See
+        :meth:`_close_signed`."""
+        ended = {"k": "sessions_ended", "from": self.bus.proc, "account": account_id}
+        self.bus.broadcast({**ended, "keep": keep})
+        return self.close_sessions(account_id, keep)
+
+    def close_session(self, session_id: str) -> int:
+        """:meth:`session_ended`, for the connections held here only."""
+        return self._close_signed(lambda signed: signed.session_id == session_id)
+
+    def close_sessions(self, account_id: str, keep: str) -> int:
+        """:meth:`sessions_ended`, for the connections held here only."""
         return self._close_signed(
             lambda signed: signed.account_id == account_id and signed.session_id != keep
         )
