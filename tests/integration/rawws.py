@@ -87,6 +87,9 @@ class RawWebSocket:
         except (asyncio.IncompleteReadError, ConnectionError) as exc:
             writer.transport.abort()
             raise HandshakeRefused(repr(exc)) from None
+        except BaseException:
+            writer.transport.abort()  # cancelled (a caller's deadline): no socket left open
+            raise
         status = head.split(b"\r\n", 1)[0]
         if status.split(b" ")[1:2] != [b"101"]:
             writer.transport.abort()
