@@ -502,13 +502,16 @@ async def resume_retrying(server: RunningServer, label: str, name: str, token: s
             client = Client(ws, label)
             try:
                 welcome = await hello(client, name, resume=token)
+                assert welcome["resumed"] is not None, welcome
             except Refused as refused:
                 ws.abandon()
                 if str(refused) != "bus_unavailable":
                     raise
                 await asyncio.sleep(0.1)
                 continue
-            assert welcome["resumed"] is not None, welcome
+            except BaseException:
+                ws.abandon()  # a failure or the deadline: no socket left for the collector
+                raise
             return client
 
 
