@@ -122,6 +122,36 @@ async def test_envelopes_arrive_in_order_and_broadcasts_are_not_echoed(redis: Re
         assert ann_probe.got == [{"k": "out", "t": "é ✓"}]  # its own broadcast is dropped
 
 
+def publishes(server: RedisServer) -> int:
+    """PUBLISH commands Redis has run (INFO commandstats)."""
+    for line in server.command("INFO", "commandstats").decode().splitlines():
+        if line.startswith("cmdstat_publish:"):
+            return int(line.split("calls=")[1].split(",")[0])
+    return 0
+
+
+async def test_envelopes_queued_together_share_redis_messages_in_order(redis: RedisServer) -> None:
+    ann_probe, bob_probe = Probe(), Probe()
+    async with started(redis, ann_probe) as ann, started(redis, bob_probe) as bob:
+        before = publishes(redis)
+        big = "x" * (200 * 1024)  # two of these exceed one message's 256 KiB
+        sent: list[dict[str, Any]] = []
+        for n in range(300):
+            envelope = {"k": "frame", "n": n, "t": "line\nbreak" if n % 7 else big}
+            sent.append(envelope)
+            assert ann.send(bob.proc, envelope)  # queued without an await: one batch
+        assert ann.send(ann.proc, {"k": "self"})
+        assert ann.broadcast({"k": "presence", "from": ann.proc})
+        assert ann.send(bob.proc, {"k": "last"})
+        await eventually(lambda: len(bob_probe.got) == 302)
+        assert bob_probe.got[:300] == sent
+        assert bob_probe.got[300:] == [{"k": "presence", "from": ann.proc}, {"k": "last"}]
+        assert ann_probe.got == [{"k": "self"}]
+        # 300 envelopes in two pipelines at most, each run split where 256 KiB is reached
+        # (43 of them are 200 KiB, so at least 43 messages), plus the three others.
+        assert 46 <= publishes(redis) - before < 100
+
+
 async def test_a_failing_handler_does_not_stop_the_subscriber(redis: RedisServer) -> None:
     probe = Probe()
     got = probe.got

@@ -80,12 +80,13 @@ Handler = Callable[[dict[str, Any]], Awaitable[None] | None]
 awaitable result is awaited before the next envelope is delivered."""
 
 SEND_QUEUE: Final = 10_000  # envelopes waiting to be published; full -> send() is False
-INBOX: Final = 10_000  # envelopes received, waiting for the handler (the subscriber then waits)
+INBOX: Final = 1_000  # messages received, waiting for the handler (the subscriber then waits)
 COMMAND_SECONDS: Final = 1.0  # the whole of one operation (connect included): else BusDown
 SUBSCRIBE_SECONDS: Final = 1.0  # for Redis to confirm both subscriptions
 BACKOFF_FIRST: Final = 0.1  # the subscriber's reconnect delay, doubling ...
 BACKOFF_MAX: Final = 2.0  # ... up to this
 PUBLISH_BATCH: Final = 256  # envelopes per pipeline
+MESSAGE_BYTES: Final = 256 * 1024  # characters of envelopes joined into one Redis message
 STOP_FLUSH_SECONDS: Final = 2.0  # what stop() waits for queued envelopes to go out
 ENDED_PENDING: Final = 10_000  # ended places whose write failed, re-written when Redis answers
 REFRESH_CHUNK: Final = 500  # keys per call of the refresh script
@@ -201,6 +202,26 @@ class Owned(NamedTuple):
     places: list[str]
     rooms: list[str]
     names: list[tuple[str, str]]
+
+
+def _lines(batch: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Runs of envelopes for one channel joined into one message of at most MESSAGE_BYTES
+    (a run's first envelope always goes, whatever its size), one envelope per line: a JSON
+    text from ``json.dumps`` holds no raw newline. The order of the batch is kept."""
+    out: list[tuple[str, str]] = []
+    run: list[str] = []
+    size = 0
+    for channel, text in batch:
+        if run and (channel != out[-1][0] or size + len(text) > MESSAGE_BYTES):
+            out[-1] = (out[-1][0], "\n".join(run))
+            run, size = [], 0
+        if not run:
+            out.append((channel, ""))
+        run.append(text)
+        size += len(text) + 1
+    if run:
+        out[-1] = (out[-1][0], "\n".join(run))
+    return out
 
 
 def _nothing_owned() -> Owned:
@@ -648,26 +669,28 @@ class RedisBus:
     async def _dispatch(self) -> None:
         while True:
             channel, data = await self._inbox.get()
-            try:
-                envelope = json.loads(data)
-            except ValueError:
-                log.warning("bus %s: dropped a message that is not JSON: %.80r", self.proc, data)
-                continue
-            if not isinstance(envelope, dict):
-                log.warning(
-                    "bus %s: dropped a message that is not an object: %.80r", self.proc, data
-                )
-                continue
-            if channel == self._all and envelope.get("from") == self.proc:
-                continue
-            try:
-                result = self._handler(envelope)
-                if inspect.isawaitable(result):
-                    await result
-            except Exception:
-                log.exception(
-                    "bus %s: the handler failed on a %r envelope", self.proc, envelope.get("k")
-                )
+            for line in data.split("\n"):
+                await self._deliver(channel, line)
+
+    async def _deliver(self, channel: str, line: str) -> None:
+        try:
+            envelope = json.loads(line)
+        except ValueError:
+            log.warning("bus %s: dropped a message that is not JSON: %.80r", self.proc, line)
+            return
+        if not isinstance(envelope, dict):
+            log.warning("bus %s: dropped a message that is not an object: %.80r", self.proc, line)
+            return
+        if channel == self._all and envelope.get("from") == self.proc:
+            return
+        try:
+            result = self._handler(envelope)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            log.exception(
+                "bus %s: the handler failed on a %r envelope", self.proc, envelope.get("k")
+            )
 
     # ------------------------------------------------------------------ sending
 
@@ -690,14 +713,15 @@ class RedisBus:
         return True
 
     async def _publish(self) -> None:
-        """Publish the queue in order, in pipelines of up to PUBLISH_BATCH envelopes."""
+        """Publish the queue in order, in pipelines of up to PUBLISH_BATCH envelopes; envelopes
+        queued one after another for one channel go in one Redis message, a line each."""
         while True:
             batch = [await self._outbox.get()]
             while len(batch) < PUBLISH_BATCH and not self._outbox.empty():
                 batch.append(self._outbox.get_nowait())
             since = self._healthy_since
             pipe = self._client.pipeline(transaction=False)
-            for channel, text in batch:
+            for channel, text in _lines(batch):
                 pipe.publish(channel, text)
             try:
                 await self._execute(pipe)
