@@ -5,9 +5,15 @@
 * Bigger rooms: the time for a 4th and a 6th person, from pressing Join, until every pair
   involving them has shown a first remote frame on both ends ("fully connected").
 
+Each person waits on the pre-join page until it has greeted the server (the
+``salon:prejoin-greeted`` mark), as a person looking at their preview for a moment would;
+Join then sends only ``join``. ``--compare`` interleaves those trials with ones that press Join
+as soon as the name is typed, before the page greets early (its greeting waits 500 ms for the
+name to settle), so that Join opens the socket and says ``hello`` itself, as before issue #17.
+
 Run after building the client (``make web``)::
 
-    .venv/bin/python bench/call_setup.py [--trials 20]
+    .venv/bin/python bench/call_setup.py [--trials 20] [--compare] [--pairs-only]
 
 Target: p50 <= 200 ms on loopback.
 """
@@ -69,6 +75,13 @@ fetch('/api/v1/csrf').then(r => r.json())
   .then(t => fetch('/api/v1/rooms', {method: 'POST', headers: {'X-CSRF-Token': t.token}}))
   .then(r => r.json())
 """
+
+CHECKED = (
+    '[data-testid="connection-check"][data-step="done"],'
+    ' [data-testid="connection-check"][data-step="unavailable"]'
+)
+
+GREETED = "() => performance.getEntriesByName('salon:prejoin-greeted').length > 0"
 
 PRESS_JOIN = """
 () => {
@@ -133,11 +146,21 @@ class Bench:
         room: str = page.evaluate(CREATE_ROOM)["id"]
         return room
 
-    def ready(self, page: Any, room: str, name: str) -> None:
-        """Open the pre-join page with devices started and the name typed in."""
+    def ready(self, page: Any, room: str, name: str, early: bool = True) -> None:
+        """Open the pre-join page with devices started and the name typed in; ``early``: and
+        greeted (else Join must be pressed at once, before the page greets)."""
         page.goto(f"/r/{room}")
+        # Both modes: the connection check done and the camera started before the name is
+        # typed, so that neither measures Join against a page still busy with them, and
+        # typing the name enables Join at once.
+        page.locator(CHECKED).first.wait_for(state="attached", timeout=30_000)
+        page.get_by_role("combobox", name="Camera").get_by_text("fake", exact=False).first.wait_for(
+            state="attached"
+        )
         page.get_by_label("Your name").fill(name)
         page.locator('[data-testid="prejoin"] button[type="submit"]:enabled').wait_for()
+        if early:
+            page.wait_for_function(GREETED, timeout=10_000)
 
     def join(self, page: Any, room: str, name: str) -> float:
         self.ready(page, room, name)
@@ -167,18 +190,31 @@ def timeline(page: Any, since: float) -> dict[str, float]:
     return {name: round(t - since, 1) for name, t in marks}
 
 
-def pairs(bench: Bench, trials: int, verbose: bool = False) -> tuple[list[float], list[float]]:
+def pairs(
+    bench: Bench, trials: int, verbose: bool = False, early: bool = True
+) -> tuple[list[float], list[float]]:
     """Per trial: Join -> first frame on both sides, and Join -> in the room (signaling)."""
     results: list[float] = []
     joined: list[float] = []
-    for _ in range(trials):
+    attempts = 0
+    while len(results) < trials:
+        attempts += 1
+        if attempts > 5 * trials:
+            raise SystemExit(
+                "Join was pressed too late for a trial greeted at Join 5 times over (the page"
+                " greets 500 ms after the name is typed): the machine is too busy"
+            )
         first, second = bench.person(), bench.person()
         a, b = bench.name(), bench.name()
         room = bench.new_room(first)
         bench.join(first, room, a)
-        bench.ready(second, room, b)
+        bench.ready(second, room, b, early)
         pressed: float = second.evaluate(PRESS_JOIN)
         done = max(bench.first_frame(first, b), bench.first_frame(second, a))
+        greeted_early = second.evaluate(GREETED)
+        if greeted_early != early:  # pressed too late for a late trial: not counted
+            bench.close_all()
+            continue
         results.append(done - pressed)
         joined.append(second.evaluate("() => window.__inRoom") - pressed)
         if verbose:
@@ -186,6 +222,17 @@ def pairs(bench: Bench, trials: int, verbose: bool = False) -> tuple[list[float]
             print("second", timeline(second, pressed))
         bench.close_all()
     return results, joined
+
+
+def report(label: str, two: list[float], joined: list[float]) -> None:
+    print(
+        f"two people, {label}, {len(two)} trials: Join pressed -> first remote frame on both sides"
+    )
+    print(f"  p50 {statistics.median(two):7.1f} ms")
+    print(f"  p95 {percentile(two, 0.95):7.1f} ms")
+    print(f"  min {min(two):7.1f} ms   max {max(two):7.1f} ms")
+    signaling = statistics.median(joined)
+    print(f"  of which Join -> in the room: p50 {signaling:.1f} ms")
 
 
 def nth_person(bench: Bench, size: int) -> float:
@@ -224,6 +271,11 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--pairs-only", action="store_true", help="skip the 4th/6th person runs")
     parser.add_argument("--verbose", action="store_true", help="print each trial's timeline")
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="interleave trials greeted on the pre-join page with trials greeted at Join",
+    )
     args = parser.parse_args()
     if not (REPO / "src" / "salon" / "static" / "index.html").exists():
         sys.exit("build the client first: make web")
@@ -246,18 +298,23 @@ def main() -> None:
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
                 bench = Bench(browser, url)
-                two, joined = pairs(bench, args.trials, args.verbose)
+                runs: dict[str, tuple[list[float], list[float]]] = {}
+                modes = [("greeted on the pre-join page", True)]
+                if args.compare:
+                    modes.append(("greeted at Join (before #17)", False))
+                for _ in range(args.trials):  # interleaved, one trial of each at a time
+                    for label, early in modes:
+                        two, joined = pairs(bench, 1, args.verbose, early)
+                        done = runs.setdefault(label, ([], []))
+                        done[0].extend(two)
+                        done[1].extend(joined)
                 fourth = None if args.pairs_only else nth_person(bench, 4)
                 sixth = None if args.pairs_only else nth_person(bench, 6)
                 browser.close()
         finally:
             stop_process(proc)
-    print(f"two people, {len(two)} trials: Join pressed -> first remote frame on both sides")
-    print(f"  p50 {statistics.median(two):7.1f} ms")
-    print(f"  p95 {percentile(two, 0.95):7.1f} ms")
-    print(f"  min {min(two):7.1f} ms   max {max(two):7.1f} ms")
-    signaling = statistics.median(joined)
-    print(f"  of which Join -> in the room (WebSocket, hello, join): p50 {signaling:.1f} ms")
+    for label, (two, joined) in runs.items():
+        report(label, two, joined)
     if fourth is not None and sixth is not None:
         print(f"4th person fully connected to everyone: {fourth:7.1f} ms")
         print(f"6th person fully connected to everyone: {sixth:7.1f} ms")

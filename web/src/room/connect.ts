@@ -119,15 +119,18 @@ export function parseRoomInput(input: string): string | null {
 
 /**
  * Connect under `name` and join `roomId`; resolves once `joined` arrives, or once the
- * server says this side waits in the room's lobby (`lobby_waiting`).
+ * server says this side waits in the room's lobby (`lobby_waiting`). `greeted`: a connection
+ * already greeted under `name` (the pre-join page's, see `EarlyGreeting`) to join on, instead
+ * of opening one; it is closed, like one opened here, when the join fails.
  */
 export async function joinRoom(
   name: string,
   roomId: string,
   media: LocalMedia,
   options: JoinOptions = {},
+  greeted: SignalingClient | null = null,
 ): Promise<{ client: SignalingClient; session: RoomSession }> {
-  const client = await connectAs(name);
+  const client = greeted ?? (await connectAs(name));
   const session = new RoomSession(client, media);
   const offs: (() => void)[] = [];
   try {

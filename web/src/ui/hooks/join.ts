@@ -1,6 +1,7 @@
-import { useEffect, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { reconcileWithWelcome } from "../../account/account";
 import { joinRoom } from "../../room/connect";
+import { EarlyGreeting } from "../../room/early";
 import { hostKeyFor } from "../../room/hostKeys";
 import { inviteFor } from "../../room/invites";
 import type { Departure } from "../../room/hosting";
@@ -29,9 +30,52 @@ export type JoinStep =
 /** Departures a person did not choose: each has its own page, without a way back in. */
 const PUT_OUT = new Set(["removed", "ended", "denied"]);
 
-/** Joining and leaving one room: the steps the room page shows. */
-export function useRoomJoin(roomId: string, media: LocalMedia) {
+/** How long the name must stay unchanged before the pre-join page greets the server with it. */
+export const EARLY_GREETING_DELAY_MS = 500;
+
+/** Who the pre-join page would join as: the name, and the signed-in account's id or "". */
+export interface Joiner {
+  name: string;
+  who: string;
+}
+
+/**
+ * Joining and leaving one room: the steps the room page shows. While a guest is on the
+ * pre-join page with a name to join under (`joiner`; `null`: no name yet, or one the page
+ * will not send), the signaling connection is opened and greeted ahead of Join
+ * (src/room/early.ts). Not when signed in: a signed-in `hello` takes the account's place
+ * over wherever it is (docs/PROTOCOL.md §2.8), so it waits for Join.
+ */
+export function useRoomJoin(roomId: string, media: LocalMedia, joiner: Joiner | null = null) {
   const [state, setState] = useState<JoinStep>({ step: "prejoin", error: null });
+  const early = useRef<EarlyGreeting | null>(null);
+  early.current ??= new EarlyGreeting();
+  const who = joiner?.who ?? "";
+  // Back from another tab (where the person may have signed in): greet again, with the
+  // cookies as they are now.
+  const [returns, setReturns] = useState(0);
+  useEffect(() => {
+    const back = () => {
+      if (document.visibilityState !== "visible") return;
+      early.current?.drop();
+      setReturns((n) => n + 1);
+    };
+    document.addEventListener("visibilitychange", back);
+    return () => document.removeEventListener("visibilitychange", back);
+  }, []);
+
+  const prejoin = state.step === "prejoin";
+  const name = joiner !== null && joiner.who === "" ? joiner.name : null;
+  useEffect(() => {
+    if (!prejoin) return;
+    if (name === null) {
+      early.current?.drop(); // the name was cleared, or the person signed in
+      return;
+    }
+    const timer = setTimeout(() => early.current?.prepare(name), EARLY_GREETING_DELAY_MS);
+    return () => clearTimeout(timer);
+  }, [prejoin, name, returns]);
+  useEffect(() => () => early.current?.drop(), []); // the page is left
 
   useEffect(() => {
     if (state.step !== "in") return;
@@ -54,11 +98,13 @@ export function useRoomJoin(roomId: string, media: LocalMedia) {
   const join = async (name: string, password = "") => {
     setState({ step: "connecting" });
     try {
-      const { client, session } = await joinRoom(name, roomId, media, {
+      const greeted = (await early.current?.take(name, who)) ?? null;
+      const options = {
         ...(password !== "" ? { password } : {}),
         hostKey: hostKeyFor(roomId),
         invite: inviteFor(roomId),
-      });
+      };
+      const { client, session } = await joinRoom(name, roomId, media, options, greeted);
       reconcileWithWelcome(accounts, client.welcome);
       setState({ step: "in", client, session });
     } catch (error) {

@@ -1,7 +1,8 @@
-import { useState } from "react";
+import { useMemo, useState } from "react";
 import type { RoomSession } from "../../room/session";
 import type { LocalMedia } from "../../rtc/media";
 import type { SignalingClient } from "../../signaling/client";
+import { nameTooLong } from "../components/NameField";
 import { LeftPage, LobbyWaiting, PutOutPage } from "../components/RoomExits";
 import { RoomView } from "../components/RoomView";
 import { SignedInPage } from "../components/SignInRequired";
@@ -29,7 +30,10 @@ function RoomFlow({ roomId }: { roomId: string }) {
   const display = useDisplayName();
   const name = display.name;
   const [password, setPassword] = useState("");
-  const { state, join, leave, cancel, clearError } = useRoomJoin(roomId, media);
+  const sendable = name.trim() !== "" && (display.account !== null || !nameTooLong(name));
+  const who = display.account?.id ?? "";
+  const joiner = useMemo(() => (sendable ? { name: name.trim(), who } : null), [sendable, name, who]);
+  const { state, join, leave, cancel, clearError } = useRoomJoin(roomId, media, joiner);
   const again = () => void join(name.trim(), password);
 
   if (state.step === "in") {

@@ -1,0 +1,153 @@
+"""The pre-join page greets the server early (issue #17): in real Chromium, the room page opens
+its signaling socket and says ``hello`` while the person is still on the pre-join page, and
+pressing Join sends only ``join`` on that socket. Nobody sees the early socket: a presence
+watcher and the room's members, both raw protocol clients, hear nothing of it until Join.
+Leaving the pre-join page closes it. (A greeted socket that never joins is closed by the
+server's idle deadline, tests/integration/test_abuse.py; the page then lets it go instead of
+resuming it, web/src/room/early.test.ts.)"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Person, new_room
+from tests.e2e.test_bad_peer import WAIT_S, Foreign
+
+pytestmark = pytest.mark.e2e
+
+
+class Sockets:
+    """Every WebSocket a page opens to ``/ws``, with the client messages each sent and the
+    message types it received (Playwright's ``websocket`` events, on Playwright's thread)."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.sockets: list[Any] = []
+        self.sent: list[list[dict[str, Any]]] = []
+        self.received: list[list[str]] = []
+        self._lock = threading.Lock()
+        page.on("websocket", self._opened)
+
+    def _opened(self, ws: Any) -> None:
+        if not ws.url.endswith("/ws"):
+            return
+        with self._lock:
+            index = len(self.sent)
+            self.sockets.append(ws)
+            self.sent.append([])
+            self.received.append([])
+        ws.on("framesent", lambda payload: self._sent(index, payload))
+        ws.on("framereceived", lambda payload: self._received(index, payload))
+
+    def _sent(self, index: int, payload: str | bytes) -> None:
+        with self._lock:
+            self.sent[index].append(json.loads(payload))
+
+    def _received(self, index: int, payload: str | bytes) -> None:
+        with self._lock:
+            self.received[index].append(str(json.loads(payload).get("type")))
+
+    def saying_hello_as(self, name: str) -> list[int]:
+        """Indexes of the sockets that said ``hello`` under ``name``."""
+        with self._lock:
+            return [
+                i
+                for i, messages in enumerate(self.sent)
+                if any(m.get("type") == "hello" and m.get("name") == name for m in messages)
+            ]
+
+    def greeted_early(self, name: str) -> int:
+        """The one socket that said ``hello`` under ``name`` and got its ``welcome``, once the
+        page marks its early greeting done."""
+        self.page.wait_for_function(GREETED, timeout=WAIT_S * 1000)
+        found = self.saying_hello_as(name)
+        assert len(found) == 1, f"{len(found)} sockets said hello as {name}"
+        with self._lock:
+            assert "welcome" in self.received[found[0]]
+        return found[0]
+
+    def types(self, index: int) -> list[str]:
+        with self._lock:
+            return [str(m.get("type")) for m in self.sent[index]]
+
+
+GREETED = "() => performance.getEntriesByName('salon:prejoin-greeted').length > 0"
+
+
+def greeted(client: Foreign, name: str, **hello: Any) -> Foreign:
+    client.send(type="hello", versions=[1], name=name, **hello)
+    welcome = client.expect(lambda m: m["type"] == "welcome", "welcome")
+    client.id = welcome["id"]
+    return client
+
+
+def heard_so_far(client: Foreign) -> list[dict[str, Any]]:
+    """Everything ``client`` was sent before now: a ``ping`` answered by ``pong`` proves the
+    server has written what it queued for it earlier."""
+    client.send(type="ping")
+    client.expect(lambda m: m["type"] == "pong", "pong")
+    return list(client.seen)
+
+
+@pytest.fixture
+def watcher(server: str) -> Iterator[Foreign]:
+    client = greeted(Foreign(server), "watcher")
+    client.send(type="presence_watch", watch=True)
+    client.expect(lambda m: m["type"] == "presence", "presence")
+    yield client
+    client.close()
+
+
+def test_the_pre_join_page_greets_early_unseen_and_join_uses_that_socket(
+    person: Person, server: str, watcher: Foreign
+) -> None:
+    page = person()
+    room = new_room(page)
+    bob = greeted(Foreign(server), "bob")
+    try:
+        bob.send(type="join", room=room)
+        bob.expect(lambda m: m["type"] == "joined", "joined")
+        sockets = Sockets(page)
+        page.goto(f"/r/{room}")
+        page.get_by_label("Your name").fill("ann")
+        early = sockets.greeted_early("ann")
+        page.get_by_role("button", name="Join now").and_(page.locator(":enabled")).wait_for()
+
+        # Greeted (the server has answered its hello) and unseen: no presence change, no
+        # member_joined, and it has sent nothing but its hello.
+        assert not any(m["type"] == "presence_changed" for m in heard_so_far(watcher))
+        assert not any(m["type"] == "member_joined" for m in heard_so_far(bob))
+        assert sockets.types(early) == ["hello"]
+
+        page.get_by_role("button", name="Join now").click()
+        page.get_by_test_id("room").wait_for()
+        joined = bob.expect(lambda m: m["type"] == "member_joined", "member_joined")
+        assert joined["member"]["name"] == "ann"
+        # Join went on the early socket: one hello as ann, then its join on the same socket.
+        assert sockets.saying_hello_as("ann") == [early]
+        assert sockets.types(early)[:2] == ["hello", "join"]
+        assert not sockets.sockets[early].is_closed()
+        assert not any(m["type"] == "presence_changed" for m in heard_so_far(watcher))
+    finally:
+        bob.close()
+
+
+def test_leaving_the_pre_join_page_closes_its_socket(
+    person: Person, server: str, watcher: Foreign
+) -> None:
+    page = person()
+    room = new_room(page)
+    sockets = Sockets(page)
+    page.goto(f"/r/{room}")
+    page.get_by_label("Your name").fill("cat")
+    early = sockets.greeted_early("cat")
+    with sockets.sockets[early].expect_event("close", timeout=WAIT_S * 1000):
+        page.get_by_test_id("brand-home").click()  # back to the home page, in the page
+    page.get_by_role("button", name="New meeting").wait_for()
+    assert sockets.types(early) == ["hello"]  # it never joined
+    assert not any(m["type"] == "presence_changed" for m in heard_so_far(watcher))
