@@ -94,6 +94,15 @@ def heard_so_far(client: Foreign) -> list[dict[str, Any]]:
     return list(client.seen)
 
 
+def on_pre_join(page: Any, room: str, name: str) -> tuple[Sockets, int]:
+    """Open ``room``'s pre-join page, type ``name``, and wait until the page has greeted the
+    server early; returns the page's sockets and the index of the early one."""
+    sockets = Sockets(page)
+    page.goto(f"/r/{room}")
+    page.get_by_label("Your name").fill(name)
+    return sockets, sockets.greeted_early(name)
+
+
 @pytest.fixture
 def watcher(server: str) -> Iterator[Foreign]:
     client = greeted(Foreign(server), "watcher")
@@ -112,10 +121,7 @@ def test_the_pre_join_page_greets_early_unseen_and_join_uses_that_socket(
     try:
         bob.send(type="join", room=room)
         bob.expect(lambda m: m["type"] == "joined", "joined")
-        sockets = Sockets(page)
-        page.goto(f"/r/{room}")
-        page.get_by_label("Your name").fill("ann")
-        early = sockets.greeted_early("ann")
+        sockets, early = on_pre_join(page, room, "ann")
         page.get_by_role("button", name="Join now").and_(page.locator(":enabled")).wait_for()
 
         # Greeted (the server has answered its hello) and unseen: no presence change, no
@@ -141,11 +147,7 @@ def test_leaving_the_pre_join_page_closes_its_socket(
     person: Person, server: str, watcher: Foreign
 ) -> None:
     page = person()
-    room = new_room(page)
-    sockets = Sockets(page)
-    page.goto(f"/r/{room}")
-    page.get_by_label("Your name").fill("cat")
-    early = sockets.greeted_early("cat")
+    sockets, early = on_pre_join(page, new_room(page), "cat")
     with sockets.sockets[early].expect_event("close", timeout=WAIT_S * 1000):
         page.get_by_test_id("brand-home").click()  # back to the home page, in the page
     page.get_by_role("button", name="New meeting").wait_for()
