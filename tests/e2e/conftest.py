@@ -131,6 +131,27 @@ def _trace_websocket(ws: Any) -> None:
     ws.on("framesent", lambda frame: print("ws >", str(frame)[:120]))
 
 
+def _watch(page: Any) -> None:
+    """Set up a page of a person (once): no page may raise a dialog (an alert() would mean
+    injected script ran: they are recorded in ``page.salon_dialogs``); what the page
+    complained about is printed, for pytest to show when a test fails."""
+    if hasattr(page, "salon_dialogs"):
+        return
+    page.set_default_timeout(15_000)
+    dialogs: list[str] = []
+    page.salon_dialogs = dialogs
+
+    def on_dialog(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    page.on("console", lambda m: m.type in ("warning", "error") and print("console:", m.text))
+    page.on("pageerror", lambda error: print("page error:", error))
+    if os.environ.get("SALON_E2E_WS"):
+        page.on("websocket", _trace_websocket)
+
+
 @pytest.fixture
 def person(browser: Any, server: str) -> Iterator[Person]:
     """``person(deny_camera=False)`` opens a fresh context (a new person) and returns a page;
@@ -153,22 +174,9 @@ def person(browser: Any, server: str) -> Iterator[Person]:
         if deny_camera:
             context.add_init_script(DENY_CAMERA)
         contexts.append(context)
+        context.on("page", _watch)  # a second tab of the same person too
         page = context.new_page()
-        page.set_default_timeout(15_000)
-        # No page may raise a dialog (an alert() would mean injected script ran).
-        dialogs: list[str] = []
-        page.salon_dialogs = dialogs
-
-        def on_dialog(dialog: Any) -> None:
-            dialogs.append(dialog.message)
-            dialog.dismiss()
-
-        page.on("dialog", on_dialog)
-        # Shown by pytest when a test fails: what the page complained about.
-        page.on("console", lambda m: m.type in ("warning", "error") and print("console:", m.text))
-        page.on("pageerror", lambda error: print("page error:", error))
-        if os.environ.get("SALON_E2E_WS"):
-            page.on("websocket", _trace_websocket)
+        _watch(page)
         return page
 
     yield open_person

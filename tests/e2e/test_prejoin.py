@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Person, new_room
+from tests.e2e.conftest import Person, join_room, new_room, register, tile, wait_for_media
+from tests.e2e.test_accounts import PASSWORD
 from tests.e2e.test_bad_peer import WAIT_S, Foreign
 
 pytestmark = pytest.mark.e2e
@@ -94,12 +95,14 @@ def heard_so_far(client: Foreign) -> list[dict[str, Any]]:
     return list(client.seen)
 
 
-def on_pre_join(page: Any, room: str, name: str) -> tuple[Sockets, int]:
-    """Open ``room``'s pre-join page, type ``name``, and wait until the page has greeted the
-    server early; returns the page's sockets and the index of the early one."""
+def on_pre_join(page: Any, room: str, name: str, *, signed_in: bool = False) -> tuple[Sockets, int]:
+    """Open ``room``'s pre-join page, type ``name`` (``signed_in``: the account's name is
+    there already), and wait until the page has greeted the server early; returns the page's
+    sockets and the index of the early one."""
     sockets = Sockets(page)
     page.goto(f"/r/{room}")
-    page.get_by_label("Your name").fill(name)
+    if not signed_in:
+        page.get_by_label("Your name").fill(name)
     return sockets, sockets.greeted_early(name)
 
 
@@ -153,3 +156,42 @@ def test_leaving_the_pre_join_page_closes_its_socket(
     page.get_by_role("button", name="New meeting").wait_for()
     assert sockets.types(early) == ["hello"]  # it never joined
     assert not any(m["type"] == "presence_changed" for m in heard_so_far(watcher))
+
+
+def test_a_second_tab_leaves_a_signed_in_persons_call_alone_until_it_joins(
+    person: Person,
+) -> None:
+    """The same account in two tabs: the second tab's pre-join page (its connection check and
+    its early greeting, both signed in) ends nothing; its Join takes the person's seat over,
+    and the first tab says why it is out (docs/PROTOCOL.md §2.8)."""
+    first = person()
+    register(first, "twotabs_e2e", PASSWORD, "Tess")
+    room = new_room(first)
+    bob = person()
+    join_room(bob, room, "bob")
+    first.goto(f"/r/{room}")
+    first.get_by_role("button", name="Join now").click()
+    first.get_by_test_id("room").wait_for()
+    wait_for_media(bob, ["Tess"])
+
+    second = first.context.new_page()  # same browser, same session cookie
+    sockets, early = on_pre_join(second, room, "Tess", signed_in=True)
+    checked = second.get_by_test_id("connection-check").and_(second.locator("[data-step=done]"))
+    checked.wait_for(state="attached")
+    checks = [i for i, sent in enumerate(sockets.sent) if i != early and sent]
+    assert checks, "the connection check said no hello"
+    assert sockets.types(early) == ["hello"]
+    # The first tab's call goes on: bob still decodes it, and it is still in the room.
+    wait_for_media(bob, ["Tess"])
+    wait_for_media(first, ["bob"])
+    assert first.get_by_test_id("room").is_visible()
+    assert tile(bob, "Tess").count() == 1
+
+    second.get_by_role("button", name="Join now").click()
+    second.get_by_test_id("room").wait_for()
+    first.get_by_text("was opened in another tab or window").wait_for()
+    assert sockets.types(early)[:2] == ["hello", "join"]  # on its early socket
+    wait_for_media(second, ["bob"])
+    wait_for_media(bob, ["Tess"])  # from the second tab now
+    tile(bob, "Tess").wait_for()
+    assert tile(bob, "Tess").count() == 1

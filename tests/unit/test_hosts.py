@@ -1110,8 +1110,8 @@ async def test_after_a_restart_an_older_token_of_a_removed_account_seats_it_nowh
     first = await connect(signed, "Sam", account="sam")
     await first.send(type="join", room="r")
     old = first.token  # names the room
-    second = await connect(signed, "Sam", account="sam")  # newest wins: the first place ends
-    await second.send(type="join", room="r")
+    second = await connect(signed, "Sam", account="sam")
+    await second.send(type="join", room="r")  # newest wins: the first place ends
     await host.send(type="remove", id=second.id)
     await signed.hub.settle(1)
     after = restarted(signed, keys)

@@ -16,10 +16,14 @@ from salon.protocol import CloseCode
 from salon.protocol.messages import (
     Error,
     IncomingCall,
+    Joined,
+    MemberJoined,
+    MemberLeft,
     Presence,
     PresenceChanged,
     ResumeTokenIssued,
     Ringing,
+    RoomState,
     SignedInAccount,
     Unreachable,
     Welcome,
@@ -313,14 +317,59 @@ async def test_a_signed_in_account_is_never_moved_aside(open_hub: Hub) -> None:
     assert guest.take() == []
 
 
-async def test_the_same_account_twice_newest_wins_reachable_or_not(open_hub: Hub) -> None:
-    first = await _greeted(open_hub, "x", account=ZOE)
+REPLACED = [(CloseCode.REPLACED, "this account took its place from another connection")]
+
+
+async def test_a_reachable_hello_of_the_same_account_takes_its_place_at_once(
+    open_hub: Hub,
+) -> None:
+    first = await _greeted(open_hub, "x", account=ZOE, reachable=True)
     second = await _greeted(open_hub, "x", account=ZOE, reachable=True)
-    assert first.transport.closes == [(CloseCode.REPLACED, "signed in from another connection")]
+    assert first.transport.closes == REPLACED
     assert open_hub.online() == 1
-    await _greeted(open_hub, "x", account=ZOE)
-    assert second.transport.closes == [(CloseCode.REPLACED, "signed in from another connection")]
-    assert open_hub.online() == 1
+    assert second.welcome is not None and second.welcome.name == ZOE.display_name
+
+
+async def test_a_plain_hello_of_the_same_account_takes_nothing_until_it_joins(
+    open_hub: Hub,
+) -> None:
+    """A second tab on the pre-join page (or its connection check) says a plain hello: the
+    first tab keeps its call. The second one's join takes the account's place over."""
+    first = await _greeted(open_hub, "x", account=ZOE, reachable=True)
+    await first.send(type="join", room="r")
+    guest = await _greeted(open_hub, "guest")
+    await guest.send(type="join", room="r")
+    first.take()
+    guest.take()
+    second = await _greeted(open_hub, "x", account=ZOE)
+    check = await _greeted(open_hub, "x", account=ZOE)
+    check.closed()
+    assert first.transport.closes == [] and first.take() == []
+    assert guest.take() == []  # the room heard of nobody
+    assert open_hub.online() == 3
+
+    await second.send(type="join", room="r")
+    assert first.transport.closes == REPLACED
+    joined, hosts, left = guest.take()  # the same person, who hosted the room, takes over
+    assert isinstance(joined, MemberJoined) and joined.member.id == second.id
+    assert isinstance(hosts, RoomState) and hosts.hosts == [first.id, second.id]
+    assert isinstance(left, MemberLeft) and left.id == first.id
+    assert open_hub.online() == 2
+    assert isinstance(second.take()[0], Joined)
+
+
+async def test_a_call_from_another_connection_of_the_account_takes_its_place(
+    open_hub: Hub,
+) -> None:
+    reachable = await _greeted(open_hub, "x", account=ZOE, reachable=True)
+    callee = await _greeted(open_hub, "callee", reachable=True)
+    second = await _greeted(open_hub, "x", account=ZOE)
+    await second.send(type="call", name=ZOE.display_name)  # its own other tab
+    assert second.take_one(Error).code == "self_call"
+    assert reachable.transport.closes == []
+    await second.send(type="call", name="callee")
+    assert reachable.transport.closes == REPLACED
+    assert callee.take_one(IncomingCall).name == ZOE.display_name
 
 
 # ------------------------------------------------------------------------------ after a restart

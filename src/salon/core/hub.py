@@ -39,7 +39,7 @@ from salon.core.place import Place, TokenMint
 from salon.core.recordings import RecordingRooms
 from salon.core.resume import Claims, ResumeTokens
 from salon.core.room import Room
-from salon.core.rooms import CALL_ROOM_PREFIX, send
+from salon.core.rooms import CALL_ROOM_PREFIX, account_of, send
 from salon.core.settings import LimitSettings
 from salon.protocol import CloseCode, ErrorCode, Outgoing
 from salon.protocol.messages import (
@@ -105,7 +105,9 @@ class Hub(RecordingRooms):
         """:meth:`arrive`, but a guest first: ``name_taken`` when a registered account's
         username or display name has the guest's :func:`~salon.core.names.name_key`.
         A signed-in member ``owns`` its account's names: a guest holding one of them as its
-        reachable name is moved aside first (it gets ``unreachable``).
+        reachable name is moved aside first (it gets ``unreachable``). A signed-in member
+        holds its account (:meth:`hold_account`) only when ``reachable``: until it joins a
+        room or calls, the account's other place keeps its own.
 
         A reachable name is also claimed in the directory: ``name_taken`` when a member of
         another process holds it; nothing changed then. A name a local guest holds and this
@@ -130,7 +132,7 @@ class Hub(RecordingRooms):
             raise fail(ErrorCode.NAME_TAKEN, f"someone online is already called {member.name!r}")
         for held in aside:
             self._move_aside(held)
-        self.arrive(member, reachable=reachable)
+        self.arrive(member, reachable=reachable, holds_account=reachable)
 
     def _aside(self, signed_in: bool, owns: Collection[str]) -> set[str]:
         """The name keys of ``owns`` that guests hold as reachable names: a signed-in member
@@ -138,10 +140,14 @@ class Hub(RecordingRooms):
         keys = {validate.name_key(name) for name in owns} if signed_in else set()
         return {key for key in keys if self._held_by_guest(key)}
 
-    def arrive(self, member: Member, *, reachable: bool = False) -> None:
+    def arrive(
+        self, member: Member, *, reachable: bool = False, holds_account: bool = True
+    ) -> None:
         """Count ``member`` online. ``reachable``: also callable by its name and listed in
         ``presence``; ``name_taken`` when another reachable member's name has its key.
-        Names that are not reachable need not be unique."""
+        Names that are not reachable need not be unique. ``holds_account``: a signed-in
+        member becomes its account's place here (see :meth:`hold_account`; the caller has
+        ended any other)."""
         key = validate.name_key(member.name)
         if reachable and key in self._names:
             raise fail(ErrorCode.NAME_TAKEN, f"someone online is already called {member.name!r}")
@@ -149,7 +155,7 @@ class Hub(RecordingRooms):
         if isinstance(member, Place):
             self._places[member.id] = member
             member.reachable = reachable
-            if member.account is not None:
+            if member.account is not None and holds_account:
                 self._accounts[member.account] = member
         if reachable:
             self._names[key] = member
@@ -309,9 +315,38 @@ class Hub(RecordingRooms):
         """The reachable names held here: (name key, member id) pairs."""
         return [(key, member.id) for key, member in self._names.items()]
 
-    def place_of_account(self, account: str) -> Place | None:
-        """The place signed in as ``account`` (username), if any."""
-        return self._accounts.get(account)
+    def hold_account(self, member: Member) -> None:
+        """Make ``member`` its account's one place on this process (newest wins,
+        docs/PROTOCOL.md §2.8): the account's other place, if any, is closed with 4005 and
+        ends at once (its room hears ``member_left``). Called when a signed-in member joins
+        a room or a lobby, calls, or says a reachable ``hello`` (before it arrives: then only
+        the other place ends). A guest, or the member that holds its account already:
+        nothing."""
+        if not isinstance(member, Place) or member.account is None:
+            return
+        held = self._accounts.get(member.account)
+        if held is member:
+            return
+        if held is not None:
+            held.kick(CloseCode.REPLACED, "this account took its place from another connection")
+            self.depart(held)
+        if self._online.get(member.id) is member:
+            self._accounts[member.account] = member
+
+    def _seat_taken_back(self, member: Member, room: Room) -> Way | None:
+        """A signed-in member whose account's place is seated in ``room`` takes that seat
+        over, past the lock, the lobby, the password and a full room, as a host when that
+        place was one: the same person, proven by its session, not a newcomer."""
+        account = account_of(member)
+        held = self._accounts.get(account) if account is not None else None
+        if held is None or held is member or room.allowed is not None:
+            return None
+        if held.id not in room.seats or held.id in room.recorders:
+            return None
+        return Way.HOST if held.id in room.hosts else Way.SEAT
+
+    def _took_place(self, member: Member) -> None:
+        self.hold_account(member)
 
     def lose(self, place: Place, unsent: list[Outgoing], *, dropped: bool = False) -> None:
         """The place's connection is gone without a goodbye: keep the place for the grace
@@ -462,8 +497,9 @@ class Hub(RecordingRooms):
         callee = self._names.get(validate.name_key(name))
         if callee is None:
             raise fail(ErrorCode.NOT_ONLINE, f"nobody reachable as {name!r} is online")
-        if callee is caller:
-            raise fail(ErrorCode.SELF_CALL, "you cannot call yourself")
+        account = account_of(caller)
+        if callee is caller or (account is not None and account_of(callee) == account):
+            raise fail(ErrorCode.SELF_CALL, "you cannot call yourself")  # or your other tab
         if self.calls.of(caller.id) is not None or self._in_call_room(caller):
             raise fail(ErrorCode.IN_CALL, "you are already in a call")
         call = Call(
@@ -476,6 +512,7 @@ class Hub(RecordingRooms):
             send(caller, CallEnded(call=call.id, reason="busy"))
             self.observer.call("busy")
             return
+        self.hold_account(caller)  # newest wins: a call is made from this connection
         self.calls.ring(call)
         send(caller, Ringing(call=call.id, name=callee.name))
         send(callee, IncomingCall(call=call.id, sender=caller.id, name=caller.name))

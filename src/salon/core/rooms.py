@@ -171,7 +171,7 @@ class Rooms(ChatRooms):
             joiner = Joiner(
                 member.id, account_of(member), address_of(member), password, host_key, role
             )
-            way = await self._way_in(member, room, joiner)
+            way = self._seat_taken_back(member, room) or await self._way_in(member, room, joiner)
             if way is None:
                 return  # disconnected while we waited: seat no ghost
             self._may_enter(room, joiner)
@@ -183,9 +183,20 @@ class Rooms(ChatRooms):
             else:
                 recorder = way is Way.RECORDER
                 self._seat(member, room, media, host=way is Way.HOST, recorder=recorder)
+            self._took_place(member)
         finally:
             self._loading -= Counter({room.id: 1})
             self._forget_if_idle(room)  # a refused first joiner leaves no empty room behind
+
+    def _seat_taken_back(self, member: Member, room: Room) -> Way | None:
+        """How ``member`` is seated when it is the same person as a member seated in ``room``
+        whose place it takes over (the hub knows accounts): the way that member sat; None
+        for anyone else, who gets in by the rules."""
+        return None
+
+    def _took_place(self, member: Member) -> None:
+        """``member`` was just seated or began to wait in a lobby (the hub then ends the older
+        place of the same person, :meth:`~salon.core.hub.Hub.hold_account`)."""
 
     def _invited(self, token: str | None, room_id: str) -> Role | None:
         """What a valid invitation for ``room_id`` lets its holder do; None for none. A

@@ -272,15 +272,14 @@ class Session:
         if account is not None:
             name = account.display_name  # hello.name is ignored when signed in
             owns = (account.username, account.display_name)
-            # Newest wins: the same account signing in again takes its place at once.
-            held = self.hub.place_of_account(account.username)
-            if held is not None:
-                held.kick(CloseCode.REPLACED, "signed in from another connection")
-                self.hub.depart(held)
         else:
             name = validate.display_name(msg.name, self.hub.limits.max_name_chars)
         member_id = secrets.token_urlsafe(9)
         place = self.hub.new_place(member_id, name, None if account is None else account.username)
+        if msg.reachable:
+            # Newest wins: reachable as the account, this connection is its place from now
+            # on. A plain hello waits for a join (a pre-join page, another tab's check).
+            self.hub.hold_account(place)
         await self.hub.greet(
             place, signed_in=account is not None, reachable=msg.reachable, owns=owns
         )

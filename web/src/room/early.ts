@@ -1,11 +1,11 @@
 /**
  * The pre-join page's signaling connection, opened and greeted while the person is still
  * looking at their preview, so that pressing Join costs one `join` and not a TCP, TLS and
- * WebSocket handshake and a `hello` first. Guests only (see `useRoomJoin`): a signed-in
- * `hello` takes over the account's place wherever it is (docs/PROTOCOL.md §2.8).
+ * WebSocket handshake and a `hello` first.
  *
- * Nobody sees a guest's early connection: its name is not reachable, so it is in no presence
- * list (§4.4), and no room hears of it until `join`. It is let go after `EARLY_LIFETIME_MS`,
+ * Nobody sees the early connection: its name is not reachable, so it is in no presence list
+ * (§4.4), no room hears of it until `join`, and a signed-in one takes nothing from the
+ * account's place in another tab until `join` (§2.8). It is let go after `EARLY_LIFETIME_MS`,
  * well inside the server's idle deadline for a greeted connection that joins nothing
  * (`idle_greeted_seconds`, default 120, §2.1 item 6), and at once if the server closes it
  * first: it is never resumed. Join then opens a new one. A refused `hello` (a name the server

@@ -40,11 +40,11 @@ export interface Joiner {
 }
 
 /**
- * Joining and leaving one room: the steps the room page shows. While a guest is on the
+ * Joining and leaving one room: the steps the room page shows. While the person is on the
  * pre-join page with a name to join under (`joiner`; `null`: no name yet, or one the page
  * will not send), the signaling connection is opened and greeted ahead of Join
- * (src/room/early.ts). Not when signed in: a signed-in `hello` takes the account's place
- * over wherever it is (docs/PROTOCOL.md §2.8), so it waits for Join.
+ * (src/room/early.ts), as a guest or as the signed-in account: a plain `hello` takes nothing
+ * from the account's place in another tab until Join (docs/PROTOCOL.md §2.8).
  */
 export function useRoomJoin(roomId: string, media: LocalMedia, joiner: Joiner | null = null) {
   const [state, setState] = useState<JoinStep>({ step: "prejoin", error: null });
@@ -65,16 +65,16 @@ export function useRoomJoin(roomId: string, media: LocalMedia, joiner: Joiner | 
   }, []);
 
   const prejoin = state.step === "prejoin";
-  const name = joiner !== null && joiner.who === "" ? joiner.name : null;
+  const name = joiner?.name ?? null;
   useEffect(() => {
     if (!prejoin) return;
     if (name === null) {
-      early.current?.drop(); // the name was cleared, or the person signed in
+      early.current?.drop(); // the name was cleared
       return;
     }
-    const timer = setTimeout(() => early.current?.prepare(name), EARLY_GREETING_DELAY_MS);
+    const timer = setTimeout(() => early.current?.prepare(name, who), EARLY_GREETING_DELAY_MS);
     return () => clearTimeout(timer);
-  }, [prejoin, name, returns]);
+  }, [prejoin, name, who, returns]);
   useEffect(() => () => early.current?.drop(), []); // the page is left
 
   useEffect(() => {
