@@ -11,9 +11,16 @@ Join then sends only ``join``. ``--compare`` interleaves those trials with ones 
 as soon as the name is typed, before the page greets early (its greeting waits 500 ms for the
 name to settle), so that Join opens the socket and says ``hello`` itself, as before issue #17.
 
+``--floor`` interleaves trials of the in-page floor (two RTCPeerConnections in one page, no
+server) and prints each mode's ratio to it; ``--against DIR`` interleaves trials against another
+server serving the client built in DIR (an A/B of client changes); ``--rtt MS`` puts the
+server MS ms (round trip) away from the browsers, in a network namespace (root). Each mode
+also prints the median of the client's User Timing marks, the steps of setting the call up.
+
 Run after building the client (``make web``)::
 
-    .venv/bin/python bench/call_setup.py [--trials 20] [--compare] [--pairs-only]
+    .venv/bin/python bench/call_setup.py [--trials 20] [--compare] [--pairs-only] [--floor]
+        [--against DIR ...] [--rtt MS] [--verbose]
 
 Target: p50 <= 200 ms on loopback.
 """
@@ -21,6 +28,7 @@ Target: p50 <= 200 ms on loopback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import socket
 import ssl
@@ -30,6 +38,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +47,7 @@ from playwright.sync_api import sync_playwright
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a script: make the repository's `tests` importable
 
+from tests.e2e.faults import ImpairedLink  # noqa: E402
 from tests.support import CHROMIUM, CHROMIUM_ARGS, stop_process  # noqa: E402
 
 SALON = REPO / ".venv" / "bin" / "salon"
@@ -58,6 +68,13 @@ FIRST_FRAMES = """
       }
     });
   };
+  // Main-thread tasks over 50 ms: [start, duration] in wall-clock ms.
+  window.__longTasks = [];
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      window.__longTasks.push([performance.timeOrigin + e.startTime, e.duration]);
+    }
+  }).observe({ type: "longtask" });
   new MutationObserver(() => {
     document.querySelectorAll("video").forEach(watch);
     if (!window.__inRoom && document.querySelector('[data-testid="room"]')) {
@@ -83,6 +100,60 @@ CHECKED = (
 
 GREETED = "() => performance.getEntriesByName('salon:prejoin-greeted').length > 0"
 
+# The floor: two RTCPeerConnections in one page, no server. Both send the fake camera at
+# 640x480 and the microphone, as two people in Salon do; one offer, one answer, candidates
+# handed over as they come. Like a Salon trial, the camera is running before the clock starts.
+# Returns ms from the start to the first decoded remote frame on both connections.
+FLOOR = """
+async () => {
+  const now = () => performance.timeOrigin + performance.now();
+  const media = {audio: true, video: {width: 640, height: 480}};
+  const stream = await navigator.mediaDevices.getUserMedia(media);
+  const shown = (track) => {
+    const video = document.createElement("video");
+    video.muted = true;
+    video.srcObject = new MediaStream([track]);
+    document.body.append(video);
+    video.play();
+    return new Promise((resolve) => video.requestVideoFrameCallback(() => resolve(now())));
+  };
+  await shown(stream.getVideoTracks()[0]);  // the preview is live
+  const start = now();
+  const a = new RTCPeerConnection(), b = new RTCPeerConnection();
+  const firsts = [a, b].map((pc) => new Promise((resolve) => {
+    pc.ontrack = (e) => { if (e.track.kind === "video") shown(e.track).then(resolve); };
+  }));
+  const pending = new Map([[a, []], [b, []]]);
+  const hand = (from, to) => {
+    from.onicecandidate = (e) => {
+      if (!e.candidate) return;
+      if (to.remoteDescription) to.addIceCandidate(e.candidate);
+      else pending.get(to).push(e.candidate);
+    };
+  };
+  const described = async (pc, description) => {
+    await pc.setRemoteDescription(description);
+    for (const c of pending.get(pc).splice(0)) await pc.addIceCandidate(c);
+  };
+  hand(a, b);
+  hand(b, a);
+  for (const track of stream.getTracks()) {
+    a.addTrack(track, stream);
+    b.addTrack(track.clone(), stream);
+  }
+  await a.setLocalDescription();
+  await described(b, a.localDescription);
+  await b.setLocalDescription();
+  await described(a, b.localDescription);
+  const done = Math.max(...(await Promise.all(firsts)));
+  a.close();
+  b.close();
+  stream.getTracks().forEach((t) => t.stop());
+  return done - start;
+}
+"""
+FLOOR_PAGE = "<!doctype html><title>floor</title><body></body>"
+
 PRESS_JOIN = """
 () => {
   const t = performance.timeOrigin + performance.now();
@@ -90,6 +161,22 @@ PRESS_JOIN = """
   return t;
 }
 """
+
+
+@contextlib.contextmanager
+def delayed_server(rtt_ms: float) -> Iterator[ImpairedLink]:
+    """A network namespace for the server behind a link that holds every packet ``rtt_ms / 2``
+    each way (tests/e2e/faults.py's :class:`ImpairedLink`: a userspace wire, as this kernel
+    has no ``sch_netem``): every browser is ``rtt_ms`` away from the server, and as near to
+    the others as ever. Addresses in 198.18.0.0/15 (RFC 2544); all deleted after. Needs
+    root."""
+    link = ImpairedLink(f"srtt{os.getpid() % 10_000}", "198.18.7")
+    link.impairment.delay_ms = rtt_ms / 2
+    link.start()
+    try:
+        yield link
+    finally:
+        link.close()
 
 
 def free_port() -> int:
@@ -168,6 +255,18 @@ class Bench:
         page.get_by_test_id("room").wait_for()
         return pressed
 
+    def floor(self) -> float:
+        """One trial of the in-page floor (``FLOOR``) in a fresh context, on Salon's origin
+        (a secure context for the camera) but a page of its own, not Salon's."""
+        page = self.person()
+        page.route(
+            "**/floor", lambda route: route.fulfill(body=FLOOR_PAGE, content_type="text/html")
+        )
+        page.goto("/floor")
+        took: float = page.evaluate(FLOOR)
+        self.close_all()
+        return took
+
     def first_frame(self, page: Any, name: str, timeout: float = 60) -> float:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -182,18 +281,46 @@ class Bench:
 
 
 def timeline(page: Any, since: float) -> dict[str, float]:
-    """The client's User Timing marks (signaling and negotiation steps), relative to ``since``."""
+    """The client's User Timing marks (signaling and negotiation steps) from ``since`` on,
+    relative to it: the first of each name."""
     marks: list[tuple[str, float]] = page.evaluate(
         "() => performance.getEntriesByType('mark')"
         ".map(m => [m.name, performance.timeOrigin + m.startTime])"
     )
-    return {name: round(t - since, 1) for name, t in marks}
+    found: dict[str, float] = {}
+    for name, t in marks:
+        if t >= since:
+            found.setdefault(name, round(t - since, 1))
+    return found
+
+
+class Steps:
+    """Per side (the one already in the room, the joiner), each mark's times over trials."""
+
+    def __init__(self) -> None:
+        self.sides: dict[str, dict[str, list[float]]] = {"in the room": {}, "joiner": {}}
+
+    def add(self, side: str, marks: dict[str, float]) -> None:
+        for name, t in marks.items():
+            self.sides[side].setdefault(name, []).append(t)
+
+    def report(self, trials: int) -> None:
+        """The median of each mark seen in at least half the trials, in order."""
+        print("  steps (User Timing marks, ms after Join was pressed, p50):")
+        for side, marks in self.sides.items():
+            common = {n: statistics.median(t) for n, t in marks.items() if 2 * len(t) >= trials}
+            steps = ", ".join(
+                f"{n.removeprefix('salon:')} {t:.0f}"
+                for n, t in sorted(common.items(), key=lambda item: item[1])
+            )
+            print(f"    {side}: {steps}")
 
 
 def pairs(
-    bench: Bench, trials: int, verbose: bool = False, early: bool = True
+    bench: Bench, trials: int, verbose: bool = False, early: bool = True, steps: Steps | None = None
 ) -> tuple[list[float], list[float]]:
-    """Per trial: Join -> first frame on both sides, and Join -> in the room (signaling)."""
+    """Per trial: Join -> first frame on both sides, and Join -> in the room (signaling);
+    each side's marks go to ``steps``."""
     results: list[float] = []
     joined: list[float] = []
     attempts = 0
@@ -217,9 +344,15 @@ def pairs(
             continue
         results.append(done - pressed)
         joined.append(second.evaluate("() => window.__inRoom") - pressed)
+        marks = timeline(first, pressed), timeline(second, pressed)
+        if steps is not None:
+            steps.add("in the room", marks[0])
+            steps.add("joiner", marks[1])
         if verbose:
-            print("first ", timeline(first, pressed))
-            print("second", timeline(second, pressed))
+            for side, page in (("first ", first), ("second", second)):
+                tasks = page.evaluate("() => window.__longTasks")
+                busy = [f"{t - pressed:.0f}+{d:.0f}" for t, d in tasks if t + d >= pressed]
+                print(side, marks[side == "second"], "long tasks:", busy)
         bench.close_all()
     return results, joined
 
@@ -272,6 +405,26 @@ def main() -> None:
     parser.add_argument("--pairs-only", action="store_true", help="skip the 4th/6th person runs")
     parser.add_argument("--verbose", action="store_true", help="print each trial's timeline")
     parser.add_argument(
+        "--rtt",
+        type=float,
+        metavar="MS",
+        help="put the server in a network namespace MS ms (round trip) away from the browsers",
+    )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="interleave trials of the in-page floor (two RTCPeerConnections, no server)",
+    )
+    parser.add_argument(
+        "--against",
+        type=Path,
+        metavar="DIR",
+        action="append",
+        default=[],
+        help="A/B: interleave trials against another server serving the client built in DIR"
+        " (a copy of src/salon/static from another build); may be given more than once",
+    )
+    parser.add_argument(
         "--compare",
         action="store_true",
         help="interleave trials greeted on the pre-join page with trials greeted at Join",
@@ -279,45 +432,98 @@ def main() -> None:
     args = parser.parse_args()
     if not (REPO / "src" / "salon" / "static" / "index.html").exists():
         sys.exit("build the client first: make web")
+    with contextlib.ExitStack() as stack:
+        host, netns = "127.0.0.1", []
+        if args.rtt is not None:
+            link = stack.enter_context(delayed_server(args.rtt))
+            host, netns = link.address, ["ip", "netns", "exec", link.namespace]
+            print(f"the server is {args.rtt:g} ms (round trip) away from the browsers")
+        urls = [serve(stack, netns, host, None)]
+        urls += [serve(stack, netns, host, client) for client in args.against]
+        results = measure(args, urls)
+    results.report()
+
+
+def serve(stack: contextlib.ExitStack, netns: list[str], host: str, client: Path | None) -> str:
+    """Start ``salon serve`` (in the namespace ``netns`` names, if any) on a free port of
+    ``host``, serving the client built in ``client`` (default: the package's); its URL."""
     port = free_port()
-    url = f"https://127.0.0.1:{port}"
-    with tempfile.TemporaryDirectory() as data:
-        proc = subprocess.Popen(
-            [str(SALON), "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", data],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env={
-                **os.environ,
-                "SALON_LOG_LEVEL": "warning",
-                # Every browser comes from 127.0.0.1: the per-address handshake rate is lifted.
-                "SALON_LIMITS__HANDSHAKE_BURST": "1000000",
-            },
-        )
-        try:
-            wait_healthy(url, proc)
-            with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-                bench = Bench(browser, url)
-                runs: dict[str, tuple[list[float], list[float]]] = {}
-                modes = [("greeted on the pre-join page", True)]
-                if args.compare:
-                    modes.append(("greeted at Join (before #17)", False))
-                for _ in range(args.trials):  # interleaved, one trial of each at a time
-                    for label, early in modes:
-                        two, joined = pairs(bench, 1, args.verbose, early)
-                        done = runs.setdefault(label, ([], []))
-                        done[0].extend(two)
-                        done[1].extend(joined)
-                fourth = None if args.pairs_only else nth_person(bench, 4)
-                sixth = None if args.pairs_only else nth_person(bench, 6)
-                browser.close()
-        finally:
-            stop_process(proc)
-    for label, (two, joined) in runs.items():
-        report(label, two, joined)
-    if fourth is not None and sixth is not None:
-        print(f"4th person fully connected to everyone: {fourth:7.1f} ms")
-        print(f"6th person fully connected to everyone: {sixth:7.1f} ms")
+    data = stack.enter_context(tempfile.TemporaryDirectory())
+    env = {
+        **os.environ,
+        "SALON_LOG_LEVEL": "warning",
+        # Every browser comes from one address: the per-address handshake rate is lifted.
+        "SALON_LIMITS__HANDSHAKE_BURST": "1000000",
+    }
+    if client is not None:
+        env["SALON_STATIC_DIR"] = str(client.resolve())
+    proc = subprocess.Popen(
+        [*netns, str(SALON), "serve", "--host", host, "--port", str(port), "--data-dir", data],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    stack.callback(stop_process, proc)
+    url = f"https://{host}:{port}"
+    wait_healthy(url, proc)
+    return url
+
+
+class Results:
+    """What a run measured."""
+
+    def __init__(self) -> None:
+        self.runs: dict[str, tuple[list[float], list[float]]] = {}
+        self.steps: dict[str, Steps] = {}
+        self.floor: list[float] = []
+        self.fourth: float | None = None
+        self.sixth: float | None = None
+
+    def report(self) -> None:
+        for label, (two, joined) in self.runs.items():
+            report(label, two, joined)
+            self.steps[label].report(len(two))
+            if self.floor:
+                ratio = statistics.median(two) / statistics.median(self.floor)
+                print(f"  p50 / the floor's p50: {ratio:.2f}x")
+        if self.floor:
+            floor = self.floor
+            print(f"the floor (two RTCPeerConnections in one page), {len(floor)} trials:")
+            print(f"  p50 {statistics.median(floor):7.1f} ms")
+            print(f"  p95 {percentile(floor, 0.95):7.1f} ms")
+            print(f"  min {min(floor):7.1f} ms   max {max(floor):7.1f} ms")
+        if self.fourth is not None and self.sixth is not None:
+            print(f"4th person fully connected to everyone: {self.fourth:7.1f} ms")
+            print(f"6th person fully connected to everyone: {self.sixth:7.1f} ms")
+
+
+def measure(args: argparse.Namespace, urls: list[str]) -> Results:
+    """Trials interleaved, one of each mode at a time: ``urls[0]`` greeted early; with
+    ``--compare`` greeted at Join; each further URL (``--against``) greeted early."""
+    results = Results()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        benches = [Bench(browser, url) for url in urls]
+        bench = benches[0]
+        modes = [("greeted on the pre-join page", True, bench)]
+        if args.compare:
+            modes.append(("greeted at Join (before #17)", False, bench))
+        for client, other in zip(args.against, benches[1:], strict=True):
+            modes.append((f"the client in {client}", True, other))
+        for _ in range(args.trials):
+            for label, early, server in modes:
+                steps = results.steps.setdefault(label, Steps())
+                two, joined = pairs(server, 1, args.verbose, early, steps)
+                done = results.runs.setdefault(label, ([], []))
+                done[0].extend(two)
+                done[1].extend(joined)
+            if args.floor:
+                results.floor.append(bench.floor())
+        if not args.pairs_only:
+            results.fourth = nth_person(bench, 4)
+            results.sixth = nth_person(bench, 6)
+        browser.close()
+    return results
 
 
 if __name__ == "__main__":
