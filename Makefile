@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 STATIC := src/salon/static
 WEB_SOURCES := $(shell find web/src web/index.html web/public web/vite.config.ts web/tsconfig*.json -type f 2>/dev/null)
-APT_PACKAGES := chromium coturn nginx postgresql redis-server openssh-server groovy default-jre-headless
+APT_PACKAGES := chromium coturn janus nginx postgresql redis-server openssh-server groovy default-jre-headless
 PORT ?= 8443
 
 .PHONY: run test check format deps web system-deps unit integration e2e web-test types types-check clean
@@ -71,7 +71,7 @@ types-check: deps web/node_modules/.stamp-npm
 	cd web && npm run --silent gen:types -- --check; status=$$?; rm -rf $$tmp; \
 	[ $$status = 0 ] && echo "protocol types: in step with the server"; exit $$status
 
-# --- System packages for the tests (Chromium, coturn, nginx, PostgreSQL, Redis) ------------
+# --- System packages for the tests (Chromium, coturn, Janus, nginx, PostgreSQL, Redis) -----
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

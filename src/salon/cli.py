@@ -77,6 +77,19 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"salon: {exc}", file=sys.stderr)
             return 2
         print(f"TURN relay (coturn, pid {turn.process.pid}): {' '.join(settings.turn_urls)}")
+    sfu = None
+    if args.with_sfu:
+        from salon.server.janus import JanusError, start_local_sfu
+
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)  # as for --with-turn
+        try:
+            settings, sfu = start_local_sfu(settings)
+        except JanusError as exc:
+            print(f"salon: {exc}", file=sys.stderr)
+            if turn is not None:
+                turn.stop()
+            return 2
+        print(f"SFU (Janus, pid {sfu.process.pid}): API {settings.sfu_url}")
     # One descriptor per connection: 10,000 connections need more than the usual 1,024.
     raise_fd_limit()
     tune_allocator()
@@ -95,6 +108,8 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"Salon serving {scheme}://{shown}:{settings.port}", flush=True)
         server.run()
     finally:
+        if sfu is not None:
+            sfu.stop()
         if turn is not None:
             turn.stop()
     return 0
@@ -139,6 +154,10 @@ def _serve_workers(settings: Settings, count: int) -> int:
         }
         if settings.turn_secret is not None:
             env["SALON_TURN_SECRET"] = settings.turn_secret
+        if settings.sfu_url is not None:  # --with-sfu's Janus, or the one configured
+            env["SALON_SFU_URL"] = settings.sfu_url
+        if settings.sfu_api_secret is not None:
+            env["SALON_SFU_API_SECRET"] = settings.sfu_api_secret
         if tls is not None:
             env["SALON_CERT"], env["SALON_KEY"] = (str(Path(f).resolve()) for f in tls)
         scheme = "http" if settings.http else "https"
@@ -288,6 +307,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also start a local coturn (turnserver) with a generated secret; see docs/TURN.md",
     )
     serve.add_argument(
+        "--with-sfu",
+        action="store_true",
+        help="also start a local Janus (the SFU of big rooms) with generated secrets, its API "
+        "on 127.0.0.1 only; see docs/SFU.md",
+    )
+    serve.add_argument(
         "--workers",
         type=_positive,
         default=1,
@@ -298,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--worker-of", type=int, help=argparse.SUPPRESS)  # Workers' children
     serve.set_defaults(run=_serve)
     _add_turn_config(sub)
+    _add_sfu_config(sub)
     _add_api_key(sub)
     _add_webhook(sub)
     _add_bot(sub)
@@ -346,6 +372,62 @@ def _add_turn_config(sub: Any) -> None:
         "--lan", action="store_true", help="also relay to private (LAN) peers; not for the internet"
     )
     tc.set_defaults(run=_turn_config)
+
+
+def _add_sfu_config(sub: Any) -> None:
+    sc = sub.add_parser(
+        "sfu-config",
+        help="write a hardened Janus configuration with fresh secrets into a folder",
+        description="Write janus.jcfg, janus.transport.websockets.jcfg and "
+        "janus.plugin.videoroom.jcfg (mode 0600) for a Janus that Salon's server drives: only "
+        "the VideoRoom plugin and the WebSocket transport, the API on one address with a fresh "
+        "api_secret, the Admin API off, rooms created only with the admin_key. Prints the "
+        "SALON_SFU_URL and SALON_SFU_API_SECRET to give Salon. See docs/SFU.md.",
+    )
+    sc.add_argument("folder", type=Path, help="where to write (janus -F FOLDER)")
+    sc.add_argument("--port", type=int, default=8188, help="Janus API port (default 8188)")
+    sc.add_argument(
+        "--api-ip",
+        default="127.0.0.1",
+        help="address the Janus API listens on and accepts (default 127.0.0.1: Salon on the "
+        "same host); a private address when Salon runs elsewhere",
+    )
+    sc.add_argument("--rtp-ports", default="20000-40000", help="UDP media ports, MIN-MAX")
+    sc.add_argument("--public-ip", help="the public address of a host behind 1:1 NAT (cloud VM)")
+    sc.set_defaults(run=_sfu_config)
+
+
+def _rtp_ports(text: str) -> tuple[int, int]:
+    low, _, high = text.partition("-")
+    try:
+        ports = int(low), int(high)
+    except ValueError:
+        raise ValueError(f"--rtp-ports: not MIN-MAX: {text!r}") from None
+    if not 1024 <= ports[0] < ports[1] <= 65535:
+        raise ValueError(f"--rtp-ports: not 1024 <= MIN < MAX <= 65535: {text!r}")
+    return ports
+
+
+def _sfu_config(args: argparse.Namespace) -> int:
+    from salon.core.janusconfig import JanusConfig
+    from salon.server.janus import write_janus_configs
+
+    try:
+        config = JanusConfig.fresh(
+            ws_port=args.port,
+            ws_ip=args.api_ip,
+            rtp_ports=_rtp_ports(args.rtp_ports),
+            public_ip=args.public_ip,
+            configs_folder=args.folder.resolve(),
+        )
+    except ValueError as exc:
+        print(f"salon: {exc}", file=sys.stderr)
+        return 2
+    for path in write_janus_configs(config, args.folder):
+        print(f"wrote {path}", file=sys.stderr)
+    print(f"SALON_SFU_URL={config.url}")
+    print(f"SALON_SFU_API_SECRET={config.api_secret}")
+    return 0
 
 
 def _store_settings(args: argparse.Namespace) -> Settings:

@@ -14,6 +14,7 @@ import pytest
 
 from salon.core.turnconfig import TurnServerConfig
 from salon.server.coturn import Coturn, find_turnserver, start_coturn
+from salon.server.janus import find_janus
 
 SECRET = "test-secret-shared-with-coturn"
 REALM = "salon.test"
@@ -39,6 +40,24 @@ def free_ports(count: int) -> int:
         if all(_free(first + i) for i in range(count)):
             return first
     raise RuntimeError("no free port range")
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+@pytest.fixture
+def requires_janus() -> None:
+    """Skip, saying why where ``pytest -q`` shows it, when ``janus`` is missing."""
+    if find_janus() is None:
+        reason = "janus is not installed (make test installs Debian's janus)"
+        print(f"SKIP: {reason}", file=sys.__stderr__)
+        pytest.skip(reason)
 
 
 @pytest.fixture

@@ -20,16 +20,8 @@ from websockets.sync.client import connect
 
 from salon.core.settings import Settings
 from salon.server.coturn import interface_addresses, lan_address, turn_host
-from tests.turn.conftest import free_ports
+from tests.turn.conftest import alive, free_ports
 from tests.turn.stun import OK, TurnClient
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
 
 
 def _wait_healthy(url: str, process: subprocess.Popen[str], timeout: float = 30.0) -> None:
@@ -94,16 +86,16 @@ def test_serve_with_turn(tmp_path: Path, stop: signal.Signals) -> None:
             if line.startswith("static-auth-secret=")
         )
         coturn_pid = int((tmp_path / "turn" / "turnserver.pid").read_text())
-        assert _alive(coturn_pid)
+        assert alive(coturn_pid)
     finally:
         process.send_signal(stop)
         output, _ = process.communicate(timeout=20)
     assert f"turn:{where}" in output and secret not in output
     assert secret not in (tmp_path / "turn" / "turnserver.log").read_text()
     deadline = time.monotonic() + 5
-    while _alive(coturn_pid) and time.monotonic() < deadline:
+    while alive(coturn_pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(coturn_pid), "coturn outlived salon serve"
+    assert not alive(coturn_pid), "coturn outlived salon serve"
 
 
 def test_the_turn_host_browsers_are_given() -> None:

@@ -253,6 +253,14 @@ class Settings(BaseSettings):
     # How often each process writes its keys to Redis; one that stays silent 3 heartbeats is
     # taken for dead (its rooms and places are taken over, its piped members resume).
     bus_heartbeat_seconds: float = Field(1.0, gt=0, le=10)
+    # The SFU of big rooms (docs/SFU.md): the Janus API's WebSocket URL (ws:// or wss://) and
+    # the api_secret its requests carry. None: no SFU. `salon serve --with-sfu` starts a local
+    # Janus (its API on 127.0.0.1:sfu_port, media on UDP sfu_rtp_ports) and sets both.
+    sfu_url: str | None = None
+    sfu_api_secret: str | None = None
+    sfu_port: int = Field(8188, ge=1, le=65535)
+    sfu_rtp_ports: tuple[int, int] = (20000, 40000)
+    sfu_check_seconds: float = Field(5.0, gt=0, le=30)  # keepalive, and retry when down
     limits: LimitSettings = Field(default_factory=LimitSettings)
     accounts: AccountSettings = Field(default_factory=AccountSettings)
     recordings: RecordingSettings = Field(default_factory=RecordingSettings)

@@ -30,6 +30,7 @@ from salon.server.bodylimit import BodyLimit
 from salon.server.bus import Bus, LocalBus, RedisBus
 from salon.server.connection import Connection, Receiver
 from salon.server.headers import HeadAsGet, SecurityHeaders
+from salon.server.janus import SfuLink
 from salon.server.keys import resume_secret
 from salon.server.logs import RequestIds
 from salon.server.metrics import HttpMetrics, Metrics, build_metrics_router
@@ -88,6 +89,11 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         metrics.watch_webhooks(webhooks)
         observers: list[Observer] = [metrics, webhooks]
         hub.observer = Observers(*observers)
+        if settings.sfu_url:
+            state.sfu = SfuLink(
+                settings.sfu_url, settings.sfu_api_secret, settings.sfu_check_seconds
+            )
+            state.sfu.start()
         state.start()
         webhooks.start()
         await state.pipes.start()  # subscribed (or Redis known to be down) before serving
@@ -95,6 +101,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             yield
         finally:
             await webhooks.stop()  # stores what is queued while the database is open
+            if state.sfu is not None:
+                await state.sfu.stop()
             await state.stop()
 
     # No /docs or /redoc: their pages load scripts from a CDN, which Salon's CSP refuses (and an

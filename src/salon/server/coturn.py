@@ -11,7 +11,6 @@ import ipaddress
 import os
 import secrets
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -23,9 +22,7 @@ from urllib.parse import urlsplit
 
 from salon.core.settings import Settings
 from salon.core.turnconfig import PeerPolicy, TurnServerConfig, turnserver_conf
-
-STOP_SECONDS = 5.0
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
+from salon.server.child import Child, die_with_parent, write_private
 
 
 class CoturnError(RuntimeError):
@@ -33,31 +30,11 @@ class CoturnError(RuntimeError):
 
 
 @dataclass
-class Coturn:
-    """A running ``turnserver``; :meth:`stop` ends it (TERM, then KILL after 5 s)."""
+class Coturn(Child):
+    """A running ``turnserver``."""
 
-    process: subprocess.Popen[bytes]
     config_path: Path
-    log_path: Path
     port: int
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(STOP_SECONDS)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: SIGTERM when the thread that started it ends, even if Salon
-    is killed outright, so no orphan keeps the TURN port."""
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def find_turnserver() -> str | None:
@@ -66,15 +43,6 @@ def find_turnserver() -> str | None:
         (p for p in ("/usr/bin/turnserver", "/usr/local/bin/turnserver") if os.access(p, os.X_OK)),
         None,
     )
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write a file only its owner can read, without a moment of wider permissions."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)  # O_CREAT's mode does not apply to a file that already existed
-    with os.fdopen(fd, "w") as file:
-        file.write(text)
 
 
 def start_coturn(
@@ -103,9 +71,9 @@ def start_coturn(
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches us, and we stop coturn in order
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            preexec_fn=die_with_parent if sys.platform == "linux" else None,
         )
-    running = Coturn(process, config_path, log_path, config.listening_port)
+    running = Coturn(process, log_path, config_path, config.listening_port)
     deadline = time.monotonic() + timeout
     try:
         while not stun_binding_answered(probe_host, config.listening_port):

@@ -21,6 +21,7 @@ from salon.server.origins import OriginPolicy
 from salon.server.state import ServerState
 
 BusState = Literal["none", "ok", "degraded"]
+SfuState = Literal["none", "starting", "ok", "unreachable"]
 
 
 class Health(BaseModel):
@@ -34,6 +35,9 @@ class Health(BaseModel):
     # The Redis bus between processes (docs/SCALING.md): "none" (one process, no Redis),
     # "ok", or "degraded" (Redis cannot be reached: rooms held here go on, ready is 503).
     bus: BusState
+    # The SFU of big rooms (docs/SFU.md): "none" (not configured), "ok", "unreachable"
+    # (Janus down or not answering; Salon keeps trying), or "starting" (not checked yet).
+    sfu: SfuState = "none"
 
 
 class CsrfToken(BaseModel):
@@ -76,6 +80,16 @@ def bus_state(state: ServerState) -> BusState:
     return "ok" if state.bus.healthy else "degraded"
 
 
+def sfu_state(state: ServerState) -> SfuState:
+    """The SFU link as health reports it."""
+    link = state.sfu
+    if link is None:
+        return "none"
+    if link.healthy is None:
+        return "starting"
+    return "ok" if link.healthy else "unreachable"
+
+
 def build_router(version: str, origins: OriginPolicy) -> APIRouter:
     router = APIRouter(
         prefix="/api/v1", tags=["salon"], dependencies=[Depends(csrf.CsrfGuard(origins))]
@@ -90,6 +104,7 @@ def build_router(version: str, origins: OriginPolicy) -> APIRouter:
             require_sign_in=state.settings.require_sign_in,
             process=state.bus.proc,
             bus=bus,
+            sfu=sfu_state(state),
         )
 
     @router.get("/health")

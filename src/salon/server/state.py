@@ -23,6 +23,7 @@ from salon.protocol import CloseCode, Outgoing
 from salon.protocol.messages import IceServer, ServerDraining
 from salon.server.bus import Bus, LocalBus
 from salon.server.connection import Connection
+from salon.server.janus import SfuLink
 from salon.server.metrics import Metrics
 from salon.server.recorder import SWEEP_SECONDS, Recorders
 from salon.store.accounts import SqlAccountRepository
@@ -84,6 +85,7 @@ class ServerState:
     recorders: Recorders | None = None  # the recorders of rooms being recorded, their files
     bus: Bus = field(default_factory=LocalBus)  # the other processes (LocalBus: none)
     pipes: Pipes | None = None  # members living here, sockets held elsewhere (salon.server.pipes)
+    sfu: SfuLink | None = None  # the link to Janus, when an SFU is configured (docs/SFU.md)
     connections: set[Connection] = field(default_factory=set)
     draining: bool = False  # SIGTERM: not ready, no new sockets, members being closed
     by_address: Counter[str] = field(default_factory=Counter)  # WebSockets held per address

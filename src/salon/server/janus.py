@@ -1,0 +1,252 @@
+"""Janus, the SFU of big rooms (docs/SFU.md): the child process ``salon serve --with-sfu``
+starts, and the client Salon's server speaks the Janus API with.
+
+The Janus API (https://janus.conf.meetecho.com/docs/rest.html) is JSON over a WebSocket of
+subprotocol ``janus-protocol``: every request carries ``janus`` (the verb), a
+``transaction`` echoed in its answer, and the ``apisecret``; an answer is ``success`` (or
+``server_info``, ``pong``, ``ack``) or ``error {code, reason}``. Only Salon's server holds
+the secret: no browser ever speaks to Janus (PROTOCOL.md has no message that carries it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from salon.core.janusconfig import JanusConfig, janus_configs
+from salon.core.settings import Settings
+from salon.server.child import Child, die_with_parent, write_private
+
+SUBPROTOCOL: Final = "janus-protocol"
+REQUEST_SECONDS: Final = 5.0
+
+
+class JanusError(RuntimeError):
+    """Janus could not be started or reached, or answered a request with an error: ``code``
+    is Janus's (403: wrong or missing secret; 458: no such session; 0: no answer)."""
+
+    def __init__(self, message: str, code: int = 0) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def find_janus() -> str | None:
+    """The path of ``janus``, or None when it is not installed."""
+    return shutil.which("janus") or next(
+        (p for p in ("/usr/bin/janus", "/opt/janus/bin/janus") if os.access(p, os.X_OK)), None
+    )
+
+
+@dataclass
+class JanusProcess(Child):
+    """A running ``janus``, with the configuration it was started with."""
+
+    config: JanusConfig
+    folder: Path
+
+
+def write_janus_configs(config: JanusConfig, folder: Path) -> list[Path]:
+    """Write :func:`~salon.core.janusconfig.janus_configs` into ``folder`` (mode 0700), each
+    file readable by its owner only (they hold the secrets); the paths written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
+    written = []
+    for name, text in janus_configs(config).items():
+        write_private(folder / name, text)
+        written.append(folder / name)
+    return written
+
+
+def start_janus(config: JanusConfig, folder: Path, *, timeout: float = 15.0) -> JanusProcess:
+    """Write the configuration into ``folder`` (its ``configs_folder`` must be ``folder``),
+    start ``janus`` on it and wait until its API answers ``info`` at ``config.url``;
+    raises :class:`JanusError` otherwise (and leaves nothing running). Its output goes to
+    ``folder/janus.log``, its process id to ``folder/janus.pid``."""
+    binary = find_janus()
+    if binary is None:
+        raise JanusError("Janus is not installed (Debian: apt install janus)")
+    if config.configs_folder.resolve() != folder.resolve():
+        raise JanusError(f"the configuration's configs_folder is not {folder}")
+    write_janus_configs(config, folder)
+    log_path = folder / "janus.log"
+    pid_file = ["--pid-file", str(folder / "janus.pid")]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(  # noqa: S603 - a fixed binary and our own config files
+            [binary, *["-F", str(folder), "-C", str(folder / "janus.jcfg")], *pid_file],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches us, and we stop Janus in order
+            preexec_fn=die_with_parent if sys.platform == "linux" else None,
+        )
+    running = JanusProcess(process, log_path, config, folder)
+    deadline = time.monotonic() + timeout
+    try:
+        while not asyncio.run(answers(config.url)):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise JanusError(f"janus did not start; see {log_path}")
+            time.sleep(0.1)
+    except BaseException:  # also Ctrl-C while waiting: never leave it running
+        running.stop()
+        raise
+    return running
+
+
+def start_local_sfu(settings: Settings) -> tuple[Settings, JanusProcess]:
+    """``salon serve --with-sfu``: start Janus with fresh secrets, its API on
+    127.0.0.1:``sfu_port``, media on UDP ``sfu_rtp_ports``, its files in
+    ``data_dir/sfu``; return settings that point Salon at it."""
+    folder = (settings.data_dir / "sfu").resolve()
+    config = JanusConfig.fresh(
+        ws_port=settings.sfu_port, rtp_ports=settings.sfu_rtp_ports, configs_folder=folder
+    )
+    running = start_janus(config, folder)
+    update = {"sfu_url": config.url, "sfu_api_secret": config.api_secret}
+    return settings.model_copy(update=update), running
+
+
+async def answers(url: str) -> bool:
+    """Whether a Janus API at ``url`` answers ``info`` (which needs no secret) within 1 s."""
+    try:
+        async with asyncio.timeout(1.0), JanusApi(url, None) as api:
+            await api.request({"janus": "info"}, expect="server_info")
+    except (OSError, TimeoutError, JanusError):
+        return False
+    return True
+
+
+class JanusApi:
+    """One WebSocket to the Janus API; requests are answered in order of their
+    ``transaction``. Use as an async context manager::
+
+        async with JanusApi(url, api_secret) as api:
+            session = await api.create_session()
+
+    Events Janus sends on its own (no transaction of ours) are dropped by this minimal
+    client; the SFU rooms that need them read them on their own connection."""
+
+    def __init__(self, url: str, api_secret: str | None) -> None:
+        self.url = url
+        self._secret = api_secret
+        self._ws: ClientConnection | None = None
+        self._ids = itertools.count(1)
+
+    async def __aenter__(self) -> JanusApi:
+        try:
+            self._ws = await connect(self.url, subprotocols=[SUBPROTOCOL])  # type: ignore[list-item]
+        except (OSError, InvalidHandshake, InvalidURI) as exc:
+            raise JanusError(f"cannot reach Janus at {self.url}: {exc}") from exc
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+
+    async def request(self, body: dict[str, Any], expect: str = "success") -> dict[str, Any]:
+        """Send ``body`` with a transaction and the secret; the answer of type ``expect``,
+        or :class:`JanusError` (Janus's ``error``, no answer within 5 s, a closed socket)."""
+        if self._ws is None:
+            raise JanusError("not connected")
+        transaction = f"salon-{next(self._ids)}"
+        message = {**body, "transaction": transaction}
+        if self._secret is not None:
+            message["apisecret"] = self._secret
+        try:
+            async with asyncio.timeout(REQUEST_SECONDS):
+                await self._ws.send(json.dumps(message))
+                while True:
+                    answer = json.loads(await self._ws.recv())
+                    if isinstance(answer, dict) and answer.get("transaction") == transaction:
+                        break
+        except TimeoutError:
+            raise JanusError(f"Janus did not answer {body.get('janus')!r}") from None
+        except (OSError, ValueError, ConnectionClosed) as exc:
+            raise JanusError(f"the connection to Janus failed: {exc}") from exc
+        if answer.get("janus") == "error":
+            error = answer.get("error") or {}
+            raise JanusError(str(error.get("reason", "error")), int(error.get("code", 0)))
+        if answer.get("janus") != expect:
+            raise JanusError(f"Janus answered {answer.get('janus')!r}, not {expect!r}")
+        return answer
+
+    async def create_session(self) -> int:
+        """``create``: a new Janus session's id (it lives while kept alive, §session_timeout)."""
+        answer = await self.request({"janus": "create"})
+        return int(answer["data"]["id"])
+
+    async def destroy_session(self, session: int) -> None:
+        await self.request({"janus": "destroy", "session_id": session})
+
+
+class SfuLink:
+    """Salon's server's standing connection to the configured Janus (``sfu_url``): one Janus
+    session, kept alive with ``keepalive`` every ``check_seconds`` (well inside Janus's 60 s
+    ``session_timeout``). When Janus is down, restarted or answers nothing, the link says so
+    (:attr:`healthy` false, ``GET /api/v1/health`` ``sfu: "unreachable"``) and tries again at
+    the next check with a new connection and session: Janus's sessions do not outlive it.
+
+    :attr:`healthy` is None until the first check ends."""
+
+    def __init__(self, url: str, api_secret: str | None, check_seconds: float = 5.0) -> None:
+        self.url = url
+        self.check_seconds = check_seconds
+        self.healthy: bool | None = None
+        self.session: int | None = None
+        self.reconnects = 0  # connections made after the first
+        self._secret = api_secret
+        self._task: asyncio.Task[None] | None = None
+        self._checked = asyncio.Event()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="salon-sfu-link")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def checked(self) -> None:
+        """Wait for the next check to end (tests and start-up)."""
+        self._checked.clear()
+        await self._checked.wait()
+
+    async def _run(self) -> None:
+        first = True
+        while True:
+            try:
+                async with JanusApi(self.url, self._secret) as api:
+                    self.session = await api.create_session()
+                    if not first:
+                        self.reconnects += 1
+                    first = False
+                    while True:
+                        await api.request({"janus": "keepalive", "session_id": self.session}, "ack")
+                        self._report(True)
+                        await asyncio.sleep(self.check_seconds)
+            except JanusError:
+                self.session = None
+                self._report(False)
+                await asyncio.sleep(self.check_seconds)
+
+    def _report(self, healthy: bool) -> None:
+        self.healthy = healthy
+        self._checked.set()
