@@ -22,6 +22,7 @@ from salon.core.resume import Claims, ResumeTokens
 from salon.core.room import Room
 from salon.core.session import Session
 from salon.core.settings import LimitSettings
+from salon.protocol import CloseCode
 from salon.protocol.messages import (
     ChatDelivered,
     Error,
@@ -1097,6 +1098,38 @@ async def test_a_member_removed_before_a_restart_does_not_come_back_by_its_old_t
     await back.send(type="join", room="r")  # and a join knocks, marked removed
     assert back.take() == [LobbyWaiting(room="r")]
     assert [(k.id, k.removed) for k in h2.take_one(Lobby).waiting] == [(bob.id, True)]
+
+
+async def test_the_same_account_takes_over_its_seat_past_the_lock_as_it_sat(world: World) -> None:
+    """A second connection of an account that sits in a locked room, not as a host: its join
+    takes that seat over (newest wins, docs/PROTOCOL.md §2.8). Nobody else gets past the lock,
+    and a join it makes elsewhere that is refused leaves the seat alone."""
+    (host,) = await world.connect_in("r", "host")
+    (elsewhere,) = await world.connect_in("q", "other host")
+    sam = await connect(world, "Sam", account="sam")
+    await sam.send(type="join", room="r")
+    for room_host in (host, elsewhere):
+        await room_host.send(type="room_lock", locked=True)
+        room_host.take()
+    sam.take()
+    for stranger in (await connect(world, "Kim", account="kim"), await connect(world, "guest")):
+        await stranger.send(type="join", room="r")
+        assert stranger.take_error().code == "room_locked"
+    second = await connect(world, "Sam", account="sam")
+    await second.send(type="join", room="q")
+    assert second.take_error().code == "room_locked"
+    assert sam.transport.closes == [] and sam.take() == []
+
+    await second.send(type="join", room="r")
+    joined, left = second.take()  # still listed, then gone at once
+    assert isinstance(joined, Joined) and joined.hosts == [host.id]  # not a host, as before
+    assert {m.id for m in joined.members} == {host.id, sam.id}
+    assert isinstance(left, MemberLeft) and left.id == sam.id
+    assert sam.transport.closes == [
+        (CloseCode.REPLACED, "this account took its place from another connection")
+    ]
+    assert types(host.take()) == ["member_joined", "member_left"]
+    assert world.hub.online() == 5  # host, other host, Kim, the guest, Sam once
 
 
 async def test_after_a_restart_an_older_token_of_a_removed_account_seats_it_nowhere(

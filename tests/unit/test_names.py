@@ -438,3 +438,25 @@ async def test_a_rebuilt_owner_takes_its_name_back_from_a_guest() -> None:
     caller = await _greeted(after, "caller")
     await caller.send(type="call", name="zoe")
     assert caller.take_one(Ringing).name == "Zoe"
+
+
+async def test_after_a_restart_the_seated_place_of_an_account_is_the_one_a_join_replaces() -> None:
+    """A tab in a call and a tab on its pre-join page, both of one account, come back after a
+    restart, the idle one last: the seated one is still the account's place, so a third
+    tab's join ends it (and the idle tab is left alone)."""
+    before = _signed_hub()
+    seated = await _greeted(before, "x", account=ZOE)
+    await seated.send(type="join", room="r")
+    seated.take()
+    idle = await _greeted(before, "x", account=ZOE)
+    after = _restarted(before)
+    back_seated = await _resume(after, seated.token, ZOE)
+    back_idle = await _resume(after, idle.token, ZOE)
+    welcome, joined = back_seated.take()
+    assert isinstance(welcome, Welcome) and isinstance(joined, Joined) and joined.room == "r"
+    assert back_idle.take_one(Welcome).resumed is not None
+    third = await _greeted(after, "x", account=ZOE)
+    await third.send(type="join", room="r")
+    assert back_seated.transport.closes == REPLACED
+    assert back_idle.transport.closes == []
+    assert after.online() == 2

@@ -106,8 +106,8 @@ class Hub(RecordingRooms):
         username or display name has the guest's :func:`~salon.core.names.name_key`.
         A signed-in member ``owns`` its account's names: a guest holding one of them as its
         reachable name is moved aside first (it gets ``unreachable``). A signed-in member
-        holds its account (:meth:`hold_account`) only when ``reachable``: until it joins a
-        room or calls, the account's other place keeps its own.
+        takes its account's place (:meth:`hold_account`) only when ``reachable``: until it
+        joins a room or calls, the account's other place keeps its own.
 
         A reachable name is also claimed in the directory: ``name_taken`` when a member of
         another process holds it; nothing changed then. A name a local guest holds and this
@@ -132,7 +132,9 @@ class Hub(RecordingRooms):
             raise fail(ErrorCode.NAME_TAKEN, f"someone online is already called {member.name!r}")
         for held in aside:
             self._move_aside(held)
-        self.arrive(member, reachable=reachable, holds_account=reachable)
+        self.arrive(member, reachable=reachable)
+        if reachable:
+            self.hold_account(member)  # again: another connection may have taken it meanwhile
 
     def _aside(self, signed_in: bool, owns: Collection[str]) -> set[str]:
         """The name keys of ``owns`` that guests hold as reachable names: a signed-in member
@@ -140,14 +142,12 @@ class Hub(RecordingRooms):
         keys = {validate.name_key(name) for name in owns} if signed_in else set()
         return {key for key in keys if self._held_by_guest(key)}
 
-    def arrive(
-        self, member: Member, *, reachable: bool = False, holds_account: bool = True
-    ) -> None:
+    def arrive(self, member: Member, *, reachable: bool = False) -> None:
         """Count ``member`` online. ``reachable``: also callable by its name and listed in
         ``presence``; ``name_taken`` when another reachable member's name has its key.
-        Names that are not reachable need not be unique. ``holds_account``: a signed-in
-        member becomes its account's place here (see :meth:`hold_account`; the caller has
-        ended any other)."""
+        Names that are not reachable need not be unique. A signed-in member does not take its
+        account's place by arriving: the callers do (:meth:`hold_account`) when it is
+        reachable, and later when it joins, calls, or is seated again after a rebuild."""
         key = validate.name_key(member.name)
         if reachable and key in self._names:
             raise fail(ErrorCode.NAME_TAKEN, f"someone online is already called {member.name!r}")
@@ -155,8 +155,6 @@ class Hub(RecordingRooms):
         if isinstance(member, Place):
             self._places[member.id] = member
             member.reachable = reachable
-            if member.account is not None and holds_account:
-                self._accounts[member.account] = member
         if reachable:
             self._names[key] = member
             self._tell_watchers(PresenceChanged(name=member.name, online=True))
@@ -418,6 +416,8 @@ class Hub(RecordingRooms):
             if claims.reachable:
                 self.directory.release_name(key, place.id)
             raise
+        if claims.reachable:
+            self.hold_account(place)
         room = await self._room_for(claims) if claims.room is not None else None
         if room is None:
             return
@@ -429,6 +429,7 @@ class Hub(RecordingRooms):
             room.guarded = room.locked = True  # its password died with the old process
             self._reseal(room)  # still sealed (in case the seal was not written before)
         self._seat(place, room, MediaState(), returning=True, host=way is Way.HOST)
+        self.hold_account(place)  # seated again: the account's place (newest wins)
         if room.allowed is None and not room.has_host() and room.standing is None:
             self._hostless.setdefault(room, self.clock.monotonic())  # see sweep
 

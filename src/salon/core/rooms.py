@@ -171,7 +171,7 @@ class Rooms(ChatRooms):
             joiner = Joiner(
                 member.id, account_of(member), address_of(member), password, host_key, role
             )
-            way = self._seat_taken_back(member, room) or await self._way_in(member, room, joiner)
+            way = await self._way_in(member, room, joiner)
             if way is None:
                 return  # disconnected while we waited: seat no ghost
             self._may_enter(room, joiner)
@@ -232,6 +232,9 @@ class Rooms(ChatRooms):
             if self._online.get(member.id) is not member:
                 return None
             self._joinable(member, room.id)
+            taken = self._seat_taken_back(member, room)
+            if taken is not None:
+                return taken
             way = way_in(room, joiner, self.limits.max_room_members)
             if way is not Way.CHECK:
                 return way

@@ -433,6 +433,8 @@ class Session:
             raise fail(
                 ErrorCode.RESUME_FAILED, "someone else took that name meanwhile: say hello"
             ) from None
+        if claims.reachable:
+            hub.hold_account(place)  # it was the account's place where it came from
         place.attach(self.transport)
         self._occupy(place, version)
         if watching:
