@@ -18,10 +18,13 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from websockets.asyncio.server import ServerConnection, serve
 from websockets.sync.client import connect
+from websockets.typing import Subprotocol
 
+from salon.core.janusconfig import JanusConfig
 from salon.server.coturn import lan_address
-from salon.server.janus import JanusApi, JanusError, answers, find_janus
+from salon.server.janus import JanusApi, JanusError, SfuLink, answers, find_janus, start_janus
 from tests.turn.conftest import alive, free_ports
 
 
@@ -190,3 +193,62 @@ def test_a_janus_run_apart_is_followed_down_and_back_up(tmp_path: Path) -> None:
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=20)
     assert env["SALON_SFU_API_SECRET"] not in output
+
+
+@pytest.mark.usefixtures("requires_janus")
+def test_another_janus_on_the_port_is_not_taken_for_ours(tmp_path: Path) -> None:
+    """A Janus already on the port (Debian's janus.service listens on 8188, without a secret)
+    answers ``info`` too: start_janus tells it from its own by the server name it made up."""
+    port = free_ports(1)
+    other = JanusConfig.fresh(ws_port=port, configs_folder=tmp_path / "other")
+    running = start_janus(other, tmp_path / "other")
+    try:
+        ours = JanusConfig.fresh(ws_port=port, configs_folder=tmp_path / "ours")
+        with pytest.raises(JanusError, match="did not start"):
+            start_janus(ours, tmp_path / "ours", timeout=5)
+        assert running.process.poll() is None  # the other one is untouched
+    finally:
+        running.stop()
+
+
+async def test_the_link_outlives_a_janus_that_answers_nonsense(tmp_path: Path) -> None:
+    """A server on the Janus port that answers without the fields Janus's answers have (or
+    with an error of the wrong shape): the link says unreachable and keeps trying, and once
+    real answers come, it has a session. (A real Janus cannot be made to answer wrongly.)"""
+    sane = asyncio.Event()
+
+    async def answer(ws: ServerConnection) -> None:
+        async for text in ws:
+            request = json.loads(text)
+            reply: dict[str, object] = {"transaction": request["transaction"]}
+            if not sane.is_set():
+                reply |= (
+                    {"janus": "error", "error": "no"}
+                    if request["janus"] == "keepalive"
+                    else {
+                        "janus": "success"  # no data.id
+                    }
+                )
+            elif request["janus"] == "create":
+                reply |= {"janus": "success", "data": {"id": 7}}
+            else:
+                reply |= {"janus": "ack"}
+            await ws.send(json.dumps(reply))
+
+    async with serve(
+        answer, "127.0.0.1", 0, subprotocols=[Subprotocol("janus-protocol")]
+    ) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        link = SfuLink(f"ws://127.0.0.1:{port}", "secret", check_seconds=0.05)
+        link.start()
+        try:
+            await asyncio.wait_for(link.checked(), 5)
+            assert link.healthy is False and link.session is None
+            await asyncio.wait_for(link.checked(), 5)  # still checking, not dead
+            sane.set()
+            async with asyncio.timeout(5):
+                while not link.healthy:
+                    await link.checked()
+            assert link.session == 7
+        finally:
+            await link.stop()

@@ -63,3 +63,17 @@ def test_sfu_config_refuses_a_bad_port_range_and_writes_nothing(
     assert main(["sfu-config", str(folder), "--rtp-ports", ports]) == 2
     assert "--rtp-ports" in capsys.readouterr().err
     assert not folder.exists()
+
+
+def test_no_address_list_off_loopback_and_no_name_for_an_address() -> None:
+    """Janus compares client addresses by prefix: off loopback, Salon's host is not the API's
+    own address, so no list is written (a firewall keeps the port, docs/SFU.md)."""
+    private = janus_configs(JanusConfig.fresh(ws_ip="10.0.0.5"))
+    assert "ws_acl" not in private["janus.transport.websockets.jcfg"]
+    with pytest.raises(ValueError, match="not an IP address"):
+        JanusConfig.fresh(ws_ip="janus.internal")
+
+
+def test_text_is_written_as_utf8_not_escaped() -> None:
+    config = JanusConfig.fresh(server_name="Salón")
+    assert 'server_name = "Salón"' in janus_configs(config)["janus.jcfg"]

@@ -12,7 +12,7 @@ Janus reads libconfig files (``.jcfg``). What :func:`janus_configs` writes, and 
   keeps any that were out of the system's folders anyway.
 - ``janus.transport.websockets.jcfg``: the Janus API over plain WebSocket on ``ws_ip`` (the
   loopback address by default: only Salon's server speaks to Janus, never a browser), with
-  ``ws_acl`` allowing the same address only; the Admin API is off.
+  ``ws_acl`` allowing loopback clients only when it is loopback; the Admin API is off.
 - ``janus.plugin.videoroom.jcfg``: no predefined rooms; rooms are created by Salon through
   the API, which needs the ``admin_key`` (``lock_rtp_forward``: so does forwarding RTP out
   of a room); room ids are strings (``string_ids``).
@@ -23,6 +23,7 @@ NAT address of a cloud VM (``nat_1_1_mapping``).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import secrets
 from dataclasses import dataclass, field
@@ -77,11 +78,19 @@ class JanusConfig:
     public_ip: str | None = None  # the 1:1 NAT address of a cloud VM, if any
     lib_folder: Path = JANUS_LIB
     configs_folder: Path = Path("/etc/janus")
-    server_name: str = "salon-sfu"
+    server_name: str = "salon-sfu"  # fresh() makes one up, so that Salon knows its Janus
     session_timeout_seconds: int = 60
     stun: str | None = None  # "host:port": a STUN server to learn a public address with
     disabled_plugins: tuple[str, ...] = field(default_factory=tuple)
     disabled_transports: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        try:
+            ipaddress.ip_address(self.ws_ip)
+        except ValueError:
+            raise ValueError(
+                f"the Janus API address is not an IP address: {self.ws_ip!r}"
+            ) from None
 
     @classmethod
     def fresh(cls, **settings: object) -> JanusConfig:
@@ -89,14 +98,15 @@ class JanusConfig:
         VideoRoom and WebSocket is disabled: every other library in the installed folders
         (the known ones of Janus 1.1 when they cannot be listed)."""
         lib = Path(str(settings.get("lib_folder", JANUS_LIB)))
-        return cls(
-            api_secret=fresh_secret(),
-            admin_secret=fresh_secret(),
-            admin_key=fresh_secret(),
-            disabled_plugins=_others(lib / "plugins", PLUGIN, KNOWN_PLUGINS),
-            disabled_transports=_others(lib / "transports", TRANSPORT, KNOWN_TRANSPORTS),
-            **settings,  # type: ignore[arg-type]
-        )
+        values: dict[str, object] = {
+            "api_secret": fresh_secret(),
+            "admin_secret": fresh_secret(),
+            "admin_key": fresh_secret(),
+            "server_name": f"salon-sfu-{secrets.token_hex(4)}",  # tells this Janus from another
+            "disabled_plugins": _others(lib / "plugins", PLUGIN, KNOWN_PLUGINS),
+            "disabled_transports": _others(lib / "transports", TRANSPORT, KNOWN_TRANSPORTS),
+        }
+        return cls(**(values | settings))  # type: ignore[arg-type]
 
     @property
     def url(self) -> str:
@@ -121,7 +131,7 @@ def _value(value: object) -> str:
         return str(value)
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_value(v) for v in value) + "]"
-    return json.dumps(str(value))
+    return json.dumps(str(value), ensure_ascii=False)  # libconfig reads UTF-8, not \u escapes
 
 
 def _section(name: str, entries: dict[str, object]) -> str:
@@ -176,8 +186,11 @@ def janus_configs(config: JanusConfig) -> dict[str, str]:
         "ws_ip": config.ws_ip,
         "wss": False,
     }
-    if config.ws_ip not in ("0.0.0.0", "::"):  # noqa: S104 - comparing, not binding
-        transport["ws_acl"] = config.ws_ip  # a prefix of the allowed client addresses
+    if ipaddress.ip_address(config.ws_ip).is_loopback:
+        # Janus compares client addresses by prefix ("127.0.0.1" also lets 127.0.0.10 in):
+        # exact enough on loopback. On another address the client is Salon's host, not this
+        # one: a firewall keeps the port to it (docs/SFU.md).
+        transport["ws_acl"] = config.ws_ip
     websockets = _section("general", transport) + _section(
         "admin", {"admin_ws": False, "admin_wss": False}
     )

@@ -100,9 +100,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         try:
             yield
         finally:
-            await webhooks.stop()  # stores what is queued while the database is open
             if state.sfu is not None:
                 await state.sfu.stop()
+            await webhooks.stop()  # stores what is queued while the database is open
             await state.stop()
 
     # No /docs or /redoc: their pages load scripts from a CDN, which Salon's CSP refuses (and an

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -29,6 +30,8 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from salon.core.janusconfig import JanusConfig, janus_configs
 from salon.core.settings import Settings
 from salon.server.child import Child, die_with_parent, write_private
+
+log = logging.getLogger(__name__)
 
 SUBPROTOCOL: Final = "janus-protocol"
 REQUEST_SECONDS: Final = 5.0
@@ -95,9 +98,11 @@ def start_janus(config: JanusConfig, folder: Path, *, timeout: float = 15.0) -> 
     running = JanusProcess(process, log_path, config, folder)
     deadline = time.monotonic() + timeout
     try:
-        while not asyncio.run(answers(config.url)):
+        # Ours, not another Janus already on the port (Debian's janus.service uses 8188): it
+        # answers with the server name this configuration made up.
+        while asyncio.run(answers(config.url)) != config.server_name:
             if process.poll() is not None or time.monotonic() > deadline:
-                raise JanusError(f"janus did not start; see {log_path}")
+                raise JanusError(f"janus did not start (is its port taken?); see {log_path}")
             time.sleep(0.1)
     except BaseException:  # also Ctrl-C while waiting: never leave it running
         running.stop()
@@ -118,14 +123,15 @@ def start_local_sfu(settings: Settings) -> tuple[Settings, JanusProcess]:
     return settings.model_copy(update=update), running
 
 
-async def answers(url: str) -> bool:
-    """Whether a Janus API at ``url`` answers ``info`` (which needs no secret) within 1 s."""
+async def answers(url: str) -> str | None:
+    """The server name of the Janus whose API at ``url`` answers ``info`` (which needs no
+    secret) within 1 s; None when none does."""
     try:
         async with asyncio.timeout(1.0), JanusApi(url, None) as api:
-            await api.request({"janus": "info"}, expect="server_info")
+            info = await api.request({"janus": "info"}, expect="server_info")
     except (OSError, TimeoutError, JanusError):
-        return False
-    return True
+        return None
+    return str(info.get("server-name", ""))
 
 
 class JanusApi:
@@ -146,7 +152,12 @@ class JanusApi:
 
     async def __aenter__(self) -> JanusApi:
         try:
-            self._ws = await connect(self.url, subprotocols=[SUBPROTOCOL])  # type: ignore[list-item]
+            self._ws = await connect(
+                self.url,
+                subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+                proxy=None,  # never through an HTTP proxy from the environment
+                close_timeout=1,
+            )
         except (OSError, InvalidHandshake, InvalidURI) as exc:
             raise JanusError(f"cannot reach Janus at {self.url}: {exc}") from exc
         return self
@@ -181,8 +192,10 @@ class JanusApi:
         except (OSError, ValueError, ConnectionClosed) as exc:
             raise JanusError(f"the connection to Janus failed: {exc}") from exc
         if answer.get("janus") == "error":
-            error = answer.get("error") or {}
-            raise JanusError(str(error.get("reason", "error")), int(error.get("code", 0)))
+            error = answer.get("error")
+            error = error if isinstance(error, dict) else {}
+            code = error.get("code")
+            raise JanusError(str(error.get("reason", "error")), code if type(code) is int else 0)
         if answer.get("janus") != expect:
             raise JanusError(f"Janus answered {answer.get('janus')!r}, not {expect!r}")
         return answer
@@ -190,7 +203,11 @@ class JanusApi:
     async def create_session(self) -> int:
         """``create``: a new Janus session's id (it lives while kept alive, §session_timeout)."""
         answer = await self.request({"janus": "create"})
-        return int(answer["data"]["id"])
+        data = answer.get("data")
+        session = data.get("id") if isinstance(data, dict) else None
+        if type(session) is not int:
+            raise JanusError("Janus's answer to create has no session id")
+        return session
 
     async def destroy_session(self, session: int) -> None:
         await self.request({"janus": "destroy", "session_id": session})
@@ -242,11 +259,20 @@ class SfuLink:
                         await api.request({"janus": "keepalive", "session_id": self.session}, "ack")
                         self._report(True)
                         await asyncio.sleep(self.check_seconds)
-            except JanusError:
+            except JanusError as exc:
+                self.session = None
+                self._report(False, str(exc))
+                await asyncio.sleep(self.check_seconds)
+            except Exception:  # a bug here must not end the link for good
+                log.exception("the link to the SFU at %s failed", self.url)
                 self.session = None
                 self._report(False)
                 await asyncio.sleep(self.check_seconds)
 
-    def _report(self, healthy: bool) -> None:
+    def _report(self, healthy: bool, why: str = "") -> None:
+        if healthy and self.healthy is not True:
+            log.info("the SFU at %s answers (session %s)", self.url, self.session)
+        elif not healthy and self.healthy is not False:
+            log.warning("the SFU at %s is unreachable: %s", self.url, why)
         self.healthy = healthy
         self._checked.set()
