@@ -33,13 +33,16 @@ class FakeTransport:
         self.on_send: Callable[[Outgoing], None] | None = None
 
     def send(self, out: Outgoing) -> None:
+        if self.closes:
+            return  # as a real connection: nothing more after the close (PROTOCOL.md §2.7)
         if self.on_send is not None:
             self.on_send(out)
         assert decode_server(out.text) == out.message, out.text
         self.sent.append(out)
 
     def close(self, code: CloseCode, reason: str) -> None:
-        self.closes.append((code, reason))
+        if not self.closes:  # as a real connection, which closes once (the first reason)
+            self.closes.append((code, reason))
 
 
 @dataclass

@@ -1128,6 +1128,7 @@ async def test_the_same_account_takes_over_its_seat_past_the_lock_as_it_sat(worl
     assert sam.transport.closes == [
         (CloseCode.REPLACED, "this account took its place from another connection")
     ]
+    assert sam.take() == []  # closed before the seating: it heard nothing of it
     assert types(host.take()) == ["member_joined", "member_left"]
     assert world.hub.online() == 5  # host, other host, Kim, the guest, Sam once
 

@@ -64,6 +64,9 @@ _OUTCOMES: Final[dict[CallState, CallOutcome]] = {
 }
 
 
+REPLACED_BY_ACCOUNT: Final = "this account took its place from another connection"
+
+
 class Hub(RecordingRooms):
     invites: Invites  # always set here (a bare Rooms has none)
 
@@ -326,7 +329,7 @@ class Hub(RecordingRooms):
         if held is member:
             return
         if held is not None:
-            held.kick(CloseCode.REPLACED, "this account took its place from another connection")
+            held.kick(CloseCode.REPLACED, REPLACED_BY_ACCOUNT)
             self.depart(held)
         if self._online.get(member.id) is member:
             self._accounts[member.account] = member
@@ -342,6 +345,11 @@ class Hub(RecordingRooms):
         if held.id not in room.seats or held.id in room.recorders:
             return None
         return Way.HOST if held.id in room.hosts else Way.SEAT
+
+    def _taking_place(self, member: Member) -> None:
+        held = self._accounts.get(account_of(member) or "")
+        if held is not None and held is not member:
+            held.kick(CloseCode.REPLACED, REPLACED_BY_ACCOUNT)  # ends just after the seating
 
     def _took_place(self, member: Member) -> None:
         self.hold_account(member)

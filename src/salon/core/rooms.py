@@ -178,6 +178,7 @@ class Rooms(ChatRooms):
             if member.id in self._where:
                 self.leave(member)
             self._stop_waiting(member)
+            self._taking_place(member)
             if way in (Way.KNOCK, Way.KNOCK_REMOVED):
                 self._knock(member, room, media, removed=way is Way.KNOCK_REMOVED)
             else:
@@ -193,6 +194,10 @@ class Rooms(ChatRooms):
         whose place it takes over (the hub knows accounts): the way that member sat; None
         for anyone else, who gets in by the rules."""
         return None
+
+    def _taking_place(self, member: Member) -> None:
+        """``member`` is about to be seated or to wait in a lobby (the hub closes the older
+        place of the same person now, so that it hears nothing of this)."""
 
     def _took_place(self, member: Member) -> None:
         """``member`` was just seated or began to wait in a lobby (the hub then ends the older
