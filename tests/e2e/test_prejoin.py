@@ -190,6 +190,9 @@ def test_a_second_tab_leaves_a_signed_in_persons_call_alone_until_it_joins(
     second.get_by_role("button", name="Join now").click()
     second.get_by_test_id("room").wait_for()
     first.get_by_text("was opened in another tab or window").wait_for()
+    # Closed before the second tab was seated: the first never showed it as a peer.
+    assert tile(first, "Tess").count() == 1  # itself only
+    assert first.get_by_test_id("tile").count() == 2  # and bob
     assert sockets.types(early)[:2] == ["hello", "join"]  # on its early socket
     wait_for_media(second, ["bob"])
     wait_for_media(bob, ["Tess"])  # from the second tab now
