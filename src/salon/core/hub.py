@@ -325,30 +325,33 @@ class Hub(RecordingRooms):
         nothing."""
         if not isinstance(member, Place) or member.account is None:
             return
-        held = self._accounts.get(member.account)
-        if held is member:
-            return
+        held = self._older_place(member)
         if held is not None:
             held.kick(CloseCode.REPLACED, REPLACED_BY_ACCOUNT)
             self.depart(held)
         if self._online.get(member.id) is member:
             self._accounts[member.account] = member
 
+    def _older_place(self, member: Member) -> Place | None:
+        """The place that holds ``member``'s account, when it is another one."""
+        account = account_of(member)
+        held = self._accounts.get(account) if account is not None else None
+        return None if held is member else held
+
     def _seat_taken_back(self, member: Member, room: Room) -> Way | None:
         """A signed-in member whose account's place is seated in ``room`` takes that seat
         over, past the lock, the lobby, the password and a full room, as a host when that
         place was one: the same person, proven by its session, not a newcomer."""
-        account = account_of(member)
-        held = self._accounts.get(account) if account is not None else None
-        if held is None or held is member or room.allowed is not None:
+        held = self._older_place(member)
+        if held is None or room.allowed is not None:
             return None
         if held.id not in room.seats or held.id in room.recorders:
             return None
         return Way.HOST if held.id in room.hosts else Way.SEAT
 
     def _taking_place(self, member: Member) -> None:
-        held = self._accounts.get(account_of(member) or "")
-        if held is not None and held is not member:
+        held = self._older_place(member)
+        if held is not None:
             held.kick(CloseCode.REPLACED, REPLACED_BY_ACCOUNT)  # ends just after the seating
 
     def _took_place(self, member: Member) -> None:

@@ -8,8 +8,8 @@ Janus reads libconfig files (``.jcfg``). What :func:`janus_configs` writes, and 
   plugin and the WebSocket transport are loaded (every other plugin, transport, event handler
   and logger is disabled, so nothing else is there to attack); the media ports come from a
   fixed range (``rtp_port_range``, for the firewall); ``hide_dependencies`` keeps library
-  versions out of ``info``; file-writing plugins are not loaded, and ``protected_folders``
-  keeps any that were out of the system's folders anyway.
+  versions out of ``info``; ``protected_folders`` keeps VideoRoom's recordings (set only
+  with the ``admin_key``) out of the system's folders.
 - ``janus.transport.websockets.jcfg``: the Janus API over plain WebSocket on ``ws_ip`` (the
   loopback address by default: only Salon's server speaks to Janus, never a browser), with
   ``ws_acl`` allowing loopback clients only when it is loopback; the Admin API is off.
