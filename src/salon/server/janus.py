@@ -227,7 +227,6 @@ class SfuLink:
         self.check_seconds = check_seconds
         self.healthy: bool | None = None
         self.session: int | None = None
-        self.reconnects = 0  # connections made after the first
         self._secret = api_secret
         self._task: asyncio.Task[None] | None = None
         self._checked = asyncio.Event()
@@ -242,19 +241,15 @@ class SfuLink:
             self._task = None
 
     async def checked(self) -> None:
-        """Wait for the next check to end (tests and start-up)."""
+        """Wait for the next check to end (for tests)."""
         self._checked.clear()
         await self._checked.wait()
 
     async def _run(self) -> None:
-        first = True
         while True:
             try:
                 async with JanusApi(self.url, self._secret) as api:
                     self.session = await api.create_session()
-                    if not first:
-                        self.reconnects += 1
-                    first = False
                     while True:
                         await api.request({"janus": "keepalive", "session_id": self.session}, "ack")
                         self._report(True)
