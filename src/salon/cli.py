@@ -158,6 +158,8 @@ def _serve_workers(settings: Settings, count: int) -> int:
             env["SALON_SFU_URL"] = settings.sfu_url
         if settings.sfu_api_secret is not None:
             env["SALON_SFU_API_SECRET"] = settings.sfu_api_secret
+        if settings.sfu_admin_key is not None:
+            env["SALON_SFU_ADMIN_KEY"] = settings.sfu_admin_key
         if tls is not None:
             env["SALON_CERT"], env["SALON_KEY"] = (str(Path(f).resolve()) for f in tls)
         scheme = "http" if settings.http else "https"
@@ -382,7 +384,8 @@ def _add_sfu_config(sub: Any) -> None:
         "janus.plugin.videoroom.jcfg (mode 0600) for a Janus that Salon's server drives: only "
         "the VideoRoom plugin and the WebSocket transport, the API on one address with a fresh "
         "api_secret, the Admin API off, rooms created only with the admin_key. Prints the "
-        "SALON_SFU_URL and SALON_SFU_API_SECRET to give Salon. See docs/SFU.md.",
+        "SALON_SFU_URL, SALON_SFU_API_SECRET and SALON_SFU_ADMIN_KEY to give Salon. "
+        "See docs/SFU.md.",
     )
     sc.add_argument("folder", type=Path, help="where to write (janus -F FOLDER)")
     sc.add_argument("--port", type=int, default=8188, help="Janus API port (default 8188)")
@@ -427,6 +430,7 @@ def _sfu_config(args: argparse.Namespace) -> int:
         print(f"wrote {path}", file=sys.stderr)
     print(f"SALON_SFU_URL={config.url}")
     print(f"SALON_SFU_API_SECRET={config.api_secret}")
+    print(f"SALON_SFU_ADMIN_KEY={config.admin_key}")
     return 0
 
 

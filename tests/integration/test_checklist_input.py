@@ -130,7 +130,7 @@ CANDIDATE: Final = {
 # order one member can send them (docs/PROTOCOL.md §5.1). Checked against the models below,
 # so a new field must be added here.
 FULL_MESSAGES: Final[list[dict[str, Any]]] = [
-    {"type": "hello", "versions": [1, 2], "name": "x", "resume": None, "reachable": True, "ref": 1},
+    {"type": "hello", "versions": [1, 3], "name": "x", "resume": None, "reachable": True, "ref": 1},
     {
         "type": "join",
         "room": "full",
@@ -177,6 +177,14 @@ FULL_MESSAGES: Final[list[dict[str, Any]]] = [
     {"type": "leave", "ref": 25},
     {"type": "end_meeting", "ref": 26},
     {"type": "record", "on": False, "ref": 27},
+    {
+        "type": "sfu_publish",
+        "description": {"type": "offer", "sdp": "v=0\r\n"},
+        "screen": "2",
+        "ref": 28,
+    },
+    {"type": "sfu_subscribe", "description": {"type": "answer", "sdp": "v=0\r\n"}, "ref": 29},
+    {"type": "sfu_candidate", "pc": "publisher", "candidate": CANDIDATE, "ref": 30},
 ]
 SHAPE_ERRORS: Final = frozenset({"bad_json", "bad_message", "unknown_type"})
 
@@ -303,12 +311,13 @@ async def test_every_documented_field_is_accepted(
 ) -> None:
     """PROTOCOL.md §5.1: each client message with every field it has (``ref`` included)
     passes the parser; what the server then says is about the values, never the shape. The
-    client speaks the newest version (v2 added ``recording`` and ``record``)."""
+    client speaks the newest version (v2 added ``recording`` and ``record``, v3 the ``sfu_*``
+    messages)."""
     async with serving(make_server, opened, **GENEROUS) as server:
         zoe = await Peer.connect(server)
         opened.append(zoe)
-        await zoe.send(type="hello", versions=[1, 2], name="zoe")
-        assert (await zoe.expect("welcome"))["version"] == 2
+        await zoe.send(type="hello", versions=[1, 2, 3], name="zoe")
+        assert (await zoe.expect("welcome"))["version"] == 3
         for message in FULL_MESSAGES:
             await zoe.send(**message)
             answers = await heard(zoe)

@@ -1,8 +1,10 @@
-"""Real coturn for the TURN tests: ``turnserver`` on free loopback ports, with a config from
-``salon.core.turnconfig`` started by the same code as ``salon serve --with-turn``."""
+"""Real coturn and Janus for the TURN and SFU tests: ``turnserver`` on free loopback ports,
+with a config from ``salon.core.turnconfig`` started by the same code as ``salon serve
+--with-turn``; ``janus`` likewise, as ``salon serve --with-sfu`` starts it."""
 
 from __future__ import annotations
 
+import contextlib
 import random
 import socket
 import sys
@@ -12,9 +14,10 @@ from typing import Any
 
 import pytest
 
+from salon.core.janusconfig import JanusConfig
 from salon.core.turnconfig import TurnServerConfig
 from salon.server.coturn import Coturn, find_turnserver, start_coturn
-from salon.server.janus import find_janus
+from salon.server.janus import JanusProcess, find_janus, start_janus
 
 SECRET = "test-secret-shared-with-coturn"
 REALM = "salon.test"
@@ -95,3 +98,28 @@ def make_coturn(requires_coturn: None, tmp_path: Path) -> Iterator[Callable[...,
     yield make
     for running in started:
         running.stop()
+
+
+@contextlib.contextmanager
+def running_janus(folder: Path) -> Iterator[JanusProcess]:
+    """A real ``janus`` with a fresh hardened configuration in ``folder``, on free ports
+    (skipped, saying why, when ``janus`` is missing); stopped after."""
+    if find_janus() is None:
+        reason = "janus is not installed (make test installs Debian's janus)"
+        print(f"SKIP: {reason}", file=sys.__stderr__)
+        pytest.skip(reason)
+    folder = folder.resolve()
+    port, rtp = free_ports(1), free_ports(101)
+    config = JanusConfig.fresh(ws_port=port, rtp_ports=(rtp, rtp + 100), configs_folder=folder)
+    running = start_janus(config, folder)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def janus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JanusProcess]:
+    """A real ``janus`` for a module's tests (see :func:`running_janus`)."""
+    with running_janus(tmp_path_factory.mktemp("janus")) as running:
+        yield running

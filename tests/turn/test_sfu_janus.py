@@ -94,7 +94,7 @@ def test_sfu_config_is_hardened_and_janus_starts_with_it(tmp_path: Path) -> None
     )
     try:
         secret = re.findall(r"^SALON_SFU_API_SECRET=(\S+)$", again, re.M)[0]
-        _eventually(lambda: asyncio.run(answers(url)), "janus did not start")
+        _eventually(lambda: answers(url), "janus did not start")
         info, refused, session = asyncio.run(_info_and_sessions(url, secret))
         assert list(info["plugins"]) == ["janus.plugin.videoroom"]  # type: ignore[call-overload]
         assert list(info["transports"]) == ["janus.transport.websockets"]  # type: ignore[call-overload]
@@ -104,7 +104,7 @@ def test_sfu_config_is_hardened_and_janus_starts_with_it(tmp_path: Path) -> None
         # The API listens on loopback only: not on this machine's LAN address.
         lan = lan_address()
         if lan != "127.0.0.1":
-            assert not asyncio.run(answers(f"ws://{lan}:{port}"))
+            assert not answers(f"ws://{lan}:{port}")
         # No Admin API, on its default port or anywhere else Janus listens.
         listening = subprocess.run(
             ["ss", "-Hltnp"], capture_output=True, text=True, check=True

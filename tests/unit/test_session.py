@@ -63,7 +63,7 @@ async def test_each_session_gets_its_own_id_and_resume_token(world: World) -> No
 
 async def test_the_highest_common_version_is_chosen(world: World) -> None:
     client = world.open()
-    await client.send(type="hello", versions=[7, 1, 3], name="alice")
+    await client.send(type="hello", versions=[7, 1, 4], name="alice")
     assert client.take_one(Welcome).version == 1
 
 
@@ -81,7 +81,7 @@ async def test_a_second_hello(world: World) -> None:
 async def test_unsupported_versions_are_refused_and_the_connection_closed(world: World) -> None:
     client = world.open()
 
-    await client.send(type="hello", versions=[3, 4], name="alice", ref="v")
+    await client.send(type="hello", versions=[4, 5], name="alice", ref="v")
 
     error = client.take_error()
     assert (error.code, error.ref) == ("unsupported_version", "v")

@@ -453,7 +453,7 @@ class Hub(RecordingRooms):
             return None
         if room.allowed is not None:
             return Way.SEAT  # its call's room: _room_for checked it is one of the two
-        return way_back(room, claims, self.limits.max_room_members)
+        return way_back(room, claims, self.capacity(room, place))
 
     async def _room_for(self, claims: Claims) -> Room | None:
         assert claims.room is not None

@@ -111,7 +111,7 @@ class Moderation(Rooms):
             return
         admitted = False
         for knock in list(room.waiting.values()):
-            if len(room) >= self.limits.max_room_members:
+            if len(room) >= self.capacity(room, knock.member):
                 break
             if not knock.removed:
                 self._let_in(room, host, knock)
@@ -129,9 +129,10 @@ class Moderation(Rooms):
         room = self._hosted(host)
         if knocker_id not in room.waiting:
             raise fail(ErrorCode.NO_SUCH_MEMBER, "nobody with that id waits in the lobby")
-        if len(room) >= self.limits.max_room_members:
+        knock = room.waiting[knocker_id]
+        if len(room) >= self.capacity(room, knock.member):
             raise fail(ErrorCode.ROOM_FULL, f"this room is full ({len(room)} people)")
-        self._let_in(room, host, room.waiting[knocker_id])
+        self._let_in(room, host, knock)
         self._lobby_changed(room)
 
     def _let_in(self, room: Room, host: Member, knock: Knock) -> None:

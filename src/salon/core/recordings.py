@@ -246,6 +246,8 @@ class RecordingRooms(Moderation):
         reason = recorder.unavailable(account_of(host))
         if reason is not None:
             raise _unavailable(reason)
+        if room.sfu:
+            raise _unavailable("a room whose media goes through the SFU cannot be recorded yet")
         if len(room) >= self.limits.max_room_members:
             raise _unavailable("the room is full: its recorder needs a seat")
         if base_url is None:

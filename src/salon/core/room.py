@@ -89,6 +89,9 @@ class Room:
     removed_until_ms: int = 0  # wall clock, ms: the store keeps the removals until then
     removals_queued: bool = False  # a write of the removals waits to read them
     hands: dict[str, None] = field(default_factory=dict)  # raised, earliest first
+    # Its media goes through the SFU (salon.core.sfu): from the join that moved it until the
+    # meeting ends.
+    sfu: bool = False
     # Seated recorders the server runs (docs/PROTOCOL.md §3.9): never hosts, never the
     # first in, and nobody the meeting goes on for.
     recorders: set[str] = field(default_factory=set)
@@ -213,6 +216,7 @@ class Room:
         self.removed_until_ms = 0
         self.hands.clear()
         self.recorders.clear()
+        self.sfu = False
         self.apply_standing()
         return waiting
 

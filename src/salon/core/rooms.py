@@ -39,11 +39,13 @@ from salon.core.ratelimit import TokenBucket
 from salon.core.room import Knock, Room, Seat, remember
 from salon.core.roomchat import RATE_KEYS, ChatRooms, address_of, send
 from salon.core.settings import LimitSettings
+from salon.core.sfu import MediaRouter, SfuConnection, SfuError
 from salon.core.throttle import KeyedThrottle
 from salon.protocol import ErrorCode, Outgoing
 from salon.protocol.messages import (
     CallEnded,
     Hands,
+    IceCandidate,
     Joined,
     Left,
     Lobby,
@@ -58,9 +60,13 @@ from salon.protocol.messages import (
     PresenceChanged,
     RoomAction,
     RoomEvent,
+    RoomMedia,
+    SessionDescription,
+    SfuAnswer,
     Signal,
     SignalRelay,
 )
+from salon.protocol.version import SFU_VERSION
 
 CALL_ROOM_PREFIX = "call-"
 """Rooms of direct calls; such an id can only be joined while its call is live."""
@@ -103,6 +109,7 @@ class Rooms(ChatRooms):
         self.keys = keys
         self.observer: Observer = NO_OBSERVER  # told what happens: metrics, webhooks
         self.invites: Invites | None = None  # checks join.invite; None: invitations ignored
+        self.sfu: MediaRouter | None = None  # the SFU big rooms move to; None: mesh only
         per_minute = limits.reaction_rate_per_second * 60
         self.reaction_rate = KeyedThrottle(per_minute, limits.reaction_burst, RATE_KEYS)
         # Joins by room and client address: one stranger's loop spends its own budget only.
@@ -240,7 +247,13 @@ class Rooms(ChatRooms):
             taken = self._seat_taken_back(member, room)
             if taken is not None:
                 return taken
-            way = way_in(room, joiner, self.limits.max_room_members)
+            if room.sfu and version_of(member) < SFU_VERSION:
+                raise fail(
+                    ErrorCode.ROOM_FULL,
+                    "this room's media goes through the SFU, which your client cannot use "
+                    f"(it needs protocol v{SFU_VERSION})",
+                )
+            way = way_in(room, joiner, self.capacity(room, member))
             if way is not Way.CHECK:
                 return way
             hashed, password = room.password_hash, joiner.password
@@ -393,6 +406,8 @@ class Rooms(ChatRooms):
         self._stop_waiting(member)
         if recorder:  # the server's recorder always shows that it records (§3.9)
             media = media.model_copy(update={"recording": True})
+        else:
+            self._route(room, member)
         now_ms = self.clock.wall_ms()
         starting = room.started_ms is None
         if starting:
@@ -417,6 +432,78 @@ class Rooms(ChatRooms):
             self._announce(room, member, media, MemberJoined)
         if host and len(room) > 1:
             room.broadcast(Outgoing(room.state()), exclude=member.id)
+        if room.sfu and self.sfu is not None:
+            self.sfu.enter(room.meeting, member)
+
+    # ------------------------------------------------------------------ the SFU
+
+    def capacity(self, room: Room, joiner: Member) -> int:
+        """The most members ``room`` may hold when ``joiner`` comes in: ``max_members`` of
+        the SFU for a room on it, or that would move to it, else ``max_room_members``
+        (salon.core.sfu); none for a member older than v3 when the room is on the SFU."""
+        router = self.sfu
+        if router is None or room.private or room.recorders:
+            return self.limits.max_room_members
+        if version_of(joiner) < SFU_VERSION:
+            return 0 if room.sfu else self.limits.max_room_members
+        if room.sfu or (router.available and self._all_speak_sfu(room)):
+            return max(router.max_members, self.limits.max_room_members)
+        return self.limits.max_room_members
+
+    def _all_speak_sfu(self, room: Room) -> bool:
+        return all(version_of(s.member) >= SFU_VERSION for s in room.seats.values())
+
+    def _route(self, room: Room, joiner: Member) -> None:
+        """Move ``room`` to the SFU before ``joiner`` is seated when it would hold more than
+        the mesh limit (salon.core.sfu has the rule): everyone seated hears ``room_media``
+        and re-publishes there."""
+        router = self.sfu
+        if router is None or room.sfu or room.private or room.recorders:
+            return
+        if len(room) + 1 <= router.mesh_limit or not router.available:
+            return
+        if version_of(joiner) < SFU_VERSION or not self._all_speak_sfu(room):
+            return
+        room.sfu = True
+        room.broadcast(Outgoing(RoomMedia(room=room.id, sfu=True)))
+        for seat in room.seats.values():
+            router.enter(room.meeting, seat.member)
+
+    def _sfu_room(self, member: Member) -> tuple[Room, MediaRouter]:
+        room = self.room_of(member)
+        if not room.sfu or self.sfu is None:
+            raise fail(ErrorCode.NOT_SFU_ROOM, "your room's media is a mesh, not the SFU")
+        return room, self.sfu
+
+    async def sfu_publish(self, member: Member, sdp: str, screen: str | None) -> None:
+        """``sfu_publish``: relay ``member``'s offer to the SFU and its answer back
+        (``sfu_answer``). Errors: ``not_joined``, ``not_sfu_room``, ``sfu_unavailable``."""
+        _, router = self._sfu_room(member)
+        try:
+            answer = await router.publish(member, sdp, screen)
+        except SfuError as exc:
+            raise fail(ErrorCode.SFU_UNAVAILABLE, f"the SFU refused: {exc}") from None
+        send(member, SfuAnswer(description=SessionDescription(type="answer", sdp=answer)))
+
+    async def sfu_subscribe(self, member: Member, sdp: str) -> None:
+        """``sfu_subscribe``: relay ``member``'s answer to the SFU's latest offer. Errors:
+        ``not_joined``, ``not_sfu_room``, ``sfu_unavailable``."""
+        _, router = self._sfu_room(member)
+        try:
+            await router.subscribe(member, sdp)
+        except SfuError as exc:
+            raise fail(ErrorCode.SFU_UNAVAILABLE, f"the SFU refused: {exc}") from None
+
+    async def sfu_candidate(
+        self, member: Member, pc: SfuConnection, candidate: IceCandidate | None
+    ) -> None:
+        """``sfu_candidate``: trickle one of ``member``'s candidates to the SFU. Errors:
+        ``not_joined``, ``not_sfu_room``, ``sfu_unavailable``."""
+        _, router = self._sfu_room(member)
+        try:
+            await router.candidate(member, pc, candidate)
+        except SfuError as exc:
+            raise fail(ErrorCode.SFU_UNAVAILABLE, f"the SFU refused: {exc}") from None
 
     def _crown(self, room: Room, member: Member) -> None:
         """Make ``member`` a host of ``room``: for the room's life, its account too."""
@@ -461,6 +548,7 @@ class Rooms(ChatRooms):
                 lobby=room.lobby,
                 protected=room.protected,
                 hands=list(room.hands),
+                sfu=room.sfu,
             ),
         )
 
@@ -592,6 +680,8 @@ class Rooms(ChatRooms):
         raised = member.id in room.hands
         del self._where[member.id]
         room.unseat(member.id)
+        if room.sfu and self.sfu is not None:
+            self.sfu.leave(room.meeting, member.id)
         self._report("member_left", room, member, reason=reason)
         if farewell is not None:
             send(member, farewell)
@@ -619,6 +709,8 @@ class Rooms(ChatRooms):
         for mid, seat in list(room.seats.items()):
             del self._where[mid]
             room.unseat(mid)
+            if room.sfu and self.sfu is not None:
+                self.sfu.leave(room.meeting, mid)
             self._report("member_left", room, seat.member, reason="ended")
             send(seat.member, farewell)
             self._placed(seat.member, None)
@@ -706,6 +798,8 @@ class Rooms(ChatRooms):
         under a password is erased."""
         if room.started_ms is not None:
             self._report("meeting_ended", room, reason=reason)
+        if room.sfu and self.sfu is not None:
+            self.sfu.close(room.meeting)
         self._meeting_over(room)
         erase, removals = room.guarded, room.removals()
         for knock in room.end_meeting():

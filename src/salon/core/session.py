@@ -81,11 +81,14 @@ from salon.protocol.messages import (
     ServerPing,
     ServerPong,
     SetMedia,
+    SfuCandidate,
+    SfuPublish,
+    SfuSubscribe,
     Signal,
     SignedInAccount,
     Welcome,
 )
-from salon.protocol.version import RECORDING_VERSION
+from salon.protocol.version import RECORDING_VERSION, SFU_VERSION
 
 # A frame the server cannot read (bad_json, bad_message, unknown_type) costs one strike per
 # started block of this many characters (see Session.receive).
@@ -540,6 +543,22 @@ class Session:
             raise fail(ErrorCode.UNKNOWN_TYPE, "the message type is missing or unknown")
         self.hub.record(self._member, msg.on, self.base_url)
 
+    def _speaks_sfu(self) -> None:
+        if self._older_than(SFU_VERSION):
+            raise fail(ErrorCode.UNKNOWN_TYPE, "the message type is missing or unknown")
+
+    async def _sfu_publish(self, msg: SfuPublish) -> None:
+        self._speaks_sfu()
+        await self.hub.sfu_publish(self._member, msg.description.sdp, msg.screen)
+
+    async def _sfu_subscribe(self, msg: SfuSubscribe) -> None:
+        self._speaks_sfu()
+        await self.hub.sfu_subscribe(self._member, msg.description.sdp)
+
+    async def _sfu_candidate(self, msg: SfuCandidate) -> None:
+        self._speaks_sfu()
+        await self.hub.sfu_candidate(self._member, msg.pc, msg.candidate)
+
 
 _HANDLERS: dict[type[Any], Callable[[Session, Any], Awaitable[None]]] = {
     Hello: Session._hello,
@@ -570,4 +589,7 @@ _HANDLERS: dict[type[Any], Callable[[Session, Any], Awaitable[None]]] = {
     LowerHand: Session._lower_hand,
     EndMeeting: Session._end_meeting,
     Record: Session._record,
+    SfuPublish: Session._sfu_publish,
+    SfuSubscribe: Session._sfu_subscribe,
+    SfuCandidate: Session._sfu_candidate,
 }

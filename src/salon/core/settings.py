@@ -261,6 +261,14 @@ class Settings(BaseSettings):
     sfu_port: int = Field(8188, ge=1, le=65535)
     sfu_rtp_ports: tuple[int, int] = (20000, 40000)
     sfu_check_seconds: float = Field(5.0, gt=0, le=30)  # keepalive, and retry when down
+    # The VideoRoom admin_key, which creating a room on that Janus needs (salon sfu-config
+    # prints it; --with-sfu sets it). None: that Janus lets anyone create rooms.
+    sfu_admin_key: str | None = None
+    # A mesh room whose next member would make it larger than this moves to the SFU (when one
+    # is configured and answers). Four: on two cores a 4th person's mesh takes 1.4 s to set
+    # up, a 6th one's 9 s (docs/BENCHMARKS.md); each browser uploads one copy per peer.
+    sfu_mesh_limit: int = Field(4, ge=1)
+    sfu_max_room_members: int = Field(50, ge=2, le=1000)  # the most a room on the SFU holds
     limits: LimitSettings = Field(default_factory=LimitSettings)
     accounts: AccountSettings = Field(default_factory=AccountSettings)
     recordings: RecordingSettings = Field(default_factory=RecordingSettings)

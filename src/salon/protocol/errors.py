@@ -53,6 +53,9 @@ class ErrorCode(StrEnum):
     RECORDING_UNAVAILABLE = "recording_unavailable"  # record: this server cannot record now
     # Several server processes (added without a version bump: a new code, no changed meaning).
     BUS_UNAVAILABLE = "bus_unavailable"  # the other server processes cannot be reached; retry
+    # The SFU (v3).
+    NOT_SFU_ROOM = "not_sfu_room"  # an sfu_* message in a room whose media is a mesh
+    SFU_UNAVAILABLE = "sfu_unavailable"  # the SFU refused or did not answer; nothing changed
 
 
 class CloseCode(IntEnum):

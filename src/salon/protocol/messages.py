@@ -1,4 +1,4 @@
-"""The messages of protocols v1 and v2: a tagged union on ``type`` in each direction.
+"""The messages of protocols v1, v2 and v3: a tagged union on ``type`` in each direction.
 
 Every frame is one JSON object. Client messages may carry ``ref``, a value of the client's
 choosing that the server echoes in an ``error`` caused by that message. The server refuses a
@@ -16,6 +16,11 @@ media, the host action ``record``, the server message ``recordings``, the room e
 ``recording_started``/``recording_stopped`` and the error ``recording_unavailable``. The
 ``recording`` field of a server message is left out while it is false, so a v1 client sees
 exactly what it saw before until somebody records.
+
+Version 3 adds rooms whose media goes through the SFU (docs/PROTOCOL.md §3.10): ``joined.sfu``,
+``room_media``, and the exchange of descriptions between a member and the SFU
+(``sfu_publish``/``sfu_answer`` for what it sends, ``sfu_offer``/``sfu_subscribe`` for what it
+receives, ``sfu_candidate`` for its trickled candidates).
 """
 
 from __future__ import annotations
@@ -367,6 +372,44 @@ class LowerHand(_ClientMessage):
     id: MemberId
 
 
+class SfuPublish(_ClientMessage):
+    """v3, in an SFU room: the offer of the member's sending connection (W3C webrtc-pc 4.4.1.5,
+    ``createOffer``), first or renegotiated; answered by ``sfu_answer``. ``screen``: the
+    ``mid`` of the transceiver that carries a screen share, null when none."""
+
+    type: Literal["sfu_publish"]
+    description: SessionDescription
+    screen: Annotated[str, Field(max_length=32)] | None = None
+
+    @model_validator(mode="after")
+    def _an_offer(self) -> SfuPublish:
+        if self.description.type != "offer":
+            raise ValueError("description must be an offer")
+        return self
+
+
+class SfuSubscribe(_ClientMessage):
+    """v3: the answer of the member's receiving connection to the latest ``sfu_offer``."""
+
+    type: Literal["sfu_subscribe"]
+    description: SessionDescription
+
+    @model_validator(mode="after")
+    def _an_answer(self) -> SfuSubscribe:
+        if self.description.type != "answer":
+            raise ValueError("description must be an answer")
+        return self
+
+
+class SfuCandidate(_ClientMessage):
+    """v3: a trickled ICE candidate (RFC 8838) of the sending (``publisher``) or receiving
+    (``subscriber``) connection; null ends that connection's candidates."""
+
+    type: Literal["sfu_candidate"]
+    pc: Literal["publisher", "subscriber"]
+    candidate: IceCandidate | None
+
+
 class EndMeeting(_ClientMessage):
     """End the meeting for everyone: all members and everyone waiting leave the room."""
 
@@ -409,7 +452,10 @@ ClientMessage = Annotated[
     | Mute
     | LowerHand
     | EndMeeting
-    | Record,
+    | Record
+    | SfuPublish
+    | SfuSubscribe
+    | SfuCandidate,
     Field(discriminator="type"),
 ]
 
@@ -456,6 +502,44 @@ class Joined(_Message):
     lobby: bool  # newcomers wait until a host admits them
     protected: bool  # joining needs the room's password
     hands: list[MemberId]  # raised hands, the earliest first
+    # v3: the room's media goes through the SFU: publish with ``sfu_publish`` and make no peer
+    # connection to a member (docs/PROTOCOL.md §3.10). Always false for a v1 or v2 member.
+    sfu: bool = False
+
+
+class RoomMedia(_Message):
+    """v3: the room's media moved to the SFU: close every peer connection of the room and
+    publish with ``sfu_publish``. A room never moves back while its meeting lasts."""
+
+    type: Literal["room_media"] = "room_media"
+    room: str
+    sfu: bool
+
+
+class SfuAnswer(_Message):
+    """v3: the SFU's answer to the member's ``sfu_publish``."""
+
+    type: Literal["sfu_answer"] = "sfu_answer"
+    description: SessionDescription
+
+
+class SfuStream(_Message):
+    """One m-line of an ``sfu_offer``: whose media it carries."""
+
+    mid: str
+    member: MemberId
+    kind: Literal["audio", "video"]
+    screen: bool  # the member's screen share, not its camera
+
+
+class SfuOffer(_Message):
+    """v3: the SFU's offer for the member's receiving connection (first, or renegotiated when
+    someone starts or stops publishing); answer with ``sfu_subscribe``. ``streams`` names the
+    member behind every m-line that carries media; an m-line not listed carries nothing."""
+
+    type: Literal["sfu_offer"] = "sfu_offer"
+    description: SessionDescription
+    streams: list[SfuStream]
 
 
 class MemberJoined(_Message):
@@ -796,6 +880,9 @@ ServerMessage = Annotated[
     | ServerPong
     | IceServers
     | Recordings
+    | RoomMedia
+    | SfuAnswer
+    | SfuOffer
     | Error,
     Field(discriminator="type"),
 ]

@@ -39,6 +39,7 @@ from salon.server.pipes import Pipes
 from salon.server.recorder import Recorders, local_base_url
 from salon.server.recording_api import build_recordings_router
 from salon.server.rest import build_router
+from salon.server.sfu import JanusRouter
 from salon.server.spa import mount_client
 from salon.server.state import DRAIN_RETRY_AFTER_MS, ServerState
 from salon.server.webhook_api import build_webhook_router
@@ -94,12 +95,25 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
                 settings.sfu_url, settings.sfu_api_secret, settings.sfu_check_seconds
             )
             state.sfu.start()
+            state.router = JanusRouter(
+                settings.sfu_url,
+                settings.sfu_api_secret,
+                settings.sfu_admin_key,
+                state.sfu,
+                mesh_limit=settings.sfu_mesh_limit,
+                max_members=settings.sfu_max_room_members,
+                check_seconds=settings.sfu_check_seconds,
+            )
+            state.router.start()
+            hub.sfu = state.router
         state.start()
         webhooks.start()
         await state.pipes.start()  # subscribed (or Redis known to be down) before serving
         try:
             yield
         finally:
+            if state.router is not None:
+                await state.router.stop()
             if state.sfu is not None:
                 await state.sfu.stop()
             await webhooks.stop()  # stores what is queued while the database is open

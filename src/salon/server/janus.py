@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -26,6 +27,8 @@ from typing import Any, Final
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.sync.client import connect as connect_sync
+from websockets.typing import Subprotocol
 
 from salon.core.janusconfig import JanusConfig, janus_configs
 from salon.core.settings import Settings
@@ -33,7 +36,7 @@ from salon.server.child import Child, die_with_parent, write_private
 
 log = logging.getLogger(__name__)
 
-SUBPROTOCOL: Final = "janus-protocol"
+SUBPROTOCOL: Final = Subprotocol("janus-protocol")
 REQUEST_SECONDS: Final = 5.0
 
 
@@ -100,7 +103,7 @@ def start_janus(config: JanusConfig, folder: Path, *, timeout: float = 15.0) -> 
     try:
         # Ours, not another Janus already on the port (Debian's janus.service uses 8188): it
         # answers with the server name this configuration made up.
-        while asyncio.run(answers(config.url)) != config.server_name:
+        while answers(config.url) != config.server_name:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise JanusError(f"janus did not start (is its port taken?); see {log_path}")
             time.sleep(0.1)
@@ -119,47 +122,69 @@ def start_local_sfu(settings: Settings) -> tuple[Settings, JanusProcess]:
         ws_port=settings.sfu_port, rtp_ports=settings.sfu_rtp_ports, configs_folder=folder
     )
     running = start_janus(config, folder)
-    update = {"sfu_url": config.url, "sfu_api_secret": config.api_secret}
+    update = {
+        "sfu_url": config.url,
+        "sfu_api_secret": config.api_secret,
+        "sfu_admin_key": config.admin_key,
+    }
     return settings.model_copy(update=update), running
 
 
-async def answers(url: str) -> str | None:
+def answers(url: str) -> str | None:
     """The server name of the Janus whose API at ``url`` answers ``info`` (which needs no
-    secret) within 1 s; None when none does."""
+    secret) within 1 s; None when none does. Blocking: for starting Janus, before any event
+    loop runs (or from inside one, without touching it)."""
+    request = json.dumps({"janus": "info", "transaction": "salon-info"})
     try:
-        async with asyncio.timeout(1.0), JanusApi(url, None) as api:
-            info = await api.request({"janus": "info"}, expect="server_info")
-    except (OSError, TimeoutError, JanusError):
+        with connect_sync(
+            url, subprotocols=[SUBPROTOCOL], proxy=None, open_timeout=1, close_timeout=1
+        ) as ws:
+            ws.send(request)
+            info = json.loads(ws.recv(timeout=1))
+    except (OSError, TimeoutError, ValueError, InvalidHandshake, InvalidURI, ConnectionClosed):
+        return None
+    if not isinstance(info, dict) or info.get("janus") != "server_info":
         return None
     return str(info.get("server-name", ""))
 
 
+JanusEvent = dict[str, Any]
+"""A message Janus sends on its own: ``event`` (with ``plugindata`` and maybe ``jsep``),
+``webrtcup``, ``media``, ``slowlink``, ``hangup``, ``detached``; ``sender`` is the handle."""
+
+
 class JanusApi:
-    """One WebSocket to the Janus API; requests are answered in order of their
-    ``transaction``. Use as an async context manager::
+    """One WebSocket to the Janus API, shared by many requests at once: each answer finds its
+    request by ``transaction``, and events Janus sends on its own go to the handler of their
+    handle (:meth:`on_events`). Use as an async context manager::
 
         async with JanusApi(url, api_secret) as api:
             session = await api.create_session()
 
-    Events Janus sends on its own (no transaction of ours) are dropped by this minimal
-    client; the SFU rooms that need them read them on their own connection."""
+    When the socket closes, every pending request fails with :class:`JanusError` and
+    :attr:`closed` is set."""
 
     def __init__(self, url: str, api_secret: str | None) -> None:
         self.url = url
         self._secret = api_secret
         self._ws: ClientConnection | None = None
         self._ids = itertools.count(1)
+        self._waiting: dict[str, asyncio.Queue[dict[str, Any]]] = {}
+        self._handlers: dict[int, Callable[[JanusEvent], None]] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self.closed = asyncio.Event()
 
     async def __aenter__(self) -> JanusApi:
         try:
             self._ws = await connect(
                 self.url,
-                subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+                subprotocols=[SUBPROTOCOL],
                 proxy=None,  # never through an HTTP proxy from the environment
                 close_timeout=1,
             )
         except (OSError, InvalidHandshake, InvalidURI) as exc:
             raise JanusError(f"cannot reach Janus at {self.url}: {exc}") from exc
+        self._reader = asyncio.create_task(self._read(self._ws), name="salon-janus-reader")
         return self
 
     async def __aexit__(
@@ -168,49 +193,166 @@ class JanusApi:
         value: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)
         if self._ws is not None:
             await self._ws.close()
+        self.closed.set()
+
+    def on_events(self, handle: int, handler: Callable[[JanusEvent], None] | None) -> None:
+        """Give the events of ``handle`` to ``handler`` (None: drop them from now on)."""
+        if handler is None:
+            self._handlers.pop(handle, None)
+        else:
+            self._handlers[handle] = handler
+
+    async def _read(self, ws: ClientConnection) -> None:
+        try:
+            async for frame in ws:
+                try:
+                    message = json.loads(frame)
+                except ValueError:
+                    log.warning("Janus sent a frame that is not JSON")
+                    continue
+                if isinstance(message, dict):
+                    self._route(message)
+        except ConnectionClosed:
+            pass
+        finally:
+            self.closed.set()
+            for queue in self._waiting.values():
+                queue.put_nowait({"janus": "closed"})
+
+    def _route(self, message: dict[str, Any]) -> None:
+        queue = self._waiting.get(str(message.get("transaction")))
+        if queue is not None:
+            queue.put_nowait(message)
+            return
+        sender = message.get("sender")
+        handler = self._handlers.get(sender) if type(sender) is int else None
+        if handler is not None:
+            try:
+                handler(message)
+            except Exception:  # one handle's bug must not stop the reader of every handle
+                log.exception("an SFU event handler failed on %s", message.get("janus"))
 
     async def request(self, body: dict[str, Any], expect: str = "success") -> dict[str, Any]:
         """Send ``body`` with a transaction and the secret; the answer of type ``expect``,
-        or :class:`JanusError` (Janus's ``error``, no answer within 5 s, a closed socket)."""
-        if self._ws is None:
+        or :class:`JanusError` (Janus's ``error``, no answer within 5 s, a closed socket).
+        With ``expect="event"``, an ``ack`` first is waited past: a plugin answers a
+        ``message`` that way when it answers later."""
+        if self._ws is None or self.closed.is_set():
             raise JanusError("not connected")
         transaction = f"salon-{next(self._ids)}"
         message = {**body, "transaction": transaction}
         if self._secret is not None:
             message["apisecret"] = self._secret
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._waiting[transaction] = queue
         try:
             async with asyncio.timeout(REQUEST_SECONDS):
                 await self._ws.send(json.dumps(message))
-                while True:
-                    answer = json.loads(await self._ws.recv())
-                    if isinstance(answer, dict) and answer.get("transaction") == transaction:
-                        break
+                answer = await queue.get()
+                while answer.get("janus") == "ack" and expect != "ack":
+                    answer = await queue.get()
         except TimeoutError:
             raise JanusError(f"Janus did not answer {body.get('janus')!r}") from None
-        except (OSError, ValueError, ConnectionClosed) as exc:
+        except (OSError, ConnectionClosed) as exc:
             raise JanusError(f"the connection to Janus failed: {exc}") from exc
-        if answer.get("janus") == "error":
+        finally:
+            del self._waiting[transaction]
+        kind = answer.get("janus")
+        if kind == "closed":
+            raise JanusError("the connection to Janus closed")
+        if kind == "error":
             error = answer.get("error")
             error = error if isinstance(error, dict) else {}
             code = error.get("code")
             raise JanusError(str(error.get("reason", "error")), code if type(code) is int else 0)
-        if answer.get("janus") != expect:
-            raise JanusError(f"Janus answered {answer.get('janus')!r}, not {expect!r}")
+        if kind != expect:
+            raise JanusError(f"Janus answered {kind!r}, not {expect!r}")
         return answer
 
     async def create_session(self) -> int:
         """``create``: a new Janus session's id (it lives while kept alive, §session_timeout)."""
-        answer = await self.request({"janus": "create"})
-        data = answer.get("data")
-        session = data.get("id") if isinstance(data, dict) else None
-        if type(session) is not int:
-            raise JanusError("Janus's answer to create has no session id")
-        return session
+        return _new_id(await self.request({"janus": "create"}), "create")
 
     async def destroy_session(self, session: int) -> None:
         await self.request({"janus": "destroy", "session_id": session})
+
+    async def attach(self, session: int, plugin: str) -> int:
+        """``attach``: a new handle on ``plugin`` in ``session``; its id."""
+        body = {"janus": "attach", "session_id": session, "plugin": plugin}
+        return _new_id(await self.request(body), "attach")
+
+    async def message(
+        self,
+        session: int,
+        handle: int,
+        body: dict[str, Any],
+        jsep: dict[str, Any] | None = None,
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """A plugin ``message`` and the plugin's answer: ``(plugindata.data, jsep)``, whether
+        the plugin answered at once (``success``) or later (``ack`` then ``event``). A plugin
+        error (``error_code``) raises :class:`JanusError` with that code."""
+        request: dict[str, Any] = {
+            "janus": "message",
+            "session_id": session,
+            "handle_id": handle,
+            "body": body,
+        }
+        if jsep is not None:
+            request["jsep"] = jsep
+        synchronous = body.get("request") in SYNCHRONOUS_REQUESTS
+        answer = await self.request(request, "success" if synchronous else "event")
+        plugindata = answer.get("plugindata")
+        data = plugindata.get("data") if isinstance(plugindata, dict) else None
+        if not isinstance(data, dict):
+            raise JanusError(f"Janus's answer to {body.get('request')!r} has no plugin data")
+        code = data.get("error_code")
+        if code is not None:
+            raise JanusError(str(data.get("error", "error")), code if type(code) is int else 0)
+        answer_jsep = answer.get("jsep")
+        return data, answer_jsep if isinstance(answer_jsep, dict) else None
+
+    async def trickle(self, session: int, handle: int, candidate: dict[str, Any] | None) -> None:
+        """``trickle`` one candidate (RFC 8838) to ``handle``; None: ``completed``."""
+        body: dict[str, Any] = {"janus": "trickle", "session_id": session, "handle_id": handle}
+        body["candidate"] = candidate if candidate is not None else {"completed": True}
+        await self.request(body, "ack")
+
+
+# The VideoRoom requests the plugin answers at once, with ``success`` (the others: ``ack``,
+# then an ``event``): https://janus.conf.meetecho.com/docs/videoroom.html
+SYNCHRONOUS_REQUESTS: Final = frozenset(
+    {
+        "create",
+        "destroy",
+        "edit",
+        "exists",
+        "list",
+        "allowed",
+        "kick",
+        "moderate",
+        "listparticipants",
+        "listforwarders",
+        "enable_recording",
+        "rtp_forward",
+        "stop_rtp_forward",
+    }
+)
+
+
+def _new_id(answer: dict[str, Any], verb: str) -> int:
+    data = answer.get("data")
+    new = data.get("id") if isinstance(data, dict) else None
+    if type(new) is not int:
+        raise JanusError(f"Janus's answer to {verb} has no id")
+    return new
 
 
 class SfuLink:

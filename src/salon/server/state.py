@@ -26,6 +26,7 @@ from salon.server.connection import Connection
 from salon.server.janus import SfuLink
 from salon.server.metrics import Metrics
 from salon.server.recorder import SWEEP_SECONDS, Recorders
+from salon.server.sfu import JanusRouter
 from salon.store.accounts import SqlAccountRepository
 from salon.store.rooms import SqlRoomRepository
 
@@ -86,6 +87,7 @@ class ServerState:
     bus: Bus = field(default_factory=LocalBus)  # the other processes (LocalBus: none)
     pipes: Pipes | None = None  # members living here, sockets held elsewhere (salon.server.pipes)
     sfu: SfuLink | None = None  # the link to Janus, when an SFU is configured (docs/SFU.md)
+    router: JanusRouter | None = None  # the rooms' media through that Janus
     connections: set[Connection] = field(default_factory=set)
     draining: bool = False  # SIGTERM: not ready, no new sockets, members being closed
     by_address: Counter[str] = field(default_factory=Counter)  # WebSockets held per address

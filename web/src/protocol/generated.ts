@@ -33,7 +33,10 @@ export type ClientMessage =
   | Mute
   | LowerHand
   | EndMeeting
-  | Record;
+  | Record
+  | SfuPublish
+  | SfuSubscribe
+  | SfuCandidate;
 export type Name = string;
 export type Reachable = boolean;
 export type Ref = string | number | null;
@@ -220,6 +223,14 @@ export type Type28 = "end_meeting";
 export type On = boolean;
 export type Ref27 = string | number | null;
 export type Type29 = "record";
+export type Ref28 = string | number | null;
+export type Screen2 = string | null;
+export type Type30 = "sfu_publish";
+export type Ref29 = string | number | null;
+export type Type31 = "sfu_subscribe";
+export type Pc = "publisher" | "subscriber";
+export type Ref30 = string | number | null;
+export type Type32 = "sfu_candidate";
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
  * via the `definition` "ServerMessage".
@@ -257,6 +268,9 @@ export type ServerMessage =
   | ServerPong
   | IceServers1
   | Recordings
+  | RoomMedia
+  | SfuAnswer
+  | SfuOffer
   | Error;
 export type DisplayName = string;
 export type Username = string;
@@ -280,7 +294,7 @@ export type ResumeToken = string;
 export type Call4 = string | null;
 export type Missed = boolean;
 export type Room1 = string | null;
-export type Type30 = "welcome";
+export type Type33 = "welcome";
 export type Version = number;
 export type Hands = string[];
 export type ClientId = string | null;
@@ -300,7 +314,7 @@ export type Id9 = string;
 export type Camera2 = boolean;
 export type Mic2 = boolean;
 export type Records2 = boolean;
-export type Screen2 = boolean;
+export type Screen3 = boolean;
 export type Name4 = string;
 export type Polite = boolean;
 export type ServerRecorder = boolean;
@@ -309,39 +323,40 @@ export type Members = MemberInfo[];
 export type Private = boolean;
 export type Protected = boolean;
 export type Room3 = string;
-export type Type31 = "joined";
+export type Sfu = boolean;
+export type Type34 = "joined";
 export type Room4 = string;
-export type Type32 = "member_joined";
+export type Type35 = "member_joined";
 export type Id10 = string;
 export type Room5 = string;
-export type Type33 = "member_left";
+export type Type36 = "member_left";
 export type Id11 = string;
 export type Room6 = string;
-export type Type34 = "member_reconnecting";
+export type Type37 = "member_reconnecting";
 export type Room7 = string;
-export type Type35 = "member_resumed";
+export type Type38 = "member_resumed";
 export type Token = string;
-export type Type36 = "resume_token";
+export type Type39 = "resume_token";
 export type RetryAfterMs = number;
-export type Type37 = "server_draining";
+export type Type40 = "server_draining";
 export type By = string | null;
 export type ByName = string | null;
 export type Reason1 = "left" | "removed" | "ended" | "hangup";
 export type Room8 = string;
-export type Type38 = "left";
+export type Type41 = "left";
 export type Hosts1 = string[];
 export type Lobby1 = boolean;
 export type Locked2 = boolean;
 export type Protected1 = boolean;
 export type Room9 = string;
-export type Type39 = "room_state";
+export type Type42 = "room_state";
 export type Raised1 = string[];
 export type Room10 = string;
-export type Type40 = "hands";
+export type Type43 = "hands";
 export type From1 = string;
 export type Reaction1 =
   "thumbs_up" | "clap" | "laugh" | "wow" | "heart" | "party" | "thinking" | "wave";
-export type Type41 = "reaction";
+export type Type44 = "reaction";
 export type Action =
   | "locked"
   | "unlocked"
@@ -364,42 +379,42 @@ export type ByName1 = string | null;
 export type Room11 = string;
 export type Target = string | null;
 export type TargetName = string | null;
-export type Type42 = "room_event";
+export type Type45 = "room_event";
 export type Room12 = string;
-export type Type43 = "lobby";
+export type Type46 = "lobby";
 export type Id12 = string;
 export type Name5 = string;
 export type Removed = boolean;
 export type Waiting = Knocker[];
 export type Room13 = string;
-export type Type44 = "lobby_waiting";
+export type Type47 = "lobby_waiting";
 export type Reason2 = "denied" | "ended";
 export type Room14 = string;
-export type Type45 = "lobby_denied";
+export type Type48 = "lobby_denied";
 export type By2 = string;
 export type ByName2 = string;
 export type Kind1 = "mic" | "camera";
 export type Room15 = string;
-export type Type46 = "muted";
+export type Type49 = "muted";
 export type Name6 = string;
-export type Type47 = "unreachable";
+export type Type50 = "unreachable";
 export type Candidate1 = string;
 export type Sdpmlineindex1 = number | null;
 export type Sdpmid1 = string | null;
 export type Usernamefragment1 = string | null;
 export type Sdp1 = string;
-export type Type48 = "offer" | "answer" | "pranswer" | "rollback";
+export type Type51 = "offer" | "answer" | "pranswer" | "rollback";
 export type From2 = string;
 export type Message1 = string;
-export type Type49 = "offer" | "answer" | "pranswer" | "rollback";
+export type Type52 = "offer" | "answer" | "pranswer" | "rollback";
 export type Reason3 = "ice_failed" | "description_failed" | "rejected";
-export type Type50 = "signal";
+export type Type53 = "signal";
 export type Camera3 = boolean;
 export type From3 = string;
 export type Mic3 = boolean;
 export type Records3 = boolean;
-export type Screen3 = boolean;
-export type Type51 = "media";
+export type Screen4 = boolean;
+export type Type54 = "media";
 export type ClientId1 = string | null;
 export type From4 = string;
 export type Id13 = string;
@@ -408,36 +423,36 @@ export type Room16 = string;
 export type Seq1 = number;
 export type Text2 = string;
 export type Ts1 = number;
-export type Type52 = "chat";
+export type Type55 = "chat";
 export type Messages = ChatEntry[];
 export type More = boolean;
 export type Room17 = string;
-export type Type53 = "history";
+export type Type56 = "history";
 export type Names = string[];
-export type Type54 = "presence";
+export type Type57 = "presence";
 export type Name8 = string;
 export type Online = boolean;
 export type Reconnecting = boolean;
-export type Type55 = "presence_changed";
+export type Type58 = "presence_changed";
 export type Call5 = string;
 export type From5 = string;
 export type Name9 = string;
-export type Type56 = "incoming_call";
+export type Type59 = "incoming_call";
 export type Call6 = string;
 export type Name10 = string;
-export type Type57 = "ringing";
+export type Type60 = "ringing";
 export type Call7 = string;
 export type Reason4 = "declined" | "cancelled" | "timeout" | "busy" | "offline" | "hangup";
-export type Type58 = "call_ended";
+export type Type61 = "call_ended";
 export type Call8 = string;
 export type Room18 = string;
-export type Type59 = "call_accepted";
-export type Type60 = "ping";
-export type Ref28 = string | number | null;
-export type Type61 = "pong";
+export type Type62 = "call_accepted";
+export type Type63 = "ping";
+export type Ref31 = string | number | null;
+export type Type64 = "pong";
 export type IceServers2 = IceServer[];
-export type Ref29 = string | number | null;
-export type Type62 = "ice_servers";
+export type Ref32 = string | number | null;
+export type Type65 = "ice_servers";
 export type Bytes = number;
 export type Ended = number | null;
 export type Bytes1 = number;
@@ -448,7 +463,17 @@ export type Id14 = string;
 export type Started = number;
 export type Recordings1 = Recording[];
 export type Room19 = string;
-export type Type63 = "recordings";
+export type Type66 = "recordings";
+export type Room20 = string;
+export type Sfu1 = boolean;
+export type Type67 = "room_media";
+export type Type68 = "sfu_answer";
+export type Kind2 = "audio" | "video";
+export type Member = string;
+export type Mid = string;
+export type Screen5 = boolean;
+export type Streams = SfuStream[];
+export type Type69 = "sfu_offer";
 /**
  * The ``code`` field of an ``error`` message.
  *
@@ -486,10 +511,12 @@ export type ErrorCode =
   | "not_host"
   | "room_locked"
   | "recording_unavailable"
-  | "bus_unavailable";
+  | "bus_unavailable"
+  | "not_sfu_room"
+  | "sfu_unavailable";
 export type Message2 = string;
-export type Ref30 = string | number | null;
-export type Type64 = "error";
+export type Ref33 = string | number | null;
+export type Type70 = "error";
 
 /**
  * Salon signaling protocol, versions 1 and 2: every message.
@@ -847,6 +874,44 @@ export interface Record {
   type: Type29;
 }
 /**
+ * v3, in an SFU room: the offer of the member's sending connection (W3C webrtc-pc 4.4.1.5,
+ * ``createOffer``), first or renegotiated; answered by ``sfu_answer``. ``screen``: the
+ * ``mid`` of the transceiver that carries a screen share, null when none.
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "SfuPublish".
+ */
+export interface SfuPublish {
+  description: SessionDescription;
+  ref?: Ref28;
+  screen?: Screen2;
+  type: Type30;
+}
+/**
+ * v3: the answer of the member's receiving connection to the latest ``sfu_offer``.
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "SfuSubscribe".
+ */
+export interface SfuSubscribe {
+  description: SessionDescription;
+  ref?: Ref29;
+  type: Type31;
+}
+/**
+ * v3: a trickled ICE candidate (RFC 8838) of the sending (``publisher``) or receiving
+ * (``subscriber``) connection; null ends that connection's candidates.
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "SfuCandidate".
+ */
+export interface SfuCandidate {
+  candidate: IceCandidate | null;
+  pc: Pc;
+  ref?: Ref30;
+  type: Type32;
+}
+/**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
  * via the `definition` "Welcome".
  */
@@ -858,7 +923,7 @@ export interface Welcome {
   name: Name2;
   resume_token: ResumeToken;
   resumed: Resumed | null;
-  type: Type30;
+  type: Type33;
   version: Version;
 }
 /**
@@ -926,7 +991,8 @@ export interface Joined {
   private: Private;
   protected: Protected;
   room: Room3;
-  type: Type31;
+  sfu: Sfu;
+  type: Type34;
 }
 /**
  * One chat message as stored and delivered; ``seq`` grows by one per room.
@@ -969,7 +1035,7 @@ export interface MediaState1 {
   camera: Camera2;
   mic: Mic2;
   recording?: Records2;
-  screen: Screen2;
+  screen: Screen3;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -978,7 +1044,7 @@ export interface MediaState1 {
 export interface MemberJoined {
   member: MemberInfo;
   room: Room4;
-  type: Type32;
+  type: Type35;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -987,7 +1053,7 @@ export interface MemberJoined {
 export interface MemberLeft {
   id: Id10;
   room: Room5;
-  type: Type33;
+  type: Type36;
 }
 /**
  * A member's connection was lost; its place is kept for ``resume_grace_seconds``.
@@ -998,7 +1064,7 @@ export interface MemberLeft {
 export interface MemberReconnecting {
   id: Id11;
   room: Room6;
-  type: Type34;
+  type: Type37;
 }
 /**
  * A member is back (a known id keeps its peer connection; an unknown one is new).
@@ -1009,7 +1075,7 @@ export interface MemberReconnecting {
 export interface MemberResumed {
   member: MemberInfo;
   room: Room7;
-  type: Type35;
+  type: Type38;
 }
 /**
  * A fresh resume token, replacing the one held (after a room change, or periodically).
@@ -1019,7 +1085,7 @@ export interface MemberResumed {
  */
 export interface ResumeTokenIssued {
   token: Token;
-  type: Type36;
+  type: Type39;
 }
 /**
  * The server is shutting down; the connection closes with 1012 soon after.
@@ -1029,7 +1095,7 @@ export interface ResumeTokenIssued {
  */
 export interface ServerDraining {
   retry_after_ms: RetryAfterMs;
-  type: Type37;
+  type: Type40;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -1040,7 +1106,7 @@ export interface Left {
   by_name: ByName;
   reason: Reason1;
   room: Room8;
-  type: Type38;
+  type: Type41;
 }
 /**
  * The room's hosts and protections changed (sent to every member of the room).
@@ -1054,7 +1120,7 @@ export interface RoomState {
   locked: Locked2;
   protected: Protected1;
   room: Room9;
-  type: Type39;
+  type: Type42;
 }
 /**
  * The raised hands of the room changed (sent to every member).
@@ -1065,7 +1131,7 @@ export interface RoomState {
 export interface Hands1 {
   raised: Raised1;
   room: Room10;
-  type: Type40;
+  type: Type43;
 }
 /**
  * A member reacted (sent to everyone in its room or call, the sender too). Nothing is
@@ -1077,7 +1143,7 @@ export interface Hands1 {
 export interface Reacted {
   from: From1;
   reaction: Reaction1;
-  type: Type41;
+  type: Type44;
 }
 /**
  * What a host did, or a role that passed on, told to every member as it happens.
@@ -1092,7 +1158,7 @@ export interface RoomEvent {
   room: Room11;
   target: Target;
   target_name: TargetName;
-  type: Type42;
+  type: Type45;
 }
 /**
  * Who waits in the lobby, the earliest first (sent to hosts only, on every change).
@@ -1102,7 +1168,7 @@ export interface RoomEvent {
  */
 export interface Lobby2 {
   room: Room12;
-  type: Type43;
+  type: Type46;
   waiting: Waiting;
 }
 /**
@@ -1124,7 +1190,7 @@ export interface Knocker {
  */
 export interface LobbyWaiting {
   room: Room13;
-  type: Type44;
+  type: Type47;
 }
 /**
  * To a person waiting in the lobby: you will not be let in.
@@ -1135,7 +1201,7 @@ export interface LobbyWaiting {
 export interface LobbyDenied {
   reason: Reason2;
   room: Room14;
-  type: Type45;
+  type: Type48;
 }
 /**
  * To a member: a host turned off your microphone or camera. Stop sending it now and
@@ -1149,7 +1215,7 @@ export interface Muted {
   by_name: ByName2;
   kind: Kind1;
   room: Room15;
-  type: Type46;
+  type: Type49;
 }
 /**
  * Your name is no longer reachable for direct calls: its registered owner signed in.
@@ -1159,7 +1225,7 @@ export interface Muted {
  */
 export interface Unreachable {
   name: Name6;
-  type: Type47;
+  type: Type50;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -1171,7 +1237,7 @@ export interface SignalRelay {
   from: From2;
   rejected: DescriptionRejected1 | null;
   reset: PeerReset1 | null;
-  type: Type50;
+  type: Type53;
 }
 /**
  * An ``RTCIceCandidateInit`` (W3C webrtc-pc 4.8.1); an empty candidate ends gathering.
@@ -1193,7 +1259,7 @@ export interface IceCandidate1 {
  */
 export interface SessionDescription1 {
   sdp: Sdp1;
-  type: Type48;
+  type: Type51;
 }
 /**
  * A description the receiver could not apply (``setRemoteDescription`` threw).
@@ -1203,7 +1269,7 @@ export interface SessionDescription1 {
  */
 export interface DescriptionRejected1 {
   message: Message1;
-  type: Type49;
+  type: Type52;
 }
 /**
  * The sender closed its ``RTCPeerConnection`` toward the receiver and opened a new one.
@@ -1223,8 +1289,8 @@ export interface MediaChanged {
   from: From3;
   mic: Mic3;
   recording?: Records3;
-  screen: Screen3;
-  type: Type51;
+  screen: Screen4;
+  type: Type54;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -1239,7 +1305,7 @@ export interface ChatDelivered {
   seq: Seq1;
   text: Text2;
   ts: Ts1;
-  type: Type52;
+  type: Type55;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -1249,7 +1315,7 @@ export interface History1 {
   messages: Messages;
   more: More;
   room: Room17;
-  type: Type53;
+  type: Type56;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -1257,7 +1323,7 @@ export interface History1 {
  */
 export interface Presence {
   names: Names;
-  type: Type54;
+  type: Type57;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -1267,7 +1333,7 @@ export interface PresenceChanged {
   name: Name8;
   online: Online;
   reconnecting: Reconnecting;
-  type: Type55;
+  type: Type58;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -1277,7 +1343,7 @@ export interface IncomingCall {
   call: Call5;
   from: From5;
   name: Name9;
-  type: Type56;
+  type: Type59;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -1286,7 +1352,7 @@ export interface IncomingCall {
 export interface Ringing {
   call: Call6;
   name: Name10;
-  type: Type57;
+  type: Type60;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -1295,7 +1361,7 @@ export interface Ringing {
 export interface CallEnded {
   call: Call7;
   reason: Reason4;
-  type: Type58;
+  type: Type61;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -1304,22 +1370,22 @@ export interface CallEnded {
 export interface CallAccepted {
   call: Call8;
   room: Room18;
-  type: Type59;
+  type: Type62;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
  * via the `definition` "ServerPing".
  */
 export interface ServerPing {
-  type: Type60;
+  type: Type63;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
  * via the `definition` "ServerPong".
  */
 export interface ServerPong {
-  ref: Ref28;
-  type: Type61;
+  ref: Ref31;
+  type: Type64;
 }
 /**
  * The answer to ``ice_refresh``: the same list as ``welcome.ice_servers``, issued now.
@@ -1329,8 +1395,8 @@ export interface ServerPong {
  */
 export interface IceServers1 {
   ice_servers: IceServers2;
-  ref: Ref29;
-  type: Type62;
+  ref: Ref32;
+  type: Type65;
 }
 /**
  * v2, to the room's hosts only: the room's recordings, the earliest first. Sent after
@@ -1342,7 +1408,7 @@ export interface IceServers1 {
 export interface Recordings {
   recordings: Recordings1;
   room: Room19;
-  type: Type63;
+  type: Type66;
 }
 /**
  * A recording of the room, as its hosts see it.
@@ -1369,12 +1435,59 @@ export interface RecordingFile {
   url: Url;
 }
 /**
+ * v3: the room's media moved to the SFU: close every peer connection of the room and
+ * publish with ``sfu_publish``. A room never moves back while its meeting lasts.
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "RoomMedia".
+ */
+export interface RoomMedia {
+  room: Room20;
+  sfu: Sfu1;
+  type: Type67;
+}
+/**
+ * v3: the SFU's answer to the member's ``sfu_publish``.
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "SfuAnswer".
+ */
+export interface SfuAnswer {
+  description: SessionDescription1;
+  type: Type68;
+}
+/**
+ * v3: the SFU's offer for the member's receiving connection (first, or renegotiated when
+ * someone starts or stops publishing); answer with ``sfu_subscribe``. ``streams`` names the
+ * member behind every m-line that carries media; an m-line not listed carries nothing.
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "SfuOffer".
+ */
+export interface SfuOffer {
+  description: SessionDescription1;
+  streams: Streams;
+  type: Type69;
+}
+/**
+ * One m-line of an ``sfu_offer``: whose media it carries.
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "SfuStream".
+ */
+export interface SfuStream {
+  kind: Kind2;
+  member: Member;
+  mid: Mid;
+  screen: Screen5;
+}
+/**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
  * via the `definition` "Error".
  */
 export interface Error {
   code: ErrorCode;
   message: Message2;
-  ref: Ref30;
-  type: Type64;
+  ref: Ref33;
+  type: Type70;
 }

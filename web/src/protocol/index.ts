@@ -18,8 +18,11 @@ export type {
 } from "./generated";
 export type { Error as ErrorMessage } from "./generated";
 
-/** Protocol versions this client speaks, oldest first. */
-export const PROTOCOL_VERSIONS = [1, 2] as const;
+/**
+ * Protocol versions this client speaks, oldest first. 2 adds recording; 3 adds rooms whose
+ * media goes through the server's SFU (src/rtc/sfu.ts), and is 2 otherwise.
+ */
+export const PROTOCOL_VERSIONS = [1, 2, 3] as const;
 
 export type ServerType = ServerMessage["type"];
 /** The server message whose `type` is `T`. */

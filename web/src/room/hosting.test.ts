@@ -30,6 +30,7 @@ const joined = (extra: Partial<ServerOf<"joined">> = {}): ServerOf<"joined"> => 
   lobby: true,
   protected: true,
   hands: ["bob", "me"],
+  sfu: false,
   ...extra,
 });
 

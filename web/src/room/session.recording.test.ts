@@ -11,7 +11,7 @@ async function online() {
   const client = new SignalingClient("wss://x/ws", () => socket);
   const ready = client.connect("me");
   socket.open();
-  expect(socket.sent[0]).toMatchObject({ type: "hello", versions: [1, 2] });
+  expect(socket.sent[0]).toMatchObject({ type: "hello", versions: [1, 2, 3] });
   socket.receive({
     type: "welcome",
     version: 2,

@@ -1,12 +1,18 @@
 /**
- * A room as this client lives it: the signaling client, the mesh and the local media tied
- * together, with one immutable snapshot the UI renders. Framework-free: React hooks
- * subscribe with `subscribe`/`snapshot`.
+ * A room as this client lives it: the signaling client, the media connections and the local
+ * media tied together, with one immutable snapshot the UI renders. Framework-free: React
+ * hooks subscribe with `subscribe`/`snapshot`.
+ *
+ * A room's media is a mesh (one peer connection per member, src/rtc/mesh.ts) until the
+ * server says it goes through its SFU (protocol v3: `joined.sfu`, or `room_media` later):
+ * then every peer connection of the room is closed, none is made for who joins later, and
+ * two connections to the SFU carry everything (src/rtc/sfu.ts). It never goes back while the
+ * meeting lasts. Members, chat, hosts and everything else are the same either way.
  *
  * A call outlives its socket (docs/PROTOCOL.md, "Places outlive sockets"): while the client
- * reconnects, the mesh and the local media stay as they are. When the place is resumed, the
- * room is reconciled without tearing anything down; when the place was lost ("renewed"), the
- * session joins the same room again by itself, with new peer connections.
+ * reconnects, the media connections and the local media stay as they are. When the place is
+ * resumed, the room is reconciled without tearing anything down; when the place was lost
+ * ("renewed"), the session joins the same room again by itself, with new connections.
  */
 import type {
   ChatEntry,
@@ -22,12 +28,14 @@ import type {
 import { pageIceTransportPolicy, refreshDelayMs, toRtcIceServers, turnExpiryMs } from "../rtc/ice";
 import {
   Mesh,
+  type LocalTracks,
   type PeerConnectionFactory,
   type PeerStats,
   type Recovery,
   type RemotePeer,
 } from "../rtc/mesh";
 import type { LocalMedia, LocalMediaState } from "../rtc/media";
+import { SfuMedia } from "../rtc/sfu";
 import type { CloseInfo, SignalingClient } from "../signaling/client";
 import { Emitter } from "../signaling/emitter";
 import { ChatLog, type UnsentChat } from "./chat";
@@ -159,6 +167,8 @@ const DEFAULT_GRACE_SECONDS = 60;
 
 export class RoomSession {
   readonly mesh: Mesh;
+  /** The room's media when it goes through the SFU (`sfu.active`); the mesh has none then. */
+  readonly sfu: SfuMedia;
   /** What a host can do; each is sent only while this side is in the room. */
   readonly host = new HostActions((message) => this.act(message));
   private readonly events = new Emitter<{ change: void }>();
@@ -197,22 +207,24 @@ export class RoomSession {
   ) {
     const welcome = client.welcome;
     const iceServers = toRtcIceServers(welcome?.ice_servers ?? []);
+    // One transport for everything (RFC 9143): one ICE and DTLS handshake per connection.
+    // The pool gathers candidates while the first offer is on its way.
+    const config: RTCConfiguration = {
+      iceServers,
+      // "relay" only with the diagnostic ?ice=relay setting (docs/TURN.md).
+      iceTransportPolicy: pageIceTransportPolicy(),
+      bundlePolicy: "max-bundle",
+      rtcpMuxPolicy: "require",
+      iceCandidatePoolSize: 1,
+    };
     this.mesh = new Mesh(
       (to, payload) => client.send({ type: "signal", to, ...payload }),
-      // One transport for everything (RFC 9143): one ICE and DTLS handshake per pair.
-      // The pool gathers candidates while the impolite side's first offer is on its way.
-      {
-        iceServers,
-        // "relay" only with the diagnostic ?ice=relay setting (docs/TURN.md).
-        iceTransportPolicy: pageIceTransportPolicy(),
-        bundlePolicy: "max-bundle",
-        rtcpMuxPolicy: "require",
-        iceCandidatePoolSize: 1,
-      },
+      config,
       factory,
       // ICE restarts fetch fresh TURN credentials first (ice_refresh, docs/PROTOCOL.md §4.1).
       { freshIceServers: () => this.freshIceServers() },
     );
+    this.sfu = new SfuMedia((message) => client.send(message), config, factory);
     this.current = {
       phase: "joining",
       room: null,
@@ -238,9 +250,9 @@ export class RoomSession {
     this.listen();
     this.scheduleIceRefresh(welcome?.ice_servers ?? []);
     const tracks = local.state;
-    this.mesh.setTrack("audio", tracks.audio);
-    this.mesh.setTrack("video", tracks.video);
-    this.mesh.setTrack("screen", tracks.screen);
+    this.setTrack("audio", tracks.audio);
+    this.setTrack("video", tracks.video);
+    this.setTrack("screen", tracks.screen);
     this.sendWhatIsOn(tracks);
     installTestHook(this, client);
   }
@@ -269,7 +281,7 @@ export class RoomSession {
     const { phase } = this.current;
     if (phase === "joined" || phase === "waiting") this.client.send({ type: "leave" });
     this.target = null;
-    this.mesh.close();
+    this.closeMedia();
     this.update({ phase: "left", reconnecting: false });
   }
 
@@ -320,11 +332,17 @@ export class RoomSession {
 
   /** Current audio level of a member (0..1); the local level is measured by the UI's meter. */
   audioLevel(id: string): number {
-    return this.mesh.audioLevel(id);
+    return this.sfu.active ? this.sfu.audioLevel(id) : this.mesh.audioLevel(id);
   }
 
+  /** getStats() numbers per member id, from whichever carries the room's media. */
+  mediaStats(): Promise<Record<string, PeerStats>> {
+    return this.sfu.active ? this.sfu.stats() : this.mesh.stats();
+  }
+
+  /** The same, keyed by each member's label: `window.__salon.stats()` for end-to-end tests. */
   async stats(): Promise<Record<string, PeerStats & { name: string }>> {
-    const raw = await this.mesh.stats();
+    const raw = await this.mediaStats();
     const out: Record<string, PeerStats & { name: string }> = {};
     for (const [id, stat] of Object.entries(raw)) {
       // Keyed by the label, so two people called "Sam" are two entries ("Sam", "Sam (2)").
@@ -352,7 +370,7 @@ export class RoomSession {
         off();
         resolve(null);
       }, ICE_REFRESH_WAIT_MS);
-      // The `ice_servers` handler in listen() applies them to the mesh and reschedules.
+      // The `ice_servers` handler in listen() applies them to the connections and reschedules.
       const off = this.client.on("ice_servers", (m) => {
         clearTimeout(timer);
         off();
@@ -373,7 +391,7 @@ export class RoomSession {
     this.setRecordPending(null);
     for (const off of this.unsubscribe.splice(0)) off();
     this.clearMembers();
-    this.mesh.close();
+    this.closeMedia();
   }
 
   /** Send an action that only makes sense from inside the room. */
@@ -412,7 +430,7 @@ export class RoomSession {
       c.on("lobby_waiting", () => this.onWaiting()),
       c.on("lobby_denied", (m) => {
         this.apply(m);
-        this.mesh.close();
+        this.closeMedia();
         this.update({ phase: "left", reconnecting: false });
       }),
       c.on("joined", (m) => this.onJoined(m)),
@@ -426,11 +444,15 @@ export class RoomSession {
         this.refresh();
       }),
       c.on("member_left", (m) => this.removeMember(m.id)),
-      c.on("signal", (m) => void this.mesh.receive(m.from, m)),
-      c.on("ice_servers", (m) => {
-        this.mesh.setIceServers(toRtcIceServers(m.ice_servers));
-        this.scheduleIceRefresh(m.ice_servers);
+      c.on("signal", (m) => {
+        // A room on the SFU has no peer connection: a signal sent before it moved is for
+        // one that is closed.
+        if (!this.sfu.active) void this.mesh.receive(m.from, m);
       }),
+      c.on("room_media", (m) => this.onRoomMedia(m)),
+      c.on("sfu_answer", (m) => void this.sfu.receive(m)),
+      c.on("sfu_offer", (m) => void this.sfu.receive(m)),
+      c.on("ice_servers", (m) => this.setIceServers(m.ice_servers)),
       c.on("media", (m) => {
         const member = this.members.get(m.from);
         if (member === undefined) return;
@@ -452,7 +474,7 @@ export class RoomSession {
       c.on("reaction", (m) => this.onReaction(m.from, m.reaction)),
       c.on("left", (m) => {
         this.apply(m);
-        this.mesh.close();
+        this.closeMedia();
         this.update({ phase: "left" });
       }),
       c.on("error", (m) => this.onError(m.code, m.message, m.ref)),
@@ -461,7 +483,8 @@ export class RoomSession {
       c.onRenewed((w) => this.onRenewed(w)),
       c.onClose((info) => this.onClosed(info)),
       this.mesh.onChange(() => this.refresh()),
-      this.local.onTrack((change) => this.mesh.setTrack(change.kind, change.track)),
+      this.sfu.onChange(() => this.refresh()),
+      this.local.onTrack((change) => this.setTrack(change.kind, change.track)),
       this.local.onChange((state) => {
         this.sendWhatIsOn(state);
         this.announce(state);
@@ -470,6 +493,8 @@ export class RoomSession {
   }
 
   private onError(code: string, message: string, ref: string | number | null): void {
+    // About SFU media (its refs): dealt with there, retried when that can help.
+    if (this.sfu.refused(code, ref)) return;
     // A signal to someone who just left is refused; that is not news for the person.
     if (code === "no_such_member") return;
     // Reactions over the rate are dropped by the server; nothing was lost worth a banner.
@@ -489,7 +514,7 @@ export class RoomSession {
     if (typeof ref === "string" && this.chat.drop(ref)) this.update({ unsent: this.chat.unsent });
     if (this.rejoining) {
       this.rejoining = false;
-      this.mesh.close();
+      this.closeMedia();
       this.update({
         problem: { code, message },
         reconnecting: false,
@@ -509,7 +534,7 @@ export class RoomSession {
       this.update({ reconnecting: false });
       return;
     }
-    this.mesh.close();
+    this.closeMedia();
     this.update({
       reconnecting: false,
       lost: true,
@@ -555,7 +580,7 @@ export class RoomSession {
 
   /** Join the same room again as a new member, with new peer connections. */
   private placeLostRoom(): void {
-    this.mesh.close();
+    this.closeMedia();
     this.clearMembers();
     if (this.current.isPrivate) {
       // A direct call's room cannot be joined again: the call is over (CallSession says so).
@@ -596,6 +621,8 @@ export class RoomSession {
     if (!sameRoom) this.chat.reset();
     this.chat.skipTo(joined.last_seq - joined.history.length);
     this.setRecordPending(null);
+    // Before the members: a room on the SFU makes no peer connection to them.
+    this.routeMedia(joined.sfu === true, sameRoom);
     this.update({
       phase: "joined",
       room: joined.room,
@@ -624,6 +651,9 @@ export class RoomSession {
   private reconcile(joined: Joined, heldSeq: number): void {
     const known = new Set(this.members.keys());
     const listed = new Set(joined.members.map((m) => m.id));
+    // The server's word on the media path: a `room_media` may have been lost with the socket,
+    // and a place rebuilt after a server restart may be in a room that is a mesh again.
+    this.routeMedia(joined.sfu === true, true);
     for (const member of joined.members) this.memberBack(member);
     const graceMs = (this.client.welcome?.limits.resume_grace_seconds ?? DEFAULT_GRACE_SECONDS) * 1000;
     for (const [id, record] of this.members) {
@@ -646,14 +676,61 @@ export class RoomSession {
     // Signals sent or received while away may be lost; an ICE restart renegotiates. That
     // includes a connection still "new": its first offer may be what was lost (the impolite
     // side's restartIce sends it again). Connections the snapshot just made are negotiating.
+    // Mesh connections only: both SFU connections are kept as they are (mesh.remote is empty
+    // while the room is on the SFU).
     for (const peer of this.mesh.remote) {
       if (known.has(peer.id) && peer.connection !== "connected") this.mesh.restartIce(peer.id);
     }
   }
 
   private renewIce(welcome: Welcome): void {
-    this.mesh.setIceServers(toRtcIceServers(welcome.ice_servers));
-    this.scheduleIceRefresh(welcome.ice_servers);
+    this.setIceServers(welcome.ice_servers);
+  }
+
+  /** New ICE servers (fresh TURN credentials) for every media connection, now and later. */
+  private setIceServers(servers: readonly IceServer[]): void {
+    const iceServers = toRtcIceServers(servers);
+    this.mesh.setIceServers(iceServers);
+    this.sfu.setIceServers(iceServers);
+    this.scheduleIceRefresh(servers);
+  }
+
+  /**
+   * The media path the server gives the room (`joined.sfu`): the SFU or the mesh. SFU media
+   * under way for this room goes on (a resume's snapshot, the same room's `joined` again).
+   */
+  private routeMedia(sfu: boolean, sameRoom: boolean): void {
+    if (!sfu || !sameRoom) this.sfu.close();
+    if (sfu && !this.sfu.active) this.moveToSfu();
+  }
+
+  /** `room_media`: the room moved to the SFU, or (already on it) the SFU restarted. */
+  private onRoomMedia(message: ServerOf<"room_media">): void {
+    if (!message.sfu || message.room !== this.current.room || this.current.phase !== "joined") return;
+    // Already on the SFU: it restarted and lost what it had, so SFU media starts from scratch.
+    if (this.sfu.active) this.sfu.start();
+    else this.moveToSfu();
+  }
+
+  /** The room's media goes through the SFU from now on: every peer connection closes. */
+  private moveToSfu(): void {
+    this.mesh.close();
+    this.sfu.start();
+  }
+
+  /** Close every media connection of the room, the mesh's and the SFU's. */
+  private closeMedia(): void {
+    this.mesh.close();
+    this.sfu.close();
+  }
+
+  /**
+   * Send this local track. Both the mesh and the SFU media keep it, so that whichever carries
+   * the room's media next has it; only the one in use has connections to send it on.
+   */
+  private setTrack(kind: keyof LocalTracks, track: MediaStreamTrack | null): void {
+    this.mesh.setTrack(kind, track);
+    this.sfu.setTrack(kind, track);
   }
 
   /**
@@ -698,7 +775,7 @@ export class RoomSession {
   /** The server put this side in the room's lobby: it waits for a host. */
   private onWaiting(): void {
     this.rejoining = false;
-    this.mesh.close();
+    this.closeMedia();
     this.clearMembers();
     this.control = { ...this.control, departure: null };
     this.update({ phase: "waiting", problem: null, reconnecting: false, lost: false, lostReason: null });
@@ -716,7 +793,9 @@ export class RoomSession {
       reconnecting: false,
       expiry: null,
     });
-    this.mesh.add(member.id, member.polite);
+    // On the SFU there is no peer connection to make, whose change would refresh the room.
+    if (this.sfu.active) this.refresh();
+    else this.mesh.add(member.id, member.polite);
   }
 
   /** A member resumed (or is listed again): a known one keeps its peer connection. */
@@ -734,7 +813,7 @@ export class RoomSession {
     record.recording = isRecorder(member.media);
     record.recorder = member.recorder === true;
     record.reconnecting = false;
-    if (!this.mesh.has(member.id)) this.mesh.add(member.id, member.polite);
+    if (!this.sfu.active && !this.mesh.has(member.id)) this.mesh.add(member.id, member.polite);
     this.refresh();
   }
 
@@ -792,8 +871,10 @@ export class RoomSession {
 
   /** A muted microphone or a camera turned off sends nothing at all (see Mesh.setSending). */
   private sendWhatIsOn(state: LocalMediaState): void {
-    this.mesh.setSending("audio", state.micOn);
-    this.mesh.setSending("video", state.cameraOn);
+    for (const media of [this.mesh, this.sfu]) {
+      media.setSending("audio", state.micOn);
+      media.setSending("video", state.cameraOn);
+    }
   }
 
   /** Tell the room what this side sends, when it changed. */
@@ -819,7 +900,12 @@ export class RoomSession {
   }
 
   private refresh(): void {
-    const peers = new Map<string, RemotePeer>(this.mesh.remote.map((p) => [p.id, p]));
+    const onSfu = this.sfu.active;
+    const remote = onSfu ? this.sfu.remote : this.mesh.remote;
+    const peers = new Map<string, RemotePeer>(remote.map((p) => [p.id, p]));
+    // On the SFU one connection receives everyone: a member who sends nothing has no stream
+    // on it, and is as connected as this side's path to the SFU.
+    const unseen: RTCPeerConnectionState = onSfu ? this.sfu.connection : "new";
     const { selfId, selfName } = this.current;
     const control = this.control;
     const seated = [
@@ -841,7 +927,7 @@ export class RoomSession {
         media: record.media,
         camera: peer?.camera ?? null,
         screen: peer?.screen ?? null,
-        connection: peer?.connection ?? "new",
+        connection: peer?.connection ?? unseen,
         reconnecting: record.reconnecting,
         recovery: peer?.recovery ?? null,
         label: this.labels.get(id) ?? record.name,
@@ -884,12 +970,16 @@ export class RoomSession {
   }
 }
 
-/** `window.__salon`: per-member inbound getStats() numbers and state, for end-to-end tests. */
+/**
+ * `window.__salon`: per-member inbound getStats() numbers and state, and which path carries
+ * the room's media ("mesh" or "sfu"), for end-to-end tests.
+ */
 function installTestHook(session: RoomSession, client: SignalingClient): void {
   if (typeof window === "undefined") return;
   (window as unknown as { __salon?: unknown }).__salon = {
     stats: () => session.stats(),
     snapshot: () => session.snapshot,
     signaling: () => client.state,
+    media: () => (session.sfu.active ? "sfu" : "mesh"),
   };
 }

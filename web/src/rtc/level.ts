@@ -1,6 +1,25 @@
+/** Audio levels (0..1): of a local track (`LevelMeter`), and of what is heard from RTP. */
+
+/** How recent an RTP packet's level must be to count as heard now (ms). */
+const HEARD_WITHIN_MS = 500;
+
+/**
+ * The loudest level (0..1) heard lately through these audio receivers: the RFC 6464 levels
+ * of the RTP packets they received (webrtc-pc 5.3, `getSynchronizationSources`).
+ */
+export function heardLevel(receivers: Iterable<RTCRtpReceiver>, now: number = Date.now()): number {
+  let level = 0;
+  for (const receiver of receivers) {
+    for (const source of receiver.getSynchronizationSources()) {
+      if (now - source.timestamp < HEARD_WITHIN_MS) level = Math.max(level, source.audioLevel ?? 0);
+    }
+  }
+  return level;
+}
+
 /**
  * Audio level of a local track, from a Web Audio AnalyserNode: the RMS of the waveform,
- * scaled to 0..1. Remote levels come from RTP instead (Mesh.audioLevel).
+ * scaled to 0..1. Remote levels come from RTP instead (`heardLevel`).
  */
 export class LevelMeter {
   private readonly context: AudioContext;

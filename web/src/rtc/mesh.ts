@@ -9,6 +9,7 @@
  */
 import { Emitter } from "../signaling/emitter";
 import { EarlySignals } from "./early";
+import { heardLevel } from "./level";
 import { PeerLink, type RemoteHistory, type SignalPayload } from "./peer";
 import {
   PeerRecovery,
@@ -268,14 +269,7 @@ export class Mesh {
   audioLevel(id: string): number {
     const entry = this.peers.get(id);
     if (entry === undefined) return 0;
-    let level = 0;
-    for (const receiver of entry.link.pc.getReceivers()) {
-      if (receiver.track.kind !== "audio") continue;
-      for (const source of receiver.getSynchronizationSources()) {
-        if (Date.now() - source.timestamp < 500) level = Math.max(level, source.audioLevel ?? 0);
-      }
-    }
-    return level;
+    return heardLevel(entry.link.pc.getReceivers().filter((receiver) => receiver.track.kind === "audio"));
   }
 
   /**

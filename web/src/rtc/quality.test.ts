@@ -394,7 +394,7 @@ describe("QualityPoll", () => {
       bytes += 125_000;
       return { a: sample({ timestamp: bytes / 125, videoBytesReceived: bytes }) as PeerStats };
     });
-    return { stats, source: { mesh: { stats } } satisfies QualitySource };
+    return { stats, source: { mediaStats: stats } satisfies QualitySource };
   };
 
   it("shares one getStats round per interval among its listeners, and stops with the last", async () => {
@@ -428,7 +428,7 @@ describe("QualityPoll", () => {
           release = () => resolve({});
         }),
     );
-    const poll = new QualityPoll({ mesh: { stats } }, 1000);
+    const poll = new QualityPoll({ mediaStats: stats }, 1000);
     const off = poll.subscribe(() => {});
     await vi.advanceTimersByTimeAsync(3000);
     expect(stats).toHaveBeenCalledTimes(1);

@@ -66,7 +66,8 @@ export interface ScreenIds {
   outboundMid: string | null;
 }
 
-type Stat = Record<string, unknown>;
+/** One entry of an RTCStatsReport, read field by field. */
+export type Stat = Record<string, unknown>;
 
 /** The numbers for one connection: one `getStats()` call. */
 export async function peerStats(
@@ -83,25 +84,33 @@ export async function peerStats(
   };
 }
 
-/** The report's numbers, without the connection's state: pure, so tests feed it a report. */
+/** What `readStats` reads from one report: everything but the connection's state. */
+export type ReportStats = Omit<PeerStats, "connection" | "signaling" | "trail" | "iceRestarts" | "rebuilds">;
+
+/**
+ * The report's numbers, without the connection's state: pure, so tests feed it a report.
+ * `inbound` says which `inbound-rtp` entries count: all of them for a connection to one
+ * member; one member's for the connection that receives everyone from an SFU (sfu.ts).
+ */
 export function readStats(
   report: RTCStatsReport,
   screen: ScreenIds,
-): Omit<PeerStats, "connection" | "signaling" | "trail" | "iceRestarts" | "rebuilds"> {
+  inbound: (stat: Stat) => boolean = () => true,
+): ReportStats {
   const stats = indexStats(report);
   const all = [...stats.values()];
   const mimeOf = (stat: Stat): string | null => {
     const codec = stat.codecId === undefined ? undefined : stats.get(String(stat.codecId));
     return typeof codec?.mimeType === "string" ? codec.mimeType : null;
   };
-  const inbound = all.filter((s) => s.type === "inbound-rtp");
+  const received = all.filter((s) => s.type === "inbound-rtp" && inbound(s));
   const outbound = all.filter((s) => s.type === "outbound-rtp");
   const isScreenIn = (s: Stat) =>
     screen.inboundTrackId !== null && s.trackIdentifier === screen.inboundTrackId;
   const isScreenOut = (s: Stat) => screen.outboundMid !== null && s.mid === screen.outboundMid;
-  const videoIn = inbound.filter((s) => s.kind === "video");
+  const videoIn = received.filter((s) => s.kind === "video");
   const videoOut = outbound.filter((s) => s.kind === "video");
-  const audioIn = inbound.filter((s) => s.kind === "audio");
+  const audioIn = received.filter((s) => s.kind === "audio");
   const audioOut = outbound.filter((s) => s.kind === "audio");
   const cameraIn = flowOf(
     videoIn.filter((s) => !isScreenIn(s)),
@@ -119,8 +128,8 @@ export function readStats(
     ...candidateTypes(stats, pair),
     timestamp: Math.max(0, ...all.map((s) => numberOr(s.timestamp, 0))),
     currentRoundTripTime: numberOr(pair?.currentRoundTripTime, null),
-    packetsReceived: sum(inbound, "packetsReceived"),
-    packetsLost: sum(inbound, "packetsLost"),
+    packetsReceived: sum(received, "packetsReceived"),
+    packetsLost: sum(received, "packetsLost"),
     videoBytesReceived: sum(videoIn, "bytesReceived"),
     cameraIn,
     screenIn,

@@ -54,7 +54,7 @@ describe("SignalingClient handshake", () => {
     const { socket, client } = setup();
     const welcome = client.connect("alice");
     socket.open();
-    expect(socket.sent).toEqual([{ type: "hello", versions: [1, 2], name: "alice" }]);
+    expect(socket.sent).toEqual([{ type: "hello", versions: [1, 2, 3], name: "alice" }]);
     socket.receive(WELCOME);
     await expect(welcome).resolves.toMatchObject({ id: "m1", name: "alice" });
     expect(client.state).toBe("open");
@@ -64,13 +64,13 @@ describe("SignalingClient handshake", () => {
     const { socket, client } = setup();
     const welcome = client.connect("alice", { reachable: true });
     socket.open();
-    expect(socket.sent).toEqual([{ type: "hello", versions: [1, 2], name: "alice", reachable: true }]);
+    expect(socket.sent).toEqual([{ type: "hello", versions: [1, 2, 3], name: "alice", reachable: true }]);
     socket.receive(WELCOME);
     await welcome;
     const room = setup();
     void room.client.connect("bob");
     room.socket.open();
-    expect(room.socket.sent).toEqual([{ type: "hello", versions: [1, 2], name: "bob" }]);
+    expect(room.socket.sent).toEqual([{ type: "hello", versions: [1, 2, 3], name: "bob" }]);
   });
 
   it("rejects with the server's code when the hello is refused", async () => {

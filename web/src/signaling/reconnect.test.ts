@@ -50,7 +50,9 @@ describe("SignalingClient reconnect", () => {
     expect(reconnecting).toHaveBeenCalledWith({ code: 1006, reason: "" });
     expect(farm.sockets).toHaveLength(2); // the first attempt is immediate
     farm.last.open();
-    expect(farm.last.sent).toEqual([{ type: "hello", versions: [1, 2], name: "me", resume: "token-newer" }]);
+    expect(farm.last.sent).toEqual([
+      { type: "hello", versions: [1, 2, 3], name: "me", resume: "token-newer" },
+    ]);
     farm.last.drop(1006);
     for (const delay of [300, 1200, 2700, 4800, RETRY_EVERY_MS, RETRY_EVERY_MS]) {
       expectAttemptAfter(farm, delay);
@@ -136,8 +138,8 @@ describe("SignalingClient reconnect", () => {
     socket.open();
     socket.receive({ type: "error", code: "resume_failed", message: "the place is gone", ref: null });
     expect(socket.sent).toEqual([
-      { type: "hello", versions: [1, 2], name: "me", resume: "token-1" },
-      { type: "hello", versions: [1, 2], name: "me" },
+      { type: "hello", versions: [1, 2, 3], name: "me", resume: "token-1" },
+      { type: "hello", versions: [1, 2, 3], name: "me" },
     ]);
     expect(socket.closedWith).toBeNull();
     socket.receive(welcome({ id: "other", resume_token: "token-9" }));
@@ -160,8 +162,8 @@ describe("SignalingClient reconnect", () => {
     socket.open();
     socket.receive({ type: "error", code: "resume_failed", message: "the place is gone", ref: null });
     expect(socket.sent).toEqual([
-      { type: "hello", versions: [1, 2], name: "me", reachable: true, resume: "token-1" },
-      { type: "hello", versions: [1, 2], name: "me", reachable: true },
+      { type: "hello", versions: [1, 2, 3], name: "me", reachable: true, resume: "token-1" },
+      { type: "hello", versions: [1, 2, 3], name: "me", reachable: true },
     ]);
     client.close();
   });

@@ -1,7 +1,8 @@
 /**
  * Fakes for the browser objects the client core uses: a WebSocket and an RTCPeerConnection
  * that models the JSEP signaling states (webrtc-pc 4.3.1), including implicit rollback,
- * negotiationneeded, ICE restarts and descriptions that fail to apply.
+ * negotiationneeded, ICE restarts, descriptions that fail to apply, and the `mid`s and
+ * receivers of transceivers (an SFU's offer makes one per m-line).
  */
 import { vi } from "vitest";
 import type { Limits } from "../protocol";
@@ -73,13 +74,33 @@ class FakeSender {
   }
 }
 
+let receiverCounter = 0;
+
+class FakeReceiver {
+  /** What `getSynchronizationSources` returns: tests set the levels heard. */
+  sources: RTCRtpSynchronizationSource[] = [];
+  readonly track: { kind: string; id: string };
+  constructor(kind: string) {
+    this.track = { kind, id: `received-${kind}-${++receiverCounter}` };
+  }
+  getSynchronizationSources(): RTCRtpSynchronizationSource[] {
+    return this.sources;
+  }
+}
+
 class FakeTransceiver {
   currentDirection: string | null = null;
+  /** Set by the first offer that includes it (ours or the remote's `a=mid:`), as JSEP does. */
+  mid: string | null = null;
+  readonly receiver: FakeReceiver;
   constructor(
     public sender: FakeSender,
     private wanted: string,
     private readonly changed: () => void,
-  ) {}
+    kind = "video", // of its receiver's track; only the SFU tests read it
+  ) {
+    this.receiver = new FakeReceiver(kind);
+  }
   get direction(): string {
     return this.wanted;
   }
@@ -89,6 +110,18 @@ class FakeTransceiver {
     this.wanted = direction;
     this.changed();
   }
+}
+
+/** The m-lines of an SDP: each `m=` line's kind and the `a=mid:` under it. */
+function mLinesOf(sdp: string | undefined): { kind: string; mid: string }[] {
+  const found: { kind: string; mid: string }[] = [];
+  let kind: string | null = null;
+  for (const line of (sdp ?? "").split(/\r?\n/)) {
+    kind = /^m=(\w+)/.exec(line)?.[1] ?? kind;
+    const mid = /^a=mid:(\S+)/.exec(line)?.[1];
+    if (mid !== undefined && kind !== null) found.push({ kind, mid });
+  }
+  return found;
 }
 
 /** The ICE username fragment a fake SDP carries (`a=ice-ufrag:`). */
@@ -117,6 +150,8 @@ export class FakePeerConnection {
   remoteDescription: RTCSessionDescriptionInit | null = null;
   candidates: RTCIceCandidateInit[] = [];
   transceivers: FakeTransceiver[] = [];
+  /** What `getStats()` resolves with: tests put RTCStats entries in it, by id. */
+  report = new Map<string, unknown>();
   restarts = 0;
   closed = false;
   onnegotiationneeded: (() => void) | null = null;
@@ -137,6 +172,7 @@ export class FakePeerConnection {
   private changes = 0;
   private offeredChanges = 0;
   private restartPending = false;
+  private nextMid = 0;
 
   constructor(readonly label: string) {}
 
@@ -154,6 +190,7 @@ export class FakePeerConnection {
       this.enterStable();
     } else if (this.signalingState === "stable" || this.signalingState === "have-local-offer") {
       if (this.restartPending && this.ufrag === this.stableUfrag) this.ufrag = newUfrag();
+      for (const transceiver of this.transceivers) transceiver.mid ??= String(this.nextMid++);
       this.offeredChanges = this.changes;
       this.localDescription = { type: "offer", sdp: this.sdp("offer") };
       this.signalingState = "have-local-offer";
@@ -180,6 +217,7 @@ export class FakePeerConnection {
       this.remoteUfragWhenStable = ufragOf(this.remoteDescription?.sdp);
       this.signalingState = "have-remote-offer";
       this.remoteDescription = description;
+      this.addRemoteMLines(description.sdp);
     } else if (description.type === "answer") {
       if (this.signalingState !== "have-local-offer")
         throw new DOMException("wrong state", "InvalidStateError");
@@ -208,9 +246,15 @@ export class FakePeerConnection {
     return sender;
   }
 
-  addTransceiver(_kind: string, init: { direction: string }): FakeTransceiver {
-    const transceiver = new FakeTransceiver(new FakeSender(null), init.direction, () =>
-      this.needNegotiation(),
+  /** webrtc-pc addTransceiver(): for a kind, or for a track it then sends. */
+  addTransceiver(trackOrKind: { kind: string } | string, init: { direction: string }): FakeTransceiver {
+    const track = typeof trackOrKind === "string" ? null : trackOrKind;
+    const kind = track === null ? String(trackOrKind) : track.kind;
+    const transceiver = new FakeTransceiver(
+      new FakeSender(track),
+      init.direction,
+      () => this.needNegotiation(),
+      kind,
     );
     this.transceivers.push(transceiver);
     this.needNegotiation();
@@ -234,7 +278,7 @@ export class FakePeerConnection {
   }
 
   async getStats(): Promise<Map<string, unknown>> {
-    return new Map();
+    return this.report;
   }
 
   configuration: RTCConfiguration = {};
@@ -285,6 +329,24 @@ export class FakePeerConnection {
   needNegotiation(): void {
     this.changes += 1;
     this.queueNegotiationNeeded();
+  }
+
+  /**
+   * Each m-line of a remote offer that is new here gets a transceiver (webrtc-pc, "set the
+   * session description").
+   */
+  private addRemoteMLines(sdp: string | undefined): void {
+    for (const { kind, mid } of mLinesOf(sdp)) {
+      if (this.transceivers.some((t) => t.mid === mid)) continue;
+      const transceiver = new FakeTransceiver(
+        new FakeSender(null),
+        "recvonly",
+        () => this.needNegotiation(),
+        kind,
+      );
+      transceiver.mid = mid;
+      this.transceivers.push(transceiver);
+    }
   }
 
   private remoteUfragWhenStable: string | null = null;

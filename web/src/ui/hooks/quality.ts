@@ -1,9 +1,12 @@
 import { useCallback, useSyncExternalStore } from "react";
 import { QualityTracker, type PeerQuality, type QualitySample } from "../../rtc/quality";
 
-/** What quality is read from: a room session's mesh (`RoomSession.mesh.stats()`, keyed by member id). */
+/**
+ * What quality is read from: a room session's media, the mesh's or the SFU's
+ * (`RoomSession.mediaStats()`, keyed by member id).
+ */
 export interface QualitySource {
-  readonly mesh: { stats(): Promise<Readonly<Record<string, QualitySample>>> };
+  mediaStats(): Promise<Readonly<Record<string, QualitySample>>>;
 }
 
 const NONE: ReadonlyMap<string, PeerQuality> = new Map();
@@ -50,7 +53,7 @@ export class QualityPoll {
     if (this.busy) return;
     this.busy = true;
     try {
-      const samples = await this.source.mesh.stats();
+      const samples = await this.source.mediaStats();
       if (this.timer === null) return; // stopped meanwhile
       this.current = this.tracker.update(samples);
       for (const listener of [...this.listeners]) listener();

@@ -1,0 +1,152 @@
+"""A member of an SFU room written from docs/PROTOCOL.md §3.10 alone, for the tests: a raw
+WebSocket speaking protocol v3, and two aiortc connections (what it sends, what it receives)
+that exchange descriptions with Janus through Salon. It counts the video frames it decodes
+from each member, by the ``streams`` of the SFU's offers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections import Counter
+from typing import Any
+
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
+from aiortc.exceptions import InvalidStateError
+from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, VideoStreamTrack
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+TIMEOUT = 20.0
+
+
+class SfuMember:
+    def __init__(self, ws: ClientConnection, name: str) -> None:
+        self.ws = ws
+        self.name = name
+        self.id = ""
+        self.messages: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.received: list[dict[str, Any]] = []  # every frame the server sent, parsed
+        self.publisher: RTCPeerConnection | None = None
+        self.subscriber: RTCPeerConnection | None = None
+        self.streams: dict[str, dict[str, Any]] = {}  # mid -> the latest offer's stream
+        self.offers = 0  # sfu_offer messages answered
+        self._answered = asyncio.Condition()
+        self.frames: Counter[str] = Counter()  # member id -> video frames decoded
+        self.audio: Counter[str] = Counter()  # member id -> audio frames decoded
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._reader = asyncio.create_task(self._read())
+
+    @classmethod
+    async def greeted(cls, ws_url: str, name: str, version: int = 3) -> SfuMember:
+        member = cls(await connect(ws_url), name)
+        await member.send(type="hello", versions=[version], name=name)
+        welcome = await member.expect("welcome")
+        member.id = welcome["id"]
+        return member
+
+    async def send(self, **message: Any) -> None:
+        await self.ws.send(json.dumps(message))
+
+    async def _read(self) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            async for raw in self.ws:
+                message = json.loads(raw)
+                self.received.append(message)
+                kind = message["type"]
+                if kind == "ping":
+                    await self.send(type="pong")
+                elif kind == "sfu_offer":
+                    await self._answer(message)
+                elif kind == "sfu_answer":
+                    assert self.publisher is not None
+                    answer = RTCSessionDescription(message["description"]["sdp"], "answer")
+                    await self.publisher.setRemoteDescription(answer)
+                elif kind != "resume_token":
+                    await self.messages.put(message)
+
+    async def expect(self, kind: str, timeout: float = TIMEOUT) -> dict[str, Any]:
+        while True:
+            message = await asyncio.wait_for(self.messages.get(), timeout)
+            if message["type"] == kind:
+                return message
+            if message["type"] == "error":
+                raise AssertionError(f"expected {kind}, got {message}")
+
+    async def join(self, room: str) -> dict[str, Any]:
+        await self.send(type="join", room=room, media={"mic": True, "camera": True})
+        return await self.expect("joined")
+
+    async def publish(self) -> None:
+        """Publish a generated video and audio (the first ``sfu_publish``)."""
+        pc = self.publisher = RTCPeerConnection()
+        pc.addTrack(AudioStreamTrack())
+        pc.addTrack(VideoStreamTrack())
+        await pc.setLocalDescription(await pc.createOffer())  # aiortc: every candidate in it
+        offer = {"type": "offer", "sdp": pc.localDescription.sdp}
+        await self.send(type="sfu_publish", description=offer)
+
+    async def _answer(self, message: dict[str, Any]) -> None:
+        self.streams = {s["mid"]: s for s in message["streams"]}
+        if self.subscriber is None:
+            self.subscriber = RTCPeerConnection()
+            self.subscriber.on("track", self._track)
+        pc = self.subscriber
+        offer = RTCSessionDescription(message["description"]["sdp"], "offer")
+        try:
+            await pc.setRemoteDescription(offer)
+            await pc.setLocalDescription(await pc.createAnswer())
+        except InvalidStateError:
+            # It left meanwhile and Janus closed the connection (an offer relayed just before
+            # the leave): nothing to answer.
+            return
+        answer = {"type": "answer", "sdp": pc.localDescription.sdp}
+        await self.send(type="sfu_subscribe", description=answer)
+        async with self._answered:
+            self.offers += 1
+            self._answered.notify_all()
+
+    async def offered(self, more_than: int, timeout: float = TIMEOUT) -> None:
+        """Wait until more than ``more_than`` offers of the SFU have been answered."""
+        async with asyncio.timeout(timeout), self._answered:
+            await self._answered.wait_for(lambda: self.offers > more_than)
+
+    def _track(self, track: MediaStreamTrack) -> None:
+        assert self.subscriber is not None
+        mid = next(
+            (t.mid for t in self.subscriber.getTransceivers() if t.receiver.track is track), None
+        )
+        task = asyncio.create_task(self._count(track, mid))
+        self._tasks.add(task)
+
+    async def _count(self, track: MediaStreamTrack, mid: str | None) -> None:
+        counter = self.frames if track.kind == "video" else self.audio
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                await track.recv()
+                stream = self.streams.get(mid or "")
+                if stream is not None:
+                    counter[stream["member"]] += 1
+
+    async def decoding(self, members: list[SfuMember], timeout: float = TIMEOUT) -> None:
+        """Wait until video frames from every one of ``members`` rise."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        before = {m.id: self.frames[m.id] for m in members}
+        while not all(self.frames[m.id] > before[m.id] + 5 for m in members):
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(
+                    f"{self.name} decodes {dict(self.frames)}, not all of {before}"
+                )
+            await asyncio.sleep(0.1)
+
+    async def close(self) -> None:
+        for pc in (self.publisher, self.subscriber):
+            if pc is not None:
+                await pc.close()
+        for task in self._tasks:
+            task.cancel()
+        await self.ws.close()
+        if self._reader.done() and self._reader.exception() is not None:
+            raise AssertionError(f"{self.name}'s reader failed") from self._reader.exception()
+        self._reader.cancel()
+        await asyncio.gather(self._reader, *self._tasks, return_exceptions=True)

@@ -1,0 +1,137 @@
+"""Rooms whose media goes through Janus (issue #13; docs/PROTOCOL.md §3.10), proven with the
+real ``janus`` and members that publish with aiortc through Salon's signaling: a mesh room
+moves to the SFU when its next member would pass the mesh limit, and then everyone decodes
+everyone through Janus, each sending its media once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from salon.server.janus import JanusApi, JanusProcess
+from tests.integration.server import RunningServer, running_server
+from tests.turn.sfu_member import SfuMember
+
+MESH_LIMIT = 2
+
+
+def _sfu_health(server: RunningServer) -> str:
+    with urllib.request.urlopen(f"{server.base_url}/api/v1/health", timeout=2) as answer:
+        return str(json.load(answer)["sfu"])
+
+
+def _serve(tmp_path: Path, url: str, **options: Any) -> AbstractContextManager[RunningServer]:
+    options = {"sfu_url": url, "sfu_mesh_limit": MESH_LIMIT, "sfu_check_seconds": 0.5} | options
+    return running_server(tmp_path, http=True, options=options)
+
+
+@pytest.fixture
+def sfu_server(tmp_path: Path, janus: JanusProcess) -> Iterator[RunningServer]:
+    secrets = {"sfu_api_secret": janus.config.api_secret, "sfu_admin_key": janus.config.admin_key}
+    with _serve(tmp_path, janus.config.url, **secrets) as server:
+        deadline = time.monotonic() + 10
+        while _sfu_health(server) != "ok":  # rooms move to the SFU only while it answers
+            assert time.monotonic() < deadline, "the server never reached the SFU"
+            time.sleep(0.05)
+        yield server
+
+
+@pytest.fixture
+async def members(sfu_server: RunningServer) -> AsyncIterator[Callable[..., Any]]:
+    made: list[SfuMember] = []
+
+    async def make(name: str, version: int = 3) -> SfuMember:
+        member = await SfuMember.greeted(sfu_server.ws_url, name, version)
+        made.append(member)
+        return member
+
+    yield make
+    for member in made:
+        await member.close()
+
+
+async def _janus_rooms(janus: JanusProcess) -> dict[str, int]:
+    """Every VideoRoom room on Janus (private ones too: Salon's admin_key lists them), with
+    how many take part in it."""
+    config = janus.config
+    async with JanusApi(config.url, config.api_secret) as api:
+        session = await api.create_session()
+        handle = await api.attach(session, "janus.plugin.videoroom")
+        listed, _ = await api.message(
+            session, handle, {"request": "list", "admin_key": config.admin_key}
+        )
+        rooms = {r["room"]: r["num_participants"] for r in listed["list"]}
+        await api.destroy_session(session)
+    return rooms
+
+
+async def test_a_room_past_the_mesh_limit_moves_to_the_sfu_and_everyone_decodes_everyone(
+    members: Callable[..., Any], janus: JanusProcess
+) -> None:
+    alice, bob, carol = [await members(n) for n in ("alice", "bob", "carol")]
+    assert (await alice.join("big"))["sfu"] is False
+    assert (await bob.join("big"))["sfu"] is False  # two: still a mesh
+    joined = await carol.join("big")  # the third passes the mesh limit of 2
+    assert joined["sfu"] is True
+    for member in (alice, bob):
+        moved = await member.expect("room_media")
+        assert moved == {"type": "room_media", "room": "big", "sfu": True}
+    for member in (alice, bob, carol):
+        await member.publish()
+    everyone = [alice, bob, carol]
+    for member in everyone:
+        others = [m for m in everyone if m is not member]
+        await member.decoding(others)
+        assert {s["member"] for s in member.streams.values()} == {m.id for m in others}
+        assert sorted(s["kind"] for s in member.streams.values()) == ["audio"] * 2 + ["video"] * 2
+        # Each sends once: one connection to the SFU, one audio and one video sender.
+        assert member.publisher is not None
+        assert len(member.publisher.getSenders()) == 2
+    # No message a member received names Janus's secrets.
+    for member in everyone:
+        frames = json.dumps(member.received)
+        assert janus.config.api_secret not in frames
+        assert janus.config.admin_key not in frames
+
+
+async def test_who_leaves_is_gone_from_the_others_offers_and_the_last_one_out_ends_the_room(
+    members: Callable[..., Any], janus: JanusProcess
+) -> None:
+    before = await _janus_rooms(janus)
+    alice, bob, carol = [await members(n) for n in ("alice", "bob", "carol")]
+    for member in (alice, bob, carol):
+        await member.join("leaving")
+    for member in (alice, bob, carol):
+        await member.publish()
+    await alice.decoding([bob, carol])
+    ours = {room: n for room, n in (await _janus_rooms(janus)).items() if room not in before}
+    assert list(ours.values()) == [3]  # one Janus room for the meeting, three in it
+    offers = alice.offers
+    await bob.send(type="leave")
+    await bob.expect("left")
+    await alice.expect("member_left")
+    await carol.decoding([alice])
+    await alice.offered(offers)  # Janus renegotiates the others' receiving connections
+    assert {s["member"] for s in alice.streams.values()} == {carol.id}
+    room = next(iter(ours))
+    await _until(janus, lambda rooms: rooms.get(room) == 2, "bob's place on Janus closed")
+    for member in (alice, carol):
+        await member.send(type="leave")
+        await member.expect("left")
+    # The meeting ended: its room on Janus too.
+    await _until(janus, lambda rooms: room not in rooms, "the meeting's room on Janus closed")
+
+
+async def _until(janus: JanusProcess, check: Callable[[dict[str, int]], bool], what: str) -> None:
+    deadline = time.monotonic() + 10
+    while not check(await _janus_rooms(janus)):
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.1)

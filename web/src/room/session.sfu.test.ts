@@ -1,0 +1,193 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { MemberInfo } from "../protocol";
+import { LocalMedia } from "../rtc/media";
+import { FakePeerConnection, settle } from "../test/fakes";
+import { connectedClient, resumeOn, type SocketFarm } from "../test/signalingFakes";
+import { RoomSession } from "./session";
+
+const NO_MEDIA = { mic: false, camera: false, screen: false };
+const member = (id: string, name: string): MemberInfo => ({
+  id,
+  name,
+  polite: true,
+  media: NO_MEDIA,
+  signed_in: false,
+});
+
+class FakeStream {
+  constructor(readonly tracks: unknown[] = []) {}
+}
+
+/** A RoomSession in room r1 (a mesh, or on the SFU with `sfu`), with bob in it. */
+async function inRoom(sfu: boolean) {
+  const { farm, client } = await connectedClient();
+  const made: FakePeerConnection[] = [];
+  const factory = (config: RTCConfiguration) => {
+    const pc = new FakePeerConnection(`pc${made.length}`);
+    pc.configuration = config;
+    made.push(pc);
+    return pc as unknown as RTCPeerConnection;
+  };
+  const room = new RoomSession(client, new LocalMedia(undefined), factory);
+  room.join("r1");
+  farm.last.receive(joined([member("m2", "bob")], sfu));
+  return { farm, room, made };
+}
+
+const joined = (members: MemberInfo[], sfu: boolean) => ({
+  type: "joined",
+  room: "r1",
+  private: false,
+  members,
+  history: [],
+  last_seq: 0,
+  hosts: [],
+  locked: false,
+  lobby: false,
+  protected: false,
+  hands: [],
+  sfu,
+});
+
+const sentOf = (farm: SocketFarm, type: string) =>
+  farm.sockets.flatMap((s) => s.sent).filter((m) => (m as { type: string }).type === type);
+
+/** The SFU's offer for the subscriber: bob's audio and video. */
+const BOB_OFFER = {
+  type: "sfu_offer",
+  description: {
+    type: "offer",
+    sdp: [
+      "v=0",
+      "o=- 9 1 IN IP4 0.0.0.0",
+      "m=audio 9 X 111",
+      "a=mid:a0",
+      "m=video 9 X 96",
+      "a=mid:v0",
+      "",
+    ].join("\r\n"),
+  },
+  streams: [
+    { mid: "a0", member: "m2", kind: "audio", screen: false },
+    { mid: "v0", member: "m2", kind: "video", screen: false },
+  ],
+};
+
+beforeEach(() => {
+  (globalThis as { MediaStream?: unknown }).MediaStream = FakeStream;
+});
+afterEach(() => {
+  vi.useRealTimers();
+  vi.restoreAllMocks();
+  delete (globalThis as { MediaStream?: unknown }).MediaStream;
+});
+
+describe("RoomSession in a room on the SFU", () => {
+  it("makes no peer connection to members, and takes their media from the SFU", async () => {
+    const { farm, room, made } = await inRoom(true);
+    await settle();
+    expect(room.sfu.active).toBe(true);
+    expect(made).toHaveLength(1); // the publisher, not a connection to bob
+    expect(made[0]?.configuration).toMatchObject({ bundlePolicy: "max-bundle" });
+    expect(sentOf(farm, "sfu_publish")).toHaveLength(1);
+    farm.last.receive({ type: "member_joined", room: "r1", member: member("m3", "cy") });
+    farm.last.receive({ type: "signal", from: "m2", description: { type: "offer", sdp: "late" } });
+    await settle();
+    expect(made).toHaveLength(1);
+    expect(room.snapshot.members.map((m) => [m.id, m.camera])).toEqual([
+      ["m2", null],
+      ["m3", null],
+    ]);
+    farm.last.receive(BOB_OFFER);
+    await settle();
+    expect(made).toHaveLength(2); // the subscriber
+    expect(sentOf(farm, "sfu_subscribe")).toHaveLength(1);
+    const [bob, cy] = room.snapshot.members;
+    expect(bob?.camera).toBeInstanceOf(FakeStream);
+    expect(cy?.camera).toBeNull();
+    made[1]?.setIceState("connected");
+    // cy sends nothing: as connected as the path to the SFU, not "Connecting…" for good.
+    expect(room.snapshot.members.map((m) => m.connection)).toEqual(["connected", "connected"]);
+    expect(Object.keys(await room.stats())).toEqual(["bob"]);
+    expect(Object.keys(await room.mediaStats())).toEqual(["m2"]);
+  });
+
+  it("moves a mesh room to the SFU on room_media, and starts again from scratch on a second", async () => {
+    const { farm, room, made } = await inRoom(false);
+    expect(made).toHaveLength(1); // the mesh connection to bob
+    farm.last.receive({ type: "room_media", room: "other", sfu: true });
+    expect(room.sfu.active).toBe(false);
+    farm.last.receive({ type: "room_media", room: "r1", sfu: true });
+    await settle();
+    expect(made[0]?.closed).toBe(true);
+    expect(room.sfu.active).toBe(true);
+    farm.last.receive({ type: "member_joined", room: "r1", member: member("m3", "cy") });
+    farm.last.receive(BOB_OFFER);
+    await settle();
+    expect(made).toHaveLength(3); // publisher and subscriber, nobody's own
+    farm.last.receive({ type: "room_media", room: "r1", sfu: true }); // the SFU restarted
+    await settle();
+    expect(made.map((pc) => pc.closed)).toEqual([true, true, true, false]);
+    expect(sentOf(farm, "sfu_subscribe")).toHaveLength(1);
+    expect(sentOf(farm, "sfu_publish")).toHaveLength(2);
+    expect(room.snapshot.members.map((m) => m.camera)).toEqual([null, null]);
+  });
+
+  it("keeps both SFU connections through a resume, and restarts no ICE", async () => {
+    const { farm, room, made } = await inRoom(true);
+    farm.last.receive(BOB_OFFER);
+    await settle();
+    farm.last.drop(1006);
+    resumeOn(farm, { room: "r1", missed: true });
+    farm.last.receive(joined([member("m2", "bob")], true));
+    await settle();
+    expect(made).toHaveLength(2);
+    expect(made.map((pc) => [pc.closed, pc.restarts])).toEqual([
+      [false, 0],
+      [false, 0],
+    ]);
+    expect(sentOf(farm, "sfu_publish")).toHaveLength(1);
+    expect(room.sfu.active).toBe(true);
+  });
+
+  it("follows a resume's snapshot that says the room moved to the SFU meanwhile", async () => {
+    const { farm, room, made } = await inRoom(false);
+    farm.last.drop(1006);
+    resumeOn(farm, { room: "r1", missed: true }); // the room_media was lost with the socket
+    farm.last.receive(joined([member("m2", "bob")], true));
+    await settle();
+    expect(made[0]?.closed).toBe(true);
+    expect(room.sfu.active).toBe(true);
+    expect(made).toHaveLength(2);
+  });
+
+  it("retries a refused publish without telling the person", async () => {
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    const { farm, room } = await inRoom(true);
+    await settle();
+    vi.useFakeTimers();
+    farm.last.receive({
+      type: "error",
+      code: "sfu_unavailable",
+      message: "the SFU refused",
+      ref: "sfu-publish",
+    });
+    farm.last.receive({ type: "error", code: "not_sfu_room", message: "mesh", ref: "sfu-candidate" });
+    expect(room.snapshot.problem).toBeNull();
+    await vi.advanceTimersByTimeAsync(1_010);
+    expect(sentOf(farm, "sfu_publish")).toHaveLength(2);
+  });
+
+  it("closes the SFU connections on leaving, and joins a mesh room with peer connections again", async () => {
+    const { farm, room, made } = await inRoom(true);
+    farm.last.receive(BOB_OFFER);
+    await settle();
+    room.leave();
+    expect(made.map((pc) => pc.closed)).toEqual([true, true]);
+    expect(room.sfu.active).toBe(false);
+    room.join("r1");
+    farm.last.receive(joined([member("m2", "bob")], false));
+    expect(made).toHaveLength(3);
+    expect(room.sfu.active).toBe(false);
+  });
+});

@@ -1,0 +1,561 @@
+/**
+ * Media through the SFU (protocol v3): instead of one RTCPeerConnection per member (mesh.ts),
+ * two toward the server's SFU. The publisher connection sends this side's microphone, camera
+ * and screen share once, however many watch; the subscriber connection receives everyone
+ * else's. The page never speaks to the SFU itself: the server relays every description and
+ * candidate, and only media flows between the browser and the SFU.
+ *
+ * - Publisher: this side offers (`sfu_publish`), the server answers (`sfu_answer`). One offer
+ *   is out at a time; whatever changes meanwhile goes into the next offer, made once the
+ *   answer is in. A refusal that may pass (`sfu_unavailable`, `not_sfu_room`) is offered
+ *   again after 1 s, 2 s, 4 s… (at most 10 s).
+ * - Subscriber: the server offers (`sfu_offer`: first, then whenever someone starts or stops
+ *   publishing), this side answers (`sfu_subscribe`); offers are handled one at a time, in
+ *   order. Each offer lists whose media every m-line carries and whether it is a screen
+ *   share: that list, not the SDP's stream ids (the SFU's own), says whose tile a track is.
+ * - Both trickle their candidates (`sfu_candidate`) and end them with null; the SFU's own
+ *   candidates are already in its descriptions.
+ *
+ * Switching devices, muting and turning the camera off are `replaceTrack` on the publisher
+ * (webrtc-pc 5.2): it sends nothing at all without a track, and nothing is renegotiated.
+ * Starting or stopping a screen share changes the direction of its own transceiver, which
+ * renegotiates; the same transceiver serves every share, so the SDP does not grow an m-line
+ * per share.
+ */
+import type { ClientMessage, IceCandidate, ServerOf, SessionDescription } from "../protocol";
+import type { SfuStream } from "../protocol/generated";
+import { Emitter } from "../signaling/emitter";
+import { heardLevel } from "./level";
+import type { LocalTracks, PeerConnectionFactory, RemotePeer } from "./mesh";
+import { readStats, type PeerStats, type ReportStats, type Stat } from "./stats";
+
+/** What this side sends the server about its SFU media. */
+export type SfuSignal = Extract<ClientMessage, { type: "sfu_publish" | "sfu_subscribe" | "sfu_candidate" }>;
+/** What the server sends this side about it. */
+export type SfuServerSignal = ServerOf<"sfu_answer"> | ServerOf<"sfu_offer">;
+/** Which of the two connections a candidate belongs to (`sfu_candidate.pc`). */
+export type SfuRole = "publisher" | "subscriber";
+
+/** The first delay before a refused offer is made again; it doubles up to the most. */
+export const PUBLISH_RETRY_FIRST_MS = 1_000;
+export const PUBLISH_RETRY_MAX_MS = 10_000;
+/** Refusals a later offer can get past: the SFU is back, or the room's move to it is through. */
+const RETRIED_CODES: ReadonlySet<string> = new Set(["sfu_unavailable", "not_sfu_room"]);
+
+/** The `ref` of each message this module sends: an `error` naming one is for `refused`. */
+const REFS = { publish: "sfu-publish", subscribe: "sfu-subscribe", candidate: "sfu-candidate" } as const;
+const OUR_REFS: ReadonlySet<unknown> = new Set(Object.values(REFS));
+const TRAIL_LENGTH = 40;
+
+export interface SfuOptions {
+  /** Groups received tracks into the stream a tile plays; tests pass a fake. */
+  streamFactory?: (tracks: MediaStreamTrack[]) => MediaStream;
+}
+
+interface Publisher {
+  readonly pc: RTCPeerConnection;
+  readonly audio: RTCRtpTransceiver;
+  readonly video: RTCRtpTransceiver;
+  /** Made by the first screen share, and kept ("inactive") for the next ones. */
+  screen: RTCRtpTransceiver | null;
+  /** An offer is out (or waits to be made again) and no answer has applied yet. */
+  offering: boolean;
+  /** Something changed after the offer that is out was made: offer again once answered. */
+  stale: boolean;
+  /** Refusals in a row, for the next delay. */
+  refusals: number;
+  retry: ReturnType<typeof setTimeout> | null;
+}
+
+interface Subscriber {
+  readonly pc: RTCPeerConnection;
+  /** What the latest offer said each m-line carries, by `mid`. */
+  streams: ReadonlyMap<string, SfuStream>;
+}
+
+/** A stream handed out to a tile, and the tracks it was made of. */
+interface HeldStream {
+  readonly trackIds: string;
+  readonly stream: MediaStream;
+}
+
+export class SfuMedia {
+  private readonly events = new Emitter<{ change: void }>();
+  private readonly streamFactory: (tracks: MediaStreamTrack[]) => MediaStream;
+  private publisher: Publisher | null = null;
+  private subscriber: Subscriber | null = null;
+  private tracks: LocalTracks = { audio: null, video: null, screen: null };
+  private sending = { audio: true, video: true };
+  private snapshot: readonly RemotePeer[] = [];
+  /** By member and "camera" or "screen": kept while the tracks stay, so a tile keeps playing. */
+  private held = new Map<string, HeldStream>();
+  private inbox: Promise<void> = Promise.resolve();
+  /** Goes up at every start and close: server messages that came before are dropped. */
+  private generation = 0;
+  private starts = 0;
+  /** The last negotiation steps, newest last: for diagnostics (`stats().trail`) and tests. */
+  readonly trail: string[] = [];
+
+  constructor(
+    private readonly send: (message: SfuSignal) => void,
+    private config: RTCConfiguration,
+    private readonly factory: PeerConnectionFactory = (c) => new RTCPeerConnection(c),
+    options: SfuOptions = {},
+  ) {
+    this.streamFactory = options.streamFactory ?? ((tracks) => new MediaStream(tracks));
+  }
+
+  onChange(handler: () => void): () => void {
+    return this.events.on("change", handler);
+  }
+
+  /** Started and not closed since: the room's media goes through the SFU. */
+  get active(): boolean {
+    return this.publisher !== null;
+  }
+
+  /**
+   * The members whose media is received, as an immutable snapshot that changes identity on
+   * every change.
+   */
+  get remote(): readonly RemotePeer[] {
+    return this.snapshot;
+  }
+
+  /**
+   * The state of this side's media path: the subscriber connection's, or the publisher's
+   * while nothing is received yet; "new" when not active.
+   */
+  get connection(): RTCPeerConnectionState {
+    return (this.subscriber ?? this.publisher)?.pc.connectionState ?? "new";
+  }
+
+  /**
+   * Start sending to the SFU, or start again from scratch (the server says so after the SFU
+   * restarted): both connections are closed, and a new publisher offers at once. The
+   * subscriber is made by the server's first offer.
+   */
+  start(): void {
+    this.stop();
+    this.starts += 1;
+    this.note(`start ${this.starts}`);
+    const publisher = this.openPublisher();
+    this.publisher = publisher;
+    this.negotiate(publisher);
+    this.changed();
+  }
+
+  /** Close both connections and forget everything received (the room is left). */
+  close(): void {
+    if (!this.active) return; // a subscriber exists only while active
+    this.stop();
+    this.note("closed");
+    this.changed();
+  }
+
+  /** A message from the server about SFU media; each is handled after those before it. */
+  receive(message: SfuServerSignal): Promise<void> {
+    const generation = this.generation;
+    this.inbox = this.inbox
+      .then(() => (generation === this.generation ? this.handle(message) : undefined))
+      .catch((error: unknown) => {
+        if (generation === this.generation) logError(error);
+      });
+    return this.inbox;
+  }
+
+  /**
+   * An `error` from the server: true when it is about one of this module's messages (its
+   * `ref`), which is then dealt with here and is no news for the person. A refused offer is
+   * made again later when the refusal may pass; otherwise the next change offers again.
+   */
+  refused(code: string, ref: string | number | null | undefined): boolean {
+    if (!OUR_REFS.has(ref)) return false;
+    console.warn(`salon sfu: ${String(ref)} refused (${code})`);
+    const publisher = this.publisher;
+    if (ref !== REFS.publish || publisher === null || !publisher.offering) return true;
+    if (RETRIED_CODES.has(code)) this.retryLater(publisher);
+    else publisher.offering = false;
+    return true;
+  }
+
+  /** New ICE servers (fresh TURN credentials) for both connections, now and later. */
+  setIceServers(iceServers: RTCIceServer[]): void {
+    this.config = { ...this.config, iceServers };
+    for (const pc of this.connections()) {
+      try {
+        // Keep what the connection was made with (webrtc-pc 4.4.1.4: some members cannot change).
+        pc.setConfiguration({ ...pc.getConfiguration(), iceServers });
+      } catch (error) {
+        logError(error);
+      }
+    }
+  }
+
+  /** Send this track as the microphone, camera or screen share (null: none). */
+  setTrack(kind: keyof LocalTracks, track: MediaStreamTrack | null): void {
+    this.tracks = { ...this.tracks, [kind]: track };
+    const publisher = this.publisher;
+    if (publisher === null) return;
+    if (kind !== "screen") this.sendTrack(publisher, kind);
+    else if (this.attachScreen(publisher, track)) this.negotiate(publisher);
+  }
+
+  /** Send the microphone or camera, or send nothing in its place (see the module comment). */
+  setSending(kind: "audio" | "video", on: boolean): void {
+    if (this.sending[kind] === on) return;
+    this.sending = { ...this.sending, [kind]: on };
+    if (this.publisher !== null) this.sendTrack(this.publisher, kind);
+  }
+
+  /** Current audio level (0..1) heard from a member, from RTP (RFC 6464) levels. */
+  audioLevel(id: string): number {
+    const subscriber = this.subscriber;
+    if (subscriber === null) return 0;
+    const receivers = subscriber.pc
+      .getTransceivers()
+      .filter((t) => {
+        const stream = streamOf(subscriber, t);
+        return stream?.member === id && stream.kind === "audio";
+      })
+      .map((t) => t.receiver);
+    return heardLevel(receivers);
+  }
+
+  /**
+   * getStats() numbers per member id, the shape the mesh gives (stats.ts), from one call per
+   * connection. What is received from a member is the subscriber's `inbound-rtp` entries of
+   * that member's m-lines; what is sent is the publisher's, the same for every member (it is
+   * sent once, to the SFU).
+   */
+  async stats(): Promise<Record<string, PeerStats>> {
+    const { publisher, subscriber } = this;
+    if (publisher === null || subscriber === null) return {};
+    const [received, sent] = await Promise.all([subscriber.pc.getStats(), publisher.pc.getStats()]);
+    const outbound = readStats(sent, { inboundTrackId: null, outboundMid: screenMid(publisher) });
+    const memberOf = memberOfStat(subscriber);
+    const entries = this.snapshot.map(({ id }) => {
+      const screen = { inboundTrackId: screenTrackId(subscriber, id), outboundMid: null };
+      const inbound = readStats(received, screen, (stat) => memberOf(stat) === id);
+      return [id, this.peerStats(subscriber, inbound, outbound)] as const;
+    });
+    return Object.fromEntries(entries);
+  }
+
+  private peerStats(subscriber: Subscriber, inbound: ReportStats, outbound: ReportStats): PeerStats {
+    return {
+      ...inbound,
+      audioBytesSent: outbound.audioBytesSent,
+      videoBytesSent: outbound.videoBytesSent,
+      cameraOut: outbound.cameraOut,
+      screenOut: outbound.screenOut,
+      audioCodecOut: outbound.audioCodecOut,
+      timestamp: Math.max(inbound.timestamp, outbound.timestamp),
+      connection: subscriber.pc.connectionState,
+      signaling: subscriber.pc.signalingState,
+      trail: [...this.trail],
+      iceRestarts: 0,
+      // Counters start again with new connections: quality.ts compares only within one.
+      rebuilds: this.starts - 1,
+    };
+  }
+
+  private handle(message: SfuServerSignal): Promise<void> {
+    if (!this.active) return Promise.resolve();
+    return message.type === "sfu_answer"
+      ? this.applyAnswer(message.description)
+      : this.applyOffer(message.description, message.streams);
+  }
+
+  /** A new publisher connection with its audio and video transceivers, not offered yet. */
+  private openPublisher(): Publisher {
+    const pc = this.connect("publisher");
+    // Both m-lines from the start, even with nothing to send yet: a device that comes later
+    // is a replaceTrack, not a renegotiation.
+    const publisher: Publisher = {
+      pc,
+      audio: pc.addTransceiver("audio", { direction: "sendonly" }),
+      video: pc.addTransceiver("video", { direction: "sendonly" }),
+      screen: null,
+      offering: false,
+      stale: false,
+      refusals: 0,
+      retry: null,
+    };
+    this.sendTrack(publisher, "audio");
+    this.sendTrack(publisher, "video");
+    this.attachScreen(publisher, this.tracks.screen); // in the first offer
+    return publisher;
+  }
+
+  /** A new connection toward the SFU that trickles its candidates and reports its state. */
+  private connect(role: SfuRole): RTCPeerConnection {
+    const pc = this.factory(this.config);
+    pc.onicecandidate = ({ candidate }) => this.trickle(role, candidate);
+    pc.onconnectionstatechange = () => {
+      globalThis.performance?.mark?.(`salon:sfu ${role} ${pc.connectionState}`);
+      this.changed();
+    };
+    return pc;
+  }
+
+  /**
+   * Trickle ICE (RFC 8838): each candidate goes out as soon as it is gathered, and the end of
+   * gathering (webrtc-pc, an `icecandidate` event whose candidate is null) as null. An
+   * empty candidate string is some browsers' own end-of-candidates mark, not a candidate;
+   * the null event follows it.
+   */
+  private trickle(role: SfuRole, candidate: RTCIceCandidate | null): void {
+    if (candidate !== null && candidate.candidate === "") return;
+    this.send({
+      type: "sfu_candidate",
+      pc: role,
+      candidate: candidate === null ? null : wireCandidate(candidate.toJSON()),
+      ref: REFS.candidate,
+    });
+  }
+
+  /** What the microphone or camera transceiver sends: the track, or nothing while it is off. */
+  private sendTrack(publisher: Publisher, kind: "audio" | "video"): void {
+    const track = this.sending[kind] ? this.tracks[kind] : null;
+    // Calls are chained in order by the connection (webrtc-pc 5.2), so the last one wins.
+    void publisher[kind].sender.replaceTrack(track).catch(logError);
+  }
+
+  /**
+   * Start, switch or stop the screen share on its own transceiver. True when that needs a new
+   * offer: the transceiver is new, or its direction changed. Switching the shared window
+   * does not.
+   */
+  private attachScreen(publisher: Publisher, track: MediaStreamTrack | null): boolean {
+    const transceiver = publisher.screen;
+    if (transceiver === null) {
+      if (track === null) return false;
+      publisher.screen = publisher.pc.addTransceiver(track, { direction: "sendonly" });
+      return true;
+    }
+    void transceiver.sender.replaceTrack(track).catch(logError);
+    const direction: RTCRtpTransceiverDirection = track === null ? "inactive" : "sendonly";
+    if (transceiver.direction === direction) return false;
+    transceiver.direction = direction;
+    return true;
+  }
+
+  /** Offer what the publisher has now; while an offer is out, after its answer. */
+  private negotiate(publisher: Publisher): void {
+    if (publisher.offering) {
+      publisher.stale = true;
+      return;
+    }
+    void this.offer(publisher);
+  }
+
+  private async offer(publisher: Publisher): Promise<void> {
+    publisher.offering = true;
+    publisher.stale = false;
+    const pc = publisher.pc;
+    try {
+      // Implicit createOffer (webrtc-pc, setLocalDescription without a description); in
+      // "have-local-offer" too, where it makes a new offer.
+      await pc.setLocalDescription();
+    } catch (error) {
+      if (publisher !== this.publisher) return;
+      logError(error);
+      this.retryLater(publisher);
+      return;
+    }
+    const local = pc.localDescription;
+    if (publisher !== this.publisher || local === null) return;
+    // The screen's mid: a transceiver has one once an offer that includes it is set.
+    const screen = screenMid(publisher);
+    this.note(`publish${screen === null ? "" : ` (screen ${screen})`}`);
+    this.send({
+      type: "sfu_publish",
+      description: { type: "offer", sdp: local.sdp },
+      screen,
+      ref: REFS.publish,
+    });
+  }
+
+  private async applyAnswer(description: SessionDescription): Promise<void> {
+    const publisher = this.publisher;
+    const pc = publisher?.pc;
+    if (publisher === null || !publisher.offering || pc?.signalingState !== "have-local-offer") {
+      // webrtc-pc, "set the session description": an answer applies only to an offer of ours.
+      this.note("answer without an offer dropped");
+      return;
+    }
+    if (description.type !== "answer") return;
+    try {
+      await pc.setRemoteDescription({ type: "answer", sdp: description.sdp });
+    } catch (error) {
+      if (publisher !== this.publisher) return;
+      logError(error);
+      this.retryLater(publisher); // a new offer, for a new answer
+      return;
+    }
+    if (publisher !== this.publisher) return;
+    this.note("answer applied");
+    this.cancelRetry(publisher);
+    publisher.refusals = 0;
+    publisher.offering = false;
+    if (publisher.stale) this.negotiate(publisher);
+  }
+
+  /** Make a new offer after a delay that doubles with each refusal in a row. */
+  private retryLater(publisher: Publisher): void {
+    if (publisher.retry !== null) return;
+    const delay = Math.min(PUBLISH_RETRY_MAX_MS, PUBLISH_RETRY_FIRST_MS * 2 ** publisher.refusals);
+    publisher.refusals += 1;
+    this.note(`publish again in ${delay} ms`);
+    publisher.retry = setTimeout(() => {
+      publisher.retry = null;
+      if (publisher === this.publisher) void this.offer(publisher);
+    }, delay);
+  }
+
+  private cancelRetry(publisher: Publisher): void {
+    if (publisher.retry !== null) clearTimeout(publisher.retry);
+    publisher.retry = null;
+  }
+
+  /** The server's offer for the subscriber (made by the first one): apply it, then answer. */
+  private async applyOffer(description: SessionDescription, streams: readonly SfuStream[]): Promise<void> {
+    if (description.type !== "offer") return;
+    const subscriber = this.subscriber ?? this.openSubscriber();
+    const pc = subscriber.pc;
+    this.note(`offer of ${streams.length} streams`);
+    await pc.setRemoteDescription({ type: "offer", sdp: description.sdp });
+    if (subscriber !== this.subscriber) return;
+    // Each new m-line has a transceiver now (webrtc-pc, "set the session description"), and
+    // its receiver's track: tiles get them.
+    subscriber.streams = new Map(streams.map((stream) => [stream.mid, stream]));
+    this.changed();
+    await pc.setLocalDescription(); // implicit createAnswer
+    const local = pc.localDescription;
+    if (subscriber !== this.subscriber || local === null) return;
+    this.note("subscribe");
+    this.send({
+      type: "sfu_subscribe",
+      description: { type: "answer", sdp: local.sdp },
+      ref: REFS.subscribe,
+    });
+  }
+
+  private openSubscriber(): Subscriber {
+    const subscriber: Subscriber = { pc: this.connect("subscriber"), streams: new Map() };
+    this.subscriber = subscriber;
+    return subscriber;
+  }
+
+  /** Close both connections; what the server sent for them is dropped. */
+  private stop(): void {
+    this.generation += 1;
+    const publisher = this.publisher;
+    if (publisher !== null) this.cancelRetry(publisher);
+    for (const pc of this.connections()) {
+      pc.onicecandidate = null;
+      pc.onconnectionstatechange = null;
+      pc.close();
+    }
+    this.publisher = null;
+    this.subscriber = null;
+  }
+
+  private connections(): RTCPeerConnection[] {
+    return [this.publisher?.pc, this.subscriber?.pc].filter((pc) => pc !== undefined);
+  }
+
+  private note(step: string): void {
+    globalThis.performance?.mark?.(`salon:sfu ${step}`);
+    this.trail.push(step);
+    if (this.trail.length > TRAIL_LENGTH) this.trail.shift();
+  }
+
+  private changed(): void {
+    this.snapshot = this.remoteOf(this.subscriber);
+    this.events.emit("change", undefined);
+  }
+
+  /** One RemotePeer per member the latest offer lists, with its camera and screen tracks. */
+  private remoteOf(subscriber: Subscriber | null): readonly RemotePeer[] {
+    const byMember = new Map<string, { camera: MediaStreamTrack[]; screen: MediaStreamTrack[] }>();
+    for (const transceiver of subscriber?.pc.getTransceivers() ?? []) {
+      const stream = subscriber === null ? undefined : streamOf(subscriber, transceiver);
+      if (stream === undefined) continue;
+      const tracks = byMember.get(stream.member) ?? { camera: [], screen: [] };
+      tracks[stream.screen ? "screen" : "camera"].push(transceiver.receiver.track);
+      byMember.set(stream.member, tracks);
+    }
+    const held = new Map<string, HeldStream>();
+    const peers = [...byMember].map(([id, tracks]) => ({
+      id,
+      polite: false,
+      camera: this.streamFor(`${id} camera`, tracks.camera, held),
+      screen: this.streamFor(`${id} screen`, tracks.screen, held),
+      connection: subscriber?.pc.connectionState ?? "new",
+      recovery: null,
+    }));
+    this.held = held;
+    return peers;
+  }
+
+  /** The stream of these tracks: the one handed out before when the tracks are the same. */
+  private streamFor(
+    key: string,
+    tracks: MediaStreamTrack[],
+    held: Map<string, HeldStream>,
+  ): MediaStream | null {
+    if (tracks.length === 0) return null;
+    const trackIds = tracks.map((track) => track.id).join(" ");
+    const before = this.held.get(key);
+    const stream = before?.trackIds === trackIds ? before.stream : this.streamFactory(tracks);
+    held.set(key, { trackIds, stream });
+    return stream;
+  }
+}
+
+/** What the latest offer says a subscriber's transceiver carries; undefined: nothing. */
+function streamOf(subscriber: Subscriber, transceiver: RTCRtpTransceiver): SfuStream | undefined {
+  return transceiver.mid === null ? undefined : subscriber.streams.get(transceiver.mid);
+}
+
+/**
+ * Whose an `inbound-rtp` entry is: by its `mid` (webrtc-stats, RTCInboundRtpStreamStats), or,
+ * where the browser does not report that, by its `trackIdentifier` (the receiver's track id).
+ */
+function memberOfStat(subscriber: Subscriber): (stat: Stat) => string | undefined {
+  const midOfTrack = new Map(subscriber.pc.getTransceivers().map((t) => [t.receiver.track.id, t.mid]));
+  return (stat) => {
+    const mid = typeof stat.mid === "string" ? stat.mid : midOfTrack.get(String(stat.trackIdentifier));
+    return mid == null ? undefined : subscriber.streams.get(mid)?.member;
+  };
+}
+
+/** The id of the track carrying a member's screen share: stats.ts tells it from the camera. */
+function screenTrackId(subscriber: Subscriber, member: string): string | null {
+  const transceiver = subscriber.pc.getTransceivers().find((t) => {
+    const stream = streamOf(subscriber, t);
+    return stream?.member === member && stream.screen && stream.kind === "video";
+  });
+  return transceiver?.receiver.track.id ?? null;
+}
+
+/** The `mid` of the publisher's screen transceiver while it shares (`sfu_publish.screen`). */
+function screenMid(publisher: Publisher): string | null {
+  const screen = publisher.screen;
+  return screen !== null && screen.direction === "sendonly" ? screen.mid : null;
+}
+
+function wireCandidate(init: RTCIceCandidateInit): IceCandidate {
+  return {
+    candidate: init.candidate ?? "",
+    sdpMid: init.sdpMid ?? null,
+    sdpMLineIndex: init.sdpMLineIndex ?? null,
+    usernameFragment: init.usernameFragment ?? null,
+  };
+}
+
+function logError(error: unknown): void {
+  console.warn("salon sfu:", error);
+}
