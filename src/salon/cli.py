@@ -89,7 +89,7 @@ def _serve(args: argparse.Namespace) -> int:
             if turn is not None:
                 turn.stop()
             return 2
-        print(f"SFU (Janus, pid {sfu.process.pid}): API {settings.sfu_url}")
+        print(f"SFU (Janus, pid {sfu.running.process.pid}): API {settings.sfu_url}")
     # One descriptor per connection: 10,000 connections need more than the usual 1,024.
     raise_fd_limit()
     tune_allocator()

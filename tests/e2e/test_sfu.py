@@ -3,7 +3,12 @@
 A real ``janus`` on free ports and ``salon serve`` pointed at it with the mesh limit lowered
 to 2: alice and bob meet in a mesh, carol's join moves the room to Janus, and then all three
 decode each other's video and hear each other through Janus (``getStats()`` numbers that
-rise), each page sending its camera once: one outbound video stream, not one per peer.
+rise), each page sending its camera once: one outbound video stream (in simulcast layers),
+not one per peer. When carol's window shrinks, her tile of alice does, and she receives a
+smaller layer of alice's video; when it grows again, the full one.
+
+Then Janus is killed mid-call and started again: every page says so, and media comes back by
+itself.
 """
 
 from __future__ import annotations
@@ -13,24 +18,40 @@ from typing import Any
 
 import pytest
 
-from salon.server.janus import JanusProcess
-from tests.e2e.conftest import Person, join_room, new_room, salon_server, wait_for_media
+from salon.server.janus import JanusProcess, start_janus
+from tests.e2e.conftest import (
+    Person,
+    join_room,
+    new_room,
+    salon_server,
+    screenshot,
+    stats,
+    wait_for_media,
+)
 from tests.e2e.faults import PC_TRACKER
 from tests.e2e.watch import poll
 from tests.turn.conftest import running_janus
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
-# Sent video streams of a page: outbound-rtp video reports of its open connections.
+LARGE = {"width": 1920, "height": 1080}  # tiles wide enough for the high layer
+
+# The video a page sends, from the outbound-rtp reports of its open connections: per
+# connection and mid (one per transceiver: a simulcast sender has one report per layer), and
+# the layers (rids) that send frames.
 OUTBOUND_VIDEO = """
 async () => {
-  let count = 0;
-  for (const pc of window.__pcs) {
+  const streams = new Set();
+  const layers = [];
+  for (const [i, pc] of window.__pcs.entries()) {
     if (pc.connectionState === 'closed') continue;
-    const report = await pc.getStats();
-    report.forEach((s) => { if (s.type === 'outbound-rtp' && s.kind === 'video') count++; });
+    (await pc.getStats()).forEach((s) => {
+      if (s.type !== 'outbound-rtp' || s.kind !== 'video') return;
+      streams.add(`${i}/${s.mid}`);
+      if (s.framesEncoded > 0) layers.push(s.rid || '');
+    });
   }
-  return count;
+  return {streams: streams.size, layers: layers.sort()};
 }
 """
 
@@ -79,4 +100,49 @@ def test_a_third_person_moves_the_room_to_janus_and_everyone_sees_everyone(
         wait_for_media(page, [n for n in names if n != name])
     for name, page in pages.items():
         sent = page.evaluate(OUTBOUND_VIDEO)
-        assert sent == 1, f"{name} sends {sent} video streams, not one to the SFU"
+        assert sent["streams"] == 1, f"{name} sends {sent}, not one video stream to the SFU"
+        assert len(sent["layers"]) >= 2, f"{name} sends no simulcast layers: {sent}"
+    # Simulcast: carol's tile of alice shrinks, and what she receives from alice with it.
+    carol = pages["carol"]
+    carol.set_viewport_size(LARGE)
+    poll(carol, lambda: _width_from(carol, "alice") == 640, "the high layer", 20)
+    carol.set_viewport_size({"width": 360, "height": 640})
+    poll(carol, lambda: (_width_from(carol, "alice") or 640) < 640, "a smaller layer", 20)
+    carol.set_viewport_size(LARGE)
+    poll(carol, lambda: _width_from(carol, "alice") == 640, "the high layer again", 20)
+
+
+def _width_from(page: Any, name: str) -> int | None:
+    """The width of the last frame ``page`` decoded of ``name``'s camera."""
+    camera = stats(page).get(name, {}).get("cameraIn") or {}
+    width = camera.get("frameWidth")
+    return int(width) if width else None
+
+
+def test_janus_killed_and_started_again_mid_call_the_room_says_so_and_media_returns(
+    person: Person, sfu_server: str, janus: JanusProcess
+) -> None:
+    """Janus dies mid-call (SIGKILL) and comes back on the same configuration: every page says
+    what is going on, and media returns with nobody pressing anything."""
+    names = ["dan", "eve", "fay"]
+    pages = {name: person(base_url=sfu_server) for name in names}
+    room = new_room(pages["dan"])
+    for name, page in pages.items():
+        join_room(page, room, name)
+    for name, page in pages.items():
+        wait_for_media(page, [n for n in names if n != name])
+    janus.process.kill()
+    janus.process.wait()
+    for name, page in pages.items():
+        poll(page, lambda p=page: _sfu_state(p) != "connected", f"{name} shows the trouble", 30)
+        page.get_by_test_id("sfu-banner").wait_for()
+    screenshot(pages["dan"], "sfu-restarting")
+    janus.process = start_janus(janus.config, janus.folder).process
+    for name, page in pages.items():
+        wait_for_media(page, [n for n in names if n != name], timeout=60)
+        poll(page, lambda p=page: _sfu_state(p) == "connected", f"{name} connected again", 30)
+        assert page.get_by_test_id("sfu-banner").count() == 0
+
+
+def _sfu_state(page: Any) -> str:
+    return str(page.evaluate("window.__salon ? window.__salon.sfuState() : ''"))

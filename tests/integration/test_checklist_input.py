@@ -185,6 +185,8 @@ FULL_MESSAGES: Final[list[dict[str, Any]]] = [
     },
     {"type": "sfu_subscribe", "description": {"type": "answer", "sdp": "v=0\r\n"}, "ref": 29},
     {"type": "sfu_candidate", "pc": "publisher", "candidate": CANDIDATE, "ref": 30},
+    {"type": "sfu_quality", "member": "nobody", "quality": "low", "ref": 31},
+    {"type": "sfu_restart", "ref": 32},
 ]
 SHAPE_ERRORS: Final = frozenset({"bad_json", "bad_message", "unknown_type"})
 

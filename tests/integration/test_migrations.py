@@ -35,7 +35,7 @@ async def test_a_0002_database_gains_accounts_and_keeps_its_rooms(tmp_path: Path
             tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
             version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
         assert {"accounts", "sessions", "rooms", "chat_messages"} <= tables
-        assert version == "0011"
+        assert version == "0012"
         assert await SqlRoomRepository(engine).lookup("kept") is not None
     finally:
         await engine.dispose()

@@ -8,16 +8,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
+from array import array
 from collections import Counter
 from typing import Any
 
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.exceptions import InvalidStateError
 from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, VideoStreamTrack
+from av.audio.frame import AudioFrame
+from av.frame import Frame
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 TIMEOUT = 20.0
+
+
+class ToneTrack(AudioStreamTrack):
+    """A 440 Hz tone at -6 dBFS: loud enough for the SFU's voice activity (RFC 6464 levels)."""
+
+    async def recv(self) -> Frame:
+        frame = await super().recv()  # silence, paced in real time
+        assert isinstance(frame, AudioFrame)
+        start, rate = frame.pts or 0, frame.sample_rate
+        step = 2 * math.pi * 440 / rate
+        tone = array("h", (int(16384 * math.sin(step * (start + i))) for i in range(frame.samples)))
+        frame.planes[0].update(tone.tobytes())
+        return frame
 
 
 class SfuMember:
@@ -38,8 +55,10 @@ class SfuMember:
         self._reader = asyncio.create_task(self._read())
 
     @classmethod
-    async def greeted(cls, ws_url: str, name: str, version: int = 3) -> SfuMember:
-        member = cls(await connect(ws_url), name)
+    async def greeted(
+        cls, ws_url: str, name: str, version: int = 3, **connect_options: Any
+    ) -> SfuMember:
+        member = cls(await connect(ws_url, **connect_options), name)
         await member.send(type="hello", versions=[version], name=name)
         welcome = await member.expect("welcome")
         member.id = welcome["id"]
@@ -58,6 +77,11 @@ class SfuMember:
                     await self.send(type="pong")
                 elif kind == "sfu_offer":
                     await self._answer(message)
+                elif kind == "room_media" and self.subscriber is not None:
+                    # The SFU lost its state: the next offer is for a new connection.
+                    await self.subscriber.close()
+                    self.subscriber = None
+                    await self.messages.put(message)
                 elif kind == "sfu_answer":
                     assert self.publisher is not None
                     answer = RTCSessionDescription(message["description"]["sdp"], "answer")
@@ -77,10 +101,13 @@ class SfuMember:
         await self.send(type="join", room=room, media={"mic": True, "camera": True})
         return await self.expect("joined")
 
-    async def publish(self) -> None:
-        """Publish a generated video and audio (the first ``sfu_publish``)."""
+    async def publish(self, *, tone: bool = False) -> None:
+        """Publish a generated video and silence, or a ``tone`` (an ``sfu_publish``; again:
+        a new sending connection, as after ``room_media``)."""
+        if self.publisher is not None:
+            await self.publisher.close()
         pc = self.publisher = RTCPeerConnection()
-        pc.addTrack(AudioStreamTrack())
+        pc.addTrack(ToneTrack() if tone else AudioStreamTrack())
         pc.addTrack(VideoStreamTrack())
         await pc.setLocalDescription(await pc.createOffer())  # aiortc: every candidate in it
         offer = {"type": "offer", "sdp": pc.localDescription.sdp}

@@ -148,6 +148,15 @@ def test_serve_with_sfu_runs_janus_never_tells_its_secret_and_stops_it(tmp_path:
             heard += [ws.recv(timeout=5), ws.recv(timeout=5)]
         assert [json.loads(m)["type"] for m in heard] == ["welcome", "joined", "resume_token"]
         assert not any(secret in m for m in heard)
+        # Janus crashes: Salon starts it again, with the same secret, and reaches it again.
+        os.kill(pid, signal.SIGKILL)
+        _eventually(lambda: _sfu_is(web_port, "unreachable"), "health did not notice")
+        _eventually(lambda: _sfu_is(web_port, "ok"), "Janus was not started again", 30)
+        restarted = int((folder / "janus.pid").read_text().strip())
+        assert restarted != pid
+        assert alive(restarted)
+        assert f'api_secret = "{secret}"' in (folder / "janus.jcfg").read_text()
+        pid = restarted
     finally:
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=20)
@@ -165,7 +174,8 @@ def test_a_janus_run_apart_is_followed_down_and_back_up(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "salon.cli", "sfu-config", str(folder)]
     command += ["--port", str(sfu_port), "--rtp-ports", f"{rtp}-{rtp + 10}"]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    env = dict(re.findall(r"^(SALON_SFU_URL|SALON_SFU_API_SECRET)=(\S+)$", out, re.M))
+    env = dict(re.findall(r"^(SALON_SFU_\w+)=(\S+)$", out, re.M))
+    assert sorted(env) == ["SALON_SFU_ADMIN_KEY", "SALON_SFU_API_SECRET", "SALON_SFU_URL"]
 
     def janus() -> subprocess.Popen[bytes]:
         return subprocess.Popen(
@@ -176,6 +186,16 @@ def test_a_janus_run_apart_is_followed_down_and_back_up(tmp_path: Path) -> None:
         )
 
     first = janus()
+    # Without its admin_key, Salon cannot create rooms on it: health says so, no room moves.
+    wrong = {**env, "SALON_SFU_ADMIN_KEY": "not-the-key"}
+    wrong_port = free_ports(1)
+    process = _serve(tmp_path / "wrong", wrong_port, wrong)
+    try:
+        _eventually(lambda: _sfu_is(wrong_port, "refused"), "health never said sfu refused")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=20)
+    assert "not-the-key" not in output
     process = _serve(tmp_path, web_port, env)
     second = None
     try:

@@ -9,15 +9,19 @@ import asyncio
 import json
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from salon.server.janus import JanusApi, JanusProcess
+from salon.server.janus import JanusApi, JanusProcess, start_janus
+from salon.store.apikeys import SqlApiKeyRepository
+from salon.store.database import open_database
 from tests.integration.server import RunningServer, running_server
+from tests.turn.conftest import running_janus
 from tests.turn.sfu_member import SfuMember
 
 MESH_LIMIT = 2
@@ -33,14 +37,18 @@ def _serve(tmp_path: Path, url: str, **options: Any) -> AbstractContextManager[R
     return running_server(tmp_path, http=True, options=options)
 
 
+async def _until_health(server: RunningServer, state: str) -> None:
+    deadline = time.monotonic() + 15
+    while await asyncio.to_thread(_sfu_health, server) != state:
+        assert time.monotonic() < deadline, f"the server's SFU never became {state}"
+        await asyncio.sleep(0.05)
+
+
 @pytest.fixture
-def sfu_server(tmp_path: Path, janus: JanusProcess) -> Iterator[RunningServer]:
+async def sfu_server(tmp_path: Path, janus: JanusProcess) -> AsyncIterator[RunningServer]:
     secrets = {"sfu_api_secret": janus.config.api_secret, "sfu_admin_key": janus.config.admin_key}
     with _serve(tmp_path, janus.config.url, **secrets) as server:
-        deadline = time.monotonic() + 10
-        while _sfu_health(server) != "ok":  # rooms move to the SFU only while it answers
-            assert time.monotonic() < deadline, "the server never reached the SFU"
-            time.sleep(0.05)
+        await _until_health(server, "ok")  # rooms move to the SFU only while it answers
         yield server
 
 
@@ -92,9 +100,6 @@ async def test_a_room_past_the_mesh_limit_moves_to_the_sfu_and_everyone_decodes_
         await member.decoding(others)
         assert {s["member"] for s in member.streams.values()} == {m.id for m in others}
         assert sorted(s["kind"] for s in member.streams.values()) == ["audio"] * 2 + ["video"] * 2
-        # Each sends once: one connection to the SFU, one audio and one video sender.
-        assert member.publisher is not None
-        assert len(member.publisher.getSenders()) == 2
     # No message a member received names Janus's secrets.
     for member in everyone:
         frames = json.dumps(member.received)
@@ -135,3 +140,87 @@ async def _until(janus: JanusProcess, check: Callable[[dict[str, int]], bool], w
     while not check(await _janus_rooms(janus)):
         assert time.monotonic() < deadline, what
         await asyncio.sleep(0.1)
+
+
+async def test_janus_says_who_talks_and_a_muted_microphone_stops_talking(
+    members: Callable[..., Any],
+) -> None:
+    alice, bob, carol = [await members(n) for n in ("alice", "bob", "carol")]
+    for member in (alice, bob, carol):
+        await member.join("talk")
+    await alice.publish(tone=True)  # a 440 Hz tone: Janus hears her talk
+    await bob.publish()  # silence
+    await carol.publish()
+    for member in (alice, bob, carol):
+        talking = await member.expect("talking")
+        assert (talking["member"], talking["talking"], talking["room"]) == (alice.id, True, "talk")
+    await alice.send(type="media", mic=False, camera=True, screen=False)
+    for member in (bob, carol):
+        quiet = await member.expect("talking")
+        assert (quiet["member"], quiet["talking"]) == (alice.id, False)
+    assert not any(
+        m["type"] == "talking" and m["member"] == bob.id for m in bob.received + carol.received
+    )
+
+
+async def test_a_janus_restart_mid_call_brings_everyone_back_by_itself(
+    tmp_path: Path,
+) -> None:
+    """Janus killed and started again with the same configuration: Salon notices the lost
+    connection, connects again when Janus answers, and tells every member ``room_media``; they
+    publish anew and decode each other again, with nobody pressing anything."""
+    with running_janus(tmp_path / "janus") as janus:
+        config = janus.config
+        secrets = {"sfu_api_secret": config.api_secret, "sfu_admin_key": config.admin_key}
+        with _serve(tmp_path / "salon", config.url, **secrets) as server:
+            await _until_health(server, "ok")
+            people = [await SfuMember.greeted(server.ws_url, n) for n in ("ann", "ben", "cat")]
+            try:
+                for member in people:
+                    await member.join("restart")
+                for member in people[:2]:
+                    await member.expect("room_media")  # the move to the SFU
+                for member in people:
+                    await member.publish()
+                for member in people:
+                    await member.decoding([m for m in people if m is not member])
+                janus.process.kill()
+                janus.process.wait()
+                await _until_health(server, "unreachable")
+                janus.process = start_janus(config, janus.folder).process
+                for member in people:
+                    moved = await member.expect("room_media", timeout=30)
+                    assert moved["sfu"] is True
+                    await member.publish()
+                for member in people:
+                    await member.decoding([m for m in people if m is not member])
+            finally:
+                for member in people:
+                    await member.close()
+
+
+async def test_a_meeting_created_large_is_on_janus_from_its_first_member(
+    sfu_server: RunningServer, members: Callable[..., Any]
+) -> None:
+    engine = await open_database(sfu_server.settings.sqlalchemy_url())
+    try:
+        made = await SqlApiKeyRepository(engine).create("tests", (), int(time.time() * 1000))
+    finally:
+        await engine.dispose()
+    headers = {"Authorization": f"Bearer {made.token}"}
+    async with httpx.AsyncClient(base_url=sfu_server.base_url, headers=headers) as api:
+        answer = await api.post("/api/v1/meetings", json={"mode": "large"})
+        assert answer.status_code == 201, answer.text
+        created = answer.json()
+        assert created["mode"] == "large"
+        mesh = (await api.post("/api/v1/meetings", json={})).json()
+    alice, bob = await members("alice"), await members("bob")
+    assert (await alice.join(created["id"]))["sfu"] is True  # alone, and already on Janus
+    assert (await bob.join(created["id"]))["sfu"] is True
+    await alice.publish()
+    await bob.publish()
+    await alice.decoding([bob])
+    await bob.decoding([alice])
+    carol, dave = await members("carol"), await members("dave")
+    assert (await carol.join(mesh["id"]))["sfu"] is False  # a mesh meeting: below the limit
+    assert (await dave.join(mesh["id"]))["sfu"] is False

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from salon.core.admission import Way
 from salon.core.member import Member
 from salon.core.sfu import SfuConnection, SfuError
 from salon.protocol.messages import (
@@ -19,6 +20,8 @@ from salon.protocol.messages import (
     MemberJoined,
     RoomMedia,
     SfuAnswer,
+    SfuQualityLevel,
+    Talking,
     Welcome,
 )
 
@@ -40,8 +43,10 @@ class RecordingRouter:
     left: list[tuple[str, str]] = field(default_factory=list)
     closed: list[str] = field(default_factory=list)
     candidates: list[tuple[str, SfuConnection, IceCandidate | None]] = field(default_factory=list)
+    qualities: list[tuple[str, str, SfuQualityLevel]] = field(default_factory=list)
+    resumes: list[str] = field(default_factory=list)
 
-    def enter(self, meeting: str, member: Member) -> None:
+    def enter(self, room: str, meeting: str, member: Member) -> None:
         self.entered.append((meeting, member.id))
 
     def leave(self, meeting: str, member_id: str) -> None:
@@ -63,6 +68,12 @@ class RecordingRouter:
         self, member: Member, pc: SfuConnection, candidate: IceCandidate | None
     ) -> None:
         self.candidates.append((member.id, pc, candidate))
+
+    def resumed(self, member: Member) -> None:
+        self.resumes.append(member.id)
+
+    async def quality(self, member: Member, publisher: str, level: SfuQualityLevel) -> None:
+        self.qualities.append((member.id, publisher, level))
 
 
 @pytest.fixture
@@ -208,3 +219,104 @@ async def test_an_older_connection_does_not_know_the_sfu_messages(
         await old.send(**message, ref="v2")
         error = old.take_one(Error)
         assert (error.code, error.ref) == ("unknown_type", "v2")
+
+
+async def test_the_layer_asked_for_goes_to_the_router_for_another_member_only(
+    sfu_world: World, router: RecordingRouter
+) -> None:
+    alice, bob, carol = [await _member(sfu_world, n) for n in ("alice", "bob", "carol")]
+    for member in (alice, bob, carol):
+        await _joined(member)
+    alice.take()
+    await alice.send(type="sfu_quality", member=bob.id, quality="low")
+    assert alice.take() == []
+    assert router.qualities == [(alice.id, bob.id, "low")]
+    for who in (alice.id, "nobody"):
+        await alice.send(type="sfu_quality", member=who, quality="high", ref="who")
+        assert alice.take_error().code == "no_such_member"
+    await alice.send(type="sfu_quality", member=bob.id, quality="best", ref="bad")
+    assert alice.take_error().code == "bad_message"
+    assert len(router.qualities) == 1
+
+
+async def test_a_muted_microphone_stops_its_talking_on_the_sfu_only(
+    sfu_world: World, router: RecordingRouter
+) -> None:
+    alice, bob = [await _member(sfu_world, n) for n in ("alice", "bob")]
+    for member in (alice, bob):
+        await member.send(type="join", room="mesh", media={"mic": True, "camera": True})
+    bob.take()
+    await alice.send(type="media", mic=False, camera=True, screen=False)
+    assert not any(isinstance(m, Talking) for m in bob.take())  # a mesh: no talk events
+    carol = await _member(sfu_world, "carol")
+    await carol.send(type="join", room="mesh", media={"mic": True, "camera": True})
+    await alice.send(type="media", mic=True, camera=True, screen=False)
+    bob.take()
+    await alice.send(type="media", mic=False, camera=True, screen=False)
+    talking = [m for m in bob.take() if isinstance(m, Talking)]
+    assert talking == [Talking(room="mesh", member=alice.id, talking=False)]
+
+
+async def test_a_restart_gives_a_new_place_and_is_rate_limited(
+    sfu_world: World, router: RecordingRouter
+) -> None:
+    alice, bob, carol = [await _member(sfu_world, n) for n in ("alice", "bob", "carol")]
+    for member in (alice, bob, carol):
+        await _joined(member)
+    alice.take()
+    bob.take()
+    entered, meeting = len(router.entered), router.entered[0][0]
+    for _ in range(3):
+        await alice.send(type="sfu_restart")
+        assert alice.take() == [RoomMedia(room="big", sfu=True)]
+    assert router.entered[entered:] == [(meeting, alice.id)] * 3
+    await alice.send(type="sfu_restart", ref="again")
+    assert alice.take_error().code == "rate_limited"
+    assert len(router.entered) == entered + 3
+    assert bob.take() == []  # nobody else hears of it
+
+
+async def test_an_offer_with_more_than_one_audio_and_two_video_m_lines_is_refused(
+    sfu_world: World, router: RecordingRouter
+) -> None:
+    members = [await _member(sfu_world, n) for n in ("alice", "bob", "carol")]
+    for member in members:
+        await _joined(member)
+    alice = members[0]
+    alice.take()
+    lines = "v=0\r\nm=audio 9 x\r\nm=video 9 x\r\nm=video 9 x\r\n"
+    await alice.send(type="sfu_publish", description={"type": "offer", "sdp": lines})
+    assert isinstance(alice.take_one(SfuAnswer), SfuAnswer)  # camera and screen: fine
+    for extra in ("m=video 9 x\r\n", "m=application 9 x\r\n", "m=audio 9 x\r\n"):
+        offer = {"type": "offer", "sdp": lines + extra}
+        await alice.send(type="sfu_publish", description=offer, ref="many")
+        assert alice.take_error().code == "bad_message"
+
+
+async def test_an_older_client_cannot_take_back_a_seat_on_the_sfu(
+    sfu_world: World, router: RecordingRouter
+) -> None:
+    """A v2 connection of the same account as a member on the SFU (newest wins, §2.8) is
+    refused as any v2 joiner: it could not use the SFU."""
+    members = [await _member(sfu_world, n) for n in ("alice", "bob", "carol")]
+    for member in members:
+        await _joined(member)
+    old = await _member(sfu_world, "old", version=2)
+    sfu_world.hub._seat_taken_back = lambda member, room: Way.SEAT  # type: ignore[method-assign]
+    await old.send(type="join", room="big", ref="takeover")
+    assert old.take_error().code == "room_full"
+    assert old.id not in sfu_world.hub.rooms["big"]
+
+
+async def test_resuming_after_lost_messages_asks_for_the_unanswered_offer_again(
+    sfu_world: World, router: RecordingRouter
+) -> None:
+    members = [await _member(sfu_world, n) for n in ("alice", "bob", "carol")]
+    for member in members:
+        await _joined(member)
+    sfu_world.hub.sfu_resumed(members[0])
+    assert router.resumes == [members[0].id]
+    lone = await _member(sfu_world, "lone")
+    await _joined(lone, room="mesh")
+    sfu_world.hub.sfu_resumed(lone)  # a mesh room: nothing to ask
+    assert router.resumes == [members[0].id]

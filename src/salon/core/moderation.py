@@ -112,7 +112,7 @@ class Moderation(Rooms):
         admitted = False
         for knock in list(room.waiting.values()):
             if len(room) >= self.capacity(room, knock.member):
-                break
+                continue  # no seat for this one (an older client, a room on the SFU)
             if not knock.removed:
                 self._let_in(room, host, knock)
                 admitted = True

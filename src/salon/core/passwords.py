@@ -33,12 +33,13 @@ class Standing:
     """The settings of a room created through the server API: every meeting in it starts
     with them. ``password_hash``: the room's password (hashed as by
     :meth:`RoomKeys.hash_password`), None for none; ``host_accounts``: usernames that are
-    hosts by right."""
+    hosts by right; ``large``: a large meeting, on the SFU from its first member on."""
 
     password_hash: str | None = None
     lobby: bool = False
     locked: bool = False
     host_accounts: tuple[str, ...] = ()
+    large: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -234,6 +234,9 @@ class RecordingRooms(Moderation):
 
     # ------------------------------------------------------------------ checks
 
+    def _recording(self, room: Room) -> bool:
+        return room.id in self._runs
+
     def _may_record(
         self, room: Room, host: Member, base_url: str | None
     ) -> tuple[Recorder, Invites, str]:

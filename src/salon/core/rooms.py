@@ -63,10 +63,15 @@ from salon.protocol.messages import (
     RoomMedia,
     SessionDescription,
     SfuAnswer,
+    SfuQualityLevel,
     Signal,
     SignalRelay,
+    Talking,
 )
 from salon.protocol.version import SFU_VERSION
+
+SFU_RESTARTS_PER_MINUTE = 3
+SFU_RESTART_BURST = 3
 
 CALL_ROOM_PREFIX = "call-"
 """Rooms of direct calls; such an id can only be joined while its call is live."""
@@ -119,6 +124,8 @@ class Rooms(ChatRooms):
         # the room is exempt): many addresses guessing in parallel gain nothing.
         guesses = limits.room_password_guesses_per_minute
         self.room_guesses = KeyedThrottle(guesses, limits.room_password_guess_burst, RATE_KEYS)
+        # sfu_restart by member: each one costs Janus a session and everyone a renegotiation.
+        self.sfu_restarts = KeyedThrottle(SFU_RESTARTS_PER_MINUTE, SFU_RESTART_BURST, RATE_KEYS)
         self.calls = CallBook()
         self._names: dict[str, Member] = {}  # name_key -> member, reachable names only
         self._online: dict[str, Member] = {}  # member id -> every greeted member
@@ -244,15 +251,15 @@ class Rooms(ChatRooms):
             if self._online.get(member.id) is not member:
                 return None
             self._joinable(member, room.id)
-            taken = self._seat_taken_back(member, room)
-            if taken is not None:
-                return taken
             if room.sfu and version_of(member) < SFU_VERSION:
                 raise fail(
                     ErrorCode.ROOM_FULL,
                     "this room's media goes through the SFU, which your client cannot use "
                     f"(it needs protocol v{SFU_VERSION})",
                 )
+            taken = self._seat_taken_back(member, room)
+            if taken is not None:
+                return taken
             way = way_in(room, joiner, self.capacity(room, member))
             if way is not Way.CHECK:
                 return way
@@ -433,7 +440,7 @@ class Rooms(ChatRooms):
         if host and len(room) > 1:
             room.broadcast(Outgoing(room.state()), exclude=member.id)
         if room.sfu and self.sfu is not None:
-            self.sfu.enter(room.meeting, member)
+            self.sfu.enter(room.id, room.meeting, member)
 
     # ------------------------------------------------------------------ the SFU
 
@@ -441,33 +448,42 @@ class Rooms(ChatRooms):
         """The most members ``room`` may hold when ``joiner`` comes in: ``max_members`` of
         the SFU for a room on it, or that would move to it, else ``max_room_members``
         (salon.core.sfu); none for a member older than v3 when the room is on the SFU."""
-        router = self.sfu
-        if router is None or room.private or room.recorders:
-            return self.limits.max_room_members
-        if version_of(joiner) < SFU_VERSION:
-            return 0 if room.sfu else self.limits.max_room_members
-        if room.sfu or (router.available and self._all_speak_sfu(room)):
-            return max(router.max_members, self.limits.max_room_members)
+        if room.sfu and self.sfu is not None:
+            return self.sfu.max_members if version_of(joiner) >= SFU_VERSION else 0
+        if self._would_move(room, joiner):
+            return max(len(room) + 1, self.sfu.max_members if self.sfu else 0)
         return self.limits.max_room_members
 
     def _all_speak_sfu(self, room: Room) -> bool:
         return all(version_of(s.member) >= SFU_VERSION for s in room.seats.values())
+
+    def _would_move(self, room: Room, joiner: Member) -> bool:
+        """Whether seating ``joiner`` moves the mesh ``room`` to the SFU (salon.core.sfu)."""
+        router = self.sfu
+        if router is None or room.sfu or room.private or room.recorders:
+            return False
+        large = room.standing is not None and room.standing.large
+        if (len(room) + 1 <= router.mesh_limit and not large) or not router.available:
+            return False
+        if self._recording(room):  # its recorder, on its way, is an older client
+            return False
+        return version_of(joiner) >= SFU_VERSION and self._all_speak_sfu(room)
+
+    def _recording(self, room: Room) -> bool:
+        """A recording of ``room`` is under way (see :mod:`salon.core.recordings`)."""
+        return False
 
     def _route(self, room: Room, joiner: Member) -> None:
         """Move ``room`` to the SFU before ``joiner`` is seated when it would hold more than
         the mesh limit (salon.core.sfu has the rule): everyone seated hears ``room_media``
         and re-publishes there."""
         router = self.sfu
-        if router is None or room.sfu or room.private or room.recorders:
-            return
-        if len(room) + 1 <= router.mesh_limit or not router.available:
-            return
-        if version_of(joiner) < SFU_VERSION or not self._all_speak_sfu(room):
+        if router is None or not self._would_move(room, joiner):
             return
         room.sfu = True
         room.broadcast(Outgoing(RoomMedia(room=room.id, sfu=True)))
         for seat in room.seats.values():
-            router.enter(room.meeting, seat.member)
+            router.enter(room.id, room.meeting, seat.member)
 
     def _sfu_room(self, member: Member) -> tuple[Room, MediaRouter]:
         room = self.room_of(member)
@@ -475,14 +491,45 @@ class Rooms(ChatRooms):
             raise fail(ErrorCode.NOT_SFU_ROOM, "your room's media is a mesh, not the SFU")
         return room, self.sfu
 
+    def sfu_restart(self, member: Member) -> None:
+        """``sfu_restart``: a new place on the SFU for ``member``, whose connections there do
+        not work; it hears ``room_media`` and publishes anew. Errors: ``not_joined``,
+        ``not_sfu_room``, ``rate_limited`` (``SFU_RESTART_BURST`` at once, then
+        ``SFU_RESTARTS_PER_MINUTE``)."""
+        room, router = self._sfu_room(member)
+        wait = self.sfu_restarts.take(member.id, self.clock.monotonic())
+        if wait > 0:
+            raise fail(
+                ErrorCode.RATE_LIMITED,
+                f"too many restarts of your media: try again in {math.ceil(wait)} s",
+            )
+        send(member, RoomMedia(room=room.id, sfu=True))
+        router.enter(room.id, room.meeting, member)
+
+    def sfu_resumed(self, member: Member) -> None:
+        """``member`` resumed after messages may have been lost: the SFU's offer it has not
+        answered is sent again."""
+        room = self._where.get(member.id)
+        if room is not None and room.sfu and self.sfu is not None:
+            self.sfu.resumed(member)
+
     async def sfu_publish(self, member: Member, sdp: str, screen: str | None) -> None:
         """``sfu_publish``: relay ``member``'s offer to the SFU and its answer back
-        (``sfu_answer``). Errors: ``not_joined``, ``not_sfu_room``, ``sfu_unavailable``."""
+        (``sfu_answer``). Errors: ``not_joined``, ``not_sfu_room``, ``bad_message`` (more
+        than one audio and two video m-lines, or any other), ``sfu_unavailable``."""
         _, router = self._sfu_room(member)
+        kinds = Counter(
+            line[2:].split(" ", 1)[0] for line in sdp.splitlines() if line.startswith("m=")
+        )
+        if kinds["audio"] > 1 or kinds["video"] > 2 or set(kinds) - {"audio", "video"}:
+            raise fail(
+                ErrorCode.BAD_MESSAGE,
+                "description: at most one audio and two video m-lines (camera and screen)",
+            )
         try:
             answer = await router.publish(member, sdp, screen)
         except SfuError as exc:
-            raise fail(ErrorCode.SFU_UNAVAILABLE, f"the SFU refused: {exc}") from None
+            raise fail(ErrorCode.SFU_UNAVAILABLE, f"{exc}: try again") from None
         send(member, SfuAnswer(description=SessionDescription(type="answer", sdp=answer)))
 
     async def sfu_subscribe(self, member: Member, sdp: str) -> None:
@@ -492,7 +539,19 @@ class Rooms(ChatRooms):
         try:
             await router.subscribe(member, sdp)
         except SfuError as exc:
-            raise fail(ErrorCode.SFU_UNAVAILABLE, f"the SFU refused: {exc}") from None
+            raise fail(ErrorCode.SFU_UNAVAILABLE, f"{exc}: try again") from None
+
+    async def sfu_quality(self, member: Member, publisher: str, level: SfuQualityLevel) -> None:
+        """``sfu_quality``: receive ``level`` of ``publisher``'s simulcast video. Errors:
+        ``not_joined``, ``not_sfu_room``, ``no_such_member`` (not another member of the
+        room), ``sfu_unavailable``."""
+        room, router = self._sfu_room(member)
+        if publisher == member.id or publisher not in room.seats:
+            raise fail(ErrorCode.NO_SUCH_MEMBER, "no such member in your room")
+        try:
+            await router.quality(member, publisher, level)
+        except SfuError as exc:
+            raise fail(ErrorCode.SFU_UNAVAILABLE, f"{exc}: try again") from None
 
     async def sfu_candidate(
         self, member: Member, pc: SfuConnection, candidate: IceCandidate | None
@@ -503,7 +562,7 @@ class Rooms(ChatRooms):
         try:
             await router.candidate(member, pc, candidate)
         except SfuError as exc:
-            raise fail(ErrorCode.SFU_UNAVAILABLE, f"the SFU refused: {exc}") from None
+            raise fail(ErrorCode.SFU_UNAVAILABLE, f"{exc}: try again") from None
 
     def _crown(self, room: Room, member: Member) -> None:
         """Make ``member`` a host of ``room``: for the room's life, its account too."""
@@ -864,5 +923,10 @@ class Rooms(ChatRooms):
         room = self.room_of(member)
         if member.id in room.recorders:
             media = media.model_copy(update={"recording": True})
+        was = room.seats[member.id].media
         room.seats[member.id].media = media
         room.broadcast(Outgoing(MediaChanged.of(member.id, media)), exclude=member.id)
+        if room.sfu and was.mic and not media.mic:
+            # The SFU hears no more packets from a muted microphone, so it never says that
+            # the member stopped talking: say it here.
+            room.broadcast(Outgoing(Talking(room=room.id, member=member.id, talking=False)))

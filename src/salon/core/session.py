@@ -83,6 +83,8 @@ from salon.protocol.messages import (
     SetMedia,
     SfuCandidate,
     SfuPublish,
+    SfuQuality,
+    SfuRestart,
     SfuSubscribe,
     Signal,
     SignedInAccount,
@@ -305,10 +307,12 @@ class Session:
             # Frames written into the connection that died may never have arrived: a snapshot
             # of the room, after what was kept, lets the client reconcile whatever it lost.
             hub.snapshot(place)
+            if missed:
+                hub.sfu_resumed(place)
             return
         if await hub.ended_anywhere(claims.member):
             raise fail(ErrorCode.RESUME_FAILED, "that place has ended: say hello again")
-        place = await self._rebuild(claims)
+        place = await self._rebuild(claims, version)
         # Another connection with the same token may have taken the half-built place while
         # it was rebuilt: newest wins, as everywhere.
         place.kick(CloseCode.REPLACED, "this place was taken by a newer connection")
@@ -317,8 +321,9 @@ class Session:
         self._greeted(place, version, Resumed(room=place.room, call=place.call, missed=True), kept)
         hub.observer.resume("rebuilt")
 
-    async def _rebuild(self, claims: Claims) -> Place:
+    async def _rebuild(self, claims: Claims, version: int) -> Place:
         place = self.hub.new_place(claims.member, claims.name, claims.account)
+        place.version = version  # what it may be seated in (a room on the SFU needs v3)
         try:
             await self.hub.rebuild(place, claims)
         except SalonError as exc:
@@ -559,6 +564,14 @@ class Session:
         self._speaks_sfu()
         await self.hub.sfu_candidate(self._member, msg.pc, msg.candidate)
 
+    async def _sfu_restart(self, msg: SfuRestart) -> None:
+        self._speaks_sfu()
+        self.hub.sfu_restart(self._member)
+
+    async def _sfu_quality(self, msg: SfuQuality) -> None:
+        self._speaks_sfu()
+        await self.hub.sfu_quality(self._member, msg.member, msg.quality)
+
 
 _HANDLERS: dict[type[Any], Callable[[Session, Any], Awaitable[None]]] = {
     Hello: Session._hello,
@@ -592,4 +605,6 @@ _HANDLERS: dict[type[Any], Callable[[Session, Any], Awaitable[None]]] = {
     SfuPublish: Session._sfu_publish,
     SfuSubscribe: Session._sfu_subscribe,
     SfuCandidate: Session._sfu_candidate,
+    SfuQuality: Session._sfu_quality,
+    SfuRestart: Session._sfu_restart,
 }

@@ -4,7 +4,8 @@ room and when a room moves to the SFU; the server's implementation (``salon.serv
 Janus VideoRoom) holds each member's sessions with the SFU and relays descriptions.
 
 The rule for moving: a mesh room whose next member would make it larger than ``mesh_limit``
-moves to the SFU when one is ``available``, if everyone in it (and the joiner) speaks protocol
+(any next member in a room the server API created as large) moves to the SFU when one is
+``available``, if everyone in it (and the joiner) speaks protocol
 v3 and no server recorder is seated; it stays on the SFU until its meeting ends. A room on the
 SFU holds up to ``max_members``; a mesh room, ``max_room_members`` as without an SFU.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 from typing import Literal, Protocol
 
 from salon.core.member import Member
-from salon.protocol.messages import IceCandidate
+from salon.protocol.messages import IceCandidate, SfuQualityLevel
 
 SfuConnection = Literal["publisher", "subscriber"]
 
@@ -43,9 +44,10 @@ class MediaRouter(Protocol):
         """The most members a room on the SFU holds."""
         ...
 
-    def enter(self, meeting: str, member: Member) -> None:
-        """``member`` is seated in the meeting ``meeting`` on the SFU: open its place there
-        (in the background; what it publishes and receives follows)."""
+    def enter(self, room: str, meeting: str, member: Member) -> None:
+        """``member`` is seated in ``room``, whose meeting ``meeting`` is on the SFU: open its
+        place there (in the background; what it publishes and receives follows). From then
+        on the router tells the member ``sfu_offer`` and ``talking`` itself."""
         ...
 
     def leave(self, meeting: str, member_id: str) -> None:
@@ -69,4 +71,13 @@ class MediaRouter(Protocol):
         self, member: Member, pc: SfuConnection, candidate: IceCandidate | None
     ) -> None:
         """A candidate trickled by ``member`` for one of its connections (None: the end)."""
+        ...
+
+    def resumed(self, member: Member) -> None:
+        """``member`` resumed after messages may have been lost: send again the offer it has
+        not answered, if any."""
+        ...
+
+    async def quality(self, member: Member, publisher: str, level: SfuQualityLevel) -> None:
+        """Which simulcast layer of ``publisher``'s video ``member`` receives."""
         ...

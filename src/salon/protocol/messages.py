@@ -410,6 +410,26 @@ class SfuCandidate(_ClientMessage):
     candidate: IceCandidate | None
 
 
+class SfuRestart(_ClientMessage):
+    """v3, in an SFU room: the member's connections to the SFU do not work (one failed, or
+    never connected): the server opens a new place for it there and answers ``room_media``,
+    after which the member publishes and subscribes anew. Rate-limited."""
+
+    type: Literal["sfu_restart"]
+
+
+SfuQualityLevel = Literal["low", "medium", "high"]
+
+
+class SfuQuality(_ClientMessage):
+    """v3, in an SFU room: which simulcast layer of ``member``'s video (camera and screen) to
+    receive: ``low`` for a small tile, ``high`` for the speaker. Default: ``high``."""
+
+    type: Literal["sfu_quality"]
+    member: MemberId
+    quality: SfuQualityLevel
+
+
 class EndMeeting(_ClientMessage):
     """End the meeting for everyone: all members and everyone waiting leave the room."""
 
@@ -455,7 +475,9 @@ ClientMessage = Annotated[
     | Record
     | SfuPublish
     | SfuSubscribe
-    | SfuCandidate,
+    | SfuCandidate
+    | SfuQuality
+    | SfuRestart,
     Field(discriminator="type"),
 ]
 
@@ -540,6 +562,16 @@ class SfuOffer(_Message):
     type: Literal["sfu_offer"] = "sfu_offer"
     description: SessionDescription
     streams: list[SfuStream]
+
+
+class Talking(_Message):
+    """v3, in an SFU room: the SFU heard ``member`` start or stop talking (its voice activity,
+    from the audio levels its microphone's packets carry, RFC 6464)."""
+
+    type: Literal["talking"] = "talking"
+    room: str
+    member: MemberId
+    talking: bool
 
 
 class MemberJoined(_Message):
@@ -883,6 +915,7 @@ ServerMessage = Annotated[
     | RoomMedia
     | SfuAnswer
     | SfuOffer
+    | Talking
     | Error,
     Field(discriminator="type"),
 ]

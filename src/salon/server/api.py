@@ -89,8 +89,9 @@ class MeetingRequest(BaseModel):
         strict=True,
     )
 
-    # mesh: everyone sends to everyone (up to max_room_members); large: through an SFU, which
-    # this server does not have yet (422 sfu_unavailable).
+    # mesh: everyone sends to everyone, and the room moves to the SFU when it grows past the
+    # mesh limit; large: through the SFU from the first member on (422 sfu_unavailable on a
+    # server without one). docs/SFU.md.
     mode: Literal["mesh", "large"] = "mesh"
     password: str | None = None  # joining needs it (host accounts and links excepted)
     lobby: bool = False  # newcomers wait until a host admits them
@@ -113,7 +114,7 @@ class MeetingCreated(BaseModel):
 
     id: str
     link: str  # the room's page; joining it asks for the password, or knocks
-    mode: Literal["mesh"]
+    mode: Literal["mesh", "large"]
     protected: bool  # joining needs the password
     lobby: bool
     locked: bool
@@ -355,24 +356,24 @@ def build_api_router() -> APIRouter:
         """Make a room with an unguessable id whose every meeting starts with these settings.
         ``hosts``: usernames of existing accounts (at most ``max_room_host_accounts``), hosts
         of it whenever they join; ``password``: at most ``max_password_chars``. 422 codes:
-        ``sfu_unavailable`` (``mode: large``: this server has no SFU yet), ``invalid_password``,
+        ``sfu_unavailable`` (``mode: large`` on a server without an SFU), ``invalid_password``,
         ``no_such_account``, ``too_many_hosts``. Nobody is a host for coming first: join with
         a host account or a host link (``POST /meetings/{id}/links``)."""
         state = _state(request)
-        if body.mode == "large":
+        if body.mode == "large" and state.router is None:
             raise _problem(422, "sfu_unavailable", "this server has no SFU: only mesh meetings")
         hosts = await _host_accounts(state, body.hosts)
         password_hash = await _password_hash(state, body.password)
         room_id = secrets.token_urlsafe(12)  # 96 bits
         while room_id.startswith(CALL_ROOM_PREFIX):
             room_id = secrets.token_urlsafe(12)
-        standing = Standing(password_hash, body.lobby, body.locked, hosts)
+        standing = Standing(password_hash, body.lobby, body.locked, hosts, body.mode == "large")
         await state.rooms.create(room_id, state.clock.wall_ms(), None, None, standing=standing)
         audit.info("API key %s (%s) created meeting %s", key.id, key.name, room_id)
         return MeetingCreated(
             id=room_id,
             link=f"{_base(request, state)}/r/{room_id}",
-            mode="mesh",
+            mode=body.mode,
             protected=password_hash is not None,
             lobby=body.lobby,
             locked=body.locked,

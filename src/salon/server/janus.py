@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -113,7 +114,46 @@ def start_janus(config: JanusConfig, folder: Path, *, timeout: float = 15.0) -> 
     return running
 
 
-def start_local_sfu(settings: Settings) -> tuple[Settings, JanusProcess]:
+class LocalSfu:
+    """The Janus of ``salon serve --with-sfu``, started again with the same configuration (the
+    same secrets, so Salon's settings stay right) whenever it exits while Salon runs: Salon
+    then connects again and its members publish anew (docs/SFU.md). A Janus that fails to
+    start is tried again every :data:`RESTART_SECONDS`."""
+
+    def __init__(self, config: JanusConfig, folder: Path) -> None:
+        self.config = config
+        self.folder = folder
+        self.running = start_janus(config, folder)
+        self._stopping = threading.Event()
+        # Janus is this thread's child: it gets SIGTERM when the thread ends (die_with_parent),
+        # which is only at stop().
+        self._watcher = threading.Thread(target=self._watch, name="salon-janus", daemon=True)
+        self._watcher.start()
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(1.0):
+            code = self.running.process.poll()
+            if code is None:
+                continue
+            log.warning(
+                "Janus (pid %d) exited with %s: starting it again", self.running.process.pid, code
+            )
+            try:
+                self.running = start_janus(self.config, self.folder)
+            except JanusError as exc:
+                log.error("Janus did not start again: %s", exc)
+                self._stopping.wait(RESTART_SECONDS)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._watcher.join()
+        self.running.stop()
+
+
+RESTART_SECONDS: Final = 5.0
+
+
+def start_local_sfu(settings: Settings) -> tuple[Settings, LocalSfu]:
     """``salon serve --with-sfu``: start Janus with fresh secrets, its API on
     127.0.0.1:``sfu_port``, media on UDP ``sfu_rtp_ports``, its files in
     ``data_dir/sfu``; return settings that point Salon at it."""
@@ -121,7 +161,7 @@ def start_local_sfu(settings: Settings) -> tuple[Settings, JanusProcess]:
     config = JanusConfig.fresh(
         ws_port=settings.sfu_port, rtp_ports=settings.sfu_rtp_ports, configs_folder=folder
     )
-    running = start_janus(config, folder)
+    running = LocalSfu(config, folder)
     update = {
         "sfu_url": config.url,
         "sfu_api_secret": config.api_secret,
@@ -180,6 +220,7 @@ class JanusApi:
                 self.url,
                 subprotocols=[SUBPROTOCOL],
                 proxy=None,  # never through an HTTP proxy from the environment
+                open_timeout=5,
                 close_timeout=1,
             )
         except (OSError, InvalidHandshake, InvalidURI) as exc:

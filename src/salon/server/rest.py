@@ -21,7 +21,7 @@ from salon.server.origins import OriginPolicy
 from salon.server.state import ServerState
 
 BusState = Literal["none", "ok", "degraded"]
-SfuState = Literal["none", "starting", "ok", "unreachable"]
+SfuState = Literal["none", "starting", "ok", "unreachable", "refused"]
 
 
 class Health(BaseModel):
@@ -87,7 +87,12 @@ def sfu_state(state: ServerState) -> SfuState:
         return "none"
     if link.healthy is None:
         return "starting"
-    return "ok" if link.healthy else "unreachable"
+    if not link.healthy:
+        return "unreachable"
+    router = state.router
+    if router is None or router.available:
+        return "ok"
+    return "refused" if router.refused else "starting"
 
 
 def build_router(version: str, origins: OriginPolicy) -> APIRouter:

@@ -78,6 +78,7 @@ class SqlRoomRepository:
                 "lobby": standing.lobby,
                 "locked": standing.locked,
                 "host_accounts": json.dumps(list(standing.host_accounts)),
+                "large": standing.large,
             }
         async with self._engine.begin() as conn:
             await conn.execute(insert(t).values(**values))
@@ -91,6 +92,7 @@ class SqlRoomRepository:
             t.c.lobby,
             t.c.locked,
             t.c.host_accounts,
+            t.c.large,
             t.c.removed,
         )
         async with self._engine.connect() as conn:
@@ -103,7 +105,9 @@ class SqlRoomRepository:
         standing = None
         if row.host_accounts is not None:  # set for every room the server API creates
             hosts = tuple(str(name) for name in json.loads(row.host_accounts))
-            standing = Standing(row.password_hash, bool(row.lobby), bool(row.locked), hosts)
+            standing = Standing(
+                row.password_hash, bool(row.lobby), bool(row.locked), hosts, bool(row.large)
+            )
         removed = None
         if row.removed is not None:
             kept = json.loads(row.removed)

@@ -52,6 +52,8 @@ rooms = Table(
     Column("lobby", Boolean, nullable=False, server_default=false()),
     Column("locked", Boolean, nullable=False, server_default=false()),
     Column("host_accounts", Text, nullable=True),
+    # Created as a large meeting (0012): on the SFU from its first member on.
+    Column("large", Boolean, nullable=False, server_default=false()),
     # Whom the meeting under way removed (0011): JSON, salon.core.passwords.Removed; NULL for
     # nobody. Kept so that a restart does not seat them again by their resume tokens.
     Column("removed", Text, nullable=True),

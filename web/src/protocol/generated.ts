@@ -36,7 +36,9 @@ export type ClientMessage =
   | Record
   | SfuPublish
   | SfuSubscribe
-  | SfuCandidate;
+  | SfuCandidate
+  | SfuQuality
+  | SfuRestart;
 export type Name = string;
 export type Reachable = boolean;
 export type Ref = string | number | null;
@@ -231,6 +233,12 @@ export type Type31 = "sfu_subscribe";
 export type Pc = "publisher" | "subscriber";
 export type Ref30 = string | number | null;
 export type Type32 = "sfu_candidate";
+export type Member = string;
+export type Quality = "low" | "medium" | "high";
+export type Ref31 = string | number | null;
+export type Type33 = "sfu_quality";
+export type Ref32 = string | number | null;
+export type Type34 = "sfu_restart";
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
  * via the `definition` "ServerMessage".
@@ -271,6 +279,7 @@ export type ServerMessage =
   | RoomMedia
   | SfuAnswer
   | SfuOffer
+  | Talking
   | Error;
 export type DisplayName = string;
 export type Username = string;
@@ -294,7 +303,7 @@ export type ResumeToken = string;
 export type Call4 = string | null;
 export type Missed = boolean;
 export type Room1 = string | null;
-export type Type33 = "welcome";
+export type Type35 = "welcome";
 export type Version = number;
 export type Hands = string[];
 export type ClientId = string | null;
@@ -324,39 +333,39 @@ export type Private = boolean;
 export type Protected = boolean;
 export type Room3 = string;
 export type Sfu = boolean;
-export type Type34 = "joined";
+export type Type36 = "joined";
 export type Room4 = string;
-export type Type35 = "member_joined";
+export type Type37 = "member_joined";
 export type Id10 = string;
 export type Room5 = string;
-export type Type36 = "member_left";
+export type Type38 = "member_left";
 export type Id11 = string;
 export type Room6 = string;
-export type Type37 = "member_reconnecting";
+export type Type39 = "member_reconnecting";
 export type Room7 = string;
-export type Type38 = "member_resumed";
+export type Type40 = "member_resumed";
 export type Token = string;
-export type Type39 = "resume_token";
+export type Type41 = "resume_token";
 export type RetryAfterMs = number;
-export type Type40 = "server_draining";
+export type Type42 = "server_draining";
 export type By = string | null;
 export type ByName = string | null;
 export type Reason1 = "left" | "removed" | "ended" | "hangup";
 export type Room8 = string;
-export type Type41 = "left";
+export type Type43 = "left";
 export type Hosts1 = string[];
 export type Lobby1 = boolean;
 export type Locked2 = boolean;
 export type Protected1 = boolean;
 export type Room9 = string;
-export type Type42 = "room_state";
+export type Type44 = "room_state";
 export type Raised1 = string[];
 export type Room10 = string;
-export type Type43 = "hands";
+export type Type45 = "hands";
 export type From1 = string;
 export type Reaction1 =
   "thumbs_up" | "clap" | "laugh" | "wow" | "heart" | "party" | "thinking" | "wave";
-export type Type44 = "reaction";
+export type Type46 = "reaction";
 export type Action =
   | "locked"
   | "unlocked"
@@ -379,42 +388,42 @@ export type ByName1 = string | null;
 export type Room11 = string;
 export type Target = string | null;
 export type TargetName = string | null;
-export type Type45 = "room_event";
+export type Type47 = "room_event";
 export type Room12 = string;
-export type Type46 = "lobby";
+export type Type48 = "lobby";
 export type Id12 = string;
 export type Name5 = string;
 export type Removed = boolean;
 export type Waiting = Knocker[];
 export type Room13 = string;
-export type Type47 = "lobby_waiting";
+export type Type49 = "lobby_waiting";
 export type Reason2 = "denied" | "ended";
 export type Room14 = string;
-export type Type48 = "lobby_denied";
+export type Type50 = "lobby_denied";
 export type By2 = string;
 export type ByName2 = string;
 export type Kind1 = "mic" | "camera";
 export type Room15 = string;
-export type Type49 = "muted";
+export type Type51 = "muted";
 export type Name6 = string;
-export type Type50 = "unreachable";
+export type Type52 = "unreachable";
 export type Candidate1 = string;
 export type Sdpmlineindex1 = number | null;
 export type Sdpmid1 = string | null;
 export type Usernamefragment1 = string | null;
 export type Sdp1 = string;
-export type Type51 = "offer" | "answer" | "pranswer" | "rollback";
+export type Type53 = "offer" | "answer" | "pranswer" | "rollback";
 export type From2 = string;
 export type Message1 = string;
-export type Type52 = "offer" | "answer" | "pranswer" | "rollback";
+export type Type54 = "offer" | "answer" | "pranswer" | "rollback";
 export type Reason3 = "ice_failed" | "description_failed" | "rejected";
-export type Type53 = "signal";
+export type Type55 = "signal";
 export type Camera3 = boolean;
 export type From3 = string;
 export type Mic3 = boolean;
 export type Records3 = boolean;
 export type Screen4 = boolean;
-export type Type54 = "media";
+export type Type56 = "media";
 export type ClientId1 = string | null;
 export type From4 = string;
 export type Id13 = string;
@@ -423,36 +432,36 @@ export type Room16 = string;
 export type Seq1 = number;
 export type Text2 = string;
 export type Ts1 = number;
-export type Type55 = "chat";
+export type Type57 = "chat";
 export type Messages = ChatEntry[];
 export type More = boolean;
 export type Room17 = string;
-export type Type56 = "history";
+export type Type58 = "history";
 export type Names = string[];
-export type Type57 = "presence";
+export type Type59 = "presence";
 export type Name8 = string;
 export type Online = boolean;
 export type Reconnecting = boolean;
-export type Type58 = "presence_changed";
+export type Type60 = "presence_changed";
 export type Call5 = string;
 export type From5 = string;
 export type Name9 = string;
-export type Type59 = "incoming_call";
+export type Type61 = "incoming_call";
 export type Call6 = string;
 export type Name10 = string;
-export type Type60 = "ringing";
+export type Type62 = "ringing";
 export type Call7 = string;
 export type Reason4 = "declined" | "cancelled" | "timeout" | "busy" | "offline" | "hangup";
-export type Type61 = "call_ended";
+export type Type63 = "call_ended";
 export type Call8 = string;
 export type Room18 = string;
-export type Type62 = "call_accepted";
-export type Type63 = "ping";
-export type Ref31 = string | number | null;
-export type Type64 = "pong";
+export type Type64 = "call_accepted";
+export type Type65 = "ping";
+export type Ref33 = string | number | null;
+export type Type66 = "pong";
 export type IceServers2 = IceServer[];
-export type Ref32 = string | number | null;
-export type Type65 = "ice_servers";
+export type Ref34 = string | number | null;
+export type Type67 = "ice_servers";
 export type Bytes = number;
 export type Ended = number | null;
 export type Bytes1 = number;
@@ -463,17 +472,21 @@ export type Id14 = string;
 export type Started = number;
 export type Recordings1 = Recording[];
 export type Room19 = string;
-export type Type66 = "recordings";
+export type Type68 = "recordings";
 export type Room20 = string;
 export type Sfu1 = boolean;
-export type Type67 = "room_media";
-export type Type68 = "sfu_answer";
+export type Type69 = "room_media";
+export type Type70 = "sfu_answer";
 export type Kind2 = "audio" | "video";
-export type Member = string;
+export type Member1 = string;
 export type Mid = string;
 export type Screen5 = boolean;
 export type Streams = SfuStream[];
-export type Type69 = "sfu_offer";
+export type Type71 = "sfu_offer";
+export type Member2 = string;
+export type Room21 = string;
+export type Talking1 = boolean;
+export type Type72 = "talking";
 /**
  * The ``code`` field of an ``error`` message.
  *
@@ -515,8 +528,8 @@ export type ErrorCode =
   | "not_sfu_room"
   | "sfu_unavailable";
 export type Message2 = string;
-export type Ref33 = string | number | null;
-export type Type70 = "error";
+export type Ref35 = string | number | null;
+export type Type73 = "error";
 
 /**
  * Salon signaling protocol, versions 1 and 2: every message.
@@ -912,6 +925,31 @@ export interface SfuCandidate {
   type: Type32;
 }
 /**
+ * v3, in an SFU room: which simulcast layer of ``member``'s video (camera and screen) to
+ * receive: ``low`` for a small tile, ``high`` for the speaker. Default: ``high``.
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "SfuQuality".
+ */
+export interface SfuQuality {
+  member: Member;
+  quality: Quality;
+  ref?: Ref31;
+  type: Type33;
+}
+/**
+ * v3, in an SFU room: the member's connections to the SFU do not work (one failed, or
+ * never connected): the server opens a new place for it there and answers ``room_media``,
+ * after which the member publishes and subscribes anew. Rate-limited.
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "SfuRestart".
+ */
+export interface SfuRestart {
+  ref?: Ref32;
+  type: Type34;
+}
+/**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
  * via the `definition` "Welcome".
  */
@@ -923,7 +961,7 @@ export interface Welcome {
   name: Name2;
   resume_token: ResumeToken;
   resumed: Resumed | null;
-  type: Type33;
+  type: Type35;
   version: Version;
 }
 /**
@@ -992,7 +1030,7 @@ export interface Joined {
   protected: Protected;
   room: Room3;
   sfu: Sfu;
-  type: Type34;
+  type: Type36;
 }
 /**
  * One chat message as stored and delivered; ``seq`` grows by one per room.
@@ -1044,7 +1082,7 @@ export interface MediaState1 {
 export interface MemberJoined {
   member: MemberInfo;
   room: Room4;
-  type: Type35;
+  type: Type37;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -1053,7 +1091,7 @@ export interface MemberJoined {
 export interface MemberLeft {
   id: Id10;
   room: Room5;
-  type: Type36;
+  type: Type38;
 }
 /**
  * A member's connection was lost; its place is kept for ``resume_grace_seconds``.
@@ -1064,7 +1102,7 @@ export interface MemberLeft {
 export interface MemberReconnecting {
   id: Id11;
   room: Room6;
-  type: Type37;
+  type: Type39;
 }
 /**
  * A member is back (a known id keeps its peer connection; an unknown one is new).
@@ -1075,7 +1113,7 @@ export interface MemberReconnecting {
 export interface MemberResumed {
   member: MemberInfo;
   room: Room7;
-  type: Type38;
+  type: Type40;
 }
 /**
  * A fresh resume token, replacing the one held (after a room change, or periodically).
@@ -1085,7 +1123,7 @@ export interface MemberResumed {
  */
 export interface ResumeTokenIssued {
   token: Token;
-  type: Type39;
+  type: Type41;
 }
 /**
  * The server is shutting down; the connection closes with 1012 soon after.
@@ -1095,7 +1133,7 @@ export interface ResumeTokenIssued {
  */
 export interface ServerDraining {
   retry_after_ms: RetryAfterMs;
-  type: Type40;
+  type: Type42;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -1106,7 +1144,7 @@ export interface Left {
   by_name: ByName;
   reason: Reason1;
   room: Room8;
-  type: Type41;
+  type: Type43;
 }
 /**
  * The room's hosts and protections changed (sent to every member of the room).
@@ -1120,7 +1158,7 @@ export interface RoomState {
   locked: Locked2;
   protected: Protected1;
   room: Room9;
-  type: Type42;
+  type: Type44;
 }
 /**
  * The raised hands of the room changed (sent to every member).
@@ -1131,7 +1169,7 @@ export interface RoomState {
 export interface Hands1 {
   raised: Raised1;
   room: Room10;
-  type: Type43;
+  type: Type45;
 }
 /**
  * A member reacted (sent to everyone in its room or call, the sender too). Nothing is
@@ -1143,7 +1181,7 @@ export interface Hands1 {
 export interface Reacted {
   from: From1;
   reaction: Reaction1;
-  type: Type44;
+  type: Type46;
 }
 /**
  * What a host did, or a role that passed on, told to every member as it happens.
@@ -1158,7 +1196,7 @@ export interface RoomEvent {
   room: Room11;
   target: Target;
   target_name: TargetName;
-  type: Type45;
+  type: Type47;
 }
 /**
  * Who waits in the lobby, the earliest first (sent to hosts only, on every change).
@@ -1168,7 +1206,7 @@ export interface RoomEvent {
  */
 export interface Lobby2 {
   room: Room12;
-  type: Type46;
+  type: Type48;
   waiting: Waiting;
 }
 /**
@@ -1190,7 +1228,7 @@ export interface Knocker {
  */
 export interface LobbyWaiting {
   room: Room13;
-  type: Type47;
+  type: Type49;
 }
 /**
  * To a person waiting in the lobby: you will not be let in.
@@ -1201,7 +1239,7 @@ export interface LobbyWaiting {
 export interface LobbyDenied {
   reason: Reason2;
   room: Room14;
-  type: Type48;
+  type: Type50;
 }
 /**
  * To a member: a host turned off your microphone or camera. Stop sending it now and
@@ -1215,7 +1253,7 @@ export interface Muted {
   by_name: ByName2;
   kind: Kind1;
   room: Room15;
-  type: Type49;
+  type: Type51;
 }
 /**
  * Your name is no longer reachable for direct calls: its registered owner signed in.
@@ -1225,7 +1263,7 @@ export interface Muted {
  */
 export interface Unreachable {
   name: Name6;
-  type: Type50;
+  type: Type52;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -1237,7 +1275,7 @@ export interface SignalRelay {
   from: From2;
   rejected: DescriptionRejected1 | null;
   reset: PeerReset1 | null;
-  type: Type53;
+  type: Type55;
 }
 /**
  * An ``RTCIceCandidateInit`` (W3C webrtc-pc 4.8.1); an empty candidate ends gathering.
@@ -1259,7 +1297,7 @@ export interface IceCandidate1 {
  */
 export interface SessionDescription1 {
   sdp: Sdp1;
-  type: Type51;
+  type: Type53;
 }
 /**
  * A description the receiver could not apply (``setRemoteDescription`` threw).
@@ -1269,7 +1307,7 @@ export interface SessionDescription1 {
  */
 export interface DescriptionRejected1 {
   message: Message1;
-  type: Type52;
+  type: Type54;
 }
 /**
  * The sender closed its ``RTCPeerConnection`` toward the receiver and opened a new one.
@@ -1290,7 +1328,7 @@ export interface MediaChanged {
   mic: Mic3;
   recording?: Records3;
   screen: Screen4;
-  type: Type54;
+  type: Type56;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -1305,7 +1343,7 @@ export interface ChatDelivered {
   seq: Seq1;
   text: Text2;
   ts: Ts1;
-  type: Type55;
+  type: Type57;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -1315,7 +1353,7 @@ export interface History1 {
   messages: Messages;
   more: More;
   room: Room17;
-  type: Type56;
+  type: Type58;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -1323,7 +1361,7 @@ export interface History1 {
  */
 export interface Presence {
   names: Names;
-  type: Type57;
+  type: Type59;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -1333,7 +1371,7 @@ export interface PresenceChanged {
   name: Name8;
   online: Online;
   reconnecting: Reconnecting;
-  type: Type58;
+  type: Type60;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -1343,7 +1381,7 @@ export interface IncomingCall {
   call: Call5;
   from: From5;
   name: Name9;
-  type: Type59;
+  type: Type61;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -1352,7 +1390,7 @@ export interface IncomingCall {
 export interface Ringing {
   call: Call6;
   name: Name10;
-  type: Type60;
+  type: Type62;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -1361,7 +1399,7 @@ export interface Ringing {
 export interface CallEnded {
   call: Call7;
   reason: Reason4;
-  type: Type61;
+  type: Type63;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -1370,22 +1408,22 @@ export interface CallEnded {
 export interface CallAccepted {
   call: Call8;
   room: Room18;
-  type: Type62;
+  type: Type64;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
  * via the `definition` "ServerPing".
  */
 export interface ServerPing {
-  type: Type63;
+  type: Type65;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
  * via the `definition` "ServerPong".
  */
 export interface ServerPong {
-  ref: Ref31;
-  type: Type64;
+  ref: Ref33;
+  type: Type66;
 }
 /**
  * The answer to ``ice_refresh``: the same list as ``welcome.ice_servers``, issued now.
@@ -1395,8 +1433,8 @@ export interface ServerPong {
  */
 export interface IceServers1 {
   ice_servers: IceServers2;
-  ref: Ref32;
-  type: Type65;
+  ref: Ref34;
+  type: Type67;
 }
 /**
  * v2, to the room's hosts only: the room's recordings, the earliest first. Sent after
@@ -1408,7 +1446,7 @@ export interface IceServers1 {
 export interface Recordings {
   recordings: Recordings1;
   room: Room19;
-  type: Type66;
+  type: Type68;
 }
 /**
  * A recording of the room, as its hosts see it.
@@ -1444,7 +1482,7 @@ export interface RecordingFile {
 export interface RoomMedia {
   room: Room20;
   sfu: Sfu1;
-  type: Type67;
+  type: Type69;
 }
 /**
  * v3: the SFU's answer to the member's ``sfu_publish``.
@@ -1454,7 +1492,7 @@ export interface RoomMedia {
  */
 export interface SfuAnswer {
   description: SessionDescription1;
-  type: Type68;
+  type: Type70;
 }
 /**
  * v3: the SFU's offer for the member's receiving connection (first, or renegotiated when
@@ -1467,7 +1505,7 @@ export interface SfuAnswer {
 export interface SfuOffer {
   description: SessionDescription1;
   streams: Streams;
-  type: Type69;
+  type: Type71;
 }
 /**
  * One m-line of an ``sfu_offer``: whose media it carries.
@@ -1477,9 +1515,22 @@ export interface SfuOffer {
  */
 export interface SfuStream {
   kind: Kind2;
-  member: Member;
+  member: Member1;
   mid: Mid;
   screen: Screen5;
+}
+/**
+ * v3, in an SFU room: the SFU heard ``member`` start or stop talking (its voice activity,
+ * from the audio levels its microphone's packets carry, RFC 6464).
+ *
+ * This interface was referenced by `SalonProtocol`'s JSON-Schema
+ * via the `definition` "Talking".
+ */
+export interface Talking {
+  member: Member2;
+  room: Room21;
+  talking: Talking1;
+  type: Type72;
 }
 /**
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
@@ -1488,6 +1539,6 @@ export interface SfuStream {
 export interface Error {
   code: ErrorCode;
   message: Message2;
-  ref: Ref33;
-  type: Type70;
+  ref: Ref35;
+  type: Type73;
 }

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { MemberInfo } from "../protocol";
+import { LAYER_DEBOUNCE_MS } from "../rtc/layers";
 import { LocalMedia } from "../rtc/media";
 import { FakePeerConnection, settle } from "../test/fakes";
 import { connectedClient, resumeOn, type SocketFarm } from "../test/signalingFakes";
@@ -18,9 +19,13 @@ class FakeStream {
   constructor(readonly tracks: unknown[] = []) {}
 }
 
-/** A RoomSession in room r1 (a mesh, or on the SFU with `sfu`), with bob in it. */
-async function inRoom(sfu: boolean) {
+/**
+ * A RoomSession in room r1 (a mesh, or on the SFU with `sfu`), with bob in it.
+ * `beforeSession` runs once the client is connected, before the session is made.
+ */
+async function inRoom(sfu: boolean, beforeSession: () => void = () => {}) {
   const { farm, client } = await connectedClient();
+  beforeSession();
   const made: FakePeerConnection[] = [];
   const factory = (config: RTCConfiguration) => {
     const pc = new FakePeerConnection(`pc${made.length}`);
@@ -79,6 +84,7 @@ beforeEach(() => {
 afterEach(() => {
   vi.useRealTimers();
   vi.restoreAllMocks();
+  vi.unstubAllGlobals();
   delete (globalThis as { MediaStream?: unknown }).MediaStream;
 });
 
@@ -189,5 +195,145 @@ describe("RoomSession in a room on the SFU", () => {
     farm.last.receive(joined([member("m2", "bob")], false));
     expect(made).toHaveLength(3);
     expect(room.sfu.active).toBe(false);
+  });
+});
+
+/** What the server says when the SFU hears a member start or stop talking. */
+const talking = (member: string, on: boolean, room = "r1") => ({
+  type: "talking",
+  room,
+  member,
+  talking: on,
+});
+
+describe("RoomSession: talking", () => {
+  it("on the SFU, who speaks is what the SFU hears, until it stops or leaves", async () => {
+    const { farm, room } = await inRoom(true);
+    farm.last.receive({ type: "member_joined", room: "r1", member: member("m3", "cy") });
+    expect(room.talking).toEqual(new Set());
+    farm.last.receive(talking("m2", true));
+    farm.last.receive(talking("m3", true));
+    farm.last.receive(talking("self", true)); // this side's own: its meter tells
+    farm.last.receive(talking("m9", true)); // nobody known
+    farm.last.receive(talking("m2", true, "other"));
+    expect(room.talking).toEqual(new Set(["m2", "m3"]));
+    farm.last.receive(talking("m2", false));
+    expect(room.talking).toEqual(new Set(["m3"]));
+    farm.last.receive({ type: "member_left", room: "r1", id: "m3" });
+    expect(room.talking).toEqual(new Set());
+    farm.last.receive(talking("m2", true));
+    farm.last.receive({ type: "room_media", room: "r1", sfu: true }); // the SFU restarted
+    expect(room.talking).toEqual(new Set());
+  });
+
+  it("in a mesh room, the levels tell: talking is null and its messages change nothing", async () => {
+    const { farm, room } = await inRoom(false);
+    farm.last.receive(talking("m2", true));
+    expect(room.talking).toBeNull();
+    farm.last.receive({ type: "room_media", room: "r1", sfu: true });
+    expect(room.talking).toEqual(new Set()); // what came before the move is not kept
+  });
+});
+
+describe("RoomSession: simulcast layers", () => {
+  const layers = (farm: SocketFarm) =>
+    sentOf(farm, "sfu_quality").map((m) => {
+      const { member: id, quality } = m as { member: string; quality: string };
+      return `${id} ${quality}`;
+    });
+
+  it("asks for each member's layer from their tile's size: on the SFU only, not for who left", async () => {
+    const { farm, room } = await inRoom(false);
+    vi.useFakeTimers();
+    room.showVideo("m2", 150);
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(layers(farm)).toEqual([]); // a mesh room
+    farm.last.receive({ type: "room_media", room: "r1", sfu: true });
+    await vi.advanceTimersByTimeAsync(LAYER_DEBOUNCE_MS);
+    expect(sentOf(farm, "sfu_quality")).toEqual([
+      { type: "sfu_quality", member: "m2", quality: "low", ref: "sfu-quality" },
+    ]);
+    farm.last.receive({ type: "member_joined", room: "r1", member: member("m3", "cy") });
+    room.showVideo("m3", 700); // high: what the SFU sends anyway
+    farm.last.receive({ type: "member_left", room: "r1", id: "m2" });
+    room.showVideo("m2", null); // bob's tile goes
+    await vi.advanceTimersByTimeAsync(LAYER_DEBOUNCE_MS);
+    expect(layers(farm)).toEqual(["m2 low"]);
+    room.showVideo("m3", 300);
+    await vi.advanceTimersByTimeAsync(LAYER_DEBOUNCE_MS);
+    expect(layers(farm)).toEqual(["m2 low", "m3 low"]);
+  });
+
+  it("does not tell the person about a refused layer request", async () => {
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    const { farm, room } = await inRoom(true);
+    farm.last.receive({ type: "error", code: "sfu_unavailable", message: "no", ref: "sfu-quality" });
+    expect(room.snapshot.problem).toBeNull();
+  });
+});
+
+describe("RoomSession: the path to the SFU", () => {
+  it("is in the snapshot and in window.__salon, with who is talking", async () => {
+    const hook: { location: { search: string }; __salon?: { sfuState(): string; talking(): string[] } } = {
+      location: { search: "" },
+    };
+    const { farm, room, made } = await inRoom(true, () => vi.stubGlobal("window", hook));
+    vi.unstubAllGlobals();
+    expect(room.snapshot.sfu).toBe("connecting");
+    expect(hook.__salon?.sfuState()).toBe("connecting");
+    made[0]?.setIceState("connected");
+    expect(room.snapshot.sfu).toBe("connecting"); // bob's media is due
+    farm.last.receive(BOB_OFFER);
+    await settle();
+    made[1]?.setIceState("connected");
+    expect(room.snapshot.sfu).toBe("connected");
+    farm.last.receive(talking("m2", true));
+    expect(hook.__salon?.talking()).toEqual(["bob"]);
+    farm.last.receive({ type: "room_media", room: "r1", sfu: true });
+    expect(room.snapshot.sfu).toBe("restoring");
+    expect(hook.__salon?.sfuState()).toBe("restoring");
+  });
+
+  it("says a publish refused by the SFU is being retried, as a state and not as a problem", async () => {
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    const { farm, room } = await inRoom(true);
+    farm.last.receive({ type: "error", code: "sfu_unavailable", message: "busy", ref: "sfu-publish" });
+    expect(room.snapshot.sfu).toBe("retrying");
+    expect(room.snapshot.problem).toBeNull();
+  });
+
+  it("is off in a mesh room, where no new place on the SFU is ever asked for", async () => {
+    const { farm, room } = await inRoom(false);
+    expect(room.snapshot.sfu).toBe("off");
+    vi.useFakeTimers();
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(sentOf(farm, "sfu_restart")).toEqual([]);
+  });
+
+  it("asks for a new place on the SFU when it does not connect, quietly, until room_media answers", async () => {
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    const { farm, room, made } = await inRoom(true, () => vi.useFakeTimers());
+    await vi.advanceTimersByTimeAsync(10_000); // the publisher never connects
+    expect(sentOf(farm, "sfu_restart")).toEqual([{ type: "sfu_restart", ref: "sfu-restart" }]);
+    expect(room.snapshot.sfu).toBe("reconnecting");
+    const busy = { type: "error", code: "rate_limited", message: "too many", ref: "sfu-restart" };
+    farm.last.receive(busy);
+    expect(room.snapshot.problem).toBeNull();
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(sentOf(farm, "sfu_restart")).toHaveLength(2);
+    farm.last.receive({ type: "room_media", room: "r1", sfu: true }); // the new place
+    await vi.advanceTimersByTimeAsync(10);
+    expect(made).toHaveLength(2);
+    expect(made[0]?.closed).toBe(true);
+    expect(sentOf(farm, "sfu_publish")).toHaveLength(2);
+    expect(room.snapshot.sfu).toBe("reconnecting");
+    made[1]?.setIceState("connected");
+    farm.last.receive(BOB_OFFER);
+    await vi.advanceTimersByTimeAsync(10);
+    made[2]?.setIceState("connected");
+    expect(room.snapshot.sfu).toBe("connected");
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(sentOf(farm, "sfu_restart")).toHaveLength(2);
+    expect(room.snapshot.problem).toBeNull();
   });
 });

@@ -7,7 +7,9 @@
  * server says it goes through its SFU (protocol v3: `joined.sfu`, or `room_media` later):
  * then every peer connection of the room is closed, none is made for who joins later, and
  * two connections to the SFU carry everything (src/rtc/sfu.ts). It never goes back while the
- * meeting lasts. Members, chat, hosts and everything else are the same either way.
+ * meeting lasts. Members, chat, hosts and everything else are the same either way; on the SFU,
+ * who speaks is what the SFU hears (`talking`), and the SFU is told how large each member's
+ * video is shown (`showVideo`, src/rtc/layers.ts).
  *
  * A call outlives its socket (docs/PROTOCOL.md, "Places outlive sockets"): while the client
  * reconnects, the media connections and the local media stay as they are. When the place is
@@ -36,6 +38,7 @@ import {
 } from "../rtc/mesh";
 import type { LocalMedia, LocalMediaState } from "../rtc/media";
 import { SfuMedia } from "../rtc/sfu";
+import type { SfuState } from "../rtc/sfuState";
 import type { CloseInfo, SignalingClient } from "../signaling/client";
 import { Emitter } from "../signaling/emitter";
 import { ChatLog, type UnsentChat } from "./chat";
@@ -136,6 +139,8 @@ export interface RoomSnapshot extends RoomControl {
   readonly recording: boolean;
   /** The room's recordings, newest first; only hosts are told (empty for everyone else). */
   readonly recordings: readonly Recording[];
+  /** How the path to the SFU is doing (src/rtc/sfuState.ts); "off" when the room is a mesh. */
+  readonly sfu: SfuState;
   /** A start or stop this host asked for that the server has not answered yet. */
   readonly recordPending: RecordPending;
 }
@@ -199,6 +204,8 @@ export class RoomSession {
   private nextReactionRef = 1;
   private chatRetry: ReturnType<typeof setTimeout> | null = null;
   private recordTimer: ReturnType<typeof setTimeout> | null = null;
+  /** On the SFU: the members it last heard start talking and not stop since. */
+  private readonly talkers = new Set<string>();
 
   constructor(
     private readonly client: SignalingClient,
@@ -246,6 +253,7 @@ export class RoomSession {
       recording: false,
       recordings: [],
       recordPending: null,
+      sfu: "off",
     };
     this.listen();
     this.scheduleIceRefresh(welcome?.ice_servers ?? []);
@@ -333,6 +341,23 @@ export class RoomSession {
   /** Current audio level of a member (0..1); the local level is measured by the UI's meter. */
   audioLevel(id: string): number {
     return this.sfu.active ? this.sfu.audioLevel(id) : this.mesh.audioLevel(id);
+  }
+
+  /**
+   * On the SFU, the members talking now, as the SFU hears them (`talking`): that, not the
+   * levels, says who speaks. Null in a mesh room, where the levels do. Read it when needed
+   * (as the levels are); it changes without a snapshot.
+   */
+  get talking(): ReadonlySet<string> | null {
+    return this.sfu.active ? this.talkers : null;
+  }
+
+  /**
+   * A member's camera tile shows their video `width` CSS px wide (0: not shown; null: the
+   * tile is gone). On the SFU, it decides which simulcast layer of it to receive.
+   */
+  showVideo(member: string, width: number | null): void {
+    this.sfu.showVideo(member, width);
   }
 
   /** getStats() numbers per member id, from whichever carries the room's media. */
@@ -450,6 +475,7 @@ export class RoomSession {
         if (!this.sfu.active) void this.mesh.receive(m.from, m);
       }),
       c.on("room_media", (m) => this.onRoomMedia(m)),
+      c.on("talking", (m) => this.onTalking(m)),
       c.on("sfu_answer", (m) => void this.sfu.receive(m)),
       c.on("sfu_offer", (m) => void this.sfu.receive(m)),
       c.on("ice_servers", (m) => this.setIceServers(m.ice_servers)),
@@ -704,18 +730,35 @@ export class RoomSession {
     if (sfu && !this.sfu.active) this.moveToSfu();
   }
 
-  /** `room_media`: the room moved to the SFU, or (already on it) the SFU restarted. */
+  /**
+   * `room_media`: the room moved to the SFU, or (already on it) the SFU restarted, or the
+   * server made this side a new place there (`sfu_restart`, src/rtc/sfuWatchdog.ts).
+   */
   private onRoomMedia(message: ServerOf<"room_media">): void {
     if (!message.sfu || message.room !== this.current.room || this.current.phase !== "joined") return;
-    // Already on the SFU: it restarted and lost what it had, so SFU media starts from scratch.
-    if (this.sfu.active) this.sfu.start();
+    // Already on the SFU: its state for this side is gone, so SFU media starts from scratch.
+    if (this.sfu.active) this.startSfu();
     else this.moveToSfu();
   }
 
   /** The room's media goes through the SFU from now on: every peer connection closes. */
   private moveToSfu(): void {
     this.mesh.close();
+    this.startSfu();
+  }
+
+  /** SFU media from scratch: what the SFU heard before is forgotten with its state. */
+  private startSfu(): void {
+    this.talkers.clear();
     this.sfu.start();
+  }
+
+  /** `talking`: the SFU heard a member of the room start or stop talking. */
+  private onTalking(message: ServerOf<"talking">): void {
+    const { member, talking } = message;
+    if (message.room !== this.current.room || !this.sfu.active || !this.members.has(member)) return;
+    if (talking) this.talkers.add(member);
+    else this.talkers.delete(member);
   }
 
   /** Close every media connection of the room, the mesh's and the SFU's. */
@@ -830,6 +873,8 @@ export class RoomSession {
     const record = this.members.get(id);
     if (record?.expiry) clearTimeout(record.expiry);
     this.members.delete(id);
+    this.talkers.delete(id);
+    this.sfu.forget(id);
     this.mesh.remove(id); // refreshes through the mesh's change event
     this.refresh();
   }
@@ -838,6 +883,7 @@ export class RoomSession {
     this.formerLabels.clear(); // labels of people who left: needed only until the next snapshot
     for (const record of this.members.values()) if (record.expiry !== null) clearTimeout(record.expiry);
     this.members.clear();
+    this.talkers.clear();
   }
 
   /** A member (this side too) reacted: show it for a few seconds. */
@@ -906,6 +952,7 @@ export class RoomSession {
     // On the SFU one connection receives everyone: a member who sends nothing has no stream
     // on it, and is as connected as this side's path to the SFU.
     const unseen: RTCPeerConnectionState = onSfu ? this.sfu.connection : "new";
+    this.sfu.setMembers([...this.members.keys()]);
     const { selfId, selfName } = this.current;
     const control = this.control;
     const seated = [
@@ -946,6 +993,7 @@ export class RoomSession {
       isHost,
       selfHand: handOf(selfId),
       recording: anyRecorder(members),
+      sfu: this.sfu.state,
       // Download links are for hosts: a host who is no longer one forgets them.
       ...(this.current.isHost && !isHost ? { recordings: [], recordPending: null } : {}),
     });
@@ -971,8 +1019,11 @@ export class RoomSession {
 }
 
 /**
- * `window.__salon`: per-member inbound getStats() numbers and state, and which path carries
- * the room's media ("mesh" or "sfu"), for end-to-end tests.
+ * `window.__salon`, for end-to-end tests: per-member inbound getStats() numbers and state,
+ * which path carries the room's media ("mesh" or "sfu"), how the path to the SFU is doing
+ * (src/rtc/sfuState.ts: "off", "connecting", "connected", "slow", "interrupted", "failed",
+ * "retrying", "restoring", "reconnecting"), and the labels of the members the SFU hears
+ * talking.
  */
 function installTestHook(session: RoomSession, client: SignalingClient): void {
   if (typeof window === "undefined") return;
@@ -981,5 +1032,10 @@ function installTestHook(session: RoomSession, client: SignalingClient): void {
     snapshot: () => session.snapshot,
     signaling: () => client.state,
     media: () => (session.sfu.active ? "sfu" : "mesh"),
+    sfuState: () => session.sfu.state,
+    talking: () => {
+      const talking = session.talking ?? new Set<string>();
+      return session.snapshot.members.filter((m) => talking.has(m.id)).map((m) => m.label);
+    },
   };
 }

@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { REMOTE_TUNING, sameSpeakers, SpeakerTracker, type SpeakerState } from "./speaker";
+import {
+  REMOTE_TUNING,
+  RemoteSpeakers,
+  sameSpeakers,
+  SpeakerTracker,
+  type Hearing,
+  type Listened,
+  type SpeakerState,
+} from "./speaker";
 
 const { on, off, holdMs, settleMs, switchMs } = REMOTE_TUNING;
 const LOUD = 0.3;
@@ -124,5 +132,62 @@ describe("sameSpeakers", () => {
     expect(sameSpeakers(a, { speaking: new Set(["ann"]), active: "ann" })).toBe(true);
     expect(sameSpeakers(a, { speaking: new Set(["bob"]), active: "ann" })).toBe(false);
     expect(sameSpeakers(a, { speaking: new Set(["ann"]), active: null })).toBe(false);
+  });
+});
+
+describe("RemoteSpeakers", () => {
+  const ANN_BOB: Listened[] = [
+    { id: "ann", mic: true },
+    { id: "bob", mic: true },
+  ];
+  /** Samples every STEP ms for `ms`; returns the last state. */
+  const sample = (speakers: RemoteSpeakers, hearing: Hearing, ms: number, clock: { now: number }) => {
+    const end = clock.now + ms;
+    for (;;) {
+      clock.now += STEP;
+      const state = speakers.update(ANN_BOB, hearing, clock.now);
+      if (clock.now >= end) return state;
+    }
+  };
+
+  it("in a mesh room, follows the levels as SpeakerTracker does", () => {
+    const speakers = new RemoteSpeakers();
+    const tracker = new SpeakerTracker(REMOTE_TUNING);
+    const levels: Record<string, number> = { ann: LOUD, bob: QUIET };
+    const hearing = { level: (id: string) => levels[id] ?? 0, talking: null };
+    for (let now = STEP; now <= 3_000; now += STEP) {
+      if (now === 1_000) levels.ann = MID;
+      if (now === 2_000) levels.ann = QUIET;
+      const expected = tracker.update(new Map(Object.entries(levels)), now);
+      expect(speakers.update(ANN_BOB, hearing, now)).toEqual(expected);
+    }
+    expect(speakers.update(ANN_BOB, hearing, 3_000 + STEP)).toEqual({ speaking: new Set(), active: "ann" });
+  });
+
+  it("on the SFU, speaking is exactly what the SFU says, whatever the levels", () => {
+    const speakers = new RemoteSpeakers();
+    const clock = { now: 0 };
+    const talking = new Set(["bob"]);
+    const hearing = { level: () => LOUD, talking };
+    let state = sample(speakers, hearing, STEP, clock);
+    expect(state).toEqual({ speaking: new Set(["bob"]), active: "bob" }); // the SFU waited already
+    talking.add("ann");
+    state = sample(speakers, hearing, 5_000, clock);
+    expect(state).toEqual({ speaking: new Set(["ann", "bob"]), active: "bob" }); // bob goes on
+    talking.delete("bob");
+    state = sample(speakers, hearing, STEP, clock);
+    expect(state).toEqual({ speaking: new Set(["ann"]), active: "ann" }); // no hold after it
+    talking.delete("ann");
+    expect(sample(speakers, hearing, STEP, clock)).toEqual({ speaking: new Set(), active: "ann" });
+  });
+
+  it("on the SFU, a muted member does not speak, and a room that moves starts over", () => {
+    const speakers = new RemoteSpeakers();
+    const clock = { now: 0 };
+    const loud = { level: () => LOUD, talking: null };
+    expect(sample(speakers, loud, 1_000, clock).active).not.toBeNull();
+    const muted = (id: string) => ANN_BOB.map((m) => ({ ...m, mic: m.id !== id }));
+    const state = speakers.update(muted("ann"), { level: () => LOUD, talking: new Set(["ann"]) }, clock.now);
+    expect(state).toEqual({ speaking: new Set(), active: null });
   });
 });

@@ -9,6 +9,10 @@
  * Hysteresis keeps the highlight steady: speaking starts only above `on`, continues while the
  * level stays above the lower `off`, and ends only after `holdMs` below it (pauses between
  * words, or Chromium's fake microphone, which beeps twice a second, do not flicker it).
+ *
+ * In a room on the SFU, the SFU says who talks (`talking`, from the same RTP levels, with
+ * its own hysteresis): a member speaks from its "talking" to its "stopped talking", exactly
+ * (RemoteSpeakers).
  */
 
 export interface SpeakerTuning {
@@ -39,6 +43,12 @@ export const REMOTE_TUNING: SpeakerTuning = {
 
 /** The local meter (RMS × 4, see rtc/level.ts). */
 export const LOCAL_TUNING: SpeakerTuning = { ...REMOTE_TUNING, on: 0.08, off: 0.04 };
+
+/**
+ * The SFU's talk events as levels of 1 (talking) and 0: speaking exactly while it says so.
+ * It waited a second before saying so already: no hold, and no settling on top.
+ */
+export const TALKING_TUNING: SpeakerTuning = { ...REMOTE_TUNING, on: 0.5, off: 0.5, holdMs: 0, settleMs: 0 };
 
 export interface SpeakerState {
   /** Members speaking now. */
@@ -129,4 +139,39 @@ export class SpeakerTracker {
 /** Whether two states show the same thing (to skip re-rendering when nothing changed). */
 export function sameSpeakers(a: SpeakerState, b: SpeakerState): boolean {
   return a.active === b.active && a.speaking.size === b.speaking.size && [...a.speaking].every((id) => b.speaking.has(id));
+}
+
+/** A remote member whose speaking is tracked. */
+export interface Listened {
+  readonly id: string;
+  /** Their microphone is on (a muted member is quiet whatever the level says). */
+  readonly mic: boolean;
+}
+
+/** Where the others' speaking comes from, sample by sample. */
+export interface Hearing {
+  /** A member's RTP audio level now (0..1). */
+  readonly level: (id: string) => number;
+  /** On the SFU, the members it hears talking; null in a mesh room, where the levels tell. */
+  readonly talking: ReadonlySet<string> | null;
+}
+
+/**
+ * The others' speaking state: from their levels in a mesh room, from the SFU's talk events in
+ * a room on the SFU. A room that moves to the SFU starts over.
+ */
+export class RemoteSpeakers {
+  private tracker = new SpeakerTracker(REMOTE_TUNING);
+  private fromTalking = false;
+
+  /** One sample of the members present now. */
+  update(members: readonly Listened[], hearing: Hearing, now: number): SpeakerState {
+    const { level, talking } = hearing;
+    if ((talking !== null) !== this.fromTalking) {
+      this.fromTalking = talking !== null;
+      this.tracker = new SpeakerTracker(this.fromTalking ? TALKING_TUNING : REMOTE_TUNING);
+    }
+    const heard = (id: string) => (talking === null ? level(id) : talking.has(id) ? 1 : 0);
+    return this.tracker.update(new Map(members.map((m) => [m.id, m.mic ? heard(m.id) : 0])), now);
+  }
 }

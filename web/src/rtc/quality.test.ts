@@ -179,6 +179,27 @@ describe("readStats", () => {
     expect(noScreen.cameraIn).toMatchObject({ frameWidth: 640, mimeType: "video/VP8" });
   });
 
+  it("adds up a simulcast camera's layers, and takes its size from the top one", () => {
+    const layer = (rid: string, frameWidth: number, bytesSent: number) => ({
+      id: `OV-${rid}`,
+      type: "outbound-rtp",
+      kind: "video",
+      mid: "1",
+      rid,
+      frameWidth,
+      frameHeight: (frameWidth * 3) / 4,
+      framesEncoded: 30,
+      framesPerSecond: 30,
+      bytesSent,
+    });
+    const sent = readStats(report([layer("l", 160, 100), layer("h", 640, 900), layer("m", 320, 300)]), {
+      inboundTrackId: null,
+      outboundMid: null,
+    });
+    expect(sent.cameraOut).toMatchObject({ frameWidth: 640, frameHeight: 480, frames: 90, bytes: 1300 });
+    expect(sent.videoBytesSent).toBe(1300);
+  });
+
   it("reports nothing it was not given", () => {
     const empty = readStats(report([]), { inboundTrackId: null, outboundMid: null });
     expect(empty).toMatchObject({

@@ -2,7 +2,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { ServerOf } from "../protocol";
 import type { SfuStream } from "../protocol/generated";
 import { FakePeerConnection, settleNow } from "../test/fakes";
-import { PUBLISH_RETRY_FIRST_MS, PUBLISH_RETRY_MAX_MS, SfuMedia, type SfuSignal } from "./sfu";
+import { LAYER_DEBOUNCE_MS } from "./layers";
+import { CAMERA_LAYERS, PUBLISH_RETRY_FIRST_MS, PUBLISH_RETRY_MAX_MS, SfuMedia, type SfuSignal } from "./sfu";
 
 class FakeStream {
   constructor(readonly tracks: unknown[]) {}
@@ -11,26 +12,33 @@ class FakeStream {
 const track = (kind: string, id = kind) => ({ kind, id }) as unknown as MediaStreamTrack;
 const trackIdOf = (value: unknown) => (value as MediaStreamTrack | null)?.id ?? null;
 
-/** An SfuMedia over fake connections; `sent` also notes the subscriber's offer when an answer went. */
-function sfu() {
+/**
+ * An SfuMedia over fake connections; `sent` also notes the subscriber's offer when an answer
+ * went, and `at` the fake time each message went. `refuseSendEncodings`: a browser whose
+ * addTransceiver cannot simulcast.
+ */
+function sfu({ refuseSendEncodings = false } = {}) {
   const made: FakePeerConnection[] = [];
   const sent: SfuSignal[] = [];
+  const at: number[] = [];
   const answeredOffers: (string | undefined)[] = [];
   const media = new SfuMedia(
     (message) => {
       sent.push(message);
+      at.push(Date.now());
       if (message.type === "sfu_subscribe") answeredOffers.push(made[1]?.remoteDescription?.sdp);
     },
     { iceServers: [], bundlePolicy: "max-bundle" },
     (config) => {
       const pc = new FakePeerConnection(`pc${made.length}`);
       pc.configuration = config;
+      pc.refuseSendEncodings = refuseSendEncodings;
       made.push(pc);
       return pc as unknown as RTCPeerConnection;
     },
     { streamFactory: (tracks) => new FakeStream(tracks) as unknown as MediaStream },
   );
-  return { media, made, sent, answeredOffers };
+  return { media, made, sent, at, answeredOffers };
 }
 
 type Sent<T extends SfuSignal["type"]> = Extract<SfuSignal, { type: T }>;
@@ -461,5 +469,307 @@ describe("SfuMedia", () => {
     expect(media.audioLevel("bob")).toBe(0.5);
     expect(media.audioLevel("cy")).toBe(0.9);
     expect(media.audioLevel("nobody")).toBe(0);
+  });
+});
+
+describe("SfuMedia simulcast", () => {
+  it("sends the camera in two layers, low first, and the screen share in one", async () => {
+    const { media, made } = sfu();
+    media.setTrack("video", track("video", "cam1"));
+    media.start();
+    await settleNow();
+    await answer(media);
+    const camera = made[0]!.transceivers[1]!;
+    expect(camera.sender.encodings).toEqual([
+      { active: true, rid: "l", scaleResolutionDownBy: 2, maxBitrate: 400_000 },
+      { active: true, rid: "h", scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
+    ]);
+    expect(CAMERA_LAYERS.map((e) => e.rid)).toEqual(["l", "h"]);
+    media.setTrack("screen", track("video", "screen1"));
+    await settleNow();
+    expect(made[0]?.transceivers[2]?.sender.encodings).toEqual([{ active: true }]);
+  });
+
+  it("switches cameras and turns the camera off on all layers at once, without renegotiating", async () => {
+    const { media, made, sent } = sfu();
+    media.setTrack("video", track("video", "cam1"));
+    media.start();
+    await settleNow();
+    await answer(media);
+    const camera = made[0]!.transceivers[1]!;
+    media.setSending("video", false);
+    await settleNow();
+    expect(camera.sender.track).toBeNull();
+    media.setTrack("video", track("video", "cam2"));
+    media.setSending("video", true);
+    await settleNow();
+    expect(trackIdOf(camera.sender.track)).toBe("cam2");
+    expect(camera.sender.encodings.map((e) => [e.rid, e.active])).toEqual([
+      ["l", true],
+      ["h", true],
+    ]);
+    expect(ofType(sent, "sfu_publish")).toHaveLength(1);
+  });
+
+  it("sends one encoding where the browser cannot simulcast", async () => {
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
+    const { media, made, sent } = sfu({ refuseSendEncodings: true });
+    media.setTrack("video", track("video", "cam1"));
+    media.start();
+    await settleNow();
+    const pc = made[0]!;
+    expect(pc.transceivers.map((t) => [t.direction, t.sender.encodings.length])).toEqual([
+      ["sendonly", 1],
+      ["sendonly", 1],
+    ]);
+    expect(trackIdOf(pc.transceivers[1]?.sender.track)).toBe("cam1");
+    expect(ofType(sent, "sfu_publish")).toHaveLength(1);
+    expect(warn).toHaveBeenCalled();
+  });
+});
+
+describe("SfuMedia layers", () => {
+  const qualities = (sent: SfuSignal[]) => ofType(sent, "sfu_quality").map((m) => `${m.member} ${m.quality}`);
+
+  it("asks the SFU for the layer each member's tile needs: on change only, and only while on the SFU", async () => {
+    const { media, sent } = sfu();
+    media.setMembers(["bob", "cy"]);
+    media.showVideo("bob", 640);
+    media.showVideo("cy", 150);
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(qualities(sent)).toEqual([]); // a mesh room: no SFU to tell
+    media.start();
+    await vi.advanceTimersByTimeAsync(LAYER_DEBOUNCE_MS);
+    expect(ofType(sent, "sfu_quality")).toEqual([
+      { type: "sfu_quality", member: "cy", quality: "low", ref: "sfu-quality" },
+    ]);
+    media.showVideo("bob", 300);
+    media.showVideo("cy", 120);
+    await vi.advanceTimersByTimeAsync(LAYER_DEBOUNCE_MS);
+    expect(qualities(sent)).toEqual(["cy low", "bob low"]);
+    media.forget("cy"); // cy left
+    media.setMembers(["bob"]);
+    media.showVideo("cy", null);
+    await vi.advanceTimersByTimeAsync(LAYER_DEBOUNCE_MS);
+    media.start(); // the SFU restarted: it sends everyone's high layer again
+    await vi.advanceTimersByTimeAsync(LAYER_DEBOUNCE_MS);
+    expect(qualities(sent)).toEqual(["cy low", "bob low", "bob low"]);
+    media.close();
+    media.showVideo("bob", 100);
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(qualities(sent)).toHaveLength(3);
+  });
+
+  it("takes a refusal of a layer request as its own, and does not repeat it", async () => {
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    const { media, sent } = sfu();
+    media.setMembers(["bob"]);
+    media.start();
+    await vi.advanceTimersByTimeAsync(LAYER_DEBOUNCE_MS);
+    expect(media.refused("no_such_member", "sfu-quality")).toBe(true);
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(ofType(sent, "sfu_quality")).toHaveLength(1);
+    expect(ofType(sent, "sfu_publish")).toHaveLength(1);
+  });
+});
+
+describe("SfuMedia state", () => {
+  it("is connecting, slow after 3 s (listeners are woken up), and connected once media flows", async () => {
+    const { media, made } = sfu();
+    expect(media.state).toBe("off");
+    const changes = vi.fn();
+    media.onChange(changes);
+    media.start();
+    await settleNow();
+    expect(media.state).toBe("connecting");
+    made[0]?.setIceState("checking");
+    changes.mockClear();
+    await vi.advanceTimersByTimeAsync(3_000);
+    expect(changes).toHaveBeenCalled();
+    expect(media.state).toBe("slow");
+    made[0]?.setIceState("connected");
+    expect(media.state).toBe("connected");
+    void media.receive(offer(BOB_AND_CY));
+    await settleNow();
+    expect(media.state).toBe("connecting"); // the subscriber has a grace of its own
+    await vi.advanceTimersByTimeAsync(3_000);
+    expect(media.state).toBe("slow");
+    made[1]?.setIceState("connected");
+    expect(media.state).toBe("connected");
+    expect(vi.getTimerCount()).toBe(0); // nothing left to wake up for
+  });
+
+  it("says when a connection is interrupted, reconnects when it failed, and says when it is back", async () => {
+    const { media, made, sent } = sfu();
+    media.start();
+    void media.receive(offer(BOB_AND_CY));
+    await settleNow();
+    made[0]?.setIceState("connected");
+    made[1]?.setIceState("connected");
+    made[1]?.setIceState("disconnected");
+    expect(media.state).toBe("interrupted");
+    made[1]?.setConnectionState("failed");
+    expect(media.state).toBe("reconnecting"); // a new place on the SFU is asked for (below)
+    expect(ofType(sent, "sfu_restart")).toHaveLength(1);
+    made[1]?.setIceState("connected");
+    expect(media.state).toBe("connected");
+  });
+
+  it("says a refused offer is made again, until an answer applies", async () => {
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    const { media, made } = sfu();
+    media.start();
+    await settleNow();
+    const changes = vi.fn();
+    media.onChange(changes);
+    media.refused("sfu_unavailable", "sfu-publish");
+    expect(changes).toHaveBeenCalled();
+    expect(media.state).toBe("retrying");
+    await vi.advanceTimersByTimeAsync(PUBLISH_RETRY_FIRST_MS);
+    await settleNow();
+    expect(media.state).toBe("retrying"); // offered again, not answered yet
+    await answer(media);
+    made[0]?.setIceState("connected");
+    expect(media.state).toBe("connected");
+  });
+
+  it("says the SFU restarted until both new connections carry media", async () => {
+    const { media, made } = sfu();
+    media.setMembers(["bob", "cy"]);
+    media.start();
+    void media.receive(offer(BOB_AND_CY));
+    await settleNow();
+    made[0]?.setIceState("connected");
+    made[1]?.setIceState("connected");
+    expect(media.state).toBe("connected");
+    media.start(); // a second room_media: the SFU lost its state
+    expect(media.state).toBe("restoring");
+    await settleNow();
+    made[2]?.setIceState("connected");
+    expect(media.state).toBe("restoring"); // the others' media is not offered yet
+    void media.receive(offer(BOB_AND_CY));
+    await settleNow();
+    expect(media.state).toBe("restoring");
+    made[3]?.setIceState("connected");
+    expect(media.state).toBe("connected");
+    made[3]?.setIceState("disconnected"); // restored: trouble later is not the restart's
+    expect(media.state).toBe("interrupted");
+    media.close();
+    expect(media.state).toBe("off");
+  });
+});
+
+describe("SfuMedia watchdog", () => {
+  const restarts = (sent: SfuSignal[]) => ofType(sent, "sfu_restart");
+
+  /** Started, its publisher answered and connected, and bob's and cy's media offered. */
+  async function receiving() {
+    const setup = sfu();
+    const { media, made } = setup;
+    media.setMembers(["bob", "cy"]);
+    media.start();
+    await settleNow();
+    await answer(media);
+    made[0]?.setIceState("connected");
+    void media.receive(offer(BOB_AND_CY));
+    await settleNow();
+    return setup;
+  }
+
+  it("asks for a new place when the subscriber is still new 10 s after its answer, and is answered", async () => {
+    const { media, made, sent, at } = await receiving();
+    const answeredAt = at[sent.findIndex((m) => m.type === "sfu_subscribe")]!;
+    // Chromium's stuck subscriber: gathering for ever, and its connectionState stays "new".
+    await vi.advanceTimersByTimeAsync(answeredAt + 9_999 - Date.now());
+    expect(restarts(sent)).toEqual([]);
+    expect(media.state).toBe("slow");
+    await vi.advanceTimersByTimeAsync(1);
+    expect(restarts(sent)).toEqual([{ type: "sfu_restart", ref: "sfu-restart" }]);
+    expect(media.state).toBe("reconnecting");
+    expect(media.trail).toContain("restart asked (subscriber new after 10000 ms); the next after 10000 ms");
+    media.start(); // the server's room_media
+    await settleNow();
+    expect(made.slice(0, 2).map((pc) => pc.closed)).toEqual([true, true]);
+    expect(media.state).toBe("reconnecting"); // until the new connections carry media
+    made[2]?.setIceState("connected");
+    void media.receive(offer(BOB_AND_CY));
+    await settleNow();
+    made[3]?.setIceState("connected");
+    expect(media.state).toBe("connected");
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(restarts(sent)).toHaveLength(1);
+  });
+
+  it("asks nothing for a member alone in the room, who has no subscriber", async () => {
+    const { media, made, sent } = sfu();
+    media.start();
+    await settleNow();
+    await answer(media);
+    made[0]?.setIceState("connected");
+    await vi.advanceTimersByTimeAsync(120_000);
+    media.setMembers(["bob"]); // bob came; his media is the SFU's to offer
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(restarts(sent)).toEqual([]);
+    expect(made).toHaveLength(1);
+  });
+
+  it("asks when a connection stays disconnected 5 s, not when it is back within 4 s", async () => {
+    const { media, made, sent } = await receiving();
+    made[1]?.setIceState("connected");
+    made[1]?.setIceState("disconnected");
+    await vi.advanceTimersByTimeAsync(4_000);
+    made[1]?.setIceState("connected");
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(restarts(sent)).toEqual([]);
+    made[0]?.setIceState("disconnected");
+    await vi.advanceTimersByTimeAsync(4_999);
+    expect([restarts(sent).length, media.state]).toEqual([0, "interrupted"]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect([restarts(sent).length, media.state]).toEqual([1, "reconnecting"]);
+  });
+
+  it("asks again while nothing answers: after 10 s, 20 s, 40 s, then every 60 s", async () => {
+    const { media, sent, at } = sfu();
+    media.start(); // its offer is never answered: the publisher never connects
+    await vi.advanceTimersByTimeAsync(250_000);
+    const times = at.filter((_, i) => sent[i]?.type === "sfu_restart");
+    expect(times.slice(1).map((t, i) => t - times[i]!)).toEqual([10_000, 20_000, 40_000, 60_000, 60_000]);
+  });
+
+  it("asks nothing in a mesh room, nor once closed", async () => {
+    const { media, sent } = sfu();
+    await vi.advanceTimersByTimeAsync(120_000); // a mesh room: never started
+    media.start();
+    void media.receive(offer(BOB_AND_CY));
+    await settleNow();
+    media.close();
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(restarts(sent)).toEqual([]);
+    media.start();
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(restarts(sent)).toHaveLength(1);
+    media.close(); // while the answer is awaited
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(restarts(sent)).toHaveLength(1);
+    expect(media.state).toBe("off");
+  });
+
+  it("asks again after a refusal that may pass, and stops at not_sfu_room", async () => {
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
+    const { media, made, sent } = await receiving();
+    made[1]?.setIceState("connected");
+    made[1]?.setConnectionState("failed");
+    expect(restarts(sent)).toHaveLength(1);
+    expect(media.refused("rate_limited", "sfu-restart")).toBe(true);
+    expect(warn).toHaveBeenCalledWith("salon sfu: sfu-restart refused (rate_limited)");
+    expect(media.state).toBe("reconnecting");
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(restarts(sent)).toHaveLength(2);
+    expect(media.refused("not_sfu_room", "sfu-restart")).toBe(true);
+    expect(media.state).toBe("failed"); // no more asking: the connection's own state
+    await vi.advanceTimersByTimeAsync(300_000);
+    expect(restarts(sent)).toHaveLength(2);
+    expect(ofType(sent, "sfu_publish")).toHaveLength(1); // not the publisher's refusal
+    expect(media.trail).toContain("restart refused (not_sfu_room): no more");
   });
 });

@@ -15,9 +15,17 @@
  *   share: that list, not the SDP's stream ids (the SFU's own), says whose tile a track is.
  * - Both trickle their candidates (`sfu_candidate`) and end them with null; the SFU's own
  *   candidates are already in its descriptions.
+ * - Connections that do not connect, or fail, are not mended here: the server is asked for a
+ *   new place on the SFU (`sfu_restart`), and its `room_media` starts everything again
+ *   (sfuWatchdog.ts says when).
+ *
+ * The camera is sent in two simulcast layers (RFC 8853; `CAMERA_LAYERS`), of which the SFU
+ * forwards to each member the one its tile needs: this side tells it which for every other
+ * member (`sfu_quality`, layers.ts). The screen share is one encoding.
  *
  * Switching devices, muting and turning the camera off are `replaceTrack` on the publisher
- * (webrtc-pc 5.2): it sends nothing at all without a track, and nothing is renegotiated.
+ * (webrtc-pc 5.2): it sends nothing at all without a track, on any layer, and nothing is
+ * renegotiated.
  * Starting or stopping a screen share changes the direction of its own transceiver, which
  * renegotiates; the same transceiver serves every share, so the SDP does not grow an m-line
  * per share.
@@ -25,12 +33,18 @@
 import type { ClientMessage, IceCandidate, ServerOf, SessionDescription } from "../protocol";
 import type { SfuStream } from "../protocol/generated";
 import { Emitter } from "../signaling/emitter";
+import { LayerRequests } from "./layers";
 import { heardLevel } from "./level";
 import type { LocalTracks, PeerConnectionFactory, RemotePeer } from "./mesh";
+import { nextSlowMs, settled, sfuState, type SfuPath, type SfuState } from "./sfuState";
+import { SfuWatchdog } from "./sfuWatchdog";
 import { readStats, type PeerStats, type ReportStats, type Stat } from "./stats";
 
 /** What this side sends the server about its SFU media. */
-export type SfuSignal = Extract<ClientMessage, { type: "sfu_publish" | "sfu_subscribe" | "sfu_candidate" }>;
+export type SfuSignal = Extract<
+  ClientMessage,
+  { type: "sfu_publish" | "sfu_subscribe" | "sfu_candidate" | "sfu_quality" | "sfu_restart" }
+>;
 /** What the server sends this side about it. */
 export type SfuServerSignal = ServerOf<"sfu_answer"> | ServerOf<"sfu_offer">;
 /** Which of the two connections a candidate belongs to (`sfu_candidate.pc`). */
@@ -42,8 +56,26 @@ export const PUBLISH_RETRY_MAX_MS = 10_000;
 /** Refusals a later offer can get past: the SFU is back, or the room's move to it is through. */
 const RETRIED_CODES: ReadonlySet<string> = new Set(["sfu_unavailable", "not_sfu_room"]);
 
+/**
+ * The camera's simulcast encodings (webrtc-pc 5.2 `sendEncodings`), low first: from a 640 × 480
+ * capture, 160 × 120, 320 × 240 and 640 × 480. `sfu_quality` names them low, medium and high.
+ */
+export const CAMERA_LAYERS: readonly RTCRtpEncodingParameters[] = [
+  // Two, not three: Chromium sends at most two simulcast layers of a 640 × 480 capture (its
+  // layer count follows the resolution) and drops the top one of three, so nobody would get
+  // the full picture. Listed lowest first ("rid_order" lmh on the server's side).
+  { rid: "l", scaleResolutionDownBy: 2, maxBitrate: 400_000 },
+  { rid: "h", scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
+];
+
 /** The `ref` of each message this module sends: an `error` naming one is for `refused`. */
-const REFS = { publish: "sfu-publish", subscribe: "sfu-subscribe", candidate: "sfu-candidate" } as const;
+const REFS = {
+  publish: "sfu-publish",
+  subscribe: "sfu-subscribe",
+  candidate: "sfu-candidate",
+  quality: "sfu-quality",
+  restart: "sfu-restart",
+} as const;
 const OUR_REFS: ReadonlySet<unknown> = new Set(Object.values(REFS));
 const TRAIL_LENGTH = 40;
 
@@ -54,6 +86,8 @@ export interface SfuOptions {
 
 interface Publisher {
   readonly pc: RTCPeerConnection;
+  /** When it was made: setting up for long is news for the person (sfuState.ts). */
+  readonly since: number;
   readonly audio: RTCRtpTransceiver;
   readonly video: RTCRtpTransceiver;
   /** Made by the first screen share, and kept ("inactive") for the next ones. */
@@ -69,6 +103,7 @@ interface Publisher {
 
 interface Subscriber {
   readonly pc: RTCPeerConnection;
+  readonly since: number;
   /** What the latest offer said each m-line carries, by `mid`. */
   streams: ReadonlyMap<string, SfuStream>;
 }
@@ -82,6 +117,16 @@ interface HeldStream {
 export class SfuMedia {
   private readonly events = new Emitter<{ change: void }>();
   private readonly streamFactory: (tracks: MediaStreamTrack[]) => MediaStream;
+  /** The layer of each other member's video to receive (`sfu_quality`). */
+  private readonly layers: LayerRequests;
+  /** Asks the server for a new place on the SFU when the connections do not work. */
+  private readonly watchdog: SfuWatchdog;
+  /** Others are in the room: the SFU offers their media once they publish. */
+  private others = false;
+  /** Started again after the SFU lost its state, and not settled since (sfuState.ts). */
+  private restarted = false;
+  /** Wakes `state` up when a connection setting up turns `slow`. */
+  private slowCheck: ReturnType<typeof setTimeout> | null = null;
   private publisher: Publisher | null = null;
   private subscriber: Subscriber | null = null;
   private tracks: LocalTracks = { audio: null, video: null, screen: null };
@@ -103,6 +148,14 @@ export class SfuMedia {
     options: SfuOptions = {},
   ) {
     this.streamFactory = options.streamFactory ?? ((tracks) => new MediaStream(tracks));
+    this.layers = new LayerRequests((member, quality) =>
+      this.send({ type: "sfu_quality", member, quality, ref: REFS.quality }),
+    );
+    this.watchdog = new SfuWatchdog({
+      ask: () => this.send({ type: "sfu_restart", ref: REFS.restart }),
+      changed: () => this.notify(),
+      note: (step) => this.note(step),
+    });
   }
 
   onChange(handler: () => void): () => void {
@@ -131,17 +184,30 @@ export class SfuMedia {
   }
 
   /**
+   * How the path to the SFU is doing (sfuState.ts): "off" when not active. The room shows a
+   * sentence for the troubled states; `window.__salon.sfuState()` reads it.
+   */
+  get state(): SfuState {
+    return sfuState(this.path(), Date.now());
+  }
+
+  /**
    * Start sending to the SFU, or start again from scratch (the server says so after the SFU
-   * restarted): both connections are closed, and a new publisher offers at once. The
-   * subscriber is made by the server's first offer.
+   * restarted, or to answer `sfu_restart`): both connections are closed, and a new publisher
+   * offers at once. The subscriber is made by the server's first offer. The SFU starts from
+   * its defaults too: it is told again which layers to send.
    */
   start(): void {
+    const restarting = this.active;
     this.stop();
     this.starts += 1;
     this.note(`start ${this.starts}`);
+    this.restarted = restarting;
+    this.watchdog.begin();
     const publisher = this.openPublisher();
     this.publisher = publisher;
     this.negotiate(publisher);
+    this.layers.start();
     this.changed();
   }
 
@@ -149,6 +215,7 @@ export class SfuMedia {
   close(): void {
     if (!this.active) return; // a subscriber exists only while active
     this.stop();
+    this.watchdog.end();
     this.note("closed");
     this.changed();
   }
@@ -167,16 +234,41 @@ export class SfuMedia {
   /**
    * An `error` from the server: true when it is about one of this module's messages (its
    * `ref`), which is then dealt with here and is no news for the person. A refused offer is
-   * made again later when the refusal may pass; otherwise the next change offers again.
+   * made again later when the refusal may pass; otherwise the next change offers again. A
+   * refused `sfu_restart` is the watchdog's to deal with.
    */
   refused(code: string, ref: string | number | null | undefined): boolean {
     if (!OUR_REFS.has(ref)) return false;
     console.warn(`salon sfu: ${String(ref)} refused (${code})`);
+    if (ref === REFS.restart) {
+      this.watchdog.refused(code);
+      return true;
+    }
     const publisher = this.publisher;
     if (ref !== REFS.publish || publisher === null || !publisher.offering) return true;
     if (RETRIED_CODES.has(code)) this.retryLater(publisher);
     else publisher.offering = false;
     return true;
+  }
+
+  /**
+   * How wide a member's camera tile shows their video (CSS px; 0: not shown), or null when
+   * the tile is gone: while the room is on the SFU, it is asked for the layer that needs
+   * (layers.ts).
+   */
+  showVideo(member: string, width: number | null): void {
+    this.layers.shown(member, width);
+  }
+
+  /** The other members of the room, now (whose layers to ask for, whose media is due). */
+  setMembers(members: readonly string[]): void {
+    this.layers.present(members);
+    this.others = members.length > 0;
+  }
+
+  /** A member left the room: nothing more is asked about them. */
+  forget(member: string): void {
+    this.layers.forget(member);
   }
 
   /** New ICE servers (fresh TURN credentials) for both connections, now and later. */
@@ -274,8 +366,9 @@ export class SfuMedia {
     // is a replaceTrack, not a renegotiation.
     const publisher: Publisher = {
       pc,
+      since: Date.now(),
       audio: pc.addTransceiver("audio", { direction: "sendonly" }),
-      video: pc.addTransceiver("video", { direction: "sendonly" }),
+      video: addCamera(pc),
       screen: null,
       offering: false,
       stale: false,
@@ -288,14 +381,19 @@ export class SfuMedia {
     return publisher;
   }
 
-  /** A new connection toward the SFU that trickles its candidates and reports its state. */
+  /**
+   * A new connection toward the SFU that trickles its candidates and reports its state, to
+   * the watchdog too: it has a while to connect from now.
+   */
   private connect(role: SfuRole): RTCPeerConnection {
     const pc = this.factory(this.config);
     pc.onicecandidate = ({ candidate }) => this.trickle(role, candidate);
     pc.onconnectionstatechange = () => {
       globalThis.performance?.mark?.(`salon:sfu ${role} ${pc.connectionState}`);
+      this.watchdog.observe(role, pc.connectionState);
       this.changed();
     };
+    this.watchdog.watch(role, pc.connectionState);
     return pc;
   }
 
@@ -396,9 +494,12 @@ export class SfuMedia {
     }
     if (publisher !== this.publisher) return;
     this.note("answer applied");
+    this.watchdog.watch("publisher", pc.connectionState); // a while to connect from now
     this.cancelRetry(publisher);
+    const retried = publisher.refusals > 0;
     publisher.refusals = 0;
     publisher.offering = false;
+    if (retried) this.notify(); // no longer "retrying"
     if (publisher.stale) this.negotiate(publisher);
   }
 
@@ -412,6 +513,7 @@ export class SfuMedia {
       publisher.retry = null;
       if (publisher === this.publisher) void this.offer(publisher);
     }, delay);
+    this.notify(); // "retrying" until an answer applies
   }
 
   private cancelRetry(publisher: Publisher): void {
@@ -440,10 +542,11 @@ export class SfuMedia {
       description: { type: "answer", sdp: local.sdp },
       ref: REFS.subscribe,
     });
+    this.watchdog.watch("subscriber", pc.connectionState); // a while to connect from now
   }
 
   private openSubscriber(): Subscriber {
-    const subscriber: Subscriber = { pc: this.connect("subscriber"), streams: new Map() };
+    const subscriber: Subscriber = { pc: this.connect("subscriber"), since: Date.now(), streams: new Map() };
     this.subscriber = subscriber;
     return subscriber;
   }
@@ -451,6 +554,10 @@ export class SfuMedia {
   /** Close both connections; what the server sent for them is dropped. */
   private stop(): void {
     this.generation += 1;
+    this.layers.stop();
+    this.restarted = false;
+    if (this.slowCheck !== null) clearTimeout(this.slowCheck);
+    this.slowCheck = null;
     const publisher = this.publisher;
     if (publisher !== null) this.cancelRetry(publisher);
     for (const pc of this.connections()) {
@@ -474,7 +581,36 @@ export class SfuMedia {
 
   private changed(): void {
     this.snapshot = this.remoteOf(this.subscriber);
+    this.notify();
+  }
+
+  /**
+   * Tell listeners that something changed, the path's state included; and wake them up again
+   * when a connection setting up turns `slow`, which no event of its own says.
+   */
+  private notify(): void {
+    const path = this.path();
+    if (settled(path)) {
+      this.restarted = false; // restored
+      this.watchdog.settled();
+    }
+    if (this.slowCheck !== null) clearTimeout(this.slowCheck);
+    const due = nextSlowMs(path, Date.now());
+    this.slowCheck = due === null ? null : setTimeout(() => this.notify(), due);
     this.events.emit("change", undefined);
+  }
+
+  /** What the path's state is decided from (sfuState.ts). */
+  private path(): SfuPath {
+    const { publisher, subscriber } = this;
+    return {
+      publisher: publisher && { state: publisher.pc.connectionState, since: publisher.since },
+      subscriber: subscriber && { state: subscriber.pc.connectionState, since: subscriber.since },
+      offerDue: subscriber === null && this.others,
+      retrying: (publisher?.refusals ?? 0) > 0,
+      restarted: this.restarted,
+      reconnecting: this.watchdog.reconnecting,
+    };
   }
 
   /** One RemotePeer per member the latest offer lists, with its camera and screen tracks. */
@@ -512,6 +648,20 @@ export class SfuMedia {
     const stream = before?.trackIds === trackIds ? before.stream : this.streamFactory(tracks);
     held.set(key, { trackIds, stream });
     return stream;
+  }
+}
+
+/**
+ * The camera's transceiver, sending CAMERA_LAYERS. A browser that cannot (addTransceiver
+ * throws) sends one encoding, which the SFU forwards whatever layer is asked for.
+ */
+function addCamera(pc: RTCPeerConnection): RTCRtpTransceiver {
+  try {
+    const sendEncodings = CAMERA_LAYERS.map((encoding) => ({ ...encoding }));
+    return pc.addTransceiver("video", { direction: "sendonly", sendEncodings });
+  } catch (error) {
+    logError(error);
+    return pc.addTransceiver("video", { direction: "sendonly" });
   }
 }
 

@@ -188,9 +188,10 @@ function candidateTypes(
 }
 
 /**
- * One flow from its RTP stream entries (usually one; a renegotiation can leave an old one).
- * Counters add up; size, frame rate and codec come from the stream with the highest frame
- * rate, which is the one still flowing.
+ * One flow from its RTP stream entries (usually one; a renegotiation can leave an old one,
+ * and a simulcast camera sends one per layer). Counters add up; size, frame rate and codec
+ * come from the stream with the highest frame rate, which is the one still flowing, and of
+ * equals from the largest picture (a simulcast camera's top layer).
  */
 function flowOf(
   entries: Stat[],
@@ -199,7 +200,10 @@ function flowOf(
 ): VideoFlow | null {
   if (entries.length === 0) return null;
   const fps = (s: Stat) => numberOr(s.framesPerSecond, -1);
-  const main = entries.reduce((best, s) => (fps(s) > fps(best) ? s : best));
+  const pixels = (s: Stat) => numberOr(s.frameWidth, 0) * numberOr(s.frameHeight, 0);
+  const better = (s: Stat, best: Stat) =>
+    fps(s) > fps(best) || (fps(s) === fps(best) && pixels(s) > pixels(best));
+  const main = entries.reduce((best, s) => (better(s, best) ? s : best));
   return {
     frameWidth: numberOr(main.frameWidth, null),
     frameHeight: numberOr(main.frameHeight, null),

@@ -60,9 +60,14 @@ let ufragCounter = 0;
 const newUfrag = () => `u${++ufragCounter}`;
 
 class FakeSender {
-  /** One encoding, as after negotiation (webrtc-pc 5.2 `getParameters`). */
-  encodings: RTCRtpEncodingParameters[] = [{ active: true }];
-  constructor(public track: unknown) {}
+  /** One encoding, as after negotiation (webrtc-pc 5.2 `getParameters`), unless given more. */
+  encodings: RTCRtpEncodingParameters[];
+  constructor(
+    public track: unknown,
+    sendEncodings?: RTCRtpEncodingParameters[],
+  ) {
+    this.encodings = sendEncodings?.map((e) => ({ active: true, ...e })) ?? [{ active: true }];
+  }
   async replaceTrack(track: unknown): Promise<void> {
     this.track = track;
   }
@@ -159,6 +164,8 @@ export class FakePeerConnection {
   ontrack: ((e: unknown) => void) | null = null;
   onconnectionstatechange: (() => void) | null = null;
   oniceconnectionstatechange: (() => void) | null = null;
+  /** When true, addTransceiver throws for `sendEncodings` (a browser without simulcast). */
+  refuseSendEncodings = false;
   /** When set and true for a description, setRemoteDescription throws (it "did not apply"). */
   refuseRemote: ((description: RTCSessionDescriptionInit) => boolean) | null = null;
   /** Every configuration given to setConfiguration, oldest first. */
@@ -246,12 +253,18 @@ export class FakePeerConnection {
     return sender;
   }
 
-  /** webrtc-pc addTransceiver(): for a kind, or for a track it then sends. */
-  addTransceiver(trackOrKind: { kind: string } | string, init: { direction: string }): FakeTransceiver {
+  /** webrtc-pc addTransceiver(): for a kind, or for a track it then sends, with its encodings. */
+  addTransceiver(
+    trackOrKind: { kind: string } | string,
+    init: { direction: string; sendEncodings?: RTCRtpEncodingParameters[] },
+  ): FakeTransceiver {
+    if (init.sendEncodings !== undefined && this.refuseSendEncodings) {
+      throw new DOMException("sendEncodings are not supported", "OperationError");
+    }
     const track = typeof trackOrKind === "string" ? null : trackOrKind;
     const kind = track === null ? String(trackOrKind) : track.kind;
     const transceiver = new FakeTransceiver(
-      new FakeSender(track),
+      new FakeSender(track, init.sendEncodings),
       init.direction,
       () => this.needNegotiation(),
       kind,

@@ -3,13 +3,17 @@ import type { Participant } from "../../room/session";
 import { connecting } from "../stuck";
 import { Tile, type Placement } from "./Tile";
 
-/** A remote member's camera tile; `speaking` comes from the audio this side receives. */
+/**
+ * A remote member's camera tile; `speaking` comes from the audio this side receives, or on the
+ * SFU from what the SFU hears.
+ */
 export function RemoteTile({
   member,
   stuck = false,
   speaking,
   sinkId,
   indicator,
+  onVideoWidth,
   ...placement
 }: Placement & {
   member: Participant;
@@ -18,6 +22,8 @@ export function RemoteTile({
   speaking: boolean;
   sinkId: string;
   indicator?: ReactNode;
+  /** How wide the tile shows their camera (CSS px), as it changes; null when it goes. */
+  onVideoWidth?: (width: number | null) => void;
 }) {
   return (
     <Tile
@@ -34,6 +40,7 @@ export function RemoteTile({
       statusProblem={member.recovery === "failed" || (stuck && connecting(member))}
       sinkId={sinkId}
       indicator={indicator}
+      onVideoWidth={onVideoWidth}
       {...placement}
     />
   );

@@ -22,7 +22,7 @@ import { MediaNotice } from "./MediaNotice";
 import { People } from "./People";
 import { QualityIndicator } from "./QualityIndicator";
 import { ReactionOverlay } from "./Reactions";
-import { ReconnectingBanner } from "./ReconnectingBanner";
+import { MediaServerBanner, ReconnectingBanner } from "./ReconnectingBanner";
 import { RecordingsPanel } from "./RecordingsPanel";
 import { RoomHeader } from "./RoomHeader";
 import { RoomNotes } from "./RoomNotes";
@@ -92,8 +92,13 @@ export function RoomView({
   const panel = opened === "recordings" && !canRecord ? null : opened;
   const unread = useUnread(snap.chat, panel === "chat", snap.selfId);
   const level = useCallback((id: string) => session.audioLevel(id), [session]);
+  const talking = useCallback(() => session.talking, [session]);
   const listened = useMemo(() => snap.members.map((m) => ({ id: m.id, mic: m.media.mic })), [snap.members]);
-  const speakers = useSpeakers(level, listened, snap.selfId, local.micOn ? local.audio : null);
+  const speakers = useSpeakers(level, talking, listened, snap.selfId, local.micOn ? local.audio : null);
+  const videoShown = useCallback(
+    (id: string, width: number | null) => session.showVideo(id, width),
+    [session],
+  );
   const self = {
     mic: local.micOn && local.audio !== null,
     camera: local.cameraOn && local.video !== null,
@@ -172,6 +177,7 @@ export function RoomView({
         headingRef={heading}
       />
       {snap.reconnecting && !snap.lost && <ReconnectingBanner />}
+      {!snap.lost && <MediaServerBanner state={snap.sfu} />}
       {snap.lost && snap.lostReason === "signed_out" && (
         <SignedOutNotice
           consequence={`You are no longer in the ${snap.isPrivate ? "call" : "meeting"}.`}
@@ -251,6 +257,7 @@ export function RoomView({
             indicator={(id) => <QualityIndicator quality={quality.get(id)} />}
             overlay={<ReactionOverlay reactions={snap.reactions} labels={labels} selfId={snap.selfId} />}
             stuck={stuck.ids}
+            onVideoShown={videoShown}
           />
           <div className="room-toasts">
             {notice && (

@@ -41,6 +41,11 @@ export interface StageProps {
   overlay?: ReactNode;
   /** Members whose media connection did not come up in time (ui/stuck.ts). */
   stuck?: ReadonlySet<string>;
+  /**
+   * How wide a member's camera tile shows their video (CSS px; 0: not shown), as it changes;
+   * null when the tile goes. On the SFU, it decides which simulcast layer to receive.
+   */
+  onVideoShown?: (memberId: string, width: number | null) => void;
 }
 
 /** The stage's inner size, measured (ResizeObserver) so tiles can be laid out in pixels. */
@@ -78,7 +83,17 @@ function useShareOrder(sharing: readonly string[]): readonly string[] {
  * cameras in a strip (chooseLayout). Tiles keep one place in the DOM whatever the layout —
  * only their rectangles change — so videos and a fullscreen tile survive a layout change.
  */
-export function Stage({ self, members, speakers, choice, sinkId, indicator, overlay, stuck }: StageProps) {
+export function Stage({
+  self,
+  members,
+  speakers,
+  choice,
+  sinkId,
+  indicator,
+  overlay,
+  stuck,
+  onVideoShown,
+}: StageProps) {
   const [ref, size] = useSize();
   const [pinned, setPinned] = useState<TileId | null>(null);
   const [selfHidden, setSelfHidden] = useState(false);
@@ -158,6 +173,7 @@ export function Stage({ self, members, speakers, choice, sinkId, indicator, over
           speaking={speakers.speaking.has(m.id)}
           sinkId={sinkId}
           indicator={indicator?.(m.id)}
+          onVideoWidth={onVideoShown && ((width) => onVideoShown(m.id, width))}
           {...at(cameraTile(m.id))}
         />
       ))}

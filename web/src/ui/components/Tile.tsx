@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState, type CSSProperties, type ReactNode, type RefObject } from "react";
 import type { Media } from "../../protocol";
 import type { Rect, TilePlace } from "../../room/layout";
+import { useShownWidth } from "../hooks/videoWidth";
 import { Avatar } from "./Avatar";
 import { ordinal } from "../words";
 import { Icon } from "./Icon";
@@ -41,6 +42,11 @@ export interface TileProps extends Placement {
   indicator?: ReactNode;
   /** Own tile only: hide the self view into a small chip. */
   onMinimise?: () => void;
+  /**
+   * Told how wide the tile shows the camera's picture (CSS px; 0: not shown) whenever that
+   * changes, and null when the tile goes: a room on the SFU receives the layer that needs.
+   */
+  onVideoWidth?: (width: number | null) => void;
 }
 
 const placed = (rect: Rect | undefined): CSSProperties | undefined =>
@@ -150,6 +156,7 @@ export function Tile({
   sinkId,
   indicator,
   onMinimise,
+  onVideoWidth,
   place = "grid",
   rect,
   pinned = false,
@@ -157,6 +164,7 @@ export function Tile({
 }: TileProps) {
   const ref = useRef<HTMLElement>(null);
   const [full, toggleFull] = useFullscreen(ref);
+  useShownWidth(ref, onVideoWidth);
   const who = self ? `${label} (you)` : label;
   const roles = `${signedIn ? ", signed in" : ""}${host ? ", host" : ""}${hand !== null ? `, hand raised (${ordinal(hand)})` : ""}`;
   const heard = speaking && media.mic;

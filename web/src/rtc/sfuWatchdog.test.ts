@@ -1,0 +1,198 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { SfuWatchdog, WATCHDOG_POLICY } from "./sfuWatchdog";
+
+/** A watchdog whose asks are noted with the fake time they went at. */
+function watchdog() {
+  const asked: number[] = [];
+  const changes = vi.fn();
+  const trail: string[] = [];
+  const dog = new SfuWatchdog({
+    ask: () => asked.push(Date.now()),
+    changed: changes,
+    note: (step) => trail.push(step),
+  });
+  return { dog, asked, changes, trail };
+}
+
+/** The time between consecutive asks. */
+const gaps = (asked: number[]) => asked.slice(1).map((at, i) => at - asked[i]!);
+
+/** The connections the server's answer makes: a new publisher, setting up. */
+function answer(dog: SfuWatchdog): void {
+  dog.begin();
+  dog.watch("publisher", "new");
+}
+
+beforeEach(() => {
+  vi.useFakeTimers();
+  vi.setSystemTime(0);
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe("SfuWatchdog", () => {
+  it("asks once when a connection has not connected 10 s after it was made or last described", async () => {
+    const { dog, asked, changes, trail } = watchdog();
+    expect(WATCHDOG_POLICY).toEqual({
+      connectMs: 10_000,
+      disconnectedMs: 5_000,
+      firstWaitMs: 10_000,
+      maxWaitMs: 60_000,
+    });
+    dog.begin();
+    dog.watch("publisher", "new");
+    await vi.advanceTimersByTimeAsync(6_000);
+    dog.watch("subscriber", "new"); // made by the SFU's offer
+    dog.observe("publisher", "connected");
+    await vi.advanceTimersByTimeAsync(2_000);
+    dog.watch("subscriber", "new"); // its answer applied: 10 s from now
+    await vi.advanceTimersByTimeAsync(9_999);
+    expect(asked).toEqual([]);
+    expect(dog.reconnecting).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(asked).toEqual([18_000]);
+    expect(dog.reconnecting).toBe(true);
+    expect(changes).toHaveBeenCalledOnce();
+    expect(trail).toEqual(["restart asked (subscriber new after 10000 ms); the next after 10000 ms"]);
+    dog.observe("publisher", "failed"); // already asked: not again before the wait is over
+    expect(asked).toHaveLength(1);
+  });
+
+  it("does not count a connection that connected in time, nor one never made", async () => {
+    const { dog, asked } = watchdog();
+    dog.begin();
+    dog.watch("publisher", "new");
+    await vi.advanceTimersByTimeAsync(3_000);
+    dog.observe("publisher", "connecting");
+    dog.observe("publisher", "connected");
+    dog.watch("publisher", "connected"); // a later answer while connected: nothing to time
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(asked).toEqual([]);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("asks at once when a connection fails", () => {
+    const { dog, asked, trail } = watchdog();
+    dog.begin();
+    dog.watch("publisher", "new");
+    dog.observe("publisher", "connected");
+    dog.observe("publisher", "failed");
+    expect(asked).toHaveLength(1);
+    expect(trail[0]).toMatch(/^restart asked \(publisher failed\)/);
+  });
+
+  it("asks when a connection stays disconnected 5 s, not when it comes back sooner", async () => {
+    const { dog, asked } = watchdog();
+    dog.begin();
+    dog.watch("publisher", "connected");
+    dog.observe("publisher", "disconnected");
+    await vi.advanceTimersByTimeAsync(4_000);
+    dog.observe("publisher", "connected");
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(asked).toEqual([]);
+    dog.observe("publisher", "disconnected");
+    await vi.advanceTimersByTimeAsync(4_999);
+    expect(asked).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(asked).toHaveLength(1);
+  });
+
+  it("asks again while nothing answers: after 10 s, 20 s, 40 s, then every 60 s", async () => {
+    const { dog, asked } = watchdog();
+    dog.begin();
+    dog.watch("publisher", "failed");
+    await vi.advanceTimersByTimeAsync(300_000);
+    expect(gaps(asked)).toEqual([10_000, 20_000, 40_000, 60_000, 60_000, 60_000]);
+  });
+
+  it("waits as long when each answer's connections do not connect either", async () => {
+    const { dog, asked } = watchdog();
+    dog.begin();
+    dog.watch("publisher", "failed");
+    let answered = 0;
+    for (let second = 0; second < 200; second++) {
+      if (asked.length > answered) answer(dog); // at once: the wait, not the answer, sets the pace
+      answered = asked.length;
+      await vi.advanceTimersByTimeAsync(1_000);
+    }
+    expect(gaps(asked)).toEqual([10_000, 20_000, 40_000, 60_000, 60_000]);
+    expect(dog.reconnecting).toBe(true);
+  });
+
+  it("starts the waits again once the connections carry media", async () => {
+    const { dog, asked, trail } = watchdog();
+    dog.begin();
+    dog.watch("publisher", "failed");
+    await vi.advanceTimersByTimeAsync(10_000); // asked twice: the next wait is 20 s
+    answer(dog);
+    dog.observe("publisher", "connected");
+    expect(dog.reconnecting).toBe(true); // until the room says every connection carries media
+    dog.settled();
+    expect(dog.reconnecting).toBe(false);
+    expect(trail.at(-1)).toBe("connected: the restart waits start over");
+    expect(vi.getTimerCount()).toBe(0);
+    dog.observe("publisher", "failed");
+    expect(asked).toEqual([0, 10_000, 10_000]); // at once
+    answer(dog);
+    await vi.advanceTimersByTimeAsync(20_000);
+    expect(gaps(asked)).toEqual([10_000, 0, 10_000]); // 10 s after, not 40 s
+  });
+
+  it("asks again after a refusal that may pass, and stops at not_sfu_room", async () => {
+    const { dog, asked, changes, trail } = watchdog();
+    dog.begin();
+    dog.watch("publisher", "failed");
+    dog.refused("rate_limited");
+    expect(dog.reconnecting).toBe(true);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(asked).toEqual([0, 10_000]);
+    expect(trail[2]).toMatch(/^restart asked \(refused: rate_limited\)/);
+    dog.refused("sfu_unavailable");
+    await vi.advanceTimersByTimeAsync(20_000);
+    expect(asked).toEqual([0, 10_000, 30_000]);
+    changes.mockClear();
+    dog.refused("not_sfu_room");
+    expect(dog.reconnecting).toBe(false);
+    expect(changes).toHaveBeenCalledOnce();
+    dog.observe("publisher", "failed");
+    await vi.advanceTimersByTimeAsync(300_000);
+    expect(asked).toHaveLength(3);
+    expect(trail.at(-1)).toBe("restart refused (not_sfu_room): no more");
+    answer(dog); // the room's media starts again: so may asking
+    dog.observe("publisher", "failed");
+    expect(asked).toHaveLength(4);
+  });
+
+  it("is answered by new connections, and asks nothing more once they connect", async () => {
+    const { dog, asked } = watchdog();
+    dog.begin();
+    dog.watch("publisher", "new");
+    dog.watch("subscriber", "connected");
+    dog.observe("subscriber", "failed");
+    answer(dog); // room_media: the old connections are gone, and their timers with them
+    await vi.advanceTimersByTimeAsync(4_000);
+    dog.observe("publisher", "connected");
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(asked).toHaveLength(1);
+    expect(dog.reconnecting).toBe(true); // not settled: the SFU's offer for the others is due
+  });
+
+  it("asks nothing once media ends", async () => {
+    const { dog, asked } = watchdog();
+    dog.begin();
+    dog.watch("publisher", "new");
+    dog.watch("subscriber", "disconnected");
+    dog.end();
+    await vi.advanceTimersByTimeAsync(120_000);
+    dog.observe("publisher", "failed"); // a late event of a closed connection
+    expect(asked).toEqual([]);
+    dog.begin();
+    dog.watch("publisher", "failed");
+    dog.end();
+    expect(dog.reconnecting).toBe(false);
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(asked).toHaveLength(1);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
