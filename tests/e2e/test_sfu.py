@@ -5,7 +5,8 @@ to 2: alice and bob meet in a mesh, carol's join moves the room to Janus, and th
 decode each other's video and hear each other through Janus (``getStats()`` numbers that
 rise), each page sending its camera once: one outbound video stream (in simulcast layers),
 not one per peer. When carol's window shrinks, her tile of alice does, and she receives a
-smaller layer of alice's video; when it grows again, the full one.
+smaller layer of alice's video; when it grows again, the full one. A screen share alice
+starts then reaches the others, and its tile goes when she stops.
 
 Then Janus is killed mid-call and started again: every page says so, and media comes back by
 itself.
@@ -110,6 +111,16 @@ def test_a_third_person_moves_the_room_to_janus_and_everyone_sees_everyone(
     poll(carol, lambda: (_width_from(carol, "alice") or 640) < 640, "a smaller layer", 20)
     carol.set_viewport_size(LARGE)
     poll(carol, lambda: _width_from(carol, "alice") == 640, "the high layer again", 20)
+    # A screen share started on the SFU reaches everyone (a new stream of alice's), and ends.
+    alice = pages["alice"]
+    alice.get_by_role("button", name="Share screen").click()
+    for name in ("bob", "carol"):
+        pages[name].locator('[data-testid="screen-tile"][data-member="alice"]').wait_for()
+        wait_for_media(pages[name], ["alice"], field="screenFramesDecoded", audio=False)
+    alice.get_by_role("button", name="Stop sharing screen").click()
+    for name in ("bob", "carol"):
+        tile = pages[name].locator('[data-testid="screen-tile"][data-member="alice"]')
+        tile.wait_for(state="detached")
 
 
 def _width_from(page: Any, name: str) -> int | None:
