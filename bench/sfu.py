@@ -203,13 +203,17 @@ def measure_room(
         connected = everyone_decodes(people)
         time.sleep(3)  # past the encoders' ramp-up
         procs = [p.processes() for p in people]
+        sent0 = [(p.stats()["sent"], time.monotonic()) for p in people]
+        cpu_started = time.monotonic()
         cpu0 = [cpu_seconds(ps) for ps in procs]
-        sent0 = [p.stats()["sent"] for p in people]
-        started = time.monotonic()
         time.sleep(seconds)
-        elapsed = time.monotonic() - started
-        cpu = [(cpu_seconds(ps) - c) / elapsed for ps, c in zip(procs, cpu0, strict=True)]
-        sent = [(p.stats()["sent"] - s) * 8 / elapsed for p, s in zip(people, sent0, strict=True)]
+        cpu1 = [cpu_seconds(ps) for ps in procs]
+        cpu_elapsed = time.monotonic() - cpu_started
+        cpu = [(c1 - c0) / cpu_elapsed for c0, c1 in zip(cpu0, cpu1, strict=True)]
+        sent = []
+        for person, (before, at) in zip(people, sent0, strict=True):
+            now = person.stats()["sent"]
+            sent.append((now - before) * 8 / (time.monotonic() - at))
         return {"connected_s": connected, "cpu": cpu, "bps": sent}
     finally:
         for person in people:
@@ -275,6 +279,21 @@ def largest_room(
     return results
 
 
+def report(rows: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
+    print(f"\n{args.people} people, {args.seconds:.0f} s, per browser (mean, max):")
+    print(f"{'':6} {'all connected':>14} {'CPU s/s':>16} {'outbound kbit/s':>20}")
+    for mode, row in rows.items():
+        cpu, bps = row["cpu"], [b / 1000 for b in row["bps"]]
+        print(
+            f"{mode:6} {row['connected_s']:12.1f} s "
+            f"{statistics.mean(cpu):7.2f} {max(cpu):7.2f} "
+            f"{statistics.mean(bps):9.0f} {max(bps):9.0f}"
+        )
+    for mode, row in rows.items():
+        print(f"{mode}: all {args.people} browsers together {sum(row['cpu']):.2f} CPU s/s")
+    print(json.dumps(rows))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--people", type=int, default=6)
@@ -283,6 +302,7 @@ def main() -> None:
     parser.add_argument("--min-fps", type=float, default=15.0)
     parser.add_argument("--skip-mesh", action="store_true")
     parser.add_argument("--skip-largest", action="store_true")
+    parser.add_argument("--skip-people", action="store_true", help="only the largest room")
     args = parser.parse_args()
     version = subprocess.run(
         [str(CHROMIUM), "--version"], capture_output=True, text=True, check=False
@@ -292,21 +312,14 @@ def main() -> None:
         scratch = Path(tmp)
         rows: dict[str, dict[str, Any]] = {}
         with janus((scratch / "janus").resolve()) as running:
-            if not args.skip_mesh:
+            if not (args.skip_mesh or args.skip_people):
                 with salon(scratch / "mesh", {}) as url:
                     rows["mesh"] = measure_room(playwright, url, args.people, args.seconds, scratch)
-            with salon(scratch / "sfu", sfu_env(running, 1)) as url:
-                rows["sfu"] = measure_room(playwright, url, args.people, args.seconds, scratch)
-            print(f"\n{args.people} people, {args.seconds:.0f} s, per browser (mean, max):")
-            print(f"{'':6} {'all connected':>14} {'CPU s/s':>16} {'outbound kbit/s':>20}")
-            for mode, row in rows.items():
-                cpu, bps = row["cpu"], [b / 1000 for b in row["bps"]]
-                print(
-                    f"{mode:6} {row['connected_s']:12.1f} s "
-                    f"{statistics.mean(cpu):7.2f} {max(cpu):7.2f} "
-                    f"{statistics.mean(bps):9.0f} {max(bps):9.0f}"
-                )
-            print(json.dumps(rows))
+            if not args.skip_people:
+                with salon(scratch / "sfu", sfu_env(running, 1)) as url:
+                    rows["sfu"] = measure_room(playwright, url, args.people, args.seconds, scratch)
+            if rows:
+                report(rows, args)
             if not args.skip_largest:
                 print("\nThe largest SFU room: one Chromium watching, Python publishers:")
                 with salon(scratch / "largest", sfu_env(running, 1)) as url:
