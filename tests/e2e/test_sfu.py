@@ -8,13 +8,19 @@ not one per peer. When carol's window shrinks, her tile of alice does, and she r
 smaller layer of alice's video; when it grows again, the full one. A screen share alice
 starts then reaches the others, and its tile goes when she stops.
 
+Three browsers and three Python publishers (aiortc, through Salon's signaling) in one room:
+each browser decodes all five others, and sends one video stream.
+
 Then Janus is killed mid-call and started again: every page says so, and media comes back by
 itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import ssl
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -32,6 +38,7 @@ from tests.e2e.conftest import (
 from tests.e2e.faults import PC_TRACKER
 from tests.e2e.watch import poll
 from tests.turn.conftest import running_janus
+from tests.turn.sfu_member import SfuMember
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -128,6 +135,67 @@ def _width_from(page: Any, name: str) -> int | None:
     camera = stats(page).get(name, {}).get("cameraIn") or {}
     width = camera.get("frameWidth")
     return int(width) if width else None
+
+
+@pytest.fixture
+def python_members() -> Iterator[Callable[[str, str, str], SfuMember]]:
+    """``join(ws_url, name)``: a Python publisher (aiortc, tests/turn/sfu_member.py) in the
+    room ``ROOM`` of that server, publishing a generated video and a tone, on an event loop
+    of its own (Playwright's sync API holds this thread); closed after the test."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    made: list[SfuMember] = []
+    insecure = ssl.create_default_context()
+    insecure.check_hostname = False
+    insecure.verify_mode = ssl.CERT_NONE  # the test server's self-signed certificate
+
+    def run(work: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(work, loop).result(60)
+
+    async def join(ws_url: str, room: str, name: str) -> SfuMember:
+        member = await SfuMember.greeted(ws_url, name, ssl=insecure)
+        made.append(member)
+        await member.join(room)
+        await member.publish(tone=True)
+        return member
+
+    yield lambda url, room, name: run(join(url.replace("https", "wss", 1) + "/ws", room, name))
+    for member in made:
+        run(member.close())
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+
+
+def test_three_browsers_and_three_python_publishers_each_decode_all_five_others(
+    person: Person, sfu_server: str, python_members: Callable[[str, str, str], SfuMember]
+) -> None:
+    browsers = ["gus", "hal", "ivy"]
+    pythons = ["py1", "py2", "py3"]
+    pages = {}
+    for name in browsers:
+        pages[name] = person(base_url=sfu_server)
+        pages[name].context.add_init_script(PC_TRACKER)
+    room = new_room(pages["gus"])
+    for name, page in pages.items():
+        join_room(page, room, name)
+    members = [python_members(sfu_server, room, name) for name in pythons]
+    everyone = browsers + pythons
+    for name, page in pages.items():
+        assert _media_route(page) == "sfu"
+        wait_for_media(page, [n for n in everyone if n != name], timeout=60)
+        sent = page.evaluate(OUTBOUND_VIDEO)
+        assert sent["streams"] == 1, f"{name} sends {sent}, not one video stream to the SFU"
+    for member in members:  # and each Python publisher decodes all five others too
+        video_from = {s["member"] for s in member.streams.values() if s["kind"] == "video"}
+        assert len(video_from) == 5
+        assert member.id not in video_from
+        poll(
+            pages["gus"],
+            lambda m=member: sum(1 for n in m.frames.values() if n > 0) == 5,
+            f"{member.name} decodes all five others",
+            30,
+        )
 
 
 def test_janus_killed_and_started_again_mid_call_the_room_says_so_and_media_returns(

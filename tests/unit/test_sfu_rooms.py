@@ -17,6 +17,7 @@ from salon.protocol.messages import (
     Error,
     IceCandidate,
     Joined,
+    MediaState,
     MemberJoined,
     RoomMedia,
     SfuAnswer,
@@ -320,3 +321,40 @@ async def test_resuming_after_lost_messages_asks_for_the_unanswered_offer_again(
     await _joined(lone, room="mesh")
     sfu_world.hub.sfu_resumed(lone)  # a mesh room: nothing to ask
     assert router.resumes == [members[0].id]
+
+
+async def test_no_restart_while_the_sfu_does_not_answer_and_no_budget_spent(
+    sfu_world: World, router: RecordingRouter
+) -> None:
+    members = [await _member(sfu_world, n) for n in ("alice", "bob", "carol")]
+    for member in members:
+        await _joined(member)
+    alice = members[0]
+    alice.take()
+    router.available = False
+    for _ in range(5):
+        await alice.send(type="sfu_restart", ref="down")
+        assert alice.take_error().code == "sfu_unavailable"
+    router.available = True
+    for _ in range(3):  # the whole budget is still there
+        await alice.send(type="sfu_restart")
+        assert alice.take() == [RoomMedia(room="big", sfu=True)]
+
+
+async def test_a_member_seated_again_on_the_sfu_is_told_to_start_over(
+    sfu_world: World, router: RecordingRouter
+) -> None:
+    """A place rebuilt from its token (the server restarted) into a room on the SFU gets a new
+    place there: its old connections are dead, so it hears ``room_media`` after ``joined``."""
+    members = [await _member(sfu_world, n) for n in ("alice", "bob", "carol")]
+    for member in members:
+        await _joined(member)
+    room = sfu_world.hub.rooms["big"]
+    carol = members[2]
+    del room.seats[carol.id]  # as if carol's place were rebuilt by a restarted server
+    del sfu_world.hub._where[carol.id]
+    carol.take()
+    sfu_world.hub._seat(carol.session._member, room, MediaState(), returning=True)
+    kinds = [type(m) for m in carol.take()]
+    assert kinds.index(Joined) < kinds.index(RoomMedia)
+    assert router.entered[-1][1] == carol.id

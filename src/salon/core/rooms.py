@@ -440,6 +440,8 @@ class Rooms(ChatRooms):
         if host and len(room) > 1:
             room.broadcast(Outgoing(room.state()), exclude=member.id)
         if room.sfu and self.sfu is not None:
+            if returning:  # a place rebuilt from its token: its old connections are dead
+                send(member, RoomMedia(room=room.id, sfu=True))
             self.sfu.enter(room.id, room.meeting, member)
 
     # ------------------------------------------------------------------ the SFU
@@ -497,6 +499,8 @@ class Rooms(ChatRooms):
         ``not_sfu_room``, ``rate_limited`` (``SFU_RESTART_BURST`` at once, then
         ``SFU_RESTARTS_PER_MINUTE``)."""
         room, router = self._sfu_room(member)
+        if not router.available:  # a new place would fail the same way: spend nothing
+            raise fail(ErrorCode.SFU_UNAVAILABLE, "the SFU does not answer: try again later")
         wait = self.sfu_restarts.take(member.id, self.clock.monotonic())
         if wait > 0:
             raise fail(
@@ -507,8 +511,8 @@ class Rooms(ChatRooms):
         router.enter(room.id, room.meeting, member)
 
     def sfu_resumed(self, member: Member) -> None:
-        """``member`` resumed after messages may have been lost: the SFU's offer it has not
-        answered is sent again."""
+        """``member`` resumed: the SFU's offer it has not answered is sent again (it, or the
+        answer, may have been lost with the old connection)."""
         room = self._where.get(member.id)
         if room is not None and room.sfu and self.sfu is not None:
             self.sfu.resumed(member)

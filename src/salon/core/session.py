@@ -307,8 +307,7 @@ class Session:
             # Frames written into the connection that died may never have arrived: a snapshot
             # of the room, after what was kept, lets the client reconcile whatever it lost.
             hub.snapshot(place)
-            if missed:
-                hub.sfu_resumed(place)
+            hub.sfu_resumed(place)
             return
         if await hub.ended_anywhere(claims.member):
             raise fail(ErrorCode.RESUME_FAILED, "that place has ended: say hello again")

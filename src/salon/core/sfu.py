@@ -74,8 +74,8 @@ class MediaRouter(Protocol):
         ...
 
     def resumed(self, member: Member) -> None:
-        """``member`` resumed after messages may have been lost: send again the offer it has
-        not answered, if any."""
+        """``member`` resumed (messages may have been lost): send again the offer it has not
+        answered, if any."""
         ...
 
     async def quality(self, member: Member, publisher: str, level: SfuQualityLevel) -> None:
