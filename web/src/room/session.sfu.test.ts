@@ -24,7 +24,7 @@ class FakeStream {
  * `beforeSession` runs once the client is connected, before the session is made.
  */
 async function inRoom(sfu: boolean, beforeSession: () => void = () => {}) {
-  const { farm, client } = await connectedClient();
+  const { farm, client, network } = await connectedClient();
   beforeSession();
   const made: FakePeerConnection[] = [];
   const factory = (config: RTCConfiguration) => {
@@ -36,7 +36,7 @@ async function inRoom(sfu: boolean, beforeSession: () => void = () => {}) {
   const room = new RoomSession(client, new LocalMedia(undefined), factory);
   room.join("r1");
   farm.last.receive(joined([member("m2", "bob")], sfu));
-  return { farm, room, made };
+  return { farm, room, made, network };
 }
 
 const joined = (members: MemberInfo[], sfu: boolean) => ({
@@ -56,6 +56,12 @@ const joined = (members: MemberInfo[], sfu: boolean) => ({
 
 const sentOf = (farm: SocketFarm, type: string) =>
   farm.sockets.flatMap((s) => s.sent).filter((m) => (m as { type: string }).type === type);
+
+/** The server's answer to this side's `sfu_publish`. */
+const ANSWER = { type: "sfu_answer", description: { type: "answer", sdp: "sfu answer" } };
+
+/** bob's media as he announces it: his microphone on. */
+const BOB_MIC_ON = { type: "media", from: "m2", mic: true, camera: false, screen: false };
 
 /** The SFU's offer for the subscriber: bob's audio and video. */
 const BOB_OFFER = {
@@ -226,6 +232,23 @@ describe("RoomSession: talking", () => {
     expect(room.talking).toEqual(new Set());
   });
 
+  it("drops who the SFU's offer lists no audio for, and everyone after a resume that missed messages", async () => {
+    const { farm, room } = await inRoom(true);
+    farm.last.receive({ type: "member_joined", room: "r1", member: member("m3", "cy") });
+    farm.last.receive(talking("m2", true));
+    farm.last.receive(talking("m3", true));
+    farm.last.receive(BOB_OFFER); // cy stopped publishing, talking: Janus never says she stopped
+    expect(room.talking).toEqual(new Set(["m2"]));
+    farm.last.receive(talking("m3", true));
+    farm.last.drop(1006);
+    resumeOn(farm, { room: "r1", missed: false }); // nothing missed: still talking
+    expect(room.talking).toEqual(new Set(["m2", "m3"]));
+    farm.last.drop(1006);
+    resumeOn(farm, { room: "r1", missed: true }); // a `talking: false` may have been lost
+    expect(room.talking).toEqual(new Set());
+    await settle();
+  });
+
   it("in a mesh room, the levels tell: talking is null and its messages change nothing", async () => {
     const { farm, room } = await inRoom(false);
     farm.last.receive(talking("m2", true));
@@ -251,7 +274,7 @@ describe("RoomSession: simulcast layers", () => {
     farm.last.receive({ type: "room_media", room: "r1", sfu: true });
     await vi.advanceTimersByTimeAsync(LAYER_DEBOUNCE_MS);
     expect(sentOf(farm, "sfu_quality")).toEqual([
-      { type: "sfu_quality", member: "m2", quality: "low", ref: "sfu-quality" },
+      { type: "sfu_quality", member: "m2", quality: "low", ref: "sfu-quality:m2" },
     ]);
     farm.last.receive({ type: "member_joined", room: "r1", member: member("m3", "cy") });
     room.showVideo("m3", 700); // high: what the SFU sends anyway
@@ -267,7 +290,7 @@ describe("RoomSession: simulcast layers", () => {
   it("does not tell the person about a refused layer request", async () => {
     vi.spyOn(console, "warn").mockImplementation(() => {});
     const { farm, room } = await inRoom(true);
-    farm.last.receive({ type: "error", code: "sfu_unavailable", message: "no", ref: "sfu-quality" });
+    farm.last.receive({ type: "error", code: "sfu_unavailable", message: "no", ref: "sfu-quality:m2" });
     expect(room.snapshot.problem).toBeNull();
   });
 });
@@ -281,6 +304,10 @@ describe("RoomSession: the path to the SFU", () => {
     vi.unstubAllGlobals();
     expect(room.snapshot.sfu).toBe("connecting");
     expect(hook.__salon?.sfuState()).toBe("connecting");
+    farm.last.receive(BOB_MIC_ON);
+    await settle();
+    farm.last.receive(ANSWER);
+    await settle();
     made[0]?.setIceState("connected");
     expect(room.snapshot.sfu).toBe("connecting"); // bob's media is due
     farm.last.receive(BOB_OFFER);
@@ -302,6 +329,35 @@ describe("RoomSession: the path to the SFU", () => {
     expect(room.snapshot.problem).toBeNull();
   });
 
+  it("expects the SFU's offer of the others' media once one of them sends some", async () => {
+    const { farm, room, made } = await inRoom(true);
+    await settle();
+    farm.last.receive(ANSWER);
+    await settle();
+    made[0]?.setIceState("connected");
+    expect(room.snapshot.sfu).toBe("connected"); // bob sends nothing: nothing to offer
+    farm.last.receive(BOB_MIC_ON);
+    expect(room.snapshot.sfu).toBe("connecting"); // his microphone is due
+    farm.last.receive(BOB_OFFER);
+    await settle();
+    made[1]?.setIceState("connected");
+    expect(room.snapshot.sfu).toBe("connected");
+  });
+
+  it("asks no new place while the socket is away, and at most one once it is back", async () => {
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    const { farm, room, network } = await inRoom(true, () => vi.useFakeTimers());
+    await vi.advanceTimersByTimeAsync(10);
+    farm.last.receive(ANSWER); // the publisher never connects
+    await vi.advanceTimersByTimeAsync(10);
+    farm.last.drop(1006);
+    await vi.advanceTimersByTimeAsync(75_000); // restarts were due after 10 s, 20 s and 40 s
+    network.online(); // the network is back: a new socket at once
+    resumeOn(farm, { room: "r1", missed: false });
+    expect(sentOf(farm, "sfu_restart")).toEqual([{ type: "sfu_restart", ref: "sfu-restart" }]);
+    expect(room.snapshot.sfu).toBe("reconnecting");
+  });
+
   it("is off in a mesh room, where no new place on the SFU is ever asked for", async () => {
     const { farm, room } = await inRoom(false);
     expect(room.snapshot.sfu).toBe("off");
@@ -313,7 +369,9 @@ describe("RoomSession: the path to the SFU", () => {
   it("asks for a new place on the SFU when it does not connect, quietly, until room_media answers", async () => {
     vi.spyOn(console, "warn").mockImplementation(() => {});
     const { farm, room, made } = await inRoom(true, () => vi.useFakeTimers());
-    await vi.advanceTimersByTimeAsync(10_000); // the publisher never connects
+    await vi.advanceTimersByTimeAsync(10);
+    farm.last.receive(ANSWER);
+    await vi.advanceTimersByTimeAsync(10_100); // the publisher never connects
     expect(sentOf(farm, "sfu_restart")).toEqual([{ type: "sfu_restart", ref: "sfu-restart" }]);
     expect(room.snapshot.sfu).toBe("reconnecting");
     const busy = { type: "error", code: "rate_limited", message: "too many", ref: "sfu-restart" };

@@ -27,6 +27,7 @@ import type {
   ServerOf,
   Welcome,
 } from "../protocol";
+import type { SfuStream } from "../protocol/generated";
 import { pageIceTransportPolicy, refreshDelayMs, toRtcIceServers, turnExpiryMs } from "../rtc/ice";
 import {
   Mesh,
@@ -231,7 +232,10 @@ export class RoomSession {
       // ICE restarts fetch fresh TURN credentials first (ice_refresh, docs/PROTOCOL.md §4.1).
       { freshIceServers: () => this.freshIceServers() },
     );
-    this.sfu = new SfuMedia((message) => client.send(message), config, factory);
+    // No restart is asked while the socket is away: it would wait in the queue (sfuWatchdog.ts).
+    this.sfu = new SfuMedia((message) => client.send(message), config, factory, {
+      signalingOpen: () => client.state === "open",
+    });
     this.current = {
       phase: "joining",
       room: null,
@@ -353,7 +357,7 @@ export class RoomSession {
   }
 
   /**
-   * A member's camera tile shows their video `width` CSS px wide (0: not shown; null: the
+   * A member's camera tile shows their video `width` device px wide (0: not shown; null: the
    * tile is gone). On the SFU, it decides which simulcast layer of it to receive.
    */
   showVideo(member: string, width: number | null): void {
@@ -477,7 +481,10 @@ export class RoomSession {
       c.on("room_media", (m) => this.onRoomMedia(m)),
       c.on("talking", (m) => this.onTalking(m)),
       c.on("sfu_answer", (m) => void this.sfu.receive(m)),
-      c.on("sfu_offer", (m) => void this.sfu.receive(m)),
+      c.on("sfu_offer", (m) => {
+        this.hushSilent(m.streams);
+        void this.sfu.receive(m);
+      }),
       c.on("ice_servers", (m) => this.setIceServers(m.ice_servers)),
       c.on("media", (m) => {
         const member = this.members.get(m.from);
@@ -572,8 +579,12 @@ export class RoomSession {
   private onResumed(welcome: Welcome): void {
     this.renewIce(welcome);
     this.update({ selfId: welcome.id, selfName: welcome.name, reconnecting: this.rejoining });
+    // After what was queued went out: a restart held back meanwhile may be asked now.
+    this.sfu.signalingResumed();
     const resumed = welcome.resumed ?? null;
     if (resumed === null) return;
+    // A `talking: false` may be among what was missed: nobody is known to talk any more.
+    if (resumed.missed) this.talkers.clear();
     const { phase, room } = this.current;
     // A direct call's room has no target: the server seated us in it, nothing to join again.
     const target = this.target;
@@ -596,6 +607,7 @@ export class RoomSession {
   /** A new place under the same name: the old one's room and peers are gone. */
   private onRenewed(welcome: Welcome): void {
     this.renewIce(welcome);
+    this.sfu.signalingRenewed();
     this.snapshotAfter = null;
     this.update({ selfId: welcome.id, selfName: welcome.name, reconnecting: false });
     // A new place has no knock either: knock again.
@@ -759,6 +771,16 @@ export class RoomSession {
     if (message.room !== this.current.room || !this.sfu.active || !this.members.has(member)) return;
     if (talking) this.talkers.add(member);
     else this.talkers.delete(member);
+  }
+
+  /**
+   * The SFU's offer lists everyone whose media it forwards: a member with no audio in it is
+   * not talking. Janus says nothing when a talking publisher goes away, so without this a
+   * highlight would stay on.
+   */
+  private hushSilent(streams: readonly SfuStream[]): void {
+    const heard = new Set(streams.filter((s) => s.kind === "audio").map((s) => s.member));
+    for (const member of this.talkers) if (!heard.has(member)) this.talkers.delete(member);
   }
 
   /** Close every media connection of the room, the mesh's and the SFU's. */
@@ -952,7 +974,7 @@ export class RoomSession {
     // On the SFU one connection receives everyone: a member who sends nothing has no stream
     // on it, and is as connected as this side's path to the SFU.
     const unseen: RTCPeerConnectionState = onSfu ? this.sfu.connection : "new";
-    this.sfu.setMembers([...this.members.keys()]);
+    this.sfu.setMembers([...this.members].map(([id, record]) => ({ id, media: record.media })));
     const { selfId, selfName } = this.current;
     const control = this.control;
     const seated = [

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { LAYER_DEBOUNCE_MS, LayerRequests, layerFor, shownWidth, type Layer } from "./layers";
+import { devicePixels, LAYER_DEBOUNCE_MS, LayerRequests, layerFor, shownWidth, type Layer } from "./layers";
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -9,8 +9,9 @@ afterEach(() => {
 });
 
 describe("layerFor", () => {
-  it("is high above 480 CSS px, else low (not shown: 0); never medium: two layers are sent", () => {
-    expect([1920, 481, 480, 201, 200, 120, 0].map(layerFor)).toEqual([
+  it("is high above 400 device px, else low (not shown: 0); never medium: two layers are sent", () => {
+    expect([1920, 481, 401, 400, 321, 320, 120, 0].map(layerFor)).toEqual([
+      "high",
       "high",
       "high",
       "low",
@@ -20,13 +21,21 @@ describe("layerFor", () => {
       "low",
     ]);
   });
+
+  it("counts device pixels: on a 2x display, a tile 321 CSS px wide needs the high layer", () => {
+    expect(devicePixels(321, 2)).toBe(642);
+    expect(layerFor(devicePixels(321, 2))).toBe("high");
+    expect(layerFor(devicePixels(321, 1))).toBe("low");
+    expect(layerFor(devicePixels(250, 1.75))).toBe("high"); // 438: the low layer's 320 would blur
+    expect(devicePixels(300, 0)).toBe(300); // no ratio known: CSS px
+  });
 });
 
 describe("shownWidth", () => {
   it("is the letterboxed picture's width: a 4:3 camera in a 16:9 tile is narrower than the tile", () => {
     expect(shownWidth({ width: 640, height: 360 }, { width: 640, height: 480 })).toBe(480);
     expect(shownWidth({ width: 300, height: 400 }, { width: 640, height: 480 })).toBe(300);
-    expect(layerFor(shownWidth({ width: 600, height: 338 }, { width: 160, height: 120 }))).toBe("low");
+    expect(layerFor(shownWidth({ width: 500, height: 281 }, { width: 160, height: 120 }))).toBe("low");
     expect(layerFor(shownWidth({ width: 900, height: 506 }, { width: 640, height: 480 }))).toBe("high");
   });
 
@@ -108,6 +117,33 @@ describe("LayerRequests", () => {
     layers.start();
     await vi.advanceTimersByTimeAsync(LAYER_DEBOUNCE_MS);
     expect(sent).toEqual(["bob low"]);
+  });
+
+  it("after a refusal, tells the SFU again with the next flush, even what is its default", async () => {
+    const { layers, sent } = requests();
+    layers.present(["bob", "cy"]);
+    layers.shown("bob", 100);
+    layers.shown("cy", 100);
+    layers.start();
+    await vi.advanceTimersByTimeAsync(LAYER_DEBOUNCE_MS);
+    layers.shown("bob", 900);
+    await vi.advanceTimersByTimeAsync(LAYER_DEBOUNCE_MS);
+    expect(sent).toEqual(["bob low", "cy low", "bob high"]);
+    layers.refused("bob"); // the SFU refused "bob high": it may still send bob's low layer
+    layers.refused("cy");
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(sent).toHaveLength(3); // not at once: with the next change
+    layers.shown("bob", 950); // still high
+    await vi.advanceTimersByTimeAsync(LAYER_DEBOUNCE_MS);
+    expect(sent.slice(3)).toEqual(["bob high", "cy low"]);
+    layers.shown("bob", 900);
+    await vi.advanceTimersByTimeAsync(LAYER_DEBOUNCE_MS);
+    expect(sent).toHaveLength(5); // told again: nothing more to say
+    layers.forget("cy");
+    layers.refused("cy"); // about someone who left
+    layers.shown("bob", 950);
+    await vi.advanceTimersByTimeAsync(LAYER_DEBOUNCE_MS);
+    expect(sent).toHaveLength(5);
   });
 
   it("tells a restarted SFU again what differs from its defaults", async () => {

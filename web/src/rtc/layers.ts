@@ -6,26 +6,37 @@
  * spares this side's downlink and decoder. A screen share is sent as one encoding, which the
  * SFU forwards whatever the layer: only the camera's tile counts.
  *
+ * Sizes are in device pixels (CSS px × `devicePixelRatio`, which the page measures): on a 2x
+ * display a tile 300 CSS px wide shows 600 pixels, which the low layer would only blur.
+ *
  * The SFU is told only of changes, per member, once the sizes have been still for
- * LAYER_DEBOUNCE_MS: tiles resize continuously while a window is dragged.
+ * LAYER_DEBOUNCE_MS: tiles resize continuously while a window is dragged. A request it
+ * refused is made again with the next one sent.
  */
 import type { SfuQuality } from "../protocol/generated";
 
 /** A simulcast layer, as `sfu_quality` names it. */
 export type Layer = SfuQuality["quality"];
 
-/** Wider than this (CSS px), the high layer (the camera as captured) is worth receiving;
- * else the low one (half the size). This client never asks for "medium": it sends two layers,
- * and the SFU would forward the nearest one. */
-export const HIGH_ABOVE_PX = 480;
+/**
+ * Wider than this (device px), the high layer (the camera as captured) is worth receiving;
+ * else the low one (half the size: 320 px wide, so a little upscaling is allowed). This client
+ * never asks for "medium": it sends two layers, and the SFU would forward the nearest one.
+ */
+export const HIGH_ABOVE_PX = 400;
 /** How long the shown sizes must stay still before the SFU is told (ms). */
 export const LAYER_DEBOUNCE_MS = 300;
 /** What the SFU sends of every member until told otherwise (docs/PROTOCOL.md §3.10). */
 export const DEFAULT_LAYER: Layer = "high";
 
-/** The layer for a video shown `width` CSS px wide (0: not shown at all). */
+/** The layer for a video shown `width` device px wide (0: not shown at all). */
 export function layerFor(width: number): Layer {
   return width > HIGH_ABOVE_PX ? "high" : "low";
+}
+
+/** How many device pixels `cssWidth` CSS px cover at this `devicePixelRatio` (whole). */
+export function devicePixels(cssWidth: number, pixelRatio: number): number {
+  return Math.round(cssWidth * (pixelRatio > 0 ? pixelRatio : 1));
 }
 
 /** A width and a height, in CSS px or in video pixels. */
@@ -52,11 +63,14 @@ export function shownWidth(box: Extent, picture: Extent | null): number {
  * widths are kept, ready for the room's move to the SFU.
  */
 export class LayerRequests {
-  /** How wide each member's camera tile shows their video (CSS px), as last measured. */
+  /** How wide each member's camera tile shows their video (device px), as last measured. */
   private readonly widths = new Map<string, number>();
   private members: readonly string[] = [];
-  /** What the SFU was told of each member; DEFAULT_LAYER where it was told nothing. */
-  private readonly told = new Map<string, Layer>();
+  /**
+   * What the SFU was told of each member: DEFAULT_LAYER where it was told nothing; null where
+   * it refused what it was told, so that what it does is not known.
+   */
+  private readonly told = new Map<string, Layer | null>();
   private started = false;
   private timer: ReturnType<typeof setTimeout> | null = null;
 
@@ -65,7 +79,7 @@ export class LayerRequests {
     private readonly delayMs: number = LAYER_DEBOUNCE_MS,
   ) {}
 
-  /** A member's tile shows their camera `width` CSS px wide (0: not shown); null: the tile is gone. */
+  /** A member's tile shows their camera `width` device px wide (0: not shown); null: the tile is gone. */
   shown(member: string, width: number | null): void {
     if ((this.widths.get(member) ?? null) === width) return;
     if (width === null) this.widths.delete(member);
@@ -85,6 +99,14 @@ export class LayerRequests {
     this.members = this.members.filter((m) => m !== member);
     this.widths.delete(member);
     this.told.delete(member);
+  }
+
+  /**
+   * The SFU refused the latest request about a member (`error` with its ref): what it sends of
+   * them is not known, so the next flush (a size changes) tells it again whatever is wanted.
+   */
+  refused(member: string): void {
+    if (this.members.includes(member)) this.told.set(member, null);
   }
 
   /**
@@ -123,7 +145,8 @@ export class LayerRequests {
   private flush(): void {
     for (const member of this.members) {
       const layer = this.wanted(member);
-      if ((this.told.get(member) ?? DEFAULT_LAYER) === layer) continue;
+      const told = this.told.has(member) ? this.told.get(member) : DEFAULT_LAYER;
+      if (told === layer) continue;
       this.told.set(member, layer);
       this.send(member, layer);
     }

@@ -3,7 +3,16 @@ import type { ServerOf } from "../protocol";
 import type { SfuStream } from "../protocol/generated";
 import { FakePeerConnection, settleNow } from "../test/fakes";
 import { LAYER_DEBOUNCE_MS } from "./layers";
-import { CAMERA_LAYERS, PUBLISH_RETRY_FIRST_MS, PUBLISH_RETRY_MAX_MS, SfuMedia, type SfuSignal } from "./sfu";
+import {
+  CAMERA_LAYERS,
+  PUBLISH_ANSWER_MS,
+  PUBLISH_RETRY_FIRST_MS,
+  PUBLISH_RETRY_MAX_MS,
+  SfuMedia,
+  SUBSCRIBE_RETRY_FIRST_MS,
+  SUBSCRIBE_TRIES,
+  type SfuSignal,
+} from "./sfu";
 
 class FakeStream {
   constructor(readonly tracks: unknown[]) {}
@@ -15,9 +24,10 @@ const trackIdOf = (value: unknown) => (value as MediaStreamTrack | null)?.id ?? 
 /**
  * An SfuMedia over fake connections; `sent` also notes the subscriber's offer when an answer
  * went, and `at` the fake time each message went. `refuseSendEncodings`: a browser whose
- * addTransceiver cannot simulcast.
+ * addTransceiver cannot simulcast; `signaling.open`: whether the signaling socket is open.
  */
 function sfu({ refuseSendEncodings = false } = {}) {
+  const signaling = { open: true };
   const made: FakePeerConnection[] = [];
   const sent: SfuSignal[] = [];
   const at: number[] = [];
@@ -36,23 +46,21 @@ function sfu({ refuseSendEncodings = false } = {}) {
       made.push(pc);
       return pc as unknown as RTCPeerConnection;
     },
-    { streamFactory: (tracks) => new FakeStream(tracks) as unknown as MediaStream },
+    {
+      streamFactory: (tracks) => new FakeStream(tracks) as unknown as MediaStream,
+      signalingOpen: () => signaling.open,
+    },
   );
-  return { media, made, sent, at, answeredOffers };
+  return { media, made, sent, at, answeredOffers, signaling };
 }
 
 type Sent<T extends SfuSignal["type"]> = Extract<SfuSignal, { type: T }>;
 const ofType = <T extends SfuSignal["type"]>(sent: SfuSignal[], type: T): Sent<T>[] =>
   sent.filter((m): m is Sent<T> => m.type === type);
 
-const ANSWER: ServerOf<"sfu_answer"> = {
-  type: "sfu_answer",
-  description: { type: "answer", sdp: "sfu answer" },
-};
-
 /** The server's answer, applied (the fake connection settles on fake timers). */
-async function answer(media: SfuMedia): Promise<void> {
-  void media.receive(ANSWER);
+async function answer(media: SfuMedia, sdp = "sfu answer"): Promise<void> {
+  void media.receive({ type: "sfu_answer", description: { type: "answer", sdp } });
   await settleNow();
 }
 
@@ -76,6 +84,10 @@ const stream = (mid: string, member: string, kind: "audio" | "video", screen = f
 });
 
 const BOB_AND_CY = [stream("a0", "bob", "audio"), stream("v0", "bob", "video"), stream("a1", "cy", "audio")];
+
+const SILENT = { mic: false, camera: false, screen: false };
+/** Another member of the room, sending their microphone unless told `silent`. */
+const member = (id: string, silent = false) => ({ id, media: silent ? SILENT : { ...SILENT, mic: true } });
 
 /** The tracks of a stream the fake factory made. */
 const tracksOf = (value: MediaStream | null | undefined) =>
@@ -252,6 +264,104 @@ describe("SfuMedia publisher", () => {
   });
 });
 
+describe("SfuMedia publisher: answers that go astray", () => {
+  it("drops the answers still due to publishers a start closed: they are not the new one's", async () => {
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    const { media, made, sent } = sfu();
+    media.start();
+    await settleNow();
+    media.start(); // room_media while the first offer is out
+    await settleNow();
+    media.start(); // and again, while both are
+    await settleNow();
+    const publisher = made[2]!;
+    expect(ofType(sent, "sfu_publish")).toHaveLength(3);
+    expect(media.refused("sfu_unavailable", "sfu-publish")).toBe(true); // the first one's
+    await answer(media, "answer to the second offer");
+    expect(publisher.remoteDescription).toBeNull();
+    expect(publisher.signalingState).toBe("have-local-offer");
+    expect(media.state).not.toBe("retrying");
+    expect(media.trail.filter((step) => step === "answer to a closed publisher dropped")).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(PUBLISH_RETRY_FIRST_MS * 2);
+    expect(ofType(sent, "sfu_publish")).toHaveLength(3); // no retry for the first one's refusal
+    await answer(media, "answer to the third offer");
+    expect(publisher.remoteDescription?.sdp).toBe("answer to the third offer");
+    expect(publisher.signalingState).toBe("stable");
+  });
+
+  it("publishes again when neither answer nor refusal came in 15 s, and counts the lost one", async () => {
+    const { media, made, sent } = sfu();
+    media.start();
+    await settleNow();
+    const publishes = () => ofType(sent, "sfu_publish").length;
+    expect(PUBLISH_ANSWER_MS).toBe(15_000);
+    await vi.advanceTimersByTimeAsync(PUBLISH_ANSWER_MS - 200); // settleNow took 100 ms
+    expect(publishes()).toBe(1);
+    await vi.advanceTimersByTimeAsync(200);
+    await settleNow();
+    expect(publishes()).toBe(2);
+    expect(media.trail).toContain(`no answer after ${PUBLISH_ANSWER_MS} ms: publish again`);
+    await answer(media);
+    expect(made[0]?.signalingState).toBe("stable");
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(publishes()).toBe(2); // answered: nothing more
+    // The first offer's answer may come yet: a start does not take it for the new offer's.
+    media.start();
+    await settleNow();
+    await answer(media, "late answer to the first offer");
+    expect(made[1]?.remoteDescription).toBeNull();
+    await answer(media);
+    expect(made[1]?.remoteDescription?.sdp).toBe("sfu answer");
+  });
+
+  it("does not publish again for want of an answer while the signaling socket is away", async () => {
+    const { media, sent, signaling } = sfu();
+    media.start();
+    await settleNow();
+    signaling.open = false;
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(ofType(sent, "sfu_publish")).toHaveLength(1); // it would only queue up
+    signaling.open = true;
+    await vi.advanceTimersByTimeAsync(PUBLISH_ANSWER_MS);
+    await settleNow();
+    expect(ofType(sent, "sfu_publish")).toHaveLength(2);
+  });
+
+  it("while the SFU refuses, says it retries, asks no restart, and keeps its delays across a start", async () => {
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    const { media, made, sent } = sfu();
+    media.setMembers([member("bob")]);
+    media.start();
+    await settleNow();
+    let refused = 0;
+    const refuseEach = () => {
+      for (; refused < ofType(sent, "sfu_publish").length; refused++)
+        media.refused("sfu_unavailable", "sfu-publish");
+    };
+    for (let second = 0; second < 60; second++) {
+      refuseEach();
+      await vi.advanceTimersByTimeAsync(1_000);
+    }
+    refuseEach();
+    expect(ofType(sent, "sfu_restart")).toEqual([]);
+    expect(media.state).toBe("retrying");
+    media.start(); // room_media: the SFU came back, but refuses still
+    await settleNow();
+    refuseEach();
+    expect(media.state).toBe("retrying");
+    const publishes = ofType(sent, "sfu_publish").length;
+    await vi.advanceTimersByTimeAsync(PUBLISH_RETRY_MAX_MS - 100);
+    expect(ofType(sent, "sfu_publish")).toHaveLength(publishes); // not after 1 s: the delays go on
+    await vi.advanceTimersByTimeAsync(100);
+    await settleNow();
+    expect(ofType(sent, "sfu_publish")).toHaveLength(publishes + 1);
+    await answer(media);
+    expect(media.state).toBe("restoring"); // no longer retrying: the SFU answers again
+    expect(made).toHaveLength(2);
+    expect(ofType(sent, "sfu_restart")).toEqual([]);
+  });
+});
+
 describe("SfuMedia subscriber", () => {
   it("answers each offer after the one before it, and maps m-lines to members", async () => {
     const { media, made, sent, answeredOffers } = sfu();
@@ -351,6 +461,61 @@ describe("SfuMedia subscriber", () => {
       { type: "sfu_candidate", pc: "publisher", candidate: null, ref: "sfu-candidate" },
       { type: "sfu_candidate", pc: "subscriber", candidate: null, ref: "sfu-candidate" },
     ]);
+  });
+});
+
+describe("SfuMedia subscriber: refusals", () => {
+  it("sends a refused answer again after 1 s, 2 s and 4 s, then leaves it to the watchdog", async () => {
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    const { media, made, sent } = sfu();
+    media.start();
+    await settleNow();
+    await answer(media);
+    made[0]?.setIceState("connected");
+    void media.receive(offer(BOB_AND_CY));
+    await settleNow();
+    const subscribes = () => ofType(sent, "sfu_subscribe");
+    const first = subscribes()[0]!;
+    expect([SUBSCRIBE_RETRY_FIRST_MS, SUBSCRIBE_TRIES]).toEqual([1_000, 3]);
+    for (const delay of [1_000, 2_000, 4_000]) {
+      const before = subscribes().length;
+      expect(media.refused("sfu_unavailable", "sfu-subscribe")).toBe(true);
+      await vi.advanceTimersByTimeAsync(delay - 1);
+      expect(subscribes()).toHaveLength(before);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(subscribes()).toHaveLength(before + 1);
+      expect(subscribes().at(-1)).toEqual(first); // the same answer to the same offer
+    }
+    media.refused("sfu_unavailable", "sfu-subscribe");
+    await vi.advanceTimersByTimeAsync(9_999); // the subscriber's deadline, from the last answer
+    expect(subscribes()).toHaveLength(4);
+    expect(ofType(sent, "sfu_restart")).toEqual([]);
+    expect(media.trail).toContain("subscribe refused: left to the watchdog");
+    await vi.advanceTimersByTimeAsync(1);
+    expect(ofType(sent, "sfu_restart")).toHaveLength(1);
+  });
+
+  it("answers a new offer instead, and sends nothing again for other refusals", async () => {
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    const { media, sent } = sfu();
+    media.start();
+    void media.receive(offer(BOB_AND_CY));
+    await settleNow();
+    media.refused("not_sfu_room", "sfu-subscribe");
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(ofType(sent, "sfu_subscribe")).toHaveLength(1);
+    media.refused("sfu_unavailable", "sfu-subscribe");
+    void media.receive(
+      offer(
+        [stream("a0", "bob", "audio")],
+        [
+          ["video", "v0"],
+          ["audio", "a1"],
+        ],
+      ),
+    );
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(ofType(sent, "sfu_subscribe")).toHaveLength(2); // the new offer's answer, once
   });
 });
 
@@ -533,7 +698,7 @@ describe("SfuMedia layers", () => {
 
   it("asks the SFU for the layer each member's tile needs: on change only, and only while on the SFU", async () => {
     const { media, sent } = sfu();
-    media.setMembers(["bob", "cy"]);
+    media.setMembers([member("bob"), member("cy")]);
     media.showVideo("bob", 640);
     media.showVideo("cy", 150);
     await vi.advanceTimersByTimeAsync(5_000);
@@ -541,14 +706,14 @@ describe("SfuMedia layers", () => {
     media.start();
     await vi.advanceTimersByTimeAsync(LAYER_DEBOUNCE_MS);
     expect(ofType(sent, "sfu_quality")).toEqual([
-      { type: "sfu_quality", member: "cy", quality: "low", ref: "sfu-quality" },
+      { type: "sfu_quality", member: "cy", quality: "low", ref: "sfu-quality:cy" },
     ]);
     media.showVideo("bob", 300);
     media.showVideo("cy", 120);
     await vi.advanceTimersByTimeAsync(LAYER_DEBOUNCE_MS);
     expect(qualities(sent)).toEqual(["cy low", "bob low"]);
     media.forget("cy"); // cy left
-    media.setMembers(["bob"]);
+    media.setMembers([member("bob")]);
     media.showVideo("cy", null);
     await vi.advanceTimersByTimeAsync(LAYER_DEBOUNCE_MS);
     media.start(); // the SFU restarted: it sends everyone's high layer again
@@ -560,15 +725,20 @@ describe("SfuMedia layers", () => {
     expect(qualities(sent)).toHaveLength(3);
   });
 
-  it("takes a refusal of a layer request as its own, and does not repeat it", async () => {
+  it("takes a refusal of a layer request as its own, and asks again with the next change", async () => {
     vi.spyOn(console, "warn").mockImplementation(() => {});
     const { media, sent } = sfu();
-    media.setMembers(["bob"]);
+    media.setMembers([member("bob")]);
+    media.showVideo("bob", 150);
     media.start();
     await vi.advanceTimersByTimeAsync(LAYER_DEBOUNCE_MS);
-    expect(media.refused("no_such_member", "sfu-quality")).toBe(true);
+    expect(media.refused("sfu_unavailable", "sfu-quality:bob")).toBe(true);
     await vi.advanceTimersByTimeAsync(5_000);
-    expect(ofType(sent, "sfu_quality")).toHaveLength(1);
+    expect(qualities(sent)).toEqual(["bob low"]); // not at once
+    media.showVideo("bob", 160); // still low, but the SFU may not know
+    await vi.advanceTimersByTimeAsync(LAYER_DEBOUNCE_MS);
+    expect(qualities(sent)).toEqual(["bob low", "bob low"]);
+    expect(media.refused("no_such_member", "sfu-quality:bob")).toBe(true);
     expect(ofType(sent, "sfu_publish")).toHaveLength(1);
   });
 });
@@ -581,6 +751,7 @@ describe("SfuMedia state", () => {
     media.onChange(changes);
     media.start();
     await settleNow();
+    await answer(media);
     expect(media.state).toBe("connecting");
     made[0]?.setIceState("checking");
     changes.mockClear();
@@ -635,8 +806,10 @@ describe("SfuMedia state", () => {
 
   it("says the SFU restarted until both new connections carry media", async () => {
     const { media, made } = sfu();
-    media.setMembers(["bob", "cy"]);
+    media.setMembers([member("bob"), member("cy")]);
     media.start();
+    await settleNow();
+    await answer(media);
     void media.receive(offer(BOB_AND_CY));
     await settleNow();
     made[0]?.setIceState("connected");
@@ -645,6 +818,7 @@ describe("SfuMedia state", () => {
     media.start(); // a second room_media: the SFU lost its state
     expect(media.state).toBe("restoring");
     await settleNow();
+    await answer(media);
     made[2]?.setIceState("connected");
     expect(media.state).toBe("restoring"); // the others' media is not offered yet
     void media.receive(offer(BOB_AND_CY));
@@ -666,7 +840,7 @@ describe("SfuMedia watchdog", () => {
   async function receiving() {
     const setup = sfu();
     const { media, made } = setup;
-    media.setMembers(["bob", "cy"]);
+    media.setMembers([member("bob"), member("cy")]);
     media.start();
     await settleNow();
     await answer(media);
@@ -700,17 +874,68 @@ describe("SfuMedia watchdog", () => {
     expect(restarts(sent)).toHaveLength(1);
   });
 
-  it("asks nothing for a member alone in the room, who has no subscriber", async () => {
+  it("asks nothing for a member alone in the room, nor with others who send nothing", async () => {
     const { media, made, sent } = sfu();
     media.start();
     await settleNow();
     await answer(media);
     made[0]?.setIceState("connected");
     await vi.advanceTimersByTimeAsync(120_000);
-    media.setMembers(["bob"]); // bob came; his media is the SFU's to offer
+    media.setMembers([member("bob", true)]); // bob came, with everything off: nothing to offer
     await vi.advanceTimersByTimeAsync(120_000);
     expect(restarts(sent)).toEqual([]);
     expect(made).toHaveLength(1);
+    expect(media.state).toBe("connected");
+  });
+
+  it("expects the SFU's offer once others send media: slow after 3 s, and a restart after 10 s", async () => {
+    const { media, made, sent } = sfu();
+    media.setMembers([member("bob", true)]);
+    media.start();
+    await settleNow();
+    await answer(media);
+    made[0]?.setIceState("connected");
+    expect(media.state).toBe("connected");
+    const changes = vi.fn();
+    media.onChange(changes);
+    media.setMembers([member("bob")]); // bob turns his microphone on: the SFU offers it
+    expect(media.state).toBe("connecting");
+    await vi.advanceTimersByTimeAsync(3_000);
+    expect(changes).toHaveBeenCalled();
+    expect(media.state).toBe("slow");
+    await vi.advanceTimersByTimeAsync(6_999);
+    expect(restarts(sent)).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(restarts(sent)).toHaveLength(1);
+    expect(media.state).toBe("reconnecting");
+    expect(media.trail).toContain("restart asked (no offer after 10000 ms); the next after 10000 ms");
+  });
+
+  it("expects no offer while the SFU has not answered this side", async () => {
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    const { media, sent } = sfu();
+    media.setMembers([member("bob")]);
+    media.start();
+    await settleNow();
+    media.refused("sfu_unavailable", "sfu-publish"); // the SFU is down: it offers nothing either
+    await vi.advanceTimersByTimeAsync(PUBLISH_RETRY_FIRST_MS / 2);
+    expect(media.state).toBe("retrying");
+    await vi.advanceTimersByTimeAsync(PUBLISH_ANSWER_MS); // the retry is not answered in time
+    expect(restarts(sent)).toEqual([]);
+  });
+
+  it("asks no restart while the signaling socket is away, and one once it is back", async () => {
+    const { media, made, sent, signaling } = await receiving();
+    made[1]?.setIceState("connected");
+    signaling.open = false;
+    made[1]?.setConnectionState("failed");
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(restarts(sent)).toEqual([]);
+    signaling.open = true;
+    media.signalingResumed();
+    expect(restarts(sent)).toHaveLength(1);
+    media.signalingResumed();
+    expect(restarts(sent)).toHaveLength(1);
   });
 
   it("asks when a connection stays disconnected 5 s, not when it is back within 4 s", async () => {
@@ -730,7 +955,9 @@ describe("SfuMedia watchdog", () => {
 
   it("asks again while nothing answers: after 10 s, 20 s, 40 s, then every 60 s", async () => {
     const { media, sent, at } = sfu();
-    media.start(); // its offer is never answered: the publisher never connects
+    media.start();
+    await settleNow();
+    await answer(media); // the publisher never connects, and no room_media comes
     await vi.advanceTimersByTimeAsync(250_000);
     const times = at.filter((_, i) => sent[i]?.type === "sfu_restart");
     expect(times.slice(1).map((t, i) => t - times[i]!)).toEqual([10_000, 20_000, 40_000, 60_000, 60_000]);
@@ -740,12 +967,16 @@ describe("SfuMedia watchdog", () => {
     const { media, sent } = sfu();
     await vi.advanceTimersByTimeAsync(120_000); // a mesh room: never started
     media.start();
+    await settleNow();
+    await answer(media);
     void media.receive(offer(BOB_AND_CY));
     await settleNow();
     media.close();
     await vi.advanceTimersByTimeAsync(120_000);
     expect(restarts(sent)).toEqual([]);
     media.start();
+    await settleNow();
+    await answer(media);
     await vi.advanceTimersByTimeAsync(10_000);
     expect(restarts(sent)).toHaveLength(1);
     media.close(); // while the answer is awaited

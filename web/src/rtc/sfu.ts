@@ -8,16 +8,20 @@
  * - Publisher: this side offers (`sfu_publish`), the server answers (`sfu_answer`). One offer
  *   is out at a time; whatever changes meanwhile goes into the next offer, made once the
  *   answer is in. A refusal that may pass (`sfu_unavailable`, `not_sfu_room`) is offered
- *   again after 1 s, 2 s, 4 s… (at most 10 s).
+ *   again after 1 s, 2 s, 4 s… (at most 10 s; the delays go on across a start, until an
+ *   answer applies); an offer with neither answer nor refusal after 15 s was lost, or its
+ *   answer was, and is made again. Answers carry no ref, but the server answers in order: the
+ *   answers still due to a publisher closed by a start are counted, and dropped when they come.
  * - Subscriber: the server offers (`sfu_offer`: first, then whenever someone starts or stops
  *   publishing), this side answers (`sfu_subscribe`); offers are handled one at a time, in
  *   order. Each offer lists whose media every m-line carries and whether it is a screen
  *   share: that list, not the SDP's stream ids (the SFU's own), says whose tile a track is.
+ *   An answer the SFU refused (`sfu_unavailable`) is sent again after 1 s, 2 s and 4 s.
  * - Both trickle their candidates (`sfu_candidate`) and end them with null; the SFU's own
  *   candidates are already in its descriptions.
- * - Connections that do not connect, or fail, are not mended here: the server is asked for a
- *   new place on the SFU (`sfu_restart`), and its `room_media` starts everything again
- *   (sfuWatchdog.ts says when).
+ * - Connections that do not connect, or fail, and a first offer that does not come, are not
+ *   mended here: the server is asked for a new place on the SFU (`sfu_restart`), and its
+ *   `room_media` starts everything again (sfuWatchdog.ts says when).
  *
  * The camera is sent in two simulcast layers (RFC 8853; `CAMERA_LAYERS`), of which the SFU
  * forwards to each member the one its tile needs: this side tells it which for every other
@@ -30,7 +34,7 @@
  * renegotiates; the same transceiver serves every share, so the SDP does not grow an m-line
  * per share.
  */
-import type { ClientMessage, IceCandidate, ServerOf, SessionDescription } from "../protocol";
+import type { ClientMessage, IceCandidate, Media, ServerOf, SessionDescription } from "../protocol";
 import type { SfuStream } from "../protocol/generated";
 import { Emitter } from "../signaling/emitter";
 import { LayerRequests } from "./layers";
@@ -49,16 +53,31 @@ export type SfuSignal = Extract<
 export type SfuServerSignal = ServerOf<"sfu_answer"> | ServerOf<"sfu_offer">;
 /** Which of the two connections a candidate belongs to (`sfu_candidate.pc`). */
 export type SfuRole = "publisher" | "subscriber";
+/** Another member of the room: whose layer to ask for, and whether they send anything. */
+export interface SfuMember {
+  readonly id: string;
+  readonly media: Media;
+}
 
 /** The first delay before a refused offer is made again; it doubles up to the most. */
 export const PUBLISH_RETRY_FIRST_MS = 1_000;
 export const PUBLISH_RETRY_MAX_MS = 10_000;
+/**
+ * How long an offer waits for its answer (or refusal) before it is made again. The server
+ * answers within about 5 s, refusing when the SFU is silent: past this, a message was lost.
+ */
+export const PUBLISH_ANSWER_MS = 15_000;
+/** The first delay before a refused answer is sent again; it doubles with each try. */
+export const SUBSCRIBE_RETRY_FIRST_MS = 1_000;
+/** How many times a refused answer is sent again before the watchdog has the last word. */
+export const SUBSCRIBE_TRIES = 3;
 /** Refusals a later offer can get past: the SFU is back, or the room's move to it is through. */
 const RETRIED_CODES: ReadonlySet<string> = new Set(["sfu_unavailable", "not_sfu_room"]);
 
 /**
  * The camera's simulcast encodings (webrtc-pc 5.2 `sendEncodings`), low first: from a 640 × 480
- * capture, 160 × 120, 320 × 240 and 640 × 480. `sfu_quality` names them low, medium and high.
+ * capture, 320 × 240 and 640 × 480. `sfu_quality` names them low and high (this client never
+ * asks for "medium", which the SFU would replace by the nearest of the two).
  */
 export const CAMERA_LAYERS: readonly RTCRtpEncodingParameters[] = [
   // Two, not three: Chromium sends at most two simulcast layers of a 640 × 480 capture (its
@@ -73,15 +92,24 @@ const REFS = {
   publish: "sfu-publish",
   subscribe: "sfu-subscribe",
   candidate: "sfu-candidate",
-  quality: "sfu-quality",
   restart: "sfu-restart",
 } as const;
 const OUR_REFS: ReadonlySet<unknown> = new Set(Object.values(REFS));
+/** `sfu_quality`'s ref is this and the member's id: a refusal says whose layer it was about. */
+const QUALITY_REF = "sfu-quality:";
 const TRAIL_LENGTH = 40;
+
+type Timer = ReturnType<typeof setTimeout>;
 
 export interface SfuOptions {
   /** Groups received tracks into the stream a tile plays; tests pass a fake. */
   streamFactory?: (tracks: MediaStreamTrack[]) => MediaStream;
+  /**
+   * Whether the signaling socket is open now. While it is not, what is sent waits in its
+   * queue and goes out late, all at once: no restart is asked, no offer is made again for
+   * want of an answer. Always open when not given.
+   */
+  signalingOpen?: () => boolean;
 }
 
 interface Publisher {
@@ -96,9 +124,12 @@ interface Publisher {
   offering: boolean;
   /** Something changed after the offer that is out was made: offer again once answered. */
   stale: boolean;
-  /** Refusals in a row, for the next delay. */
-  refusals: number;
-  retry: ReturnType<typeof setTimeout> | null;
+  /** An answer applied to it: the SFU answers this side, and the connection is watched. */
+  answered: boolean;
+  /** Makes a refused offer again. */
+  retry: Timer | null;
+  /** Makes the offer out again when neither its answer nor a refusal came in time. */
+  answerWait: Timer | null;
 }
 
 interface Subscriber {
@@ -106,6 +137,10 @@ interface Subscriber {
   readonly since: number;
   /** What the latest offer said each m-line carries, by `mid`. */
   streams: ReadonlyMap<string, SfuStream>;
+  /** Times the SFU refused the latest answer (`sfu_unavailable`), which was sent again. */
+  refusals: number;
+  /** Sends the refused answer again. */
+  retry: Timer | null;
 }
 
 /** A stream handed out to a tile, and the tracks it was made of. */
@@ -121,12 +156,22 @@ export class SfuMedia {
   private readonly layers: LayerRequests;
   /** Asks the server for a new place on the SFU when the connections do not work. */
   private readonly watchdog: SfuWatchdog;
-  /** Others are in the room: the SFU offers their media once they publish. */
-  private others = false;
+  /** Whether the signaling socket is open now (SfuOptions). */
+  private readonly signalingOpen: () => boolean;
+  /** Another member of the room sends media: the SFU offers it (once this side has a place). */
+  private othersSend = false;
+  /** Since when the SFU's first offer is due (sfuState.ts); null when none is. */
+  private offerDueSince: number | null = null;
   /** Started again after the SFU lost its state, and not settled since (sfuState.ts). */
   private restarted = false;
   /** Wakes `state` up when a connection setting up turns `slow`. */
-  private slowCheck: ReturnType<typeof setTimeout> | null = null;
+  private slowCheck: Timer | null = null;
+  /** `sfu_publish` sent and not answered yet (by `sfu_answer`, or an error with its ref). */
+  private unanswered = 0;
+  /** How many of those were a closed publisher's: their answers are dropped when they come. */
+  private orphans = 0;
+  /** Offers refused in a row, for the next delay; kept across `start` until one is answered. */
+  private refusals = 0;
   private publisher: Publisher | null = null;
   private subscriber: Subscriber | null = null;
   private tracks: LocalTracks = { audio: null, video: null, screen: null };
@@ -148,13 +193,15 @@ export class SfuMedia {
     options: SfuOptions = {},
   ) {
     this.streamFactory = options.streamFactory ?? ((tracks) => new MediaStream(tracks));
+    this.signalingOpen = options.signalingOpen ?? (() => true);
     this.layers = new LayerRequests((member, quality) =>
-      this.send({ type: "sfu_quality", member, quality, ref: REFS.quality }),
+      this.send({ type: "sfu_quality", member, quality, ref: `${QUALITY_REF}${member}` }),
     );
     this.watchdog = new SfuWatchdog({
       ask: () => this.send({ type: "sfu_restart", ref: REFS.restart }),
       changed: () => this.notify(),
       note: (step) => this.note(step),
+      signalingOpen: () => this.signalingOpen(),
     });
   }
 
@@ -195,11 +242,13 @@ export class SfuMedia {
    * Start sending to the SFU, or start again from scratch (the server says so after the SFU
    * restarted, or to answer `sfu_restart`): both connections are closed, and a new publisher
    * offers at once. The subscriber is made by the server's first offer. The SFU starts from
-   * its defaults too: it is told again which layers to send.
+   * its defaults too: it is told again which layers to send. Answers still due to the old
+   * publisher's offers will be dropped: they would apply to the new one's.
    */
   start(): void {
     const restarting = this.active;
     this.stop();
+    this.orphans = this.unanswered;
     this.starts += 1;
     this.note(`start ${this.starts}`);
     this.restarted = restarting;
@@ -215,44 +264,55 @@ export class SfuMedia {
   close(): void {
     if (!this.active) return; // a subscriber exists only while active
     this.stop();
+    this.refusals = 0; // the next room's SFU starts afresh
     this.watchdog.end();
     this.note("closed");
     this.changed();
   }
 
-  /** A message from the server about SFU media; each is handled after those before it. */
+  /**
+   * A message from the server about SFU media; each is handled after those before it. An
+   * answer to a closed publisher's offer is dropped on arrival (see `start`).
+   */
   receive(message: SfuServerSignal): Promise<void> {
-    const generation = this.generation;
-    this.inbox = this.inbox
-      .then(() => (generation === this.generation ? this.handle(message) : undefined))
-      .catch((error: unknown) => {
-        if (generation === this.generation) logError(error);
-      });
-    return this.inbox;
+    if (message.type === "sfu_answer" && this.orphanAnswer()) return this.inbox;
+    return this.enqueue(() => this.handle(message));
   }
 
   /**
    * An `error` from the server: true when it is about one of this module's messages (its
    * `ref`), which is then dealt with here and is no news for the person. A refused offer is
    * made again later when the refusal may pass; otherwise the next change offers again. A
-   * refused `sfu_restart` is the watchdog's to deal with.
+   * refused answer is sent again a few times. A refused layer request is made again with the
+   * next one. A refused `sfu_restart` is the watchdog's to deal with.
    */
   refused(code: string, ref: string | number | null | undefined): boolean {
-    if (!OUR_REFS.has(ref)) return false;
+    const member = qualityMember(ref);
+    if (member === null && !OUR_REFS.has(ref)) return false;
     console.warn(`salon sfu: ${String(ref)} refused (${code})`);
-    if (ref === REFS.restart) {
-      this.watchdog.refused(code);
-      return true;
-    }
-    const publisher = this.publisher;
-    if (ref !== REFS.publish || publisher === null || !publisher.offering) return true;
-    if (RETRIED_CODES.has(code)) this.retryLater(publisher);
-    else publisher.offering = false;
+    if (member !== null) this.layers.refused(member);
+    else if (ref === REFS.restart) this.watchdog.refused(code);
+    else if (ref === REFS.publish) this.publishRefused(code);
+    else if (ref === REFS.subscribe && code === "sfu_unavailable") this.resubscribeLater();
     return true;
   }
 
   /**
-   * How wide a member's camera tile shows their video (CSS px; 0: not shown), or null when
+   * The signaling socket is open again and the place resumed: a restart held back while it
+   * was away is asked now if the connections still do not work.
+   */
+  signalingResumed(): void {
+    this.watchdog.signalingBack();
+  }
+
+  /** The signaling socket came back with a new place: nothing sent before will be answered. */
+  signalingRenewed(): void {
+    this.unanswered = 0;
+    this.orphans = 0;
+  }
+
+  /**
+   * How wide a member's camera tile shows their video (device px; 0: not shown), or null when
    * the tile is gone: while the room is on the SFU, it is asked for the layer that needs
    * (layers.ts).
    */
@@ -260,10 +320,17 @@ export class SfuMedia {
     this.layers.shown(member, width);
   }
 
-  /** The other members of the room, now (whose layers to ask for, whose media is due). */
-  setMembers(members: readonly string[]): void {
-    this.layers.present(members);
-    this.others = members.length > 0;
+  /**
+   * The other members of the room, now, with what they send: whose layers to ask for, and
+   * whether the SFU's offer of their media is due. Listeners are not told: the room reads
+   * `state` after this.
+   */
+  setMembers(members: readonly SfuMember[]): void {
+    this.layers.present(members.map((m) => m.id));
+    const othersSend = members.some(({ media }) => media.mic || media.camera || media.screen);
+    if (othersSend === this.othersSend) return;
+    this.othersSend = othersSend;
+    this.review();
   }
 
   /** A member left the room: nothing more is asked about them. */
@@ -352,11 +419,45 @@ export class SfuMedia {
     };
   }
 
+  /** Run `step` after everything received before it, unless media starts again or closes first. */
+  private enqueue(step: () => Promise<void> | void): Promise<void> {
+    const generation = this.generation;
+    this.inbox = this.inbox
+      .then(() => (generation === this.generation ? step() : undefined))
+      .catch((error: unknown) => {
+        if (generation === this.generation) logError(error);
+      });
+    return this.inbox;
+  }
+
   private handle(message: SfuServerSignal): Promise<void> {
     if (!this.active) return Promise.resolve();
     return message.type === "sfu_answer"
       ? this.applyAnswer(message.description)
       : this.applyOffer(message.description, message.streams);
+  }
+
+  /**
+   * An answer to an `sfu_publish` came (`sfu_answer`, or an `error` with its ref). The server
+   * answers a member's messages in order: while a closed publisher's answers are still due,
+   * this is one of them, and true says to drop it.
+   */
+  private orphanAnswer(): boolean {
+    this.unanswered = Math.max(0, this.unanswered - 1);
+    if (this.orphans === 0) return false;
+    this.orphans -= 1;
+    this.note("answer to a closed publisher dropped");
+    return true;
+  }
+
+  /** A refused offer is made again later when the refusal may pass; else the next change offers. */
+  private publishRefused(code: string): void {
+    if (this.orphanAnswer()) return;
+    const publisher = this.publisher;
+    if (publisher === null || !publisher.offering) return;
+    publisher.answerWait = cancel(publisher.answerWait);
+    if (RETRIED_CODES.has(code)) this.retryLater(publisher);
+    else publisher.offering = false;
   }
 
   /** A new publisher connection with its audio and video transceivers, not offered yet. */
@@ -372,8 +473,9 @@ export class SfuMedia {
       screen: null,
       offering: false,
       stale: false,
-      refusals: 0,
+      answered: false,
       retry: null,
+      answerWait: null,
     };
     this.sendTrack(publisher, "audio");
     this.sendTrack(publisher, "video");
@@ -383,7 +485,7 @@ export class SfuMedia {
 
   /**
    * A new connection toward the SFU that trickles its candidates and reports its state, to
-   * the watchdog too: it has a while to connect from now.
+   * the watchdog too once it watches it.
    */
   private connect(role: SfuRole): RTCPeerConnection {
     const pc = this.factory(this.config);
@@ -393,7 +495,6 @@ export class SfuMedia {
       this.watchdog.observe(role, pc.connectionState);
       this.changed();
     };
-    this.watchdog.watch(role, pc.connectionState);
     return pc;
   }
 
@@ -473,6 +574,28 @@ export class SfuMedia {
       screen,
       ref: REFS.publish,
     });
+    this.unanswered += 1;
+    this.awaitAnswer(publisher);
+  }
+
+  /**
+   * Make the offer again when neither its answer nor a refusal came within PUBLISH_ANSWER_MS:
+   * it, or its answer, was lost. It stays unanswered (its answer may come yet), so that a
+   * start drops that answer too. While the signaling socket is away, the wait starts over:
+   * the answer may come on resume, and a new offer would only queue up behind the old one.
+   */
+  private awaitAnswer(publisher: Publisher): void {
+    cancel(publisher.answerWait);
+    publisher.answerWait = setTimeout(() => {
+      publisher.answerWait = null;
+      if (publisher !== this.publisher) return;
+      if (!this.signalingOpen()) {
+        this.awaitAnswer(publisher);
+        return;
+      }
+      this.note(`no answer after ${PUBLISH_ANSWER_MS} ms: publish again`);
+      void this.offer(publisher);
+    }, PUBLISH_ANSWER_MS);
   }
 
   private async applyAnswer(description: SessionDescription): Promise<void> {
@@ -484,6 +607,7 @@ export class SfuMedia {
       return;
     }
     if (description.type !== "answer") return;
+    publisher.answerWait = cancel(publisher.answerWait);
     try {
       await pc.setRemoteDescription({ type: "answer", sdp: description.sdp });
     } catch (error) {
@@ -494,20 +618,21 @@ export class SfuMedia {
     }
     if (publisher !== this.publisher) return;
     this.note("answer applied");
-    this.watchdog.watch("publisher", pc.connectionState); // a while to connect from now
-    this.cancelRetry(publisher);
-    const retried = publisher.refusals > 0;
-    publisher.refusals = 0;
+    // The SFU answers: from now on the connection has a while to connect (not while it refuses).
+    this.watchdog.watch("publisher", pc.connectionState);
+    publisher.retry = cancel(publisher.retry);
+    publisher.answered = true;
     publisher.offering = false;
-    if (retried) this.notify(); // no longer "retrying"
+    this.refusals = 0;
+    this.notify(); // no longer "retrying"; the others' media may be due now
     if (publisher.stale) this.negotiate(publisher);
   }
 
   /** Make a new offer after a delay that doubles with each refusal in a row. */
   private retryLater(publisher: Publisher): void {
     if (publisher.retry !== null) return;
-    const delay = Math.min(PUBLISH_RETRY_MAX_MS, PUBLISH_RETRY_FIRST_MS * 2 ** publisher.refusals);
-    publisher.refusals += 1;
+    const delay = Math.min(PUBLISH_RETRY_MAX_MS, PUBLISH_RETRY_FIRST_MS * 2 ** this.refusals);
+    this.refusals += 1;
     this.note(`publish again in ${delay} ms`);
     publisher.retry = setTimeout(() => {
       publisher.retry = null;
@@ -516,15 +641,12 @@ export class SfuMedia {
     this.notify(); // "retrying" until an answer applies
   }
 
-  private cancelRetry(publisher: Publisher): void {
-    if (publisher.retry !== null) clearTimeout(publisher.retry);
-    publisher.retry = null;
-  }
-
   /** The server's offer for the subscriber (made by the first one): apply it, then answer. */
   private async applyOffer(description: SessionDescription, streams: readonly SfuStream[]): Promise<void> {
     if (description.type !== "offer") return;
     const subscriber = this.subscriber ?? this.openSubscriber();
+    subscriber.retry = cancel(subscriber.retry); // this offer's answer supersedes a refused one
+    subscriber.refusals = 0;
     const pc = subscriber.pc;
     this.note(`offer of ${streams.length} streams`);
     await pc.setRemoteDescription({ type: "offer", sdp: description.sdp });
@@ -534,20 +656,53 @@ export class SfuMedia {
     subscriber.streams = new Map(streams.map((stream) => [stream.mid, stream]));
     this.changed();
     await pc.setLocalDescription(); // implicit createAnswer
-    const local = pc.localDescription;
-    if (subscriber !== this.subscriber || local === null) return;
+    if (subscriber === this.subscriber) this.sendAnswer(subscriber);
+  }
+
+  /** Send the subscriber's answer (its local description): it has a while to connect from now. */
+  private sendAnswer(subscriber: Subscriber): void {
+    const local = subscriber.pc.localDescription;
+    if (local === null) return;
     this.note("subscribe");
     this.send({
       type: "sfu_subscribe",
       description: { type: "answer", sdp: local.sdp },
       ref: REFS.subscribe,
     });
-    this.watchdog.watch("subscriber", pc.connectionState); // a while to connect from now
+    this.watchdog.watch("subscriber", subscriber.pc.connectionState);
   }
 
+  /**
+   * The SFU refused the subscriber's answer (`sfu_unavailable`: nothing changed): send the
+   * same answer again after 1 s, 2 s, then 4 s. Past that, the connection's deadline is the
+   * watchdog's to act on. An offer that comes meanwhile is answered instead.
+   */
+  private resubscribeLater(): void {
+    const subscriber = this.subscriber;
+    if (subscriber === null || subscriber.retry !== null) return;
+    if (subscriber.refusals >= SUBSCRIBE_TRIES) {
+      this.note("subscribe refused: left to the watchdog");
+      return;
+    }
+    const delay = SUBSCRIBE_RETRY_FIRST_MS * 2 ** subscriber.refusals;
+    subscriber.refusals += 1;
+    const refusals = subscriber.refusals;
+    this.note(`subscribe again in ${delay} ms`);
+    subscriber.retry = setTimeout(() => {
+      subscriber.retry = null;
+      // After the offers that came before: one of them resets `refusals`, and was answered.
+      void this.enqueue(() => {
+        if (subscriber === this.subscriber && subscriber.refusals === refusals) this.sendAnswer(subscriber);
+      });
+    }, delay);
+  }
+
+  /** The receiving connection, made by the SFU's first offer: it has a while to connect. */
   private openSubscriber(): Subscriber {
-    const subscriber: Subscriber = { pc: this.connect("subscriber"), since: Date.now(), streams: new Map() };
+    const pc = this.connect("subscriber");
+    const subscriber: Subscriber = { pc, since: Date.now(), streams: new Map(), refusals: 0, retry: null };
     this.subscriber = subscriber;
+    this.watchdog.watch("subscriber", pc.connectionState);
     return subscriber;
   }
 
@@ -556,10 +711,14 @@ export class SfuMedia {
     this.generation += 1;
     this.layers.stop();
     this.restarted = false;
-    if (this.slowCheck !== null) clearTimeout(this.slowCheck);
-    this.slowCheck = null;
-    const publisher = this.publisher;
-    if (publisher !== null) this.cancelRetry(publisher);
+    this.offerDueSince = null;
+    this.slowCheck = cancel(this.slowCheck);
+    const { publisher, subscriber } = this;
+    if (publisher !== null) {
+      publisher.retry = cancel(publisher.retry);
+      publisher.answerWait = cancel(publisher.answerWait);
+    }
+    if (subscriber !== null) subscriber.retry = cancel(subscriber.retry);
     for (const pc of this.connections()) {
       pc.onicecandidate = null;
       pc.onconnectionstatechange = null;
@@ -584,20 +743,39 @@ export class SfuMedia {
     this.notify();
   }
 
-  /**
-   * Tell listeners that something changed, the path's state included; and wake them up again
-   * when a connection setting up turns `slow`, which no event of its own says.
-   */
+  /** Tell listeners that something changed, the path's state included. */
   private notify(): void {
+    this.review();
+    this.events.emit("change", undefined);
+  }
+
+  /**
+   * Take stock of the path: whether the SFU's first offer is due (for the watchdog too),
+   * whether it settled, and when it turns `slow` by itself, which no event of its own says:
+   * listeners are woken up then.
+   */
+  private review(): void {
+    this.trackOffer();
     const path = this.path();
     if (settled(path)) {
       this.restarted = false; // restored
       this.watchdog.settled();
     }
-    if (this.slowCheck !== null) clearTimeout(this.slowCheck);
+    this.slowCheck = cancel(this.slowCheck);
     const due = nextSlowMs(path, Date.now());
-    this.slowCheck = due === null ? null : setTimeout(() => this.notify(), due);
-    this.events.emit("change", undefined);
+    if (due !== null) this.slowCheck = setTimeout(() => this.notify(), due);
+  }
+
+  /**
+   * Note when the SFU's first offer became due, and tell the watchdog. It is due once others
+   * send media and the SFU answered this side (while it refuses, it offers nothing either),
+   * until the offer makes the subscriber.
+   */
+  private trackOffer(): void {
+    const due = this.subscriber === null && this.othersSend && this.publisher?.answered === true;
+    if (due === (this.offerDueSince !== null)) return;
+    this.offerDueSince = due ? Date.now() : null;
+    this.watchdog.expectOffer(due);
   }
 
   /** What the path's state is decided from (sfuState.ts). */
@@ -606,8 +784,8 @@ export class SfuMedia {
     return {
       publisher: publisher && { state: publisher.pc.connectionState, since: publisher.since },
       subscriber: subscriber && { state: subscriber.pc.connectionState, since: subscriber.since },
-      offerDue: subscriber === null && this.others,
-      retrying: (publisher?.refusals ?? 0) > 0,
+      offerDue: this.offerDueSince,
+      retrying: this.refusals > 0,
       restarted: this.restarted,
       reconnecting: this.watchdog.reconnecting,
     };
@@ -689,6 +867,17 @@ function screenTrackId(subscriber: Subscriber, member: string): string | null {
     return stream?.member === member && stream.screen && stream.kind === "video";
   });
   return transceiver?.receiver.track.id ?? null;
+}
+
+/** The member a layer request was about, from its ref; null for any other ref. */
+function qualityMember(ref: string | number | null | undefined): string | null {
+  return typeof ref === "string" && ref.startsWith(QUALITY_REF) ? ref.slice(QUALITY_REF.length) : null;
+}
+
+/** Stop a timer if there is one; null, for the field that held it. */
+function cancel(timer: Timer | null): null {
+  if (timer !== null) clearTimeout(timer);
+  return null;
 }
 
 /** The `mid` of the publisher's screen transceiver while it shares (`sfu_publish.screen`). */

@@ -13,7 +13,7 @@ const leg = (state: RTCPeerConnectionState, since = 0) => ({ state, since });
 const OFF: SfuPath = {
   publisher: null,
   subscriber: null,
-  offerDue: false,
+  offerDue: null,
   retrying: false,
   restarted: false,
   reconnecting: false,
@@ -43,10 +43,13 @@ describe("sfuState", () => {
     expect(sfuState(path({ publisher: leg("connected") }), 60_000)).toBe("connected");
     const both = path({ publisher: leg("connected"), subscriber: leg("connected") });
     expect(sfuState(both, 60_000)).toBe("connected");
-    // Others are in the room, and the SFU has not offered their media yet: not slow for that.
-    const due = path({ publisher: leg("connected"), offerDue: true });
-    expect(sfuState(due, 60_000)).toBe("connecting");
+    // Others send media, and the SFU has not offered it yet: connecting, then slow.
+    const due = path({ publisher: leg("connected"), offerDue: 50_000 });
     expect(settled(due)).toBe(false);
+    expect(sfuState(due, 52_999)).toBe("connecting");
+    expect(nextSlowMs(due, 52_000)).toBe(1_000);
+    expect(sfuState(due, 53_000)).toBe("slow");
+    expect(nextSlowMs(due, 53_000)).toBeNull();
   });
 
   it("says a connection is interrupted or failed, whichever is worse", () => {
@@ -56,16 +59,18 @@ describe("sfuState", () => {
     expect(sfuState(failed, 0)).toBe("failed");
   });
 
-  it("says a refused offer is being made again, before the connection's own state", () => {
+  it("says a refused offer is being made again, before anything else", () => {
     expect(sfuState(path({ retrying: true }), 60_000)).toBe("retrying");
     expect(sfuState(path({ publisher: leg("connected"), retrying: true }), 0)).toBe("retrying");
+    // The SFU does not answer: no restart, nor the SFU's own, is what the person should hear of.
+    const everything = { reconnecting: true, restarted: true, subscriber: leg("failed") };
+    expect(sfuState(path({ ...everything, retrying: true }), 60_000)).toBe("retrying");
   });
 
   it("says the SFU restarted until both connections carry media again", () => {
-    const restarted = { restarted: true, offerDue: true };
-    expect(sfuState(path({ ...restarted, retrying: true }), 60_000)).toBe("restoring");
+    const restarted = { restarted: true, offerDue: 0 };
     expect(sfuState(path({ ...restarted, publisher: leg("connected") }), 0)).toBe("restoring");
-    const receiving = { ...restarted, offerDue: false, publisher: leg("connected") };
+    const receiving = { ...restarted, offerDue: null, publisher: leg("connected") };
     expect(sfuState(path({ ...receiving, subscriber: leg("connecting") }), 0)).toBe("restoring");
     expect(sfuState(path({ ...receiving, subscriber: leg("failed") }), 0)).toBe("failed");
     const restored = path({ ...receiving, subscriber: leg("connected") });
@@ -78,9 +83,9 @@ describe("sfuState", () => {
   it("says it reconnects from asking for a new place until the connections carry media", () => {
     const asked = { reconnecting: true, publisher: leg("failed"), subscriber: leg("new", 0) };
     expect(sfuState(path(asked), 60_000)).toBe("reconnecting"); // not failed, nor slow
-    expect(sfuState(path({ ...asked, restarted: true, retrying: true }), 0)).toBe("reconnecting");
+    expect(sfuState(path({ ...asked, restarted: true }), 0)).toBe("reconnecting");
     const answered = { reconnecting: true, restarted: true, publisher: leg("connected") };
-    expect(sfuState(path({ ...answered, offerDue: true }), 0)).toBe("reconnecting");
+    expect(sfuState(path({ ...answered, offerDue: 0 }), 60_000)).toBe("reconnecting");
     expect(sfuState(path(answered), 0)).toBe("connected");
   });
 });

@@ -6,12 +6,15 @@
 
 /**
  * - `off`: the room's media does not go through the SFU.
- * - `connecting`: a connection is being set up, for less than SFU_CONNECT_GRACE_MS so far.
+ * - `connecting`: a connection is being set up, or the SFU's first offer is due, for less than
+ *   SFU_CONNECT_GRACE_MS so far.
  * - `connected`: every connection there is carries media.
- * - `slow`: a connection has been setting up for longer than the grace.
+ * - `slow`: a connection has been setting up, or the SFU's first offer has been due, for longer
+ *   than the grace.
  * - `interrupted`: a connection is `disconnected` (ICE may come back by itself).
  * - `failed`: a connection `failed`.
- * - `retrying`: the SFU refused this side's offer (`sfu_unavailable`), which is made again.
+ * - `retrying`: the SFU refused this side's offer (`sfu_unavailable`), which is made again; it
+ *   comes first: while the SFU refuses, nothing else can work, and no restart would help.
  * - `restoring`: the SFU restarted (a second `room_media`); media is set up again.
  * - `reconnecting`: this side's connections did not work, and it asked the server for a new
  *   place on the SFU (`sfu_restart`, sfuWatchdog.ts); media is set up again.
@@ -42,8 +45,11 @@ export interface SfuPath {
   readonly publisher: SfuLeg | null;
   /** The receiving connection, made by the SFU's first offer; null before it. */
   readonly subscriber: SfuLeg | null;
-  /** No receiving connection yet, although others are in the room: the SFU's offer is due. */
-  readonly offerDue: boolean;
+  /**
+   * Since when the SFU's first offer is due (others send media, the SFU answers this side, and
+   * there is no receiving connection yet); null when none is due.
+   */
+  readonly offerDue: number | null;
   /** An offer the SFU refused is being made again. */
   readonly retrying: boolean;
   /** Started again from scratch after the SFU lost its state, and not settled since. */
@@ -57,22 +63,33 @@ const SETTING_UP: ReadonlySet<RTCPeerConnectionState> = new Set(["new", "connect
 /** The connections there are. */
 const legs = (path: SfuPath): SfuLeg[] => [path.publisher, path.subscriber].filter((l) => l !== null);
 
+/** When each step under way started: connections setting up, and the SFU's offer due. */
+const underWay = (path: SfuPath): number[] => [
+  ...legs(path)
+    .filter((l) => SETTING_UP.has(l.state))
+    .map((l) => l.since),
+  ...(path.offerDue === null ? [] : [path.offerDue]),
+];
+
 /** Every connection carries media, and none is still due: what "restored" means. */
 export function settled(path: SfuPath): boolean {
-  return path.publisher !== null && !path.offerDue && legs(path).every((l) => l.state === "connected");
+  return (
+    path.publisher !== null && path.offerDue === null && legs(path).every((l) => l.state === "connected")
+  );
 }
 
 /** The state at `now`, the most telling first (see SfuState). */
 export function sfuState(path: SfuPath, now: number, graceMs: number = SFU_CONNECT_GRACE_MS): SfuState {
   if (path.publisher === null) return "off";
+  // First: the SFU itself does not answer, whatever became of the connections or a restart.
+  if (path.retrying) return "retrying";
   // Before `failed`: a connection that failed is what the restart mends.
   if (path.reconnecting && !settled(path)) return "reconnecting";
   const states = legs(path).map((l) => l.state);
   if (states.some((s) => s === "failed" || s === "closed")) return "failed";
   if (path.restarted && !settled(path)) return "restoring";
-  if (path.retrying) return "retrying";
   if (states.includes("disconnected")) return "interrupted";
-  if (legs(path).some((l) => SETTING_UP.has(l.state) && now - l.since >= graceMs)) return "slow";
+  if (underWay(path).some((since) => now - since >= graceMs)) return "slow";
   return settled(path) ? "connected" : "connecting";
 }
 
@@ -82,9 +99,8 @@ export function nextSlowMs(
   now: number,
   graceMs: number = SFU_CONNECT_GRACE_MS,
 ): number | null {
-  const due = legs(path)
-    .filter((l) => SETTING_UP.has(l.state))
-    .map((l) => l.since + graceMs - now)
+  const due = underWay(path)
+    .map((since) => since + graceMs - now)
     .filter((ms) => ms > 0);
   return due.length === 0 ? null : Math.min(...due);
 }

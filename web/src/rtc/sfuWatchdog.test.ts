@@ -1,17 +1,22 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { SfuWatchdog, WATCHDOG_POLICY } from "./sfuWatchdog";
 
-/** A watchdog whose asks are noted with the fake time they went at. */
+/**
+ * A watchdog whose asks are noted with the fake time they went at; `signaling.open` is
+ * whether the signaling socket is open.
+ */
 function watchdog() {
   const asked: number[] = [];
   const changes = vi.fn();
   const trail: string[] = [];
+  const signaling = { open: true };
   const dog = new SfuWatchdog({
     ask: () => asked.push(Date.now()),
     changed: changes,
     note: (step) => trail.push(step),
+    signalingOpen: () => signaling.open,
   });
-  return { dog, asked, changes, trail };
+  return { dog, asked, changes, trail, signaling };
 }
 
 /** The time between consecutive asks. */
@@ -176,6 +181,63 @@ describe("SfuWatchdog", () => {
     await vi.advanceTimersByTimeAsync(120_000);
     expect(asked).toHaveLength(1);
     expect(dog.reconnecting).toBe(true); // not settled: the SFU's offer for the others is due
+  });
+
+  it("asks nothing while the signaling socket is away, and at most once when it is back", async () => {
+    const { dog, asked, trail, signaling } = watchdog();
+    dog.begin();
+    dog.watch("publisher", "failed");
+    expect(asked).toEqual([0]);
+    signaling.open = false;
+    await vi.advanceTimersByTimeAsync(120_000); // asks were due at 10 s, 30 s, 70 s
+    expect(asked).toEqual([0]);
+    expect(trail.filter((step) => step.startsWith("restart held back"))).toHaveLength(1);
+    signaling.open = true;
+    dog.signalingBack();
+    expect(asked).toEqual([0, 120_000]);
+    dog.signalingBack(); // nothing held back any more
+    expect(asked).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(19_999); // the wait after the second ask
+    expect(asked).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(asked).toHaveLength(3);
+  });
+
+  it("asks nothing on the socket's return when the connections came back meanwhile", async () => {
+    const { dog, asked, signaling } = watchdog();
+    dog.begin();
+    dog.watch("publisher", "connected");
+    dog.observe("publisher", "disconnected");
+    signaling.open = false;
+    await vi.advanceTimersByTimeAsync(5_000); // due now: held back
+    dog.observe("publisher", "connected"); // ICE came back by itself
+    signaling.open = true;
+    dog.signalingBack();
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(asked).toEqual([]);
+  });
+
+  it("expects the SFU's first offer within 10 s of its being due, and asks when it does not come", async () => {
+    const { dog, asked, trail } = watchdog();
+    dog.begin();
+    dog.watch("publisher", "connected");
+    dog.expectOffer(true);
+    await vi.advanceTimersByTimeAsync(6_000);
+    dog.expectOffer(true); // still due: from when it became due, not from now
+    dog.expectOffer(false); // came (the subscriber is watched from now on)
+    dog.expectOffer(true); // due again (nobody sent, then someone did)
+    await vi.advanceTimersByTimeAsync(9_999);
+    expect(asked).toEqual([]);
+    dog.expectOffer(true);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(asked).toEqual([16_000]);
+    expect(trail[0]).toMatch(/^restart asked \(no offer after 10000 ms\)/);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(asked).toHaveLength(2); // the offer is still missing
+    dog.begin(); // room_media: the new place's publisher connects, and nobody's offer is due yet
+    dog.watch("publisher", "connected");
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(asked).toHaveLength(2);
   });
 
   it("asks nothing once media ends", async () => {

@@ -7,20 +7,29 @@
  *
  * A connection does not work when its `connectionState` (webrtc-pc 4.4.1):
  *
- * - is not `connected` 10 s (`connectMs`) after it was made, or after the latest description
- *   was applied to it;
+ * - is not `connected` 10 s (`connectMs`) after sfu.ts starts watching it (the sending one once
+ *   the SFU's answer applied to it: while the SFU refuses its offers, the SFU is what is down,
+ *   and a new place there would not help), or after the latest description was applied to it;
  * - turns `failed`;
  * - stays `disconnected` for 5 s (`disconnectedMs`; ICE often comes back by itself sooner).
  *
- * Only the connections there are count: the sending one from the start, the receiving one once
- * the SFU's first offer made it (alone in the room, nobody's media is offered: no failure).
+ * Only the connections there are count: the sending one from its first answer, the receiving
+ * one once the SFU's first offer made it. That first offer is due once others send media
+ * (`expectOffer`): one that has not come within `connectMs` counts as a connection that does
+ * not work (alone in the room, or with nobody sending, nothing is offered: no failure).
  *
  * Then one `sfu_restart` goes out, and the next may go only once a wait has passed: 10 s after
  * the first, 20 s after the second, then 40 s, and at most 60 s (the server allows about
- * three a minute). When the wait is over and no answer came, or the new connections do not
- * work either, or the server refused (`rate_limited`, `sfu_unavailable`, or any other code but
- * one: it may pass), the next one goes. `not_sfu_room` stops asking: the room is no longer on
- * the SFU. Once every connection carries media (`settled`), the waits start again from 10 s.
+ * three a minute). When the wait is over and the connections still do not work (no answer
+ * came, the new connections do not work either, or the server refused: `rate_limited`,
+ * `sfu_unavailable`, or any other code but one, which may pass), the next one goes.
+ * `not_sfu_room` stops asking: the room is no longer on the SFU. Once every connection carries
+ * media (`settled`), the waits start again from 10 s.
+ *
+ * No ask goes while the signaling socket is away (`signalingOpen`): it would wait in the
+ * socket's queue, and every ask that came due meanwhile would go out at once on resume. Once
+ * the socket is back (`signalingBack`), an ask goes when the next one is due, and only if the
+ * connections still do not work then.
  *
  * One `SfuWatchdog` lives as long as sfu.ts's media: `begin` at each start, `end` when it
  * closes. Timers are its only I/O.
@@ -28,7 +37,7 @@
 import type { SfuRole } from "./sfu";
 
 export interface WatchdogPolicy {
-  /** How long a connection may take to reach `connected`, from its making or its latest description. */
+  /** How long a connection may take to reach `connected`, from its watch or its latest description. */
   connectMs: number;
   /** `disconnected` this long counts as not working. */
   disconnectedMs: number;
@@ -45,7 +54,7 @@ export const WATCHDOG_POLICY: WatchdogPolicy = {
   maxWaitMs: 60_000,
 };
 
-/** What the watchdog has sfu.ts do. */
+/** What the watchdog has sfu.ts do, and what it asks it. */
 export interface WatchdogActions {
   /** Send `sfu_restart`. */
   ask(): void;
@@ -53,6 +62,8 @@ export interface WatchdogActions {
   changed(): void;
   /** A step for the trail (diagnostics). */
   note(step: string): void;
+  /** The signaling socket is open: an ask would go out now rather than wait in its queue. */
+  signalingOpen(): boolean;
 }
 
 /** Refusals no later ask gets past: the room's media is a mesh now. */
@@ -67,20 +78,26 @@ interface Leg {
   deadline: Timer | null;
   /** Fires when the connection has stayed `disconnected` too long. */
   outage: Timer | null;
+  /** Why the connection does not work; null while it works or still has time. */
+  trouble: string | null;
 }
 
 export class SfuWatchdog {
   private readonly legs = new Map<SfuRole, Leg>();
+  /** Fires when the SFU's first offer, due, has not come in time. */
+  private offerDeadline: Timer | null = null;
+  /** The SFU's first offer is due and did not come in time: as bad as a connection that fails. */
+  private offerLate = false;
   /** Asks since the connections last settled: how long the wait after the next one is. */
   private asks = 0;
   /** Runs from an ask until the next one may go. */
   private wait: Timer | null = null;
-  /** The connections do not work: an ask goes out as soon as the wait allows. */
-  private wanted = false;
-  /** Why, for the trail. */
+  /** Why the next ask goes, for the trail. */
   private reason = "";
   /** A refusal no ask gets past came: none goes out until the next `begin`. */
   private stopped = false;
+  /** An ask came due while the signaling socket was away, and was held back. */
+  private held = false;
 
   constructor(
     private readonly actions: WatchdogActions,
@@ -100,37 +117,38 @@ export class SfuWatchdog {
    * connections are forgotten. The waits go on until the new ones settle.
    */
   begin(): void {
-    this.forgetLegs();
-    this.wanted = false;
+    this.forget();
     this.stopped = false;
   }
 
   /** Media stops (the room is left, or is a mesh): nothing more is asked. */
   end(): void {
-    this.forgetLegs();
+    this.forget();
     this.clearWait();
     this.asks = 0;
-    this.wanted = false;
     this.stopped = false;
   }
 
   /**
-   * A connection was made, or a description was applied to it: it has `connectMs` to connect
-   * from now.
+   * A connection is to be watched from now (the SFU answered its offer, or offered it), or a
+   * description was applied to it: it has `connectMs` to connect from now.
    */
   watch(role: SfuRole, state: RTCPeerConnectionState): void {
     const leg = this.leg(role);
     clear(leg.deadline);
     leg.deadline = null;
+    leg.trouble = null;
     this.observe(role, state);
     if (state === "connected") return;
     leg.deadline = setTimeout(() => {
       leg.deadline = null;
-      if (leg.state !== "connected") this.trip(`${role} ${leg.state} after ${this.policy.connectMs} ms`);
+      if (leg.state === "connected") return;
+      leg.trouble = `${role} ${leg.state} after ${this.policy.connectMs} ms`;
+      this.trip(leg.trouble);
     }, this.policy.connectMs);
   }
 
-  /** A connection's `connectionState` changed. */
+  /** A connection's `connectionState` changed; one not watched yet is not counted. */
   observe(role: SfuRole, state: RTCPeerConnectionState): void {
     const leg = this.legs.get(role);
     if (leg === undefined) return;
@@ -138,18 +156,39 @@ export class SfuWatchdog {
     if (state === "connected") {
       clear(leg.deadline);
       leg.deadline = null;
+      leg.trouble = null;
     }
     if (state !== "disconnected") {
       clear(leg.outage);
       leg.outage = null;
     }
-    if (state === "failed") this.trip(`${role} failed`);
-    else if (state === "disconnected" && leg.outage === null) {
+    if (state === "failed") {
+      leg.trouble = `${role} failed`;
+      this.trip(leg.trouble);
+    } else if (state === "disconnected" && leg.outage === null) {
       leg.outage = setTimeout(() => {
         leg.outage = null;
-        this.trip(`${role} disconnected for ${this.policy.disconnectedMs} ms`);
+        leg.trouble = `${role} disconnected for ${this.policy.disconnectedMs} ms`;
+        this.trip(leg.trouble);
       }, this.policy.disconnectedMs);
     }
+  }
+
+  /**
+   * Whether the SFU's first offer is due now (others send media, and nothing is received yet).
+   * From when it becomes due, it has `connectMs` to come.
+   */
+  expectOffer(due: boolean): void {
+    if (!due) {
+      this.forgetOffer();
+      return;
+    }
+    if (this.offerDeadline !== null || this.offerLate) return;
+    this.offerDeadline = setTimeout(() => {
+      this.offerDeadline = null;
+      this.offerLate = true;
+      this.trip(`no offer after ${this.policy.connectMs} ms`);
+    }, this.policy.connectMs);
   }
 
   /** Every connection carries media and none is due: the waits start again from the first. */
@@ -158,7 +197,6 @@ export class SfuWatchdog {
     this.actions.note("connected: the restart waits start over");
     this.clearWait();
     this.asks = 0;
-    this.wanted = false;
   }
 
   /** The server refused an ask (`error` with its ref; sfu.ts logs it). */
@@ -166,7 +204,6 @@ export class SfuWatchdog {
     if (FINAL_REFUSALS.has(code)) {
       this.actions.note(`restart refused (${code}): no more`);
       this.stopped = true;
-      this.wanted = false;
       this.clearWait();
       this.actions.changed();
       return;
@@ -175,12 +212,33 @@ export class SfuWatchdog {
     this.reason = `refused: ${code}`; // asked again when the wait is over
   }
 
+  /** The signaling socket is open again (resumed): an ask due and held back may go now. */
+  signalingBack(): void {
+    if (!this.held) return;
+    this.held = false;
+    this.actions.note("signaling back");
+    this.askIfDue();
+  }
+
   /** The connections do not work: ask now, or once the wait after the last ask is over. */
   private trip(reason: string): void {
-    if (this.wanted || this.stopped) return;
-    this.wanted = true;
     this.reason = reason;
-    if (this.wait === null) this.ask();
+    this.askIfDue();
+  }
+
+  /**
+   * Ask when it is due: the connections do not work, no refusal stopped asking, the wait
+   * after the last ask is over, and the signaling socket is open (else the ask is held back
+   * until it is: `signalingBack`).
+   */
+  private askIfDue(): void {
+    if (this.stopped || this.wait !== null || !this.broken()) return;
+    if (!this.actions.signalingOpen()) {
+      if (!this.held) this.actions.note("restart held back: the signaling socket is away");
+      this.held = true;
+      return;
+    }
+    this.ask();
   }
 
   private ask(): void {
@@ -190,26 +248,40 @@ export class SfuWatchdog {
     this.reason = "not answered";
     this.wait = setTimeout(() => {
       this.wait = null;
-      if (this.wanted) this.ask();
+      this.askIfDue();
     }, waitMs);
     this.actions.ask();
     if (this.asks === 1) this.actions.changed(); // now reconnecting
   }
 
+  /** A connection does not work, or the SFU's first offer did not come in time. */
+  private broken(): boolean {
+    return this.offerLate || [...this.legs.values()].some((leg) => leg.trouble !== null);
+  }
+
   private leg(role: SfuRole): Leg {
     const known = this.legs.get(role);
     if (known !== undefined) return known;
-    const leg: Leg = { state: "new", deadline: null, outage: null };
+    const leg: Leg = { state: "new", deadline: null, outage: null, trouble: null };
     this.legs.set(role, leg);
     return leg;
   }
 
-  private forgetLegs(): void {
+  /** Forget the connections, the offer due and an ask held back: they were the old media's. */
+  private forget(): void {
     for (const leg of this.legs.values()) {
       clear(leg.deadline);
       clear(leg.outage);
     }
     this.legs.clear();
+    this.forgetOffer();
+    this.held = false;
+  }
+
+  private forgetOffer(): void {
+    clear(this.offerDeadline);
+    this.offerDeadline = null;
+    this.offerLate = false;
   }
 
   private clearWait(): void {

@@ -102,7 +102,7 @@ describe("StuckWatch", () => {
 
   it("says nothing within the bound, then checks once and says why", async () => {
     const { watch, freshIceServers, probe, seen } = setUp();
-    watch.feed([member("ben")]);
+    watch.feed([member("ben")], false);
     await vi.advanceTimersByTimeAsync(999);
     expect(watch.snapshot.text).toBeNull();
     await vi.advanceTimersByTimeAsync(1);
@@ -112,19 +112,31 @@ describe("StuckWatch", () => {
     expect(freshIceServers).toHaveBeenCalledTimes(1);
     expect(probe).toHaveBeenCalledWith([{ urls: "turn:relay.test:3478" }]);
     expect(watch.snapshot.text).toMatch(/the relay server could not be reached\.$/);
-    watch.feed([member("ben"), member("cy")]); // another arrives: no second check
+    watch.feed([member("ben"), member("cy")], false); // another arrives: no second check
     await vi.advanceTimersByTimeAsync(5000);
     expect(watch.snapshot.text).toMatch(/^No media connection to ben and cy .*could not be reached\.$/);
     expect(probe).toHaveBeenCalledTimes(1);
     watch.dispose();
   });
 
+  it("names nobody while the room is on the SFU, which has a notice of its own", async () => {
+    const { watch, probe } = setUp();
+    watch.feed([member("ben")], true);
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(watch.snapshot).toEqual({ ids: new Set(), text: null });
+    expect(probe).not.toHaveBeenCalled();
+    watch.feed([member("ben")], false); // a mesh: the bound starts now
+    await vi.advanceTimersByTimeAsync(1000);
+    expect([...watch.snapshot.ids]).toEqual(["ben"]);
+    watch.dispose();
+  });
+
   it("clears when the connection comes up after all", async () => {
     const { watch } = setUp();
-    watch.feed([member("ben")]);
+    watch.feed([member("ben")], false);
     await vi.advanceTimersByTimeAsync(1000);
     expect(watch.snapshot.ids.has("ben")).toBe(true);
-    watch.feed([member("ben", { connection: "connected" })]);
+    watch.feed([member("ben", { connection: "connected" })], false);
     expect(watch.snapshot).toEqual({ ids: new Set(), text: null });
     watch.dispose();
   });

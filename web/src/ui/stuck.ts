@@ -7,6 +7,9 @@
  * Without this bound, a relay-only page (`?ice=relay`) whose relay is down waits forever:
  * with no candidate at all, ICE never leaves `new`, so neither `failed` nor the recovery in
  * src/rtc/recovery.ts ever comes.
+ *
+ * A mesh's bound only: in a room on the SFU, members have no connection of their own, and the
+ * room's notice about the path to the SFU (src/rtc/sfuState.ts) says what is wrong.
  */
 import type { Participant } from "../room/session";
 import type { ProbeResult } from "../rtc/probe";

@@ -22,7 +22,7 @@ export function RemoteTile({
   speaking: boolean;
   sinkId: string;
   indicator?: ReactNode;
-  /** How wide the tile shows their camera (CSS px), as it changes; null when it goes. */
+  /** How wide the tile shows their camera (device px), as it changes; null when it goes. */
   onVideoWidth?: (width: number | null) => void;
 }) {
   return (

@@ -143,7 +143,7 @@ export function RoomView({
   };
 
   const quality = useQuality(session);
-  const stuck = useStuckConnections(session, snap.members);
+  const stuck = useStuckConnections(session, snap.members, snap.sfu !== "off");
   useRoomSounds(snap, unread);
   // A device that was blocked or missing is asked for again rather than left disabled.
   const retry = (kind: "audio" | "video", control: string) =>

@@ -42,7 +42,7 @@ export interface StageProps {
   /** Members whose media connection did not come up in time (ui/stuck.ts). */
   stuck?: ReadonlySet<string>;
   /**
-   * How wide a member's camera tile shows their video (CSS px; 0: not shown), as it changes;
+   * How wide a member's camera tile shows their video (device px; 0: not shown), as it changes;
    * null when the tile goes. On the SFU, it decides which simulcast layer to receive.
    */
   onVideoShown?: (memberId: string, width: number | null) => void;

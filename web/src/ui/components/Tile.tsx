@@ -43,7 +43,7 @@ export interface TileProps extends Placement {
   /** Own tile only: hide the self view into a small chip. */
   onMinimise?: () => void;
   /**
-   * Told how wide the tile shows the camera's picture (CSS px; 0: not shown) whenever that
+   * Told how wide the tile shows the camera's picture (device px; 0: not shown) whenever that
    * changes, and null when the tile goes: a room on the SFU receives the layer that needs.
    */
   onVideoWidth?: (width: number | null) => void;

@@ -52,10 +52,13 @@ export class StuckWatch {
     return () => this.listeners.delete(listener);
   }
 
-  /** The members as they are now. */
-  feed(members: readonly Participant[]): void {
+  /**
+   * The members as they are now. `onSfu`: the room's media goes through the SFU, whose own
+   * notice (sfuState.ts) says what is wrong: no member is named here, and no firewall blamed.
+   */
+  feed(members: readonly Participant[], onSfu: boolean): void {
     this.members = members;
-    this.watch.update(members, this.now());
+    this.watch.update(onSfu ? [] : members, this.now());
     this.refresh();
   }
 
@@ -111,10 +114,17 @@ export class StuckWatch {
   }
 }
 
-/** The room's stuck members (ui/stuck.ts), for the tiles and the room's notice. */
-export function useStuckConnections(session: IceSource, members: readonly Participant[]): Stuck {
+/**
+ * The room's stuck members (ui/stuck.ts), for the tiles and the room's notice; nobody while
+ * the room is on the SFU (`onSfu`), which has a notice of its own.
+ */
+export function useStuckConnections(
+  session: IceSource,
+  members: readonly Participant[],
+  onSfu: boolean,
+): Stuck {
   const [watch] = useState(() => new StuckWatch(session, pageIceTransportPolicy() === "relay"));
-  useEffect(() => watch.feed(members), [watch, members]);
+  useEffect(() => watch.feed(members, onSfu), [watch, members, onSfu]);
   useEffect(() => () => watch.dispose(), [watch]);
   const subscribe = useCallback((listener: () => void) => watch.subscribe(listener), [watch]);
   return useSyncExternalStore(subscribe, () => watch.snapshot);

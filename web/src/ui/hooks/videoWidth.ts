@@ -1,9 +1,9 @@
 import { useEffect, useRef, type RefObject } from "react";
-import { shownWidth } from "../../rtc/layers";
+import { devicePixels, shownWidth } from "../../rtc/layers";
 
 /**
- * Reports how wide the tile in `ref` shows its video's picture (CSS px, whole; 0 while the
- * tile is not laid out) whenever that changes: the tile is resized (ResizeObserver), or the
+ * Reports how wide the tile in `ref` shows its video's picture (device px: CSS px ×
+ * `devicePixelRatio`, whole; 0 while the tile is not laid out) whenever that changes: the tile is resized (ResizeObserver), or the
  * picture's own size becomes known or changes (the video's `resize` event, HTML media
  * elements). Reports null when the tile goes. Without `report`, measures nothing.
  */
@@ -25,7 +25,7 @@ export function useShownWidth(
       const video = tile.querySelector("video");
       const picture = video === null ? null : { width: video.videoWidth, height: video.videoHeight };
       const box = { width: tile.clientWidth, height: tile.clientHeight };
-      const width = Math.round(shownWidth(box, picture));
+      const width = devicePixels(shownWidth(box, picture), window.devicePixelRatio);
       if (width === told) return;
       told = width;
       tell(width);
