@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import math
 from collections import Counter, deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 
 from salon.core import validate
@@ -69,6 +71,16 @@ from salon.protocol.messages import (
     Talking,
 )
 from salon.protocol.version import SFU_VERSION
+
+
+@contextmanager
+def _sfu_refusals() -> Iterator[None]:
+    """What the SFU refused (:class:`~salon.core.sfu.SfuError`) is ``sfu_unavailable``."""
+    try:
+        yield
+    except SfuError as exc:
+        raise fail(ErrorCode.SFU_UNAVAILABLE, f"{exc}: try again") from None
+
 
 SFU_RESTARTS_PER_MINUTE = 3
 SFU_RESTART_BURST = 3
@@ -530,20 +542,16 @@ class Rooms(ChatRooms):
                 ErrorCode.BAD_MESSAGE,
                 "description: at most one audio and two video m-lines (camera and screen)",
             )
-        try:
+        with _sfu_refusals():
             answer = await router.publish(member, sdp, screen)
-        except SfuError as exc:
-            raise fail(ErrorCode.SFU_UNAVAILABLE, f"{exc}: try again") from None
         send(member, SfuAnswer(description=SessionDescription(type="answer", sdp=answer)))
 
     async def sfu_subscribe(self, member: Member, sdp: str) -> None:
         """``sfu_subscribe``: relay ``member``'s answer to the SFU's latest offer. Errors:
         ``not_joined``, ``not_sfu_room``, ``sfu_unavailable``."""
         _, router = self._sfu_room(member)
-        try:
+        with _sfu_refusals():
             await router.subscribe(member, sdp)
-        except SfuError as exc:
-            raise fail(ErrorCode.SFU_UNAVAILABLE, f"{exc}: try again") from None
 
     async def sfu_quality(self, member: Member, publisher: str, level: SfuQualityLevel) -> None:
         """``sfu_quality``: receive ``level`` of ``publisher``'s simulcast video. Errors:
@@ -552,10 +560,8 @@ class Rooms(ChatRooms):
         room, router = self._sfu_room(member)
         if publisher == member.id or publisher not in room.seats:
             raise fail(ErrorCode.NO_SUCH_MEMBER, "no such member in your room")
-        try:
+        with _sfu_refusals():
             await router.quality(member, publisher, level)
-        except SfuError as exc:
-            raise fail(ErrorCode.SFU_UNAVAILABLE, f"{exc}: try again") from None
 
     async def sfu_candidate(
         self, member: Member, pc: SfuConnection, candidate: IceCandidate | None
@@ -563,10 +569,8 @@ class Rooms(ChatRooms):
         """``sfu_candidate``: trickle one of ``member``'s candidates to the SFU. Errors:
         ``not_joined``, ``not_sfu_room``, ``sfu_unavailable``."""
         _, router = self._sfu_room(member)
-        try:
+        with _sfu_refusals():
             await router.candidate(member, pc, candidate)
-        except SfuError as exc:
-            raise fail(ErrorCode.SFU_UNAVAILABLE, f"{exc}: try again") from None
 
     def _crown(self, room: Room, member: Member) -> None:
         """Make ``member`` a host of ``room``: for the room's life, its account too."""
