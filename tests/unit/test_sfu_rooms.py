@@ -96,6 +96,14 @@ async def _member(world: World, name: str, version: int = 3) -> Client:
     return client
 
 
+async def _three_on_the_sfu(world: World) -> list[Client]:
+    """alice, bob and carol joined to "big": carol's join moved it to the SFU."""
+    members = [await _member(world, n) for n in ("alice", "bob", "carol")]
+    for member in members:
+        await _joined(member)
+    return members
+
+
 async def _joined(client: Client, room: str = "big") -> Joined:
     await client.send(type="join", room=room)
     joined = [m for m in client.take() if isinstance(m, Joined)]
@@ -166,9 +174,7 @@ async def test_no_move_while_the_sfu_does_not_answer(
 async def test_leaving_tells_the_router_and_the_last_one_out_closes_the_meeting(
     sfu_world: World, router: RecordingRouter
 ) -> None:
-    members = [await _member(sfu_world, n) for n in ("alice", "bob", "carol")]
-    for member in members:
-        await _joined(member)
+    members = await _three_on_the_sfu(sfu_world)
     meeting = router.entered[0][0]
     await members[0].send(type="leave")
     assert router.left == [(meeting, members[0].id)]
@@ -280,9 +286,7 @@ async def test_a_restart_gives_a_new_place_and_is_rate_limited(
 async def test_an_offer_with_more_than_one_audio_and_two_video_m_lines_is_refused(
     sfu_world: World, router: RecordingRouter
 ) -> None:
-    members = [await _member(sfu_world, n) for n in ("alice", "bob", "carol")]
-    for member in members:
-        await _joined(member)
+    members = await _three_on_the_sfu(sfu_world)
     alice = members[0]
     alice.take()
     lines = "v=0\r\nm=audio 9 x\r\nm=video 9 x\r\nm=video 9 x\r\n"
@@ -299,9 +303,7 @@ async def test_an_older_client_cannot_take_back_a_seat_on_the_sfu(
 ) -> None:
     """A v2 connection of the same account as a member on the SFU (newest wins, §2.8) is
     refused as any v2 joiner: it could not use the SFU."""
-    members = [await _member(sfu_world, n) for n in ("alice", "bob", "carol")]
-    for member in members:
-        await _joined(member)
+    await _three_on_the_sfu(sfu_world)
     old = await _member(sfu_world, "old", version=2)
     sfu_world.hub._seat_taken_back = lambda member, room: Way.SEAT  # type: ignore[method-assign]
     await old.send(type="join", room="big", ref="takeover")
@@ -312,9 +314,7 @@ async def test_an_older_client_cannot_take_back_a_seat_on_the_sfu(
 async def test_resuming_after_lost_messages_asks_for_the_unanswered_offer_again(
     sfu_world: World, router: RecordingRouter
 ) -> None:
-    members = [await _member(sfu_world, n) for n in ("alice", "bob", "carol")]
-    for member in members:
-        await _joined(member)
+    members = await _three_on_the_sfu(sfu_world)
     sfu_world.hub.sfu_resumed(members[0])
     assert router.resumes == [members[0].id]
     lone = await _member(sfu_world, "lone")
@@ -326,9 +326,7 @@ async def test_resuming_after_lost_messages_asks_for_the_unanswered_offer_again(
 async def test_no_restart_while_the_sfu_does_not_answer_and_no_budget_spent(
     sfu_world: World, router: RecordingRouter
 ) -> None:
-    members = [await _member(sfu_world, n) for n in ("alice", "bob", "carol")]
-    for member in members:
-        await _joined(member)
+    members = await _three_on_the_sfu(sfu_world)
     alice = members[0]
     alice.take()
     router.available = False
@@ -346,9 +344,7 @@ async def test_a_member_seated_again_on_the_sfu_is_told_to_start_over(
 ) -> None:
     """A place rebuilt from its token (the server restarted) into a room on the SFU gets a new
     place there: its old connections are dead, so it hears ``room_media`` after ``joined``."""
-    members = [await _member(sfu_world, n) for n in ("alice", "bob", "carol")]
-    for member in members:
-        await _joined(member)
+    members = await _three_on_the_sfu(sfu_world)
     room = sfu_world.hub.rooms["big"]
     carol = members[2]
     del room.seats[carol.id]  # as if carol's place were rebuilt by a restarted server
