@@ -44,12 +44,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a script: make the repository's `tests` importable
 
 from tests.support import CHROMIUM, CHROMIUM_ARGS, stop_process  # noqa: E402
+from tests.turn.conftest import running_janus  # noqa: E402
 from tests.turn.sfu_member import SfuMember  # noqa: E402
 
 from call_setup import free_port, wait_healthy  # noqa: E402
 from machine import describe  # noqa: E402
-from salon.core.janusconfig import JanusConfig  # noqa: E402
-from salon.server.janus import JanusProcess, start_janus  # noqa: E402
+from salon.server.janus import JanusProcess  # noqa: E402
 
 SALON = REPO / ".venv" / "bin" / "salon"
 ROOM = "bench"
@@ -78,17 +78,6 @@ PC_TRACKER = """
   };
 })();
 """
-
-
-@contextlib.contextmanager
-def janus(folder: Path) -> Iterator[JanusProcess]:
-    port, rtp = free_port(), 30000
-    config = JanusConfig.fresh(ws_port=port, rtp_ports=(rtp, rtp + 2000), configs_folder=folder)
-    running = start_janus(config, folder)
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 @contextlib.contextmanager
@@ -311,7 +300,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
         scratch = Path(tmp)
         rows: dict[str, dict[str, Any]] = {}
-        with janus((scratch / "janus").resolve()) as running:
+        with running_janus(scratch / "janus", media_ports=2001) as running:
             if not (args.skip_mesh or args.skip_people):
                 with salon(scratch / "mesh", {}) as url:
                     rows["mesh"] = measure_room(playwright, url, args.people, args.seconds, scratch)

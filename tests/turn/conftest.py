@@ -54,13 +54,17 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-@pytest.fixture
-def requires_janus() -> None:
+def skip_without_janus() -> None:
     """Skip, saying why where ``pytest -q`` shows it, when ``janus`` is missing."""
     if find_janus() is None:
         reason = "janus is not installed (make test installs Debian's janus)"
         print(f"SKIP: {reason}", file=sys.__stderr__)
         pytest.skip(reason)
+
+
+@pytest.fixture
+def requires_janus() -> None:
+    skip_without_janus()
 
 
 @pytest.fixture
@@ -101,16 +105,15 @@ def make_coturn(requires_coturn: None, tmp_path: Path) -> Iterator[Callable[...,
 
 
 @contextlib.contextmanager
-def running_janus(folder: Path) -> Iterator[JanusProcess]:
-    """A real ``janus`` with a fresh hardened configuration in ``folder``, on free ports
-    (skipped, saying why, when ``janus`` is missing); stopped after."""
-    if find_janus() is None:
-        reason = "janus is not installed (make test installs Debian's janus)"
-        print(f"SKIP: {reason}", file=sys.__stderr__)
-        pytest.skip(reason)
+def running_janus(folder: Path, media_ports: int = 101) -> Iterator[JanusProcess]:
+    """A real ``janus`` with a fresh hardened configuration in ``folder``, its API and
+    ``media_ports`` UDP ports on free ports (skipped, saying why, when ``janus`` is
+    missing); stopped after."""
+    skip_without_janus()
     folder = folder.resolve()
-    port, rtp = free_ports(1), free_ports(101)
-    config = JanusConfig.fresh(ws_port=port, rtp_ports=(rtp, rtp + 100), configs_folder=folder)
+    port, rtp = free_ports(1), free_ports(media_ports)
+    rtp_ports = (rtp, rtp + media_ports - 1)
+    config = JanusConfig.fresh(ws_port=port, rtp_ports=rtp_ports, configs_folder=folder)
     running = start_janus(config, folder)
     try:
         yield running

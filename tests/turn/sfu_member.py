@@ -49,6 +49,7 @@ class SfuMember:
         self.streams: dict[str, dict[str, Any]] = {}  # mid -> the latest offer's stream
         self.offers = 0  # sfu_offer messages answered
         self._answered = asyncio.Condition()
+        self._decoded = asyncio.Condition()  # notified at each video frame counted
         self.frames: Counter[str] = Counter()  # member id -> video frames decoded
         self.audio: Counter[str] = Counter()  # member id -> audio frames decoded
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -154,17 +155,22 @@ class SfuMember:
                 stream = self.streams.get(mid or "")
                 if stream is not None:
                     counter[stream["member"]] += 1
+                    if counter is self.frames:
+                        async with self._decoded:
+                            self._decoded.notify_all()
 
     async def decoding(self, members: list[SfuMember], timeout: float = TIMEOUT) -> None:
         """Wait until video frames from every one of ``members`` rise."""
-        deadline = asyncio.get_running_loop().time() + timeout
         before = {m.id: self.frames[m.id] for m in members}
-        while not all(self.frames[m.id] > before[m.id] + 5 for m in members):
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(
-                    f"{self.name} decodes {dict(self.frames)}, not all of {before}"
+        try:
+            async with asyncio.timeout(timeout), self._decoded:
+                await self._decoded.wait_for(
+                    lambda: all(self.frames[m.id] > before[m.id] + 5 for m in members)
                 )
-            await asyncio.sleep(0.1)
+        except TimeoutError:
+            raise AssertionError(
+                f"{self.name} decodes {dict(self.frames)}, not all of {before}"
+            ) from None
 
     async def close(self) -> None:
         for pc in (self.publisher, self.subscriber):

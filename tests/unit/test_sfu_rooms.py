@@ -231,9 +231,7 @@ async def test_an_older_connection_does_not_know_the_sfu_messages(
 async def test_the_layer_asked_for_goes_to_the_router_for_another_member_only(
     sfu_world: World, router: RecordingRouter
 ) -> None:
-    alice, bob, carol = [await _member(sfu_world, n) for n in ("alice", "bob", "carol")]
-    for member in (alice, bob, carol):
-        await _joined(member)
+    alice, bob, _ = await _three_on_the_sfu(sfu_world)
     alice.take()
     await alice.send(type="sfu_quality", member=bob.id, quality="low")
     assert alice.take() == []
@@ -267,9 +265,7 @@ async def test_a_muted_microphone_stops_its_talking_on_the_sfu_only(
 async def test_a_restart_gives_a_new_place_and_is_rate_limited(
     sfu_world: World, router: RecordingRouter
 ) -> None:
-    alice, bob, carol = [await _member(sfu_world, n) for n in ("alice", "bob", "carol")]
-    for member in (alice, bob, carol):
-        await _joined(member)
+    alice, bob, _ = await _three_on_the_sfu(sfu_world)
     alice.take()
     bob.take()
     entered, meeting = len(router.entered), router.entered[0][0]
