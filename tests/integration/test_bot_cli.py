@@ -579,12 +579,14 @@ async def test_echo_and_play_take_their_link_on_stdin_and_stop_when_it_closes(
     ):
         names = {"Echo", "Player"}
         await wait_until(lambda: {m.name for m in alice.members.values()} == names, "both join")
+        logs = []
         for bot in (echo, play):
             bot.close_stdin()
             code, stderr = await bot.exit(timeout=10)
             assert code == 0, stderr
             assert "stdin closed" in stderr
-    await wait_until(lambda: not alice.members, "both have left")
+            logs.append(stderr)
+    await wait_until(lambda: not alice.members, f"both have left: {alice.members} {logs}")
 
 
 def test_refused_join_and_unreachable_server_exit_2(server: RunningServer) -> None:

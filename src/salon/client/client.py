@@ -254,9 +254,9 @@ class Client(DirectCalls):
         self._spawn(self._refresh_ice_servers())
 
     async def close(self) -> None:
-        """Leave cleanly: close every peer connection (``on_peer_closed`` handlers run) and
-        the socket with 1000 (a goodbye, §2.7: the member leaves its room at once), then
-        run the handlers still queued. Returns once every peer connection is closed,
+        """Leave cleanly: close the socket with 1000 (a goodbye, §2.7: the member leaves its
+        room at once) while every peer connection closes (``on_peer_closed`` handlers run),
+        then run the handlers still queued. Returns once every peer connection is closed,
         including those still closing after :meth:`leave`, :meth:`hang_up` or a member
         leaving (waiting up to :data:`CLOSE_PEERS_SECONDS` in all). The closing runs in a
         task of its own: a second call waits for the same, and cancelling the caller does
@@ -277,9 +277,13 @@ class Client(DirectCalls):
 
     async def _shut_down(self) -> None:
         try:
-            await self._room.close(CLOSE_PEERS_SECONDS)
+            # The goodbye goes out while the peers close, not after: aiortc can take seconds
+            # to close a connection, and a process that exits before the goodbye leaves its
+            # place held for the grace window (§2.8) instead of leaving at once.
+            peers = asyncio.ensure_future(self._room.close(CLOSE_PEERS_SECONDS))
             if self._connection is not None:
                 await self._connection.close()
+            await peers
             for task in self._background:
                 task.cancel()
             await self._media.close()
