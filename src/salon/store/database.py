@@ -141,8 +141,8 @@ async def open_database(
 
 async def wait_for_database(url: str, try_seconds: float, within: float) -> None:
     """Connect to the database at ``url``, each try allowed ``try_seconds``, trying again
-    each second for up to ``within`` seconds (a database starting alongside the server); raise
-    :class:`DatabaseUnreachable` saying why when no try succeeded."""
+    each second for ``within`` seconds, the last try at its end (a database starting alongside
+    the server); raise :class:`DatabaseUnreachable` saying why when no try succeeded."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     shown = make_url(url).render_as_string(hide_password=True)
@@ -156,13 +156,13 @@ async def wait_for_database(url: str, try_seconds: float, within: float) -> None
                 return
         except (DBAPIError, OSError, TimeoutError) as exc:
             why = f"no answer within {try_seconds:g} s" if isinstance(exc, TimeoutError) else exc
-            if loop.time() + 1.0 > deadline:
+            if loop.time() >= deadline:
                 raise DatabaseUnreachable(
                     f"the database {shown} cannot be reached: {_first_line(why)}"
                 ) from exc
         finally:
             await engine.dispose()
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(min(1.0, deadline - loop.time()))  # the last try at the deadline
 
 
 def _first_line(why: object) -> str:
