@@ -92,3 +92,14 @@ def cluster() -> Iterator[tuple[Cluster, str]]:
     except Unavailable as e:
         print(f"SKIP: {e}")
         pytest.skip(str(e))
+
+
+@pytest.fixture(autouse=True)
+def every_peer_closed() -> Iterator[None]:
+    """Fail the test that leaves a :class:`Peer` socket open: the garbage collector would
+    report it during some later test (a ResourceWarning), failing that one instead."""
+    before = set(map(id, Peer.live))
+    yield
+    left = [p for p in Peer.live if id(p) not in before and p.open_socket()]
+    if left:
+        pytest.fail(f"{len(left)} peer socket(s) left open: close them before the server stops")

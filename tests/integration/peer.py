@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+import weakref
+from typing import Any, ClassVar
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.protocol import State
 
 from tests.integration.server import RunningServer
 
@@ -15,8 +17,11 @@ TIMEOUT = 5.0
 
 
 class Peer:
+    live: ClassVar[weakref.WeakSet[Peer]] = weakref.WeakSet()  # checked after each test
+
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
+        Peer.live.add(self)
         self.id = ""
         self.name = ""
         self.welcome: dict[str, Any] = {}
@@ -124,3 +129,7 @@ class Peer:
 
     async def close(self) -> None:
         await self.ws.close()
+
+    def open_socket(self) -> bool:
+        """Whether the socket is still open, neither closed nor closing."""
+        return self.ws.protocol.state is not State.CLOSED and not self.ws.transport.is_closing()

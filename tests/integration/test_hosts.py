@@ -314,48 +314,52 @@ async def test_the_lobby_holds_at_most_max_room_members(
 
 
 async def test_remove_then_a_rejoin_knocks_marked_removed(server: RunningServer) -> None:
-    host = await Client.named(server, "host")
-    bob = await Client.named(server, "bob")
-    await host.join("r")
-    await bob.join("r")
-    await host.expect("member_joined")
-    old_token = bob.token  # names the room
+    mark = len(Client.opened)
+    try:
+        host = await Client.named(server, "host")
+        bob = await Client.named(server, "bob")
+        await host.join("r")
+        await bob.join("r")
+        await host.expect("member_joined")
+        old_token = bob.token  # names the room
 
-    await host.send(type="remove", id=bob.id)
+        await host.send(type="remove", id=bob.id)
 
-    assert await bob.expect("left") == {
-        "type": "left",
-        "room": "r",
-        "reason": "removed",
-        "by": host.id,
-        "by_name": "host",
-    }
-    assert (await host.expect("member_left"))["id"] == bob.id
-    removed = await host.expect("room_event")
-    assert (removed["action"], removed["target"], removed["target_name"]) == (
-        "removed",
-        bob.id,
-        "bob",
-    )
-    # Its old token no longer seats it: it resumes without a room.
-    bob.drop()
-    back, welcome = await bob.resume(old_token)
-    assert welcome["resumed"]["room"] is None
-    assert await heard(host) == []  # no member_resumed, nothing
-    # Nor does a join, lobby off and whatever password: it knocks, marked removed.
-    await host.send(type="room_password", password="pw")
-    await heard(host)
-    await knocked(back, "r", password="pw")
-    assert (await host.expect("lobby"))["waiting"] == [
-        {"id": bob.id, "name": "bob", "removed": True}
-    ]
-    # The room remembers the client address too: everyone here shares 127.0.0.1.
-    carol = await Client.named(server, "carol")
-    await knocked(carol, "r", password="pw")
-    waiting = (await host.expect("lobby"))["waiting"]
-    assert [(k["id"], k["removed"]) for k in waiting] == [(bob.id, True), (carol.id, True)]
-    await host.send(type="lobby_admit", id=bob.id)  # only a host lets it back in
-    assert (await back.expect("joined"))["room"] == "r"
+        assert await bob.expect("left") == {
+            "type": "left",
+            "room": "r",
+            "reason": "removed",
+            "by": host.id,
+            "by_name": "host",
+        }
+        assert (await host.expect("member_left"))["id"] == bob.id
+        removed = await host.expect("room_event")
+        assert (removed["action"], removed["target"], removed["target_name"]) == (
+            "removed",
+            bob.id,
+            "bob",
+        )
+        # Its old token no longer seats it: it resumes without a room.
+        bob.drop()
+        back, welcome = await bob.resume(old_token)
+        assert welcome["resumed"]["room"] is None
+        assert await heard(host) == []  # no member_resumed, nothing
+        # Nor does a join, lobby off and whatever password: it knocks, marked removed.
+        await host.send(type="room_password", password="pw")
+        await heard(host)
+        await knocked(back, "r", password="pw")
+        assert (await host.expect("lobby"))["waiting"] == [
+            {"id": bob.id, "name": "bob", "removed": True}
+        ]
+        # The room remembers the client address too: everyone here shares 127.0.0.1.
+        carol = await Client.named(server, "carol")
+        await knocked(carol, "r", password="pw")
+        waiting = (await host.expect("lobby"))["waiting"]
+        assert [(k["id"], k["removed"]) for k in waiting] == [(bob.id, True), (carol.id, True)]
+        await host.send(type="lobby_admit", id=bob.id)  # only a host lets it back in
+        assert (await back.expect("joined"))["room"] == "r"
+    finally:
+        await Client.close_all(since=mark)  # the server stops next: closed first
 
 
 # ------------------------------------------------------------------------------ mute and hands
