@@ -15,12 +15,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from ruamel.yaml import YAML
 
 from tests.deploy.proxy import REPO, Proxied
 
 BIN = Path(sys.executable).parent
 DOCKERFILE = REPO / "deploy" / "Dockerfile"
+JANUS_DOCKERFILE = REPO / "deploy" / "janus.Dockerfile"
 COMPOSE = REPO / "deploy" / "compose.yaml"
 ENV_EXAMPLE = REPO / "deploy" / ".env.example"
 WORKFLOW = REPO / ".github" / "workflows" / "ci.yml"
@@ -43,8 +45,9 @@ def _compose() -> dict[str, Any]:
 # --- hadolint -------------------------------------------------------------------------------
 
 
-def test_hadolint_finds_nothing_in_the_dockerfile() -> None:
-    result = _run(BIN / "hadolint", "--no-color", DOCKERFILE)
+@pytest.mark.parametrize("dockerfile", [DOCKERFILE, JANUS_DOCKERFILE], ids=lambda p: p.name)
+def test_hadolint_finds_nothing_in_the_dockerfiles(dockerfile: Path) -> None:
+    result = _run(BIN / "hadolint", "--no-color", dockerfile)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -90,7 +93,7 @@ def test_compose_schema_check_rejects_a_broken_file(tmp_path: Path) -> None:
 def test_compose_wires_the_services_as_documented() -> None:
     compose = _compose()
     services = compose["services"]
-    assert set(services) == {"salon", "salon-2", "redis", "nginx", "coturn", "postgres"}
+    assert set(services) == {"salon", "salon-2", "redis", "nginx", "coturn", "postgres", "janus"}
     salon, nginx, coturn = services["salon"], services["nginx"], services["coturn"]
     assert salon["build"]["dockerfile"] == "deploy/Dockerfile"
     assert "salon-data:/data" in salon["volumes"]
@@ -104,6 +107,16 @@ def test_compose_wires_the_services_as_documented() -> None:
     assert sorted(nginx["ports"]) == ["443:443/tcp", "80:80/tcp"]
     assert "./turnserver.conf:/etc/coturn/turnserver.conf.in:ro" in coturn["volumes"]
     assert coturn["network_mode"] == "host"
+    # Janus (profile "sfu"): its image reads the configuration where compose mounts it, and
+    # its API address (salon sfu-config --api-ip, docs/SFU.md) is the network's gateway.
+    janus = services["janus"]
+    assert janus["profiles"] == ["sfu"] and janus["network_mode"] == "host"
+    assert janus["build"]["dockerfile"] == JANUS_DOCKERFILE.name
+    assert "${JANUS_CONFIG_DIR:-./janus}:/etc/janus-salon:ro" in janus["volumes"]
+    assert '"-F", "/etc/janus-salon"' in JANUS_DOCKERFILE.read_text()
+    gateway = compose["networks"]["salon"]["ipam"]["config"][0]["gateway"]
+    assert f"--api-ip {gateway} " in COMPOSE.read_text()
+    assert env["SALON_SFU_URL"] == "${SALON_SFU_URL:-}"  # empty: no SFU
 
 
 def test_compose_runs_two_salon_processes_over_redis_behind_nginx() -> None:
@@ -138,7 +151,7 @@ def test_no_secret_is_written_into_the_committed_files() -> None:
         env = service.get("environment", {})
         for key, value in env.items():
             if any(word in key for word in ("SECRET", "PASSWORD")):
-                assert re.fullmatch(r"\$\{[A-Z_]+(:\?[^}]*)?\}", str(value)), (key, value)
+                assert re.fullmatch(r"\$\{[A-Z_]+(:\?[^}]*|:-)?\}", str(value)), (key, value)
     # The database URL carries the password only as a reference to deploy/.env.
     url = compose["services"]["salon"]["environment"]["SALON_DATABASE_URL"]
     assert "${POSTGRES_PASSWORD" in url

@@ -1,8 +1,7 @@
 """Janus as a real part (issue #13, first part): ``salon sfu-config`` writes a hardened
 configuration that the real ``janus`` starts with, and ``salon serve --with-sfu`` runs Janus as
 a child, keeps a session on it, reports it in health, notices it die and come back, never
-hands its secret to a client, and stops it on exit. (Rooms through the SFU are not built yet:
-docs/SFU.md.)"""
+hands its secret to a client, and stops it on exit. Rooms through Janus: test_sfu_rooms.py."""
 
 from __future__ import annotations
 
@@ -65,8 +64,21 @@ async def _info_and_sessions(url: str, secret: str) -> tuple[dict[str, object], 
     return info, refused, session
 
 
+def _janus_image_command(folder: Path) -> list[str]:
+    """The command of deploy/janus.Dockerfile (compose's ``janus`` service), with ``folder``
+    where compose mounts the configuration."""
+    dockerfile = Path(__file__).parents[2] / "deploy" / "janus.Dockerfile"
+    command: list[str] = json.loads(re.findall(r"^CMD (\[.*\])$", dockerfile.read_text(), re.M)[-1])
+    assert command[0] == "janus" and "/etc/janus-salon" in command
+    return [
+        str(find_janus()),
+        *(str(folder) if a == "/etc/janus-salon" else a for a in command[1:]),
+    ]
+
+
 @pytest.mark.usefixtures("requires_janus")
 def test_sfu_config_is_hardened_and_janus_starts_with_it(tmp_path: Path) -> None:
+    # Janus is started as the compose service's image starts it.
     port, rtp = free_ports(1), free_ports(11)
     folder = tmp_path / "janus"
     command = [sys.executable, "-m", "salon.cli", "sfu-config", str(folder)]
@@ -87,7 +99,7 @@ def test_sfu_config_is_hardened_and_janus_starts_with_it(tmp_path: Path) -> None
     assert secret not in again  # fresh secrets every time
 
     janus = subprocess.Popen(
-        [str(find_janus()), "-F", str(folder), "-C", str(folder / "janus.jcfg")],
+        _janus_image_command(folder),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
