@@ -42,6 +42,7 @@ class SfuMember:
         self.ws = ws
         self.name = name
         self.id = ""
+        self.token = ""  # the latest resume token
         self.messages: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.received: list[dict[str, Any]] = []  # every frame the server sent, parsed
         self.publisher: RTCPeerConnection | None = None
@@ -63,7 +64,28 @@ class SfuMember:
         await member.send(type="hello", versions=[version], name=name)
         welcome = await member.expect("welcome")
         member.id = welcome["id"]
+        member.token = welcome["resume_token"]
         return member
+
+    async def resume(self, ws_url: str) -> dict[str, Any]:
+        """Take the place back on a new connection to ``ws_url`` (``hello.resume`` with the
+        latest token, protocol v3), as after the loss of the old one; its media connections
+        are closed (their sessions on Janus went with the old home). Returns the welcome,
+        which must say resumed."""
+        self._reader.cancel()
+        await asyncio.gather(self._reader, return_exceptions=True)
+        await self.ws.close()
+        for pc in (self.publisher, self.subscriber):
+            if pc is not None:
+                await pc.close()
+        self.publisher = self.subscriber = None
+        self.ws = await connect(ws_url)
+        self._reader = asyncio.create_task(self._read())
+        await self.send(type="hello", versions=[3], name=self.name, resume=self.token)
+        welcome = await self.expect("welcome")
+        assert welcome["resumed"] is not None, welcome
+        self.token = welcome["resume_token"]
+        return welcome
 
     async def send(self, **message: Any) -> None:
         await self.ws.send(json.dumps(message))
@@ -87,7 +109,9 @@ class SfuMember:
                     assert self.publisher is not None
                     answer = RTCSessionDescription(message["description"]["sdp"], "answer")
                     await self.publisher.setRemoteDescription(answer)
-                elif kind != "resume_token":
+                elif kind == "resume_token":
+                    self.token = message["token"]
+                else:
                     await self.messages.put(message)
 
     async def expect(self, kind: str, timeout: float = TIMEOUT) -> dict[str, Any]:
