@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build deploy/Dockerfile with Debian's podman, run the image, and check it serves:
 # the health endpoint, the client page and one of its assets, the image's own HEALTHCHECK,
-# and that it runs as the non-root user. For machines without a Docker engine or an image
+# and that it runs as the non-root user. Then deploy/janus.Dockerfile (compose's janus
+# service) on a configuration `salon sfu-config` wrote: its API answers, as user 10001. For machines without a Docker engine or an image
 # registry: the two base images are made here with debootstrap and passed through the
 # NODE_IMAGE / PYTHON_IMAGE build arguments. Too slow for `make test` (3-7 minutes the first
 # time, about 1 minute with the base images and build cache in place). Run as root:
@@ -26,6 +27,8 @@ PY_BASE=localhost/salon-base/python:3.11-bookworm
 NODE_BASE=localhost/salon-base/node:20-bookworm
 IMAGE=localhost/salon:smoke
 NAME=salon-smoke-$$
+JANUS_IMAGE=localhost/salon-janus:smoke
+JANUS_NAME=salon-smoke-janus-$$
 RELEASED=salon-smoke-release-$$  # the container the compose stand-in runs
 WORK=$(mktemp -d)
 SSHD_PID=""
@@ -38,7 +41,8 @@ say() { printf '\n== %s\n' "$*"; }
 cleanup() {
     # (Without systemd, podman cannot schedule the HEALTHCHECK timer; `podman healthcheck
     # run` below runs it once instead.)
-    podman rm -f "$NAME" "$RELEASED" >/dev/null 2>&1 || true
+    podman rm -f "$NAME" "$RELEASED" "$JANUS_NAME" >/dev/null 2>&1 || true
+    podman rmi -f "$JANUS_IMAGE" >/dev/null 2>&1 || true
     podman volume rm -f "$NAME-data" "$RELEASED-data" >/dev/null 2>&1 || true
     podman rmi -f localhost/salon:current localhost/salon:previous "$IMAGE-newer" \
         "$IMAGE-broken" >/dev/null 2>&1 || true
@@ -142,6 +146,36 @@ podman exec "$NAME" test -f /data/salon.db || fail "no database in the /data vol
 podman healthcheck run "$NAME" 2>/dev/null || fail "the image's HEALTHCHECK says unhealthy"
 echo "HEALTHCHECK: healthy"
 podman rm -f "$NAME" >/dev/null
+
+# --- compose's janus service: deploy/janus.Dockerfile on a folder salon sfu-config wrote -------
+say "build deploy/janus.Dockerfile"
+podman build --network host --format docker -f deploy/janus.Dockerfile \
+    --build-arg DEBIAN_IMAGE="$PY_BASE" -t "$JANUS_IMAGE" deploy >"$WORK/janus-build.log" 2>&1 \
+    || { tail -40 "$WORK/janus-build.log"; exit 1; }
+JANUS_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -m 700 "$WORK/janus"
+podman run --rm --user 0 -v "$WORK/janus:/out" "$IMAGE" sfu-config /out \
+    --api-ip 127.0.0.1 --port "$JANUS_PORT" --rtp-ports 45000-45100 >"$WORK/janus.env" \
+    2> >(grep -v 'systemd connection' >&2)
+chown -R 10001:10001 "$WORK/janus"  # as docs/SFU.md says
+podman run -d --name "$JANUS_NAME" --network host --read-only --cap-drop ALL \
+    --security-opt no-new-privileges -v "$WORK/janus:/etc/janus-salon:ro" "$JANUS_IMAGE" \
+    >/dev/null 2> >(grep -v 'systemd connection' >&2)
+janus_fail() { echo "FAIL: $*"; podman logs "$JANUS_NAME" 2>&1 | tail -20; exit 1; }
+URL=$(sed -n 's/^SALON_SFU_URL=//p' "$WORK/janus.env")
+ANSWER=""
+for _ in $(seq 1 100); do
+    ANSWER=$(podman run --rm --network host --entrypoint python3 "$IMAGE" -c \
+        "from salon.server.janus import answers; print(answers('$URL') or '')" 2>/dev/null)
+    [ -n "$ANSWER" ] && break
+    podman container exists "$JANUS_NAME" && [ "$(podman inspect -f '{{.State.Running}}' "$JANUS_NAME")" = true ] \
+        || janus_fail "Janus exited"
+    sleep 0.2
+done
+[ -n "$ANSWER" ] || janus_fail "Janus's API at $URL does not answer"
+echo "Janus answers at $URL as $ANSWER"
+[ "$(podman exec "$JANUS_NAME" id -u)" = 10001 ] || janus_fail "Janus does not run as 10001"
+podman rm -f "$JANUS_NAME" >/dev/null
 if [ "${SKIP_RELEASE:-0}" = 1 ]; then
     say "podman smoke test passed (release.sh skipped)"
     exit 0
