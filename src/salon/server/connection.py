@@ -50,10 +50,11 @@ CLOSE_GRACE_SECONDS: Final = 2.0
 """How long queued messages and the close frame may wait behind a full socket before the
 connection is dropped without them."""
 
-PEER_GONE_SECONDS: Final = 2.0
-"""How long the reader may still read after a write found the peer gone: the peer's close
-frame, when it sent one, is already queued for the reader, and its code decides between a
-goodbye and a loss (§2.7)."""
+CLOSE_CODE_KEY: Final = "salon.close_code"
+"""Where in the ASGI scope the WebSocket protocol notes the code of the client's close frame
+as it arrives (:class:`salon.server.runner.SansIOProtocol`): a write that fails because the
+client closed meanwhile reads it there, since the reader is stopped before it could read the
+close itself."""
 
 GOODBYE_CODES: Final = frozenset({1000, 1001})
 """Close codes with which a client says it is leaving (RFC 6455 7.4.1: normal, going away)."""
@@ -130,7 +131,6 @@ class Connection:
         self._writer: asyncio.Task[None] | None = None
         self._abort: asyncio.TimerHandle | None = None
         self._ended = False  # we stopped the reader ourselves (peer gone or not reading)
-        self._peer_gone: asyncio.TimerHandle | None = None  # a write found the peer gone
         self._goodbye = False  # the client closed with 1000 or 1001
         self._dropped = False  # messages were discarded: outbox overflow, or sent after close
         self._peer_code: int | None = None  # the close code the connection ended with
@@ -200,11 +200,13 @@ class Connection:
                     self._stop_reader()
                     return
         except (WebSocketDisconnect, RuntimeError, OSError):
-            # The peer is gone (uvicorn's ClientDisconnected is an OSError). Not stopped at
-            # once: a goodbye that crossed our write must still count as one.
-            if self._peer_gone is None:
-                loop = asyncio.get_running_loop()
-                self._peer_gone = loop.call_later(PEER_GONE_SECONDS, self._stop_reader)
+            # The peer is gone (uvicorn's ClientDisconnected is an OSError); a goodbye if its
+            # close frame said so (§2.7), whichever of the two we learnt of first.
+            said = self.ws.scope.get(CLOSE_CODE_KEY)
+            if isinstance(said, int):
+                self._peer_code = said
+                self._goodbye = said in GOODBYE_CODES
+            self._stop_reader()
 
     def _written(self, out: Outgoing) -> None:
         """Time what was just written: a relay since its frame arrived, the welcome since the
@@ -310,8 +312,6 @@ class Connection:
                     await self._writer
             if self._abort is not None:
                 self._abort.cancel()
-            if self._peer_gone is not None:
-                self._peer_gone.cancel()
 
     def _report_close(self) -> None:
         """Log and count how the connection ended: Salon's own close code, or the peer's."""

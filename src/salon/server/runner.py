@@ -18,6 +18,7 @@ from websockets.protocol import State
 from salon.core.clock import Clock
 from salon.core.settings import Settings
 from salon.server.app import create_app
+from salon.server.connection import CLOSE_CODE_KEY
 from salon.server.logs import scrub_uvicorn
 from salon.server.process import HeapTidy, freeze_startup_objects
 from salon.server.state import ServerState
@@ -42,6 +43,14 @@ class SansIOProtocol(WebSocketsSansIOProtocol):
             self.transport.close()
             return
         super().shutdown()
+
+    def handle_close(self, event: Any) -> None:
+        """Also note the client's close code in the ASGI scope (:data:`~salon.server.
+        connection.CLOSE_CODE_KEY`): a write that fails because that close frame came
+        meanwhile still tells a goodbye (1000/1001) from a loss."""
+        if not self.close_sent and self.conn.close_rcvd is not None:
+            self.scope[CLOSE_CODE_KEY] = self.conn.close_rcvd.code  # type: ignore[typeddict-unknown-key]
+        super().handle_close(event)
 
     async def send(self, message: Any) -> None:
         """A refused handshake (the ASGI ``websocket.http.response`` extension: Salon's 503
