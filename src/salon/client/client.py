@@ -254,15 +254,15 @@ class Client(DirectCalls):
         self._spawn(self._refresh_ice_servers())
 
     async def close(self) -> None:
-        """Leave cleanly: close the socket with 1000 (a goodbye, §2.7: the member leaves its
-        room at once) while every peer connection closes (``on_peer_closed`` handlers run),
-        then run the handlers still queued. Returns once every peer connection is closed,
-        including those still closing after :meth:`leave`, :meth:`hang_up` or a member
-        leaving (waiting up to :data:`CLOSE_PEERS_SECONDS` in all). The closing runs in a
-        task of its own: a second call waits for the same, and cancelling the caller does
-        not cut it short (aiortc would leave a connection's UDP sockets open). From an
-        ``on`` handler it returns before the handlers queued after it run. Idempotent;
-        never raises."""
+        """Leave cleanly: close the socket with 1000 (a goodbye, §2.7: the member leaves its room at
+        once) while every peer connection closes (``on_peer_closed`` handlers run; what they
+        send is not sent any more), then run the handlers still queued. Returns once every
+        peer connection is closed, including those still closing after :meth:`leave`,
+        :meth:`hang_up` or a member leaving (waiting up to :data:`CLOSE_PEERS_SECONDS` in
+        all). The closing runs in a task of its own: a second call waits for the same, and
+        cancelling the caller does not cut it short (aiortc would leave a connection's UDP
+        sockets open). From an ``on`` handler it returns before the handlers queued after it
+        run. Idempotent; never raises."""
         closing = self._start_close()
         if self._events.running_here():
             await self._quiet.wait()  # the handlers (this one first) stop after it
@@ -281,9 +281,11 @@ class Client(DirectCalls):
             # to close a connection, and a process that exits before the goodbye leaves its
             # place held for the grace window (§2.8) instead of leaving at once.
             peers = asyncio.ensure_future(self._room.close(CLOSE_PEERS_SECONDS))
-            if self._connection is not None:
-                await self._connection.close()
-            await peers
+            try:
+                if self._connection is not None:
+                    await self._connection.close()
+            finally:
+                await peers
             for task in self._background:
                 task.cancel()
             await self._media.close()
