@@ -9,7 +9,7 @@
 ARG DEBIAN_IMAGE=debian:bookworm-slim
 FROM ${DEBIAN_IMAGE}
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends janus=1.1.2-1 \
+    && apt-get install -y --no-install-recommends janus=1.1.2-* \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin janus
 USER 10001:10001

@@ -74,7 +74,8 @@ class SfuMember:
         which must say resumed."""
         self._reader.cancel()
         await asyncio.gather(self._reader, return_exceptions=True)
-        await self.ws.close()
+        self.ws.transport.abort()  # lost, not a goodbye
+        self.messages = asyncio.Queue()  # what the old connection heard is not the new one's
         for pc in (self.publisher, self.subscriber):
             if pc is not None:
                 await pc.close()
