@@ -632,6 +632,51 @@ async def test_a_second_socket_with_the_token_takes_the_place_over(
     await back.silent(0.2)
 
 
+async def test_what_a_stalled_socket_had_not_written_goes_to_the_one_that_replaces_it(
+    server: RunningServer,
+) -> None:
+    """A half-open socket (the client's side is gone and the server does not know yet) is
+    still attached when the client resumes from a new one, and the room's messages for it
+    pile up in its outbox behind a full TCP window. The new connection takes those over, in
+    order (PROTOCOL.md 2.8); only what was already handed to the old socket may be lost."""
+    (alice,) = await seated(server, "r", "alice")
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
+    raw.connect(("127.0.0.1", server.port))
+    raw.setblocking(False)
+    peer = await Peer.connect(server, sock=raw)
+    bob = Client(peer.ws, server, {})
+    Client.opened.append(bob)
+    await bob.hello("bob")
+    await bob.join("r")
+    await alice.expect("member_joined")
+    bob.ws.transport.pause_reading()  # it reads no more, as a socket whose client vanished
+
+    # 180 descriptions of 30 KB: 5.4 MB, more than the server's socket buffers take (at most
+    # 4 MB on Linux, tcp_wmem), in 180 of the 256 messages an outbox holds, and within the
+    # sender's burst of frames.
+    pad = "a=x-pad:" + "x" * 30_000 + "\r\n"
+    sent = 180
+    for number in range(1, sent + 1):
+        sdp = f"v=0\r\ns=n{number}\r\n{pad}"
+        await alice.send(type="signal", to=bob.id, description={"type": "offer", "sdp": sdp})
+    await alice.alive()  # the server handled every signal: each was queued for bob
+
+    back, welcome = await bob.resume()
+    assert welcome["resumed"] == {"room": "r", "call": None, "missed": False}
+    numbers: list[int] = []
+    while (message := await back.recv())["type"] == "signal":
+        numbers.append(int(message["description"]["sdp"].split("s=n")[1].split("\r\n")[0]))
+    assert message["type"] == "joined", message
+    assert numbers, "nothing the stalled socket had queued came to the new connection"
+    assert numbers == list(range(numbers[0], sent + 1)), numbers
+    await alice.silent(0.2)  # a takeover: the room heard nothing
+    # The old socket, read again, ends: with 4005, or with no close frame when the server
+    # gave up on writing to it (PROTOCOL.md 2.7).
+    bob.ws.transport.resume_reading()
+    assert await bob.closed_with() in (4005, None)
+
+
 @pytest.mark.parametrize("old_socket", ["attached", "lost"])
 async def test_signing_in_again_replaces_the_old_place(
     server: RunningServer, old_socket: str

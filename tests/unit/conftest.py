@@ -44,6 +44,10 @@ class FakeTransport:
         if not self.closes:  # as a real connection, which closes once (the first reason)
             self.closes.append((code, reason))
 
+    def replace(self, code: CloseCode, reason: str) -> tuple[list[Outgoing], bool]:
+        self.close(code, reason)
+        return [], False  # everything sent was written at once
+
 
 @dataclass
 class Client:

@@ -13,7 +13,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from salon.core.clock import SystemClock
 from salon.core.hub import Hub
 from salon.core.place import Place
-from salon.protocol import Outgoing
+from salon.protocol import CloseCode, Outgoing
 from salon.server.connection import CLOSE_CODE_KEY, Connection
 
 
@@ -87,3 +87,50 @@ async def test_a_goodbye_that_crosses_a_failed_write_is_still_a_goodbye() -> Non
 async def test_a_loss_that_crosses_a_failed_write_is_a_loss() -> None:
     assert await run_crossing(4000) == [False]  # a close frame, but not a goodbye
     assert await run_crossing(None) == [False]  # no close frame at all
+
+
+class StalledSocket:
+    """A socket whose peer stopped reading: the first write never completes until
+    ``unblock``; what was written, and the close frame, are recorded."""
+
+    def __init__(self) -> None:
+        self.scope: dict[str, Any] = {}
+        self.writing = asyncio.Event()
+        self.unblock = asyncio.Event()
+        self.written: list[str] = []
+        self.closed_with: int | None = None
+
+    async def send_text(self, text: str) -> None:
+        self.writing.set()
+        await self.unblock.wait()
+        self.written.append(text)
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closed_with = code
+
+    async def receive(self) -> dict[str, Any]:
+        await asyncio.Event().wait()  # the reader is stopped once the close frame is sent
+        raise AssertionError("unreachable")
+
+
+async def test_a_replaced_connection_gives_up_what_it_has_not_begun_to_write() -> None:
+    """§2.8: a newer connection takes the place; what the old one queued and did not begin
+    to write is handed over in order; the message being written stays with the old one (it
+    may be half in the socket: sending it again could deliver it twice)."""
+    socket = StalledSocket()
+    connection = Connection(cast(WebSocket, socket), outbox_limit=10, now=0.0)
+    texts = [f'{{"type":"pong","ref":{n}}}' for n in range(3)]
+    for text in texts:
+        connection.send(Outgoing.encoded(text))
+    run = asyncio.create_task(
+        connection.run(Member(), SystemClock(), 1000, lambda _: None, lambda _: None)
+    )
+    await socket.writing.wait()
+    unsent, dropped = connection.replace(CloseCode.REPLACED, "newer")
+    assert [out.text for out in unsent] == texts[1:]
+    assert dropped is False
+    connection.send(Outgoing.encoded('{"type":"pong"}'))  # after the close: not written
+    socket.unblock.set()
+    await run
+    assert socket.written == texts[:1]
+    assert socket.closed_with == CloseCode.REPLACED

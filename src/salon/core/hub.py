@@ -65,6 +65,7 @@ _OUTCOMES: Final[dict[CallState, CallOutcome]] = {
 
 
 REPLACED_BY_ACCOUNT: Final = "this account took its place from another connection"
+REPLACED_BY_NEWER: Final = "this place was taken by a newer connection"
 
 
 class Hub(RecordingRooms):
@@ -371,13 +372,16 @@ class Hub(RecordingRooms):
 
     def take_back(self, place: Place, transport: Transport) -> tuple[list[Outgoing], bool]:
         """A new connection takes ``place``: newest wins, an old one still attached is closed
-        with 4005. Returns what was kept for the member and whether messages were missed."""
+        with 4005, and what it had queued but not begun to write goes to the new one (§2.8:
+        a half-open socket the client gave up on is never written to again). Returns what
+        was kept for the member and whether messages were missed."""
         was_away = place.away
-        place.kick(CloseCode.REPLACED, "this place was taken by a newer connection")
+        unsent, dropped = place.replace(CloseCode.REPLACED, REPLACED_BY_NEWER)
         kept, missed = place.attach(transport)
         if was_away:
             self._announce_back(place)
-        return kept, missed
+            return kept, missed
+        return ([], True) if dropped else (unsent, False)
 
     def snapshot(self, member: Member) -> None:
         """Send a member a fresh ``joined`` for the room it is in, and to a host the

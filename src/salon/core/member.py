@@ -44,3 +44,9 @@ class Transport(Protocol):
     def close(self, code: CloseCode, reason: str) -> None:
         """End the connection with a WebSocket close code."""
         ...
+
+    def replace(self, code: CloseCode, reason: str) -> tuple[list[Outgoing], bool]:
+        """A newer connection takes the member's place (docs/PROTOCOL.md §2.8): end this one
+        with ``code`` and return, in order, the messages it had queued and not begun to
+        write (they are the newer connection's now), and whether it discarded any."""
+        ...

@@ -120,6 +120,14 @@ class Place:
         if self._transport is not None:
             self._transport.close(code, reason)
 
+    def replace(self, code: CloseCode, reason: str) -> tuple[list[Outgoing], bool]:
+        """A newer connection takes the place: the attached one (if any) is closed with
+        ``code``; returns what it had queued and not begun to write, oldest first, and whether
+        it discarded messages (:meth:`Transport.replace`). Nothing when the place is away."""
+        if self._transport is None:
+            return [], False
+        return self._transport.replace(code, reason)
+
     def placed(
         self, room: str | None, call: str | None, peer: str | None, *, guarded: bool = False
     ) -> None:

@@ -31,7 +31,7 @@ from typing import Any, Final
 
 from salon.core import validate
 from salon.core.errors import SalonError, fail
-from salon.core.hub import Hub
+from salon.core.hub import REPLACED_BY_NEWER, Hub
 from salon.core.member import Transport
 from salon.core.place import Place
 from salon.core.ratelimit import Pacer
@@ -314,7 +314,7 @@ class Session:
         place = await self._rebuild(claims, version)
         # Another connection with the same token may have taken the half-built place while
         # it was rebuilt: newest wins, as everywhere.
-        place.kick(CloseCode.REPLACED, "this place was taken by a newer connection")
+        place.kick(CloseCode.REPLACED, REPLACED_BY_NEWER)
         kept, _ = place.attach(self.transport)  # joined and a token, when seated again
         # This server did not hold the place: whatever was sent to it meanwhile is lost.
         self._greeted(place, version, Resumed(room=place.room, call=place.call, missed=True), kept)

@@ -124,6 +124,7 @@ class Connection:
         self.pinged = False
         self.idle_since: float | None = None  # greeted and unoccupied since (Hub.occupied)
         self._outbox: deque[Outgoing] = deque()
+        self._writing: Outgoing | None = None  # the message being written, if any
         self._limit = outbox_limit
         self._wake = asyncio.Event()
         self._close: tuple[CloseCode, str] | None = None
@@ -178,6 +179,21 @@ class Connection:
             loop = asyncio.get_running_loop()
             self._abort = loop.call_later(CLOSE_GRACE_SECONDS, self._drop)
 
+    def replace(self, code: CloseCode, reason: str) -> tuple[list[Outgoing], bool]:
+        """A newer connection took the member's place (:meth:`Transport.replace`): close
+        with ``code`` and give up every queued message but one being written (it may be half
+        in the socket already). Returns them, oldest first, and whether messages were
+        discarded (an overflow, or sends after a close)."""
+        begun = 1 if self._outbox and self._outbox[0] is self._writing else 0
+        unsent = list(self._outbox)[begun:]
+        while len(self._outbox) > begun:
+            self._outbox.pop()
+        while len(self._stamps) > begun:
+            self._stamps.pop()
+        dropped = self._dropped
+        self.close(code, reason)
+        return unsent, dropped
+
     async def _write(self) -> None:
         """Drain the outbox in order; once closing, send the close frame."""
         try:
@@ -188,8 +204,9 @@ class Connection:
                     # Taken off only once written: a message a dying socket refused is still
                     # in the outbox for the place to keep (see ``run``). The outbox may have
                     # been emptied meanwhile (overflow, or handed to the place).
-                    out = self._outbox[0]
+                    out = self._writing = self._outbox[0]
                     await self.ws.send_text(out.text)
+                    self._writing = None
                     if self._outbox and self._outbox[0] is out:
                         self._outbox.popleft()
                         if self._metrics is not None:

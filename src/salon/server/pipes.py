@@ -604,6 +604,13 @@ class RemoteTransport:
             remote.closing = False
             remote.unreachable()
 
+    def replace(self, code: CloseCode, reason: str) -> tuple[list[Outgoing], bool]:
+        """Close; nothing comes back: what was pushed is in the front's outbox already, or
+        on its way there (the front writes it into the replaced socket)."""
+        dropped = self._remote.dropped
+        self.close(code, reason)
+        return [], dropped
+
 
 def _close_envelope(home: str, conn: str, code: CloseCode, reason: str) -> dict[str, Any]:
     return {"k": "close", "from": home, "c": conn, "code": int(code), "reason": reason}
