@@ -158,6 +158,16 @@ def test_leaving_the_pre_join_page_closes_its_socket(
     assert not any(m["type"] == "presence_changed" for m in heard_so_far(watcher))
 
 
+MOST_TILES_WATCH = """(name) => {
+  const count = () =>
+    document.querySelectorAll(`[data-testid="tile"][data-member="${name}"]`).length;
+  window.__mostTiles = count();
+  new MutationObserver(() => {
+    window.__mostTiles = Math.max(window.__mostTiles, count());
+  }).observe(document.body, { childList: true, subtree: true, attributes: true });
+}"""
+
+
 def test_a_second_tab_leaves_a_signed_in_persons_call_alone_until_it_joins(
     person: Person,
 ) -> None:
@@ -187,6 +197,9 @@ def test_a_second_tab_leaves_a_signed_in_persons_call_alone_until_it_joins(
     assert first.get_by_test_id("room").is_visible()
     assert tile(bob, "Tess").count() == 1
 
+    # bob's page notes the most "Tess" tiles it ever shows at once (a DOM observer sees every
+    # React commit): the room must see the person once throughout (member_joined.replaces).
+    bob.evaluate(MOST_TILES_WATCH, "Tess")
     second.get_by_role("button", name="Join now").click()
     second.get_by_test_id("room").wait_for()
     first.get_by_text("was opened in another tab or window").wait_for()
@@ -198,3 +211,4 @@ def test_a_second_tab_leaves_a_signed_in_persons_call_alone_until_it_joins(
     wait_for_media(bob, ["Tess"])  # from the second tab now
     tile(bob, "Tess").wait_for()
     assert tile(bob, "Tess").count() == 1
+    assert bob.evaluate("window.__mostTiles") == 1, "bob saw Tess twice at once"

@@ -708,9 +708,12 @@ async def test_signing_in_again_replaces_the_old_place(
 
     joined = await second.join("r")  # locked, but the same person
     assert joined["hosts"] == [first.id, second.id]
+    assert [m["id"] for m in joined["members"]] == [bob.id]  # not its own older place
     if old_socket == "attached":
         assert await first.closed_with() == 4005
-    assert (await bob.expect("member_joined"))["member"]["id"] == second.id
+    # The room sees one person: the newcomer comes in the older place's stead.
+    arrived = await bob.expect("member_joined")
+    assert (arrived["member"]["id"], arrived["replaces"]) == (second.id, first.id)
     assert (await bob.expect("room_state"))["hosts"] == [first.id, second.id]
     # The old place departs at once: its room is told it left; the host role stays.
     assert await bob.expect("member_left") == {"type": "member_left", "room": "r", "id": first.id}

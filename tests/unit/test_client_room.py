@@ -60,6 +60,23 @@ async def test_members_and_peers_follow_the_room() -> None:
     await client.close()
 
 
+async def test_a_member_signed_in_again_replaces_its_older_place() -> None:
+    """§2.8: ``member_joined.replaces`` names the member whose place the newcomer took over:
+    it is gone at once (its peer closed); its ``member_left`` that follows changes nothing."""
+    server = FakeServer()
+    client = await seated(server, "b", "c")
+    closed: list[str] = []
+    client.on_peer_closed(lambda peer: closed.append(peer.id))
+    server.socket.push(MemberJoined(room="r", member=member("b2", "b"), replaces="b"))
+    await server.wait(lambda: closed == ["b"], "the older place's peer closed")
+    assert set(client.members) == set(client.peers) == {"b2", "c"}
+    server.socket.push(MemberLeft(room="r", id="b"))
+    await client.wait_for(MemberLeft)
+    assert set(client.members) == set(client.peers) == {"b2", "c"}
+    assert closed == ["b"]
+    await client.close()
+
+
 async def test_media_changes_update_the_member() -> None:
     server = FakeServer()
     client = await seated(server, "b")

@@ -93,8 +93,12 @@ class RoomState:
 
     def member(self, message: MemberJoined | MemberResumed) -> None:
         """§2.8: ``member_resumed`` of an unknown member is a join; ``member_joined`` of a
-        known one is a resume (its peer connection stays)."""
+        known one is a resume (its peer connection stays); ``member_joined.replaces``: that
+        member is gone (the same person signed in again), its peer is closed."""
         if message.room == self.room:
+            if isinstance(message, MemberJoined) and message.replaces is not None:
+                self.members.pop(message.replaces, None)
+                self.drop_soon(message.replaces)
             self.members[message.member.id] = message.member
             self._keep_peer(message.member)
 

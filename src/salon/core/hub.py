@@ -343,12 +343,16 @@ class Hub(RecordingRooms):
         """A signed-in member whose account's place is seated in ``room`` takes that seat
         over, past the lock, the lobby, the password and a full room, as a host when that
         place was one: the same person, proven by its session, not a newcomer."""
-        held = self._older_place(member)
+        held = self._seated_older_place(member, room)
         if held is None or room.allowed is not None:
             return None
-        if held.id not in room.seats or held.id in room.recorders:
+        return Way.HOST if held in room.hosts else Way.SEAT
+
+    def _seated_older_place(self, member: Member, room: Room) -> str | None:
+        held = self._older_place(member)
+        if held is None or held.id not in room.seats or held.id in room.recorders:
             return None
-        return Way.HOST if held.id in room.hosts else Way.SEAT
+        return held.id
 
     def _taking_place(self, member: Member) -> None:
         held = self._older_place(member)

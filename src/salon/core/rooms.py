@@ -204,12 +204,20 @@ class Rooms(ChatRooms):
             if member.id in self._where:
                 self.leave(member)
             self._stop_waiting(member)
+            replaced = self._seated_older_place(member, room)
             self._taking_place(member)
             if way in (Way.KNOCK, Way.KNOCK_REMOVED):
                 self._knock(member, room, media, removed=way is Way.KNOCK_REMOVED)
             else:
                 recorder = way is Way.RECORDER
-                self._seat(member, room, media, host=way is Way.HOST, recorder=recorder)
+                self._seat(
+                    member,
+                    room,
+                    media,
+                    host=way is Way.HOST,
+                    recorder=recorder,
+                    replaces=None if recorder else replaced,
+                )
             self._took_place(member)
         finally:
             self._loading -= Counter({room.id: 1})
@@ -219,6 +227,11 @@ class Rooms(ChatRooms):
         """How ``member`` is seated when it is the same person as a member seated in ``room``
         whose place it takes over (the hub knows accounts): the way that member sat; None
         for anyone else, who gets in by the rules."""
+        return None
+
+    def _seated_older_place(self, member: Member, room: Room) -> str | None:
+        """The id of the member seated in ``room`` (not as its recorder) that is the same
+        person as ``member`` and whose place it takes over (the hub knows accounts)."""
         return None
 
     def _taking_place(self, member: Member) -> None:
@@ -416,12 +429,15 @@ class Rooms(ChatRooms):
         returning: bool = False,
         host: bool = False,
         recorder: bool = False,
+        replaces: str | None = None,
     ) -> None:
         """Seat ``member`` (a ``host``, the room's ``recorder``, or neither): it gets
         ``joined``, a token naming the room, and as a host what hosts are told (the ``lobby``
         when someone waits); the others get ``member_joined`` (``member_resumed`` for a place
         rebuilt from its token), and ``room_state`` when it came in as a host. A knock
-        elsewhere ends."""
+        elsewhere ends. ``replaces``: the seated member whose place this one takes over (the
+        same person, docs/PROTOCOL.md §2.8): ``joined`` does not list it, and
+        ``member_joined.replaces`` names it."""
         self._stop_waiting(member)
         if recorder:  # the server's recorder always shows that it records (§3.9)
             media = media.model_copy(update={"recording": True})
@@ -442,13 +458,13 @@ class Rooms(ChatRooms):
             if starting:
                 self._report("meeting_started", room)
             self._report("member_joined", room, member, host=member.id in room.hosts)
-        self._send_joined(member, room)
+        self._send_joined(member, room, without=replaces)
         self._placed(member, room)
         self._brief_host(member, room)
         if returning:
             self._announce_back(member)
         else:
-            self._announce(room, member, media, MemberJoined)
+            self._announce(room, member, media, MemberJoined, replaces=replaces)
         if host and len(room) > 1:
             room.broadcast(Outgoing(room.state()), exclude=member.id)
         if room.sfu and self.sfu is not None:
@@ -589,7 +605,8 @@ class Rooms(ChatRooms):
         peer = None if room.allowed is None else next(iter(room.allowed - {member.id}), None)
         member.placed(room.id, room.call, peer, guarded=room.guarded)
 
-    def _send_joined(self, member: Member, room: Room) -> None:
+    def _send_joined(self, member: Member, room: Room, without: str | None = None) -> None:
+        """``joined`` for ``member``, listing everyone seated but itself and ``without``."""
         members = [
             MemberInfo(
                 id=s.member.id,
@@ -600,7 +617,7 @@ class Rooms(ChatRooms):
                 recorder=s.member.id in room.recorders,
             )
             for s in room.seats.values()
-            if s.member.id != member.id
+            if s.member.id not in (member.id, without)
         ]
         send(
             member,
@@ -645,25 +662,25 @@ class Rooms(ChatRooms):
         member: Member,
         media: MediaState,
         kind: type[MemberJoined] | type[MemberResumed],
+        replaces: str | None = None,
     ) -> None:
-        """Tell the others about ``member``; ``polite`` differs by receiver, so at most two
-        encodings are made."""
-        out = {
-            flag: Outgoing(
-                kind(
-                    room=room.id,
-                    member=MemberInfo(
-                        id=member.id,
-                        name=member.name,
-                        polite=flag,
-                        media=media,
-                        signed_in=account_of(member) is not None,
-                        recorder=member.id in room.recorders,
-                    ),
-                )
+        """Tell the others about ``member`` (``replaces``: see :meth:`_seat`); ``polite``
+        differs by receiver, so at most two encodings are made."""
+
+        def message(flag: bool) -> MemberJoined | MemberResumed:
+            info = MemberInfo(
+                id=member.id,
+                name=member.name,
+                polite=flag,
+                media=media,
+                signed_in=account_of(member) is not None,
+                recorder=member.id in room.recorders,
             )
-            for flag in (False, True)
-        }
+            if kind is MemberJoined:
+                return MemberJoined(room=room.id, member=info, replaces=replaces)
+            return MemberResumed(room=room.id, member=info)
+
+        out = {flag: Outgoing(message(flag)) for flag in (False, True)}
         for mid, seat in list(room.seats.items()):
             if mid != member.id:
                 seat.member.push(out[polite(mid, member.id)])

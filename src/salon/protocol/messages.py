@@ -102,6 +102,10 @@ def _false(value: object) -> bool:
     return value is False
 
 
+def _none(value: object) -> bool:
+    return value is None
+
+
 # v2: "this member records the room"; left out of server messages while false. Its own
 # schema title keeps the name ``Recording`` for the recording itself in generated types.
 RecordingFlag = Annotated[bool, Field(exclude_if=_false, title="Records")]
@@ -575,9 +579,14 @@ class Talking(_Message):
 
 
 class MemberJoined(_Message):
+    """Someone was seated. ``replaces``: the member whose place it took over, the same
+    person signed in again (docs/PROTOCOL.md §2.8): that member is gone from the room now
+    (its ``member_left`` follows), and a client shows the newcomer in its stead."""
+
     type: Literal["member_joined"] = "member_joined"
     room: str
     member: MemberInfo
+    replaces: Annotated[MemberId | None, Field(exclude_if=_none)] = None
 
 
 class MemberLeft(_Message):

@@ -334,6 +334,7 @@ export type Protected = boolean;
 export type Room3 = string;
 export type Sfu = boolean;
 export type Type36 = "joined";
+export type Replaces = string | null;
 export type Room4 = string;
 export type Type37 = "member_joined";
 export type Id10 = string;
@@ -1076,11 +1077,16 @@ export interface MediaState1 {
   screen: Screen3;
 }
 /**
+ * Someone was seated. ``replaces``: the member whose place it took over, the same
+ * person signed in again (docs/PROTOCOL.md §2.8): that member is gone from the room now
+ * (its ``member_left`` follows), and a client shows the newcomer in its stead.
+ *
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
  * via the `definition` "MemberJoined".
  */
 export interface MemberJoined {
   member: MemberInfo;
+  replaces?: Replaces;
   room: Room4;
   type: Type37;
 }

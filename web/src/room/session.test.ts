@@ -76,6 +76,36 @@ describe("RoomSession", () => {
     expect(made[0]?.closed).toBe(true);
   });
 
+  it("shows a member who signed in again in its older place's stead, where it was", async () => {
+    const { socket, client, media, made, factory } = await online();
+    const room = new RoomSession(client, media, factory);
+    room.join("r1");
+    const info = (id: string, name: string) => ({
+      id,
+      name,
+      polite: true,
+      media: { mic: true, camera: true, screen: false },
+    });
+    socket.receive({
+      type: "joined",
+      room: "r1",
+      private: false,
+      members: [info("m2", "bob"), info("m3", "cy")],
+      history: [],
+      last_seq: 0,
+    });
+    socket.receive({ type: "member_joined", room: "r1", member: info("m4", "bob"), replaces: "m2" });
+    // One tile for bob throughout, first as before; the older place's connection is closed.
+    expect(room.snapshot.members.map((m) => [m.id, m.label])).toEqual([
+      ["m4", "bob"],
+      ["m3", "cy"],
+    ]);
+    expect(made.map((pc) => pc.closed)).toEqual([true, false, false]);
+    socket.receive({ type: "member_left", room: "r1", id: "m2" }); // the older place ends
+    expect(room.snapshot.members.map((m) => m.id)).toEqual(["m4", "m3"]);
+    expect(made.map((pc) => pc.closed)).toEqual([true, false, false]);
+  });
+
   it("keeps chat in seq order without duplicates", async () => {
     const { socket, client, media, factory } = await online();
     const room = new RoomSession(client, media, factory);

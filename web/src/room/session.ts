@@ -464,7 +464,10 @@ export class RoomSession {
       }),
       c.on("joined", (m) => this.onJoined(m)),
       // A member_joined for a known id is a member back after the server lost its state.
-      c.on("member_joined", (m) => this.memberBack(m.member)),
+      c.on("member_joined", (m) => {
+        if (typeof m.replaces === "string") this.replaceMember(m.replaces, m.member);
+        else this.memberBack(m.member);
+      }),
       c.on("member_resumed", (m) => this.memberBack(m.member)),
       c.on("member_reconnecting", (m) => {
         const member = this.members.get(m.id);
@@ -847,11 +850,11 @@ export class RoomSession {
     this.refresh();
   }
 
-  private addMember(member: MemberInfo): void {
+  private addMember(member: MemberInfo, seat: number = this.nextSeat++): void {
     this.members.set(member.id, {
       name: member.name,
       signedIn: member.signed_in,
-      seat: this.nextSeat++,
+      seat,
       media: { mic: member.media.mic, camera: member.media.camera, screen: member.media.screen },
       recording: isRecorder(member.media),
       recorder: member.recorder === true,
@@ -879,6 +882,30 @@ export class RoomSession {
     record.recorder = member.recorder === true;
     record.reconnecting = false;
     if (!this.sfu.active && !this.mesh.has(member.id)) this.mesh.add(member.id, member.polite);
+    this.refresh();
+  }
+
+  /**
+   * The same person signed in again elsewhere and took `old`'s place (`member_joined.replaces`,
+   * docs/PROTOCOL.md §2.8): the newcomer takes its seat and its place in the order, so the room
+   * shows one tile for them throughout, where it was.
+   */
+  private replaceMember(old: string, member: MemberInfo): void {
+    const record = this.members.get(old);
+    if (record === undefined || this.members.has(member.id)) {
+      this.removeMember(old);
+      this.memberBack(member);
+      return;
+    }
+    const order = [...this.members.keys()].map((id) => (id === old ? member.id : id));
+    this.removeMember(old);
+    this.addMember(member, record.seat);
+    const records = new Map(this.members);
+    this.members.clear();
+    for (const id of order) {
+      const kept = records.get(id);
+      if (kept !== undefined) this.members.set(id, kept);
+    }
     this.refresh();
   }
 
