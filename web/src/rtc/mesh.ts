@@ -160,7 +160,6 @@ export class Mesh {
     };
     this.peers.set(id, entry);
     this.attachAll(entry);
-    recovery.started();
     for (const payload of this.early.take(id)) void this.receive(id, payload);
     this.changed();
   }

@@ -124,37 +124,6 @@ describe("ICE restart", () => {
     expect(pc.restarts).toBe(3);
   });
 
-  it("a first connection not connected within 15 s is restarted, and says so; one connected sooner is left alone", async () => {
-    const { m, made, recovery } = mesh();
-    m.add("b", false);
-    m.add("c", false);
-    made[1]!.setIceState("connected"); // c connects in time; b stays "new" (its offer was lost)
-    await vi.advanceTimersByTimeAsync(14_999);
-    expect(recovery()).toBeNull(); // nothing to say yet: a first connection takes a while
-    await vi.advanceTimersByTimeAsync(1);
-    expect(recovery()).toBe("restarting");
-    await vi.advanceTimersByTimeAsync(1000);
-    expect(made.map((pc) => pc.restarts)).toEqual([1, 0]);
-    made[0]!.setIceState("connected");
-    expect(recovery()).toBeNull();
-  });
-
-  it("a first connection that never connects ends rebuilt (impolite) or failed (polite), never Connecting… for good", async () => {
-    const impolite = mesh();
-    impolite.m.add("b", false);
-    await vi.advanceTimersByTimeAsync(15_000 + 1000 + 10_000 + 2000 + 10_000 + 4000 + 10_000);
-    expect(impolite.resets()).toEqual(["ice_failed"]);
-    expect(impolite.recovery()).toBe("rebuilding");
-
-    const polite = mesh();
-    polite.m.add("a", true);
-    await vi.advanceTimersByTimeAsync(52_000);
-    expect(polite.recovery()).toBe("rebuilding"); // waiting for the impolite side's reset
-    await vi.advanceTimersByTimeAsync(10_000);
-    expect(polite.recovery()).toBe("failed");
-    expect(polite.resets()).toEqual([]);
-  });
-
   it("leaves a short `disconnected` alone and restarts after 3 s of it", async () => {
     const { m, last, recovery } = mesh();
     m.add("b", false);
@@ -232,7 +201,7 @@ describe("ICE restart", () => {
     const { m, made, recovery } = mesh({ freshIceServers });
     m.add("b", false);
     m.add("c", false);
-    for (const pc of made) pc.setIceState("connected");
+    made[0]!.setIceState("connected");
     m.restartIce("b");
     await vi.advanceTimersByTimeAsync(0);
     expect(made.map((pc) => pc.restarts)).toEqual([1, 0]);
@@ -351,18 +320,12 @@ describe("A pair recovers", () => {
     for (const side of [a, b]) side.m.setTrack("audio", track("audio"));
     a.m.add("b", false);
     b.m.add("a", true);
-    const descriptions = () => b.sent.filter((p) => p.description).map((p) => p.description?.type);
-    const settled = () =>
-      descriptions().length === 2 && a.last().signalingState === "stable" && b.last().signalingState === "stable";
-    while (!settled() && Date.now() - start < 50) await vi.advanceTimersByTimeAsync(1);
+    expect(await settleNow()).toBeLessThan(50);
     expect([a.last().signalingState, b.last().signalingState]).toEqual(["stable", "stable"]);
     // a offered first; b answered, then offered for its own track.
     expect(a.sent.find((p) => p.description)?.description?.type).toBe("offer");
-    expect(descriptions()).toEqual(["answer", "offer"]);
+    expect(b.sent.filter((p) => p.description).map((p) => p.description?.type)).toEqual(["answer", "offer"]);
     expect(Date.now() - start).toBeLessThan(50);
-    // The only timers are the first connections' deadlines, which connecting clears.
-    expect(vi.getTimerCount()).toBe(2);
-    for (const side of [a, b]) side.last().setIceState("connected");
     expect(vi.getTimerCount()).toBe(0);
   });
 

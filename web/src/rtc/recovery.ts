@@ -31,12 +31,6 @@ export interface RecoveryPolicy {
    * counts as failed; also how long the polite side waits for a `reset` before giving up.
    */
   attemptTimeoutMs: number;
-  /**
-   * How long a member's first connection may take to reach `connected` before it counts as
-   * failed: it can stay `new` forever (an offer lost on the way, a remote that never answers)
-   * and `checking` for as long as the browser keeps trying.
-   */
-  firstConnectMs: number;
   /** How long to wait for fresh ICE servers before restarting with the ones in hand. */
   iceServersTimeoutMs: number;
   /** At most `maxRebuilds` rebuilds per member within `rebuildWindowMs`. */
@@ -48,7 +42,6 @@ export const RECOVERY_POLICY: RecoveryPolicy = {
   disconnectedGraceMs: 3000,
   restartBackoffMs: [1000, 2000, 4000],
   attemptTimeoutMs: 10_000,
-  firstConnectMs: 15_000,
   iceServersTimeoutMs: 5000,
   maxRebuilds: 3,
   rebuildWindowMs: 60_000,
@@ -152,16 +145,6 @@ export class PeerRecovery {
     }
     this.rebuiltAt.push(now);
     return true;
-  }
-
-  /**
-   * The member's first connection was made: it has `firstConnectMs` to connect, then it is
-   * treated as a connection that failed (restarts, then a rebuild or a "failed" tile) rather
-   * than left "Connecting…" for good. Nothing shows until then.
-   */
-  started(): void {
-    this.lastHealth = "pending";
-    this.wait("attempt", this.policy.firstConnectMs, () => this.judge());
   }
 
   /** The connection was replaced: a fresh cycle, and the new one has a deadline too. */
