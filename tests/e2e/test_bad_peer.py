@@ -26,6 +26,7 @@ client, in ``WebSocket.prototype.send``) and the pair must recover with real med
 
 from __future__ import annotations
 
+import asyncio
 import json
 import queue
 import re
@@ -33,12 +34,12 @@ import secrets
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, TypeVar
 
 import pytest
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import ClientConnection, connect
 
 from tests.e2e.conftest import Person, join_room, new_room, stats, tile, wait_for_media
 from tests.e2e.faults import PC_TRACKER, now_ms
@@ -47,6 +48,8 @@ from tests.e2e.watch import ConsoleErrors, FrameLog, poll, snapshot_ids
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 WAIT_S = 15.0  # the longest any one step may take on a loaded machine
+
+T = TypeVar("T")
 
 PCS = """() => window.__pcs.map((pc) => ({
   signaling: pc.signalingState,
@@ -67,28 +70,39 @@ def pcs(page: Any) -> list[dict[str, Any]]:
 
 
 class Foreign:
-    """A raw protocol client over a real WebSocket. A thread reads every frame, answers the
-    server's ``ping``, and queues the rest; the test sends from its own thread."""
+    """A raw protocol client over a real WebSocket, driven from the test's thread. The
+    connection lives in an asyncio loop of its own thread, which reads every frame, answers
+    the server's ``ping`` and queues the rest. (websockets' threaded client reads the TLS
+    socket in one thread while another writes it, and CPython's ``ssl`` objects do not take
+    that: an occasional ``[SSL] internal error``, cpython#151508.)"""
 
     def __init__(self, base_url: str) -> None:
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-        self.ws: ClientConnection = connect(
-            base_url.replace("https://", "wss://") + "/ws", ssl=context, open_timeout=10
-        )
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        url = base_url.replace("https://", "wss://") + "/ws"
+        self.ws: ClientConnection = self._run(self._open(url, context))
         self.inbox: queue.Queue[dict[str, Any]] = queue.Queue()
         self.seen: list[dict[str, Any]] = []  # everything received but pings, in order
         self.id = self.name = ""
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+        self._reader = asyncio.run_coroutine_threadsafe(self._read(), self._loop)
 
-    def _read(self) -> None:
+    @staticmethod
+    async def _open(url: str, context: ssl.SSLContext) -> ClientConnection:
+        return await connect(url, ssl=context, open_timeout=10)
+
+    def _run(self, job: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(job, self._loop).result(WAIT_S)
+
+    async def _read(self) -> None:
         try:
-            for raw in self.ws:
+            async for raw in self.ws:
                 message = json.loads(raw)
                 if message.get("type") == "ping":
-                    self.send(type="pong")
+                    await self.ws.send(json.dumps({"type": "pong"}))
                 elif message.get("type") != "resume_token":
                     self.seen.append(message)
                     self.inbox.put(message)
@@ -96,7 +110,7 @@ class Foreign:
             pass
 
     def send(self, **message: Any) -> None:
-        self.ws.send(json.dumps(message))
+        self._run(self.ws.send(json.dumps(message)))
 
     def expect(self, what: Callable[[dict[str, Any]], bool], label: str) -> dict[str, Any]:
         """The next queued message for which ``what`` holds (others are dropped)."""
@@ -114,8 +128,16 @@ class Foreign:
         self.send(type="signal", to=to, **payload)
 
     def close(self) -> None:
-        self.ws.close()
-        self._reader.join(5)
+        """Close (again: nothing)."""
+        if self._loop.is_closed():
+            return
+        try:
+            self._run(self.ws.close())
+            self._reader.result(5)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(5)
+            self._loop.close()
 
 
 @pytest.fixture
