@@ -632,6 +632,47 @@ async def test_a_second_socket_with_the_token_takes_the_place_over(
     await back.silent(0.2)
 
 
+async def stalled(server: RunningServer, name: str, room: str) -> Client:
+    """A member seated in ``room`` whose socket then reads no more, as one whose client
+    vanished without a FIN: a small receive window (set before connecting), then paused."""
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.connect(("127.0.0.1", server.port))
+    raw.setblocking(False)
+    peer = await Peer.connect(server, sock=raw)
+    member = Client(peer.ws, server, {})
+    Client.opened.append(member)
+    await member.hello(name)
+    await member.join(room)
+    member.ws.transport.pause_reading()
+    return member
+
+
+SENT = 180
+
+
+async def flood(sender: Client, to: Client) -> None:
+    """180 descriptions of 30 KB: 5.4 MB, more than the server's socket buffers take (at
+    most 4 MB on Linux, tcp_wmem), in 180 of the 256 messages an outbox holds, and within the
+    sender's burst of frames; numbered in their ``s=`` lines. Returns once the server has
+    handled every one (queued it for ``to``)."""
+    pad = "a=x-pad:" + "x" * 30_000 + "\r\n"
+    for number in range(1, SENT + 1):
+        sdp = f"v=0\r\ns=n{number}\r\n{pad}"
+        await sender.send(type="signal", to=to.id, description={"type": "offer", "sdp": sdp})
+    await sender.alive()
+
+
+async def numbers_after_welcome(back: Client) -> list[int]:
+    """The numbers of the flood's descriptions that follow a resume's welcome, up to the
+    room's ``joined`` snapshot, which must come next."""
+    numbers: list[int] = []
+    while (message := await back.recv())["type"] == "signal":
+        numbers.append(int(message["description"]["sdp"].split("s=n")[1].split("\r\n")[0]))
+    assert message["type"] == "joined", message
+    return numbers
+
+
 async def test_what_a_stalled_socket_had_not_written_goes_to_the_one_that_replaces_it(
     server: RunningServer,
 ) -> None:
@@ -640,41 +681,44 @@ async def test_what_a_stalled_socket_had_not_written_goes_to_the_one_that_replac
     pile up in its outbox behind a full TCP window. The new connection takes those over, in
     order (PROTOCOL.md 2.8); only what was already handed to the old socket may be lost."""
     (alice,) = await seated(server, "r", "alice")
-    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
-    raw.connect(("127.0.0.1", server.port))
-    raw.setblocking(False)
-    peer = await Peer.connect(server, sock=raw)
-    bob = Client(peer.ws, server, {})
-    Client.opened.append(bob)
-    await bob.hello("bob")
-    await bob.join("r")
+    bob = await stalled(server, "bob", "r")
     await alice.expect("member_joined")
-    bob.ws.transport.pause_reading()  # it reads no more, as a socket whose client vanished
-
-    # 180 descriptions of 30 KB: 5.4 MB, more than the server's socket buffers take (at most
-    # 4 MB on Linux, tcp_wmem), in 180 of the 256 messages an outbox holds, and within the
-    # sender's burst of frames.
-    pad = "a=x-pad:" + "x" * 30_000 + "\r\n"
-    sent = 180
-    for number in range(1, sent + 1):
-        sdp = f"v=0\r\ns=n{number}\r\n{pad}"
-        await alice.send(type="signal", to=bob.id, description={"type": "offer", "sdp": sdp})
-    await alice.alive()  # the server handled every signal: each was queued for bob
+    await flood(alice, bob)
 
     back, welcome = await bob.resume()
     assert welcome["resumed"] == {"room": "r", "call": None, "missed": False}
-    numbers: list[int] = []
-    while (message := await back.recv())["type"] == "signal":
-        numbers.append(int(message["description"]["sdp"].split("s=n")[1].split("\r\n")[0]))
-    assert message["type"] == "joined", message
+    numbers = await numbers_after_welcome(back)
     assert numbers, "nothing the stalled socket had queued came to the new connection"
-    assert numbers == list(range(numbers[0], sent + 1)), numbers
+    assert numbers == list(range(numbers[0], SENT + 1)), numbers
     await alice.silent(0.2)  # a takeover: the room heard nothing
     # The old socket, read again, ends: with 4005, or with no close frame when the server
     # gave up on writing to it (PROTOCOL.md 2.7).
     bob.ws.transport.resume_reading()
     assert await bob.closed_with() in (4005, None)
+
+
+async def test_what_a_dead_peer_had_not_written_is_kept_for_its_resume(tmp_path: Path) -> None:
+    """The server declares a stalled socket dead (4004, nothing heard): what it had queued
+    and not begun to write is kept for the member's resume, not written into the dead socket
+    (nor dropped when that write never ends)."""
+    limits = {"ping_after_seconds": 1.0, "dead_after_seconds": 3.0}
+    # Room for what was queued: past resume_keep_bytes the member would rightly be told it
+    # missed messages instead.
+    keep = {"resume_grace_seconds": 10.0, "resume_keep_bytes": 8 * 1024 * 1024}
+    async with serving(tmp_path, **keep, **limits) as server:
+        (alice,) = await seated(server, "r", "alice")
+        bob = await stalled(server, "bob", "r")
+        await alice.expect("member_joined")
+        await flood(alice, bob)  # before bob is found dead: alice heard nothing of him yet
+        assert (await alice.expect("member_reconnecting", timeout=6))["id"] == bob.id
+
+        back, welcome = await bob.resume()
+        assert welcome["resumed"] == {"room": "r", "call": None, "missed": False}
+        numbers = await numbers_after_welcome(back)
+        assert numbers, "nothing the dead socket had queued was kept"
+        assert numbers == list(range(numbers[0], SENT + 1)), numbers
+        assert (await alice.expect("member_resumed"))["member"]["id"] == bob.id
+        bob.drop()
 
 
 @pytest.mark.parametrize("old_socket", ["attached", "lost"])

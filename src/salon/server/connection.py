@@ -125,6 +125,7 @@ class Connection:
         self.idle_since: float | None = None  # greeted and unoccupied since (Hub.occupied)
         self._outbox: deque[Outgoing] = deque()
         self._writing: Outgoing | None = None  # the message being written, if any
+        self._unsent: list[Outgoing] = []  # what a close took back for the member's place
         self._limit = outbox_limit
         self._wake = asyncio.Event()
         self._close: tuple[CloseCode, str] | None = None
@@ -184,15 +185,20 @@ class Connection:
         with ``code`` and give up every queued message but one being written (it may be half
         in the socket already). Returns them, oldest first, and whether messages were
         discarded (an overflow, or sends after a close)."""
+        unsent = self._take_unsent()
+        dropped = self._dropped
+        self.close(code, reason)
+        return unsent, dropped
+
+    def _take_unsent(self) -> list[Outgoing]:
+        """Take every queued message but one being written off the outbox, in order."""
         begun = 1 if self._outbox and self._outbox[0] is self._writing else 0
         unsent = list(self._outbox)[begun:]
         while len(self._outbox) > begun:
             self._outbox.pop()
         while len(self._stamps) > begun:
             self._stamps.pop()
-        dropped = self._dropped
-        self.close(code, reason)
-        return unsent, dropped
+        return unsent
 
     async def _write(self) -> None:
         """Drain the outbox in order; once closing, send the close frame."""
@@ -239,6 +245,8 @@ class Connection:
             self._upgraded_at = None
 
     def _drop(self) -> None:
+        if len(self._outbox) > (1 if self._writing is not None else 0):
+            self._dropped = True  # queued messages never written: the member missed them
         if self._writer is not None and not self._writer.done():
             self._writer.cancel()
         self._stop_reader()
@@ -266,6 +274,8 @@ class Connection:
             return
         silent = now - self.heard_at
         if silent >= limits.dead_after_seconds:
+            # Nothing queued is written to a peer that is gone: it is the place's to keep.
+            self._unsent = self._take_unsent()
             self.close(CloseCode.DEAD_PEER, "nothing heard in time")
         elif silent >= limits.ping_after_seconds and not self.pinged:
             self.pinged = True
@@ -315,8 +325,9 @@ class Connection:
             if self._goodbye:
                 session.closed()
             elif self.closing:
-                # Our own close: the writer still sends what is queued before the close frame.
-                session.closed(goodbye=False, dropped=self._dropped)
+                # Our own close: the writer still sends what is queued before the close frame
+                # (a dead peer's queue was taken back for the place).
+                session.closed(goodbye=False, unsent=self._unsent, dropped=self._dropped)
             else:
                 # The peer vanished: what was not written yet is the place's to keep, in order.
                 unsent = list(self._outbox)
