@@ -673,28 +673,37 @@ async def numbers_after_welcome(back: Client) -> list[int]:
     return numbers
 
 
+@pytest.mark.parametrize("keep_mib", [8, 1])
 async def test_what_a_stalled_socket_had_not_written_goes_to_the_one_that_replaces_it(
-    server: RunningServer,
+    tmp_path: Path, keep_mib: int
 ) -> None:
     """A half-open socket (the client's side is gone and the server does not know yet) is
     still attached when the client resumes from a new one, and the room's messages for it
     pile up in its outbox behind a full TCP window. The new connection takes those over, in
-    order (PROTOCOL.md 2.8); only what was already handed to the old socket may be lost."""
-    (alice,) = await seated(server, "r", "alice")
-    bob = await stalled(server, "bob", "r")
-    await alice.expect("member_joined")
-    await flood(alice, bob)
+    order, as kept messages (PROTOCOL.md 2.8); only what was already handed to the old socket
+    may be lost. Past the bound of what is kept (``resume_keep_bytes``: 1 MiB, less than what
+    is queued here) the member is told it missed messages instead."""
+    keep = {"resume_grace_seconds": GRACE, "resume_keep_bytes": keep_mib * 1024 * 1024}
+    async with serving(tmp_path, **keep) as server:
+        (alice,) = await seated(server, "r", "alice")
+        bob = await stalled(server, "bob", "r")
+        await alice.expect("member_joined")
+        await flood(alice, bob)
 
-    back, welcome = await bob.resume()
-    assert welcome["resumed"] == {"room": "r", "call": None, "missed": False}
-    numbers = await numbers_after_welcome(back)
-    assert numbers, "nothing the stalled socket had queued came to the new connection"
-    assert numbers == list(range(numbers[0], SENT + 1)), numbers
-    await alice.silent(0.2)  # a takeover: the room heard nothing
-    # The old socket, read again, ends: with 4005, or with no close frame when the server
-    # gave up on writing to it (PROTOCOL.md 2.7).
-    bob.ws.transport.resume_reading()
-    assert await bob.closed_with() in (4005, None)
+        back, welcome = await bob.resume()
+        numbers = await numbers_after_welcome(back)
+        if keep_mib == 1:
+            assert welcome["resumed"] == {"room": "r", "call": None, "missed": True}
+            assert numbers == []
+        else:
+            assert welcome["resumed"] == {"room": "r", "call": None, "missed": False}
+            assert numbers, "nothing the stalled socket had queued came to the new connection"
+            assert numbers == list(range(numbers[0], SENT + 1)), numbers
+        await alice.silent(0.2)  # a takeover: the room heard nothing
+        # The old socket, read again, ends: with 4005, or with no close frame when the server
+        # gave up on writing to it (PROTOCOL.md 2.7).
+        bob.ws.transport.resume_reading()
+        assert await bob.closed_with() in (4005, None)
 
 
 async def test_what_a_dead_peer_had_not_written_is_kept_for_its_resume(tmp_path: Path) -> None:

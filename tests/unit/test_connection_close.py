@@ -8,12 +8,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any, cast
 
+import pytest
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from salon.core.clock import SystemClock
 from salon.core.hub import Hub
 from salon.core.place import Place
+from salon.core.settings import LimitSettings
 from salon.protocol import CloseCode, Outgoing
+from salon.server import connection as connection_module
 from salon.server.connection import CLOSE_CODE_KEY, Connection
 
 
@@ -134,3 +137,62 @@ async def test_a_replaced_connection_gives_up_what_it_has_not_begun_to_write() -
     await run
     assert socket.written == texts[:1]
     assert socket.closed_with == CloseCode.REPLACED
+
+
+async def test_a_dead_peers_queue_goes_to_the_connection_that_replaces_it() -> None:
+    """4004 (nothing heard) takes the queue off for the member's place; a resume that comes
+    before the reader ended gets it all the same (from ``replace``)."""
+    socket = StalledSocket()
+    connection = Connection(cast(WebSocket, socket), outbox_limit=10, now=0.0)
+    texts = [f'{{"type":"pong","ref":{n}}}' for n in range(3)]
+    for text in texts:
+        connection.send(Outgoing.encoded(text))
+    run = asyncio.create_task(
+        connection.run(Member(), SystemClock(), 1000, lambda _: None, lambda _: None)
+    )
+    await socket.writing.wait()
+    limits = LimitSettings()
+    connection.tick(limits.dead_after_seconds + 1, limits)
+    assert connection.closing
+    unsent, dropped = connection.replace(CloseCode.REPLACED, "newer")
+    assert ([out.text for out in unsent], dropped) == (texts[1:], False)
+    socket.unblock.set()
+    await run
+    assert socket.written == texts[:1]
+
+
+class Recorder(Member):
+    """Records what the connection left for the place."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.left: list[tuple[list[str], bool]] = []
+
+    def closed(
+        self, *, goodbye: bool = True, unsent: list[Outgoing] | None = None, dropped: bool = False
+    ) -> None:
+        self.left.append(([out.text for out in unsent or []], dropped))
+
+
+class TooBigSocket(StalledSocket):
+    """A stalled socket whose peer then sends a frame over the limit (the reader closes)."""
+
+    async def receive(self) -> dict[str, Any]:
+        await self.writing.wait()
+        return {"type": "websocket.receive", "text": "x" * 2000}
+
+
+async def test_what_a_closing_connection_could_not_write_in_its_grace_is_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The reader closes (1009) while the writer is stuck behind a full socket: once the
+    grace is over, what was not begun is the place's to keep, not lost."""
+    monkeypatch.setattr(connection_module, "CLOSE_GRACE_SECONDS", 0.05)
+    socket = TooBigSocket()
+    connection = Connection(cast(WebSocket, socket), outbox_limit=10, now=0.0)
+    texts = [f'{{"type":"pong","ref":{n}}}' for n in range(3)]
+    for text in texts:
+        connection.send(Outgoing.encoded(text))
+    member = Recorder()
+    await connection.run(member, SystemClock(), 1000, lambda _: None, lambda _: None)
+    assert member.left == [(texts[1:], False)]

@@ -380,12 +380,11 @@ class Hub(RecordingRooms):
         a half-open socket the client gave up on is never written to again). Returns what
         was kept for the member and whether messages were missed."""
         was_away = place.away
-        unsent, dropped = place.replace(CloseCode.REPLACED, REPLACED_BY_NEWER)
+        place.replace(CloseCode.REPLACED, REPLACED_BY_NEWER)
         kept, missed = place.attach(transport)
         if was_away:
             self._announce_back(place)
-            return kept, missed
-        return ([], True) if dropped else (unsent, False)
+        return kept, missed
 
     def snapshot(self, member: Member) -> None:
         """Send a member a fresh ``joined`` for the room it is in, and to a host the

@@ -120,13 +120,18 @@ class Place:
         if self._transport is not None:
             self._transport.close(code, reason)
 
-    def replace(self, code: CloseCode, reason: str) -> tuple[list[Outgoing], bool]:
+    def replace(self, code: CloseCode, reason: str) -> None:
         """A newer connection takes the place: the attached one (if any) is closed with
-        ``code``; returns what it had queued and not begun to write, oldest first, and whether
-        it discarded messages (:meth:`Transport.replace`). Nothing when the place is away."""
+        ``code``, and what it had queued and not begun to write is kept for the newer one as
+        if the place had been away (within the same bounds; when it discarded messages, or
+        past the bounds, the member missed messages). :meth:`attach` hands it over."""
         if self._transport is None:
-            return [], False
-        return self._transport.replace(code, reason)
+            return
+        unsent, dropped = self._transport.replace(code, reason)
+        self._transport = None
+        self.missed = self.missed or dropped
+        for out in unsent:
+            self.push(out)
 
     def placed(
         self, room: str | None, call: str | None, peer: str | None, *, guarded: bool = False

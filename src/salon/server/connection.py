@@ -185,7 +185,8 @@ class Connection:
         with ``code`` and give up every queued message but one being written (it may be half
         in the socket already). Returns them, oldest first, and whether messages were
         discarded (an overflow, or sends after a close)."""
-        unsent = self._take_unsent()
+        unsent = self._unsent + self._take_unsent()  # a dead peer's queue, taken already
+        self._unsent = []
         dropped = self._dropped
         self.close(code, reason)
         return unsent, dropped
@@ -245,8 +246,8 @@ class Connection:
             self._upgraded_at = None
 
     def _drop(self) -> None:
-        if len(self._outbox) > (1 if self._writing is not None else 0):
-            self._dropped = True  # queued messages never written: the member missed them
+        # Not written within the grace: what was not begun is the place's to keep.
+        self._unsent += self._take_unsent()
         if self._writer is not None and not self._writer.done():
             self._writer.cancel()
         self._stop_reader()
@@ -325,9 +326,13 @@ class Connection:
             if self._goodbye:
                 session.closed()
             elif self.closing:
-                # Our own close: the writer still sends what is queued before the close frame
-                # (a dead peer's queue was taken back for the place).
-                session.closed(goodbye=False, unsent=self._unsent, dropped=self._dropped)
+                # Our own close: the writer sends what is queued, then the close frame, or
+                # gives up at the grace and leaves what it did not begin for the place (as
+                # does a dead peer's close at once). The place learns it once that is over.
+                try:
+                    await self._writer_done()
+                finally:  # even when cancelled meanwhile: the place is never left attached
+                    session.closed(goodbye=False, unsent=self._unsent, dropped=self._dropped)
             else:
                 # The peer vanished: what was not written yet is the place's to keep, in order.
                 unsent = list(self._outbox)
@@ -340,6 +345,12 @@ class Connection:
                     await self._writer
             if self._abort is not None:
                 self._abort.cancel()
+
+    async def _writer_done(self) -> None:
+        """Wait for the writer to end (the close frame written, or the grace over)."""
+        writer = self._writer
+        if writer is not None and not writer.done():
+            await asyncio.wait({writer}, timeout=CLOSE_GRACE_SECONDS + 1)
 
     def _report_close(self) -> None:
         """Log and count how the connection ended: Salon's own close code, or the peer's."""

@@ -605,11 +605,11 @@ class RemoteTransport:
             remote.unreachable()
 
     def replace(self, code: CloseCode, reason: str) -> tuple[list[Outgoing], bool]:
-        """Close; nothing comes back: what was pushed is in the front's outbox already, or
-        on its way there (the front writes it into the replaced socket)."""
-        dropped = self._remote.dropped
+        """Close. What was pushed is in the front's outbox already, or on its way there, and
+        the front writes it into the replaced socket, which may be half-open: nothing comes
+        back, so the member is told it missed messages (it catches up from the snapshot)."""
         self.close(code, reason)
-        return [], dropped
+        return [], True
 
 
 def _close_envelope(home: str, conn: str, code: CloseCode, reason: str) -> dict[str, Any]:
