@@ -186,11 +186,15 @@ class SfuMember:
 
     async def decoding(self, members: list[SfuMember], timeout: float = TIMEOUT) -> None:
         """Wait until video frames from every one of ``members`` rise."""
-        before = {m.id: self.frames[m.id] for m in members}
+        await self.decoding_ids([m.id for m in members], timeout)
+
+    async def decoding_ids(self, ids: list[str], timeout: float = TIMEOUT) -> None:
+        """Wait until video frames from every member of ``ids`` rise."""
+        before = {i: self.frames[i] for i in ids}
         try:
             async with asyncio.timeout(timeout), self._decoded:
                 await self._decoded.wait_for(
-                    lambda: all(self.frames[m.id] > before[m.id] + 5 for m in members)
+                    lambda: all(self.frames[i] > before[i] + 5 for i in ids)
                 )
         except TimeoutError:
             raise AssertionError(

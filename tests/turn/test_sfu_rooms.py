@@ -6,9 +6,11 @@ everyone through Janus, each sending its media once."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -16,13 +18,17 @@ from typing import Any
 
 import httpx
 import pytest
+from aiortc import MediaStreamTrack
+from aiortc.mediastreams import MediaStreamError, VideoStreamTrack
 
+from salon.client import Client, Remote, ServerError
+from salon.protocol.messages import MemberLeft, RoomMedia
 from salon.server.janus import JanusApi, JanusProcess, start_janus
 from salon.store.apikeys import SqlApiKeyRepository
 from salon.store.database import open_database
 from tests.integration.server import RunningServer, running_server
 from tests.turn.conftest import running_janus
-from tests.turn.sfu_member import SfuMember
+from tests.turn.sfu_member import SfuMember, ToneTrack
 
 MESH_LIMIT = 2
 
@@ -224,3 +230,95 @@ async def test_a_meeting_created_large_is_on_janus_from_its_first_member(
     carol, dave = await members("carol"), await members("dave")
     assert (await carol.join(mesh["id"]))["sfu"] is False  # a mesh meeting: below the limit
     assert (await dave.join(mesh["id"]))["sfu"] is False
+
+
+class Received:
+    """What an SDK client receives: video frames per member, the remotes closed."""
+
+    def __init__(self, client: Client) -> None:
+        self.frames: Counter[str] = Counter()
+        self.closed: list[str] = []
+        self.kinds: list[tuple[str, str]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        client.on_track(self._track)
+        client.on_peer_closed(lambda remote: self.closed.append(remote.id))
+
+    def _track(self, remote: Remote, track: MediaStreamTrack) -> None:
+        self.kinds.append((remote.id, track.kind))
+        task = asyncio.create_task(self._count(remote.id, track))
+        self._tasks.add(task)
+
+    async def _count(self, member: str, track: MediaStreamTrack) -> None:
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                await track.recv()
+                if track.kind == "video":
+                    self.frames[member] += 1
+
+    async def decoding(self, ids: list[str]) -> None:
+        before = {i: self.frames[i] for i in ids}
+        deadline = time.monotonic() + 20
+        while not all(self.frames[i] > before[i] + 5 for i in ids):
+            assert time.monotonic() < deadline, f"decoding {dict(self.frames)}, not all {ids}"
+            await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+async def test_the_sdk_moves_to_the_sfu_with_its_room_sends_once_and_receives_everyone(
+    sfu_server: RunningServer, members: Callable[..., Any]
+) -> None:
+    """A Python program on the SDK (``Client(..., sfu=True)``, protocol v3) in a mesh room
+    that moves to the SFU: its mesh peer closes, it publishes its tracks once, the others
+    decode it, and it decodes them through one receiving connection; a member who leaves
+    is closed for it. A client without ``sfu`` is refused a room on the SFU."""
+    alice, carol = await members("alice"), await members("carol")
+    await alice.join("sdk")
+    bot = Client(sfu_server.base_url, "bot", sfu=True)
+    received = Received(bot)
+    bot.add_track(VideoStreamTrack())
+    bot.add_track(ToneTrack())
+    await bot.connect()
+    try:
+        assert bot.version == 3
+        assert (await bot.join("sdk")).sfu is False  # two: a mesh
+        assert set(bot.peers) == {alice.id}
+        moved = asyncio.ensure_future(bot.wait_for(RoomMedia))
+        assert (await carol.join("sdk"))["sfu"] is True  # the third moves it
+        await alice.expect("room_media")
+        await moved
+        for member in (alice, carol):
+            await member.publish()
+        await received.decoding([alice.id, carol.id])
+        await alice.decoding_ids([bot.id])
+        await carol.decoding_ids([bot.id])
+        assert bot.peers == {} and alice.id in received.closed  # its mesh peer, closed
+        sfu = bot.sfu
+        assert sfu is not None and sfu.publisher is not None and sfu.published == 1
+        kinds = sorted(t.kind for t in sfu.publisher.getTransceivers())
+        assert kinds == ["audio", "video"]  # one sending connection, its two tracks once
+        assert set(bot.sfu_remotes) == {alice.id, carol.id}
+        assert sorted(received.kinds[-4:]) == sorted(
+            [(alice.id, "audio"), (alice.id, "video"), (carol.id, "audio"), (carol.id, "video")]
+        )
+
+        closed = len(received.closed)
+        gone = asyncio.ensure_future(bot.wait_for(MemberLeft))
+        await alice.send(type="leave")
+        await alice.expect("left")
+        await gone
+        assert received.closed[closed:] == [alice.id]
+        assert set(bot.sfu_remotes) == {carol.id}
+        await received.decoding([carol.id])
+
+        older = Client(sfu_server.base_url, "older")  # protocol v2 only
+        async with older:
+            with pytest.raises(ServerError) as refused:
+                await older.join("sdk")
+            assert refused.value.code == "room_full"
+    finally:
+        await bot.close()
+        await received.stop()

@@ -30,7 +30,7 @@ from aiortc import MediaStreamTrack
 from aiortc.exceptions import InvalidStateError
 from aiortc.mediastreams import MediaStreamError
 
-from salon.client import Client, ClientError, ConnectionLost, Peer, ServerError, parse_link
+from salon.client import Client, ClientError, ConnectionLost, Remote, ServerError, parse_link
 from salon.protocol.messages import IncomingCall, Joined, Left
 
 log = logging.getLogger("salon.bots")
@@ -88,7 +88,7 @@ class Target:
         return cls(parsed.server, parsed.room, parsed.invite, password)
 
 
-def first_of_kind(peer: Peer, track: MediaStreamTrack) -> bool:
+def first_of_kind(peer: Remote, track: MediaStreamTrack) -> bool:
     """Whether ``track`` is the first track of its kind on ``peer``'s current connection
     (the camera rather than a screen share sent beside it; the microphone). ``False`` for a
     track of a connection the SDK has replaced since."""
@@ -96,7 +96,7 @@ def first_of_kind(peer: Peer, track: MediaStreamTrack) -> bool:
     return first is track
 
 
-async def discard_track(peer: Peer, track: MediaStreamTrack) -> None:
+async def discard_track(peer: Remote, track: MediaStreamTrack) -> None:
     """Receive nothing more on ``track``: its receiver on ``peer.pc`` is stopped (no more
     decoding; its RTP is dropped on arrival), and what was already decoded is read and
     dropped until it ends. A track of a replaced connection is only read to its end."""
@@ -116,6 +116,7 @@ class Bot:
     default_name = "Bot"
     recording = False  # say media.recording = true (protocol v2, docs/PROTOCOL.md §3.9)
     reads_tracks = False  # False: every remote track is stopped as it arrives (ignore())
+    sfu = False  # may be in rooms on the SFU (protocol v3): sends the same to everyone
 
     def __init__(self) -> None:
         self.client: Client
@@ -147,7 +148,7 @@ class Bot:
         elif not self._stopped.done():
             self._stopped.set_result(reason)
 
-    def ignore(self, peer: Peer, track: MediaStreamTrack) -> None:
+    def ignore(self, peer: Remote, track: MediaStreamTrack) -> None:
         """Receive nothing on ``track`` from ``peer`` (:func:`discard_track`), for a remote
         track the bot does not use."""
         log.debug("ignoring a %s track of %r", track.kind, peer.member.name)
@@ -202,6 +203,7 @@ async def run_bot(
         reachable=target.answer is not None,
         ssl=ssl,
         recording=bot.recording,
+        sfu=bot.sfu,
     )
     bot.client = client
     bot.answering = target.answer is not None

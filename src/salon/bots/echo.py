@@ -26,7 +26,7 @@ from aiortc import MediaStreamTrack
 
 from salon.bots.base import Bot, first_of_kind
 from salon.bots.forward import ForwardTrack, Tap
-from salon.client import Client, Peer
+from salon.client import Client, Peer, Remote
 from salon.protocol.messages import ChatDelivered, Joined, MemberJoined
 
 log = logging.getLogger("salon.bots")
@@ -78,8 +78,10 @@ class EchoBot(Bot):
             for kind in ("audio", "video"):
                 self._echo(peer, kind)
 
-    def _on_track(self, peer: Peer, track: MediaStreamTrack) -> None:
-        if peer.closed or not first_of_kind(peer, track):
+    def _on_track(self, peer: Remote, track: MediaStreamTrack) -> None:
+        # Each member's media goes back to that member alone: a mesh's peers only (the bot
+        # never offers protocol v3, so it is never in a room on the SFU).
+        if not isinstance(peer, Peer) or peer.closed or not first_of_kind(peer, track):
             self.ignore(peer, track)  # a screen share beside the camera, a replaced connection
             return
         source = Tap(track, keep=KEEP_FRAMES[track.kind])
@@ -97,7 +99,7 @@ class EchoBot(Bot):
         peer.add_track(echo)
         return echo
 
-    def _on_peer_closed(self, peer: Peer) -> None:
+    def _on_peer_closed(self, peer: Remote) -> None:
         for kind in ("audio", "video"):
             current = self._echoes.get((peer.id, kind))
             if current is not None and current[0] is peer:

@@ -31,6 +31,7 @@ class PlayBot(Bot):
     :class:`BotError` at construction when the file cannot be played."""
 
     default_name = "Player"
+    sfu = True  # the same to everyone, or everyone into files: fine through the SFU
 
     def __init__(self, path: Path, *, loop: bool = False) -> None:
         super().__init__()

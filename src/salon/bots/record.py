@@ -35,7 +35,7 @@ from av.video.frame import VideoFrame
 
 from salon.bots.base import Bot, BotError, first_of_kind
 from salon.bots.webm import DEFAULT_VIDEO_SIZE, ParticipantFile
-from salon.client import Client, Peer
+from salon.client import Client, Remote
 from salon.protocol.messages import ChatDelivered, Joined, MemberLeft
 
 log = logging.getLogger("salon.bots")
@@ -114,6 +114,7 @@ class RecorderBot(Bot):
     default_name = "Recorder"
     recording = True
     reads_tracks = True
+    sfu = True  # the same to everyone, or everyone into files: fine through the SFU
 
     def __init__(
         self,
@@ -164,7 +165,7 @@ class RecorderBot(Bot):
             await asyncio.wait(set(self._closing), timeout=1.0)
         self._chat.close()
 
-    def _on_track(self, peer: Peer, track: MediaStreamTrack) -> None:
+    def _on_track(self, peer: Remote, track: MediaStreamTrack) -> None:
         if self._closed or peer.closed or not first_of_kind(peer, track):
             self.ignore(peer, track)  # a screen share beside the camera, a replaced connection
             return
@@ -176,7 +177,7 @@ class RecorderBot(Bot):
         participant.take(track)
         log.info("recording %s of %r", track.kind, peer.member.name)
 
-    def _on_peer_closed(self, peer: Peer) -> None:
+    def _on_peer_closed(self, peer: Remote) -> None:
         self._close(peer.id)
 
     def _close(self, peer_id: str) -> None:

@@ -9,12 +9,14 @@ Speaks the protocol of docs/PROTOCOL.md with the server's own typed messages
         await bot.chat("hello")
 """
 
-from salon.client.client import VERSIONS, Client
+from salon.client.client import SFU_VERSIONS, VERSIONS, Client, Remote
 from salon.client.errors import CallFailed, ClientError, ConnectionLost, ServerError
 from salon.client.links import MeetingLink, parse_link, ssl_context
 from salon.client.peer import Peer
+from salon.client.sfu import SfuRemote
 
 __all__ = [
+    "SFU_VERSIONS",
     "VERSIONS",
     "CallFailed",
     "Client",
@@ -22,7 +24,9 @@ __all__ = [
     "ConnectionLost",
     "MeetingLink",
     "Peer",
+    "Remote",
     "ServerError",
+    "SfuRemote",
     "parse_link",
     "ssl_context",
 ]

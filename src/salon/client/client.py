@@ -1,4 +1,5 @@
-"""The Salon client: one signaling connection, one room or call, one peer per member.
+"""The Salon client: one signaling connection, one room or call, one peer per member (or,
+in a room on the SFU, one connection that sends and one that receives everyone).
 
 docs/PROTOCOL.md is the contract; sections are cited where they are implemented. The
 connection layer (:mod:`salon.client.connection`) keeps the socket and resumes it; this
@@ -29,6 +30,7 @@ from salon.client.exchange import REQUEST_SECONDS, error_for
 from salon.client.media import LocalMedia
 from salon.client.peer import Peer, SignalPart
 from salon.client.room import RoomState
+from salon.client.sfu import SfuMedia, SfuRemote
 from salon.client.transport import Connector, connect_websocket
 from salon.protocol import ErrorCode
 from salon.protocol.messages import (
@@ -56,8 +58,11 @@ from salon.protocol.messages import (
     MemberResumed,
     Muted,
     PeerReset,
+    RoomMedia,
     ServerMessage,
     SessionDescription,
+    SfuAnswer,
+    SfuOffer,
     Signal,
     SignalRelay,
     Unreachable,
@@ -72,11 +77,18 @@ logger = logging.getLogger("salon.client")
 M = TypeVar("M", bound=BaseModel)
 
 Handler = Callable[[M], Awaitable[None] | None]
-TrackHandler = Callable[[Peer, MediaStreamTrack], Awaitable[None] | None]
-PeerHandler = Callable[[Peer], Awaitable[None] | None]
+Remote = Peer | SfuRemote
+"""A remote member's media: a :class:`Peer` in a mesh, an :class:`SfuRemote` in a room on the
+SFU. Both have ``id``, ``member``, ``closed``, ``remote_tracks`` and ``pc``."""
+
+TrackHandler = Callable[[Remote, MediaStreamTrack], Awaitable[None] | None]
+PeerHandler = Callable[[Remote], Awaitable[None] | None]
 
 VERSIONS: tuple[int, ...] = (1, 2)
 """The protocol versions this SDK offers in ``hello.versions`` (docs/PROTOCOL.md §1.2)."""
+
+SFU_VERSIONS: tuple[int, ...] = (1, 2, 3)
+"""Offered by a client made with ``sfu=True``: version 3 lets it into rooms on the SFU."""
 
 RECORDING_VERSION: Final = 2  # the first version with ``media.recording``
 MIN_REFRESH_SECONDS: Final = 60.0  # §2.2: a client never refreshes in a loop
@@ -114,8 +126,13 @@ class Client(DirectCalls):
     normalised one is in :attr:`name` after :meth:`connect`). ``reachable``: callable by that
     name (§4.4). ``ssl``: the TLS context (:func:`salon.client.ssl_context`). ``recording``:
     say ``media.recording = true`` in every ``join``/``media`` (needs protocol version 2:
-    :meth:`connect` raises :class:`ClientError` against a version-1 server). ``connector``
-    opens the transport (tests pass an in-memory one; default: a real WebSocket).
+    :meth:`connect` raises :class:`ClientError` against a version-1 server). ``sfu``: offer
+    protocol version 3, so that the client may be in rooms whose media goes through the
+    server's SFU (§3.10): there it sends its tracks once, to everyone, and receives everyone
+    through one connection (:class:`SfuRemote` stands for each member in the handlers; a
+    track sent to one member only, :meth:`Peer.add_track`, has no place there). Without it,
+    such a room answers ``room_full``. ``connector`` opens the transport (tests pass an
+    in-memory one; default: a real WebSocket).
 
     After :meth:`connect`: :attr:`id`, :attr:`name`, :attr:`version` (the negotiated one),
     :attr:`ice_servers`; :attr:`room` (``None`` outside rooms), :attr:`private` (the room is a
@@ -133,6 +150,7 @@ class Client(DirectCalls):
         reachable: bool = False,
         ssl: _ssl.SSLContext | None = None,
         recording: bool = False,
+        sfu: bool = False,
         connector: Connector | None = None,
     ) -> None:
         super().__init__()
@@ -141,6 +159,9 @@ class Client(DirectCalls):
         self._connector = connector or connect_websocket
         self._reachable = reachable
         self._recording = recording
+        self._versions = SFU_VERSIONS if sfu else VERSIONS
+        self._sfu: SfuMedia | None = None  # while the room is on the SFU
+        self._sfu_closing: set[asyncio.Future[None]] = set()
         self.id = ""
         self.name = name
         self.version = 0
@@ -161,10 +182,13 @@ class Client(DirectCalls):
             Joined: self._on_joined,
             MemberJoined: room.member,
             MemberResumed: room.member,
-            MemberLeft: room.member_left,
+            MemberLeft: self._on_member_left,
             Left: self._on_left,
             SignalRelay: room.signal,
-            MediaChanged: room.media,
+            MediaChanged: self._on_media,
+            RoomMedia: self._on_room_media,
+            SfuOffer: self._on_sfu_offer,
+            SfuAnswer: self._on_sfu_answer,
             History: room.history,
             RoomStateMessage: room.room_state,
             IceServers: self._on_ice_servers,
@@ -213,8 +237,19 @@ class Client(DirectCalls):
 
     @property
     def peers(self) -> dict[str, Peer]:
-        """One :class:`Peer` per remote member of the room, by member id."""
+        """One :class:`Peer` per remote member of the room, by member id (none while the room
+        is on the SFU: see :attr:`sfu_remotes`)."""
         return self._room.peers
+
+    @property
+    def sfu(self) -> SfuMedia | None:
+        """The connections to the SFU while the room is on it (§3.10), else None."""
+        return self._sfu
+
+    @property
+    def sfu_remotes(self) -> dict[str, SfuRemote]:
+        """While the room is on the SFU: the members received so far, by member id."""
+        return self._sfu.remotes if self._sfu is not None else {}
 
     # ------------------------------------------------------------------ connection
 
@@ -281,11 +316,13 @@ class Client(DirectCalls):
             # to close a connection, and a process that exits before the goodbye leaves its
             # place held for the grace window (§2.8) instead of leaving at once.
             peers = asyncio.ensure_future(self._room.close(CLOSE_PEERS_SECONDS))
+            sfu = asyncio.ensure_future(self._close_sfu())
             try:
                 if self._connection is not None:
                     await self._connection.close()
             finally:
                 await peers
+                await sfu
             for task in self._background:
                 task.cancel()
             await self._media.close()
@@ -327,7 +364,7 @@ class Client(DirectCalls):
     def _hello(self, resume: str | None) -> Hello:
         return Hello(
             type="hello",
-            versions=list(VERSIONS),
+            versions=list(self._versions),
             name=self.name,
             resume=resume,
             reachable=self._reachable,
@@ -480,8 +517,7 @@ class Client(DirectCalls):
         (the server checks nothing against the tracks), else used in the next ``join``.
         Raises :class:`ServerError` when refused."""
         self._media.update(mic=mic, camera=camera, screen=screen)
-        for peer in self.peers.values():
-            peer.sync_paused()
+        self._sync_paused()
         if self.room is not None:
             ref = next(self._refs)
             await self._barrier(self._media.message(ref), ref)
@@ -495,6 +531,8 @@ class Client(DirectCalls):
         self._media.add(track)
         for peer in self.peers.values():
             peer.add_shared(self._media.handle(track))
+        if self._sfu is not None:
+            self._sfu.republish()
 
     async def hang_up(self) -> None:
         """Hang up the direct call we are in (a ``leave`` of its private room, §3.5);
@@ -517,14 +555,17 @@ class Client(DirectCalls):
         self._events.add_handler(kind, cast(Callable[..., Awaitable[None] | None], handler))
 
     def on_track(self, handler: TrackHandler) -> None:
-        """Call ``handler(peer, track)`` for each remote track as it arrives (aiortc's
-        ``track`` event), in order with the messages. Runs again for the new tracks of a
-        replaced ``peer.pc``; the old tracks end (``recv()`` raises ``MediaStreamError``)."""
+        """Call ``handler(remote, track)`` for each remote track as it arrives (aiortc's
+        ``track`` event), in order with the messages; ``remote`` is the member's
+        :class:`Peer` (or, on the SFU, its :class:`SfuRemote`). Runs again for the new tracks
+        of a replaced ``peer.pc``, or of the SFU's connection when the room's media starts
+        over; the old tracks end (``recv()`` raises ``MediaStreamError``)."""
         self._track_handlers.append(handler)
 
     def on_peer_closed(self, handler: PeerHandler) -> None:
-        """Call ``handler(peer)`` when a peer is closed for good: the member left, we left,
-        the client closed (these run before :meth:`close` returns)."""
+        """Call ``handler(remote)`` when a peer (or an :class:`SfuRemote`) is closed for
+        good: the member left, we left, the room moved to the SFU or its media there started
+        over, the client closed (these run before :meth:`close` returns)."""
         self._closed_handlers.append(handler)
 
     async def wait_for(
@@ -577,10 +618,24 @@ class Client(DirectCalls):
         """(Internal) the kinds a host muted (§3.7)."""
         return self._media.paused()
 
-    def track_arrived(self, peer: Peer, track: MediaStreamTrack) -> None:
+    def track_arrived(self, peer: Remote, track: MediaStreamTrack) -> None:
         """(Internal) queue the ``on_track`` handlers."""
         for handler in self._track_handlers:
             self._events.call_soon(handler, peer, track)
+
+    # ------------------------------------------------------------------ SfuHost
+
+    def next_ref(self) -> int:
+        """(Internal) a fresh ``ref``."""
+        return next(self._refs)
+
+    def member(self, member_id: str) -> MemberInfo | None:
+        """(Internal) the room's member of that id."""
+        return self._room.members.get(member_id)
+
+    def remote_closed(self, remote: SfuRemote) -> None:
+        """(Internal) queue the ``on_peer_closed`` handlers."""
+        self.peer_closed(remote)
 
     # ------------------------------------------------------------------ RoomHost
 
@@ -597,7 +652,7 @@ class Client(DirectCalls):
         """(Internal) a peer toward ``member``."""
         return Peer(member, self)
 
-    def peer_closed(self, peer: Peer) -> None:
+    def peer_closed(self, peer: Remote) -> None:
         """(Internal) queue the ``on_peer_closed`` handlers."""
         for handler in self._closed_handlers:
             self._events.call_soon(handler, peer)
@@ -614,8 +669,66 @@ class Client(DirectCalls):
     # ------------------------------------------------------------------ room messages
 
     def _on_joined(self, joined: Joined) -> None:
-        if self._room.joined(joined):
+        snapshot = self._room.joined(joined)
+        if not joined.sfu:
+            self._drop_sfu()
+        elif not snapshot or self._sfu is None:
+            # A resumed place the server held keeps its connections to the SFU (§3.10); a
+            # rebuilt one hears room_media next, and starts over then.
+            self._start_sfu()
+        if snapshot:
             self._catch_up()
+
+    def _on_room_media(self, message: RoomMedia) -> None:
+        """§3.10: the room moved to the SFU (its peers close), or its state there was lost
+        (start over)."""
+        if message.room == self.room and message.sfu:
+            self._room.to_sfu()
+            self._start_sfu()
+
+    def _start_sfu(self) -> None:
+        if self._sfu is None:
+            self._sfu = SfuMedia(self)
+        self._sfu.start()
+
+    def _drop_sfu(self) -> None:
+        """Out of the SFU: its connections close in a task of their own (:meth:`close`
+        waits for it)."""
+        sfu, self._sfu = self._sfu, None
+        if sfu is not None:
+            closing = asyncio.ensure_future(sfu.close())
+            self._sfu_closing.add(closing)
+            closing.add_done_callback(self._sfu_closing.discard)
+
+    async def _close_sfu(self) -> None:
+        self._drop_sfu()
+        if self._sfu_closing:
+            await asyncio.wait(set(self._sfu_closing), timeout=CLOSE_PEERS_SECONDS)
+
+    def _on_sfu_offer(self, message: SfuOffer) -> None:
+        if self._sfu is not None:
+            self._sfu.offer(message)
+
+    def _on_sfu_answer(self, message: SfuAnswer) -> None:
+        if self._sfu is not None:
+            self._sfu.answered(message)
+
+    def _on_member_left(self, message: MemberLeft) -> None:
+        self._room.member_left(message)
+        if self._sfu is not None and message.room == self.room:
+            self._sfu.member_left(message.id)
+
+    def _on_media(self, message: MediaChanged) -> None:
+        self._room.media(message)
+        member = self._room.members.get(message.sender)
+        if self._sfu is not None and member is not None:
+            self._sfu.member_changed(member)
+
+    def _sync_paused(self) -> None:
+        for peer in self.peers.values():
+            peer.sync_paused()
+        if self._sfu is not None:
+            self._sfu.sync_paused()
 
     def _catch_up(self) -> None:
         """After a resume: missed chat, then our chat not yet acknowledged (§2.8, §4.3)."""
@@ -632,6 +745,7 @@ class Client(DirectCalls):
     def _leave_room(self) -> None:
         self._rejoin = None
         self._room.leave()
+        self._drop_sfu()
 
     def _on_ice_servers(self, message: IceServers) -> None:
         self.ice_servers = list(message.ice_servers)
@@ -641,14 +755,15 @@ class Client(DirectCalls):
         if message.room != self.room:
             return
         self._media.mute(message.kind)
-        for peer in self.peers.values():
-            peer.sync_paused()
+        self._sync_paused()
         self._send(self._media.message(None))
 
     def _on_unreachable(self, message: Unreachable) -> None:
         self._reachable = False
 
     def _on_error(self, message: Error) -> None:
+        if self._sfu is not None and self._sfu.refused(message):
+            return
         if message.ref is None:
             # A signal to a member who just left is expected (§2.6); anything else is news.
             expected = message.code == ErrorCode.NO_SUCH_MEMBER

@@ -81,8 +81,13 @@ class ConnectionEvents(Protocol):
 def encode(message: BaseModel) -> str:
     """A client message as its JSON text; optional fields that are null are left out (§1.3:
     the same as absent), and so is a version-2 ``recording`` while false (a version-1 server
-    refuses the field, §1.2)."""
-    return message.model_dump_json(by_alias=True, exclude_none=True)
+    refuses the field, §1.2). A required field that is null stays (``sfu_candidate``'s
+    ``candidate: null``, the end of a connection's candidates, §3.10)."""
+    data = message.model_dump(mode="json", by_alias=True, exclude_none=True)
+    for name, field in type(message).model_fields.items():
+        if field.is_required() and getattr(message, name) is None:
+            data[field.alias or name] = None
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
 def _decode(frame: str) -> ServerMessage | None:

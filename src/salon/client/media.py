@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from aiortc import MediaStreamTrack
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpTransceiver
 
 from salon.client.relay import Relay, RelayedTrack
 from salon.protocol.messages import MediaState, MuteKind, SetMedia
@@ -79,3 +79,23 @@ class LocalMedia:
     async def close(self) -> None:
         """Stop reading the tracks (the client closed)."""
         await self._relay.close()
+
+
+def pause_senders(
+    pc: RTCPeerConnection,
+    paused: frozenset[str],
+    memo: dict[RTCRtpTransceiver, MediaStreamTrack],
+) -> None:
+    """Send nothing of the kinds in ``paused`` on ``pc`` (each sender's track is kept in
+    ``memo``), and send again the kinds no longer paused; what a relayed track captured
+    meanwhile is skipped, never sent late (§3.7)."""
+    for transceiver in pc.getTransceivers():
+        sender = transceiver.sender
+        if transceiver.kind in paused and sender.track is not None:
+            memo[transceiver] = sender.track
+            sender.replaceTrack(None)
+        elif transceiver.kind not in paused and transceiver in memo:
+            track = memo.pop(transceiver)
+            if isinstance(track, RelayedTrack):
+                track.skip_queued()
+            sender.replaceTrack(track)

@@ -53,7 +53,7 @@ from aiortc import (
 )
 from aiortc.stats import RTCStatsReport
 
-from salon.client.relay import RelayedTrack
+from salon.client.media import pause_senders
 from salon.client.remotes import RemoteConnections
 from salon.client.sdp import (
     extension_ids,
@@ -401,17 +401,7 @@ class Peer:
                 transceiver.direction = "recvonly"
 
     async def _apply_pause(self) -> None:
-        paused = self._host.paused_kinds()
-        for transceiver in self.pc.getTransceivers():
-            sender = transceiver.sender
-            if transceiver.kind in paused and sender.track is not None:
-                self._paused[transceiver] = sender.track
-                sender.replaceTrack(None)
-            elif transceiver.kind not in paused and transceiver in self._paused:
-                track = self._paused.pop(transceiver)
-                if isinstance(track, RelayedTrack):
-                    track.skip_queued()  # captured while muted: never sent (§3.7)
-                sender.replaceTrack(track)
+        pause_senders(self.pc, self._host.paused_kinds(), self._paused)
 
     # ------------------------------------------------------------------ signals
 

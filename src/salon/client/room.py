@@ -53,12 +53,14 @@ class RoomHost(Protocol):
 
 class RoomState:
     """Where the client is: ``room`` (``None`` outside rooms), ``private`` (a direct call's
-    room), ``hosts``, ``members`` (the others, by id), ``peers`` (one per member), and
-    ``last_seq`` (the newest chat ``seq`` handed to the handlers)."""
+    room), ``hosts``, ``members`` (the others, by id), ``peers`` (one per member; none while
+    the room is on the SFU, ``sfu``, §3.10), and ``last_seq`` (the newest chat ``seq``
+    handed to the handlers)."""
 
     def __init__(self, host: RoomHost) -> None:
         self.room: str | None = None
         self.private = False
+        self.sfu = False
         self.hosts: list[str] = []
         self.members: dict[str, MemberInfo] = {}
         self.peers: dict[str, Peer] = {}
@@ -80,6 +82,8 @@ class RoomState:
         self.room = joined.room
         self.private = joined.private
         self.hosts = list(joined.hosts)
+        if joined.sfu:
+            self.to_sfu()
         listed = {m.id: m for m in joined.members}
         if snapshot:
             # Peers the snapshot does not list are kept for the grace window: they may be
@@ -115,9 +119,19 @@ class RoomState:
         """Out of the room: every peer is closed."""
         self.room = None
         self.private = False
+        self.sfu = False
         self.hosts = []
         self.members = {}
         self.resuming = False
+        for timer in self._orphans.values():
+            timer.cancel()
+        self._orphans.clear()
+        for member_id in list(self.peers):
+            self.drop_soon(member_id)
+
+    def to_sfu(self) -> None:
+        """The room's media is on the SFU (§3.10): every peer is closed, none made again."""
+        self.sfu = True
         for timer in self._orphans.values():
             timer.cancel()
         self._orphans.clear()
@@ -152,6 +166,8 @@ class RoomState:
             peer.set_member(updated)
 
     def _keep_peer(self, member: MemberInfo) -> None:
+        if self.sfu:
+            return
         timer = self._orphans.pop(member.id, None)
         if timer is not None:
             timer.cancel()

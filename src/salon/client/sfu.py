@@ -1,0 +1,405 @@
+"""The client's media in a room on the SFU (docs/PROTOCOL.md §3.10): one connection that
+sends (``sfu_publish`` → ``sfu_answer``) and one that receives everyone (``sfu_offer`` →
+``sfu_subscribe``), both to the SFU, instead of one peer connection per member.
+
+aiortc gathers every local candidate before ``setLocalDescription`` returns, so they travel
+in the SDP: each connection sends only the end of its candidates (``candidate: null``). The
+SFU's own candidates are in its descriptions.
+
+The SFU reuses an m-line of the receiving connection for another member once its publisher
+left (§3.10 step 3), and aiortc then fires no new ``track`` event: the receiver's track just
+carries someone else. So handlers never get a receiver's track: each member gets tracks of
+its own (:class:`SfuTrack`), fed from the receiver's while ``sfu_offer.streams`` says the
+m-line is that member's, and ended when it is no longer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Final, Protocol
+
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import MediaStreamError
+from av.frame import Frame
+from pydantic import BaseModel
+
+from salon.client.media import pause_senders
+from salon.protocol import ErrorCode
+from salon.protocol.messages import (
+    Error,
+    MemberInfo,
+    SessionDescription,
+    SfuAnswer,
+    SfuCandidate,
+    SfuOffer,
+    SfuPublish,
+    SfuStream,
+    SfuSubscribe,
+)
+
+logger = logging.getLogger("salon.client")
+
+ANSWER_SECONDS: Final = 15.0
+"""How long an ``sfu_publish`` waits for its ``sfu_answer`` (the server gives the SFU 5 s)."""
+
+RETRY_SECONDS: Final = (1.0, 2.0, 4.0, 8.0, 15.0)
+"""The waits before publishing again after ``sfu_unavailable`` (§3.10: a growing delay); the
+last one repeats."""
+
+VIDEO_QUEUE: Final = 2  # frames a member's video track holds: a slow reader skips pictures
+AUDIO_QUEUE: Final = 50  # 20 ms frames: one second; the oldest go first
+
+
+class SfuHost(Protocol):
+    """What the SFU media needs from its client."""
+
+    def send(self, message: BaseModel) -> None:
+        """Queue a client message."""
+
+    def next_ref(self) -> int:
+        """A fresh ``ref`` for a request."""
+
+    def configuration(self) -> RTCConfiguration:
+        """The configuration of a new ``RTCPeerConnection`` (the ICE servers)."""
+
+    def shared_tracks(self) -> list[MediaStreamTrack]:
+        """Fresh handles on the client-wide tracks, for one new connection."""
+
+    def paused_kinds(self) -> frozenset[str]:
+        """Kinds (``audio``/``video``) a host muted: not sent until turned on again."""
+
+    def member(self, member_id: str) -> MemberInfo | None:
+        """The room's member of that id, as last announced."""
+
+    def track_arrived(self, remote: SfuRemote, track: MediaStreamTrack) -> None:
+        """A member's track began (run the ``on_track`` handlers)."""
+
+    def remote_closed(self, remote: SfuRemote) -> None:
+        """A member's media ended for good (run the ``on_peer_closed`` handlers)."""
+
+
+class SfuTrack(MediaStreamTrack):
+    """One member's audio or video as the SFU forwards it. ``recv()`` raises
+    ``MediaStreamError`` once the member stopped sending it, left, or the room's media was
+    started over."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        limit = VIDEO_QUEUE if kind == "video" else AUDIO_QUEUE
+        self._frames: asyncio.Queue[Frame | None] = asyncio.Queue(limit)
+
+    def feed(self, frame: Frame) -> None:
+        if self.readyState != "live":
+            return
+        if self._frames.full():
+            self._frames.get_nowait()  # the oldest goes: late media is worth less than new
+        self._frames.put_nowait(frame)
+
+    def end(self) -> None:
+        if self.readyState == "live":
+            if self._frames.full():
+                self._frames.get_nowait()
+            self._frames.put_nowait(None)
+
+    async def recv(self) -> Frame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        frame = await self._frames.get()
+        if frame is None:
+            self.stop()
+            raise MediaStreamError
+        return frame
+
+
+class SfuRemote:
+    """A member whose media comes through the SFU: what ``on_track`` and ``on_peer_closed``
+    handlers get in a room on the SFU instead of a :class:`~salon.client.peer.Peer`.
+
+    ``member`` as last announced; ``remote_tracks`` its tracks so far (:class:`SfuTrack`);
+    ``pc`` the receiving connection, which carries every member (shared: do not close it);
+    ``closed`` once its media ended for good."""
+
+    def __init__(self, member: MemberInfo, pc: RTCPeerConnection) -> None:
+        self.member = member
+        self.pc = pc
+        self.remote_tracks: list[MediaStreamTrack] = []
+        self.closed = False
+
+    @property
+    def id(self) -> str:
+        return self.member.id
+
+
+Job = Callable[[], Awaitable[None]]
+
+
+class SfuMedia:
+    """The sending and the receiving connection of one member in a room on the SFU.
+
+    :meth:`start` (after ``joined {sfu: true}`` or ``room_media``) closes both and publishes
+    anew; :meth:`offer` answers an ``sfu_offer``; :meth:`answered` and :meth:`refused` take
+    the server's answers to ``sfu_publish``. Each connection's steps run one at a time, in
+    order, in a task of its own. ``remotes``: the members received so far, by id."""
+
+    def __init__(self, host: SfuHost) -> None:
+        self._host = host
+        self.publisher: RTCPeerConnection | None = None
+        self.subscriber: RTCPeerConnection | None = None
+        self.remotes: dict[str, SfuRemote] = {}
+        self.published = 0  # sfu_answer applied
+        self.subscribed = 0  # sfu_offer answered
+        self._proxies: list[MediaStreamTrack] = []  # the shared tracks' handles we send
+        self._paused: dict[RTCRtpTransceiver, MediaStreamTrack] = {}
+        self._owners: dict[str, SfuTrack] = {}  # mid -> the member track it feeds now
+        self._streams: dict[str, SfuStream] = {}  # mid -> whose, by the latest offer
+        self._pumps: set[asyncio.Task[None]] = set()
+        self._waiting: tuple[int, asyncio.Future[SessionDescription]] | None = None
+        self._publish_jobs: asyncio.Queue[Job | None] = asyncio.Queue()
+        self._subscribe_jobs: asyncio.Queue[Job | None] = asyncio.Queue()
+        self._workers = [
+            asyncio.create_task(self._work(self._publish_jobs), name="salon sfu publisher"),
+            asyncio.create_task(self._work(self._subscribe_jobs), name="salon sfu subscriber"),
+        ]
+        self._closing: asyncio.Future[None] | None = None
+
+    # ------------------------------------------------------------------ input
+
+    def start(self) -> None:
+        """Start (over) from §3.10 step 2: both connections closed, a new publish."""
+        self._subscribe_jobs.put_nowait(self._drop_subscriber)
+        self._publish_jobs.put_nowait(self._publish)
+
+    def republish(self) -> None:
+        """What we send changed (a track added): publish again."""
+        self._publish_jobs.put_nowait(self._publish)
+
+    def offer(self, message: SfuOffer) -> None:
+        self._subscribe_jobs.put_nowait(lambda: self._answer(message))
+
+    def answered(self, message: SfuAnswer) -> None:
+        if self._waiting is not None and not self._waiting[1].done():
+            self._waiting[1].set_result(message.description)
+
+    def refused(self, error: Error) -> bool:
+        """Whether ``error`` answers our ``sfu_publish`` (then it is ours to handle)."""
+        if self._waiting is None or error.ref != self._waiting[0]:
+            return False
+        if not self._waiting[1].done():
+            self._waiting[1].set_exception(SfuRefused(error))
+        return True
+
+    def member_changed(self, member: MemberInfo) -> None:
+        remote = self.remotes.get(member.id)
+        if remote is not None:
+            remote.member = member
+
+    def member_left(self, member_id: str) -> None:
+        """The member left: its tracks end (the SFU's next offer drops its m-lines)."""
+        for mid, stream in list(self._streams.items()):
+            if stream.member == member_id:
+                del self._streams[mid]
+                self._disown(mid)
+        self._close_remote(member_id)
+
+    def sync_paused(self) -> None:
+        """Apply the client's muted kinds to what we send (§3.7)."""
+        self._publish_jobs.put_nowait(self._apply_pause)
+
+    async def close(self) -> None:
+        """Close both connections for good; every member's tracks end. Idempotent; the
+        closing runs in a task of its own (a ``pc.close()`` cut short leaves sockets open)."""
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._shut_down())
+        await asyncio.shield(self._closing)
+
+    async def _shut_down(self) -> None:
+        for jobs in (self._publish_jobs, self._subscribe_jobs):
+            jobs.put_nowait(None)
+        if self._waiting is not None and not self._waiting[1].done():
+            self._waiting[1].cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        await self._drop_publisher()
+        await self._drop_subscriber()
+
+    # ------------------------------------------------------------------ the workers
+
+    async def _work(self, jobs: asyncio.Queue[Job | None]) -> None:
+        while (job := await jobs.get()) is not None:
+            try:
+                await job()
+            except Exception:
+                logger.exception("sfu: a step failed")
+
+    # ------------------------------------------------------------------ sending
+
+    async def _publish(self) -> None:
+        """A new sending connection with every track we send, offered until the SFU takes
+        it: again after ``sfu_unavailable``, with a growing delay (§3.10)."""
+        await self._drop_publisher()
+        proxies = self._host.shared_tracks()
+        if not proxies:
+            return  # nothing to send: receiving is the other connection's
+        pc = self.publisher = RTCPeerConnection(self._host.configuration())
+        self._proxies = proxies
+        for track in proxies:
+            pc.addTransceiver(track, direction="sendonly")
+        await self._apply_pause()
+        await pc.setLocalDescription(await pc.createOffer())
+        offer = SessionDescription(type="offer", sdp=pc.localDescription.sdp)
+        for wait in itertools.chain(RETRY_SECONDS, itertools.repeat(RETRY_SECONDS[-1])):
+            try:
+                answer = await self._request(offer)
+            except SfuRefused as refused:
+                if refused.error.code is not ErrorCode.SFU_UNAVAILABLE:
+                    logger.warning("sfu: publishing refused: %s", refused.error.message)
+                    return
+            except TimeoutError:
+                logger.warning("sfu: no answer to sfu_publish in %.0f s", ANSWER_SECONDS)
+            else:
+                await pc.setRemoteDescription(RTCSessionDescription(answer.sdp, "answer"))
+                self.published += 1
+                return
+            if pc is not self.publisher:
+                return
+            await asyncio.sleep(wait)
+
+    async def _request(self, offer: SessionDescription) -> SessionDescription:
+        ref = self._host.next_ref()
+        answer: asyncio.Future[SessionDescription] = asyncio.get_running_loop().create_future()
+        self._waiting = (ref, answer)
+        try:
+            self._host.send(SfuPublish(type="sfu_publish", description=offer, ref=ref))
+            self._host.send(SfuCandidate(type="sfu_candidate", pc="publisher", candidate=None))
+            async with asyncio.timeout(ANSWER_SECONDS):
+                return await answer
+        finally:
+            self._waiting = None
+
+    async def _apply_pause(self) -> None:
+        if self.publisher is not None:
+            pause_senders(self.publisher, self._host.paused_kinds(), self._paused)
+
+    async def _drop_publisher(self) -> None:
+        pc, self.publisher = self.publisher, None
+        proxies, self._proxies = self._proxies, []
+        self._paused = {}
+        if pc is not None:
+            await pc.close()
+        for proxy in proxies:
+            proxy.stop()
+
+    # ------------------------------------------------------------------ receiving
+
+    async def _answer(self, message: SfuOffer) -> None:
+        first = self.subscriber is None
+        if self.subscriber is None:
+            pc = self.subscriber = RTCPeerConnection(self._host.configuration())
+            pc.on("track", lambda track: self._on_receiver(pc, track))
+        pc = self.subscriber
+        self._streams = {s.mid: s for s in message.streams}
+        await pc.setRemoteDescription(RTCSessionDescription(message.description.sdp, "offer"))
+        await pc.setLocalDescription(await pc.createAnswer())
+        answer = SessionDescription(type="answer", sdp=pc.localDescription.sdp)
+        self._host.send(SfuSubscribe(type="sfu_subscribe", description=answer))
+        if first:
+            self._host.send(SfuCandidate(type="sfu_candidate", pc="subscriber", candidate=None))
+        self.subscribed += 1
+        self._reassign()
+
+    def _on_receiver(self, pc: RTCPeerConnection, track: MediaStreamTrack) -> None:
+        if pc is not self.subscriber:
+            return
+        mid = next((t.mid for t in pc.getTransceivers() if t.receiver.track is track), None)
+        if mid is None:
+            return
+        pump = asyncio.ensure_future(self._pump(mid, track))
+        self._pumps.add(pump)
+        pump.add_done_callback(self._pumps.discard)
+
+    async def _pump(self, mid: str, track: MediaStreamTrack) -> None:
+        """Hand what the receiver of ``mid`` decodes to the member track it feeds now."""
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                frame = await track.recv()
+                if not isinstance(frame, Frame):
+                    continue  # a receiver's track decodes: never an encoded packet
+                if mid not in self._owners:
+                    self._reassign()  # the track event came after the offer was answered
+                owner = self._owners.get(mid)
+                if owner is not None:
+                    owner.feed(frame)
+
+    def _reassign(self) -> None:
+        """Give every m-line that carries media the member track of its stream: a member
+        track is made when an m-line starts carrying someone, and ended when it stops."""
+        pc = self.subscriber
+        receivers = {t.mid: t.receiver.track for t in pc.getTransceivers()} if pc else {}
+        for mid in list(self._owners):
+            stream = self._streams.get(mid)
+            remote = self.remotes.get(stream.member) if stream is not None else None
+            if remote is None or self._owners[mid] not in remote.remote_tracks:
+                self._disown(mid)  # gone, or carrying someone else now
+        for mid, stream in self._streams.items():
+            if mid in self._owners or receivers.get(mid) is None or pc is None:
+                continue
+            remote = self.remotes.get(stream.member)
+            if remote is None:
+                member = self._host.member(stream.member)
+                if member is None:
+                    continue  # not (or no longer) in the room: nothing to show
+                remote = self.remotes[stream.member] = SfuRemote(member, pc)
+            track = self._owners[mid] = SfuTrack(stream.kind)
+            remote.remote_tracks.append(track)
+            self._host.track_arrived(remote, track)
+
+    def _disown(self, mid: str) -> None:
+        """The m-line no longer carries its member's media: that track ends, and leaves the
+        member's ``remote_tracks`` (a later one of the same kind is its first again)."""
+        owner = self._owners.pop(mid, None)
+        if owner is None:
+            return
+        owner.end()
+        for remote in self.remotes.values():
+            if owner in remote.remote_tracks:
+                remote.remote_tracks.remove(owner)
+
+    def _close_remote(self, member_id: str) -> None:
+        remote = self.remotes.pop(member_id, None)
+        if remote is None:
+            return
+        remote.closed = True
+        for mid, owner in list(self._owners.items()):
+            if owner in remote.remote_tracks:
+                self._disown(mid)
+        self._host.remote_closed(remote)
+
+    async def _drop_subscriber(self) -> None:
+        pc, self.subscriber = self.subscriber, None
+        for mid in list(self._owners):
+            self._disown(mid)
+        self._streams = {}
+        for member_id in list(self.remotes):
+            self._close_remote(member_id)
+        for pump in list(self._pumps):
+            pump.cancel()
+        if pc is not None:
+            await pc.close()
+
+
+class SfuRefused(Exception):
+    """The server answered our ``sfu_publish`` with an ``error``."""
+
+    def __init__(self, error: Error) -> None:
+        super().__init__(error.message)
+        self.error = error
