@@ -322,3 +322,44 @@ async def test_the_sdk_moves_to_the_sfu_with_its_room_sends_once_and_receives_ev
     finally:
         await bot.close()
         await received.stop()
+
+
+async def test_the_servers_recorder_records_a_room_on_the_sfu(
+    sfu_server: RunningServer, members: Callable[..., Any], tmp_path: Path
+) -> None:
+    """A host records a room on Janus: the server's recorder (``salon bot record``, protocol
+    v3) receives everyone through the SFU and writes each publisher's file, with video."""
+    av = pytest.importorskip("av")
+    alice, bob, carol = [await members(n) for n in ("alice", "bob", "carol")]
+    for member in (alice, bob, carol):
+        await member.join("rec")
+    for member in (alice, bob):
+        await member.expect("room_media")
+    for member in (alice, bob, carol):
+        await member.publish()
+    await alice.decoding([bob, carol])
+
+    await alice.send(type="record", on=True)
+    running = (await alice.expect("recordings"))["recordings"][0]
+    folder = tmp_path / "recordings" / running["id"]
+    while not (await bob.expect("member_joined", timeout=30))["member"].get("recorder"):
+        pass  # carol's, from before
+
+    def writing() -> bool:
+        return all(
+            any(p.stat().st_size > 20_000 for p in folder.glob(f"{name}-*.webm"))
+            for name in ("bob", "carol")
+        )
+
+    deadline = time.monotonic() + 30
+    while not writing():
+        assert time.monotonic() < deadline, sorted(p.name for p in folder.iterdir())
+        await asyncio.sleep(0.2)
+    await alice.send(type="record", on=False)
+    while not (await alice.expect("recordings", timeout=30))["recordings"][0]["ended"]:
+        pass
+    for name in ("bob", "carol"):
+        (path,) = folder.glob(f"{name}-*.webm")
+        with av.open(str(path)) as container:
+            video = sum(1 for _ in container.decode(video=0))
+        assert video > 10, (name, video)

@@ -92,7 +92,12 @@ def first_of_kind(peer: Remote, track: MediaStreamTrack) -> bool:
     """Whether ``track`` is the first track of its kind on ``peer``'s current connection
     (the camera rather than a screen share sent beside it; the microphone). ``False`` for a
     track of a connection the SDK has replaced since."""
-    first = next((t for t in peer.remote_tracks if t.kind == track.kind), None)
+    if getattr(track, "screen", False):
+        return False  # on the SFU the offer says which is a screen share (SfuTrack.screen)
+    first = next(
+        (t for t in peer.remote_tracks if t.kind == track.kind and not getattr(t, "screen", False)),
+        None,
+    )
     return first is track
 
 

@@ -69,6 +69,7 @@ class _Participant:
     a track left unread would grow the process)."""
 
     file: ParticipantFile
+    remote: Remote  # where the member's media comes from now (its peer, or the SFU)
     current: dict[str, MediaStreamTrack] = field(default_factory=dict)
     readers: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -172,13 +173,18 @@ class RecorderBot(Bot):
         participant = self._participants.get(peer.id)
         if participant is None:
             path = self.out / file_name(peer.member.name, peer.id)
-            participant = _Participant(ParticipantFile(path, size=self.video_size))
+            participant = _Participant(ParticipantFile(path, size=self.video_size), peer)
             self._participants[peer.id] = participant
+        # The room moved to the SFU: the same file goes on with the member's media from there
+        # (its old peer's close, which may come later, no longer ends it).
+        participant.remote = peer
         participant.take(track)
         log.info("recording %s of %r", track.kind, peer.member.name)
 
     def _on_peer_closed(self, peer: Remote) -> None:
-        self._close(peer.id)
+        participant = self._participants.get(peer.id)
+        if participant is not None and participant.remote is peer:
+            self._close(peer.id)
 
     def _close(self, peer_id: str) -> None:
         participant = self._participants.pop(peer_id, None)

@@ -87,7 +87,9 @@ def encode(message: BaseModel) -> str:
     for name, field in type(message).model_fields.items():
         if field.is_required() and getattr(message, name) is None:
             data[field.alias or name] = None
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    text.encode("utf-8")  # UnicodeEncodeError here, for a lone surrogate, not in the socket
+    return text
 
 
 def _decode(frame: str) -> ServerMessage | None:

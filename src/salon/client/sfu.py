@@ -24,6 +24,7 @@ from typing import Final, Protocol
 
 from aiortc import (
     MediaStreamTrack,
+    RTCBundlePolicy,
     RTCConfiguration,
     RTCPeerConnection,
     RTCRtpTransceiver,
@@ -43,6 +44,7 @@ from salon.protocol.messages import (
     SfuCandidate,
     SfuOffer,
     SfuPublish,
+    SfuRestart,
     SfuStream,
     SfuSubscribe,
 )
@@ -93,9 +95,10 @@ class SfuTrack(MediaStreamTrack):
     ``MediaStreamError`` once the member stopped sending it, left, or the room's media was
     started over."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, *, screen: bool = False) -> None:
         super().__init__()
         self.kind = kind
+        self.screen = screen  # the member's screen share, not its camera (sfu_offer.streams)
         limit = VIDEO_QUEUE if kind == "video" else AUDIO_QUEUE
         self._frames: asyncio.Queue[Frame | None] = asyncio.Queue(limit)
 
@@ -172,17 +175,29 @@ class SfuMedia:
             asyncio.create_task(self._work(self._subscribe_jobs), name="salon sfu subscriber"),
         ]
         self._closing: asyncio.Future[None] | None = None
+        self._generation = 0  # grows at each start() and close(): a retrying publish stops
+        self._wake = asyncio.Event()  # set then: a publish waiting to retry stops waiting
+        self._restarted: RTCPeerConnection | None = None  # the failed one sfu_restart was for
 
     # ------------------------------------------------------------------ input
 
     def start(self) -> None:
         """Start (over) from §3.10 step 2: both connections closed, a new publish."""
+        self._interrupt()
         self._subscribe_jobs.put_nowait(self._drop_subscriber)
         self._publish_jobs.put_nowait(self._publish)
 
     def republish(self) -> None:
         """What we send changed (a track added): publish again."""
+        self._interrupt()
         self._publish_jobs.put_nowait(self._publish)
+
+    def _interrupt(self) -> None:
+        """A publish still waiting for its answer or to retry gives up: a newer one comes."""
+        self._generation += 1
+        self._wake.set()
+        if self._waiting is not None and not self._waiting[1].done():
+            self._waiting[1].cancel()
 
     def offer(self, message: SfuOffer) -> None:
         self._subscribe_jobs.put_nowait(lambda: self._answer(message))
@@ -220,14 +235,13 @@ class SfuMedia:
         """Close both connections for good; every member's tracks end. Idempotent; the
         closing runs in a task of its own (a ``pc.close()`` cut short leaves sockets open)."""
         if self._closing is None:
+            self._interrupt()
             self._closing = asyncio.ensure_future(self._shut_down())
         await asyncio.shield(self._closing)
 
     async def _shut_down(self) -> None:
         for jobs in (self._publish_jobs, self._subscribe_jobs):
             jobs.put_nowait(None)
-        if self._waiting is not None and not self._waiting[1].done():
-            self._waiting[1].cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
         await self._drop_publisher()
         await self._drop_subscriber()
@@ -241,48 +255,87 @@ class SfuMedia:
             except Exception:
                 logger.exception("sfu: a step failed")
 
+    def _new_pc(self) -> RTCPeerConnection:
+        """A connection to the SFU, every m-line on one transport from the start. (aiortc's
+        default, ``balanced``, puts a second m-line of a kind in a first offer on the first
+        one's own transport, which BUNDLE then leaves behind: of a first ``sfu_offer``
+        carrying three members' video, only the first was received.)"""
+        configuration = self._host.configuration()
+        pc = RTCPeerConnection(
+            RTCConfiguration(
+                iceServers=configuration.iceServers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE
+            )
+        )
+        pc.on("connectionstatechange", lambda: self._on_state(pc))
+        return pc
+
+    def _on_state(self, pc: RTCPeerConnection) -> None:
+        """§3.10: a connection to the SFU that fails asks for a new place there
+        (``sfu_restart``; the server answers ``room_media`` and we start over), once."""
+        current = pc in (self.publisher, self.subscriber)
+        if pc.connectionState != "failed" or not current or self._closing is not None:
+            return
+        if self._restarted is not pc:
+            self._restarted = pc
+            logger.warning("sfu: a connection to the SFU failed: asking for sfu_restart")
+            self._host.send(SfuRestart(type="sfu_restart"))
+
     # ------------------------------------------------------------------ sending
 
     async def _publish(self) -> None:
         """A new sending connection with every track we send, offered until the SFU takes
         it: again after ``sfu_unavailable``, with a growing delay (§3.10)."""
+        generation = self._generation
         await self._drop_publisher()
         proxies = self._host.shared_tracks()
-        if not proxies:
-            return  # nothing to send: receiving is the other connection's
-        pc = self.publisher = RTCPeerConnection(self._host.configuration())
+        if not proxies or generation != self._generation:
+            for proxy in proxies:
+                proxy.stop()
+            return  # nothing to send (receiving is the other connection's), or superseded
+        pc = self.publisher = self._new_pc()
         self._proxies = proxies
         for track in proxies:
             pc.addTransceiver(track, direction="sendonly")
         await self._apply_pause()
         await pc.setLocalDescription(await pc.createOffer())
         offer = SessionDescription(type="offer", sdp=pc.localDescription.sdp)
+        ended = False  # candidate: null sent for this connection (once)
         for wait in itertools.chain(RETRY_SECONDS, itertools.repeat(RETRY_SECONDS[-1])):
+            if generation != self._generation:
+                return  # a newer publish, or closed: the next job (if any) closes this pc
             try:
-                answer = await self._request(offer)
+                answer = await self._request(offer, end=not ended)
+                ended = True
             except SfuRefused as refused:
                 if refused.error.code is not ErrorCode.SFU_UNAVAILABLE:
                     logger.warning("sfu: publishing refused: %s", refused.error.message)
                     return
             except TimeoutError:
                 logger.warning("sfu: no answer to sfu_publish in %.0f s", ANSWER_SECONDS)
+            except asyncio.CancelledError:
+                if generation == self._generation:
+                    raise  # not ours: this task itself is cancelled
+                return
             else:
                 await pc.setRemoteDescription(RTCSessionDescription(answer.sdp, "answer"))
                 self.published += 1
                 return
-            if pc is not self.publisher:
-                return
-            await asyncio.sleep(wait)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
 
-    async def _request(self, offer: SessionDescription) -> SessionDescription:
+    async def _request(self, offer: SessionDescription, *, end: bool) -> SessionDescription:
+        """Send ``offer`` (and, ``end``, the end of its candidates) and wait for the answer.
+        ``CancelledError`` when a newer publish or a close interrupted the wait."""
         ref = self._host.next_ref()
         answer: asyncio.Future[SessionDescription] = asyncio.get_running_loop().create_future()
         self._waiting = (ref, answer)
         try:
             self._host.send(SfuPublish(type="sfu_publish", description=offer, ref=ref))
-            self._host.send(SfuCandidate(type="sfu_candidate", pc="publisher", candidate=None))
+            if end:
+                self._host.send(SfuCandidate(type="sfu_candidate", pc="publisher", candidate=None))
             async with asyncio.timeout(ANSWER_SECONDS):
-                return await answer
+                return await asyncio.shield(answer)
         finally:
             self._waiting = None
 
@@ -304,7 +357,7 @@ class SfuMedia:
     async def _answer(self, message: SfuOffer) -> None:
         first = self.subscriber is None
         if self.subscriber is None:
-            pc = self.subscriber = RTCPeerConnection(self._host.configuration())
+            pc = self.subscriber = self._new_pc()
             pc.on("track", lambda track: self._on_receiver(pc, track))
         pc = self.subscriber
         self._streams = {s.mid: s for s in message.streams}
@@ -359,7 +412,7 @@ class SfuMedia:
                 if member is None:
                     continue  # not (or no longer) in the room: nothing to show
                 remote = self.remotes[stream.member] = SfuRemote(member, pc)
-            track = self._owners[mid] = SfuTrack(stream.kind)
+            track = self._owners[mid] = SfuTrack(stream.kind, screen=stream.screen)
             remote.remote_tracks.append(track)
             self._host.track_arrived(remote, track)
 

@@ -234,9 +234,6 @@ class RecordingRooms(Moderation):
 
     # ------------------------------------------------------------------ checks
 
-    def _recording(self, room: Room) -> bool:
-        return room.id in self._runs
-
     def _may_record(
         self, room: Room, host: Member, base_url: str | None
     ) -> tuple[Recorder, Invites, str]:
@@ -249,9 +246,8 @@ class RecordingRooms(Moderation):
         reason = recorder.unavailable(account_of(host))
         if reason is not None:
             raise _unavailable(reason)
-        if room.sfu:
-            raise _unavailable("a room whose media goes through the SFU cannot be recorded yet")
-        if len(room) >= self.limits.max_room_members:
+        seats = self.sfu.max_members if room.sfu and self.sfu else self.limits.max_room_members
+        if len(room) >= seats:
             raise _unavailable("the room is full: its recorder needs a seat")
         if base_url is None:
             raise _unavailable("the server cannot tell its recorder where to connect")

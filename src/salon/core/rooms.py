@@ -490,18 +490,14 @@ class Rooms(ChatRooms):
     def _would_move(self, room: Room, joiner: Member) -> bool:
         """Whether seating ``joiner`` moves the mesh ``room`` to the SFU (salon.core.sfu)."""
         router = self.sfu
-        if router is None or room.sfu or room.private or room.recorders:
+        if router is None or room.sfu or room.private:
             return False
         large = room.standing is not None and room.standing.large
         if (len(room) + 1 <= router.mesh_limit and not large) or not router.available:
             return False
-        if self._recording(room):  # its recorder, on its way, is an older client
-            return False
+        # The server's recorder speaks v3 too: a recording, under way or on its way, moves
+        # with its room.
         return version_of(joiner) >= SFU_VERSION and self._all_speak_sfu(room)
-
-    def _recording(self, room: Room) -> bool:
-        """A recording of ``room`` is under way (see :mod:`salon.core.recordings`)."""
-        return False
 
     def _route(self, room: Room, joiner: Member) -> None:
         """Move ``room`` to the SFU before ``joiner`` is seated when it would hold more than
