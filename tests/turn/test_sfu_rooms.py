@@ -314,6 +314,20 @@ async def test_the_sdk_moves_to_the_sfu_with_its_room_sends_once_and_receives_ev
         assert set(bot.sfu_remotes) == {carol.id}
         await received.decoding([carol.id])
 
+        # A program that only sends (receive=False) is sent nothing, and still seen.
+        player = Client(sfu_server.base_url, "player", sfu=True, receive=False)
+        player.add_track(VideoStreamTrack())
+        async with player:
+            await player.join("sdk")
+            await carol.decoding_ids([player.id])
+            # Janus gives the player alice's old m-lines (a new SSRC on a reused mid): the
+            # bot's own track for the player is fed from them.
+            await received.decoding([player.id])
+            assert received.kinds[-1] == (player.id, "video")
+            assert player.sfu is not None and player.sfu.remotes == {}
+            stats = await player.sfu.subscriber.getStats() if player.sfu.subscriber else {}
+            assert not [s for s in stats.values() if s.type == "inbound-rtp"]
+
         older = Client(sfu_server.base_url, "older")  # protocol v2 only
         async with older:
             with pytest.raises(ServerError) as refused:

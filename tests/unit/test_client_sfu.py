@@ -10,13 +10,22 @@ import itertools
 from collections.abc import Callable
 
 import pytest
-from aiortc import MediaStreamTrack, RTCConfiguration
+from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection
 from aiortc.mediastreams import VideoStreamTrack
 from pydantic import BaseModel
 
 from salon.client.sfu import SfuMedia, SfuRemote
 from salon.protocol import ErrorCode
-from salon.protocol.messages import Error, MemberInfo, SfuCandidate, SfuPublish
+from salon.protocol.messages import (
+    Error,
+    MemberInfo,
+    SessionDescription,
+    SfuCandidate,
+    SfuOffer,
+    SfuPublish,
+    SfuStream,
+    SfuSubscribe,
+)
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -101,3 +110,30 @@ async def test_an_error_without_our_ref_is_not_ours() -> None:
     await host.until(lambda: len(host.publishes()) == 1)
     assert not sfu.refused(unavailable(None))
     await sfu.close()
+
+
+async def test_a_client_that_receives_nothing_answers_every_m_line_inactive() -> None:
+    """``receive=False`` (a bot that only sends): the SFU is told to send it nothing."""
+    offerer = RTCPeerConnection()
+    for kind in ("audio", "video", "video"):
+        offerer.addTransceiver(kind, direction="sendonly")
+    await offerer.setLocalDescription(await offerer.createOffer())
+    mids = [t.mid or "" for t in offerer.getTransceivers()]
+    streams = [
+        SfuStream(mid=mid, member=f"m{i}", kind=kind, screen=False)
+        for i, (mid, kind) in enumerate(zip(mids, ("audio", "video", "video"), strict=True))
+    ]
+    description = SessionDescription(type="offer", sdp=offerer.localDescription.sdp)
+    host = Host()
+    sfu = SfuMedia(host, receive=False)
+    sfu.offer(SfuOffer(description=description, streams=streams))
+    await host.until(lambda: any(isinstance(m, SfuSubscribe) for m in host.sent))
+    (answer,) = [m for m in host.sent if isinstance(m, SfuSubscribe)]
+    directions = [line for line in answer.description.sdp.splitlines() if line in DIRECTIONS]
+    assert directions == ["a=inactive"] * 3
+    assert sfu.remotes == {}
+    await sfu.close()
+    await offerer.close()
+
+
+DIRECTIONS = {"a=sendrecv", "a=sendonly", "a=recvonly", "a=inactive"}

@@ -209,6 +209,7 @@ async def run_bot(
         ssl=ssl,
         recording=bot.recording,
         sfu=bot.sfu,
+        receive=bot.reads_tracks,  # on the SFU a bot that reads nothing is sent nothing
     )
     bot.client = client
     bot.answering = target.answer is not None

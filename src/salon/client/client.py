@@ -131,8 +131,10 @@ class Client(DirectCalls):
     server's SFU (§3.10): there it sends its tracks once, to everyone, and receives everyone
     through one connection (:class:`SfuRemote` stands for each member in the handlers; a
     track sent to one member only, :meth:`Peer.add_track`, has no place there). Without it,
-    such a room answers ``room_full``. ``connector`` opens the transport (tests pass an
-    in-memory one; default: a real WebSocket).
+    such a room answers ``room_full``. ``receive``: on the SFU, False takes nobody's media (the
+    receiving connection answers every m-line ``inactive``, so nothing is decoded: for a
+    program that only sends); in a mesh it changes nothing. ``connector`` opens the
+    transport (tests pass an in-memory one; default: a real WebSocket).
 
     After :meth:`connect`: :attr:`id`, :attr:`name`, :attr:`version` (the negotiated one),
     :attr:`ice_servers`; :attr:`room` (``None`` outside rooms), :attr:`private` (the room is a
@@ -151,6 +153,7 @@ class Client(DirectCalls):
         ssl: _ssl.SSLContext | None = None,
         recording: bool = False,
         sfu: bool = False,
+        receive: bool = True,
         connector: Connector | None = None,
     ) -> None:
         super().__init__()
@@ -160,6 +163,7 @@ class Client(DirectCalls):
         self._reachable = reachable
         self._recording = recording
         self._versions = SFU_VERSIONS if sfu else VERSIONS
+        self._receive = receive
         self._sfu: SfuMedia | None = None  # while the room is on the SFU
         self._sfu_closing: set[asyncio.Future[None]] = set()
         self.id = ""
@@ -688,7 +692,7 @@ class Client(DirectCalls):
 
     def _start_sfu(self) -> None:
         if self._sfu is None:
-            self._sfu = SfuMedia(self)
+            self._sfu = SfuMedia(self, receive=self._receive)
         self._sfu.start()
 
     def _drop_sfu(self) -> None:

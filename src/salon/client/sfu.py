@@ -31,6 +31,8 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamError
+from aiortc.rtcdtlstransport import RtpReceiver, RtpRouter
+from aiortc.rtp import RtpPacket
 from av.frame import Frame
 from pydantic import BaseModel
 
@@ -60,6 +62,35 @@ last one repeats."""
 
 VIDEO_QUEUE: Final = 2  # frames a member's video track holds: a slow reader skips pictures
 AUDIO_QUEUE: Final = 50  # 20 ms frames: one second; the oldest go first
+
+
+def _route_by_mid() -> None:
+    """Teach aiortc's RTP router the BUNDLE rule it lacks (RFC 8843 §9.2): a packet whose
+    SSRC the router does not know goes to the receiver of the m-line its ``mid`` header
+    extension names, and that SSRC is remembered for it. aiortc learns a receiver's SSRCs once,
+    from the first description; the SFU gives an m-line a new SSRC when it reuses the m-line
+    for another member, and with several receivers of one payload type aiortc dropped every
+    packet of the new one. Installed once, for every connection of the process: it changes
+    only what aiortc would have dropped."""
+    router = RtpRouter
+    if getattr(router.route_rtp, "salon_by_mid", False):
+        return
+    by_ssrc = router.route_rtp
+
+    def route_rtp(self: RtpRouter, packet: RtpPacket) -> RtpReceiver | None:
+        receiver = by_ssrc(self, packet)
+        mid = packet.extensions.mid
+        if receiver is None and mid is not None and packet.ssrc not in self.ssrc_table:
+            receiver = self.mid_table.get(mid)
+            if receiver is not None:
+                self.ssrc_table[packet.ssrc] = receiver
+        return receiver
+
+    route_rtp.salon_by_mid = True  # type: ignore[attr-defined]
+    router.route_rtp = route_rtp  # type: ignore[method-assign]
+
+
+_route_by_mid()
 
 
 class SfuHost(Protocol):
@@ -155,8 +186,11 @@ class SfuMedia:
     the server's answers to ``sfu_publish``. Each connection's steps run one at a time, in
     order, in a task of its own. ``remotes``: the members received so far, by id."""
 
-    def __init__(self, host: SfuHost) -> None:
+    def __init__(self, host: SfuHost, *, receive: bool = True) -> None:
+        """``receive``: False answers every m-line of the receiving connection ``inactive``
+        (RFC 3264 §6.1): the SFU sends nothing, and nobody's media is decoded here."""
         self._host = host
+        self._receive = receive
         self.publisher: RTCPeerConnection | None = None
         self.subscriber: RTCPeerConnection | None = None
         self.remotes: dict[str, SfuRemote] = {}
@@ -360,8 +394,11 @@ class SfuMedia:
             pc = self.subscriber = self._new_pc()
             pc.on("track", lambda track: self._on_receiver(pc, track))
         pc = self.subscriber
-        self._streams = {s.mid: s for s in message.streams}
+        self._streams = {s.mid: s for s in message.streams} if self._receive else {}
         await pc.setRemoteDescription(RTCSessionDescription(message.description.sdp, "offer"))
+        if not self._receive:
+            for transceiver in pc.getTransceivers():
+                transceiver.direction = "inactive"
         await pc.setLocalDescription(await pc.createAnswer())
         answer = SessionDescription(type="answer", sdp=pc.localDescription.sdp)
         self._host.send(SfuSubscribe(type="sfu_subscribe", description=answer))
