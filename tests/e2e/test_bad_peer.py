@@ -26,15 +26,13 @@ client, in ``WebSocket.prototype.send``) and the pair must recover with real med
 
 from __future__ import annotations
 
-import asyncio
 import json
 import queue
 import re
 import secrets
 import ssl
-import threading
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
@@ -44,6 +42,7 @@ from websockets.exceptions import ConnectionClosed
 from tests.e2e.conftest import Person, join_room, new_room, stats, tile, wait_for_media
 from tests.e2e.faults import PC_TRACKER, now_ms
 from tests.e2e.watch import ConsoleErrors, FrameLog, poll, snapshot_ids
+from tests.loopthread import LoopThread
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -72,30 +71,23 @@ def pcs(page: Any) -> list[dict[str, Any]]:
 class Foreign:
     """A raw protocol client over a real WebSocket, driven from the test's thread. The
     connection lives in an asyncio loop of its own thread, which reads every frame, answers
-    the server's ``ping`` and queues the rest. (websockets' threaded client reads the TLS
-    socket in one thread while another writes it, and CPython's ``ssl`` objects do not take
-    that: an occasional ``[SSL] internal error``, cpython#151508.)"""
+    the server's ``ping`` and queues the rest (tests/loopthread.py says why not websockets'
+    threaded client)."""
 
     def __init__(self, base_url: str) -> None:
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._thread.start()
+        self._loop = LoopThread()
         url = base_url.replace("https://", "wss://") + "/ws"
-        self.ws: ClientConnection = self._run(self._open(url, context))
+        self.ws: ClientConnection = self._run(connect(url, ssl=context, open_timeout=10))
         self.inbox: queue.Queue[dict[str, Any]] = queue.Queue()
         self.seen: list[dict[str, Any]] = []  # everything received but pings, in order
         self.id = self.name = ""
-        self._reader = asyncio.run_coroutine_threadsafe(self._read(), self._loop)
+        self._reader = self._loop.submit(self._read())
 
-    @staticmethod
-    async def _open(url: str, context: ssl.SSLContext) -> ClientConnection:
-        return await connect(url, ssl=context, open_timeout=10)
-
-    def _run(self, job: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(job, self._loop).result(WAIT_S)
+    def _run(self, job: Awaitable[T]) -> T:
+        return self._loop.run(job, WAIT_S)
 
     async def _read(self) -> None:
         try:
@@ -129,15 +121,13 @@ class Foreign:
 
     def close(self) -> None:
         """Close (again: nothing)."""
-        if self._loop.is_closed():
+        if self._loop.stopped:
             return
         try:
             self._run(self.ws.close())
             self._reader.result(5)
         finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(5)
-            self._loop.close()
+            self._loop.stop()
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ connection, or make the server log an error.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
-import ssl
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from websockets.sync.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection, connect
 
 from tests.integration.server import RunningServer, running_server
+from tests.loopthread import LoopThread
 
 FRAMES_WANTED = 2000
 sent: list[int] = []  # one entry a frame, across hypothesis examples
@@ -158,25 +159,48 @@ def fuzz_server(
         yield server
 
 
+class Socket:
+    """websockets' asyncio client driven from the test's thread (tests/loopthread.py says
+    why not its threaded client)."""
+
+    def __init__(self, loop: LoopThread, ws: ClientConnection) -> None:
+        self._loop, self._ws = loop, ws
+
+    def send(self, frame: str | bytes) -> None:
+        self._loop.run(self._ws.send(frame), 10)
+
+    def recv(self, timeout: float) -> str | bytes:
+        return self._loop.run(asyncio.wait_for(self._ws.recv(), timeout), timeout + 5)
+
+
 @contextlib.contextmanager
-def open_peer(server: RunningServer, name: str) -> Iterator[tuple[ClientConnection, str]]:
-    ctx: ssl.SSLContext | None = server.ssl_context
-    # ping_interval=None: websockets' keepalive thread draws from the global `random`, which
+def open_peer(server: RunningServer, name: str) -> Iterator[tuple[Socket, str]]:
+    # ping_interval=None: websockets' keepalive draws from the global `random`, which
     # hypothesis rightly flags when it happens mid-generation; the protocol pings instead.
-    with connect(server.ws_url, ssl=ctx, max_size=2**20, ping_interval=None) as ws:
-        ws.send(json.dumps({"type": "hello", "versions": [1], "name": name}))
-        welcome = json.loads(ws.recv(timeout=5))
-        assert welcome["type"] == "welcome"
-        yield ws, welcome["id"]
+    loop = LoopThread()
+    try:
+        ws = loop.run(
+            connect(server.ws_url, ssl=server.ssl_context, max_size=2**20, ping_interval=None), 10
+        )
+        try:
+            peer = Socket(loop, ws)
+            peer.send(json.dumps({"type": "hello", "versions": [1], "name": name}))
+            welcome = json.loads(peer.recv(timeout=5))
+            assert welcome["type"] == "welcome"
+            yield peer, welcome["id"]
+        finally:
+            loop.run(ws.close(), 10)
+    finally:
+        loop.stop()
 
 
 @pytest.fixture(scope="module")
-def target(fuzz_server: RunningServer) -> Iterator[ClientConnection]:
+def target(fuzz_server: RunningServer) -> Iterator[Socket]:
     with open_peer(fuzz_server, "fuzzed") as (ws, _):
         yield ws
 
 
-def still_alive(ws: ClientConnection, n: int) -> list[dict[str, Any]]:
+def still_alive(ws: Socket, n: int) -> list[dict[str, Any]]:
     """Ping with ref n; return what arrived before the pong. Fails on internal errors."""
     ws.send(json.dumps({"type": "ping", "ref": n}))
     seen: list[dict[str, Any]] = []
@@ -195,9 +219,7 @@ def still_alive(ws: ClientConnection, n: int) -> list[dict[str, Any]]:
     suppress_health_check=list(HealthCheck),
 )
 @given(frame=frames)
-def test_generated_frames_never_break_the_connection(
-    target: ClientConnection, frame: str | bytes
-) -> None:
+def test_generated_frames_never_break_the_connection(target: Socket, frame: str | bytes) -> None:
     target.send(frame)
     sent.append(1)
     replies = still_alive(target, len(sent))
@@ -228,7 +250,7 @@ def test_generated_frames_never_break_the_connection(
 
 
 def test_after_the_fuzz_everyone_is_still_served(
-    fuzz_server: RunningServer, target: ClientConnection, errors: ErrorLog
+    fuzz_server: RunningServer, target: Socket, errors: ErrorLog
 ) -> None:
     assert len(sent) >= FRAMES_WANTED
     still_alive(target, -1)
@@ -240,7 +262,7 @@ def test_after_the_fuzz_everyone_is_still_served(
     assert errors.records == [], [r.getMessage() for r in errors.records]
 
 
-def _next(ws: ClientConnection) -> dict[str, Any]:
+def _next(ws: Socket) -> dict[str, Any]:
     """The next message that is not a ``resume_token``."""
     while True:
         message: dict[str, Any] = json.loads(ws.recv(timeout=5))
@@ -248,9 +270,7 @@ def _next(ws: ClientConnection) -> dict[str, Any]:
             return message
 
 
-def two_members_still_talk(
-    alice: ClientConnection, alice_id: str, bob: ClientConnection, bob_id: str
-) -> None:
+def two_members_still_talk(alice: Socket, alice_id: str, bob: Socket, bob_id: str) -> None:
     alice.send(json.dumps({"type": "join", "room": "after"}))
     assert _next(alice)["type"] == "joined"
     bob.send(json.dumps({"type": "join", "room": "after"}))
