@@ -197,6 +197,10 @@ def test_a_second_tab_leaves_a_signed_in_persons_call_alone_until_it_joins(
     assert first.get_by_test_id("room").is_visible()
     assert tile(bob, "Tess").count() == 1
 
+    # bob pins Tess: the pin must follow her to her new connection.
+    tile(bob, "Tess").hover()
+    tile(bob, "Tess").get_by_test_id("tile-pin").click()
+    tile(bob, "Tess").and_(bob.locator('[data-place="main"]')).wait_for()
     # bob's page notes the most "Tess" tiles it ever shows at once (a DOM observer sees every
     # React commit): the room must see the person once throughout (member_joined.replaces).
     bob.evaluate(MOST_TILES_WATCH, "Tess")
@@ -212,3 +216,5 @@ def test_a_second_tab_leaves_a_signed_in_persons_call_alone_until_it_joins(
     tile(bob, "Tess").wait_for()
     assert tile(bob, "Tess").count() == 1
     assert bob.evaluate("window.__mostTiles") == 1, "bob saw Tess twice at once"
+    assert tile(bob, "Tess").get_attribute("data-pinned") == "true"
+    assert tile(bob, "Tess").get_attribute("data-place") == "main"

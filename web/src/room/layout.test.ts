@@ -5,6 +5,7 @@ import {
   chooseLayout,
   controlsInBar,
   fitGrid,
+  followPin,
   screenTile,
   shareOrder,
   TILE_ASPECT,
@@ -115,6 +116,24 @@ describe("chooseLayout", () => {
     expect(all(layout({ selfHidden: true }))).not.toContain("camera:me");
     expect(all(layout({ selfHidden: true, screens: ["me"] }))).toEqual(["screen:me", "camera:ann", "camera:bob"]);
     expect(all(layout({ selfHidden: true, choice: "speaker", members: ["me"] }))).toEqual([null]);
+  });
+});
+
+describe("followPin", () => {
+  const members = [
+    { id: "m5", formerIds: ["m2", "m4"] },
+    { id: "m3", formerIds: [] },
+  ];
+  it("moves a pin from a replaced member to the one that took its seat, same kind of tile", () => {
+    expect(followPin(cameraTile("m4"), members)).toBe("camera:m5");
+    expect(followPin(screenTile("m2"), members)).toBe("screen:m5");
+  });
+  it("leaves any other pin as it is", () => {
+    expect(followPin(null, members)).toBeNull();
+    expect(followPin(cameraTile("m3"), members)).toBe("camera:m3");
+    expect(followPin(screenTile("m5"), members)).toBe("screen:m5");
+    expect(followPin(cameraTile("me"), members)).toBe("camera:me"); // this side, not a member
+    expect(followPin(cameraTile("gone"), members)).toBe("camera:gone"); // left: chooseLayout ignores it
   });
 });
 

@@ -48,6 +48,25 @@ export interface Layout {
 }
 
 /**
+ * The pin after a member's seat was taken by a newer connection of the same account
+ * (`member_joined.replaces`, docs/PROTOCOL.md §2.8): a pinned tile of a member who is gone
+ * moves to the tile of the same kind of the member that replaced them. `members` are the
+ * present ones with the ids each replaced. Any other pin is returned as it is.
+ */
+export function followPin(
+  pinned: TileId | null,
+  members: readonly { readonly id: string; readonly formerIds: readonly string[] }[],
+): TileId | null {
+  if (pinned === null) return null;
+  const screen = pinned.startsWith("screen:");
+  const owner = pinned.slice(pinned.indexOf(":") + 1);
+  if (members.some((m) => m.id === owner)) return pinned;
+  const heir = members.find((m) => m.formerIds.includes(owner));
+  if (heir === undefined) return pinned;
+  return screen ? screenTile(heir.id) : cameraTile(heir.id);
+}
+
+/**
  * Choose the layout. In order:
  * 1. A pinned tile that still exists is the main tile: a pinned screen gives the presenter
  *    layout, a pinned camera the speaker layout (whatever the choice).

@@ -101,9 +101,16 @@ describe("RoomSession", () => {
       ["m3", "cy"],
     ]);
     expect(made.map((pc) => pc.closed)).toEqual([true, false, false]);
+    // The newcomer remembers whom it replaced (a pin follows it), across a second takeover.
+    expect(room.snapshot.members.map((m) => m.formerIds)).toEqual([["m2"], []]);
+    socket.receive({ type: "member_joined", room: "r1", member: info("m5", "bob"), replaces: "m4" });
+    expect(room.snapshot.members.map((m) => [m.id, m.formerIds])).toEqual([
+      ["m5", ["m2", "m4"]],
+      ["m3", []],
+    ]);
     socket.receive({ type: "member_left", room: "r1", id: "m2" }); // the older place ends
-    expect(room.snapshot.members.map((m) => m.id)).toEqual(["m4", "m3"]);
-    expect(made.map((pc) => pc.closed)).toEqual([true, false, false]);
+    expect(room.snapshot.members.map((m) => m.id)).toEqual(["m5", "m3"]);
+    expect(made.map((pc) => pc.closed)).toEqual([true, false, true, false]); // m2, m3, m4, m5
   });
 
   it("keeps chat in seq order without duplicates", async () => {

@@ -104,7 +104,16 @@ export interface Participant {
    * person, so it has no tile. A member that merely says it records keeps its tile.
    */
   readonly recorder: boolean;
+  /**
+   * Earlier connections of the same account whose seat this member took
+   * (`member_joined.replaces`, docs/PROTOCOL.md §2.8), oldest first, at most
+   * MAX_FORMER_IDS: what was pinned for one of them stays pinned.
+   */
+  readonly formerIds: readonly string[];
 }
+
+/** How many replaced connections a member remembers (Participant.formerIds). */
+export const MAX_FORMER_IDS = 8;
 
 export interface RoomProblem {
   code: string;
@@ -157,6 +166,8 @@ interface MemberRecord {
   /** The server's recorder (`MemberInfo.recorder`): not a person. */
   recorder: boolean;
   reconnecting: boolean;
+  /** Participant.formerIds. */
+  formerIds: string[];
   /** Removes a member missing from a snapshot who has not come back within the grace window. */
   expiry: ReturnType<typeof setTimeout> | null;
 }
@@ -859,6 +870,7 @@ export class RoomSession {
       recording: isRecorder(member.media),
       recorder: member.recorder === true,
       reconnecting: false,
+      formerIds: [],
       expiry: null,
     });
     // On the SFU there is no peer connection to make, whose change would refresh the room.
@@ -900,6 +912,8 @@ export class RoomSession {
     const order = [...this.members.keys()].map((id) => (id === old ? member.id : id));
     this.removeMember(old);
     this.addMember(member, record.seat);
+    const heir = this.members.get(member.id);
+    if (heir !== undefined) heir.formerIds = [...record.formerIds, old].slice(-MAX_FORMER_IDS);
     const records = new Map(this.members);
     this.members.clear();
     for (const id of order) {
@@ -1032,6 +1046,7 @@ export class RoomSession {
         hand: handOf(id),
         recording: record.recording,
         recorder: record.recorder,
+        formerIds: record.formerIds,
       });
     }
     const isHost = hosts.has(selfId);

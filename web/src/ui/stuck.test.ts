@@ -20,6 +20,7 @@ const member = (id: string, changes: Partial<Participant> = {}): Participant => 
   hand: null,
   recording: false,
   recorder: false,
+  formerIds: [],
   ...changes,
 });
 

@@ -5,6 +5,7 @@ import {
   arrange,
   cameraTile,
   chooseLayout,
+  followPin,
   screenTile,
   shareOrder,
   type LayoutChoice,
@@ -96,6 +97,10 @@ export function Stage({
 }: StageProps) {
   const [ref, size] = useSize();
   const [pinned, setPinned] = useState<TileId | null>(null);
+  // A pinned person who comes back on a new connection of their account stays pinned
+  // (state adjusted while rendering, as React advises for state derived from props).
+  const heldPin = followPin(pinned, members);
+  if (heldPin !== pinned) setPinned(heldPin);
   const [selfHidden, setSelfHidden] = useState(false);
   const toggledSelf = useRef(false);
   useEffect(() => {
@@ -123,7 +128,7 @@ export function Stage({
     self: self.id,
     members: [self.id, ...members.map((m) => m.id)],
     screens: order,
-    pinned,
+    pinned: heldPin,
     speaker: speakers.active,
     selfHidden,
     width: size.width,
@@ -136,7 +141,7 @@ export function Stage({
     return {
       place: spot?.place,
       rect: measured ? spot?.rect : undefined,
-      pinned: pinned === id,
+      pinned: heldPin === id,
       onPin: () => setPinned((before) => (before === id ? null : id)),
     };
   };
