@@ -1,4 +1,4 @@
-"""A call over a bad network, in real Chromium (RELIABILITY rows 40 and 41).
+"""A call over a bad network, in real Chromium (RELIABILITY rows 40, 41 and 44).
 
 One person's Chromium runs in a network namespace whose only way out is an impaired
 point-to-point link (``faults.ImpairedLink``, addresses in 198.18.0.0/15); the other person's
@@ -12,6 +12,9 @@ media between the two crosses the link, and so does the namespaced person's sign
   blackout, with the same member ids.
 - A new address mid-call (the old one removed, as on a move to another network): the member
   stays the same, ICE restarts, media continues from the new address.
+- In a room on the SFU (a real Janus), the namespaced person's media blacked out: their
+  connections to Janus stop working, the client asks Salon for a new place on the SFU
+  (``sfu_restart``) and says so, and media returns both ways once the link is clean.
 
 Needs root (``ip netns``, ``/dev/net/tun``); skips saying so otherwise. The namespace, the
 link and its routes are deleted after the module, also when a test fails.
@@ -32,6 +35,7 @@ from typing import Any
 
 import pytest
 
+from salon.server.janus import JanusProcess
 from tests.e2e.conftest import join_room, stats, wait_for_media
 from tests.e2e.faults import (
     PC_TRACKER,
@@ -54,6 +58,7 @@ from tests.e2e.watch import (
     warm_up,
 )
 from tests.support import CHROMIUM, CHROMIUM_ARGS
+from tests.turn.conftest import running_janus
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -220,6 +225,86 @@ SELECTED = """async () => {
 def selected(page: Any) -> dict[str, Any] | None:
     found: dict[str, Any] | None = page.evaluate(SELECTED)
     return found
+
+
+# --------------------------------------------------------------------------------------------
+# A browser's path to the SFU breaks (RELIABILITY row 44). First in the file: the module's mesh
+# call (the ``call`` fixture) is made only when the next test asks for it.
+
+
+@pytest.fixture(scope="module")
+def janus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JanusProcess]:
+    with running_janus(tmp_path_factory.mktemp("janus")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def sfu_salon(
+    link: ImpairedLink, janus: JanusProcess, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SalonProcess]:
+    """A server on the link's address whose rooms go through Janus from their second member."""
+    env = {
+        "SALON_SFU_URL": janus.config.url,
+        "SALON_SFU_API_SECRET": janus.config.api_secret,
+        "SALON_SFU_ADMIN_KEY": janus.config.admin_key,
+        "SALON_SFU_MESH_LIMIT": "1",
+        "SALON_SFU_CHECK_SECONDS": "0.5",
+    }
+    server = SalonProcess(tmp_path_factory.mktemp("salon-sfu"), env, host=link.host_address)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+MEDIA_ROUTE = "window.__salon ? window.__salon.media() : ''"
+
+
+def _sfu_state(page: Any) -> str:
+    return str(page.evaluate("window.__salon ? window.__salon.sfuState() : ''"))
+
+
+def test_a_browser_whose_path_to_janus_breaks_asks_for_a_new_place_and_media_returns(
+    browser: Any, namespaced_browser: Any, sfu_salon: SalonProcess, link: ImpairedLink
+) -> None:
+    """Every UDP packet of the namespaced person is dropped (the signaling still passes):
+    its connections to Janus go ``disconnected``, its watchdog asks Salon for a new place on
+    the SFU (``sfu_restart``) and the room says "reconnecting"; the server answers
+    ``room_media``, and once the link is clean the new connections carry media both ways."""
+    if not CHROMIUM.exists():
+        _skip(f"{CHROMIUM} is missing")
+    home, away = _page(browser, sfu_salon.url), _page(namespaced_browser, sfu_salon.url)
+    try:
+        frames = FrameLog(away)
+        room = f"sfu-netem-{secrets.token_hex(4)}"
+        join_room(home, room, "kim")
+        join_room(away, room, "lou")
+        for page, other in ((home, "lou"), (away, "kim")):
+            poll(page, lambda p=page: p.evaluate(MEDIA_ROUTE) == "sfu", "the room on the SFU", 15)
+            wait_for_media(page, [other])
+        made = len(away.evaluate("window.__pcs"))
+        start = now_ms()
+        link.impairment = Impairment(blackout=True)
+        try:
+            poll(away, lambda: frames.sent("sfu_restart", since=start), "sfu_restart", 60)
+            poll(away, lambda: _sfu_state(away) == "reconnecting", "the room to say so", 10)
+            away.get_by_test_id("sfu-banner").wait_for()
+        finally:
+            link.impairment = Impairment()
+        asked = frames.first_at("sfu_restart", since=start, sent=True)
+        assert asked is not None
+        poll(away, lambda: frames.received("room_media", since=asked), "room_media", 15)
+        wait_for_media(away, ["kim"], timeout=60)
+        wait_for_media(home, ["lou"], timeout=60)
+        poll(away, lambda: _sfu_state(away) == "connected", "connected again", 30)
+        assert away.get_by_test_id("sfu-banner").count() == 0
+        # New connections carry it: the watchdog started media from scratch.
+        assert len(away.evaluate("window.__pcs")) > made
+        print(f"sfu_restart {asked - start:.0f} ms into the blackout; link: {link.counts}")
+    finally:
+        for page in (home, away):
+            page.context.close()
 
 
 def test_the_call_stays_up_through_20_percent_loss_and_50_ms_delay(
