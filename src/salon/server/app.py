@@ -11,7 +11,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request, WebSocket
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import WebSocketRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from salon.core.addresses import client_key
 from salon.core.clock import Clock, SystemClock
@@ -55,7 +55,25 @@ log = logging.getLogger(__name__)
 PACKAGE_STATIC = Path(__file__).resolve().parent.parent / "static"
 
 
-def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
+class SalonApp(FastAPI):
+    """FastAPI with one way around it: the signaling socket (``/ws``) goes straight to
+    :attr:`signaling`, without Starlette's routing, exception and error middleware or the HTTP
+    middleware (body limit, HTTP metrics, HEAD). Those pass a WebSocket through untouched, but
+    each keeps a coroutine frame, and the exception middleware a wrapper around ``send``,
+    alive for the connection's whole life, and each frame the server writes goes through
+    every wrapper. Everything else, the lifespan included, goes through FastAPI."""
+
+    signaling: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == "/ws" and self.signaling:
+            scope["app"] = self  # what Starlette sets: ``WebSocket.app`` reads it
+            await self.signaling(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+def create_app(settings: Settings, clock: Clock | None = None) -> SalonApp:
     clock = clock or SystemClock()
     version = package_version("salon")
 
@@ -121,7 +139,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
 
     # No /docs or /redoc: their pages load scripts from a CDN, which Salon's CSP refuses (and an
     # offline server cannot reach). /openapi.json is the document; any OpenAPI viewer reads it.
-    app = FastAPI(title="Salon", version=version, lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = SalonApp(title="Salon", version=version, lifespan=lifespan, docs_url=None, redoc_url=None)
     origins = OriginPolicy(settings.allowed_origins)
     app.include_router(build_router(version, origins))
     app.include_router(build_account_router(settings.accounts, origins))
@@ -196,10 +214,12 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         finally:
             state.release(address or "unknown")
 
-    # A plain Starlette route, not FastAPI's dependency-injected one: nothing to inject, and
-    # the injection machinery's frames would stay alive for each connection's whole life
-    # (measured: ~6 KB of an idle connection's ~31 KB).
-    app.router.routes.append(WebSocketRoute("/ws", signaling))
+    async def signaling_app(scope: Scope, receive: Receive, send: Send) -> None:
+        await signaling(WebSocket(scope, receive, send))
+
+    # Not a route (SalonApp): the security headers on a refused handshake and the request id
+    # in its log lines are all the signaling socket needs of the middleware.
+    app.signaling = SecurityHeaders(RequestIds(signaling_app), hsts=not settings.http)
 
     async def store_unavailable(request: Request, exc: Exception) -> Response:
         """The database is down or too slow (GuardedEngine): 503, nothing changed, try later."""
