@@ -21,7 +21,7 @@ from websockets.exceptions import ConnectionClosed
 from tests.integration.cluster import Cluster, eventually, note, salon_cluster
 from tests.integration.peer import TIMEOUT
 from tests.integration.server import RunningServer
-from tests.integration.test_resume import Client
+from tests.integration.test_resume import Client, account_headers
 
 LIMIT = 3  # max_room_members in these processes
 
@@ -68,15 +68,17 @@ def tag() -> str:
 async def seated(room: str, *where: tuple[RunningServer, str]) -> list[Client]:
     """Members greeted on the given processes and joined in this order, each having heard of
     the later ones."""
-    members: list[Client] = []
-    for server, name in where:
-        member = await Client.named(server, name)
-        await member.join(room)
-        for earlier in members:
-            joined = await earlier.expect("member_joined")
-            assert joined["member"]["id"] == member.id
-        members.append(member)
+    members = [await Client.named(server, name) for server, name in where]
+    await seated_as(room, *members)
     return members
+
+
+async def seated_as(room: str, *members: Client) -> None:
+    """Greeted ``members`` join ``room`` in this order, each hearing of the later ones."""
+    for i, member in enumerate(members):
+        await member.join(room)
+        for earlier in members[:i]:
+            assert (await earlier.expect("member_joined"))["member"]["id"] == member.id
 
 
 async def relays(sender: Client, receiver: Client, **payload: Any) -> None:
@@ -331,6 +333,43 @@ async def test_a_member_resumes_on_the_other_process(
         assert len(seqs) == 1
         current = back
     await alice.silent(0.2)
+
+
+@pytest.mark.parametrize("older", ["at_home", "piped"])
+async def test_an_account_joining_on_the_other_process_takes_its_seat_over(
+    nodes: tuple[RunningServer, RunningServer], tag: str, older: str
+) -> None:
+    """The same account in a second tab that lands on the other process (docs/PROTOCOL.md
+    §2.8): its join takes the older place's seat, whether that place is on the room's home
+    process or piped to it, and the room sees one person throughout."""
+    p1, p2 = nodes if older == "at_home" else nodes[::-1]
+    room = f"again-{tag}"
+    headers = await account_headers(p1, f"acct{tag}")
+    first = await Client.named(p1, "ignored", headers)
+    bob = await Client.named(p2, f"bob-{tag}")
+    if older == "at_home":  # the room's first member decides its home process
+        await seated_as(room, first, bob)
+    else:
+        await seated_as(room, bob, first)
+
+    second = await Client.open(p2, {**headers, "Origin": p2.base_url})  # the same session
+    welcome = await second.hello("ignored", reachable=False)
+    assert welcome["id"] != first.id
+    await bob.alive()  # heard nothing of the new connection yet
+    await first.alive()
+    joined = await second.join(room)
+    assert [m["id"] for m in joined["members"]] == [bob.id]  # not its own older place
+    assert await first.closed_with() == 4005
+    arrived = await bob.expect("member_joined")
+    assert (arrived["member"]["id"], arrived.get("replaces")) == (second.id, first.id)
+    for member in (bob, second):  # the newcomer too, which never listed the older place
+        left = await member.until(
+            lambda m: m["type"] == "member_left", skip=lambda m: m["type"] == "room_state"
+        )
+        assert left["id"] == first.id
+    await relays(bob, second, candidate=CANDIDATE)
+    await relays(second, bob, candidate=CANDIDATE)
+    await bob.silent(0.2)
 
 
 async def test_kill_9_of_the_rooms_home_seats_everyone_again_on_the_other(
