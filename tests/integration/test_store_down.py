@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -22,12 +23,15 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import make_url
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from tests.integration.peer import Peer
 from tests.integration.postgres import Cluster
 from tests.integration.rest import same_origin_headers
 from tests.integration.server import running_server
 from tests.integration.test_hosts import heard
+from tests.integration.test_resume import account_headers
 
 
 async def test_chat_and_rest_say_the_store_is_unavailable_then_recover(
@@ -42,6 +46,7 @@ async def test_chat_and_rest_say_the_store_is_unavailable_then_recover(
         await ann.send(type="chat", text="before", id="m1")
         assert (await bob.expect("chat"))["seq"] == 1
         await heard(ann)
+        signed_in = await account_headers(server, "carla")
 
         postgres.stop()
         await ann.send(type="chat", text="while down", id="m2", ref="c2")
@@ -56,6 +61,16 @@ async def test_chat_and_rest_say_the_store_is_unavailable_then_recover(
             assert created.headers["retry-after"] == "5"
             # The process is alive and serving what needs no database.
             assert (await http.get("/api/v1/health")).status_code == 200
+        # A signed-in WebSocket handshake needs the database for its session: refused the same
+        # way, before the upgrade.
+        with pytest.raises(InvalidStatus) as refused:
+            await connect(server.ws_url, ssl=server.ssl_context, additional_headers=signed_in)
+        answer = refused.value.response
+        assert (answer.status_code, answer.headers["Retry-After"]) == (503, "5")
+        assert json.loads(answer.body)["detail"]["code"] == "store_unavailable"
+        assert answer.headers["X-Content-Type-Options"] == "nosniff"  # the security headers
+        async with httpx.AsyncClient(base_url=server.base_url, verify=server.ssl_context) as http:
+            http.headers.update(await same_origin_headers(http, server.base_url))
 
             postgres.start()
             await ann.send(type="chat", text="while down", id="m2")  # the resend, same id

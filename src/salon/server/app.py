@@ -55,6 +55,15 @@ log = logging.getLogger(__name__)
 PACKAGE_STATIC = Path(__file__).resolve().parent.parent / "static"
 
 
+def store_refusal(exc: SalonError) -> Response:
+    """The answer when the database is down or too slow (GuardedEngine): 503
+    ``{"detail": {"code", "message"}}`` with ``Retry-After: 5``, nothing changed (500 for
+    any other error of the store)."""
+    status = 503 if exc.code is ErrorCode.STORE_UNAVAILABLE else 500
+    detail = {"code": exc.code.value, "message": exc.message}
+    return JSONResponse({"detail": detail}, status_code=status, headers={"Retry-After": "5"})
+
+
 class SalonApp(FastAPI):
     """FastAPI with one way around it: the signaling socket (``/ws``) goes straight to
     :attr:`signaling`, without Starlette's routing, exception and error middleware or the HTTP
@@ -179,7 +188,14 @@ def create_app(settings: Settings, clock: Clock | None = None) -> SalonApp:
             await ws.send_denial_response(denial)
             return
         try:
-            signed = await signed_in(ws, state, origins)
+            try:
+                signed = await signed_in(ws, state, origins)
+            except SalonError as exc:
+                # The session cookie needs the database (GuardedEngine): HTTP 503 with
+                # Retry-After instead of the upgrade, as for any call that needs it.
+                log.warning("refused /ws: %s", exc.message)
+                await ws.send_denial_response(store_refusal(exc))
+                return
             account = None if signed is None else signed.account
             if account is None and settings.require_sign_in:
                 # HTTP 401 instead of the upgrade: on this server only accounts get a socket.
@@ -187,7 +203,15 @@ def create_app(settings: Settings, clock: Clock | None = None) -> SalonApp:
                 await ws.send_denial_response(denial)
                 return
             await ws.accept()
-            if signed is not None and not await still_signed_in(ws, state, origins, signed):
+            try:
+                live = signed is None or await still_signed_in(ws, state, origins, signed)
+            except SalonError as exc:
+                # Checked again after the upgrade (a session ended meanwhile), and the
+                # database failed: nothing is seated; the client reconnects with backoff.
+                log.warning("closed /ws after the upgrade: %s", exc.message)
+                await ws.close(CloseCode.INTERNAL_ERROR, "the database is unavailable")
+                return
+            if not live:
                 # Signed out while the handshake went on: as if it had been open (row 13).
                 await ws.close(CloseCode.SIGNED_OUT, "the session was signed out")
                 return
@@ -222,11 +246,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> SalonApp:
     app.signaling = SecurityHeaders(RequestIds(signaling_app), hsts=not settings.http)
 
     async def store_unavailable(request: Request, exc: Exception) -> Response:
-        """The database is down or too slow (GuardedEngine): 503, nothing changed, try later."""
         assert isinstance(exc, SalonError)
-        status = 503 if exc.code is ErrorCode.STORE_UNAVAILABLE else 500
-        detail = {"code": exc.code.value, "message": exc.message}
-        return JSONResponse({"detail": detail}, status_code=status, headers={"Retry-After": "5"})
+        return store_refusal(exc)
 
     app.add_exception_handler(SalonError, store_unavailable)
     mount_client(app, settings.static_dir or PACKAGE_STATIC)
