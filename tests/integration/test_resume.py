@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 import httpx
 import pytest
 
+from salon.core.place import kept_bound
 from tests.integration.peer import TIMEOUT, Peer
 from tests.integration.rest import same_origin_headers
 from tests.integration.server import RunningServer, running_server
@@ -334,6 +335,42 @@ async def test_resume_within_the_window_delivers_what_was_kept(server: RunningSe
     await alice.silent(0.2)
 
 
+async def test_a_full_keep_comes_back_whole_with_its_welcome_and_snapshot(
+    tmp_path: Path,
+) -> None:
+    """As many kept messages as may be kept, the welcome before them and the room's snapshot
+    after: the outbox has room for all of it, so the resume is not closed as a slow consumer
+    for what the server itself queued at once."""
+    async with serving(tmp_path, resume_grace_seconds=GRACE, outbox_messages=16) as server:
+        alice, bob = await seated(server, "r", "alice", "bob")
+        bob.drop()
+        await alice.expect("member_reconnecting")
+        assert kept_bound(16) == 8
+        for i in range(8):  # exactly the 8 that may be kept
+            await alice.send(type="chat", text=f"kept {i}")
+            await alice.expect("chat")
+
+        back, welcome = await bob.resume()
+        assert welcome["resumed"] == {"room": "r", "call": None, "missed": False}
+        for i in range(8):
+            assert (await back.expect("chat"))["text"] == f"kept {i}"
+        joined = await back.expect("joined")
+        assert joined["room"] == "r" and joined["last_seq"] == 8
+        await back.alive()
+        assert (await alice.expect("member_resumed"))["member"]["id"] == bob.id
+
+        # As many as the outbox holds are more than may be kept: missed, and a snapshot.
+        back.drop()
+        await alice.expect("member_reconnecting")
+        for i in range(16):
+            await alice.send(type="signal", to=bob.id, candidate={"candidate": f"c{i}"})
+        await alice.alive()  # all of them handled
+        again, welcome = await back.resume()
+        assert welcome["resumed"] == {"room": "r", "call": None, "missed": True}
+        assert (await again.expect("joined"))["last_seq"] == 8
+        await again.alive()
+
+
 async def test_overflowing_the_kept_messages_means_missed_and_a_snapshot(
     tmp_path: Path,
 ) -> None:
@@ -341,7 +378,7 @@ async def test_overflowing_the_kept_messages_means_missed_and_a_snapshot(
         alice, bob = await seated(server, "r", "alice", "bob")
         bob.drop()
         await alice.expect("member_reconnecting")
-        for i in range(12):  # more than the 8 that may be kept
+        for i in range(12):  # more than the 1 that may be kept (kept_bound)
             await alice.send(type="chat", text=f"lost {i}")
             await alice.expect("chat")
 

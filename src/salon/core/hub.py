@@ -35,7 +35,7 @@ from salon.core.member import Member, Transport
 from salon.core.names import NoReservedNames, ReservedNames
 from salon.core.observe import CallOutcome, MemberLeftReason
 from salon.core.passwords import RoomKeys
-from salon.core.place import Place, TokenMint
+from salon.core.place import Place, TokenMint, kept_bound
 from salon.core.recordings import RecordingRooms
 from salon.core.resume import Claims, ResumeTokens
 from salon.core.room import Room
@@ -287,9 +287,8 @@ class Hub(RecordingRooms):
     def new_place(self, member_id: str, name: str, account: str | None) -> Place:
         """A place with this hub's token mint and limits on what is kept while away."""
         limits = self.limits
-        return Place(
-            member_id, name, account, self.mint, limits.outbox_messages, limits.resume_keep_bytes
-        )
+        keep = kept_bound(limits.outbox_messages)
+        return Place(member_id, name, account, self.mint, keep, limits.resume_keep_bytes)
 
     def place(self, member_id: str) -> Place | None:
         """The live place (attached or away) of a member id."""

@@ -24,6 +24,18 @@ from salon.core.resume import Claims, ResumeTokens
 from salon.protocol import CloseCode, Outgoing
 from salon.protocol.messages import ResumeTokenIssued
 
+# Room in a connection's outbox for what a resume queues around the kept messages at once:
+# the ``welcome`` before them, then the room's snapshot (``joined``, a host's ``lobby``, an
+# SFU room's ``room_media``) and a fresh token. All of it must fit the outbox, or the new
+# connection would be closed as a slow consumer before it could read a byte.
+GREETING_ROOM = 8
+
+
+def kept_bound(outbox_messages: int) -> int:
+    """How many messages may be kept for a member while it is away, for a connection outbox
+    of ``outbox_messages`` (``outbox_messages - GREETING_ROOM``, at least 1)."""
+    return max(1, outbox_messages - GREETING_ROOM)
+
 
 @dataclass(frozen=True, slots=True)
 class TokenMint:

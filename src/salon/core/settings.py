@@ -56,7 +56,8 @@ class LimitSettings(BaseModel):
     # A member whose connection is lost keeps its place (room, call, name) this long.
     resume_grace_seconds: float = Field(60.0, gt=0)
     # What is kept for a member while it is away, in encoded bytes (and at most
-    # outbox_messages messages); past either, it is told it missed messages.
+    # outbox_messages - 8 messages, salon.core.place.kept_bound); past either, it is told it
+    # missed messages.
     resume_keep_bytes: int = Field(1024 * 1024, ge=64 * 1024)
     # How long a resume token is valid; members get a fresh one at half this.
     resume_token_seconds: float = Field(600.0, ge=10)
