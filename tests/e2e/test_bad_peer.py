@@ -80,7 +80,11 @@ class Foreign:
         context.verify_mode = ssl.CERT_NONE
         self._loop = LoopThread()
         url = base_url.replace("https://", "wss://") + "/ws"
-        self.ws: ClientConnection = self._run(connect(url, ssl=context, open_timeout=10))
+        try:
+            self.ws: ClientConnection = self._run(connect(url, ssl=context, open_timeout=10))
+        except BaseException:
+            self._loop.stop()
+            raise
         self.inbox: queue.Queue[dict[str, Any]] = queue.Queue()
         self.seen: list[dict[str, Any]] = []  # everything received but pings, in order
         self.id = self.name = ""

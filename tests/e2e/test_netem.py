@@ -49,6 +49,7 @@ from tests.e2e.watch import (
     ConsoleErrors,
     FrameLog,
     connection_states,
+    error_lines,
     first_rise_after,
     flow,
     poll,
@@ -232,13 +233,14 @@ def selected(page: Any) -> dict[str, Any] | None:
 # call (the ``call`` fixture) is made only when the next test asks for it.
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def janus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JanusProcess]:
+    """For one test: stopped before the mesh tests after it, which need the CPU."""
     with running_janus(tmp_path_factory.mktemp("janus")) as running:
         yield running
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def sfu_salon(
     link: ImpairedLink, janus: JanusProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SalonProcess]:
@@ -274,8 +276,10 @@ def test_a_browser_whose_path_to_janus_breaks_asks_for_a_new_place_and_media_ret
     ``room_media``, and once the link is clean the new connections carry media both ways."""
     if not CHROMIUM.exists():
         _skip(f"{CHROMIUM} is missing")
-    home, away = _page(browser, sfu_salon.url), _page(namespaced_browser, sfu_salon.url)
+    pages: list[Any] = []
     try:
+        pages += [_page(browser, sfu_salon.url), _page(namespaced_browser, sfu_salon.url)]
+        home, away = pages
         frames = FrameLog(away)
         room = f"sfu-netem-{secrets.token_hex(4)}"
         join_room(home, room, "kim")
@@ -302,8 +306,9 @@ def test_a_browser_whose_path_to_janus_breaks_asks_for_a_new_place_and_media_ret
         # New connections carry it: the watchdog started media from scratch.
         assert len(away.evaluate("window.__pcs")) > made
         print(f"sfu_restart {asked - start:.0f} ms into the blackout; link: {link.counts}")
+        assert error_lines(sfu_salon.log()) == []
     finally:
-        for page in (home, away):
+        for page in pages:
             page.context.close()
 
 

@@ -905,6 +905,9 @@ export class RoomSession {
   private replaceMember(old: string, member: MemberInfo): void {
     const record = this.members.get(old);
     if (record === undefined || this.members.has(member.id)) {
+      const heir = this.members.get(member.id);
+      if (record !== undefined && heir !== undefined)
+        heir.formerIds = [...heir.formerIds, ...record.formerIds, old].slice(-MAX_FORMER_IDS);
       this.removeMember(old);
       this.memberBack(member);
       return;
