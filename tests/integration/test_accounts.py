@@ -202,13 +202,22 @@ async def test_absurd_passwords_are_refused_before_hashing(page: httpx.AsyncClie
     assert detail(short, 422)["code"] == "invalid_password"
 
 
+SESSION_S = 4.0  # the session lifetime in test_the_session_expires
+
+
 async def test_the_session_expires(tmp_path: Path, database_url: str | None) -> None:
-    with accounts_server(tmp_path, database_url, session_days=1.5 / 86400) as server:
+    """Valid when made; refused once its lifetime has passed, and not before (the session is
+    made after ``made_after``, so it cannot expire before ``made_after + SESSION_S``)."""
+    with accounts_server(tmp_path, database_url, session_days=SESSION_S / 86400) as server:
         async with browser(server) as page:
+            made_after = time.monotonic()
             token, _ = session_cookie(await sign_up(page, "gus"))
             assert (await page.get("/api/v1/me")).status_code == 200
-            await asyncio.sleep(1.7)
-            late = await me_with(page, token)
+            deadline = made_after + SESSION_S + 15
+            while (late := await me_with(page, token)).status_code == 200:
+                assert time.monotonic() < deadline, "the session did not expire"
+                await asyncio.sleep(0.2)
+            assert time.monotonic() >= made_after + SESSION_S - 0.05, "expired early"
             assert detail(late, 401)["code"] == "not_signed_in"
 
 
