@@ -1,17 +1,19 @@
 """Glare in real Chromium (RELIABILITY row 42): both sides renegotiate at the same instant.
 
-Two people in a room press "Share screen" at one shared wall-clock instant (each page runs
-the click from a ``setTimeout`` aimed at the same ``Date.now()``), then both stop sharing and
-turn the camera off at one instant, then both turn it on again: 100 rounds in a row. Adding
-and removing the screen track makes both sides offer at once; perfect negotiation must
-resolve every collision. After each step both peer connections are ``stable`` and
-``connected`` with the expected tracks, and neither page logged an error.
+Two people in a room press "Share screen" and "Turn camera off" at one shared wall-clock
+instant (each page runs the clicks from a ``setTimeout`` aimed at the same ``Date.now()``),
+then both stop sharing and turn the camera on again at one instant: 55 rounds, so both sides
+start a renegotiation at the same instant 110 times in a row (adding and removing the screen
+track makes each side want to offer; the camera is switched without renegotiating), and the
+offers cross on the wire in at least 90 of them. Perfect negotiation must resolve every
+collision. After each step both peer connections are ``stable`` and ``connected`` with the
+expected tracks, and neither page logged an error.
 
-The 100 rounds take about four minutes on the 2-core test machine. A second test takes the
-case more rounds would not reach: an ICE restart colliding with a renegotiation. One side
-calls `restartIce()` on its connection while the other starts or stops a screen share, at one
-shared instant, alternating sides; the restart must survive the collision (new ICE
-credentials on both sides), and the pair ends `stable`, `connected`, with the expected tracks.
+A second test takes the case more rounds would not reach: an ICE restart colliding with a
+renegotiation. One side calls `restartIce()` on its connection while the other starts or
+stops a screen share, at one shared instant, alternating sides; the restart must survive the
+collision (new ICE credentials on both sides), and the pair ends `stable`, `connected`, with
+the expected tracks.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from tests.e2e.watch import ConsoleErrors, FrameLog, click_at, fired, poll
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 
-ROUNDS = 100
+ROUNDS = 55  # of two steps, each a renegotiation started on both sides at once: 110 in a row
+CROSSED_AT_LEAST = 90  # steps whose offers crossed on the wire (measured: 91 of 100)
 LEAD_MS = 250  # the shared instant is this far ahead, so both pages have it before it comes
 STEP_S = 20.0  # the longest one step (both sides converged) may take
 COLLIDE_MS = 300  # two offers this close crossed on the wire
@@ -97,7 +100,7 @@ def explain(pairs: list[tuple[Any, str, str]], logs: list[FrameLog]) -> None:
             print(f"[{name}] {'sent' if frame.sent else 'got '} {what} at {frame.at:.0f}")
 
 
-def test_both_sides_renegotiate_at_the_same_instant_100_times(person: Person) -> None:
+def test_both_sides_renegotiate_at_the_same_instant_110_times(person: Person) -> None:
     names = ["gail", "hank"]
     pages = [person(), person()]
     errors = [ConsoleErrors(p) for p in pages]
@@ -112,9 +115,8 @@ def test_both_sides_renegotiate_at_the_same_instant_100_times(person: Person) ->
 
     pairs = [(pages[0], names[0], names[1]), (pages[1], names[1], names[0])]
     steps = [
-        (("Share screen",), True, True),
-        (("Stop sharing screen", "Turn camera off"), False, False),
-        (("Turn camera on",), False, True),
+        (("Share screen", "Turn camera off"), True, False),
+        (("Stop sharing screen", "Turn camera on"), False, True),
     ]
     skews: list[float] = []
     took: list[float] = []
@@ -145,7 +147,9 @@ def test_both_sides_renegotiate_at_the_same_instant_100_times(person: Person) ->
     print(
         f"offers sent: {[len(o) for o in offers]}, crossed (both within {COLLIDE_MS} ms): {crossed}"
     )
-    assert crossed >= ROUNDS, "the sides rarely offered at once: this did not test glare"
+    # Not every step crosses on the wire: a side whose change the other's offer already
+    # carries (its screen rides the other's new m-line in the answer) need not offer again.
+    assert crossed >= CROSSED_AT_LEAST, "the sides rarely offered at once: no glare tested"
     trails = [stats(p)[o]["trail"] for p, o in ((pages[0], names[1]), (pages[1], names[0]))]
     for name, trail in zip(names, trails, strict=True):
         words = Counter(step.split(" [")[0] for step in trail)
