@@ -22,6 +22,7 @@ link and its routes are deleted after the module, also when a test fails.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import secrets
@@ -108,7 +109,14 @@ def salon(link: ImpairedLink, tmp_path_factory: pytest.TempPathFactory) -> Itera
     """The server on the link's address on this machine. A short keepalive (server ping after
     3 s of silence, dead after 8 s), so a socket whose address went away is noticed soon."""
     env = {"SALON_LIMITS__PING_AFTER_SECONDS": "3", "SALON_LIMITS__DEAD_AFTER_SECONDS": "8"}
-    server = SalonProcess(tmp_path_factory.mktemp("salon-netem"), env, host=link.host_address)
+    with salon_on(link, tmp_path_factory.mktemp("salon-netem"), env) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def salon_on(link: ImpairedLink, folder: Path, env: dict[str, str]) -> Iterator[SalonProcess]:
+    """``salon serve`` on the link's address on this machine, stopped after."""
+    server = SalonProcess(folder, env, host=link.host_address)
     server.start()
     try:
         yield server
@@ -252,12 +260,8 @@ def sfu_salon(
         "SALON_SFU_MESH_LIMIT": "1",
         "SALON_SFU_CHECK_SECONDS": "0.5",
     }
-    server = SalonProcess(tmp_path_factory.mktemp("salon-sfu"), env, host=link.host_address)
-    server.start()
-    try:
+    with salon_on(link, tmp_path_factory.mktemp("salon-sfu"), env) as server:
         yield server
-    finally:
-        server.stop()
 
 
 MEDIA_ROUTE = "window.__salon ? window.__salon.media() : ''"

@@ -116,10 +116,10 @@ class StalledSocket:
         raise AssertionError("unreachable")
 
 
-async def test_a_replaced_connection_gives_up_what_it_has_not_begun_to_write() -> None:
-    """§2.8: a newer connection takes the place; what the old one queued and did not begin
-    to write is handed over in order; the message being written stays with the old one (it
-    may be half in the socket: sending it again could deliver it twice)."""
+async def writing_the_first_of_three() -> tuple[
+    StalledSocket, Connection, list[str], asyncio.Task[None]
+]:
+    """A running connection with three messages queued, stuck writing the first."""
     socket = StalledSocket()
     connection = Connection(cast(WebSocket, socket), outbox_limit=10, now=0.0)
     texts = [f'{{"type":"pong","ref":{n}}}' for n in range(3)]
@@ -129,6 +129,14 @@ async def test_a_replaced_connection_gives_up_what_it_has_not_begun_to_write() -
         connection.run(Member(), SystemClock(), 1000, lambda _: None, lambda _: None)
     )
     await socket.writing.wait()
+    return socket, connection, texts, run
+
+
+async def test_a_replaced_connection_gives_up_what_it_has_not_begun_to_write() -> None:
+    """§2.8: a newer connection takes the place; what the old one queued and did not begin
+    to write is handed over in order; the message being written stays with the old one (it
+    may be half in the socket: sending it again could deliver it twice)."""
+    socket, connection, texts, run = await writing_the_first_of_three()
     unsent, dropped = connection.replace(CloseCode.REPLACED, "newer")
     assert [out.text for out in unsent] == texts[1:]
     assert dropped is False
@@ -142,15 +150,7 @@ async def test_a_replaced_connection_gives_up_what_it_has_not_begun_to_write() -
 async def test_a_dead_peers_queue_goes_to_the_connection_that_replaces_it() -> None:
     """4004 (nothing heard) takes the queue off for the member's place; a resume that comes
     before the reader ended gets it all the same (from ``replace``)."""
-    socket = StalledSocket()
-    connection = Connection(cast(WebSocket, socket), outbox_limit=10, now=0.0)
-    texts = [f'{{"type":"pong","ref":{n}}}' for n in range(3)]
-    for text in texts:
-        connection.send(Outgoing.encoded(text))
-    run = asyncio.create_task(
-        connection.run(Member(), SystemClock(), 1000, lambda _: None, lambda _: None)
-    )
-    await socket.writing.wait()
+    socket, connection, texts, run = await writing_the_first_of_three()
     limits = LimitSettings()
     connection.tick(limits.dead_after_seconds + 1, limits)
     assert connection.closing
