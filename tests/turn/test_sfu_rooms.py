@@ -240,6 +240,7 @@ class Received:
         self.closed: list[str] = []
         self.kinds: list[tuple[str, str]] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self._frame = asyncio.Condition()  # notified at every video frame
         client.on_track(self._track)
         client.on_peer_closed(lambda remote: self.closed.append(remote.id))
 
@@ -254,13 +255,17 @@ class Received:
                 await track.recv()
                 if track.kind == "video":
                     self.frames[member] += 1
+                    async with self._frame:
+                        self._frame.notify_all()
 
     async def decoding(self, ids: list[str]) -> None:
+        """Wait (at most 20 s) until more than 5 new frames came from each of ``ids``."""
         before = {i: self.frames[i] for i in ids}
-        deadline = time.monotonic() + 20
-        while not all(self.frames[i] > before[i] + 5 for i in ids):
-            assert time.monotonic() < deadline, f"decoding {dict(self.frames)}, not all {ids}"
-            await asyncio.sleep(0.05)
+        try:
+            async with asyncio.timeout(20), self._frame:
+                await self._frame.wait_for(lambda: all(self.frames[i] > before[i] + 5 for i in ids))
+        except TimeoutError:
+            raise AssertionError(f"decoding {dict(self.frames)}, not all {ids}") from None
 
     async def stop(self) -> None:
         for task in self._tasks:
