@@ -29,6 +29,9 @@ from tests.integration.server import RunningServer, running_server
 
 SECRET = "pipes-tests-share-this-resume-secret-0123456789"
 WAIT = 10.0  # seconds any one expected message may take
+# Keys live 3 heartbeats (1.5 s): the two servers share this test's process, and on a loaded
+# machine a 0.6 s TTL (heartbeat 0.2 s) lapsed for a moment, so a join elsewhere claimed the room.
+HEARTBEAT = 0.5
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +47,7 @@ def pair(tmp_path: Path, redis: RedisServer) -> Iterator[tuple[RunningServer, Ru
     options = {
         "redis_url": redis.url,
         "resume_secret": SECRET,
-        "bus_heartbeat_seconds": 0.2,
+        "bus_heartbeat_seconds": HEARTBEAT,
     }
     limits = {"handshake_burst": 1000, "handshakes_per_minute": 6000}
     with (
@@ -326,7 +329,7 @@ async def test_a_home_gone_closes_its_piped_sockets_1012(
     tmp_path: Path, redis: RedisServer
 ) -> None:
     redis.command("FLUSHALL")
-    options = {"redis_url": redis.url, "resume_secret": SECRET, "bus_heartbeat_seconds": 0.2}
+    options = {"redis_url": redis.url, "resume_secret": SECRET, "bus_heartbeat_seconds": HEARTBEAT}
     with running_server(tmp_path, options=options) as two:
         with running_server(tmp_path, options=options) as one:
             async with connect(one, "A") as a:

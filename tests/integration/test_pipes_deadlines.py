@@ -28,6 +28,7 @@ from tests.integration.redis import RedisServer, redis_server
 from tests.integration.rest import same_origin_headers
 from tests.integration.server import RunningServer, running_server
 from tests.integration.test_pipes import (
+    HEARTBEAT,
     SECRET,
     WAIT,
     Client,
@@ -57,7 +58,7 @@ def pair(
     options = {
         "redis_url": redis.url,
         "resume_secret": SECRET,
-        "bus_heartbeat_seconds": 0.2,
+        "bus_heartbeat_seconds": HEARTBEAT,
         "accounts": {"ip_attempts_burst": 1000, "account_attempts_burst": 1000},
     }
     with (
