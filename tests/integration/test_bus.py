@@ -301,9 +301,12 @@ async def test_a_refresh_burst_after_a_flush_does_not_kill_a_live_peer(redis: Re
 
 
 async def test_names_are_read_once_per_heartbeat(redis: RedisServer) -> None:
-    async with started(redis) as ann:
+    probe = Probe()
+    async with started(redis, probe) as ann:
         alice = name_key("Alice")
         assert await ann.directory.claim_name(alice, "m1")
+        # Held, so that the heartbeats keep the keys (they live 0.3 s) however slow this runs.
+        probe.owned = Owned(["m1"], [], [(alice, "m1")])
         ann.directory.presence(PresenceChanged(name="Alice", online=True))
         await eventually(lambda: value(redis, f"salon:name:{alice}") == "m1 Alice")
         directory: Any = ann.directory
