@@ -31,6 +31,7 @@ import queue
 import re
 import secrets
 import ssl
+import string
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
@@ -149,9 +150,20 @@ def foreign(server: str) -> Iterator[Callable[[], Foreign]]:
         client.close()
 
 
+# Member ids are 12 random base64url characters (9 bytes); ordered by code point.
+ID_ALPHABET = "".join(sorted(string.ascii_letters + string.digits + "-_"))
+
+
+def share_above(member_id: str) -> float:
+    """The share of random member ids that are greater than ``member_id`` (0..1)."""
+    below = sum(ID_ALPHABET.index(c) / 64 ** (i + 1) for i, c in enumerate(member_id))
+    return 1.0 - below
+
+
 def greeted_foreign(make: Callable[[], Foreign], browser_id: str, *, polite: bool) -> Foreign:
     """A greeted raw client that is (``polite``) or is not the polite side toward the browser:
-    the greater member id is polite (PROTOCOL §3.4), and ids are random per connection."""
+    the greater member id is polite (PROTOCOL §3.4), and ids are random per connection.
+    ``browser_in_room(foreign_polite=...)`` made at least a quarter of all ids fit."""
     for _ in range(40):
         client = make()
         client.send(type="hello", versions=[1], name=f"h5-{secrets.token_hex(3)}")
@@ -301,8 +313,23 @@ WARN_TRACKER = """
 """
 
 
-def browser_in_room(person: Person, name: str) -> tuple[Any, str, str, FrameLog, ConsoleErrors]:
-    """A Chromium person alone in a new room: page, room id, own member id, frames, errors."""
+def browser_in_room(
+    person: Person, name: str, *, foreign_polite: bool
+) -> tuple[Any, str, str, FrameLog, ConsoleErrors]:
+    """A Chromium person alone in a new room: page, room id, own member id, frames, errors.
+    Its member id leaves at least a quarter of all ids on the side a foreign client must be
+    (``foreign_polite``: greater), so that ``greeted_foreign`` finds one in 40 tries (else
+    it would fail 1 time in 41); a person with an id too near an end is closed and another
+    opened (a quarter of the time)."""
+    while True:
+        page, room, own, log, errors = alone_in_room(person, name)
+        above = share_above(own)
+        if (above if foreign_polite else 1.0 - above) >= 0.25:
+            return page, room, own, log, errors
+        page.context.close()
+
+
+def alone_in_room(person: Person, name: str) -> tuple[Any, str, str, FrameLog, ConsoleErrors]:
     page = person()
     page.context.add_init_script(PC_TRACKER)
     page.context.add_init_script(WARN_TRACKER)
@@ -328,7 +355,7 @@ def trail(page: Any, name: str) -> list[str]:
 def test_a_foreign_offer_that_does_not_parse_is_rejected_and_the_pair_starts_over(
     person: Person, foreign: Callable[[], Foreign]
 ) -> None:
-    page, room, own, _log, errors = browser_in_room(person, "ann")
+    page, room, own, _log, errors = browser_in_room(person, "ann", foreign_polite=False)
     since = now_ms()
     # The foreign side is impolite, so it offers; Chromium's client is the polite side.
     zed = greeted_foreign(foreign, own, polite=False)
@@ -391,7 +418,7 @@ def test_a_foreign_offer_that_does_not_parse_is_rejected_and_the_pair_starts_ove
 def test_early_candidates_a_duplicate_and_a_stale_answer_and_answers_that_keep_failing(
     person: Person, foreign: Callable[[], Foreign]
 ) -> None:
-    page, room, own, log, errors = browser_in_room(person, "bea")
+    page, room, own, log, errors = browser_in_room(person, "bea", foreign_polite=True)
     since = now_ms()
     # The foreign side is polite: Chromium's client offers, the foreign client answers.
     zed = greeted_foreign(foreign, own, polite=True)
