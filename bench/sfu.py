@@ -8,15 +8,21 @@ not a test; issue #13, docs/SFU.md).
    second (its whole process tree, from ``/proc``) and its outbound bitrate (``getStats()``
    ``outbound-rtp`` bytes) are measured over ``--seconds``, and printed side by side.
 2. **The largest SFU room.** One Chromium in a room on Janus, and Python publishers (aiortc,
-   a generated 640×480 video and a tone, through Salon's signaling: tests/turn/sfu_member.py)
-   added two at a time. After each step, the page's decoded frames per second from every
+   a video and a tone, through Salon's signaling: tests/turn/sfu_member.py) added two at a
+   time. They publish only: each answers the SFU's offers ``inactive``, so that the two
+   cores are not spent decoding every publisher in every publisher. Their video is a VP8
+   clip encoded once and sent again and again in real time, as from cameras whose encoders
+   are on other machines, at 320×240: the simulcast layer Janus forwards to tiles as small as
+   this room's (aiortc cannot send simulcast). ``--encode`` makes each publisher encode a
+   generated 640×480 video here (aiortc) instead, which measures this machine's encoders and
+   the high layer too. After each step, the page's decoded frames per second from every
    publisher are measured; the room "holds" while each one is at least ``--min-fps``. The
    largest room that holds is printed.
 
 Run after ``make web``, as root or not::
 
     .venv/bin/python bench/sfu.py [--people 6] [--seconds 15] [--max-publishers 20]
-        [--min-fps 15] [--skip-mesh] [--skip-largest]
+        [--min-fps 15] [--encode] [--skip-mesh] [--skip-largest] [--skip-people]
 """
 
 from __future__ import annotations
@@ -34,10 +40,13 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import av
 import psutil
+from aiortc import MediaStreamTrack
 from playwright.sync_api import sync_playwright
 
 REPO = Path(__file__).resolve().parents[1]
@@ -209,6 +218,59 @@ def measure_room(
             person.close()
 
 
+CLIP_FPS = 30
+# What Janus forwards to a small tile: a browser publishes 320×240 and 640×480 (simulcast),
+# and a tile under 400 device px wide asks for the low layer (web/src/rtc/layers.ts). aiortc
+# sends no simulcast, so the clip is the layer the watcher would get from browsers.
+CLIP_SIZE = (320, 240)
+
+
+def encoded_clip(seconds: int = 2) -> list[bytes]:
+    """A VP8 clip encoded once here (``CLIP_SIZE``, 30 fps, about 300 kbit/s, a key frame
+    each second): moving stripes. Its frames, in order."""
+    codec = av.CodecContext.create("libvpx", "w")
+    width, height = CLIP_SIZE
+    codec.width, codec.height, codec.pix_fmt = width, height, "yuv420p"
+    codec.time_base = Fraction(1, CLIP_FPS)
+    codec.bit_rate, codec.gop_size = 300_000, CLIP_FPS
+    codec.options = {"deadline": "realtime", "lag-in-frames": "0", "cpu-used": "8"}
+    frames: list[bytes] = []
+    for n in range(seconds * CLIP_FPS):
+        frame = av.VideoFrame(width, height, "yuv420p")
+        luma = frame.planes[0]  # stripes that move 4 px a frame; no colour
+        luma.update(bytes((x + 4 * n) % 256 for x in range(luma.line_size)) * height)
+        for plane in frame.planes[1:]:
+            plane.update(b"\x80" * plane.buffer_size)
+        frame.pts = n
+        frames += [bytes(packet) for packet in codec.encode(frame)]
+    frames += [bytes(packet) for packet in codec.encode(None)]
+    return frames
+
+
+class ReplayedVideo(MediaStreamTrack):
+    """A publisher's camera whose encoder is not on this machine, as a browser's is not: the
+    frames of ``encoded_clip``, sent again and again in real time (aiortc packetizes an
+    ``av.Packet`` without encoding it). Janus's room codec is VP8, its default."""
+
+    kind = "video"
+
+    def __init__(self, clip: list[bytes]) -> None:
+        super().__init__()
+        self.clip = clip
+        self.sent = 0
+        self.started = 0.0
+
+    async def recv(self) -> av.Packet:
+        if self.sent == 0:
+            self.started = time.monotonic()
+        else:
+            await asyncio.sleep(max(0.0, self.started + self.sent / CLIP_FPS - time.monotonic()))
+        packet = av.Packet(self.clip[self.sent % len(self.clip)])
+        packet.pts, packet.time_base = self.sent * 3000, Fraction(1, 90_000)
+        self.sent += 1
+        return packet
+
+
 def largest_room(
     playwright: Any, url: str, running: JanusProcess, args: argparse.Namespace, scratch: Path
 ) -> list[tuple[int, float, float]]:
@@ -222,6 +284,7 @@ def largest_room(
 
     ws_url = url.replace("https", "wss", 1) + "/ws"
     publishers: list[SfuMember] = []
+    clip = encoded_clip()
     watcher = Person(playwright, url, "watcher", scratch)
     results = []
     try:
@@ -231,9 +294,9 @@ def largest_room(
             context = ssl.create_default_context()
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
-            member = await SfuMember.greeted(ws_url, f"py{n}", ssl=context)
+            member = await SfuMember.greeted(ws_url, f"py{n}", receive=False, ssl=context)
             await member.join(ROOM)
-            await member.publish(tone=True)
+            await member.publish(tone=True, video=None if args.encode else ReplayedVideo(clip))
             return member
 
         while len(publishers) < args.max_publishers:
@@ -255,7 +318,8 @@ def largest_room(
             results.append((len(publishers), min(fps), statistics.median(fps)))
             print(
                 f"  {len(publishers):2d} publishers: lowest {min(fps):5.1f} fps, "
-                f"median {statistics.median(fps):5.1f} fps",
+                f"median {statistics.median(fps):5.1f} fps, "
+                f"{sum(f < args.min_fps for f in fps)} under {args.min_fps:g} fps",
                 flush=True,
             )
             if min(fps) < args.min_fps:
@@ -289,6 +353,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--max-publishers", type=int, default=20)
     parser.add_argument("--min-fps", type=float, default=15.0)
+    parser.add_argument(
+        "--encode",
+        action="store_true",
+        help="publishers encode their video here (aiortc), instead of sending a clip encoded once",
+    )
     parser.add_argument("--skip-mesh", action="store_true")
     parser.add_argument("--skip-largest", action="store_true")
     parser.add_argument("--skip-people", action="store_true", help="only the largest room")

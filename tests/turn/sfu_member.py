@@ -27,20 +27,27 @@ TIMEOUT = 20.0
 class ToneTrack(AudioStreamTrack):
     """A 440 Hz tone at -6 dBFS: loud enough for the SFU's voice activity (RFC 6464 levels)."""
 
+    _seconds: bytes = b""  # two seconds of the tone (880 whole periods), 16-bit samples
+
     async def recv(self) -> Frame:
         frame = await super().recv()  # silence, paced in real time
         assert isinstance(frame, AudioFrame)
-        start, rate = frame.pts or 0, frame.sample_rate
-        step = 2 * math.pi * 440 / rate
-        tone = array("h", (int(16384 * math.sin(step * (start + i))) for i in range(frame.samples)))
-        frame.planes[0].update(tone.tobytes())
+        rate, start = frame.sample_rate, (frame.pts or 0) % frame.sample_rate
+        if len(self._seconds) != 4 * rate:  # computed once: a frame starts in the first second
+            step = 2 * math.pi * 440 / rate
+            samples = array("h", (int(16384 * math.sin(step * i)) for i in range(2 * rate)))
+            self._seconds = samples.tobytes()
+        frame.planes[0].update(self._seconds[2 * start : 2 * (start + frame.samples)])
         return frame
 
 
 class SfuMember:
-    def __init__(self, ws: ClientConnection, name: str) -> None:
+    def __init__(self, ws: ClientConnection, name: str, *, receive: bool = True) -> None:
+        """``receive``: False answers every m-line of the SFU's offers ``inactive`` (a
+        publisher that decodes nothing, as the SDK's ``Client(receive=False)``)."""
         self.ws = ws
         self.name = name
+        self.receive = receive
         self.id = ""
         self.token = ""  # the latest resume token
         self.messages: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -58,9 +65,15 @@ class SfuMember:
 
     @classmethod
     async def greeted(
-        cls, ws_url: str, name: str, version: int = 3, **connect_options: Any
+        cls,
+        ws_url: str,
+        name: str,
+        version: int = 3,
+        *,
+        receive: bool = True,
+        **connect_options: Any,
     ) -> SfuMember:
-        member = cls(await connect(ws_url, **connect_options), name)
+        member = cls(await connect(ws_url, **connect_options), name, receive=receive)
         await member.send(type="hello", versions=[version], name=name)
         welcome = await member.expect("welcome")
         member.id = welcome["id"]
@@ -127,14 +140,14 @@ class SfuMember:
         await self.send(type="join", room=room, media={"mic": True, "camera": True})
         return await self.expect("joined")
 
-    async def publish(self, *, tone: bool = False) -> None:
-        """Publish a generated video and silence, or a ``tone`` (an ``sfu_publish``; again:
-        a new sending connection, as after ``room_media``)."""
+    async def publish(self, *, tone: bool = False, video: MediaStreamTrack | None = None) -> None:
+        """Publish a generated video (or ``video``) and silence, or a ``tone`` (an
+        ``sfu_publish``; again: a new sending connection, as after ``room_media``)."""
         if self.publisher is not None:
             await self.publisher.close()
         pc = self.publisher = RTCPeerConnection()
         pc.addTrack(ToneTrack() if tone else AudioStreamTrack())
-        pc.addTrack(VideoStreamTrack())
+        pc.addTrack(video or VideoStreamTrack())
         await pc.setLocalDescription(await pc.createOffer())  # aiortc: every candidate in it
         offer = {"type": "offer", "sdp": pc.localDescription.sdp}
         await self.send(type="sfu_publish", description=offer)
@@ -148,6 +161,9 @@ class SfuMember:
         offer = RTCSessionDescription(message["description"]["sdp"], "offer")
         try:
             await pc.setRemoteDescription(offer)
+            if not self.receive:
+                for transceiver in pc.getTransceivers():
+                    transceiver.direction = "inactive"
             await pc.setLocalDescription(await pc.createAnswer())
         except InvalidStateError:
             # It left meanwhile and Janus closed the connection (an offer relayed just before
