@@ -17,30 +17,45 @@ export function heardLevel(receivers: Iterable<RTCRtpReceiver>, now: number = Da
   return level;
 }
 
+let shared: AudioContext | null = null;
+
+/**
+ * The page's one Web Audio context (Web Audio API §1.2 `AudioContext`), made at first use and
+ * kept: the meters of the pre-join page and of the room, and the room's sounds, all use it.
+ * Making a context starts an audio rendering thread: about 17 ms of the room's first render
+ * under a profiler on a 2-core machine (docs/BENCHMARKS.md, call set-up), and browsers
+ * limit how many a page may hold. Made before any click, it starts suspended (autoplay
+ * policy) and is resumed at the first gesture. Throws where the browser has no Web Audio.
+ */
+export function pageAudio(): AudioContext {
+  if (shared === null || shared.state === "closed") {
+    const context = (shared = new AudioContext());
+    if (context.state === "suspended") {
+      const resume = () => void context.resume().catch(() => undefined);
+      window.addEventListener("pointerdown", resume, { once: true });
+      window.addEventListener("keydown", resume, { once: true });
+      resume();
+    }
+  }
+  return shared;
+}
+
 /**
  * Audio level of a local track, from a Web Audio AnalyserNode: the RMS of the waveform,
  * scaled to 0..1. Remote levels come from RTP instead (`heardLevel`).
  */
 export class LevelMeter {
-  private readonly context: AudioContext;
   private readonly analyser: AnalyserNode;
   private readonly source: MediaStreamAudioSourceNode;
   private readonly buffer: Float32Array<ArrayBuffer>;
 
   constructor(track: MediaStreamTrack) {
-    this.context = new AudioContext();
-    this.source = this.context.createMediaStreamSource(new MediaStream([track]));
-    this.analyser = this.context.createAnalyser();
+    const context = pageAudio();
+    this.source = context.createMediaStreamSource(new MediaStream([track]));
+    this.analyser = context.createAnalyser();
     this.analyser.fftSize = 512;
     this.buffer = new Float32Array(this.analyser.fftSize);
     this.source.connect(this.analyser);
-    // A context made before any click starts suspended; resume on the first gesture.
-    if (this.context.state === "suspended") {
-      const resume = () => void this.context.resume();
-      window.addEventListener("pointerdown", resume, { once: true });
-      window.addEventListener("keydown", resume, { once: true });
-      void this.context.resume();
-    }
   }
 
   /** The current level, 0 (silence) to 1 (loud). */
@@ -52,8 +67,8 @@ export class LevelMeter {
     return Math.min(1, rms * 4);
   }
 
+  /** Stop metering; the page's context stays for the next meter. */
   close(): void {
     this.source.disconnect();
-    void this.context.close();
   }
 }

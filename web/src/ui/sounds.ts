@@ -7,6 +7,7 @@
  * Framework-free: `RoomSoundTracker` decides which changes make a sound, `SoundPlayer` plays
  * them, `SoundPrefsStore` keeps the choices; React hooks (ui/hooks/sounds.ts) tie them up.
  */
+import { pageAudio } from "../rtc/level";
 
 export type SoundKind = "join" | "leave" | "chat" | "hand" | "ringtone";
 
@@ -260,13 +261,13 @@ export interface AudioContextLike {
 
 function browserAudio(): AudioContextLike | null {
   try {
-    return typeof AudioContext === "undefined" ? null : new AudioContext();
+    return typeof AudioContext === "undefined" ? null : pageAudio();
   } catch {
     return null;
   }
 }
 
-/** Plays sounds that are turned on; one audio context, made when the first sound plays. */
+/** Plays sounds that are turned on, through the page's audio context (the first sound makes it). */
 export class SoundPlayer {
   private context: AudioContextLike | null = null;
 
