@@ -223,22 +223,35 @@ CLIP_FPS = 30
 # and a tile under 400 device px wide asks for the low layer (web/src/rtc/layers.ts). aiortc
 # sends no simulcast, so the clip is the layer the watcher would get from browsers.
 CLIP_SIZE = (320, 240)
+CLIP_BITRATE = 300_000  # bit/s; a browser's low layer may use up to 400 kbit/s (web/src/rtc/sfu.ts)
 
 
 def encoded_clip(seconds: int = 2) -> list[bytes]:
-    """A VP8 clip encoded once here (``CLIP_SIZE``, 30 fps, about 300 kbit/s, a key frame
-    each second): moving stripes. Its frames, in order."""
+    """A VP8 clip encoded once here (``CLIP_SIZE``, 30 fps, a key frame each second, at a
+    constant 300 kbit/s): moving stripes under fresh noise in every frame, so that the
+    encoder spends its whole budget, as on a camera's picture. Its frames, in order."""
     codec = av.CodecContext.create("libvpx", "w")
     width, height = CLIP_SIZE
     codec.width, codec.height, codec.pix_fmt = width, height, "yuv420p"
     codec.time_base = Fraction(1, CLIP_FPS)
-    codec.bit_rate, codec.gop_size = 300_000, CLIP_FPS
-    codec.options = {"deadline": "realtime", "lag-in-frames": "0", "cpu-used": "8"}
+    codec.bit_rate, codec.gop_size = CLIP_BITRATE, CLIP_FPS
+    rate = str(CLIP_BITRATE)
+    codec.options = {
+        "deadline": "realtime",
+        "lag-in-frames": "0",
+        "cpu-used": "8",
+        "minrate": rate,
+        "maxrate": rate,
+        "bufsize": rate,
+        "max-intra-rate": "300",  # a key frame at most 3 average frames, as a camera's
+    }
     frames: list[bytes] = []
     for n in range(seconds * CLIP_FPS):
         frame = av.VideoFrame(width, height, "yuv420p")
-        luma = frame.planes[0]  # stripes that move 4 px a frame; no colour
-        luma.update(bytes((x + 4 * n) % 256 for x in range(luma.line_size)) * height)
+        luma = frame.planes[0]
+        stripes = bytes((x + 4 * n) % 256 for x in range(luma.line_size)) * height
+        noise = os.urandom(len(stripes))
+        luma.update(bytes((a >> 1) + (b >> 2) for a, b in zip(stripes, noise, strict=True)))
         for plane in frame.planes[1:]:
             plane.update(b"\x80" * plane.buffer_size)
         frame.pts = n
@@ -261,12 +274,16 @@ class ReplayedVideo(MediaStreamTrack):
         self.started = 0.0
 
     async def recv(self) -> av.Packet:
+        """The next frame, when it is due; a frame more than one late is skipped (as a camera
+        would have dropped it), not sent in a burst with the others."""
         if self.sent == 0:
             self.started = time.monotonic()
         else:
+            due = int((time.monotonic() - self.started) * CLIP_FPS)
+            self.sent = max(self.sent, due)
             await asyncio.sleep(max(0.0, self.started + self.sent / CLIP_FPS - time.monotonic()))
         packet = av.Packet(self.clip[self.sent % len(self.clip)])
-        packet.pts, packet.time_base = self.sent * 3000, Fraction(1, 90_000)
+        packet.pts, packet.time_base = self.sent * 90_000 // CLIP_FPS, Fraction(1, 90_000)
         self.sent += 1
         return packet
 
@@ -285,6 +302,9 @@ def largest_room(
     ws_url = url.replace("https", "wss", 1) + "/ws"
     publishers: list[SfuMember] = []
     clip = encoded_clip()
+    if not args.encode:
+        kbps = sum(map(len, clip)) * 8 * CLIP_FPS / len(clip) / 1000
+        print(f"  the clip: {CLIP_SIZE[0]}x{CLIP_SIZE[1]}, {len(clip)} frames, {kbps:.0f} kbit/s")
     watcher = Person(playwright, url, "watcher", scratch)
     results = []
     try:

@@ -147,7 +147,7 @@ class SfuMember:
             await self.publisher.close()
         pc = self.publisher = RTCPeerConnection()
         pc.addTrack(ToneTrack() if tone else AudioStreamTrack())
-        pc.addTrack(video or VideoStreamTrack())
+        pc.addTrack(VideoStreamTrack() if video is None else video)
         await pc.setLocalDescription(await pc.createOffer())  # aiortc: every candidate in it
         offer = {"type": "offer", "sdp": pc.localDescription.sdp}
         await self.send(type="sfu_publish", description=offer)

@@ -19,25 +19,38 @@ export function heardLevel(receivers: Iterable<RTCRtpReceiver>, now: number = Da
 
 let shared: AudioContext | null = null;
 
+/** Gestures that may start audio (HTML "activation triggering" events; a touch's pointerdown is not one). */
+const ACTIVATING = ["keydown", "mousedown", "pointerup", "touchend", "click"] as const;
+
 /**
  * The page's one Web Audio context (Web Audio API §1.2 `AudioContext`), made at first use and
  * kept: the meters of the pre-join page and of the room, and the room's sounds, all use it.
  * Making a context starts an audio rendering thread: about 17 ms of the room's first render
  * under a profiler on a 2-core machine (docs/BENCHMARKS.md, call set-up), and browsers
- * limit how many a page may hold. Made before any click, it starts suspended (autoplay
- * policy) and is resumed at the first gesture. Throws where the browser has no Web Audio.
+ * limit how many a page may hold. Made before any gesture, it starts suspended (autoplay
+ * policy): each call asks it to resume, and so does every activating gesture until it runs
+ * (again after an interruption). Throws where the browser has no Web Audio.
  */
 export function pageAudio(): AudioContext {
   if (shared === null || shared.state === "closed") {
     const context = (shared = new AudioContext());
-    if (context.state === "suspended") {
-      const resume = () => void context.resume().catch(() => undefined);
-      window.addEventListener("pointerdown", resume, { once: true });
-      window.addEventListener("keydown", resume, { once: true });
-      resume();
-    }
+    const resume = () => {
+      if (context.state !== "running" && context.state !== "closed")
+        void context.resume().catch(() => undefined);
+    };
+    const listen = () => {
+      const running = context.state === "running" || context.state === "closed";
+      for (const kind of ACTIVATING) {
+        if (running) window.removeEventListener(kind, resume, true);
+        else window.addEventListener(kind, resume, true);
+      }
+    };
+    context.addEventListener("statechange", listen);
+    listen();
   }
-  return shared;
+  const context = shared;
+  if (context.state !== "running") void context.resume().catch(() => undefined);
+  return context;
 }
 
 /**
