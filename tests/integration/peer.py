@@ -79,7 +79,11 @@ class Peer:
         """The next message that is not a server ping (pings are answered) nor, unless
         ``tokens``, a ``resume_token`` (kept in :attr:`token`)."""
         while True:
-            raw = await asyncio.wait_for(self.ws.recv(), timeout)
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for returns the result and
+            # drops a cancellation that arrives as the recv completes, so a reader task
+            # cancelled at that moment would read on.
+            async with asyncio.timeout(timeout):
+                raw = await self.ws.recv()
             message: dict[str, Any] = json.loads(raw)
             if message["type"] == "ping":
                 await self.send(type="pong")
