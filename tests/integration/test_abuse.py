@@ -244,18 +244,21 @@ async def test_a_greeted_socket_that_does_nothing_is_closed(
     room, lobby or call, not reachable and watching no presence is closed with 4000. The call
     page's connection (reachable, watching presence) and a member in a room live on."""
     with make_server(idle_greeted_seconds=1.0) as server:
+        loop = asyncio.get_running_loop()
         idle = await Peer.greeted(server, "idle")
+        greeted = loop.time()  # its deadline runs from its hello, just before
         caller = await Peer.greeted(server, "caller", reachable=True)
         watcher = await Peer.greeted(server, "watcher")
         await watcher.send(type="presence_watch", watch=True)
         await watcher.expect("presence")
         member = await Peer.greeted(server, "member")
         await member.join("r")
-        loop = asyncio.get_running_loop()
-        started = loop.time()
+        others_ready = loop.time()
         assert await idle.closed_with(timeout=10) == 4000
-        assert loop.time() - started >= 0.9
-        await asyncio.sleep(1.5)  # as long again: the others are past the deadline too
+        assert loop.time() - greeted >= 0.9
+        # As long again after the last of the others was ready: each is past the deadline
+        # too, hears nothing and is still served.
+        await member.silent(others_ready + 1.5 - loop.time())
         for peer in (caller, watcher, member):
             await peer.alive()
 

@@ -20,7 +20,9 @@ from salon.protocol.messages import PresenceChanged
 from salon.server.bus import BusDown, LocalBus, Owned, RedisBus
 from tests.integration.redis import RedisServer, redis_server
 
-HEARTBEAT = 0.1  # short, so keys of a stopped bus expire within 0.3 s (TTL = 3 heartbeats)
+HEARTBEAT = 0.3  # short, so keys of a stopped bus expire within 0.9 s (TTL = 3 heartbeats);
+# not shorter: a loaded machine stalls the test loop for a few tenths of a second, and a key
+# its heartbeat keeps must not lapse meanwhile
 
 
 @pytest.fixture
@@ -194,7 +196,7 @@ async def test_a_room_has_one_home_taken_over_when_it_is_gone(redis: RedisServer
         await ann.abandon()
         assert await bob.claim_room("s") == ann.proc  # its proc key has not expired yet
         # Waiting for a TTL is the point here: the key of a killed process expires by itself.
-        await eventually(lambda: _is(bob.claim_room("s"), bob.proc), seconds=2.0)
+        await eventually(lambda: _is(bob.claim_room("s"), bob.proc), seconds=5.0)
         assert await bob.room_home("s") == bob.proc
 
 
@@ -213,7 +215,7 @@ async def test_places_and_rooms_held_are_kept_by_the_heartbeat(redis: RedisServe
         assert await bob.place_home("m1") == ann.proc
         probe.owned = Owned([], [], [])
         # Waiting for a TTL is the point: what is no longer owned expires.
-        await eventually(lambda: _is(bob.place_home("m1"), None), seconds=2.0)
+        await eventually(lambda: _is(bob.place_home("m1"), None), seconds=5.0)
         await ann.mark_draining()
         assert value(redis, f"salon:proc:{ann.proc}") == "draining"
         await beats(probe, 2)
@@ -305,7 +307,7 @@ async def test_names_are_read_once_per_heartbeat(redis: RedisServer) -> None:
     async with started(redis, probe) as ann:
         alice = name_key("Alice")
         assert await ann.directory.claim_name(alice, "m1")
-        # Held, so that the heartbeats keep the keys (they live 0.3 s) however slow this runs.
+        # Held, so that the heartbeats keep the keys (they live 0.9 s) however slow this runs.
         probe.owned = Owned(["m1"], [], [(alice, "m1")])
         ann.directory.presence(PresenceChanged(name="Alice", online=True))
         await eventually(lambda: value(redis, f"salon:name:{alice}") == "m1 Alice")
@@ -365,7 +367,7 @@ async def test_a_reachable_name_has_one_holder(redis: RedisServer) -> None:
         await ann.abandon()
         assert not await bob.directory.claim_name("carol", "m4")
         # Waiting for a TTL is the point: the member key of a killed process expires.
-        await eventually(lambda: bob.directory.claim_name("carol", "m4"), seconds=2.0)
+        await eventually(lambda: bob.directory.claim_name("carol", "m4"), seconds=5.0)
         assert await bob.name_member("carol") == "m4"
 
 
@@ -387,9 +389,9 @@ async def test_a_watched_process_that_dies_is_told_once(redis: RedisServer) -> N
         await beats(probe, 3)
         assert probe.lost == []
         await bob.abandon()  # killed: its proc key expires after the TTL
-        await eventually(lambda: probe.lost == [bob.proc], seconds=3.0)
+        await eventually(lambda: probe.lost == [bob.proc], seconds=5.0)
         await cid.stop()  # stopped: its proc key is removed at once
-        await eventually(lambda: probe.lost == [bob.proc, cid.proc], seconds=3.0)
+        await eventually(lambda: probe.lost == [bob.proc, cid.proc], seconds=5.0)
         await beats(probe, 5)
         assert probe.lost == [bob.proc, cid.proc]  # once per death
         ann.unwatch(bob.proc)
@@ -405,14 +407,14 @@ async def test_redis_stopped_then_started_again(redis: RedisServer) -> None:
         with pytest.raises(BusDown):
             await ann.room_home("r1")
         assert time.monotonic() - started_at < 1.0
-        await eventually(lambda: probe.outages == 1 and other_probe.outages == 1, seconds=2.0)
+        await eventually(lambda: probe.outages == 1 and other_probe.outages == 1, seconds=5.0)
         assert not ann.healthy
         assert not ann.send(bob.proc, {"k": "x"}) and not ann.broadcast({"k": "x"})
         for lookup in (ann.room_home("r1"), ann.place_home("m1"), ann.claim_room("r2")):
             started_at = time.monotonic()
             with pytest.raises(BusDown):
                 await lookup
-            assert time.monotonic() - started_at < 0.1  # degraded: no wait at all
+            assert time.monotonic() - started_at < 0.5  # degraded: no wait (a wait is >= 1 s)
         assert await ann.directory.names() is None
         assert not await ann.directory.ended("m1")
         assert await ann.directory.claim_name("bob", "m2")  # local uniqueness only meanwhile
@@ -451,8 +453,8 @@ async def test_redis_hung_then_answering_again(redis: RedisServer) -> None:
             started_at = time.monotonic()
             with pytest.raises(BusDown):
                 await bob.place_home("m1")
-            assert time.monotonic() - started_at < 1.5
-            await eventually(lambda: probe.outages == 1 and other_probe.outages == 1, seconds=3.0)
+            assert time.monotonic() - started_at < 2.5  # the command timeout is 1 s
+            await eventually(lambda: probe.outages == 1 and other_probe.outages == 1, seconds=5.0)
             assert not ann.send(bob.proc, {"k": "x"})
         finally:
             redis.thaw()
@@ -488,7 +490,7 @@ async def traffic(
                 *(bus.place_home("m1") for _ in range(3)),
                 bus.directory.ended("m1"),
             )
-        await eventually(lambda n=sent: len(ann_probe.got) == len(bob_probe.got) == n, seconds=2.0)
+        await eventually(lambda n=sent: len(ann_probe.got) == len(bob_probe.got) == n, seconds=5.0)
     assert [envelope["n"] for envelope in bob_probe.got] == list(range(sent))
     assert [envelope["n"] for envelope in ann_probe.got] == list(range(sent))
 
@@ -503,12 +505,12 @@ async def test_a_restart_of_redis_is_one_outage_and_one_restoration(redis: Redis
         await traffic(buses, probes, seconds=0.5)  # several connections pooled on each bus
         for cycle in (1, 2):
             redis.stop()
-            await eventually(lambda n=cycle: all(p.outages == n for p in probes), seconds=3.0)
+            await eventually(lambda n=cycle: all(p.outages == n for p in probes), seconds=5.0)
             assert not ann.send(bob.proc, {"k": "x"}) and not bob.send(ann.proc, {"k": "x"})
             redis.start()
             await eventually(lambda n=cycle: all(p.restorations == n for p in probes))
             assert ann.healthy and bob.healthy
-            await traffic(buses, probes, seconds=3.0)
+            await traffic(buses, probes, seconds=5.0)
             for probe in probes:
                 assert (probe.outages, probe.restorations) == (cycle, cycle)
             # Re-asserted after the restart. (Read until seen: with a 0.3 s TTL, a beat late on
@@ -556,7 +558,7 @@ async def test_a_moved_place_is_found_at_its_new_home_at_once(redis: RedisServer
         assert await bob.place_home("m1") is None
         assert await bob.name_member(alice) == "m1"
         await beats(ann_probe, 2)  # ann's heartbeat, owned() not yet told: no re-write
-        assert value(redis, "salon:member:m1") == f"released:{ann.proc}"
+        assert value(redis, "salon:member:m1") in (f"released:{ann.proc}", None)  # or expired
         # ... until bob, adopting it, claims it at once; ann's release comes too late.
         assert await bob.claim_place("m1") == bob.proc
         await ann.release_place("m1")

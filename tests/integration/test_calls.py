@@ -94,13 +94,13 @@ async def test_busy_when_the_callee_is_ringing_or_in_a_room(peers: Callable[...,
 
 
 async def test_no_answer_times_out(make_server: Callable[..., Any]) -> None:
-    with make_server(ring_seconds=0.6) as server:
+    with make_server(ring_seconds=2.0) as server:
         alice = await Peer.greeted(server, "alice", reachable=True)
         bob = await Peer.greeted(server, "bob", reachable=True)
         await ring(alice, bob)
         await alice.silent(0.3)  # still ringing before the deadline
         for peer in (alice, bob):
-            assert (await peer.expect("call_ended", timeout=3))["reason"] == "timeout"
+            assert (await peer.expect("call_ended", timeout=5))["reason"] == "timeout"
         await alice.close()
         await bob.close()
 

@@ -253,7 +253,9 @@ async def test_a_second_sigterm_exits_at_once(tmp_path: Path) -> None:
         took = loop.time() - began
         code = served.process.returncode
     print(f"second SIGTERM: exit code {code} after {took:.3f} s")
-    assert took < 1.5, f"a second SIGTERM took {took:.2f} s"
+    # At once: not the drain's 20 s spread; the bound leaves room for the interpreter's own
+    # shutdown on a loaded machine.
+    assert took < 4, f"a second SIGTERM took {took:.2f} s"
 
 
 async def test_the_drain_ends_at_its_deadline(tmp_path: Path) -> None:

@@ -145,7 +145,8 @@ async def test_slow_reader_is_disconnected_and_the_room_is_not_blocked(
 
 
 async def test_rate_limit_then_close_on_sustained_abuse(make_server: Callable[..., Any]) -> None:
-    with make_server(rate_per_second=5, rate_burst=10, rate_strikes_before_close=20) as server:
+    # A token back every 2 s: the burst is spent before one returns, however slow the machine.
+    with make_server(rate_per_second=0.5, rate_burst=10, rate_strikes_before_close=20) as server:
         peer = await Peer.greeted(server, "flood")  # the hello took one token
         for i in range(9):
             await peer.send(type="ping", ref=i)
@@ -153,7 +154,7 @@ async def test_rate_limit_then_close_on_sustained_abuse(make_server: Callable[..
             assert (await peer.expect("pong"))["ref"] == i
         await peer.send(type="ping", ref="over")
         await peer.error("rate_limited")
-        await asyncio.sleep(0.5)  # ~2.5 tokens back
+        await asyncio.sleep(2.2)  # refilling takes time: ~1.1 tokens back
         await peer.alive()
         for i in range(40):
             await peer.send(type="ping", ref=i)
@@ -194,8 +195,10 @@ async def test_handshake_deadline(make_server: Callable[..., Any]) -> None:
 
 
 async def test_ping_after_silence_and_dead_peer(make_server: Callable[..., Any]) -> None:
+    # Not shorter: `alive` reads nothing while `mute` connects and joins.
+    dead = 3.0
     with make_server(
-        ping_after_seconds=0.4, dead_after_seconds=1.2, resume_grace_seconds=0.5
+        ping_after_seconds=1.0, dead_after_seconds=dead, resume_grace_seconds=0.5
     ) as server:
         alive = await Peer.greeted(server, "alive")
         mute = await Peer.greeted(server, "mute")
@@ -215,16 +218,16 @@ async def test_ping_after_silence_and_dead_peer(make_server: Callable[..., Any])
         # The mute peer reads the server's ping (after its join's resume token) but never
         # answers.
         assert json.loads(await asyncio.wait_for(mute.ws.recv(), 2))["type"] == "resume_token"
-        assert (await asyncio.wait_for(mute.ws.recv(), 2)) == '{"type":"ping"}'
-        assert await mute.closed_with(timeout=3) == 4004
+        assert (await asyncio.wait_for(mute.ws.recv(), 5)) == '{"type":"ping"}'
+        assert await mute.closed_with(timeout=dead + 3) == 4004
         # Dead (4004): reconnecting first, and gone once the grace window has passed.
         await asyncio.wait_for(reader, 10)
         assert heard.index({"type": "member_reconnecting", "room": "r", "id": mute.id}) < (
             heard.index(left)
         )
         # `alive` has sent nothing of its own since joining but answers every ping: it is
-        # still served past the dead-peer timeout (1.2 s), with nothing else arriving.
-        past_dead = joined_at + 1.5 - asyncio.get_running_loop().time()
+        # still served past the dead-peer timeout, with nothing else arriving.
+        past_dead = joined_at + dead + 0.3 - asyncio.get_running_loop().time()
         if past_dead > 0:
             await alive.silent(past_dead)
         await alive.alive()

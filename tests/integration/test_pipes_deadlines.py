@@ -114,13 +114,14 @@ async def test_a_piped_socket_without_a_hello_in_time_is_closed_4000_by_its_fron
     tmp_path: Path, redis: RedisServer
 ) -> None:
     with pair(tmp_path, redis, handshake_seconds=1.0) as (one, two):
-        async with connect(one, "A") as a, connect(one, "B") as b:
+        async with connect(one, "A") as a:
             await hello(a, "Ann")
             await join(a, "hello-room")
-            await hello(b, "Bob")
-            await join(b, "hello-room")
-            b.ws.goodbye()  # B's place ends; its room lives on at one
-            assert (await a.kind("member_left", room="hello-room"))["id"] == b.id
+            async with connect(one, "B") as b:  # opened now: its hello deadline is short
+                await hello(b, "Bob")
+                await join(b, "hello-room")
+                b.ws.goodbye()  # B's place ends; its room lives on at one
+                assert (await a.kind("member_left", room="hello-room"))["id"] == b.id
         async with connect(two, "C") as c:
             # Its token names the room held at one: the resume is piped there, and refused.
             with pytest.raises(Refused, match="resume_failed"):

@@ -18,6 +18,7 @@ import json
 import logging
 import re
 import socket
+import statistics
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -343,7 +344,7 @@ async def test_a_hanging_receiver_does_not_slow_signaling(tmp_path: Path) -> Non
             await skip_to(ann, "member_joined")
             first = await receiver.next()
             # Signaling round trips while every delivery hangs and times out, again and again.
-            slowest = 0.0
+            took = []
             for i in range(40):
                 started = time.monotonic()
                 if i % 8 == 0:  # within the chat's burst
@@ -351,9 +352,12 @@ async def test_a_hanging_receiver_does_not_slow_signaling(tmp_path: Path) -> Non
                     await skip_to(ann, "chat")
                     await skip_to(bob, "chat")
                 await ann.alive()
-                slowest = max(slowest, time.monotonic() - started)
-                await asyncio.sleep(0.02)
-            assert slowest < 0.25, slowest
+                took.append(time.monotonic() - started)
+                await asyncio.sleep(0.02)  # spread over several timeouts of the deliveries
+            # A delivery that held the event loop would hold it for its 0.5 s timeout, at
+            # every attempt of the six: most round trips would be that slow, not one stalled
+            # by a loaded machine.
+            assert statistics.median(took) < 0.1, took
             again = await receiver.next()
             while again.id != first.id:  # the first delivery of that endpoint, tried again
                 again = await receiver.next()
