@@ -24,7 +24,7 @@ test: deps web system-deps check
 	@# Three workers on two cores: most of these tests wait on the server's deadlines and
 	@# sockets, not on the CPU (measured: 7 min 18 s in one process, about 5 min in three).
 	$(VENV)/bin/pytest -q -p no:cacheprovider -n 3 tests --ignore=tests/e2e
-	$(VENV)/bin/pytest -q -p no:cacheprovider tests/e2e
+	$(VENV)/bin/pytest -q -p no:cacheprovider --durations=25 tests/e2e
 	cd web && npm test --silent
 
 check: deps

@@ -2,10 +2,10 @@
 
 Two people in a room press "Share screen" and "Turn camera off" at one shared wall-clock
 instant (each page runs the clicks from a ``setTimeout`` aimed at the same ``Date.now()``),
-then both stop sharing and turn the camera on again at one instant: 55 rounds, so both sides
-start a renegotiation at the same instant 110 times in a row (adding and removing the screen
+then both stop sharing and turn the camera on again at one instant: 50 rounds, so both sides
+start a renegotiation at the same instant 100 times in a row (adding and removing the screen
 track makes each side want to offer; the camera is switched without renegotiating), and the
-offers cross on the wire in at least 90 of them. Perfect negotiation must resolve every
+offers cross on the wire in at least 80 of them. Perfect negotiation must resolve every
 collision. After each step both peer connections are ``stable`` and ``connected`` with the
 expected tracks, and neither page logged an error.
 
@@ -31,8 +31,8 @@ from tests.e2e.watch import ConsoleErrors, FrameLog, click_at, fired, poll
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 
-ROUNDS = 55  # of two steps, each a renegotiation started on both sides at once: 110 in a row
-CROSSED_AT_LEAST = 90  # steps whose offers crossed on the wire (measured: 91 of 100)
+ROUNDS = 50  # of two steps, each a renegotiation started on both sides at once: 100 in a row
+CROSSED_AT_LEAST = 80  # steps whose offers crossed on the wire (measured: 98 of 100)
 LEAD_MS = 250  # the shared instant is this far ahead, so both pages have it before it comes
 STEP_S = 20.0  # the longest one step (both sides converged) may take
 COLLIDE_MS = 300  # two offers this close crossed on the wire
@@ -100,7 +100,7 @@ def explain(pairs: list[tuple[Any, str, str]], logs: list[FrameLog]) -> None:
             print(f"[{name}] {'sent' if frame.sent else 'got '} {what} at {frame.at:.0f}")
 
 
-def test_both_sides_renegotiate_at_the_same_instant_110_times(person: Person) -> None:
+def test_both_sides_renegotiate_at_the_same_instant_100_times(person: Person) -> None:
     names = ["gail", "hank"]
     pages = [person(), person()]
     errors = [ConsoleErrors(p) for p in pages]
