@@ -424,7 +424,8 @@ def main() -> None:
         type=int,
         default=1,
         metavar="TRIALS",
-        help="time the 4th person this many times (p50 and each trial; the 6th person once)",
+        help="time the 4th person this many times, interleaved over this build and each --against"
+        " (p50 and each trial); the 6th person once, this build",
     )
     parser.add_argument("--verbose", action="store_true", help="print each trial's timeline")
     parser.add_argument(
@@ -499,7 +500,7 @@ class Results:
         self.runs: dict[str, tuple[list[float], list[float]]] = {}
         self.steps: dict[str, Steps] = {}
         self.floor: list[float] = []
-        self.fourth: list[float] = []
+        self.fourth: dict[str, list[float]] = {}
         self.sixth: float | None = None
 
     def report(self) -> None:
@@ -515,11 +516,11 @@ class Results:
             print(f"  p50 {statistics.median(floor):7.1f} ms")
             print(f"  p95 {percentile(floor, 0.95):7.1f} ms")
             print(f"  min {min(floor):7.1f} ms   max {max(floor):7.1f} ms")
-        if self.fourth:
-            each = ", ".join(f"{t:.0f}" for t in self.fourth)
+        for label, fourth in self.fourth.items():
+            each = ", ".join(f"{t:.0f}" for t in fourth)
             print(
-                f"4th person fully connected to everyone, {len(self.fourth)} trials:"
-                f" p50 {statistics.median(self.fourth):7.1f} ms (each: {each})"
+                f"4th person fully connected to everyone, {label}, {len(fourth)} trials:"
+                f" p50 {statistics.median(fourth):7.1f} ms (each: {each})"
             )
         if self.sixth is not None:
             print(f"6th person fully connected to everyone: {self.sixth:7.1f} ms")
@@ -548,7 +549,10 @@ def measure(args: argparse.Namespace, urls: list[str]) -> Results:
             if args.floor:
                 results.floor.append(bench.floor())
         if not args.pairs_only:
-            results.fourth = [nth_person(bench, 4, args.verbose) for _ in range(args.fourth)]
+            for _ in range(args.fourth):  # interleaved over this build and each --against
+                for label, _, server in modes[:1] + modes[1 + args.compare :]:
+                    fourth = results.fourth.setdefault(label, [])
+                    fourth.append(nth_person(server, 4, args.verbose))
             results.sixth = nth_person(bench, 6, args.verbose)
         browser.close()
     return results
