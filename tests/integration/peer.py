@@ -105,9 +105,11 @@ class Peer:
         return message
 
     async def silent(self, wait: float = 0.3) -> None:
-        """Assert nothing but pings arrives for ``wait`` seconds."""
+        """Assert nothing but pings arrives for ``wait`` seconds (in all: pings answered
+        meanwhile do not extend it)."""
         try:
-            message = await self.recv(wait)
+            async with asyncio.timeout(wait):
+                message = await self.recv(wait + TIMEOUT)
         except TimeoutError:
             return
         raise AssertionError(f"expected nothing, got {message}")

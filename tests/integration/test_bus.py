@@ -510,10 +510,10 @@ async def test_a_restart_of_redis_is_one_outage_and_one_restoration(redis: Redis
             redis.start()
             await eventually(lambda n=cycle: all(p.restorations == n for p in probes))
             assert ann.healthy and bob.healthy
-            await traffic(buses, probes, seconds=5.0)
+            await traffic(buses, probes, seconds=3.0)
             for probe in probes:
                 assert (probe.outages, probe.restorations) == (cycle, cycle)
-            # Re-asserted after the restart. (Read until seen: with a 0.3 s TTL, a beat late on
+            # Re-asserted after the restart. (Read until seen: with a 0.9 s TTL, a beat late on
             # a loaded machine lets it lapse for a moment before the next one writes it again.)
             await eventually(lambda: value(redis, "salon:room:r1") == ann.proc)
 
