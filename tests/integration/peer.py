@@ -29,6 +29,11 @@ class Peer:
 
     @classmethod
     async def connect(cls, server: RunningServer, **kwargs: Any) -> Peer:
+        """``kwargs`` go to ``websockets.connect``. Frames the test does not read are kept,
+        however many (``max_queue=None``): with websockets' default of 16 the socket stops
+        being read, and closing it then waits out its 10 s close timeout for a close frame
+        it cannot read. A test of a slow reader passes its own ``max_queue``."""
+        kwargs.setdefault("max_queue", None)
         ws = await connect(server.ws_url, ssl=server.ssl_context, **kwargs)
         return cls(ws)
 

@@ -141,7 +141,10 @@ async def test_slow_reader_is_disconnected_and_the_room_is_not_blocked(
         await sender.alive()
         for peer in (sender, watcher):
             await peer.close()
+        # The socket really closes once the loop runs again: before the server stops (which
+        # blocks this loop), or the server would wait its close timeout for it.
         slow.ws.transport.abort()
+        await slow.ws.wait_closed()
 
 
 async def test_rate_limit_then_close_on_sustained_abuse(make_server: Callable[..., Any]) -> None:
