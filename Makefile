@@ -12,7 +12,7 @@ WEB_SOURCES := $(shell find web/src web/index.html web/public web/vite.config.ts
 APT_PACKAGES := chromium coturn janus nginx postgresql redis-server openssh-server groovy default-jre-headless
 PORT ?= 8443
 
-.PHONY: run test check format deps web system-deps unit integration e2e web-test types types-check clean
+.PHONY: run test check check-mypy check-tsc check-eslint format deps web system-deps unit integration e2e web-test types types-check clean
 
 run: deps web
 	$(VENV)/bin/salon serve --port $(PORT)
@@ -30,10 +30,19 @@ test: deps web system-deps check
 check: deps
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 	$(MAKE) --no-print-directory types-check
+	@# The three slow checks side by side (one after another they took 51 s from a clean
+	@# checkout on 2 cores: mypy 21, tsc 12, eslint 18).
+	$(MAKE) --no-print-directory -j3 --output-sync=target check-mypy check-tsc check-eslint
+
+check-mypy: deps
+	$(VENV)/bin/mypy
+
+check-tsc:
 	cd web && npm run --silent typecheck && echo "tsc: ok"
+
+check-eslint:
 	cd web && npm run --silent lint && echo "eslint: ok"
 
 format: deps

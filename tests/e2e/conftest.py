@@ -222,11 +222,13 @@ def wait_for_media(
     field: str = "videoFramesDecoded",
     timeout: float = 30.0,
 ) -> None:
-    """Wait until, from each named member, decoded frames (and audio bytes) rise over a second."""
+    """Wait until, from each named member, decoded frames (and audio bytes) rise over half a
+    second (the fake camera sends 10 frames a second: tests/support.py)."""
     deadline = time.monotonic() + timeout
+    after = stats(page)
     while True:
-        before = stats(page)
-        page.wait_for_timeout(1000)
+        before = after
+        page.wait_for_timeout(500)
         after = stats(page)
         ok = all(
             (not video or _rising(before, after, n, field))
