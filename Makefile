@@ -39,10 +39,10 @@ check: deps
 check-mypy: deps
 	$(VENV)/bin/mypy
 
-check-tsc:
+check-tsc: web/node_modules/.stamp-npm
 	cd web && npm run --silent typecheck && echo "tsc: ok"
 
-check-eslint:
+check-eslint: web/node_modules/.stamp-npm
 	cd web && npm run --silent lint && echo "eslint: ok"
 
 format: deps

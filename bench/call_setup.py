@@ -51,7 +51,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a script: make the repository's `tests` importable
 
 from tests.e2e.faults import ImpairedLink  # noqa: E402
-from tests.support import BENCH_CHROMIUM_ARGS, CHROMIUM, stop_process  # noqa: E402
+from tests.support import CHROMIUM, CHROMIUM_ARGS_20_FPS, stop_process  # noqa: E402
 
 SALON = REPO / ".venv" / "bin" / "salon"
 
@@ -531,7 +531,7 @@ def measure(args: argparse.Namespace, urls: list[str]) -> Results:
     ``--compare`` greeted at Join; each further URL (``--against``) greeted early."""
     results = Results()
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=BENCH_CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS_20_FPS)
         benches = [Bench(browser, url) for url in urls]
         bench = benches[0]
         modes = [("greeted on the pre-join page", True, bench)]

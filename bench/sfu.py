@@ -52,7 +52,7 @@ from playwright.sync_api import sync_playwright
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a script: make the repository's `tests` importable
 
-from tests.support import BENCH_CHROMIUM_ARGS, CHROMIUM, stop_process  # noqa: E402
+from tests.support import CHROMIUM, CHROMIUM_ARGS_20_FPS, stop_process  # noqa: E402
 from tests.turn.conftest import running_janus  # noqa: E402
 from tests.turn.sfu_member import SfuMember  # noqa: E402
 
@@ -125,7 +125,7 @@ class Person:
         self.context = playwright.chromium.launch_persistent_context(
             str(self.profile),
             executable_path=str(CHROMIUM),
-            args=BENCH_CHROMIUM_ARGS,
+            args=CHROMIUM_ARGS_20_FPS,
             headless=True,
             ignore_https_errors=True,
             base_url=url,

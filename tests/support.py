@@ -25,13 +25,15 @@ _CHROMIUM_FLAGS = [
 
 CHROMIUM_ARGS = ["--use-fake-device-for-media-stream=fps=10", *_CHROMIUM_FLAGS]
 """For the tests: the fake camera (640 × 480) sends 10 frames a second, not Chromium's 20.
-Every test proves media by frame counters that rise, which 10 a second do as well, and each
+The tests prove media by frame counters that rise, which 10 a second do as well, and each
 browser of a room encodes, decodes and paints half as many frames on the 2 cores the suite
 has (tests/e2e/test_room.py: 110 s at 20 a second, 90 s at 10)."""
 
-BENCH_CHROMIUM_ARGS = ["--use-fake-device-for-media-stream", *_CHROMIUM_FLAGS]
-"""For the benchmarks: the fake camera at Chromium's default 20 frames a second, as every
-number in docs/BENCHMARKS.md was measured."""
+CHROMIUM_ARGS_20_FPS = ["--use-fake-device-for-media-stream", *_CHROMIUM_FLAGS]
+"""The fake camera at Chromium's default 20 frames a second: for the benchmarks, as every
+number in docs/BENCHMARKS.md was measured, and for the tests whose thresholds count frames
+(tests/e2e/test_netem.py's share of rising samples under loss, test_recording.py's frames
+in the file), measured at that rate."""
 
 
 def stop_process(proc: subprocess.Popen[bytes], grace: float = 10) -> None:

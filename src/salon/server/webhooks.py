@@ -11,13 +11,13 @@ The path of an event (docs/OPERATIONS.md, "Webhooks"):
 2. The writer stores one delivery per endpoint whose events include the type, a batch in one
    transaction. While the database is unavailable the events stay queued and the writer
    retries with backoff.
-3. The dispatcher sends due deliveries with one ``httpx.AsyncClient``: at most
-   ``concurrency`` at once, and per endpoint one at a time, oldest first — a delivery being
-   retried holds back the endpoint's later ones, so each endpoint sees its events in order. A
-   2xx answer within ``timeout_seconds`` delivers; anything else is retried after
-   ``min(2**(attempts-1), max_backoff_seconds)`` seconds ±10%, and the delivery is ``failed``
-   after ``max_attempts`` attempts. The dispatcher sleeps until the next delivery is due or a
-   new one is stored; it never polls.
+3. The dispatcher sends due deliveries with one ``httpx.AsyncClient`` (made at the first
+   attempt): at most ``concurrency`` at once, and per endpoint one at a time, oldest first —
+   a delivery being retried holds back the endpoint's later ones, so each endpoint sees its
+   events in order. A 2xx answer within ``timeout_seconds`` delivers; anything else is
+   retried after ``min(2**(attempts-1), max_backoff_seconds)`` seconds ±10%, and the delivery
+   is ``failed`` after ``max_attempts`` attempts. The dispatcher sleeps until the next
+   delivery is due or a new one is stored; it never polls.
 
 Deliveries live in the database: pending ones resume after a restart (an attempt cut short by
 the stop is made again — receivers deduplicate by ``webhook-id``, the same on every attempt).
@@ -236,7 +236,8 @@ class WebhookService(NullObserver):
         self._finished_at: dict[str, int] = {}  # endpoint id -> _finished after its last one
         self._tasks: list[asyncio.Task[None]] = []
         self._writer: asyncio.Task[None] | None = None
-        self._client: httpx.AsyncClient | None = None
+        self._client: httpx.AsyncClient | None = None  # made by the first attempt (_http)
+        self._client_made = asyncio.Lock()
 
     # ---------------------------------------------------------------- observer
 
@@ -260,17 +261,23 @@ class WebhookService(NullObserver):
         self._spawn(self._dispatch())
         self._spawn(self._prune())
 
-    def _http(self) -> httpx.AsyncClient:
-        """The HTTP client, made at the first attempt: most servers never send a webhook, and
-        making it (its TLS context loads the CA bundle) costs ~80 ms of CPU at each start."""
-        if self._client is None:
-            self._client = httpx.AsyncClient(
-                timeout=self.settings.timeout_seconds,
-                follow_redirects=False,
-                headers={"User-Agent": self._user_agent},
-                limits=httpx.Limits(max_connections=self.settings.concurrency),
-            )
+    async def _http(self) -> httpx.AsyncClient:
+        """The HTTP client, made at the first attempt and in a worker thread: most servers
+        never send a webhook, and making it (its TLS context loads the CA bundle) costs
+        50-80 ms of CPU, which would otherwise be spent at every start or stall the event
+        loop, and signaling with it, at the first attempt."""
+        async with self._client_made:
+            if self._client is None:
+                self._client = await asyncio.to_thread(self._new_client)
         return self._client
+
+    def _new_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            timeout=self.settings.timeout_seconds,
+            follow_redirects=False,
+            headers={"User-Agent": self._user_agent},
+            limits=httpx.Limits(max_connections=self.settings.concurrency),
+        )
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.create_task(work)
@@ -435,11 +442,11 @@ class WebhookService(NullObserver):
         attempt (counted, backed off, ``failed`` after ``max_attempts``); only the store's
         trouble escapes, to :meth:`_attempt`."""
         delivery, timeout = due.delivery, self.settings.timeout_seconds
-        client = self._http()
         status: int | None = None
         error: str | None = None
         unexpected = False
         try:
+            client = await self._http()  # a client that cannot be made fails the attempt
             body = delivery.payload.encode()
             stamp = self.clock.wall_ms() // 1000
             headers = {
