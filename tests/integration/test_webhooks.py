@@ -588,6 +588,30 @@ async def test_a_full_queue_drops_the_oldest_events_and_says_so(
         assert "5 events dropped (queue of 10 full)" in caplog.text
 
 
+async def test_the_dispatcher_stops_when_woken_and_cancelled_at_once(tmp_path: Path) -> None:
+    # On Python 3.11, asyncio.wait_for returned the result of a wait that finished in the same
+    # loop turn as the cancellation and swallowed the cancellation: the dispatcher went on
+    # waiting and stop(), which cancels it and waits for it, never returned.
+    # It needs a wait with a deadline: a delivery to try again in a second or so.
+    async with service_on(sqlite(tmp_path), max_backoff_seconds=60.0) as service:
+        down = f"http://127.0.0.1:{free_port()}/hook"
+        await service.store.add(down, new_secret(), EVENT_TYPES, 0, 20)
+        service.start()
+        service.meeting(joined(0))
+        dispatcher = service._tasks[1]
+        assert dispatcher.get_coro().__qualname__ == "WebhookService._dispatch"  # type: ignore[union-attr]
+
+        async def waiting() -> bool:  # the first attempt failed, the retry is not due yet
+            waiters = service._wake._waiters  # type: ignore[attr-defined]
+            return service.attempts["retried"] == 1 and not service._sending and bool(waiters)
+
+        await until(waiting)
+        service._wake.set()
+        dispatcher.cancel()
+        await asyncio.wait({dispatcher}, timeout=TIMEOUT)
+        assert dispatcher.cancelled()
+
+
 async def test_events_wait_in_memory_while_the_database_is_down(
     cluster: tuple[Cluster, str], caplog: pytest.LogCaptureFixture
 ) -> None:

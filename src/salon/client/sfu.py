@@ -356,7 +356,8 @@ class SfuMedia:
                 return
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
 
     async def _request(self, offer: SessionDescription, *, end: bool) -> SessionDescription:
         """Send ``offer`` (and, ``end``, the end of its candidates) and wait for the answer.

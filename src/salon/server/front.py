@@ -479,7 +479,8 @@ class Front:
         if home:
             self._set_home(peer)
         try:
-            return await asyncio.wait_for(answer, MOVE_TIMEOUT)
+            async with asyncio.timeout(MOVE_TIMEOUT):
+                return await answer
         except (TimeoutError, PeerLost):
             raise _NoAnswer(unsent=False) from None
         finally:

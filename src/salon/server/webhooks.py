@@ -291,7 +291,8 @@ class WebhookService(NullObserver):
         self._queued.set()
         if self._writer is not None:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._writer), FLUSH_SECONDS)
+                async with asyncio.timeout(FLUSH_SECONDS):
+                    await asyncio.shield(self._writer)
         if self._queue:
             log.warning("webhooks: %d events not stored at shutdown", len(self._queue))
         tasks = [*self._tasks, *self._sending.values()]
@@ -406,7 +407,8 @@ class WebhookService(NullObserver):
             except Exception as exc:
                 self._log_store_trouble(exc, "deliveries wait")
                 with contextlib.suppress(TimeoutError):  # the writer got through: try now
-                    await asyncio.wait_for(self._wake.wait(), pause)
+                    async with asyncio.timeout(pause):
+                        await self._wake.wait()
                 pause = min(pause * 2, STORE_RETRY_SECONDS[1])
                 continue
             pause = STORE_RETRY_SECONDS[0]
@@ -422,7 +424,8 @@ class WebhookService(NullObserver):
                     self._sending[endpoint] = asyncio.create_task(self._attempt(due))
             wait = None if soonest is None else (soonest - now) / 1000
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
 
     async def _attempt(self, due: Due) -> None:
         delivery = due.delivery
