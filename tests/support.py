@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 CHROMIUM = Path("/usr/bin/chromium")
 """Debian's Chromium; Playwright drives it with ``executable_path`` (never its own download)."""
@@ -34,6 +37,19 @@ CHROMIUM_ARGS_20_FPS = ["--use-fake-device-for-media-stream", *_CHROMIUM_FLAGS]
 number in docs/BENCHMARKS.md was measured, and for the tests whose thresholds count frames
 (tests/e2e/test_netem.py's share of rising samples under loss, test_recording.py's frames
 in the file), measured at that rate."""
+
+
+@contextlib.contextmanager
+def launched_chromium(
+    playwright: Any, args: list[str], executable: Path = CHROMIUM
+) -> Iterator[Any]:
+    """A headless Chromium launched by Playwright (sync API) with ``args``, closed on exit.
+    ``executable``: Debian's Chromium, or a script that starts it (in a network namespace)."""
+    browser = playwright.chromium.launch(executable_path=str(executable), args=args, headless=True)
+    try:
+        yield browser
+    finally:
+        browser.close()
 
 
 def stop_process(proc: subprocess.Popen[bytes], grace: float = 10) -> None:

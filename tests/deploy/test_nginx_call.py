@@ -18,7 +18,7 @@ from tests.e2e.conftest import (
     new_room,
     wait_for_media,
 )
-from tests.support import CHROMIUM, CHROMIUM_ARGS
+from tests.support import CHROMIUM, CHROMIUM_ARGS, launched_chromium
 
 pytestmark = pytest.mark.e2e
 
@@ -35,12 +35,8 @@ def chromium() -> Iterator[Any]:
             pytest.skip(reason)
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
+    with sync_playwright() as playwright, launched_chromium(playwright, CHROMIUM_ARGS) as browser:
         yield browser
-        browser.close()
 
 
 def _person(browser: Any, proxied: Proxied, sockets: list[str]) -> Any:

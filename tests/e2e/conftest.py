@@ -25,7 +25,7 @@ import pytest
 
 from salon.core.turnconfig import PeerPolicy, TurnServerConfig
 from salon.server.coturn import find_turnserver
-from tests.support import CHROMIUM, CHROMIUM_ARGS, stop_process
+from tests.support import CHROMIUM, CHROMIUM_ARGS, launched_chromium, stop_process
 from tests.turn.conftest import REALM, RELAY_PORTS, SECRET, free_ports
 
 REPO = Path(__file__).resolve().parents[2]
@@ -116,11 +116,8 @@ def playwright_instance() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def browser(playwright_instance: Any) -> Iterator[Any]:
     """One headless Chromium per test module; each person gets a context of their own."""
-    browser = playwright_instance.chromium.launch(
-        executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-    )
-    yield browser
-    browser.close()
+    with launched_chromium(playwright_instance, CHROMIUM_ARGS) as browser:
+        yield browser
 
 
 Person = Callable[..., Any]

@@ -59,7 +59,7 @@ from tests.e2e.watch import (
     start_sampler,
     warm_up,
 )
-from tests.support import CHROMIUM, CHROMIUM_ARGS_20_FPS
+from tests.support import CHROMIUM, CHROMIUM_ARGS_20_FPS, launched_chromium
 from tests.turn.conftest import running_janus
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -128,11 +128,8 @@ def salon_on(link: ImpairedLink, folder: Path, env: dict[str, str]) -> Iterator[
 def browser(playwright_instance: Any) -> Iterator[Any]:
     """The home side's Chromium. Both sides' cameras send 20 frames a second here: the share
     of rising samples under loss was measured at that rate (tests/support.py)."""
-    launched = playwright_instance.chromium.launch(
-        executable_path=str(CHROMIUM), args=CHROMIUM_ARGS_20_FPS, headless=True
-    )
-    yield launched
-    launched.close()
+    with launched_chromium(playwright_instance, CHROMIUM_ARGS_20_FPS) as launched:
+        yield launched
 
 
 @pytest.fixture(scope="module")
@@ -141,11 +138,8 @@ def namespaced_browser(
 ) -> Iterator[Any]:
     """Chromium started inside the link's namespace (``ip netns exec``)."""
     script = namespaced_chromium(tmp_path_factory.mktemp("chromium"), link.namespace, CHROMIUM)
-    browser = playwright_instance.chromium.launch(
-        executable_path=str(script), args=CHROMIUM_ARGS_20_FPS, headless=True
-    )
-    yield browser
-    browser.close()
+    with launched_chromium(playwright_instance, CHROMIUM_ARGS_20_FPS, script) as browser:
+        yield browser
 
 
 @dataclass

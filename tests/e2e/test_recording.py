@@ -19,7 +19,7 @@ import pytest
 
 from tests.e2e.conftest import Person, salon_server, screenshot, screenshots, stats, tile
 from tests.e2e.test_hosts import start_meeting
-from tests.support import CHROMIUM, CHROMIUM_ARGS_20_FPS
+from tests.support import CHROMIUM_ARGS_20_FPS, launched_chromium
 
 pytestmark = pytest.mark.e2e
 
@@ -104,13 +104,9 @@ def browser(playwright_instance: Any) -> Iterator[Any]:
     browser's download manager, which fetches a ``<a download>`` link itself and cancels it
     on the certificate (a browser facing a real certificate needs neither). The camera at 20
     frames a second: the file's frame count below was measured at that rate."""
-    browser = playwright_instance.chromium.launch(
-        executable_path=str(CHROMIUM),
-        args=[*CHROMIUM_ARGS_20_FPS, "--ignore-certificate-errors"],
-        headless=True,
-    )
-    yield browser
-    browser.close()
+    args = [*CHROMIUM_ARGS_20_FPS, "--ignore-certificate-errors"]
+    with launched_chromium(playwright_instance, args) as browser:
+        yield browser
 
 
 def test_a_host_records_the_meeting_and_downloads_the_files(person: Person, tmp_path: Path) -> None:

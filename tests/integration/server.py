@@ -40,6 +40,11 @@ def client_ssl_context(data_dir: Path) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(data_dir / "tls" / "cert.pem"))
 
 
+STOP_SECONDS = 10.0
+"""How long a server may take to stop (every stop in the suite took under 0.25 s on
+2026-12-01; a slower one is a fault of the server or of the test, not a wait to hide)."""
+
+
 @contextlib.contextmanager
 def running_server(
     data_dir: Path, *, http: bool = False, options: dict[str, Any] | None = None, **limits: Any
@@ -69,5 +74,7 @@ def running_server(
         yield RunningServer(port, settings, server, None if http else client_ssl_context(data_dir))
     finally:
         server.should_exit = True
-        thread.join(timeout=10)
+        thread.join(timeout=STOP_SECONDS)
         sock.close()
+        if thread.is_alive():  # it would go on in the background, holding its port and tasks
+            raise AssertionError(f"the Salon server did not stop within {STOP_SECONDS} s")
