@@ -296,6 +296,30 @@ async def test_a_lost_socket_keeps_the_place(server: RunningServer) -> None:
     }
 
 
+async def test_a_watcher_is_not_told_of_its_own_loss_and_return(server: RunningServer) -> None:
+    """§4.4, §2.8: a reachable member that watches presence resumes its watch with its place;
+    its own ``welcome`` comes first, and it hears nothing of its own connection (its return
+    once came before the welcome, and its loss, kept, after it: listed as reconnecting)."""
+    bob = await watcher(server, "bob")
+    carol = await watcher(server, "carol")
+    await bob.expect("presence_changed")  # carol came online
+    bob.drop()
+    assert (await carol.expect("presence_changed"))["reconnecting"] is True
+    back, welcome = await bob.resume()
+    assert welcome["resumed"] == {"room": None, "call": None, "missed": False}
+    assert (await carol.expect("presence_changed"))["reconnecting"] is False
+    await back.silent(0.3)  # nothing about itself, before or after
+    # and it still watches: another name coming online reaches the new connection
+    dave = await Client.named(server, "dave")
+    assert await back.expect("presence_changed") == {
+        "type": "presence_changed",
+        "name": "dave",
+        "online": True,
+        "reconnecting": False,
+    }
+    await dave.ws.close()
+
+
 async def test_resume_within_the_window_delivers_what_was_kept(server: RunningServer) -> None:
     alice, bob = await seated(server, "r", "alice", "bob")
     bob.drop()

@@ -255,9 +255,10 @@ class Hub(RecordingRooms):
         """Whether ``member`` watches presence."""
         return self._watchers.get(member.id) is member
 
-    def _tell_watchers(self, message: PresenceChanged) -> None:
-        """Tell this process's watchers, and the other processes' through the directory."""
-        super()._tell_watchers(message)
+    def _tell_watchers(self, message: PresenceChanged, *, about: str | None = None) -> None:
+        """Tell this process's watchers (but ``about``), and the other processes' through
+        the directory."""
+        super()._tell_watchers(message, about=about)
         self.directory.presence(message)
 
     def on_remote_presence(self, change: PresenceChanged) -> None:
@@ -371,7 +372,8 @@ class Hub(RecordingRooms):
             out = Outgoing(MemberReconnecting(room=room.id, id=place.id))
             room.broadcast(out, exclude=place.id)
         if self._reachable(place):
-            self._tell_watchers(PresenceChanged(name=place.name, online=True, reconnecting=True))
+            away = PresenceChanged(name=place.name, online=True, reconnecting=True)
+            self._tell_watchers(away, about=place.id)
 
     def take_back(self, place: Place, transport: Transport) -> tuple[list[Outgoing], bool]:
         """A new connection takes ``place``: newest wins, an old one still attached is closed
@@ -435,7 +437,13 @@ class Hub(RecordingRooms):
             raise
         if claims.reachable:
             self.hold_account(place)
-        room = await self._room_for(claims) if claims.room is not None else None
+        if claims.room is None:
+            return
+        try:
+            room = await self._room_for(claims)
+        except SalonError:
+            self._abandon(place)  # store_unavailable: the token stays good, try again later
+            raise
         if room is None:
             return
         way = self._way_back(place, room, claims)
@@ -449,6 +457,23 @@ class Hub(RecordingRooms):
         self.hold_account(place)  # seated again: the account's place (newest wins)
         if room.allowed is None and not room.has_host() and room.standing is None:
             self._hostless.setdefault(room, self.clock.monotonic())  # see sweep
+
+    def _abandon(self, place: Place) -> None:
+        """Undo a rebuild whose room could not be read: the half-built ``place`` is forgotten
+        as if it had not come back (not ended: its tokens stay good), unless a newer
+        connection took it meanwhile, which keeps it."""
+        if self._places.get(place.id) is not place or not place.away:
+            return
+        del self._places[place.id]
+        if self._online.get(place.id) is place:
+            del self._online[place.id]
+        if place.account is not None and self._accounts.get(place.account) is place:
+            del self._accounts[place.account]
+        key = validate.name_key(place.name)
+        if self._names.get(key) is place:
+            del self._names[key]
+            self.directory.release_name(key, place.id)
+            self._tell_watchers(PresenceChanged(name=place.name, online=False))
 
     def _way_back(self, place: Place, room: Room, claims: Claims) -> Way | None:
         if place.id in self._where or place.id in self._waiting:
@@ -468,8 +493,10 @@ class Hub(RecordingRooms):
             if room is None:
                 try:
                     room = await self._activate(claims.room, member_of_sealed=claims.guarded)
-                except SalonError:
-                    return None  # server_full: resumed without a room
+                except SalonError as exc:
+                    if exc.code is not ErrorCode.SERVER_FULL:
+                        raise  # store_unavailable: the place is not rebuilt (see rebuild)
+                    return None  # resumed without a room
             return room
         if room is None:
             if claims.room in self._hung_up or claims.peer is None:

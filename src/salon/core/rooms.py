@@ -154,10 +154,14 @@ class Rooms(ChatRooms):
         """Whether ``member`` is callable by its name (and listed in ``presence``)."""
         return self._names.get(validate.name_key(member.name)) is member
 
-    def _tell_watchers(self, message: PresenceChanged) -> None:
+    def _tell_watchers(self, message: PresenceChanged, *, about: str | None = None) -> None:
+        """Push ``message`` to every watcher but ``about``: the member whose connection it is
+        about is not told of its own loss and return (§4.4; its return would otherwise reach
+        it before its ``welcome``, and its loss after it, among what was kept)."""
         out = Outgoing(message)
         for watcher in list(self._watchers.values()):
-            watcher.push(out)
+            if watcher.id != about:
+                watcher.push(out)
 
     # ------------------------------------------------------------------ joining
 
@@ -686,7 +690,8 @@ class Rooms(ChatRooms):
         if room is not None:
             self._announce(room, member, room.seats[member.id].media, MemberResumed)
         if self._reachable(member):
-            self._tell_watchers(PresenceChanged(name=member.name, online=True, reconnecting=False))
+            back = PresenceChanged(name=member.name, online=True, reconnecting=False)
+            self._tell_watchers(back, about=member.id)
 
     # ------------------------------------------------------------------ the lobby
 
