@@ -260,6 +260,15 @@ async def test_a_muted_microphone_stops_its_talking_on_the_sfu_only(
     await alice.send(type="media", mic=False, camera=True, screen=False)
     talking = [m for m in bob.take() if isinstance(m, Talking)]
     assert talking == [Talking(room="mesh", member=alice.id, talking=False)]
+    # A host's mute turns it off too: the same word (it was once never said, and a muted
+    # member stayed shown as talking). A camera muted says nothing of talking.
+    await alice.send(type="mute", id=carol.id, kind="camera")
+    assert not any(isinstance(m, Talking) for m in bob.take())
+    await alice.send(type="mute", id=carol.id, kind="mic")
+    talking = [m for m in bob.take() if isinstance(m, Talking)]
+    assert talking == [Talking(room="mesh", member=carol.id, talking=False)]
+    await alice.send(type="mute", id=carol.id, kind="mic")  # off already: nothing more
+    assert not any(isinstance(m, Talking) for m in bob.take())
 
 
 async def test_a_restart_gives_a_new_place_and_is_rate_limited(

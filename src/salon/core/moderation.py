@@ -230,6 +230,8 @@ class Moderation(Rooms):
         send(target, Muted(room=room.id, kind=kind, by=host.id, by_name=host.name))
         changed = MediaChanged.of(target.id, seat.media)
         room.broadcast(Outgoing(changed), exclude=target.id)
+        if media.mic and not seat.media.mic:
+            self._mic_went_off(room, target.id)
         self._tell(room, "muted_mic" if kind == "mic" else "stopped_camera", host, target)
 
     def lower_hand(self, host: Member, target_id: str) -> None:

@@ -952,7 +952,13 @@ class Rooms(ChatRooms):
         was = room.seats[member.id].media
         room.seats[member.id].media = media
         room.broadcast(Outgoing(MediaChanged.of(member.id, media)), exclude=member.id)
-        if room.sfu and was.mic and not media.mic:
-            # The SFU hears no more packets from a muted microphone, so it never says that
-            # the member stopped talking: say it here.
-            room.broadcast(Outgoing(Talking(room=room.id, member=member.id, talking=False)))
+        if was.mic and not media.mic:
+            self._mic_went_off(room, member.id)
+
+    @staticmethod
+    def _mic_went_off(room: Room, member_id: str) -> None:
+        """In a room on the SFU, everyone hears ``talking: false`` for a microphone turned off
+        (by its member or a host's ``mute``): the SFU hears no more packets from it, so it
+        never says that the member stopped talking (§4.2)."""
+        if room.sfu:
+            room.broadcast(Outgoing(Talking(room=room.id, member=member_id, talking=False)))
