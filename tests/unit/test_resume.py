@@ -56,6 +56,31 @@ def test_a_token_carries_its_claims_until_it_expires() -> None:
     assert tokens.verify(token, 2_000) is None
 
 
+def test_the_longest_token_fits_hello_resume() -> None:
+    # PROTOCOL.md §2.8: a token has at most 1024 characters (hello.resume's limit). The worst
+    # case: a name and an account of max_name_chars characters of 4 UTF-8 bytes each, a room
+    # id of 64, the server's ids, every flag set. max_name_chars itself stops at 64.
+    most = LimitSettings.model_fields["max_name_chars"].metadata
+    assert any(getattr(rule, "le", None) == 64 for rule in most)
+    with pytest.raises(ValueError, match="less than or equal to 64"):
+        LimitSettings(max_name_chars=65)
+    widest = "\U0001d49c" * 64  # MATHEMATICAL SCRIPT CAPITAL A: 4 bytes in UTF-8
+    worst = Claims(
+        member="m" * 12,
+        name=widest,
+        account=widest,
+        room="r" * 64,
+        call="c" * 16,
+        peer="p" * 12,
+        expires=2**53,
+        guarded=True,
+        host=True,
+        reachable=True,
+    )
+    token = ResumeTokens(SECRET).issue(worst)
+    assert len(token) <= 1024, len(token)
+
+
 @pytest.mark.parametrize(
     "tamper",
     [

@@ -24,7 +24,9 @@ class LimitSettings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     max_frame_bytes: int = Field(64 * 1024, ge=1024)
-    max_name_chars: int = Field(64, ge=1)
+    # At most 64: a resume token carries the name and the account's (4 bytes a character at
+    # worst), and hello.resume takes at most 1024 characters (tests/unit/test_resume.py).
+    max_name_chars: int = Field(64, ge=1, le=64)
     max_chat_chars: int = Field(4000, ge=1)
     max_room_members: int = Field(8, ge=2)
     max_password_chars: int = Field(128, ge=1)
