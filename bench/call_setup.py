@@ -297,6 +297,13 @@ def timeline(page: Any, since: float) -> dict[str, float]:
     return found
 
 
+def long_tasks(page: Any, since: float) -> list[str]:
+    """The page's main-thread tasks over 50 ms that ended after ``since``, as
+    ``"start+duration"`` in ms relative to it."""
+    tasks: list[tuple[float, float]] = page.evaluate("() => window.__longTasks")
+    return [f"{t - since:.0f}+{d:.0f}" for t, d in tasks if t + d >= since]
+
+
 class Steps:
     """Per side (the one already in the room, the joiner), each mark's times over trials."""
 
@@ -353,9 +360,7 @@ def pairs(
             steps.add("joiner", marks[1])
         if verbose:
             for side, page in (("first ", first), ("second", second)):
-                tasks = page.evaluate("() => window.__longTasks")
-                busy = [f"{t - pressed:.0f}+{d:.0f}" for t, d in tasks if t + d >= pressed]
-                print(side, marks[side == "second"], "long tasks:", busy)
+                print(side, marks[side == "second"], "long tasks:", long_tasks(page, pressed))
         bench.close_all()
     return results, joined
 
@@ -396,11 +401,7 @@ def nth_person(bench: Bench, size: int, verbose: bool = False) -> float:
         print(f"  person {size}: frames seen from the others at", fmt(seen, pressed))
         print("    the others' first frame from them at", fmt(shown, pressed))
         print("    their marks:", timeline(newcomer, pressed))
-        tasks = newcomer.evaluate("() => window.__longTasks")
-        print(
-            "    their long tasks:",
-            [f"{t - pressed:.0f}+{d:.0f}" for t, d in tasks if t + d >= pressed],
-        )
+        print("    their long tasks:", long_tasks(newcomer, pressed))
     bench.close_all()
     return max(seen + shown) - pressed
 
