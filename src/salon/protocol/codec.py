@@ -324,7 +324,7 @@ def json_schema() -> dict[str, Any]:
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "SalonProtocol",
-        "description": "Salon signaling protocol, versions 1 and 2: every message.",
+        "description": "Salon signaling protocol, versions 1, 2 and 3: every message.",
         "type": "object",
         "properties": {
             "client": {"$ref": "#/$defs/ClientMessage"},

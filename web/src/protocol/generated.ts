@@ -533,7 +533,7 @@ export type Ref35 = string | number | null;
 export type Type73 = "error";
 
 /**
- * Salon signaling protocol, versions 1 and 2: every message.
+ * Salon signaling protocol, versions 1, 2 and 3: every message.
  */
 export interface SalonProtocol {
   client?: ClientMessage;
