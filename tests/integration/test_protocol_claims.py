@@ -107,6 +107,26 @@ async def test_a_full_protected_room_checks_the_password_first(
             await peer.close()
 
 
+async def test_a_join_still_waiting_when_the_client_closes_is_seated_first(
+    server: RunningServer,
+) -> None:
+    """§2.7, §3.2: a message still being handled when the client closes is handled to the
+    end first; a `join` waiting on the password check seats the member, then the goodbye
+    takes it out (the document once said such a join seats nobody)."""
+    host = await Peer.greeted(server, "host")
+    await host.join("guarded")
+    await host.send(type="room_password", password="open sesame")
+    await host.expect("room_state")
+    await host.expect("room_event")
+    late = await Peer.greeted(server, "late")
+    await late.send(type="join", room="guarded", password="open sesame")
+    await late.ws.close()  # 1000, at once: the password is being checked in a worker thread
+    joined = await host.expect("member_joined")
+    left = await host.expect("member_left")
+    assert joined["member"]["id"] == left["id"]
+    await host.close()
+
+
 async def test_a_guests_welcome_names_no_account(server: Any) -> None:
     """§5.2 `welcome`: `account` is always present, `null` for a guest (the example once left
     it out)."""

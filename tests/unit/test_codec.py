@@ -111,6 +111,9 @@ def test_a_repeated_key_is_found_however_the_frame_is_written(
         ('{"type": "welcome"}', ErrorCode.UNKNOWN_TYPE),
         (b'{"type": "ping", "type": "ping"}', ErrorCode.BAD_JSON),
         (b'{"type": "ping"}', None),
+        # A field that may be null may be left out (§1.3); these two once could not.
+        ('{"type": "room_password"}', None),
+        ('{"type": "sfu_candidate", "pc": "publisher"}', None),
     ],
 )
 def test_json_rules(frame: str, code: ErrorCode | None) -> None:

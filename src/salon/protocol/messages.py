@@ -317,10 +317,10 @@ class RoomLock(_ClientMessage):
 
 
 class RoomPassword(_ClientMessage):
-    """Set or change the room's password; null (or empty) removes it."""
+    """Set or change the room's password; null, absent or empty removes it."""
 
     type: Literal["room_password"]
-    password: str | None
+    password: str | None = None
 
 
 class RoomLobby(_ClientMessage):
@@ -407,11 +407,11 @@ class SfuSubscribe(_ClientMessage):
 
 class SfuCandidate(_ClientMessage):
     """v3: a trickled ICE candidate (RFC 8838) of the sending (``publisher``) or receiving
-    (``subscriber``) connection; null ends that connection's candidates."""
+    (``subscriber``) connection; null (or absent) ends that connection's candidates."""
 
     type: Literal["sfu_candidate"]
     pc: Literal["publisher", "subscriber"]
-    candidate: IceCandidate | None
+    candidate: IceCandidate | None = None
 
 
 class SfuRestart(_ClientMessage):
@@ -612,7 +612,8 @@ class MemberResumed(_Message):
 
 
 class ResumeTokenIssued(_Message):
-    """A fresh resume token, replacing the one held (after a room change, or periodically)."""
+    """A fresh resume token, replacing the one held: whenever what it carries changes (the
+    room, the host role, the password, reachability) and at half its lifetime."""
 
     type: Literal["resume_token"] = "resume_token"
     token: str

@@ -777,13 +777,13 @@ export interface RoomLock {
   type: Type19;
 }
 /**
- * Set or change the room's password; null (or empty) removes it.
+ * Set or change the room's password; null, absent or empty removes it.
  *
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
  * via the `definition` "RoomPassword".
  */
 export interface RoomPassword {
-  password: Password1;
+  password?: Password1;
   ref?: Ref18;
   type: Type20;
 }
@@ -914,13 +914,13 @@ export interface SfuSubscribe {
 }
 /**
  * v3: a trickled ICE candidate (RFC 8838) of the sending (``publisher``) or receiving
- * (``subscriber``) connection; null ends that connection's candidates.
+ * (``subscriber``) connection; null (or absent) ends that connection's candidates.
  *
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
  * via the `definition` "SfuCandidate".
  */
 export interface SfuCandidate {
-  candidate: IceCandidate | null;
+  candidate?: IceCandidate | null;
   pc: Pc;
   ref?: Ref30;
   type: Type32;
@@ -1122,7 +1122,8 @@ export interface MemberResumed {
   type: Type40;
 }
 /**
- * A fresh resume token, replacing the one held (after a room change, or periodically).
+ * A fresh resume token, replacing the one held: whenever what it carries changes (the
+ * room, the host role, the password, reachability) and at half its lifetime.
  *
  * This interface was referenced by `SalonProtocol`'s JSON-Schema
  * via the `definition` "ResumeTokenIssued".
