@@ -219,15 +219,7 @@ class Hub(RecordingRooms):
         if place.id in self._where or place.id in self._waiting:
             self.leave(place)  # in a room or a lobby: cannot be not_joined
         self._watchers.pop(place.id, None)
-        if self._places.get(place.id) is place:
-            del self._places[place.id]
-        if self._online.get(place.id) is place:
-            del self._online[place.id]
-        if place.account is not None and self._accounts.get(place.account) is place:
-            del self._accounts[place.account]
-        key = validate.name_key(place.name)
-        if self._names.get(key) is place:
-            del self._names[key]
+        self._forget(place)
         if place.room is not None:  # leave() placed it nowhere; a token minted now says so
             place.room = place.call = place.peer = None
             place.guarded = place.host = False
@@ -464,16 +456,24 @@ class Hub(RecordingRooms):
         connection took it meanwhile, which keeps it."""
         if self._places.get(place.id) is not place or not place.away:
             return
-        del self._places[place.id]
+        if self._forget(place):
+            self.directory.release_name(validate.name_key(place.name), place.id)
+            self._tell_watchers(PresenceChanged(name=place.name, online=False))
+
+    def _forget(self, place: Place) -> bool:
+        """Drop ``place`` from this hub's places, members online, accounts and reachable names
+        (not from the directory, and telling nobody). Whether it held its reachable name."""
+        if self._places.get(place.id) is place:
+            del self._places[place.id]
         if self._online.get(place.id) is place:
             del self._online[place.id]
         if place.account is not None and self._accounts.get(place.account) is place:
             del self._accounts[place.account]
         key = validate.name_key(place.name)
-        if self._names.get(key) is place:
-            del self._names[key]
-            self.directory.release_name(key, place.id)
-            self._tell_watchers(PresenceChanged(name=place.name, online=False))
+        if self._names.get(key) is not place:
+            return False
+        del self._names[key]
+        return True
 
     def _way_back(self, place: Place, room: Room, claims: Claims) -> Way | None:
         if place.id in self._where or place.id in self._waiting:
