@@ -69,6 +69,15 @@ export function ringingTitle(peer: string, tick: number, pageTitle: string): str
 
 export const CALL_LOST_MESSAGE = "The connection to the server was lost and the call ended.";
 
+/**
+ * How long past `welcome.limits.ring_seconds` a call may ring (or wait for its `ringing`)
+ * without its `call_ended` before this side gives it up (ms): the end can be lost with the
+ * messages missed while the connection was away (docs/PROTOCOL.md §2.8, §4.5).
+ */
+export const RING_MARGIN_MS = 5_000;
+
+const RINGING: ReadonlySet<CallPhase> = new Set(["calling", "ringing", "incoming"]);
+
 const byName = (a: string, b: string) => a.localeCompare(b, undefined, { sensitivity: "base" });
 
 export class CallSession {
@@ -86,6 +95,8 @@ export class CallSession {
   };
   /** The room of the accepted call, known before its `joined` arrives. */
   private callRoom: string | null = null;
+  /** Gives up a call whose end never came (RING_MARGIN_MS). */
+  private ringTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
     private readonly client: SignalingClient,
@@ -142,6 +153,7 @@ export class CallSession {
   }
 
   dispose(): void {
+    this.stopRingTimer();
     for (const off of this.unsubscribe.splice(0)) off();
     this.current.room?.dispose();
   }
@@ -179,6 +191,11 @@ export class CallSession {
         });
       }),
       c.on("error", (m) => {
+        if (m.code === "no_such_call" && RINGING.has(this.current.phase)) {
+          // Accept or cancel of a call that ended while this side was away (§4.5).
+          this.endLost();
+          return;
+        }
         if (this.current.phase !== "calling") return;
         const reason =
           (["not_online", "self_call", "in_call"] as const).find((r) => r === m.code) ?? "failed";
@@ -218,8 +235,31 @@ export class CallSession {
   }
 
   private update(patch: Partial<CallSnapshot>): void {
+    const before = this.current;
     this.current = { ...this.current, ...patch };
+    if (before.phase !== this.current.phase || before.callId !== this.current.callId) this.armRingTimer();
     this.events.emit("change", undefined);
+  }
+
+  /** While a call rings (either way) or waits for its `ringing`, give it up after
+   * `ring_seconds` and RING_MARGIN_MS without its end: the server ends it by then. */
+  private armRingTimer(): void {
+    this.stopRingTimer();
+    const { phase, callId } = this.current;
+    if (!RINGING.has(phase)) return;
+    const seconds = this.client.welcome?.limits.ring_seconds ?? 30;
+    this.ringTimer = setTimeout(
+      () => {
+        this.ringTimer = null;
+        if (this.current.phase === phase && this.current.callId === callId) this.endLost();
+      },
+      seconds * 1000 + RING_MARGIN_MS,
+    );
+  }
+
+  private stopRingTimer(): void {
+    if (this.ringTimer !== null) clearTimeout(this.ringTimer);
+    this.ringTimer = null;
   }
 }
 

@@ -375,3 +375,24 @@ describe("CallSession through a reconnect", () => {
     expect(calls.snapshot.online).toEqual(["alice", "bob"]);
   });
 });
+
+describe("RoomSession waiting in a lobby across a reconnect", () => {
+  it("knocks again when the resumed place may have lost its knock", async () => {
+    const { farm, client } = await connectedClient();
+    const factory = () => new FakePeerConnection("pc") as unknown as RTCPeerConnection;
+    const room = new RoomSession(client, new LocalMedia(undefined), factory);
+    room.join("r1");
+    farm.last.receive({ type: "lobby_waiting", room: "r1" });
+    farm.last.drop(1006);
+    resumeOn(farm, { room: null, missed: false });
+    expect(ofType(farm, "join")).toEqual([]); // the place was held whole: its knock stands
+    farm.last.drop(1006);
+    // Rebuilt after a restart (a token holds no knock), or an admission or denial missed.
+    resumeOn(farm, { room: null, missed: true });
+    expect(ofType(farm, "join")).toMatchObject([{ type: "join", room: "r1" }]);
+    expect(room.snapshot.phase).toBe("waiting");
+    farm.last.receive({ type: "lobby_waiting", room: "r1" });
+    expect(room.snapshot.phase).toBe("waiting");
+    room.dispose();
+  });
+});

@@ -88,34 +88,37 @@ describe("RoomSession reactions and rate refusals", () => {
     expect(room.snapshot.reactions).toHaveLength(MAX_SHOWN_REACTIONS); // disposed: no timer left
   });
 
-  it("keeps a chat refused over the rate as unsent and sends it again, once acknowledged", async () => {
-    const { socket, room } = await joinedRoom();
-    vi.useFakeTimers();
-    room.sendChat("hello");
-    const [sent] = socket.sent as { id: string }[];
-    const id = sent?.id ?? "";
-    socket.receive({ type: "error", code: "rate_limited", message: "too many messages", ref: id });
-    expect(room.snapshot.problem).toBeNull();
-    expect(room.snapshot.unsent.map((u) => u.text)).toEqual(["hello"]);
-    socket.sent.length = 0;
-    vi.advanceTimersByTime(CHAT_RETRY_MS - 1);
-    expect(socket.sent).toEqual([]);
-    vi.advanceTimersByTime(1);
-    expect(socket.sent).toEqual([{ type: "chat", text: "hello", id, ref: id }]);
-    socket.receive({
-      type: "chat",
-      room: "r1",
-      id: "x",
-      seq: 1,
-      ts: 1,
-      from: "self",
-      name: "me",
-      text: "hello",
-      client_id: id,
-    });
-    expect(room.snapshot.unsent).toEqual([]);
-    expect(room.snapshot.chat.map((e) => e.text)).toEqual(["hello"]);
-  });
+  it.each(["rate_limited", "store_unavailable"])(
+    "keeps a chat refused with %s as unsent and sends it again, once acknowledged",
+    async (code) => {
+      const { socket, room } = await joinedRoom();
+      vi.useFakeTimers();
+      room.sendChat("hello");
+      const [sent] = socket.sent as { id: string }[];
+      const id = sent?.id ?? "";
+      socket.receive({ type: "error", code, message: "not now", ref: id });
+      expect(room.snapshot.problem).toBeNull();
+      expect(room.snapshot.unsent.map((u) => u.text)).toEqual(["hello"]);
+      socket.sent.length = 0;
+      vi.advanceTimersByTime(CHAT_RETRY_MS - 1);
+      expect(socket.sent).toEqual([]);
+      vi.advanceTimersByTime(1);
+      expect(socket.sent).toEqual([{ type: "chat", text: "hello", id, ref: id }]);
+      socket.receive({
+        type: "chat",
+        room: "r1",
+        id: "x",
+        seq: 1,
+        ts: 1,
+        from: "self",
+        name: "me",
+        text: "hello",
+        client_id: id,
+      });
+      expect(room.snapshot.unsent).toEqual([]);
+      expect(room.snapshot.chat.map((e) => e.text)).toEqual(["hello"]);
+    },
+  );
 
   it("still drops a chat refused for good", async () => {
     const { socket, room } = await joinedRoom();

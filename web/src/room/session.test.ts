@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { LocalMedia } from "../rtc/media";
 import { SignalingClient } from "../signaling/client";
 import { FakePeerConnection, FakeSocket, LIMITS } from "../test/fakes";
-import { CallSession } from "./call";
+import { CallSession, RING_MARGIN_MS } from "./call";
 import { RoomSession } from "./session";
 
 async function online(name = "me", ice_servers: object[] = []) {
@@ -333,5 +333,34 @@ describe("CallSession", () => {
     socket.receive({ type: "call_ended", call: "c1", reason: "hangup" });
     expect(calls.snapshot.phase).toBe("idle");
     expect(calls.snapshot.outcome?.message).toBe("alice hung up.");
+  });
+
+  it("gives up a ringing call whose end never comes, and one the server no longer knows", async () => {
+    const { socket, client, media } = await online("alice");
+    vi.useFakeTimers();
+    try {
+      const calls = new CallSession(client, media);
+      calls.call("bob");
+      socket.receive({ type: "ringing", call: "c1", name: "bob" });
+      // Its call_ended was lost (missed while away, §2.8): ring_seconds and a margin later,
+      // this side stops ringing by itself.
+      vi.advanceTimersByTime(LIMITS.ring_seconds * 1000 + RING_MARGIN_MS - 1);
+      expect(calls.snapshot.phase).toBe("ringing");
+      vi.advanceTimersByTime(1);
+      expect(calls.snapshot).toMatchObject({ phase: "idle", outcome: { reason: "lost" } });
+      // An incoming call that ended meanwhile: accepting it gets no_such_call (§4.5).
+      socket.receive({ type: "incoming_call", call: "c2", from: "m3", name: "carol" });
+      calls.accept();
+      socket.receive({ type: "error", code: "no_such_call", message: "no such call" });
+      expect(calls.snapshot).toMatchObject({ phase: "idle", outcome: { reason: "lost" } });
+      // An answered call is not given up.
+      calls.call("dan");
+      socket.receive({ type: "call_ended", call: "c3", reason: "declined" });
+      vi.advanceTimersByTime(LIMITS.ring_seconds * 1000 + RING_MARGIN_MS);
+      expect(calls.snapshot.outcome?.reason).toBe("declined");
+      calls.dispose();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -546,8 +546,11 @@ export class RoomSession {
     if (code === "no_such_member") return;
     // Reactions over the rate are dropped by the server; nothing was lost worth a banner.
     if (code === "rate_limited" && typeof ref === "string" && ref.startsWith(REACTION_REF)) return;
-    // A message over the chat rate (docs/PROTOCOL.md §4.3) stays "Sending…" and goes again.
-    if (code === "rate_limited" && typeof ref === "string" && this.chat.isWaiting(ref)) {
+    // A message over the chat rate (docs/PROTOCOL.md §4.3), or one the server could not store
+    // (its database unavailable, §6.1: try again later; the same id is never stored twice),
+    // stays "Sending…" and goes again.
+    const later = code === "rate_limited" || code === "store_unavailable";
+    if (later && typeof ref === "string" && this.chat.isWaiting(ref)) {
       this.resendChatLater();
       return;
     }
@@ -606,6 +609,12 @@ export class RoomSession {
       // The join may have been lost with the socket; if the place is in the room, `joined`
       // is among what follows.
       if (resumed.room !== target.room) this.sendJoin();
+      return;
+    }
+    if (target !== null && phase === "waiting") {
+      // The knock is not in a rebuilt place's token, and an admission or a denial may be
+      // among what was missed: knock again (a knock that stands answers already_joined).
+      if (resumed.missed && resumed.room !== target.room) this.sendJoin();
       return;
     }
     if (phase !== "joined" || room === null) return;

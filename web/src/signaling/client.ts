@@ -132,8 +132,17 @@ const RETRYING = 4000;
 /** Handshake errors a retry cannot change; anything else (server_full, name_taken while the
  *  old place times out, rate_limited) may pass, so the schedule goes on. */
 const REFUSED = new Set<string>(["unsupported_version", "invalid_name", "sign_in_required", "bad_message"]);
-/** Close codes after which this side must not reconnect (docs/PROTOCOL.md, close codes). */
-const FINAL_CLOSES: Record<number, CloseCause> = { 4005: "replaced", 4006: "signed_out", 4001: "refused" };
+/**
+ * Close codes after which this side does not reconnect (docs/PROTOCOL.md §6.2): 4005 and 4006
+ * MUST NOT; after 4001 and 4003 (rate abuse, §2.4) reconnecting at once would only be
+ * refused or abuse again, so the user decides (a reload).
+ */
+const FINAL_CLOSES: Record<number, CloseCause> = {
+  4005: "replaced",
+  4006: "signed_out",
+  4001: "refused",
+  4003: "refused",
+};
 
 /** A User Timing mark (visible in DevTools and to the benchmark); free when unobserved. */
 function mark(name: string): void {

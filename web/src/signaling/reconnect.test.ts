@@ -168,6 +168,18 @@ describe("SignalingClient reconnect", () => {
     client.close();
   });
 
+  it("does not reconnect after 4003: closed for rate abuse, it would only abuse again", async () => {
+    const { farm, network, client } = await connectedClient();
+    const closed = vi.fn();
+    client.onClose(closed);
+    farm.last.drop(4003);
+    expect(closed).toHaveBeenCalledWith(expect.objectContaining({ code: 4003, cause: "refused" }));
+    expect(client.state).toBe("closed");
+    network.online();
+    vi.advanceTimersByTime(60_000);
+    expect(farm.sockets).toHaveLength(1);
+  });
+
   it("does not reconnect after 4005: another tab or window took the place", async () => {
     const { farm, network, client } = await connectedClient();
     const closed = vi.fn();
