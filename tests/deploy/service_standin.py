@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-STOP_SECONDS = 45.0  # deploy/salon.service's TimeoutStopSec: then SIGKILL
+STOP_SECONDS = 55.0  # deploy/salon.service's TimeoutStopSec: then SIGKILL
 SIGNALS = {signal.SIGHUP, signal.SIGTERM, signal.SIGCHLD}
 
 
