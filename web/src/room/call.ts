@@ -169,7 +169,9 @@ export class CallSession {
       c.on("unreachable", (m) => this.update({ unreachable: m.name })),
       c.on("ringing", (m) => this.update({ phase: "ringing", callId: m.call, peer: m.name })),
       c.on("incoming_call", (m) => {
-        if (this.current.phase !== "idle") return; // the server answers busy for us
+        // Busy: the server answers the caller for us. While our own call has not rung yet, the
+        // two crossed: the server refuses ours (in_call, ignored from now on) and rings us.
+        if (this.current.phase !== "idle" && this.current.phase !== "calling") return;
         this.update({ phase: "incoming", callId: m.call, peer: m.name, outgoing: false, outcome: null });
       }),
       c.on("call_accepted", (m) => {

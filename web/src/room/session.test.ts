@@ -335,6 +335,18 @@ describe("CallSession", () => {
     expect(calls.snapshot.outcome?.message).toBe("alice hung up.");
   });
 
+  it("takes the call of someone it is calling at the same moment", async () => {
+    const { socket, client, media } = await online("bob");
+    const calls = new CallSession(client, media);
+    calls.call("alice");
+    socket.receive({ type: "incoming_call", call: "c1", from: "m1", name: "alice" });
+    socket.receive({ type: "error", code: "in_call", message: "answer or cancel your ringing call first" });
+    expect(calls.snapshot).toMatchObject({ phase: "incoming", peer: "alice", callId: "c1" });
+    calls.accept();
+    expect(socket.sent.at(-1)).toEqual({ type: "call_accept", call: "c1" });
+    calls.dispose();
+  });
+
   it("gives up a ringing call whose end never comes, and one the server no longer knows", async () => {
     const { socket, client, media } = await online("alice");
     vi.useFakeTimers();

@@ -5,7 +5,9 @@ export function explain(error: unknown, name: string): string {
   const code = error instanceof SignalingError ? error.code : "";
   switch (code) {
     case "unreachable":
-      return "Can't reach the Salon server. Check your connection, then try again.";
+      // A refused handshake (HTTP 429 or 503: too many connections, or the server starting or
+      // stopping) looks the same to a page as an unreachable server (docs/PROTOCOL.md §1.1).
+      return "Can't reach the Salon server: your connection may be down, or the server busy. Try again in a moment.";
     case "server_full":
       return "This server is at capacity right now. Try again in a little while.";
     case "room_full":
