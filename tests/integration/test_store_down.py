@@ -191,9 +191,13 @@ async def test_a_hung_database_is_unavailable_within_the_timeout_then_recovers(
             bob = await Peer.greeted(server, "bob")
             await ann.join("r")
             await bob.join("r")
-            await ann.send(type="chat", text="before", id="m1")
+            # Not under test yet: on a loaded machine (CI, three workers) the first connections
+            # through the proxy once took longer than the short timeout, and the chat got
+            # store_unavailable. A client sends it again, as after any store_unavailable.
+            await heard(ann)  # bob's member_joined
+            before = await _resend_until_stored(ann, text="before", id="m1")
+            assert before["seq"] == 1
             assert (await bob.expect("chat"))["seq"] == 1
-            await heard(ann)
             async with httpx.AsyncClient(
                 base_url=server.base_url, verify=server.ssl_context
             ) as http:
