@@ -48,10 +48,13 @@ class Side:
         self.relay = MediaRelay()
         self.sent: list[SignalPart] = []
         self.readers: set[asyncio.Task[None]] = set()
+        self.held: list[SignalRelay] | None = None  # signals kept back (``hold``)
+        self.signalled = asyncio.Event()  # set at each signal sent
 
     def send_signal(self, to: str, part: SignalPart) -> None:
         part = self.rewrite(part)
         self.sent.append(part)
+        self.signalled.set()
         fields: dict[str, object] = {"from": self.name}
         key = {
             SessionDescription: "description",
@@ -61,8 +64,23 @@ class Side:
         }[type(part)]
         fields[key] = part.model_dump()
         relay = SignalRelay.model_validate({"type": "signal", **fields}, strict=False)
+        if self.held is not None:
+            self.held.append(relay)
+            return
         assert self.other is not None and self.other.peer is not None
         asyncio.get_running_loop().call_soon(self.other.peer.receive, relay)
+
+    def hold(self) -> None:
+        """Keep this side's signals back until :meth:`flush`."""
+        self.held = []
+
+    def flush(self) -> None:
+        """Deliver the signals kept back all at once, as a resume does with what was kept
+        for a member (websockets hands over buffered frames without yielding)."""
+        held, self.held = self.held or [], None
+        assert self.other is not None and self.other.peer is not None
+        for relay in held:
+            self.other.peer.receive(relay)
 
     def stop(self) -> None:
         self.source.stop()
@@ -194,6 +212,37 @@ async def test_a_description_that_fails_is_rejected_then_the_pair_is_reset() -> 
         resets = [p for p in impolite.sent if isinstance(p, PeerReset)]
         assert [r.reason for r in resets] == ["rejected"]
         assert not any(isinstance(p, PeerReset) for p in polite.sent)  # only impolite resets
+
+
+async def test_a_reset_and_the_new_connections_signals_arriving_together() -> None:
+    """§4.1: after a reset, the signals of the connection that replaced the old one are its
+    own, also when they arrive with the reset in one go (kept during an absence, say). They
+    were once retired with the old connection when the reset was handled: the next offer of
+    the new connection was dropped as stale and the pair stayed in have-local-offer."""
+    async with pair() as (impolite, polite):
+        await flowing(impolite, polite)
+        assert impolite.peer is not None and polite.peer is not None
+        impolite.hold()
+        sdp = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n"
+        broken = SignalRelay.model_validate(
+            {"type": "signal", "from": "a", "description": {"type": "offer", "sdp": sdp}}
+        )
+        polite.peer.receive(broken)  # rejected: the impolite side resets and offers anew
+        async with asyncio.timeout(15):
+            while not any(isinstance(p, SessionDescription) for p in _after_reset(impolite)):
+                impolite.signalled.clear()
+                await impolite.signalled.wait()
+        impolite.flush()
+        await stable(impolite, polite)
+        await flowing(impolite, polite)
+        impolite.peer.renegotiate()  # the new connection's next offer is heard
+        await stable(impolite, polite)
+        await flowing(impolite, polite)
+
+
+def _after_reset(side: Side) -> list[SignalPart]:
+    resets = [i for i, p in enumerate(side.sent) if isinstance(p, PeerReset)]
+    return side.sent[resets[-1] + 1 :] if resets else []
 
 
 async def test_a_later_offer_keeps_the_extension_ids_the_first_offer_chose() -> None:

@@ -248,7 +248,12 @@ class Peer:
         """Handle a ``signal`` from the member, after everything received before it."""
         if self._closed or self._remotes.stale(relay):
             return
-        self._remotes.remember(relay)
+        if relay.reset is not None:
+            # Retired now, in the order signals arrive: what comes after the reset is the new
+            # connection's, even when it arrives before the reset is handled (§4.1).
+            self._remotes.retire()
+        else:
+            self._remotes.remember(relay)
         self._enqueue(lambda: self._handle(relay))
 
     def set_member(self, member: MemberInfo) -> None:
@@ -555,7 +560,7 @@ class Peer:
 
     async def _on_reset(self, reset: PeerReset) -> None:
         self._note(f"reset ({reset.reason})")
-        self._retire()
+        self._held = []  # the old connection's candidates (receive retired its signals)
         self._awaiting_reset = False
         await self._replace_pc(f"reset from the other side ({reset.reason})")
         if not self.polite:  # not expected (only the impolite side resets), but recover
