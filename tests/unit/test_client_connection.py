@@ -162,6 +162,22 @@ async def test_what_is_sent_while_away_goes_out_after_the_resume() -> None:
     await client.close()
 
 
+async def test_a_frame_over_max_frame_bytes_is_refused_here_and_never_sent() -> None:
+    # Sent, the server would close the connection with 1009 and every resume would send the
+    # frame again (§7: a client checks welcome.limits first).
+    server = FakeServer()
+    client = await connected(server)
+    await settle(server, client)
+    with pytest.raises(ClientError, match="max_frame_bytes"):
+        await client.chat("x" * 70_000)
+    sending = asyncio.create_task(client.chat("fits"))
+    sent = await server.frame("chat")  # the first chat frame the server gets: frames keep order
+    assert sent["text"] == "fits"
+    server.socket.push(chat("r", 1, "fits", sender="m1", client_id=sent["id"]))
+    assert (await sending).seq == 1
+    await client.close()
+
+
 async def test_after_a_resume_missed_chat_comes_from_history_in_order_once() -> None:
     server = FakeServer()
     client = await connected(server)

@@ -493,7 +493,8 @@ class Client(DirectCalls):
         """Send ``text`` to the room (§4.3) with a random ``chat.id``; returns our own copy as
         delivered (its ``seq``, ``ts``). Resent with the same id after a resume until
         delivered (stored once). Raises :class:`ServerError` (``invalid_text``,
-        ``rate_limited``, ``not_joined``, ``store_unavailable``), ``TimeoutError`` after 30 s."""
+        ``rate_limited``, ``not_joined``, ``store_unavailable``), ``TimeoutError`` after 30 s,
+        :class:`ClientError` when the frame would be over ``max_frame_bytes`` (not sent)."""
         chat_id = secrets.token_urlsafe(12)
         ref = next(self._refs)
         refs = {ref}

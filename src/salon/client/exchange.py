@@ -47,7 +47,19 @@ class Exchange:
         return self._connection
 
     def _send(self, message: BaseModel) -> None:
-        self._connected().send(encode(message))
+        """Queue ``message``. :class:`ClientError` for a frame over the server's
+        ``max_frame_bytes`` (``welcome.limits``, §7): sent, it would close the connection
+        (1009), and every resume would send it again."""
+        connection = self._connected()
+        frame = encode(message)
+        welcome = connection.welcome
+        if welcome is not None and len(frame.encode()) > welcome.limits.max_frame_bytes:
+            kind = getattr(message, "type", type(message).__name__)
+            raise ClientError(
+                f"a {kind} of {len(frame.encode())} bytes is over the server's max_frame_bytes "
+                f"({welcome.limits.max_frame_bytes}): not sent"
+            )
+        connection.send(frame)
 
     async def _answer(self, subscription: Subscription, limit: float | None) -> BaseModel:
         message = await subscription.next(limit)
