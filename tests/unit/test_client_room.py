@@ -175,6 +175,24 @@ async def test_a_call_that_ends_unanswered_raises_call_failed(reason: str) -> No
     await client.close()
 
 
+async def test_a_call_ended_for_a_reason_newer_than_this_client_still_ends_the_call() -> None:
+    # §1.2: a client MUST treat an unknown call_ended.reason as "the call is over" (it was
+    # once dropped as a message that does not validate, and call() waited for its timeout).
+    server = FakeServer()
+    client = Client("https://salon.test", "Ada", connector=server.connector)
+    await client.connect()
+
+    def reply(socket: FakeSocket, frame: Frame) -> None:
+        socket.push(Ringing(call="k1", name=frame["name"]))
+        socket.push({"type": "call_ended", "call": "k1", "reason": "transferred"})
+
+    server.on("call", reply)
+    with pytest.raises(CallFailed) as failed:
+        await client.call("bob")
+    assert failed.value.reason == "transferred"
+    await client.close()
+
+
 async def test_cancelling_a_ringing_call_sends_call_cancel() -> None:
     server = FakeServer()
     client = Client("https://salon.test", "Ada", connector=server.connector)

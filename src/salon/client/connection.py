@@ -26,6 +26,8 @@ from salon.client.errors import ConnectionLost, ServerError
 from salon.client.transport import ConnectFailed, Connector, Transport, TransportClosed
 from salon.protocol import ErrorCode, decode_server
 from salon.protocol.messages import (
+    CallEnded,
+    CallEndReason,
     Error,
     Hello,
     Ping,
@@ -94,7 +96,8 @@ def encode(message: BaseModel) -> str:
 
 def _decode(frame: str) -> ServerMessage | None:
     """A server message, or ``None`` for a type this code does not know (§1.2: ignored). An
-    ``error`` with a code newer than this code is kept, with its code as a string."""
+    ``error`` with a code newer than this code is kept, with its code as a string, and so is
+    a ``call_ended`` with a newer reason."""
     try:
         return decode_server(frame)
     except ValidationError:
@@ -110,6 +113,11 @@ def _decode(frame: str) -> ServerMessage | None:
             code=cast(ErrorCode, str(data.get("code"))),
             message=str(data.get("message", "")),
             ref=ref if isinstance(ref, str | int) else None,
+        )
+    if isinstance(data, dict) and data.get("type") == "call_ended" and "call" in data:
+        # §1.2: an unknown reason (a newer server's) still means the call is over.
+        return CallEnded.model_construct(
+            call=str(data["call"]), reason=cast(CallEndReason, str(data.get("reason")))
         )
     logger.debug("ignored a server message this client does not know: %.80r", frame)
     return None
