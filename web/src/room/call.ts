@@ -16,6 +16,7 @@ import type { Welcome } from "../protocol";
 import type { SignalingClient } from "../signaling/client";
 import { Emitter } from "../signaling/emitter";
 import { connectAs } from "./connect";
+import { IceRefresh } from "./iceRefresh";
 import { RoomSession } from "./session";
 
 /**
@@ -97,13 +98,17 @@ export class CallSession {
   private callRoom: string | null = null;
   /** Gives up a call whose end never came (RING_MARGIN_MS). */
   private ringTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Keeps TURN credentials fresh while the page waits for calls (a call's room does it then). */
+  private readonly iceRefresh: IceRefresh;
 
   constructor(
     private readonly client: SignalingClient,
     private readonly local: LocalMedia,
     private readonly factory?: PeerConnectionFactory,
   ) {
+    this.iceRefresh = new IceRefresh(client);
     this.listen();
+    this.iceRefresh.schedule(client.iceServers);
     client.send({ type: "presence_watch", watch: true });
     installTestHook(this, client);
   }
@@ -154,6 +159,7 @@ export class CallSession {
 
   dispose(): void {
     this.stopRingTimer();
+    this.iceRefresh.stop();
     for (const off of this.unsubscribe.splice(0)) off();
     this.current.room?.dispose();
   }
@@ -204,9 +210,13 @@ export class CallSession {
         const peer = this.current.peer ?? "";
         this.update({ phase: "idle", peer: null, outcome: { reason, peer, message: m.message } });
       }),
+      c.on("ice_servers", (m) => {
+        if (this.current.room === null) this.iceRefresh.schedule(m.ice_servers);
+      }),
       c.onResumed((w) => this.onResumed(w)),
-      c.onRenewed(() => {
+      c.onRenewed((w) => {
         this.endLost();
+        this.iceRefresh.schedule(w.ice_servers);
         // A new place watches nothing yet.
         this.client.send({ type: "presence_watch", watch: true });
       }),
@@ -214,6 +224,7 @@ export class CallSession {
   }
 
   private onResumed(welcome: Welcome): void {
+    if (this.current.room === null) this.iceRefresh.schedule(welcome.ice_servers);
     const resumed = welcome.resumed ?? null;
     // The place came back without the call's room: the call was hung up while away.
     if (this.current.phase === "in_call" && (resumed === null || resumed.room !== this.callRoom))
@@ -239,6 +250,8 @@ export class CallSession {
   private update(patch: Partial<CallSnapshot>): void {
     const before = this.current;
     this.current = { ...this.current, ...patch };
+    if (before.room === null && this.current.room !== null) this.iceRefresh.stop();
+    if (before.room !== null && this.current.room === null) this.iceRefresh.schedule(this.client.iceServers);
     if (before.phase !== this.current.phase || before.callId !== this.current.callId) this.armRingTimer();
     this.events.emit("change", undefined);
   }

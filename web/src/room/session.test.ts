@@ -264,6 +264,34 @@ describe("RoomSession TURN credential refresh", () => {
     room.dispose();
   });
 
+  it("keeps them fresh on the call page while it waits, and a call's room starts with the newest", async () => {
+    vi.useFakeTimers();
+    vi.setSystemTime(NOW_S * 1000);
+    const { socket, client, media, made, factory } = await online("bob", [turn(NOW_S + 6 * 3600)]);
+    const calls = new CallSession(client, media, factory);
+    advance(socket, 3 * 3600_000);
+    expect(refreshes(socket.sent)).toHaveLength(1); // at half their life, with no call
+    const later = NOW_S + 3 * 3600;
+    socket.receive({ type: "ice_servers", ice_servers: [turn(later + 6 * 3600)], ref: null });
+    advance(socket, 2 * 3600_000);
+    socket.receive({ type: "incoming_call", call: "c1", from: "m1", name: "alice" });
+    calls.accept();
+    socket.receive({ type: "call_accepted", call: "c1", room: "call-x" });
+    socket.receive({
+      type: "joined",
+      room: "call-x",
+      private: true,
+      members: [{ id: "m1", name: "alice", polite: true, media: { mic: true, camera: true, screen: false } }],
+      history: [],
+      last_seq: 0,
+    });
+    // The welcome's credentials expired an hour ago: the call's connection has the new ones.
+    expect(made[0]?.configuration).toMatchObject({
+      iceServers: [{ urls: ["turn:t:3478?transport=udp"], username: `${later + 21600}:self` }],
+    });
+    calls.dispose();
+  });
+
   it("does not refresh without TURN credentials", async () => {
     vi.useFakeTimers();
     const { socket, client, media, factory } = await online("me", [

@@ -28,7 +28,7 @@ import type {
   Welcome,
 } from "../protocol";
 import type { SfuStream } from "../protocol/generated";
-import { pageIceTransportPolicy, refreshDelayMs, toRtcIceServers, turnExpiryMs } from "../rtc/ice";
+import { pageIceTransportPolicy, toRtcIceServers } from "../rtc/ice";
 import {
   Mesh,
   type LocalTracks,
@@ -44,6 +44,7 @@ import type { CloseInfo, SignalingClient } from "../signaling/client";
 import { Emitter } from "../signaling/emitter";
 import { ChatLog, type UnsentChat } from "./chat";
 import { HostActions } from "./hostActions";
+import { IceRefresh } from "./iceRefresh";
 import { NO_CONTROL, reduceControl, type ControlMessage, type RoomControl } from "./hosting";
 import { distinctLabels } from "./names";
 import { addReaction, expireReactions, nextExpiry, type ShownReaction } from "./reactions";
@@ -193,7 +194,7 @@ export class RoomSession {
   private readonly unsubscribe: (() => void)[] = [];
   private readonly chat = new ChatLog();
   private current: RoomSnapshot;
-  private iceRefresh: ReturnType<typeof setTimeout> | null = null;
+  private readonly iceRefresh: IceRefresh;
   private sentMedia = "";
   /** The room asked for, to join again after the place was lost. */
   private target: {
@@ -225,7 +226,9 @@ export class RoomSession {
     factory?: PeerConnectionFactory,
   ) {
     const welcome = client.welcome;
-    const iceServers = toRtcIceServers(welcome?.ice_servers ?? []);
+    // The newest credentials: a page open for hours may have refreshed them since its welcome.
+    const iceServers = toRtcIceServers(client.iceServers);
+    this.iceRefresh = new IceRefresh(client);
     // One transport for everything (RFC 9143): one ICE and DTLS handshake per connection.
     // The pool gathers candidates while the first offer is on its way.
     const config: RTCConfiguration = {
@@ -271,7 +274,7 @@ export class RoomSession {
       sfu: "off",
     };
     this.listen();
-    this.scheduleIceRefresh(welcome?.ice_servers ?? []);
+    this.iceRefresh.schedule(client.iceServers);
     const tracks = local.state;
     this.setTrack("audio", tracks.audio);
     this.setTrack("video", tracks.video);
@@ -422,8 +425,7 @@ export class RoomSession {
 
   /** Stop listening and close every connection (the signaling client stays open). */
   dispose(): void {
-    if (this.iceRefresh !== null) clearTimeout(this.iceRefresh);
-    this.iceRefresh = null;
+    this.iceRefresh.stop();
     if (this.reactionTimer !== null) clearTimeout(this.reactionTimer);
     this.reactionTimer = null;
     if (this.chatRetry !== null) clearTimeout(this.chatRetry);
@@ -753,7 +755,7 @@ export class RoomSession {
     const iceServers = toRtcIceServers(servers);
     this.mesh.setIceServers(iceServers);
     this.sfu.setIceServers(iceServers);
-    this.scheduleIceRefresh(servers);
+    this.iceRefresh.schedule(servers);
   }
 
   /**
@@ -819,24 +821,6 @@ export class RoomSession {
   private setTrack(kind: keyof LocalTracks, track: MediaStreamTrack | null): void {
     this.mesh.setTrack(kind, track);
     this.sfu.setTrack(kind, track);
-  }
-
-  /**
-   * TURN credentials expire (hours): ask for fresh ones at half their remaining life
-   * (docs/PROTOCOL.md §2.2), so connections and ICE restarts made later can still relay.
-   */
-  private scheduleIceRefresh(servers: readonly IceServer[]): void {
-    if (this.iceRefresh !== null) clearTimeout(this.iceRefresh);
-    this.iceRefresh = null;
-    const expiry = turnExpiryMs(servers);
-    if (expiry === null) return;
-    this.iceRefresh = setTimeout(
-      () => {
-        this.iceRefresh = null;
-        this.client.send({ type: "ice_refresh" });
-      },
-      refreshDelayMs(expiry, Date.now()),
-    );
   }
 
   /** Take in a message about the room's roles and protections, and show the result. */

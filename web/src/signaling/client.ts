@@ -22,6 +22,7 @@ import {
   encodeClient,
   type ClientMessage,
   type ErrorMessage,
+  type IceServer,
   type ServerOf,
   type ServerType,
   type Welcome,
@@ -162,6 +163,11 @@ export class SignalingClient {
   state: SignalingState = "idle";
   /** The latest welcome: the first one, then the one of each resume or renewal. */
   welcome: Welcome | null = null;
+  /**
+   * The newest ICE servers the server handed out: those of the latest welcome, or of the
+   * latest `ice_servers` answer to `ice_refresh` after it (docs/PROTOCOL.md §2.2).
+   */
+  iceServers: readonly IceServer[] = [];
   private socket: SocketLike | null = null;
   private greeting: Greeting = "first";
   private readonly messages = new Emitter<MessageEvents>();
@@ -363,6 +369,9 @@ export class SignalingClient {
       case "server_draining":
         this.drainRetryMs = message.retry_after_ms;
         break;
+      case "ice_servers":
+        this.iceServers = message.ice_servers;
+        break;
     }
     this.messages.emit(message.type, message as never);
   }
@@ -372,6 +381,7 @@ export class SignalingClient {
     const previous = this.welcome;
     const greeting = this.greeting;
     this.welcome = welcome;
+    this.iceServers = welcome.ice_servers;
     this.name = welcome.name;
     this.token = welcome.resume_token;
     this.startWatchdog(welcome.limits.dead_after_seconds * 1000 + SILENCE_GRACE_MS);
