@@ -116,6 +116,7 @@ class FakeServer:
         self.limits = limits(**limit_changes)
         self.sockets: list[FakeSocket] = []
         self.refuse = 0  # connection attempts to refuse (ConnectFailed) before accepting
+        self.retry_after: float | None = None  # the refusals' Retry-After (429, 503)
         self.resume_ok = True
         self.missed = False
         self.room: str | None = None  # the room a resumed place is in
@@ -131,7 +132,7 @@ class FakeServer:
         self.attempt_times.append(time.monotonic())
         if self.refuse > 0:
             self.refuse -= 1
-            raise ConnectFailed("refused by the fake server")
+            raise ConnectFailed("refused by the fake server", self.retry_after)
         socket = FakeSocket(self)
         self.sockets.append(socket)
         self._changed.set()

@@ -144,6 +144,20 @@ async def test_a_lost_socket_resumes_with_the_newest_token() -> None:
     await client.close()
 
 
+async def test_a_refused_reconnection_waits_its_retry_after() -> None:
+    # §1.1: a 429 or 503 before the upgrade says when to come back (Retry-After); the next
+    # attempt of the schedule (0.3 s) waits for it.
+    server = FakeServer()
+    client = await connected(server)
+    socket = await settle(server, client)
+    server.refuse, server.retry_after = 1, 1.5
+    socket.cut(1006)
+    await server.wait(lambda: len(server.sockets) == 2, "the resumed connection", 10)
+    refused, accepted = server.attempt_times[-2:]
+    assert accepted - refused >= 1.5
+    await client.close()
+
+
 async def test_what_is_sent_while_away_goes_out_after_the_resume() -> None:
     server = FakeServer()
     client = await connected(server)

@@ -155,6 +155,7 @@ class Connection:
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
         self._drain_delay: float | None = None
+        self._retry_after = 0.0  # the last refused attempt's Retry-After (seconds)
         self._last_heard = time.monotonic()
         self._pinged = False
         self.token: str | None = None
@@ -338,7 +339,11 @@ class Connection:
         logger.info("connection lost (%s): resuming", code)
         deadline = time.monotonic() + welcome.limits.resume_grace_seconds
         first = 0.0 if self._drain_delay is None else self._drain_delay * random.uniform(1, 1.5)
-        for delay in _delays(first):
+        for scheduled in _delays(first):
+            # A refusal's Retry-After (429, 503, §1.1) comes first, with jitter.
+            later = self._retry_after
+            self._retry_after = 0.0
+            delay = max(scheduled, later * random.uniform(1, 1 + JITTER))
             if time.monotonic() + delay > deadline:
                 break
             await asyncio.sleep(delay)
@@ -363,6 +368,7 @@ class Connection:
             transport = await self._connector(self._url, self._ssl)
         except ConnectFailed as exc:
             logger.info("reconnecting: %s", exc)
+            self._retry_after = exc.retry_after or 0.0
             return None
         try:
             try:
