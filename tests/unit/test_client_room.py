@@ -9,6 +9,7 @@ import logging
 import pytest
 
 from salon.client import CallFailed, Client, Peer, ServerError
+from salon.client import calls as calls_module
 from salon.protocol.messages import (
     CallAccepted,
     CallEnded,
@@ -190,6 +191,44 @@ async def test_a_call_ended_for_a_reason_newer_than_this_client_still_ends_the_c
     with pytest.raises(CallFailed) as failed:
         await client.call("bob")
     assert failed.value.reason == "transferred"
+    await client.close()
+
+
+async def test_a_call_accepted_while_away_is_found_from_its_rooms_snapshot() -> None:
+    # §2.8: call_accepted was among the messages missed while the connection was away; what
+    # follows the resume is the call room's joined (it once ended in a TimeoutError, the
+    # program in the call all the same).
+    server = FakeServer()
+    client = Client("https://salon.test", "Ada", connector=server.connector)
+    await client.connect()
+    server.on("call", lambda s, f: s.push(Ringing(call="k1", name=f["name"])))
+    rung = asyncio.create_task(client.wait_for(Ringing))
+    await asyncio.sleep(0)  # it listens
+    calling = asyncio.create_task(client.call("bob"))
+    await rung
+    server.room, server.missed = "call-1", True
+    server.socket.cut(1006)
+    await server.wait(lambda: len(server.sockets) == 2, "the resumed connection", 5)
+    server.socket.push(joined("call-1", [member("bob")], private=True))
+    assert await calling == "k1"
+    assert client.room == "call-1"
+    await client.close()
+
+
+async def test_a_ringing_call_whose_end_never_comes_is_cancelled_and_failed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Its call_ended lost while away: ring_seconds and REQUEST_SECONDS after it rang, the
+    # call is cancelled at the server and fails here as unanswered.
+    monkeypatch.setattr(calls_module, "REQUEST_SECONDS", 0.2)
+    server = FakeServer(ring_seconds=0.2)
+    client = Client("https://salon.test", "Ada", connector=server.connector)
+    await client.connect()
+    server.on("call", lambda s, f: s.push(Ringing(call="k1", name=f["name"])))
+    with pytest.raises(CallFailed) as failed:
+        await client.call("bob")
+    assert (failed.value.call_id, failed.value.reason) == ("k1", "timeout")
+    assert (await server.frame("call_cancel"))["call"] == "k1"
     await client.close()
 
 

@@ -32,8 +32,11 @@ class DirectCalls(Exchange):
         ``member_joined``: its :class:`Peer` exists).
         Raises :class:`ServerError` (``not_online``, ``self_call``, ``in_call``,
         ``invalid_name``) or :class:`CallFailed` (reason ``declined``, ``timeout``, ``busy``,
-        ``offline``, ``cancelled``). When the awaiting task is cancelled while it rings, the
-        call is cancelled (``call_cancel``)."""
+        ``offline``, ``cancelled``; ``timeout`` too when no end came ``ring_seconds`` and 30 s
+        after it rang: the call is then cancelled, its end perhaps lost while away). When the
+        awaiting task is cancelled while it rings, the call is cancelled (``call_cancel``).
+        The call's room is known from ``call_accepted``, or, when that was missed while away
+        (§2.8), from the ``joined`` of the private room the server seats us in."""
         ref = next(self._refs)
         refs = {ref}
 
@@ -47,9 +50,17 @@ class DirectCalls(Exchange):
             try:
                 return await self._call_progress(answers, ringing)
             except asyncio.CancelledError:
-                if ringing and self.lost is None and not self._closing:
-                    self._send(CallCancel(type="call_cancel", call=ringing[0]))
+                self._cancel(ringing)
                 raise
+            except TimeoutError:
+                if not ringing:
+                    raise
+                self._cancel(ringing)
+                raise CallFailed(ringing[0], "timeout") from None
+
+    def _cancel(self, ringing: list[str]) -> None:
+        if ringing and self.lost is None and not self._closing:
+            self._send(CallCancel(type="call_cancel", call=ringing[0]))
 
     async def _call_progress(self, answers: Subscription, ringing: list[str]) -> str:
         room: str | None = None
@@ -62,6 +73,10 @@ class DirectCalls(Exchange):
                 raise CallFailed(answer.call, answer.reason)
             elif isinstance(answer, CallAccepted) and ringing and answer.call == ringing[0]:
                 room = answer.room
+            elif room is None and ringing and isinstance(answer, Joined) and answer.private:
+                room = answer.room  # call_accepted missed while away: its room's snapshot
+                if _callee_in(answer, room):
+                    return ringing[0]
             elif _callee_in(answer, room):
                 return ringing[0]
 
@@ -93,8 +108,10 @@ class DirectCalls(Exchange):
                     raise CallFailed(call_id, answer.reason)
                 if isinstance(answer, CallAccepted):
                     room = answer.room
-                elif isinstance(answer, Joined) and answer.room == room:
-                    return answer
+                elif isinstance(answer, Joined) and (
+                    answer.room == room or (room is None and answer.private)
+                ):
+                    return answer  # (without call_accepted when it was missed while away)
 
     async def decline(self, call_id: str) -> None:
         """Decline an incoming call. Raises :class:`ServerError` ``no_such_call``."""
