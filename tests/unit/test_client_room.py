@@ -155,6 +155,9 @@ async def test_a_call_returns_its_id_once_accepted_and_joined() -> None:
     server.on("call", ringing_then("accepted"))  # type: ignore[arg-type]
     assert await client.call("bob") == "k1"
     assert (client.room, client.private, set(client.peers)) == ("call-1", True, {"bob"})
+    # §3.5: announced with mic and camera on, it says what it sends (nothing here).
+    media = await server.frame("media")
+    assert (media["mic"], media["camera"], media["screen"]) == (False, False, False)
     server.on("leave", lambda s, f: s.push(Left(room="call-1", reason="left")))
     await client.hang_up()
     assert server.frames("leave") and client.room is None

@@ -675,6 +675,10 @@ class Client(DirectCalls):
 
     def _on_joined(self, joined: Joined) -> None:
         snapshot = self._room.joined(joined)
+        if joined.private and not snapshot:
+            # §3.5: the server seats both members of a call announcing mic and camera on,
+            # whatever they send: say what this side really sends.
+            self._send(self._media.message(None))
         if not joined.sfu:
             self._drop_sfu()
         elif not snapshot or self._sfu is None:
