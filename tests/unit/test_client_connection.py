@@ -11,6 +11,7 @@ import pytest
 
 from salon.client import Client, ClientError, ConnectionLost, ServerError
 from salon.client import client as client_module
+from salon.client.connection import Pace
 from salon.protocol import ErrorCode
 from salon.protocol.messages import (
     ChatDelivered,
@@ -155,6 +156,45 @@ async def test_a_refused_reconnection_waits_its_retry_after() -> None:
     await server.wait(lambda: len(server.sockets) == 2, "the resumed connection", 10)
     refused, accepted = server.attempt_times[-2:]
     assert accepted - refused >= 1.5
+    await client.close()
+
+
+def test_the_pace_stays_under_the_servers_rate() -> None:
+    pace = Pace()
+    assert pace.delay(0.0) == 0.0  # no limit known yet
+    pace.reset(rate_per_second=50.0, rate_burst=200, now=100.0)
+    sent = 0
+    now = 100.0
+    while now < 110.0:  # ten seconds of a sender that always has something
+        wait = pace.delay(now)
+        if wait == 0:
+            sent += 1
+        now += max(wait, 0.001)
+    # Half the burst at once, then 90% of the rate: never over what the server allows.
+    assert 100 + 45 * 10 - 2 <= sent <= 100 + 45 * 10 + 1
+    assert sent < 200 + 50 * 10
+
+
+async def test_frames_queued_while_away_go_out_at_the_servers_pace() -> None:
+    # §2.4: past rate_burst at once the server closes with 4003, which ends the client.
+    server = FakeServer(rate_per_second=20.0, rate_burst=10)
+    client = await connected(server)
+    socket = await settle(server, client)
+    server.refuse = 1  # away a while
+    socket.cut(1006)
+    await server.wait(lambda: server.attempts == 2, "a refused attempt")
+    chats = [asyncio.create_task(client.chat(f"{n}")) for n in range(25)]
+    await server.wait(lambda: len(server.sockets) == 2, "the resumed connection", 3)
+    started = time.monotonic()
+    await server.wait(
+        lambda: len([f for f in server.socket.frames if f["type"] == "chat"]) == 25,
+        "all 25 chats",
+        10,
+    )
+    # 5 at once, then 18 a second: the other 20 take at least a second.
+    assert time.monotonic() - started >= 1.0
+    for task in chats:
+        task.cancel()
     await client.close()
 
 

@@ -131,6 +131,36 @@ def _delays(first: float) -> Iterator[float]:
         yield RETRY_EVERY * random.uniform(1 - JITTER, 1 + JITTER)
 
 
+class Pace:
+    """Keeps what this side sends under the server's rate (``welcome.limits``, §2.4), with a
+    margin for the network bunching frames: 90% of ``rate_per_second``, in bursts of half of
+    ``rate_burst``. Frames queued while away go out at that pace after a resume instead of
+    all at once, which past ``rate_burst`` meant close 4003 (final)."""
+
+    def __init__(self) -> None:
+        self.rate = 0.0  # frames per second; 0: no limit known yet
+        self.burst = 0.0
+        self.tokens = 0.0
+        self.at = 0.0
+
+    def reset(self, rate_per_second: float, rate_burst: int, now: float) -> None:
+        """A new connection, whose bucket at the server is full."""
+        self.rate = rate_per_second * 0.9
+        self.burst = max(1.0, rate_burst / 2)
+        self.tokens, self.at = self.burst, now
+
+    def delay(self, now: float) -> float:
+        """Seconds to wait before the next frame (0: send it now, and count it)."""
+        if self.rate <= 0:
+            return 0.0
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
+
+
 class Connection:
     """One member's signaling connection, across reconnections."""
 
@@ -156,6 +186,7 @@ class Connection:
         self._closing = False
         self._drain_delay: float | None = None
         self._retry_after = 0.0  # the last refused attempt's Retry-After (seconds)
+        self._pace = Pace()
         self._last_heard = time.monotonic()
         self._pinged = False
         self.token: str | None = None
@@ -239,6 +270,8 @@ class Connection:
         self.token = welcome.resume_token
         self._drain_delay = None
         self._last_heard = time.monotonic()
+        limits = welcome.limits
+        self._pace.reset(limits.rate_per_second, limits.rate_burst, time.monotonic())
         self._pinged = False
         self._open.set()
         self._wake.set()
@@ -295,6 +328,10 @@ class Connection:
                 self._drained.set()
                 self._wake.clear()
                 await self._wake.wait()
+                continue
+            wait = self._pace.delay(time.monotonic())
+            if wait > 0:
+                await asyncio.sleep(wait)
                 continue
             transport = self._transport
             assert transport is not None
