@@ -205,10 +205,10 @@ async def test_a_call_accepted_while_away_is_found_from_its_rooms_snapshot() -> 
     client = Client("https://salon.test", "Ada", connector=server.connector)
     await client.connect()
     server.on("call", lambda s, f: s.push(Ringing(call="k1", name=f["name"])))
-    rung = asyncio.create_task(client.wait_for(Ringing))
-    await asyncio.sleep(0)  # it listens
+    rung = asyncio.Event()
+    client.on(Ringing, lambda m: rung.set())
     calling = asyncio.create_task(client.call("bob"))
-    await rung
+    await rung.wait()
     server.room, server.missed = "call-1", True
     server.socket.cut(1006)
     await server.wait(lambda: len(server.sockets) == 2, "the resumed connection", 5)

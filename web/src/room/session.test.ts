@@ -42,6 +42,19 @@ const entry = (seq: number, text: string, from = "m2") => ({
   text,
 });
 
+/** The server's answer to bob's accept of alice's call c1: its room, call-x, seats him. */
+function callAccepted(socket: FakeSocket): void {
+  socket.receive({ type: "call_accepted", call: "c1", room: "call-x" });
+  socket.receive({
+    type: "joined",
+    room: "call-x",
+    private: true,
+    members: [{ id: "m1", name: "alice", polite: true, media: { mic: true, camera: true, screen: false } }],
+    history: [],
+    last_seq: 0,
+  });
+}
+
 describe("RoomSession", () => {
   it("joins with its media state, then connects to every member", async () => {
     const { socket, client, media, made, factory } = await online();
@@ -276,15 +289,7 @@ describe("RoomSession TURN credential refresh", () => {
     advance(socket, 2 * 3600_000);
     socket.receive({ type: "incoming_call", call: "c1", from: "m1", name: "alice" });
     calls.accept();
-    socket.receive({ type: "call_accepted", call: "c1", room: "call-x" });
-    socket.receive({
-      type: "joined",
-      room: "call-x",
-      private: true,
-      members: [{ id: "m1", name: "alice", polite: true, media: { mic: true, camera: true, screen: false } }],
-      history: [],
-      last_seq: 0,
-    });
+    callAccepted(socket);
     // The welcome's credentials expired an hour ago: the call's connection has the new ones.
     expect(made[0]?.configuration).toMatchObject({
       iceServers: [{ urls: ["turn:t:3478?transport=udp"], username: `${later + 21600}:self` }],
@@ -346,15 +351,7 @@ describe("CallSession", () => {
     expect(calls.snapshot).toMatchObject({ phase: "incoming", peer: "alice" });
     calls.accept();
     expect(socket.sent.at(-1)).toEqual({ type: "call_accept", call: "c1" });
-    socket.receive({ type: "call_accepted", call: "c1", room: "call-x" });
-    socket.receive({
-      type: "joined",
-      room: "call-x",
-      private: true,
-      members: [{ id: "m1", name: "alice", polite: true, media: { mic: true, camera: true, screen: false } }],
-      history: [],
-      last_seq: 0,
-    });
+    callAccepted(socket);
     const room = calls.snapshot.room;
     expect(calls.snapshot.phase).toBe("in_call");
     expect(room?.snapshot.members.map((m) => m.name)).toEqual(["alice"]);
