@@ -53,11 +53,12 @@ class Exchange:
         connection = self._connected()
         frame = encode(message)
         welcome = connection.welcome
-        if welcome is not None and len(frame.encode()) > welcome.limits.max_frame_bytes:
+        most = welcome.limits.max_frame_bytes if welcome is not None else None
+        # At most 4 UTF-8 bytes a character: only a long frame is counted in bytes.
+        if most is not None and len(frame) * 4 > most and (size := len(frame.encode())) > most:
             kind = getattr(message, "type", type(message).__name__)
             raise ClientError(
-                f"a {kind} of {len(frame.encode())} bytes is over the server's max_frame_bytes "
-                f"({welcome.limits.max_frame_bytes}): not sent"
+                f"a {kind} of {size} bytes is over the server's max_frame_bytes ({most}): not sent"
             )
         connection.send(frame)
 
