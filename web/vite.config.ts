@@ -12,5 +12,9 @@ export default defineConfig({
   test: {
     environment: "node",
     include: ["src/**/*.test.ts"],
+    // One module graph for all files, in threads: 5 s instead of 21 s on 2 cores (measured
+    // 2026-12-01). Each test file resets what it stubs (vi.unstubAllGlobals in afterEach).
+    pool: "threads",
+    isolate: false,
   },
 });

@@ -69,8 +69,11 @@ def _healthy(url: str) -> bool:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real Salon server over HTTPS on a free port; yields its base URL."""
-    with salon_server(tmp_path_factory.mktemp("salon-e2e")) as url:
+    """A real Salon server over HTTPS on a free port; yields its base URL. Every test's
+    rooms are created on it from this machine's one address: more than the default
+    ``room_creation_burst`` (tests/integration/test_rest.py proves that limit)."""
+    env = {"SALON_LIMITS__ROOM_CREATION_BURST": "10000"}
+    with salon_server(tmp_path_factory.mktemp("salon-e2e"), env) as url:
         yield url
 
 
@@ -194,10 +197,15 @@ def new_room(page: Any) -> str:
     return room
 
 
-def join_room(page: Any, room: str, name: str) -> None:
-    """Go through the pre-join page into the room."""
+def join_room(page: Any, room: str, name: str, *, camera: bool = True) -> None:
+    """Go through the pre-join page into the room; ``camera=False`` turns the camera off
+    there first (for tests about text, not media: a page whose camera is off encodes next
+    to nothing, which counts with four pages on two cores)."""
     page.goto(f"/r/{room}")
     page.get_by_label("Your name").fill(name)
+    if not camera:
+        page.get_by_role("button", name="Turn camera off").click()
+        page.get_by_role("button", name="Turn camera on").wait_for()
     page.get_by_role("button", name="Join now").click()
     page.get_by_test_id("room").wait_for()
 
@@ -219,13 +227,14 @@ def wait_for_media(
     field: str = "videoFramesDecoded",
     timeout: float = 30.0,
 ) -> None:
-    """Wait until, from each named member, decoded frames (and audio bytes) rise over half a
-    second (the fake camera sends 10 frames a second: tests/support.py)."""
+    """Wait until, from each named member, decoded frames (and audio bytes) rise between two
+    samples a quarter second apart (the fake camera sends 10 frames a second:
+    tests/support.py; a window that caught no frame is followed by the next)."""
     deadline = time.monotonic() + timeout
     after = stats(page)
     while True:
         before = after
-        page.wait_for_timeout(500)
+        page.wait_for_timeout(250)
         after = stats(page)
         ok = all(
             (not video or _rising(before, after, n, field))

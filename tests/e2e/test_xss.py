@@ -80,7 +80,7 @@ def test_hostile_names_and_chat_are_shown_as_text_in_a_room(person: Person) -> N
     room = new_room(pages[0])
     prove_watchers_work(pages[0])
     for page, name in zip(pages, PAYLOADS, strict=True):
-        join_room(page, room, name)
+        join_room(page, room, name, camera=False)
     for page, name in zip(pages, PAYLOADS, strict=True):
         page.locator('[data-testid="tile"]').nth(len(PAYLOADS) - 1).wait_for()
         # Tiles: the data attribute and the caption carry each name exactly.

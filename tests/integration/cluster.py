@@ -24,6 +24,8 @@ from typing import Any, TypeVar, cast
 
 import httpx
 
+from salon.store.apikeys import SqlApiKeyRepository
+from salon.store.database import open_database
 from tests.e2e.faults import SalonProcess, http_status
 from tests.integration.redis import RedisServer, redis_server
 from tests.integration.server import RunningServer, client_ssl_context
@@ -105,6 +107,15 @@ class Node:
 
 class Cluster:
     """The Redis and the Salon processes of one test module (or test)."""
+
+    async def api_key(self) -> str:
+        """A new server API key with every scope, in the database the processes share."""
+        engine = await open_database(f"sqlite+aiosqlite:///{(self.data / 'salon.db').resolve()}")
+        try:
+            made = await SqlApiKeyRepository(engine).create("tests", (), int(time.time() * 1000))
+        finally:
+            await engine.dispose()
+        return made.token
 
     def __init__(self, redis: RedisServer, nodes: list[Node], data: Path) -> None:
         self.redis = redis

@@ -78,3 +78,16 @@ def running_server(
         sock.close()
         if thread.is_alive():  # it would go on in the background, holding its port and tasks
             raise AssertionError(f"the Salon server did not stop within {STOP_SECONDS} s")
+
+
+def wait_bus_healthy(*servers: RunningServer, timeout: float = 10.0) -> None:
+    """Wait until each server's bus is healthy. A server starts even when Redis does not
+    answer in time (degraded, connecting again in the background): on a loaded machine
+    its first try may time out, and what a test does before the retry gets through is
+    refused. No event is exposed across the server's thread: polled every 20 ms."""
+    deadline = time.monotonic() + timeout
+    for server in servers:
+        while not server.server.config.app.state.salon.bus.healthy:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the bus of {server.base_url} stayed degraded")
+            time.sleep(0.02)

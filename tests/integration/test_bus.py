@@ -313,7 +313,8 @@ async def test_names_are_read_once_per_heartbeat(redis: RedisServer) -> None:
         await eventually(lambda: value(redis, f"salon:name:{alice}") == "m1 Alice")
         directory: Any = ann.directory
         reads = 0
-        read = directory._names
+        shared = directory._names  # a SharedRead of the SCAN
+        read = shared._read
 
         async def counted() -> list[str]:
             nonlocal reads
@@ -321,13 +322,27 @@ async def test_names_are_read_once_per_heartbeat(redis: RedisServer) -> None:
             await asyncio.sleep(0.02)
             return list(await read())
 
-        directory._names = counted
+        shared._read = counted
         await asyncio.sleep(HEARTBEAT)  # what was cached before is stale
         results = await asyncio.gather(*(ann.directory.names() for _ in range(20)))
         assert results == [["Alice"]] * 20 and reads == 1  # one read in flight, shared
         assert await ann.directory.names() == ["Alice"] and reads == 1  # cached
         await asyncio.sleep(HEARTBEAT)
         assert await ann.directory.names() == ["Alice"] and reads == 2
+
+
+async def test_processes_are_those_whose_key_is_there(redis: RedisServer) -> None:
+    """What the server API's list asks (every process): each running process's ``proc:``
+    key; one that stopped is gone from it (it removes its key; a killed one's expires)."""
+    ann_probe, bob_probe = Probe(), Probe()
+    async with started(redis, ann_probe) as ann:
+        async with started(redis, bob_probe) as bob:
+            assert sorted(await ann.processes()) == sorted([ann.proc, bob.proc])
+
+        async def bob_gone() -> bool:
+            return await ann.processes() == [ann.proc]
+
+        await eventually(bob_gone)
 
 
 async def test_a_reachable_name_has_one_holder(redis: RedisServer) -> None:

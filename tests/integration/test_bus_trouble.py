@@ -280,11 +280,18 @@ async def test_a_hung_redis_hangs_no_request(
     c = await setup(p1, p2, tag)
     alice, bob, carol, dave, eve = (c[k] for k in ("alice", "bob", "carol", "dave", "eve"))
 
+    key = {"Authorization": f"Bearer {await salons.api_key()}"}
     salons.redis.freeze()  # connections stay open, nothing answers
     note("Redis frozen")
     try:
         # At once, before any process has noticed: a join of a room held elsewhere.
         await within("a join needing Redis", refused(eve, "e1", type="join", room=f"split-{tag}"))
+        async with salons.nodes[0].http(timeout=BOUND) as api:
+            # The server API's list asks every process: typed 503, in bounded time.
+            listed = await within("the server API's list", api.get("/api/v1/meetings", headers=key))
+            assert listed.status_code == 503, listed.text
+            assert listed.json()["detail"]["code"] == "bus_unavailable"
+            assert listed.headers["Retry-After"] == "5"
         for node in salons.nodes:
             await within(f"{node.label}'s health", node.get("/api/v1/health", timeout=BOUND))
 
@@ -306,6 +313,8 @@ async def test_a_hung_redis_hangs_no_request(
         note("Redis thawed")
 
     await both_say(salons, HEALTHY, timeout=10)
+    async with salons.nodes[0].http() as api:
+        assert (await api.get("/api/v1/meetings", headers=key)).status_code == 200
     carol, dave = await one_room_again(carol, dave, p1, p2, f"split-{tag}")
     joined = await eve.join(f"split-{tag}")  # what was refused works now
     assert sorted(m["id"] for m in joined["members"]) == sorted([carol.id, dave.id])

@@ -188,6 +188,37 @@ async def test_changing_the_password(server: RunningServer, page: httpx.AsyncCli
     assert anonymous.status_code == 401
 
 
+async def test_a_name_and_password_change_is_all_or_nothing(
+    server: RunningServer, page: httpx.AsyncClient
+) -> None:
+    """A taken name, an invalid one or a wrong current password in the same PATCH changes
+    neither the name nor the password, and signs no other session out."""
+    await sign_up(page, "ivy", display_name="Ivy")
+    await sign_up(page, "jo", display_name="Jo")  # the page is now signed in as jo
+    async with browser(server) as elsewhere:
+        assert (await elsewhere.post("/api/v1/session", json=JO)).status_code == 200
+        new = {"current_password": "correct horse", "new_password": "battery staple"}
+        taken = await page.patch("/api/v1/me", json={**new, "display_name": "IVY"})
+        assert taken.status_code == 409 and taken.json()["detail"]["code"] == "display_name_taken"
+        bad = await page.patch("/api/v1/me", json={**new, "display_name": " "})
+        assert bad.status_code == 422, bad.text
+        wrong = {"current_password": "nope", "new_password": "battery staple"}
+        refused = await page.patch("/api/v1/me", json={**wrong, "display_name": "Joanna"})
+        assert refused.status_code == 401
+        assert (await page.get("/api/v1/me")).json()["display_name"] == "Jo"
+        assert (await elsewhere.get("/api/v1/me")).status_code == 200  # still signed in
+        assert (await elsewhere.post("/api/v1/session", json=JO)).status_code == 200
+        both = await page.patch("/api/v1/me", json={**new, "display_name": "Joanna"})
+        assert both.status_code == 200 and both.json()["display_name"] == "Joanna"
+        assert (await elsewhere.get("/api/v1/me")).status_code == 401  # signed out now
+        assert (await elsewhere.post("/api/v1/session", json=JO)).status_code == 401
+        again = {"username": "jo", "password": "battery staple"}
+        assert (await elsewhere.post("/api/v1/session", json=again)).status_code == 200
+
+
+JO = {"username": "jo", "password": "correct horse"}
+
+
 # ------------------------------------------------------------------ invisible and fullwidth
 
 CARLA_VARIANTS = [

@@ -25,7 +25,7 @@ from salon.server.state import ServerState
 from tests.integration.cluster import resp
 from tests.integration.rawws import RawWebSocket
 from tests.integration.redis import RedisServer, redis_server
-from tests.integration.server import RunningServer, running_server
+from tests.integration.server import RunningServer, running_server, wait_bus_healthy
 
 SECRET = "pipes-tests-share-this-resume-secret-0123456789"
 WAIT = 10.0  # seconds any one expected message may take
@@ -54,6 +54,7 @@ def pair(tmp_path: Path, redis: RedisServer) -> Iterator[tuple[RunningServer, Ru
         running_server(tmp_path, options=options, **limits) as one,
         running_server(tmp_path, options=options, **limits) as two,
     ):
+        wait_bus_healthy(one, two)
         yield one, two
 
 

@@ -26,7 +26,7 @@ import pytest
 from tests.integration.peer import Peer
 from tests.integration.redis import RedisServer, redis_server
 from tests.integration.rest import same_origin_headers
-from tests.integration.server import RunningServer, running_server
+from tests.integration.server import RunningServer, running_server, wait_bus_healthy
 from tests.integration.test_pipes import (
     HEARTBEAT,
     SECRET,
@@ -65,6 +65,7 @@ def pair(
         running_server(tmp_path, options=options, **QUIET, **limits) as one,
         running_server(tmp_path, options=options, **QUIET, **limits) as two,
     ):
+        wait_bus_healthy(one, two)
         yield one, two
 
 

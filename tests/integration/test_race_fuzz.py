@@ -177,6 +177,7 @@ class Conn:
         self.next_seq: int | None = None  # the seq the room's next chat must have
         self.incoming: str | None = None  # a call ringing for this member
         self.ringing: str | None = None  # a call this member makes
+        self.claim: str | None = None  # the member whose place its hello asked to resume
         self.provoked: set[str] = set()  # closes this connection asked for (PROVOKED_CLOSES)
         self.said_close: int | None = None  # the code of our close frame: the server echoes it
         self.sinces: dict[str, int] = {}  # history requests not answered yet: ref -> since
@@ -254,7 +255,9 @@ class Conn:
             return  # the echo of our own close frame
         if code == 1011:
             self.world.problem(f"{self.id}: closed 1011 (internal error)")
-        elif code == 4005 and self.id not in self.world.taken_over:
+        elif code == 4005 and (self.id or self.claim) not in self.world.taken_over:
+            # A resume replaced before its welcome was written never learnt its id: the
+            # place it claimed is the one taken over.
             self.world.problem(f"{self.id}: replaced (4005) though nobody resumed it")
         elif code in (4000, 4003, 4004):
             self.world.problem(f"{self.id}: closed {code}, a deadline or rate it never hit")
@@ -271,6 +274,8 @@ class Conn:
             handler(self, m)
 
     def _welcome(self, m: dict[str, Any]) -> None:
+        if self.id:
+            self.world.problem(f"{self.id}: a second welcome, {m['id']}")
         self.id = m["id"]
         self.world.tokens[self.id] = m["resume_token"]
         resumed = m["resumed"]
@@ -496,6 +501,7 @@ class Actor:
             else:
                 world.taken_over.add(member)
             hello["resume"] = token
+            conn.claim = member
         elif roll < 0.35:
             hello.update(name=rng.choice(NAMES), reachable=True)
         for attempt in range(2):

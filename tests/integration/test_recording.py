@@ -169,6 +169,7 @@ async def test_a_host_records_and_everyone_sees_it_and_the_host_downloads(
     assert (await http.get(f"{path}?key={forged}")).status_code == 403
     assert (await http.get(f"{path}?key={int(expires) + 1}.{mac}")).status_code == 403
     assert (await http.get(path)).status_code == 403
+    assert (await http.get(f"{path}?key=%C2%B2.{mac}")).status_code == 403  # "²" is no int
     other = path.replace(running["id"], "0123456789abcdef")
     assert (await http.get(f"{other}?key={key}")).status_code == 403  # another's key
     secret = bytes.fromhex((tmp_path / RESUME_KEY_FILE).read_text().strip())

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -50,6 +53,31 @@ async def test_create_room_then_its_info(http: httpx.AsyncClient, server: Runnin
     await alice.join(room["id"])
     assert (await http.get(f"/api/v1/rooms/{room['id']}")).json()["members"] == 1
     await alice.close()
+
+
+async def test_room_creation_is_rate_limited_per_account_or_address(
+    make_server: Callable[..., AbstractContextManager[RunningServer]], tmp_path: Path
+) -> None:
+    """``room_creation_burst`` rooms at once, then ``room_creations_per_minute``, for each
+    signed-in account and for each address without one: the next gets 429 with Retry-After
+    and stores nothing, and a signed-in person behind a spent address keeps their own."""
+    with make_server(room_creation_burst=3, room_creations_per_minute=1) as server:
+        for signed_in in (False, True):
+            async with httpx.AsyncClient(
+                base_url=server.base_url, verify=server.ssl_context
+            ) as http:
+                http.headers.update(await same_origin_headers(http, server.base_url))
+                if signed_in:
+                    body = {"username": "kim", "password": "correct horse"}
+                    assert (await http.post("/api/v1/accounts", json=body)).status_code == 201
+                for _ in range(3):
+                    assert (await http.post("/api/v1/rooms")).status_code == 201
+                refused = await http.post("/api/v1/rooms")
+                assert refused.status_code == 429, refused.text
+                assert refused.json()["detail"]["code"] == "rate_limited"
+                assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    with sqlite3.connect(tmp_path / "salon.db") as db:
+        assert db.execute("SELECT count(*) FROM rooms").fetchone() == (6,)
 
 
 async def test_unknown_and_invalid_room_ids(http: httpx.AsyncClient) -> None:

@@ -11,13 +11,18 @@ names, the room limit, resuming anywhere, and a process lost with kill -9.
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
+import signal
+import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from salon.server.api import ASK_SECONDS
 from tests.integration.cluster import Cluster, eventually, note, salon_cluster
 from tests.integration.peer import TIMEOUT
 from tests.integration.server import RunningServer
@@ -370,6 +375,81 @@ async def test_an_account_joining_on_the_other_process_takes_its_seat_over(
     await relays(bob, second, candidate=CANDIDATE)
     await relays(second, bob, candidate=CANDIDATE)
     await bob.silent(0.2)
+
+
+async def test_the_server_api_sees_and_acts_on_the_meetings_of_every_process(
+    nodes: tuple[RunningServer, RunningServer], salons: Cluster, tag: str
+) -> None:
+    """Whichever process an API request reaches, it answers for the deployment
+    (docs/OPERATIONS.md "Meetings"): the other process's meetings are listed and shown, and a
+    member of one is removed and it is ended there, with that process's own answers (404
+    ``no_such_member``) carried back."""
+    p1, p2 = nodes
+    here, there = f"api1-{tag}", f"api2-{tag}"
+    (alice,) = await seated(here, (p1, f"alice-{tag}"))  # at home on P1
+    bob, carol = await seated(there, (p2, f"bob-{tag}"), (p2, f"carol-{tag}"))  # on P2
+    key = {"Authorization": f"Bearer {await salons.api_key()}"}
+    api1, api2 = salons.nodes[0].http(), salons.nodes[1].http()
+    async with api1, api2:
+        for api in (api1, api2):
+            listed = (await api.get("/api/v1/meetings", headers=key)).json()["meetings"]
+            ours = {m["id"]: m["members"] for m in listed if m["id"] in (here, there)}
+            assert ours == {here: 1, there: 2}, listed
+        shown = (await api1.get(f"/api/v1/meetings/{there}", headers=key)).json()
+        assert shown["live"] is True
+        assert [m["id"] for m in shown["members"]] == [bob.id, carol.id]
+        shown = (await api2.get(f"/api/v1/meetings/{here}", headers=key)).json()
+        assert [m["id"] for m in shown["members"]] == [alice.id]
+
+        nobody = await api1.delete(f"/api/v1/meetings/{there}/members/{alice.id}", headers=key)
+        assert nobody.status_code == 404 and nobody.json()["detail"]["code"] == "no_such_member"
+        removed = await api1.delete(f"/api/v1/meetings/{there}/members/{bob.id}", headers=key)
+        assert removed.status_code == 204, removed.text
+        assert (await bob.expect("left"))["reason"] == "removed"
+        assert (await carol.expect("member_left"))["id"] == bob.id
+        told = await carol.until(  # bob hosted: the role passes on (room_state, host_passed)
+            lambda m: m["type"] == "room_event" and m["action"] == "removed",
+            skip=lambda m: m["type"] == "room_state" or m.get("action") == "host_passed",
+        )
+        assert (told["target"], told["by"]) == (bob.id, None)
+
+        ended = await api2.post(f"/api/v1/meetings/{here}/end", headers=key)
+        assert ended.status_code == 204, ended.text
+        assert (await alice.expect("left"))["reason"] == "ended"
+        assert (await api1.post(f"/api/v1/meetings/{there}/end", headers=key)).status_code == 204
+        assert (await carol.expect("left"))["reason"] == "ended"
+        for api in (api1, api2):
+            listed = (await api.get("/api/v1/meetings", headers=key)).json()["meetings"]
+            assert not [m for m in listed if m["id"] in (here, there)], listed
+            again = await api.post(f"/api/v1/meetings/{there}/end", headers=key)
+            assert again.status_code == 404, again.text
+    for member in (alice, carol):
+        await member.silent(0.1)
+
+
+async def test_a_process_that_does_not_answer_the_server_api_is_a_503_after_a_bound(
+    tmp_path: Path,
+) -> None:
+    """A process that runs but does not answer (stopped with SIGSTOP: its Redis key lives on,
+    the heartbeat here is 5 s) makes the list a typed 503 after ``ASK_SECONDS``, not a hang
+    nor a list without its meetings; once it answers again, so does the list."""
+    env = {"SALON_BUS_HEARTBEAT_SECONDS": "5"}
+    with salon_cluster(tmp_path, env=env) as cluster:
+        cluster.up()
+        key = {"Authorization": f"Bearer {await cluster.api_key()}"}
+        stopped = cluster.nodes[1].process.pid
+        async with cluster.nodes[0].http(timeout=ASK_SECONDS + 5) as api:
+            os.kill(stopped, signal.SIGSTOP)
+            try:
+                began = time.monotonic()
+                listed = await api.get("/api/v1/meetings", headers=key)
+                waited = time.monotonic() - began
+            finally:
+                os.kill(stopped, signal.SIGCONT)
+            assert listed.status_code == 503, listed.text
+            assert listed.json()["detail"]["code"] == "bus_unavailable"
+            assert ASK_SECONDS <= waited < ASK_SECONDS + 2, waited
+            assert (await api.get("/api/v1/meetings", headers=key)).status_code == 200
 
 
 async def test_kill_9_of_the_rooms_home_seats_everyone_again_on_the_other(

@@ -74,6 +74,7 @@ class Receiver:
 
     def __init__(self) -> None:
         self.status: int | None = 200
+        self.delay = 0.0  # seconds before each answer (a slow receiver)
         self.port = 0
         self.requests: asyncio.Queue[Received] = asyncio.Queue()
         self._server: asyncio.Server | None = None
@@ -114,6 +115,7 @@ class Receiver:
                 if self.status is None:
                     await reader.read()  # until Salon gives up and closes
                     return
+                await asyncio.sleep(self.delay)
                 answer = f"HTTP/1.1 {self.status} X\r\nContent-Length: 2\r\n\r\nok"
                 writer.write(answer.encode())
                 await writer.drain()
@@ -586,6 +588,63 @@ async def test_a_full_queue_drops_the_oldest_events_and_says_so(
         members = [json.loads(r.payload)["data"]["member"] for r in reversed(rows)]
         assert members == [f"m{i}" for i in range(5, 15)]  # the newest ten, in order
         assert "5 events dropped (queue of 10 full)" in caplog.text
+
+
+async def test_two_processes_on_one_database_send_each_delivery_once_in_order(
+    tmp_path: Path,
+) -> None:
+    """Several processes share one database (docs/SCALING.md): each dispatcher reads the same
+    pending deliveries, and one claim on each attempt keeps each event to one POST, one at a
+    time per endpoint, in order, each counted as one attempt."""
+    url = sqlite(tmp_path)
+    async with (
+        receiving() as receiver,
+        service_on(url, **FAST) as first,
+        service_on(url, **FAST) as second,
+    ):
+        receiver.delay = 0.2  # both dispatchers read each head while its attempt runs
+        hook = await first.store.add(receiver.url, new_secret(), EVENT_TYPES, 0, 20)
+        ids, now = DeliveryIds(), SystemClock().wall_ms()
+        stored = [
+            Delivery(
+                ids.next(now), hook.id, "member_joined", f'{{"n": {i}}}', now, "pending", 0, now
+            )
+            for i in range(5)
+        ]
+        await first.store.enqueue(stored)
+        first.start()
+        second.start()
+        got = [await receiver.next() for _ in stored]
+        assert [r.id for r in got] == [x.id for x in stored]
+
+        async def settled() -> list[Delivery] | None:
+            rows = await first.store.deliveries(hook.id)
+            return rows if all(r.status == "delivered" for r in rows) else None
+
+        assert [r.attempts for r in await until(settled)] == [1] * len(stored)
+        with pytest.raises(TimeoutError):  # and no second POST of any: a short look
+            await receiver.next(timeout=1.0)
+
+
+async def test_an_attempt_cut_short_by_a_stop_is_due_again_at_once(tmp_path: Path) -> None:
+    """A stop in the middle of an attempt gives its claim back: after a restart the delivery
+    is sent again at once, not when the claim (timeout + 30 s) would have ended."""
+    url = sqlite(tmp_path)
+    async with receiving() as receiver:
+        receiver.status = None  # takes the POST and never answers
+        async with service_on(url, **FAST) as service:
+            hook = await service.store.add(receiver.url, new_secret(), EVENT_TYPES, 0, 20)
+            service.start()
+            service.meeting(joined(0))
+            first = await receiver.next()
+        # stopped mid-attempt (service_on stops it)
+        async with service_on(url, **FAST) as again:
+            (row,) = await again.store.deliveries(hook.id)
+            assert row.status == "pending" and row.attempts == 0
+            assert row.next_attempt_ms <= SystemClock().wall_ms(), "still claimed"
+            receiver.status = 200
+            again.start()
+            assert (await receiver.next(timeout=5.0)).id == first.id
 
 
 async def test_the_dispatcher_stops_when_woken_and_cancelled_at_once(tmp_path: Path) -> None:

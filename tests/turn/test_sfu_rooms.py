@@ -22,6 +22,8 @@ from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError, VideoStreamTrack
 
 from salon.client import Client, Remote, ServerError
+from salon.core.rooms import SFU_PUBLISH_BURST
+from salon.core.sfu import MAX_TRICKLED
 from salon.protocol.messages import MemberLeft, RoomMedia
 from salon.server.janus import JanusApi, JanusProcess, start_janus
 from salon.store.apikeys import SqlApiKeyRepository
@@ -111,6 +113,61 @@ async def test_a_room_past_the_mesh_limit_moves_to_the_sfu_and_everyone_decodes_
         frames = json.dumps(member.received)
         assert janus.config.api_secret not in frames
         assert janus.config.admin_key not in frames
+
+
+async def _answers(member: SfuMember, refs: list[Any]) -> dict[Any, str | None]:
+    """The error code each of ``refs`` got (None: no error); the last of them must get one."""
+    got: dict[Any, str | None] = dict.fromkeys(refs)
+    while True:
+        message = await asyncio.wait_for(member.messages.get(), 15)
+        if message["type"] == "error":
+            assert message.get("ref") in got, message
+            got[message["ref"]] = message["code"]
+            if message["ref"] == refs[-1]:
+                return got
+
+
+async def test_what_a_member_relays_to_janus_is_bounded_in_size_and_number(
+    members: Callable[..., Any],
+) -> None:
+    """What goes to Janus has the bounds of what goes to members (``max_sdp_chars``,
+    ``max_candidate_chars``), and a number bound too: candidates per description of a
+    connection (Janus queues those that come before its ICE starts without a bound), and
+    offers (each that adds or drops a stream costs every other member a renegotiation)."""
+    alice, bob, carol = [await members(n) for n in ("alice", "bob", "carol")]
+    joined = [await member.join("bounds") for member in (alice, bob, carol)]
+    assert [j["sfu"] for j in joined] == [False, False, True]
+    for member in (alice, bob):
+        await member.expect("room_media")
+    candidate = {
+        "candidate": "candidate:1 1 udp 2122260223 192.0.2.10 51000 typ host",
+        "sdpMid": "0",
+    }
+    refs: list[Any] = [*range(MAX_TRICKLED), "one more", "long", "long sdp"]
+    for ref in refs[:-3]:
+        await carol.send(type="sfu_candidate", pc="publisher", candidate=candidate, ref=ref)
+    await carol.send(type="sfu_candidate", pc="publisher", candidate=candidate, ref="one more")
+    long = {**candidate, "candidate": "c" * 1025}
+    await carol.send(type="sfu_candidate", pc="subscriber", candidate=long, ref="long")
+    offer = {"type": "offer", "sdp": "v=0\r\n" + "a=x\r\n" * 7000}
+    await carol.send(type="sfu_publish", description=offer, ref="long sdp")
+    got = await _answers(carol, refs)
+    assert [got[ref] for ref in refs[:-3]] == [None] * MAX_TRICKLED
+    assert got["one more"] == "rate_limited"
+    assert (got["long"], got["long sdp"]) == ("bad_message", "bad_message")
+    # An offer that Janus takes starts the count again for that connection.
+    await carol.publish()
+    await carol.send(type="sfu_candidate", pc="publisher", candidate=candidate, ref="again")
+    await carol.send(type="sfu_candidate", pc="nowhere", candidate=candidate, ref="end")
+    assert await _answers(carol, ["again", "end"]) == {"again": None, "end": "bad_message"}
+    # Offers: SFU_PUBLISH_BURST at once, then no more than SFU_PUBLISHES_PER_MINUTE.
+    bogus = {"type": "offer", "sdp": "v=0\r\n"}
+    offers = [f"offer {n}" for n in range(SFU_PUBLISH_BURST + 2)]
+    for ref in offers:
+        await bob.send(type="sfu_publish", description=bogus, ref=ref)
+    got = await _answers(bob, offers)
+    assert {got[ref] for ref in offers[:SFU_PUBLISH_BURST]} == {"sfu_unavailable"}
+    assert got[offers[-1]] == "rate_limited"
 
 
 async def test_who_leaves_is_gone_from_the_others_offers_and_the_last_one_out_ends_the_room(

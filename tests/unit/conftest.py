@@ -31,6 +31,9 @@ class FakeTransport:
         self.sent: list[Outgoing] = []
         self.closes: list[tuple[CloseCode, str]] = []
         self.on_send: Callable[[Outgoing], None] | None = None
+        # False: a socket that has not begun to write anything yet (the writer never ran), so
+        # a ``replace`` hands over everything it was sent
+        self.writes = True
 
     def send(self, out: Outgoing) -> None:
         if self.closes:
@@ -46,6 +49,8 @@ class FakeTransport:
 
     def replace(self, code: CloseCode, reason: str) -> tuple[list[Outgoing], bool]:
         self.close(code, reason)
+        if not self.writes:
+            return list(self.sent), False
         return [], False  # everything sent was written at once
 
 

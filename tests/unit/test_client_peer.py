@@ -295,3 +295,10 @@ async def test_the_polite_side_sends_more_tracks_than_the_first_offer_had_m_line
         await stable(impolite, polite)
         assert impolite.peer.replaced == polite.peer.replaced == 0
         assert not any(isinstance(p, DescriptionRejected | PeerReset) for p in polite.sent)
+
+
+def test_an_extmap_id_that_is_not_an_ascii_number_is_not_a_mapping() -> None:
+    """A peer's description is anyone's text: ``"²"`` passes ``str.isdigit()`` but not
+    ``int()``; such a line maps nothing instead of failing the peer's negotiation."""
+    sdp = "v=0\r\na=extmap:²/sendrecv urn:x\r\na=extmap:3 urn:y\r\n"
+    assert extension_ids(sdp) == {"urn:y": 3}

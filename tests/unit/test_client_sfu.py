@@ -1,6 +1,7 @@
 """The SDK's connections to the SFU (docs/PROTOCOL.md §3.10) against a host that records what
 they send: the publish retried on ``sfu_unavailable`` stops when the room is left or the
-client closes, and a newer publish replaces one still waiting. Real aiortc connections
+client closes, and a newer publish replaces one still waiting, sent only once the one it
+replaces is answered. Real aiortc connections
 (local candidates only); the SFU itself is proven in tests/turn/test_sfu_rooms.py."""
 
 from __future__ import annotations
@@ -10,7 +11,12 @@ import itertools
 from collections.abc import Callable
 
 import pytest
-from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
 from aiortc.mediastreams import VideoStreamTrack
 from pydantic import BaseModel
 
@@ -20,6 +26,7 @@ from salon.protocol.messages import (
     Error,
     MemberInfo,
     SessionDescription,
+    SfuAnswer,
     SfuCandidate,
     SfuOffer,
     SfuPublish,
@@ -35,6 +42,7 @@ class Host:
         self.sent: list[BaseModel] = []
         self._refs = itertools.count(1)
         self._changed = asyncio.Event()
+        self.asked = 0  # shared_tracks() calls: publishes begun
 
     def send(self, message: BaseModel) -> None:
         self.sent.append(message)
@@ -47,6 +55,8 @@ class Host:
         return RTCConfiguration()
 
     def shared_tracks(self) -> list[MediaStreamTrack]:
+        self.asked += 1  # a publish makes its connection next, with no await between
+        self._changed.set()
         return [VideoStreamTrack()]
 
     def paused_kinds(self) -> frozenset[str]:
@@ -65,10 +75,34 @@ class Host:
         return [m for m in self.sent if isinstance(m, SfuPublish)]
 
     async def until(self, check: Callable[[], bool]) -> None:
+        """Wait (10 s at most) for ``check()``, looked at after each message sent."""
         async with asyncio.timeout(10):
             while not check():
                 self._changed.clear()
                 await self._changed.wait()
+
+
+async def signaling(pc: RTCPeerConnection, state: str) -> None:
+    """Wait (10 s at most) until ``pc``'s signalingState is ``state``."""
+    reached = asyncio.Event()
+
+    def changed() -> None:
+        if pc.signalingState == state:
+            reached.set()
+
+    pc.on("signalingstatechange", changed)
+    if pc.signalingState != state:
+        async with asyncio.timeout(10):
+            await reached.wait()
+
+
+async def held(host: Host) -> None:
+    """No second ``sfu_publish`` goes out while the first is unanswered. Nothing marks "not
+    sent", so a short look: once its offer is made, one sent at once goes within
+    milliseconds (aiortc gathers host candidates only)."""
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.5):
+            await host.until(lambda: len(host.publishes()) == 2)
 
 
 def unavailable(ref: int | None) -> Error:
@@ -81,7 +115,9 @@ async def test_closing_stops_a_publish_waiting_to_retry() -> None:
     sfu.start()
     await host.until(lambda: len(host.publishes()) == 1)
     assert sfu.refused(unavailable(host.publishes()[0].ref))  # ours: retried in 1 s
-    async with asyncio.timeout(2):  # not after the retry's wait, nor for ever
+    # In the same loop turn as the refusal, before the publish saw it: the close is not
+    # lost when the publish then starts its wait (the retry's 1 s, nor for ever).
+    async with asyncio.timeout(0.8):
         await sfu.close()
     assert sfu.publisher is None
     assert len(host.publishes()) == 1
@@ -89,18 +125,102 @@ async def test_closing_stops_a_publish_waiting_to_retry() -> None:
     assert [m.pc for m in host.sent if isinstance(m, SfuCandidate)] == ["publisher"]
 
 
-async def test_a_newer_publish_replaces_one_waiting_for_its_answer() -> None:
+async def test_a_newer_publish_waits_for_the_answer_to_the_one_it_replaces() -> None:
+    """§3.10: MUST NOT send the next ``sfu_publish`` before the previous one's answer or
+    error: ``sfu_answer`` names no ref, so the answer to the replaced offer would be taken
+    for the new one's. It goes when the old one is answered, and that answer is dropped."""
     host = Host()
     sfu = SfuMedia(host)
     sfu.start()
     await host.until(lambda: len(host.publishes()) == 1)
     first = sfu.publisher
+    assert first is not None
     sfu.start()  # room_media again: the SFU lost its state
-    await host.until(lambda: len(host.publishes()) == 2)
-    assert sfu.publisher is not first and first is not None
+    await host.until(lambda: host.asked == 2)
+    second = sfu.publisher
+    assert second is not None and second is not first
+    await signaling(second, "have-local-offer")  # its offer is made, and held:
+    await held(host)
     assert first.connectionState == "closed"
-    assert not sfu.refused(unavailable(host.publishes()[0].ref))  # the old one's: not ours now
+    sfu.answered(SfuAnswer(description=await answer_to(host.publishes()[0])))
+    await host.until(lambda: len(host.publishes()) == 2)
+    assert sfu.publisher is second
+    assert second.remoteDescription is None  # the first offer's answer was not applied to it
+    assert sfu.published == 0
+    sfu.answered(SfuAnswer(description=await answer_to(host.publishes()[1])))
+    await signaling(second, "stable")
+    assert sfu.published == 1
     await sfu.close()
+
+
+async def test_an_error_answering_the_replaced_publish_lets_the_next_go() -> None:
+    host = Host()
+    sfu = SfuMedia(host)
+    sfu.start()
+    await host.until(lambda: len(host.publishes()) == 1)
+    sfu.republish()  # a track was added
+    await host.until(lambda: host.asked == 2)
+    assert sfu.publisher is not None
+    await signaling(sfu.publisher, "have-local-offer")
+    await held(host)
+    assert sfu.refused(unavailable(host.publishes()[0].ref))  # ours: the old one's answer
+    await host.until(lambda: len(host.publishes()) == 2)
+    assert not sfu.refused(unavailable(host.publishes()[0].ref))  # answered already
+    await sfu.close()
+
+
+async def test_a_publish_answer_lost_with_the_connection_is_not_waited_for() -> None:
+    """``welcome.resumed.missed``: the answer may never come; the next publish goes at once."""
+    host = Host()
+    sfu = SfuMedia(host)
+    sfu.start()
+    await host.until(lambda: len(host.publishes()) == 1)
+    sfu.answers_lost()
+    sfu.start()  # the rebuilt place's room_media
+    await host.until(lambda: len(host.publishes()) == 2)
+    await sfu.close()
+
+
+async def test_an_answer_that_comes_after_all_is_applied() -> None:
+    """After ``answers_lost`` (a resume that missed messages) the answer may still come: the
+    publish waiting for it takes it, and offers nothing again."""
+    host = Host()
+    sfu = SfuMedia(host)
+    sfu.start()
+    await host.until(lambda: len(host.publishes()) == 1)
+    publisher = sfu.publisher
+    assert publisher is not None
+    sfu.answers_lost()
+    sfu.answered(SfuAnswer(description=await answer_to(host.publishes()[0])))
+    await signaling(publisher, "stable")
+    assert sfu.published == 1 and len(host.publishes()) == 1
+    await sfu.close()
+
+
+async def test_closing_stops_a_publish_waiting_for_the_previous_answer() -> None:
+    host = Host()
+    sfu = SfuMedia(host)
+    sfu.start()
+    await host.until(lambda: len(host.publishes()) == 1)
+    sfu.republish()
+    await host.until(lambda: host.asked == 2)
+    assert sfu.publisher is not None
+    await signaling(sfu.publisher, "have-local-offer")  # now waiting for the first's answer
+    async with asyncio.timeout(2):  # not after ANSWER_SECONDS
+        await sfu.close()
+    assert len(host.publishes()) == 1
+
+
+async def answer_to(publish: SfuPublish) -> SessionDescription:
+    """An answer to ``publish``'s offer from a real aiortc connection (the SFU's part)."""
+    answerer = RTCPeerConnection()
+    await answerer.setRemoteDescription(
+        RTCSessionDescription(publish.description.sdp, publish.description.type)
+    )
+    await answerer.setLocalDescription(await answerer.createAnswer())
+    sdp = answerer.localDescription.sdp
+    await answerer.close()
+    return SessionDescription(type="answer", sdp=sdp)
 
 
 async def test_an_error_without_our_ref_is_not_ours() -> None:

@@ -195,6 +195,28 @@ def test_sdp_and_candidate_limits_come_from_the_settings() -> None:
         with pytest.raises(ProtocolError) as caught:
             decode_client(signal(candidate={**ok, field: "c" * 6}), Small())
         assert caught.value.message == f"candidate.{field}: at most 5 characters"
+    # The same limits hold for what the server relays to the SFU (issue #13).
+    for message, kind in (("sfu_publish", "offer"), ("sfu_subscribe", "answer")):
+        sdp = {"type": message, "description": {"type": kind, "sdp": "s" * 10}}
+        assert code_of(json.dumps(sdp), Small()) is None
+        sdp["description"] = {"type": kind, "sdp": "s" * 11}
+        with pytest.raises(ProtocolError) as caught:
+            decode_client(json.dumps({**sdp, "ref": 7}), Small())
+        assert (caught.value.message, caught.value.ref) == (
+            "description.sdp: at most 10 characters",
+            7,
+        )
+    for field in ("candidate", "sdpMid", "usernameFragment"):
+        ok = {
+            "type": "sfu_candidate",
+            "pc": "publisher",
+            "candidate": {"candidate": "", field: "c" * 5},
+        }
+        assert code_of(json.dumps(ok), Small()) is None
+        ok["candidate"] = {"candidate": "", field: "c" * 6}
+        with pytest.raises(ProtocolError) as caught:
+            decode_client(json.dumps(ok), Small())
+        assert caught.value.message == f"candidate.{field}: at most 5 characters"
     # The server's own settings are the limits it passes.
     assert (LIMITS.max_sdp_chars, LIMITS.max_candidate_chars) == (32_768, 1024)
     assert code_of(signal(candidate={"candidate": "c" * 1025})) is ErrorCode.BAD_MESSAGE

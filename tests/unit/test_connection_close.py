@@ -17,7 +17,7 @@ from salon.core.place import Place
 from salon.core.settings import LimitSettings
 from salon.protocol import CloseCode, Outgoing
 from salon.server import connection as connection_module
-from salon.server.connection import CLOSE_CODE_KEY, Connection
+from salon.server.connection import BURST_MESSAGES, CLOSE_CODE_KEY, FRAMES_KEY, Connection
 
 
 class CrossingSocket:
@@ -196,3 +196,91 @@ async def test_what_a_closing_connection_could_not_write_in_its_grace_is_kept(
     member = Recorder()
     await connection.run(member, SystemClock(), 1000, lambda _: None, lambda _: None)
     assert member.left == [(texts[1:], False)]
+
+
+class BurstSocket(StalledSocket):
+    """A socket whose WebSocket protocol offers its own frame writer (as salon.server.runner's
+    does, the ``salon.frames`` scope extension): each write is recorded as one burst; the
+    first waits in ``ready`` until ``unblock`` (a full send buffer); ``gone`` makes writes
+    fail as a closed connection's do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scope = {"extensions": {FRAMES_KEY: self}}
+        self.bursts: list[list[str]] = []
+        self.gone = False
+
+    async def ready(self) -> None:
+        self.writing.set()
+        await self.unblock.wait()
+
+    def write_texts(self, texts: list[str]) -> None:
+        if self.gone:
+            raise OSError("the client is gone")
+        self.bursts.append(list(texts))
+
+
+def queued(connection: Connection, count: int) -> list[str]:
+    texts = [f'{{"type":"pong","ref":"{n}"}}' for n in range(count)]
+    for text in texts:
+        connection.send(Outgoing.encoded(text))
+    return texts
+
+
+async def test_what_is_queued_goes_out_in_bursts_in_order() -> None:
+    """With the protocol's own writer, everything queued goes to the socket in as few writes
+    as the burst bounds allow, in order, and leaves the outbox."""
+    socket = BurstSocket()
+    socket.unblock.set()
+    connection = Connection(cast(WebSocket, socket), outbox_limit=200, now=0.0)
+    texts = queued(connection, BURST_MESSAGES + 6)
+    connection.close(CloseCode.NORMAL, "")
+    await connection.run(Recorder(), SystemClock(), 1000, lambda _: None, lambda _: None)
+    assert [len(burst) for burst in socket.bursts] == [BURST_MESSAGES, 6]
+    assert [text for burst in socket.bursts for text in burst] == texts
+    assert socket.closed_with == CloseCode.NORMAL
+
+
+async def test_a_replaced_connection_waiting_for_room_in_its_socket_hands_over_everything() -> None:
+    """§2.8 with bursts: waiting for room in the send buffer, nothing has been handed to the
+    socket, so a newer connection gets every queued message and the old one writes none."""
+    socket = BurstSocket()
+    connection = Connection(cast(WebSocket, socket), outbox_limit=10, now=0.0)
+    texts = queued(connection, 3)
+    run = asyncio.create_task(
+        connection.run(Member(), SystemClock(), 1000, lambda _: None, lambda _: None)
+    )
+    await socket.writing.wait()
+    unsent, dropped = connection.replace(CloseCode.REPLACED, "newer")
+    assert ([out.text for out in unsent], dropped) == (texts, False)
+    socket.unblock.set()
+    await run
+    assert socket.bursts == []
+    assert socket.closed_with == CloseCode.REPLACED
+
+
+async def test_a_burst_the_socket_refuses_stays_for_the_place() -> None:
+    """A write into a connection that is gone fails whole: every message of the burst is
+    still the place's to keep (sent again on resume), none is lost."""
+    socket = BurstSocket()
+    socket.unblock.set()
+    socket.gone = True
+    connection = Connection(cast(WebSocket, socket), outbox_limit=10, now=0.0)
+    texts = queued(connection, 3)
+    member = Recorder()
+    await connection.run(member, SystemClock(), 1000, lambda _: None, lambda _: None)
+    assert member.left == [(texts, False)]
+
+
+async def test_what_a_closing_connection_could_not_write_to_a_gone_peer_is_kept() -> None:
+    """The server closes (here: a normal close with messages queued) and the peer turns out
+    to be gone: the write fails, and what was not written is the place's to keep, not lost."""
+    socket = BurstSocket()
+    socket.unblock.set()
+    socket.gone = True
+    connection = Connection(cast(WebSocket, socket), outbox_limit=10, now=0.0)
+    texts = queued(connection, 3)
+    connection.close(CloseCode.SERVICE_RESTART, "going")
+    member = Recorder()
+    await connection.run(member, SystemClock(), 1000, lambda _: None, lambda _: None)
+    assert member.left == [(texts, False)]

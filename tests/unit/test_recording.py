@@ -9,7 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import shutil
+import socket
+import subprocess
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -38,7 +42,7 @@ from salon.protocol.messages import (
     Welcome,
 )
 from salon.server.recorder import Recorders, local_base_url, recorder_environment
-from salon.server.recording_store import Meta, RecordingStore
+from salon.server.recording_store import ACTIVE_SECONDS, Meta, RecordingStore
 from tests.unit.conftest import ICE, Client, FakeTransport, World
 
 BASE = "https://192.0.2.7:8443"
@@ -458,7 +462,8 @@ def test_a_download_key_opens_its_file_until_it_expires() -> None:
     assert not keys.check(key, "a" * 16, "x.webm", 999)  # another file's
     assert not keys.check(key.replace("1000.", "9999."), "a" * 16, "chat.jsonl", 999)
     assert not DownloadKeys(b"o" * 32).check(key, "a" * 16, "chat.jsonl", 999)
-    for garbage in (None, "", ".", "x.y", "1000", "-1.abc", "1" * 200):
+    # "²" and "¹⁰" are digits to str.isdigit() but not to int(): refused, not a ValueError.
+    for garbage in (None, "", ".", "x.y", "1000", "-1.abc", "1" * 200, "².abc", "¹⁰.abc"):
         assert not keys.check(garbage, "a" * 16, "chat.jsonl", 0)
 
 
@@ -502,6 +507,75 @@ def test_the_folder_finishes_interrupted_recordings_and_serves_only_their_files(
         assert again.file_path("c" * 16, name) is None
     assert again.expired(before_ms=1001) == ["c" * 16]
     assert again.expired(before_ms=1000) == []
+
+
+def test_a_recording_another_process_made_in_the_shared_folder_is_served(
+    tmp_path: Path,
+) -> None:
+    """Two processes share the data folder (docs/SCALING.md): a download key made by the one
+    recording reaches either; each serves the other's files, and nothing outside one."""
+    here, there = RecordingStore(tmp_path), RecordingStore(tmp_path)
+    here.load(now_ms=0)
+    there.load(now_ms=0)
+    folder = there.create(Meta("d" * 16, "r", "r@1", 1000, None, "m", "host", None))
+    (folder / "chat.jsonl").write_text("{}\n")
+    assert here.get("d" * 16) is None  # not listed here
+    assert here.file_path("d" * 16, "chat.jsonl") == folder / "chat.jsonl"
+    (tmp_path / ("e" * 16)).mkdir()  # a folder without recording.json is none
+    (tmp_path / ("e" * 16) / "chat.jsonl").write_text("{}\n")
+    for recording, name in (("e" * 16, "chat.jsonl"), ("d" * 16, "recording.json"), ("..", "x")):
+        assert here.file_path(recording, name) is None
+
+
+def test_a_restart_ends_only_the_recordings_whose_process_is_gone(tmp_path: Path) -> None:
+    """Processes share the recordings folder (docs/SCALING.md). One that starts ends the
+    recordings nobody runs any more, leaves running those a live process owns (on this host:
+    its pid with its start time; on another: files written in the last two minutes), and
+    sees the end their process notes later."""
+    host = socket.gethostname()
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+
+    def recording(letter: str, owner: str | None, *, age: float = 0.0) -> Path:
+        store = RecordingStore(tmp_path, owner=owner)
+        folder = store.create(Meta(letter * 16, "r", "r@1", 1000, None, "m", "host", None))
+        (folder / "host-m.webm").write_bytes(b"x" * 10)
+        if age:
+            then = time.time() - age
+            os.utime(folder / "host-m.webm", (then, then))
+        return folder
+
+    here = RecordingStore(tmp_path)  # this process, which is alive
+    here.create(Meta("a" * 16, "r", "r@1", 1000, None, "m", "host", None))
+    (tmp_path / ("a" * 16) / "host-m.webm").write_bytes(b"x" * 7)
+    recording("b", f"{host}/{gone.pid}/1")  # its process exited
+    recording("c", f"{host}/{os.getpid()}/1")  # this pid, but started at another time
+    recording("d", "elsewhere/1/1")  # written to just now
+    recording("e", "elsewhere/1/1", age=ACTIVE_SECONDS + 60)
+    old = recording("f", None)  # before owners were noted
+    body = json.loads((old / "recording.json").read_text())
+    del body["owner"]
+    (old / "recording.json").write_text(json.dumps({**body, "a_later_field": 1}))
+    (tmp_path / ("8" * 16)).mkdir()  # not a recording.json this version can read
+    (tmp_path / ("8" * 16) / "recording.json").write_text("[1, 2]")
+    (tmp_path / ("9" * 16)).mkdir()  # an owner that is not one: nobody runs it
+    (tmp_path / ("9" * 16) / "recording.json").write_text(
+        json.dumps({**body, "id": "9" * 16, "owner": 5})
+    )
+
+    started = RecordingStore(tmp_path, owner=f"{host}/1/1")
+    started.load(now_ms=5_000_000_000_000)
+    running = {meta.id[0] for meta in started.of_room("r") if meta.ended is None}
+    assert running == {"a", "d"}
+    assert len(started.of_room("r")) == 7
+    on_disk = json.loads((tmp_path / ("a" * 16) / "recording.json").read_text())
+    assert on_disk["ended"] is None and on_disk["owner"] == here.owner
+
+    here.finish("a" * 16, 2000)  # the live process notes the end: the other one sees it
+    shutil.rmtree(tmp_path / ("d" * 16))  # and a folder deleted meanwhile is forgotten
+    listed = {meta.id[0]: meta for meta in started.of_room("r")}
+    assert set(listed) == {"a", "b", "c", "e", "f", "9"}
+    assert (listed["a"].ended, listed["a"].bytes) == (2000, 7)
 
 
 # ------------------------------------------------------------------ the server's recorders

@@ -8,8 +8,8 @@ from collections.abc import Callable
 import pytest
 
 from salon.core.clock import FakeClock
-from salon.core.hub import Hub
-from salon.core.passwords import MemoryRoomKeys
+from salon.core.hub import REPLACED_BY_NEWER, Hub
+from salon.core.passwords import MemoryRoomKeys, StoredRoom
 from salon.core.resume import Claims, ResumeTokens
 from salon.core.session import SessionState
 from salon.core.settings import LimitSettings
@@ -217,6 +217,96 @@ async def test_newest_wins_the_old_connection_is_closed_4005(world: World) -> No
     assert bob.take() == []  # the room saw one member throughout
     await bob.send(type="signal", to=alice.id, description=OFFER)
     assert isinstance(second.take()[-1], SignalRelay)
+
+
+async def test_a_welcome_not_yet_written_stays_with_its_connection(world: World) -> None:
+    """Two connections resume one place back to back, and the first one's ``welcome`` is
+    still queued when the second takes over: it answered that connection's hello, so it is
+    not handed over with what was kept (PROTOCOL.md 2.8). The newer connection gets one
+    welcome, its own, and then what the first had not written."""
+    alice, bob = await world.connect_in("x", "alice", "bob")
+    lose(alice)
+    first = world.open()
+    first.transport.writes = False
+    await first.send(type="hello", versions=[1], name="alice", resume=alice.token)
+    await bob.send(type="signal", to=alice.id, description=OFFER)
+    second = await resume(world, alice.token)
+    assert first.transport.closes == [(CloseCode.REPLACED, REPLACED_BY_NEWER)]
+    got = second.take()
+    # Its welcome; the snapshot and the signal queued for the first; a fresh snapshot.
+    assert [type(m) for m in got] == [Welcome, Joined, SignalRelay, Joined], got
+    assert isinstance(got[0], Welcome) and got[0].id == alice.id
+
+
+async def test_a_welcome_a_lost_connection_never_wrote_is_not_kept(world: World) -> None:
+    """The connection that resumed is lost before its writer ran: what it had not written is
+    kept for the next resume, but not its ``welcome`` (one welcome per connection)."""
+    alice, _ = await world.connect_in("x", "alice", "bob")
+    lose(alice)
+    first = world.open()
+    first.transport.writes = False
+    await first.send(type="hello", versions=[1], name="alice", resume=alice.token)
+    first.session.closed(goodbye=False, unsent=list(first.transport.sent))
+    second = await resume(world, alice.token)
+    assert [type(m) for m in second.take()] == [Welcome, Joined, Joined]
+
+
+async def test_a_replaced_welcome_that_said_missed_still_says_so(
+    signed_world: World,
+) -> None:
+    """After a restart the first resume rebuilds the place (its welcome says ``missed``); a
+    second takes the place over before that welcome was written: its own welcome says
+    ``missed`` too, and a snapshot, not what the first was sent, follows."""
+    (alice,) = await signed_world.connect_in("x", "alice")
+    after = fresh_hub(signed_world, ResumeTokens(SECRET))
+    first = after.open()
+    first.transport.writes = False
+    await first.send(type="hello", versions=[1], name="alice", resume=alice.token)
+    second = await resume(after, alice.token)
+    got = second.take()
+    assert [type(m) for m in got] == [Welcome, Joined], got
+    assert isinstance(got[0], Welcome) and got[0].resumed is not None
+    assert got[0].resumed.missed is True
+
+
+class GatedKeys(MemoryRoomKeys):
+    """Rooms' stored settings, read only once ``gate`` opens (``reading`` says one waits)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.reading = asyncio.Event()
+
+    async def lookup(self, room: str) -> StoredRoom | None:
+        self.reading.set()
+        await self.gate.wait()
+        return await super().lookup(room)
+
+
+async def test_a_newer_resume_keeps_a_place_an_older_one_was_rebuilding(
+    signed_world: World,
+) -> None:
+    """After a restart a first connection rebuilds a place and waits for the store; a second,
+    newer one with the same token takes the half-built place meanwhile. Newest wins: the
+    first is closed with 4005 once its rebuild ends, the second keeps the place and is seated
+    in its room."""
+    (alice,) = await signed_world.connect_in("x", "alice")
+    keys = GatedKeys()
+    after = fresh_hub(signed_world, ResumeTokens(SECRET), keys)
+    first = after.open()
+    hello = {"type": "hello", "versions": [1], "name": "alice", "resume": alice.token}
+    rebuilding = asyncio.create_task(first.send(**hello))
+    await keys.reading.wait()
+    second = await resume(after, alice.token)
+    keys.gate.set()
+    await rebuilding
+    assert first.transport.closes == [(CloseCode.REPLACED, REPLACED_BY_NEWER)]
+    assert second.transport.closes == []
+    got = second.take()
+    assert [type(m) for m in got] == [Welcome, Joined], got
+    assert isinstance(got[0], Welcome) and got[0].resumed is not None
+    assert got[0].resumed.missed is True  # this server never held what it was sent before
+    assert isinstance(got[1], Joined) and got[1].room == "x"
 
 
 async def test_a_stranger_without_the_token_cannot_take_the_name(world: World) -> None:

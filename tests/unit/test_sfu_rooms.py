@@ -67,8 +67,9 @@ class RecordingRouter:
 
     async def candidate(
         self, member: Member, pc: SfuConnection, candidate: IceCandidate | None
-    ) -> None:
+    ) -> bool:
         self.candidates.append((member.id, pc, candidate))
+        return True
 
     def resumed(self, member: Member) -> None:
         self.resumes.append(member.id)

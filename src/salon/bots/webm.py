@@ -82,7 +82,7 @@ def parse_video_size(text: str) -> tuple[int, int]:
     """``"WIDTHxHEIGHT"`` (for example ``"1280x720"``) as ``(width, height)`` in pixels:
     even numbers from 16 up, at most ``MAX_VIDEO_PIXELS`` in all. ``ValueError`` otherwise."""
     parts = text.lower().split("x")
-    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+    if len(parts) != 2 or not all(p.isascii() and p.isdigit() for p in parts):
         raise ValueError(f"--video-size {text!r} is not WIDTHxHEIGHT (for example 1280x720)")
     width, height = int(parts[0]), int(parts[1])
     if width < 16 or height < 16 or width % 2 or height % 2:

@@ -110,11 +110,8 @@ def websocket_url(server: str) -> str:
 
 def _turn_expiry(servers: list[IceServer]) -> float | None:
     """The earliest expiry (Unix seconds) in the TURN usernames of ``servers`` (§2.2)."""
-    found = [
-        int(s.username.split(":", 1)[0])
-        for s in servers
-        if s.username is not None and s.username.split(":", 1)[0].isdigit()
-    ]
+    stamps = (s.username.split(":", 1)[0] for s in servers if s.username is not None)
+    found = [int(stamp) for stamp in stamps if stamp.isascii() and stamp.isdigit()]
     return float(min(found)) if found else None
 
 
@@ -404,6 +401,8 @@ class Client(DirectCalls):
             if rejoin is not None:
                 self._spawn(self._join_again(rejoin))
             return
+        if resumed.missed and self._sfu is not None:
+            self._sfu.answers_lost()
         if resumed.room is None:
             self._leave_room()
             return

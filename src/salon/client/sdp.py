@@ -94,7 +94,7 @@ def _extmap(line: str) -> tuple[int, str, str] | None:
         return None
     value, _, rest = line[len(EXTMAP) :].partition(" ")
     number, slash, direction = value.partition("/")
-    if not number.isdigit() or not rest.strip():
+    if not (number.isascii() and number.isdigit()) or not rest.strip():
         return None
     return int(number), slash + direction, rest.strip()
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 from collections.abc import Awaitable, Callable
@@ -202,6 +203,10 @@ class SfuMedia:
         self._streams: dict[str, SfuStream] = {}  # mid -> whose, by the latest offer
         self._pumps: set[asyncio.Task[None]] = set()
         self._waiting: tuple[int, asyncio.Future[SessionDescription]] | None = None
+        # The sfu_publish sent last, by ref, until its sfu_answer or error arrives: §3.10, the
+        # next one MUST wait for it (an sfu_answer names no ref, so two open at once could not
+        # be told apart), even when the publish that sent it has given up.
+        self._unanswered: tuple[int, asyncio.Future[object]] | None = None
         self._publish_jobs: asyncio.Queue[Job | None] = asyncio.Queue()
         self._subscribe_jobs: asyncio.Queue[Job | None] = asyncio.Queue()
         self._workers = [
@@ -219,12 +224,12 @@ class SfuMedia:
         """Start (over) from §3.10 step 2: both connections closed, a new publish."""
         self._interrupt()
         self._subscribe_jobs.put_nowait(self._drop_subscriber)
-        self._publish_jobs.put_nowait(self._publish)
+        self._publish_jobs.put_nowait(functools.partial(self._publish, self._generation))
 
     def republish(self) -> None:
         """What we send changed (a track added): publish again."""
         self._interrupt()
-        self._publish_jobs.put_nowait(self._publish)
+        self._publish_jobs.put_nowait(functools.partial(self._publish, self._generation))
 
     def _interrupt(self) -> None:
         """A publish still waiting for its answer or to retry gives up: a newer one comes."""
@@ -237,16 +242,39 @@ class SfuMedia:
         self._subscribe_jobs.put_nowait(lambda: self._answer(message))
 
     def answered(self, message: SfuAnswer) -> None:
-        if self._waiting is not None and not self._waiting[1].done():
-            self._waiting[1].set_result(message.description)
+        """The answer to the ``sfu_publish`` still unanswered: applied if its publish still
+        waits for it, dropped if a newer one superseded that."""
+        waiting = self._settle()
+        if waiting is not None:
+            waiting.set_result(message.description)
 
     def refused(self, error: Error) -> bool:
         """Whether ``error`` answers our ``sfu_publish`` (then it is ours to handle)."""
-        if self._waiting is None or error.ref != self._waiting[0]:
+        if self._unanswered is None or error.ref != self._unanswered[0]:
             return False
-        if not self._waiting[1].done():
-            self._waiting[1].set_exception(SfuRefused(error))
+        waiting = self._settle()
+        if waiting is not None:
+            waiting.set_exception(SfuRefused(error))
         return True
+
+    def answers_lost(self) -> None:
+        """The server may have lost what it sent us (``welcome.resumed.missed``, §2.8): an
+        ``sfu_publish`` still unanswered is answered no more, and the next need not wait."""
+        self._settle()
+
+    def _settle(self) -> asyncio.Future[SessionDescription] | None:
+        """The unanswered ``sfu_publish`` is answered: the next may go. Returns the future of
+        the publish waiting for that answer, if one still does (also when the wait for it
+        was given up, :meth:`answers_lost`: the answer came after all)."""
+        unanswered, self._unanswered = self._unanswered, None
+        if unanswered is not None and not unanswered[1].done():
+            unanswered[1].set_result(None)
+        waiting = self._waiting
+        if waiting is None or waiting[1].done():
+            return None
+        if unanswered is not None and waiting[0] != unanswered[0]:
+            return None  # the answer to an older publish: this one's comes next
+        return waiting[1]
 
     def member_changed(self, member: MemberInfo) -> None:
         remote = self.remotes.get(member.id)
@@ -316,10 +344,12 @@ class SfuMedia:
 
     # ------------------------------------------------------------------ sending
 
-    async def _publish(self) -> None:
+    async def _publish(self, generation: int) -> None:
         """A new sending connection with every track we send, offered until the SFU takes
-        it: again after ``sfu_unavailable``, with a growing delay (§3.10)."""
-        generation = self._generation
+        it: again after ``sfu_unavailable`` or ``rate_limited``, with a growing delay
+        (§3.10). ``generation``:
+        the one it was asked in; a newer publish, or a close, queued after it stops it, even
+        before it ran."""
         await self._drop_publisher()
         proxies = self._host.shared_tracks()
         if not proxies or generation != self._generation:
@@ -335,17 +365,18 @@ class SfuMedia:
         offer = SessionDescription(type="offer", sdp=pc.localDescription.sdp)
         ended = False  # candidate: null sent for this connection (once)
         for wait in itertools.chain(RETRY_SECONDS, itertools.repeat(RETRY_SECONDS[-1])):
-            if generation != self._generation:
+            if not await self._previous_answered(generation):
                 return  # a newer publish, or closed: the next job (if any) closes this pc
             try:
                 answer = await self._request(offer, end=not ended)
                 ended = True
             except SfuRefused as refused:
-                if refused.error.code is not ErrorCode.SFU_UNAVAILABLE:
+                if refused.error.code not in (ErrorCode.SFU_UNAVAILABLE, ErrorCode.RATE_LIMITED):
                     logger.warning("sfu: publishing refused: %s", refused.error.message)
                     return
             except TimeoutError:
                 logger.warning("sfu: no answer to sfu_publish in %.0f s", ANSWER_SECONDS)
+                self._settle()  # lost: the retry need not wait for it again
             except asyncio.CancelledError:
                 if generation == self._generation:
                     raise  # not ours: this task itself is cancelled
@@ -355,16 +386,50 @@ class SfuMedia:
                 self.published += 1
                 return
             self._wake.clear()
+            if generation != self._generation:
+                return  # interrupted before this wait began: its wake-up is not lost
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
                     await self._wake.wait()
+
+    async def _previous_answered(self, generation: int) -> bool:
+        """Wait until the last ``sfu_publish`` sent has its answer or error (§3.10: MUST NOT
+        send the next before). Returns False when a newer publish or a close came meanwhile.
+        The server answers within 5 s; one that has not in ``ANSWER_SECONDS`` was lost, and
+        is waited for no more."""
+        unanswered = self._unanswered
+        self._wake.clear()
+        if generation != self._generation:
+            return False
+        if unanswered is None:
+            return True
+        settled: asyncio.Future[object] = unanswered[1]
+        woken: asyncio.Future[object] = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait(
+                {settled, woken}, timeout=ANSWER_SECONDS, return_when="FIRST_COMPLETED"
+            )
+        finally:
+            woken.cancel()
+        if generation != self._generation:
+            return False
+        if self._unanswered is unanswered:
+            logger.warning(
+                "sfu: no answer to sfu_publish %d in %.0f s: sending the next",
+                unanswered[0],
+                ANSWER_SECONDS,
+            )
+            self._unanswered = None
+        return True
 
     async def _request(self, offer: SessionDescription, *, end: bool) -> SessionDescription:
         """Send ``offer`` (and, ``end``, the end of its candidates) and wait for the answer.
         ``CancelledError`` when a newer publish or a close interrupted the wait."""
         ref = self._host.next_ref()
-        answer: asyncio.Future[SessionDescription] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[SessionDescription] = loop.create_future()
         self._waiting = (ref, answer)
+        self._unanswered = (ref, loop.create_future())
         try:
             self._host.send(SfuPublish(type="sfu_publish", description=offer, ref=ref))
             if end:

@@ -106,7 +106,9 @@ async def connect_websocket(url: str, ssl_context: ssl.SSLContext | None) -> Tra
     except InvalidStatus as refused:
         response = refused.response
         retry = response.headers.get("Retry-After")
-        seconds = float(retry) if retry is not None and retry.isdigit() else None
+        seconds = (
+            float(retry) if retry is not None and retry.isascii() and retry.isdigit() else None
+        )
         raise ConnectFailed(f"HTTP {response.status_code} from {url}", seconds) from None
     except (OSError, TimeoutError, InvalidHandshake) as exc:
         raise ConnectFailed(f"cannot connect to {url}: {exc}") from None

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from salon.core.clock import Clock
 from salon.core.member import Transport
 from salon.core.resume import Claims, ResumeTokens
-from salon.protocol import CloseCode, Outgoing
-from salon.protocol.messages import ResumeTokenIssued
+from salon.protocol import CloseCode, Outgoing, decode_server
+from salon.protocol.messages import ResumeTokenIssued, Welcome
 
 # Room in a connection's outbox for what a resume queues around the kept messages at once:
 # the ``welcome`` before them, then the room's snapshot (``joined``, a host's ``lobby``, an
@@ -100,6 +100,9 @@ class Place:
         # For a place rebuilt from a token, that token's expiry (Unix seconds): of two
         # rebuilt places claiming one name, the one with the newer token has it.
         self.claimed_until = math.inf
+        # Being rebuilt from a token (the store is read): a connection that takes it meanwhile
+        # is told it missed messages, as the one rebuilding it would have been.
+        self.rebuilding = False
 
     @property
     def id(self) -> str:
@@ -121,9 +124,7 @@ class Place:
             if len(self._kept) >= self._keep or self._kept_bytes + size > self._keep_bytes:
                 # Past the bound nothing kept can be trusted to be whole: drop it all and
                 # tell the member on resume, so it takes a fresh snapshot and renegotiates.
-                self._kept.clear()
-                self._kept_bytes = 0
-                self.missed = True
+                self._lose_kept()
             else:
                 self._kept.append(out)
                 self._kept_bytes += size
@@ -136,14 +137,14 @@ class Place:
         """A newer connection takes the place: the attached one (if any) is closed with
         ``code``, and what it had queued and not begun to write is kept for the newer one as
         if the place had been away (within the same bounds; when it discarded messages, or
-        past the bounds, the member missed messages). :meth:`attach` hands it over."""
+        past the bounds, the member missed messages). :meth:`attach` hands it over. Its
+        ``welcome``, when not written yet, is not (:meth:`_keep_unsent`)."""
         if self._transport is None:
             return
         unsent, dropped = self._transport.replace(code, reason)
         self._transport = None
         self.missed = self.missed or dropped
-        for out in unsent:
-            self.push(out)
+        self._keep_unsent(unsent)
 
     def placed(
         self, room: str | None, call: str | None, peer: str | None, *, guarded: bool = False
@@ -181,9 +182,39 @@ class Place:
         self._transport = None
         self.away_since = now
         self.missed = dropped
+        self._keep_unsent(unsent)
+
+    def _keep_unsent(self, unsent: Sequence[Outgoing]) -> None:
+        """Keep what a connection that ended had not written, but its own ``welcome``: that
+        answered its hello, and the next connection gets one of its own (docs/PROTOCOL.md
+        §2.8). A ``welcome`` that said messages were missed still says so: the member is told
+        on its resume, and what followed it is not kept (a snapshot follows instead)."""
         for out in unsent:
-            self.push(out)
+            welcome = _welcome(out)
+            if welcome is None:
+                self.push(out)
+            elif welcome.resumed is not None and welcome.resumed.missed:
+                self._lose_kept()
+
+    def _lose_kept(self) -> None:
+        """Drop everything kept: the member is told it missed messages, and a snapshot
+        follows its resume."""
+        self._kept.clear()
+        self._kept_bytes = 0
+        self.missed = True
 
     @property
     def away(self) -> bool:
         return self.away_since is not None
+
+
+_WELCOME_TEXT = '{"type":"welcome"'
+
+
+def _welcome(out: Outgoing) -> Welcome | None:
+    """``out`` as a ``welcome``, else None; also one that came back encoded from another
+    process (its ``message`` unknown: the text says)."""
+    message = out.message
+    if message is None and out.text.startswith(_WELCOME_TEXT):
+        message = decode_server(out.text)
+    return message if isinstance(message, Welcome) else None

@@ -81,7 +81,8 @@ class DownloadKeys:
         if key is None or len(key) > 100:
             return False
         expires, dot, mac = key.partition(".")
-        if not dot or not expires.isdigit() or len(expires) > 12:
+        # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+        if not dot or not (expires.isascii() and expires.isdigit()) or len(expires) > 12:
             return False
         wanted = self._mac(recording, name, int(expires))
         return hmac.compare_digest(mac.encode(), wanted.encode()) and int(expires) > now_s

@@ -41,7 +41,7 @@ from salon.core.ratelimit import TokenBucket
 from salon.core.room import Knock, Room, Seat, remember
 from salon.core.roomchat import RATE_KEYS, ChatRooms, address_of, send
 from salon.core.settings import LimitSettings
-from salon.core.sfu import MediaRouter, SfuConnection, SfuError
+from salon.core.sfu import MAX_TRICKLED, MediaRouter, SfuConnection, SfuError
 from salon.core.throttle import KeyedThrottle
 from salon.protocol import ErrorCode, Outgoing
 from salon.protocol.messages import (
@@ -84,6 +84,11 @@ def _sfu_refusals() -> Iterator[None]:
 
 SFU_RESTARTS_PER_MINUTE = 3
 SFU_RESTART_BURST = 3
+SFU_PUBLISHES_PER_MINUTE = 30
+"""``sfu_publish`` per member: a page publishes when it starts and when a screen share starts
+or stops (and again after a lost answer), far below this; a renegotiation that adds or drops
+a stream costs every other member one too."""
+SFU_PUBLISH_BURST = 10
 
 CALL_ROOM_PREFIX = "call-"
 """Rooms of direct calls; such an id can only be joined while its call is live."""
@@ -138,6 +143,7 @@ class Rooms(ChatRooms):
         self.room_guesses = KeyedThrottle(guesses, limits.room_password_guess_burst, RATE_KEYS)
         # sfu_restart by member: each one costs Janus a session and everyone a renegotiation.
         self.sfu_restarts = KeyedThrottle(SFU_RESTARTS_PER_MINUTE, SFU_RESTART_BURST, RATE_KEYS)
+        self.sfu_publishes = KeyedThrottle(SFU_PUBLISHES_PER_MINUTE, SFU_PUBLISH_BURST, RATE_KEYS)
         self.calls = CallBook()
         self._names: dict[str, Member] = {}  # name_key -> member, reachable names only
         self._online: dict[str, Member] = {}  # member id -> every greeted member
@@ -548,8 +554,13 @@ class Rooms(ChatRooms):
     async def sfu_publish(self, member: Member, sdp: str, screen: str | None) -> None:
         """``sfu_publish``: relay ``member``'s offer to the SFU and its answer back
         (``sfu_answer``). Errors: ``not_joined``, ``not_sfu_room``, ``bad_message`` (more
-        than one audio and two video m-lines, or any other), ``sfu_unavailable``."""
+        than one audio and two video m-lines, or any other), ``rate_limited``
+        (``SFU_PUBLISH_BURST`` at once, then ``SFU_PUBLISHES_PER_MINUTE``),
+        ``sfu_unavailable``."""
         _, router = self._sfu_room(member)
+        wait = self.sfu_publishes.take(member.id, self.clock.monotonic())
+        if wait > 0:
+            raise fail(ErrorCode.RATE_LIMITED, f"too many offers: try again in {math.ceil(wait)} s")
         kinds = Counter(
             line[2:].split(" ", 1)[0] for line in sdp.splitlines() if line.startswith("m=")
         )
@@ -583,10 +594,13 @@ class Rooms(ChatRooms):
         self, member: Member, pc: SfuConnection, candidate: IceCandidate | None
     ) -> None:
         """``sfu_candidate``: trickle one of ``member``'s candidates to the SFU. Errors:
-        ``not_joined``, ``not_sfu_room``, ``sfu_unavailable``."""
+        ``not_joined``, ``not_sfu_room``, ``rate_limited`` (past the router's bound on
+        candidates per description of that connection), ``sfu_unavailable``."""
         _, router = self._sfu_room(member)
         with _sfu_refusals():
-            await router.candidate(member, pc, candidate)
+            taken = await router.candidate(member, pc, candidate)
+        if not taken:
+            raise fail(ErrorCode.RATE_LIMITED, f"at most {MAX_TRICKLED} candidates per description")
 
     def _crown(self, room: Room, member: Member) -> None:
         """Make ``member`` a host of ``room``: for the room's life, its account too."""

@@ -300,8 +300,9 @@ class Session:
             raise fail(ErrorCode.RESUME_FAILED, "that resume token is not valid here: say hello")
         place = hub.place(claims.member)
         if place is not None:
+            rebuilding = place.rebuilding  # this server never held what it was sent before
             kept, missed = hub.take_back(place, self.transport)
-            resumed = Resumed(room=place.room, call=place.call, missed=missed)
+            resumed = Resumed(room=place.room, call=place.call, missed=missed or rebuilding)
             self._greeted(place, version, resumed, kept)
             hub.observer.resume("held")
             # Frames written into the connection that died may never have arrived: a snapshot
@@ -312,9 +313,11 @@ class Session:
         if await hub.ended_anywhere(claims.member):
             raise fail(ErrorCode.RESUME_FAILED, "that place has ended: say hello again")
         place = await self._rebuild(claims, version)
-        # Another connection with the same token may have taken the half-built place while
-        # it was rebuilt: newest wins, as everywhere.
-        place.kick(CloseCode.REPLACED, REPLACED_BY_NEWER)
+        if place.transport is not None:
+            # A newer connection with the same token took the half-built place while it was
+            # rebuilt (the held case above): newest wins, as everywhere, so this one yields.
+            self.transport.close(CloseCode.REPLACED, REPLACED_BY_NEWER)
+            return
         kept, _ = place.attach(self.transport)  # joined and a token, when seated again
         # This server did not hold the place: whatever was sent to it meanwhile is lost.
         self._greeted(place, version, Resumed(room=place.room, call=place.call, missed=True), kept)
@@ -323,6 +326,7 @@ class Session:
     async def _rebuild(self, claims: Claims, version: int) -> Place:
         place = self.hub.new_place(claims.member, claims.name, claims.account)
         place.version = version  # what it may be seated in (a room on the SFU needs v3)
+        place.rebuilding = True
         try:
             await self.hub.rebuild(place, claims)
         except SalonError as exc:
@@ -331,6 +335,8 @@ class Session:
             raise fail(
                 ErrorCode.RESUME_FAILED, "someone else took that name meanwhile: say hello"
             ) from None
+        finally:
+            place.rebuilding = False
         return place
 
     def _occupy(self, place: Place, version: int) -> None:

@@ -30,8 +30,9 @@ class LimitSettings(BaseModel):
     max_chat_chars: int = Field(4000, ge=1)
     max_room_members: int = Field(8, ge=2)
     max_password_chars: int = Field(128, ge=1)
-    # Relayed WebRTC strings, in characters: a signal's description.sdp, and each of its
-    # candidate's candidate, sdpMid and usernameFragment; longer gets bad_message. Chromium's
+    # Relayed WebRTC strings, in characters: the description.sdp of signal, sfu_publish and
+    # sfu_subscribe, and each of the candidate's candidate, sdpMid and usernameFragment of
+    # signal and sfu_candidate; longer gets bad_message. Chromium's
     # offer for audio, simulcast camera, screen and its audio is about 11,000 (2026).
     max_sdp_chars: int = Field(32_768, ge=1024)
     max_candidate_chars: int = Field(1024, ge=256)
@@ -89,6 +90,12 @@ class LimitSettings(BaseModel):
     max_connections: int = Field(20_000, ge=1)
     handshakes_per_minute: float = Field(120.0, gt=0)
     handshake_burst: int = Field(60, ge=1)
+    # Rooms created over REST (POST /api/v1/rooms) by one signed-in account, or without an
+    # account from one client address (an IPv6 client by its /64; people behind one NAT
+    # share it): this many at once, then room_creations_per_minute; more get HTTP 429
+    # rate_limited with Retry-After, and nothing is stored.
+    room_creations_per_minute: float = Field(30.0, gt=0)
+    room_creation_burst: int = Field(60, ge=1)
     # Joins of one room (a knock counts, a resume does not): this many at once, then
     # room_joins_per_minute; more get rate_limited, and the room hears nothing.
     room_joins_per_minute: float = Field(120.0, gt=0)

@@ -12,12 +12,19 @@ SFU holds up to ``max_members``; a mesh room, ``max_room_members`` as without an
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+from typing import Final, Literal, Protocol
 
 from salon.core.member import Member
 from salon.protocol.messages import IceCandidate, SfuQualityLevel
 
 SfuConnection = Literal["publisher", "subscriber"]
+
+
+MAX_TRICKLED: Final = 64
+"""Candidates a member may trickle into one of its connections to the SFU per description it
+sent (Chromium gathers a handful per network interface); more get ``rate_limited``. Janus
+keeps those that come before the description's ICE starts in a list with no bound of its
+own."""
 
 
 class SfuError(Exception):
@@ -69,8 +76,9 @@ class MediaRouter(Protocol):
 
     async def candidate(
         self, member: Member, pc: SfuConnection, candidate: IceCandidate | None
-    ) -> None:
-        """A candidate trickled by ``member`` for one of its connections (None: the end)."""
+    ) -> bool:
+        """A candidate trickled by ``member`` for one of its connections (None: the end).
+        False, and nothing sent, past the router's bound on candidates per description."""
         ...
 
     def resumed(self, member: Member) -> None:

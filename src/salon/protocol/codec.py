@@ -21,7 +21,14 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
 from salon.protocol.errors import ErrorCode
-from salon.protocol.messages import ClientMessage, ServerMessage, Signal
+from salon.protocol.messages import (
+    ClientMessage,
+    ServerMessage,
+    SfuCandidate,
+    SfuPublish,
+    SfuSubscribe,
+    Signal,
+)
 
 _CLIENT: Final[TypeAdapter[ClientMessage]] = TypeAdapter(ClientMessage)
 _SERVER: Final[TypeAdapter[ServerMessage]] = TypeAdapter(ServerMessage)
@@ -47,12 +54,13 @@ class FieldLimits(Protocol):
 
     @property
     def max_sdp_chars(self) -> int:
-        """``signal.description.sdp`` (RFC 8866 text)."""
+        """``description.sdp`` of ``signal``, ``sfu_publish`` and ``sfu_subscribe`` (RFC 8866
+        text)."""
 
     @property
     def max_candidate_chars(self) -> int:
-        """Each string of ``signal.candidate``: ``candidate``, ``sdpMid``,
-        ``usernameFragment`` (W3C webrtc-pc 4.8.1.1)."""
+        """Each string of the ``candidate`` of ``signal`` and ``sfu_candidate``:
+        ``candidate``, ``sdpMid``, ``usernameFragment`` (W3C webrtc-pc 4.8.1.1)."""
 
 
 def decode_client(frame: str | bytes, limits: FieldLimits) -> ClientMessage:
@@ -66,8 +74,8 @@ def decode_client(frame: str | bytes, limits: FieldLimits) -> ClientMessage:
         raise _explain(frame, exc) from None
     if not _plainly_unique_keys(frame, message):
         _check_strict_json(frame)
-    if type(message) is Signal:
-        _check_signal_fields(message, limits)
+    if isinstance(message, (Signal, SfuPublish, SfuSubscribe, SfuCandidate)):
+        _check_relayed_fields(message, limits)
     return message
 
 
@@ -198,19 +206,23 @@ def _quoted(text: str) -> str:
 # ------------------------------------------------------------------------ field limits
 
 
-def _check_signal_fields(signal: Signal, limits: FieldLimits) -> None:
-    """The relayed strings the models leave to the server's settings."""
-    description = signal.description
+def _check_relayed_fields(
+    message: Signal | SfuPublish | SfuSubscribe | SfuCandidate, limits: FieldLimits
+) -> None:
+    """The relayed strings the models leave to the server's settings: those of ``signal``
+    (relayed to a member) and of ``sfu_publish``, ``sfu_subscribe`` and ``sfu_candidate``
+    (relayed to the SFU), alike."""
+    description = getattr(message, "description", None)
     if description is not None and len(description.sdp) > limits.max_sdp_chars:
-        _too_long("description.sdp", limits.max_sdp_chars, signal.ref)
-    candidate = signal.candidate
+        _too_long("description.sdp", limits.max_sdp_chars, message.ref)
+    candidate = getattr(message, "candidate", None)
     if candidate is None:
         return
     most = limits.max_candidate_chars
     for name in _CANDIDATE_STRINGS:
         value = candidate.__dict__[name]
         if value is not None and len(value) > most:
-            _too_long(f"candidate.{name}", most, signal.ref)
+            _too_long(f"candidate.{name}", most, message.ref)
 
 
 _CANDIDATE_STRINGS: Final = ("candidate", "sdpMid", "usernameFragment")

@@ -213,8 +213,14 @@ class _SignalPayload(_Message):
 
     @model_validator(mode="after")
     def _exactly_one_payload(self) -> _SignalPayload:
-        carried = (self.description, self.candidate, self.rejected, self.reset)
-        if sum(part is not None for part in carried) != 1:
+        # Written out, not sum() over a generator: this runs for every relayed signal twice.
+        carried = (
+            (self.description is not None)
+            + (self.candidate is not None)
+            + (self.rejected is not None)
+            + (self.reset is not None)
+        )
+        if carried != 1:
             raise ValueError(
                 "a signal carries exactly one of description, candidate, rejected or reset"
             )

@@ -113,7 +113,7 @@ class Accounts:
         its address's, its address's for this account, and this account's ceiling."""
         state = _state(request)
         device = state.devices.device(request.cookies.get(device_cookie(account_key)), account_key)
-        address = _address(request)
+        address = request_address(request)
         if device is not None:
             # Its own budget, and a pool per address for known devices only (each sign-in is
             # an argon2 check: cookies collected for one's own account buy no more of them).
@@ -125,14 +125,10 @@ class Accounts:
         self.throttle(self.by_name, account_key, state)
 
     def throttle(self, throttle: KeyedThrottle, key: str, state: ServerState) -> None:
-        wait = throttle.take(key, state.clock.monotonic())
-        if wait > 0:
-            retry = str(max(1, math.ceil(wait)))
-            message = f"too many attempts: try again in {retry} s"
-            raise problem(429, "rate_limited", message, **{"Retry-After": retry})
+        spend(throttle, key, state)
 
     def throttle_ip(self, request: Request) -> None:
-        self.throttle(self.by_ip, _address(request), _state(request))
+        self.throttle(self.by_ip, request_address(request), _state(request))
 
     def password(self, raw: str, *, new: bool) -> str:
         """Length checks come before any hashing; NFC so the same typed password matches."""
@@ -176,8 +172,18 @@ class Accounts:
             )
 
 
-def _address(request: Request) -> str:
-    """The client address the sign-in throttle counts by (an IPv6 client by its /64)."""
+def spend(throttle: KeyedThrottle, key: str, state: ServerState) -> None:
+    """Spend one try of ``key`` from ``throttle``, or refuse the request: HTTP 429
+    ``rate_limited`` with ``Retry-After`` (whole seconds, RFC 9110 §10.2.3)."""
+    wait = throttle.take(key, state.clock.monotonic())
+    if wait > 0:
+        retry = str(max(1, math.ceil(wait)))
+        message = f"too many attempts: try again in {retry} s"
+        raise problem(429, "rate_limited", message, **{"Retry-After": retry})
+
+
+def request_address(request: Request) -> str:
+    """The client address the throttles count by (an IPv6 client by its /64)."""
     return client_key(request.client.host) if request.client else "unknown"
 
 
@@ -353,18 +359,32 @@ def build_account_router(settings: AccountSettings, origins: OriginPolicy) -> AP
     @router.patch("/me")
     async def change_me(request: Request, body: MeChange) -> Me:
         """Change the display name and/or the password (which needs the current one; other
-        sessions of the account are then signed out). Members online keep their old name
-        until they reconnect."""
+        sessions of the account are then signed out), all or nothing: a taken name or a
+        wrong current password changes neither. Members online keep their old name until
+        they reconnect."""
         account = await _signed_in_or_401(request)
         if body.display_name is None and body.new_password is None:
             raise problem(422, "nothing_to_change", "give display_name or new_password")
-        if body.new_password is not None:
-            await change_password(request, account, body)
+        state = _state(request)
+        display = None
         if body.display_name is not None:
-            account = await rename(request, account, body.display_name)
-        return _me(account)
+            name = _name(body.display_name, state.settings.limits.max_name_chars, "invalid_name")
+            display = (name, validate.account_key(name))
+        password = None
+        if body.new_password is not None:
+            password = (await new_password(request, account, body), request.cookies[SESSION_COOKIE])
+        try:
+            await state.accounts.change(account.id, display=display, password=password)
+        except NameTaken:
+            raise problem(409, "display_name_taken", "that display_name is taken") from None
+        if password is not None:
+            state.sessions_ended(account.id, keep=token_id(password[1]))  # their sockets: 4006
+        return _me(
+            Account(account.id, account.username, display[0] if display else account.display_name)
+        )
 
-    async def change_password(request: Request, account: Account, body: MeChange) -> None:
+    async def new_password(request: Request, account: Account, body: MeChange) -> str:
+        """The hash of ``body.new_password`` once ``body.current_password`` is proven right."""
         state = _state(request)
         new = accounts.password(body.new_password or "", new=True)
         current = accounts.password(body.current_password or "", new=False)
@@ -376,20 +396,6 @@ def build_account_router(settings: AccountSettings, origins: OriginPolicy) -> AP
         stored = await state.accounts.password_hash(account.id)
         if not await accounts.passwords.verify(stored, current):
             raise problem(401, "bad_credentials", "the current password is wrong")
-        await state.accounts.set_password_hash(account.id, await accounts.passwords.hash(new))
-        kept = request.cookies[SESSION_COOKIE]
-        await state.accounts.close_other_sessions(account.id, kept)
-        state.sessions_ended(account.id, keep=token_id(kept))  # their open sockets: 4006
-
-    async def rename(request: Request, account: Account, raw: str) -> Account:
-        state = _state(request)
-        display = _name(raw, state.settings.limits.max_name_chars, "invalid_name")
-        try:
-            await state.accounts.set_display_name(
-                account.id, display, validate.account_key(display)
-            )
-        except NameTaken:
-            raise problem(409, "display_name_taken", "that display_name is taken") from None
-        return Account(account.id, account.username, display)
+        return await accounts.passwords.hash(new)
 
     return router

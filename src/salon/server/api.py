@@ -4,7 +4,8 @@ Every route needs ``Authorization: Bearer salon_…`` with a scope (:mod:`salon.
 ``meetings:read`` to look, ``meetings:write`` to change. The router has no CSRF guard: a key
 travels in a header only, which no browser sends by itself. Refusals are
 ``{"detail": {"code": …, "message": …}}``; a database that is down is 503
-``store_unavailable`` (the app's handler).
+``store_unavailable`` (the app's handler), and other server processes that cannot be asked
+about their meetings 503 ``bus_unavailable`` (:class:`MeetingDesk`).
 
 A *meeting* is what goes on in a room while someone is in it (seated, or waiting in its lobby);
 a room made here keeps its settings (password, lobby, lock, host accounts) for every meeting
@@ -13,15 +14,17 @@ in it. Direct calls' rooms are never shown.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
-from typing import Annotated, Any, Literal
+from collections.abc import Awaitable
+from typing import Annotated, Any, Final, Literal, TypeVar
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from salon.core import validate
-from salon.core.errors import SalonError
+from salon.core.errors import SalonError, fail
 from salon.core.invites import Invite, InviteRole
 from salon.core.passwords import Standing
 from salon.core.place import Place
@@ -29,6 +32,8 @@ from salon.core.room import Room
 from salon.core.rooms import CALL_ROOM_PREFIX, account_of
 from salon.protocol import ErrorCode
 from salon.server.apiauth import require_scope
+from salon.server.front import PeerLost
+from salon.server.redisbus import BusDown
 from salon.server.rest import RoomIdPath
 from salon.server.state import ServerState
 from salon.store.apikeys import ApiKey
@@ -43,6 +48,8 @@ shorter)."""
 
 MemberIdPath = Annotated[str, Path(pattern=f"^{validate.ROOM_ID.pattern}$", max_length=64)]
 
+
+log = logging.getLogger(__name__)
 
 audit = logging.getLogger("salon.audit")
 """What each API key did (never the key itself): who created, removed, ended, invited."""
@@ -235,6 +242,16 @@ def _state(request: Request) -> ServerState:
     return state
 
 
+def _who(key: ApiKey) -> str:
+    """An API key as the audit log names it (never the key itself)."""
+    return f"API key {key.id} ({key.name})"
+
+
+def _desk(request: Request) -> MeetingDesk:
+    desk: MeetingDesk = request.app.state.meetings
+    return desk
+
+
 def _base(request: Request, state: ServerState) -> str:
     return (state.settings.public_url or str(request.base_url)).rstrip("/")
 
@@ -247,6 +264,200 @@ def _meeting_room(state: ServerState, room_id: str) -> Room | None:
     """The room with a meeting under way (someone seated or waiting), not a call's."""
     room = state.hub.rooms.get(room_id)
     return room if room is not None and _live(room) else None
+
+
+T = TypeVar("T")
+
+ASK_SECONDS: Final = 3.0
+"""How long the process answering an API request waits for another process's answer about
+the meetings it holds; then 503 ``bus_unavailable``."""
+
+ASKED: Final = "api"
+"""The ``c`` of the server API's ``meeting`` envelopes and their answers (salon.server.pipes)."""
+
+_UNREACHABLE: Final = "the other server processes cannot be reached now: try again"
+
+
+class MeetingDesk:
+    """The meetings under way, wherever their rooms live.
+
+    One process alone reads and acts on its own hub. With several processes (docs/SCALING.md)
+    a meeting is held by one process, its room's home: a request about one room goes to that
+    process (found by the room's key in Redis; when there is none, as for a home that is
+    draining, every process is asked and the one holding the meeting answers), and the list
+    gathers every process's meetings, over the bus (``meeting`` envelopes answered by
+    ``meeting_answer``, :mod:`salon.server.pipes`). The process that acts writes the audit
+    line. Redis unreachable, or a process that does not answer within :data:`ASK_SECONDS`:
+    :class:`~salon.core.errors.SalonError` ``bus_unavailable`` (HTTP 503 with
+    ``Retry-After``); a remove or an end may still have been carried out there."""
+
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+        self._listing: asyncio.Task[list[MeetingSummary]] | None = None
+        if state.bus.enabled and state.pipes is not None:
+            state.pipes.on("meeting", self._asked)
+
+    async def summaries(self) -> list[MeetingSummary]:
+        """Every meeting under way; with a Redis bus ordered by ``started_ms``, those where
+        everyone still waits in the lobby last. Concurrent lists share one round of asking
+        the other processes."""
+        mine = _summaries(self.state)
+        if not self.state.bus.enabled:
+            return mine
+        task = self._listing
+        if task is None or task.done():
+            task = self._listing = asyncio.create_task(self._others())
+            task.add_done_callback(_retrieved)
+        found = {summary.id: summary for summary in mine}
+        for summary in await asyncio.shield(task):
+            found.setdefault(summary.id, summary)
+        return sorted(found.values(), key=lambda m: (m.started_ms is None, m.started_ms or 0))
+
+    async def _others(self) -> list[MeetingSummary]:
+        answers = await asyncio.gather(*(self._ask(proc, "list") for proc in await self._peers()))
+        return [MeetingSummary.model_validate(item) for answer in answers for item in answer or []]
+
+    async def details(self, room_id: str) -> Meeting | None:
+        """The meeting under way in ``room_id``, or None."""
+        room = _meeting_room(self.state, room_id)
+        if room is not None or not self.state.bus.enabled:
+            return None if room is None else _details(room)
+        for answer in await self._where_held(room_id, "show", room=room_id):
+            if answer is not None:
+                return Meeting.model_validate(answer)
+        return None
+
+    async def remove(self, room_id: str, member_id: str, by: str) -> None:
+        """Take a seated member out (``by``: who asks, for the audit line); SalonError
+        ``no_such_room``, ``no_such_member``."""
+        await self._act("remove", room_id, by, member=member_id)
+
+    async def end(self, room_id: str, by: str) -> None:
+        """End the meeting for everyone (``by``: who asks); SalonError ``no_such_room``."""
+        await self._act("end", room_id, by)
+
+    async def _act(self, op: str, room_id: str, by: str, **args: str) -> None:
+        if _meeting_room(self.state, room_id) is not None or not self.state.bus.enabled:
+            self._do(op, room_id, by, **args)
+            return
+        errors = await self._where_held(room_id, op, room=room_id, by=by, **args, errors=True)
+        # The process holding the meeting acted (no error), or says what was wrong with the
+        # member; the others only say they have no such meeting.
+        if None in errors:
+            return
+        codes = [error for error in errors if isinstance(error, SalonError)]
+        worst = [error for error in codes if error.code is not ErrorCode.NO_SUCH_ROOM]
+        raise (worst or codes or [fail(ErrorCode.NO_SUCH_ROOM, "no meeting is under way there")])[0]
+
+    def _do(self, op: str, room_id: str, by: str, member: str = "") -> None:
+        """Act on a meeting held here, and write the audit line."""
+        hub = self.state.hub
+        if op == "remove":
+            hub.remove_by_server(room_id, member)
+            audit.info("%s removed %s from %s", by, member, room_id)
+        elif op == "end":
+            hub.end_by_server(room_id)
+            audit.info("%s ended meeting %s", by, room_id)
+        else:
+            raise fail(ErrorCode.BAD_MESSAGE, f"no meeting op {op!r}")
+
+    # ------------------------------------------------------------------ asking
+
+    async def _peers(self) -> list[str]:
+        """The other processes (BusDown: ``bus_unavailable``)."""
+        bus = self.state.bus
+        return [proc for proc in await self._bus(bus.processes()) if proc != bus.proc]
+
+    async def _where_held(
+        self, room_id: str, op: str, *, errors: bool = False, **args: str
+    ) -> list[Any]:
+        """Ask the room's home, or every other process when no live home is known (its home
+        drains: it no longer claims the room's key). Returns the answers (with ``errors``:
+        each one's error, None for a success)."""
+        bus = self.state.bus
+        home = await self._bus(bus.room_home(room_id))
+        procs = [home] if home is not None and home != bus.proc else await self._peers()
+        asks = (self._ask(proc, op, errors=errors, **args) for proc in procs)
+        return list(await asyncio.gather(*asks))
+
+    @staticmethod
+    async def _bus(lookup: Awaitable[T]) -> T:
+        try:
+            return await lookup
+        except BusDown:
+            raise fail(ErrorCode.BUS_UNAVAILABLE, _UNREACHABLE) from None
+
+    async def _ask(self, proc: str, op: str, *, errors: bool = False, **args: str) -> Any:
+        """What ``proc`` answers to ``op``: its ``result``, or its error raised here (with
+        ``errors``: returned, None when there was none)."""
+        pipes, bus = self.state.pipes, self.state.bus
+        assert pipes is not None
+        request_id = secrets.token_hex(6)
+        answer = pipes.expect(ASKED, request_id, proc)
+        try:
+            envelope = {"k": "meeting", "from": bus.proc, "c": ASKED, "id": request_id}
+            if not bus.send(proc, {**envelope, "op": op, **args}):
+                raise fail(ErrorCode.BUS_UNAVAILABLE, _UNREACHABLE)
+            try:
+                async with asyncio.timeout(ASK_SECONDS):
+                    envelope = await answer
+            except (TimeoutError, PeerLost):
+                raise fail(ErrorCode.BUS_UNAVAILABLE, _UNREACHABLE) from None
+        finally:
+            pipes.forget(ASKED, request_id)
+            answer.cancel()
+        error = _error_of(envelope.get("error"))
+        if errors:
+            return error
+        if error is not None:
+            raise error
+        return envelope.get("result")
+
+    def _asked(self, envelope: dict[str, Any]) -> None:
+        """Another process asks about the meetings held here (the bus's handler). Always
+        answered, with the error when it fails."""
+        op, room_id = envelope.get("op"), str(envelope.get("room"))
+        result: Any = None
+        error: dict[str, str] | None = None
+        try:
+            if op == "list":
+                result = [summary.model_dump(mode="json") for summary in _summaries(self.state)]
+            elif op == "show":
+                room = _meeting_room(self.state, room_id)
+                result = None if room is None else _details(room).model_dump(mode="json")
+            else:
+                by = f"{envelope.get('by')} (through process {envelope.get('from')})"
+                self._do(str(op), room_id, by, member=str(envelope.get("member")))
+        except SalonError as exc:
+            error = {"code": exc.code.value, "message": exc.message}
+        except Exception:
+            log.exception("a meeting request could not be answered")
+            error = {"code": ErrorCode.INTERNAL.value, "message": "the other process failed"}
+        answer = {"k": "meeting_answer", "c": ASKED, "id": envelope["id"]}
+        self.state.bus.send(str(envelope["from"]), {**answer, "result": result, "error": error})
+
+
+def _error_of(error: object) -> SalonError | None:
+    """The error another process answered with (an unknown code, from a newer version:
+    ``internal``)."""
+    if not isinstance(error, dict):
+        return None
+    try:
+        code = ErrorCode(str(error.get("code")))
+    except ValueError:
+        code = ErrorCode.INTERNAL
+    return fail(code, str(error.get("message")))
+
+
+def _retrieved(task: asyncio.Task[Any]) -> None:
+    """Take a shared task's outcome, so an error nobody waited for is not reported."""
+    if not task.cancelled():
+        task.exception()
+
+
+def _summaries(state: ServerState) -> list[MeetingSummary]:
+    """The meetings under way on this process, in the order their rooms came alive."""
+    return [_summary(room) for room in state.hub.rooms.values() if _live(room)]
 
 
 def _summary(room: Room) -> MeetingSummary:
@@ -383,10 +594,10 @@ def build_api_router() -> APIRouter:
     @router.get("/meetings", summary="List live meetings")
     async def list_meetings(request: Request, _key: Reader) -> MeetingList:
         """Every meeting under way on this server (someone seated or waiting), in the order
-        their rooms came alive. Direct calls are not meetings and are not listed."""
-        hub = _state(request).hub
-        rooms = list(hub.rooms.values())
-        return MeetingList(meetings=[_summary(room) for room in rooms if _live(room)])
+        their rooms came alive (with several processes: by ``started_ms``, those where all
+        still wait last). Direct calls are not meetings and are not listed. 503
+        ``bus_unavailable``: another process could not be asked."""
+        return MeetingList(meetings=await _desk(request).summaries())
 
     @router.get("/meetings/{room_id}", summary="Show a meeting", responses={**_404, **_422})
     async def show_meeting(request: Request, _key: Reader, room_id: RoomIdPath) -> Meeting:
@@ -394,9 +605,9 @@ def build_api_router() -> APIRouter:
         nobody is in is ``live: false`` with empty lists and its standing settings; 404
         ``no_such_room`` when it is neither live nor known to the store."""
         state = _state(request)
-        room = _meeting_room(state, room_id)
-        if room is not None:
-            return _details(room)
+        meeting = await _desk(request).details(room_id)
+        if meeting is not None:
+            return meeting
         stored = None if room_id.startswith(CALL_ROOM_PREFIX) else await state.rooms.lookup(room_id)
         if stored is None:
             raise _problem(404, "no_such_room", "no such room")
@@ -425,12 +636,11 @@ def build_api_router() -> APIRouter:
         ``by`` null, the room ``room_event{removed}``. Coming back with the link, it knocks
         (marked removed). 404 ``no_such_room`` (no meeting under way), ``no_such_member``."""
         try:
-            _state(request).hub.remove_by_server(room_id, member_id)
+            await _desk(request).remove(room_id, member_id, _who(key))
         except SalonError as exc:
             if exc.code not in _MISSING:
                 raise
             raise _problem(404, exc.code.value, exc.message) from None
-        audit.info("API key %s (%s) removed %s from %s", key.id, key.name, member_id, room_id)
         return Response(status_code=204)
 
     @router.post(
@@ -444,12 +654,11 @@ def build_api_router() -> APIRouter:
         ``lobby_denied{ended}``. The room stays: its next meeting starts with its standing
         settings. 404 ``no_such_room`` when no meeting is under way there."""
         try:
-            _state(request).hub.end_by_server(room_id)
+            await _desk(request).end(room_id, _who(key))
         except SalonError as exc:
             if exc.code not in _MISSING:
                 raise
             raise _problem(404, exc.code.value, exc.message) from None
-        audit.info("API key %s (%s) ended meeting %s", key.id, key.name, room_id)
         return Response(status_code=204)
 
     @router.post(
@@ -477,8 +686,10 @@ def build_api_router() -> APIRouter:
         if not MIN_LINK_SECONDS <= ttl <= longest:
             message = f"ttl_seconds is from {MIN_LINK_SECONDS} to {longest}"
             raise _problem(422, "invalid_ttl", message)
-        if _meeting_room(state, room_id) is None and (
-            room_id.startswith(CALL_ROOM_PREFIX) or await state.rooms.lookup(room_id) is None
+        if room_id.startswith(CALL_ROOM_PREFIX) or (
+            _meeting_room(state, room_id) is None
+            and await state.rooms.lookup(room_id) is None
+            and await _desk(request).details(room_id) is None  # live on another process
         ):
             raise _problem(404, "no_such_room", "no such room")
         expires = state.clock.wall_ms() // 1000 + ttl

@@ -25,7 +25,7 @@ from salon.core.session import Session
 from salon.core.settings import Settings
 from salon.protocol import CloseCode, ErrorCode
 from salon.server.accounts import build_account_router, signed_in, still_signed_in
-from salon.server.api import build_api_router
+from salon.server.api import MeetingDesk, build_api_router
 from salon.server.bodylimit import BodyLimit
 from salon.server.bus import Bus, LocalBus, RedisBus
 from salon.server.connection import Connection, Receiver
@@ -56,10 +56,12 @@ PACKAGE_STATIC = Path(__file__).resolve().parent.parent / "static"
 
 
 def store_refusal(exc: SalonError) -> Response:
-    """The answer when the database is down or too slow (GuardedEngine): 503
-    ``{"detail": {"code", "message"}}`` with ``Retry-After: 5``, nothing changed (500 for
-    any other error of the store)."""
-    status = 503 if exc.code is ErrorCode.STORE_UNAVAILABLE else 500
+    """The answer when the database is down or too slow (GuardedEngine), or the other server
+    processes cannot be asked (the server API's meetings, :class:`~salon.server.api.
+    MeetingDesk`): 503 ``{"detail": {"code", "message"}}`` with ``Retry-After: 5`` (500 for
+    any other error)."""
+    unavailable = exc.code in (ErrorCode.STORE_UNAVAILABLE, ErrorCode.BUS_UNAVAILABLE)
+    status = 503 if unavailable else 500
     detail = {"code": exc.code.value, "message": exc.message}
     return JSONResponse({"detail": detail}, status_code=status, headers={"Retry-After": "5"})
 
@@ -106,6 +108,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> SalonApp:
             settings, clock, engine, hub, rooms, accounts, devices, metrics=metrics, bus=bus
         )
         state.pipes = Pipes(state, bus)
+        app.state.meetings = MeetingDesk(state)  # the server API's meetings, on any process
         metrics.watch(state)
         recorders = Recorders(settings, clock, hub, DownloadKeys(secret))
         recorders.open()  # the recordings folder; the retention sweep runs with the watchdog

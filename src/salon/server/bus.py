@@ -92,6 +92,13 @@ class Bus(Protocol):
         claims the place, or a TTL). Raises BusDown."""
         ...
 
+    async def processes(self) -> list[str]:
+        """The processes whose ``proc:`` key is in Redis, this one included, draining or not
+        (a draining process still holds the meetings its members have not left): one killed
+        less than a key's lifetime ago still counts, one cut off from Redis does not.
+        Raises BusDown."""
+        ...
+
     async def name_member(self, key: str) -> str | None:
         """The member id holding the reachable name with this name key (its place still
         held somewhere), or None. Raises BusDown."""
@@ -165,6 +172,9 @@ class LocalBus:
 
     async def release_place(self, member_id: str) -> None:
         return None
+
+    async def processes(self) -> list[str]:
+        return [self.proc]
 
     async def name_member(self, key: str) -> str | None:
         return None

@@ -6,7 +6,10 @@ the member). Everything sent goes through a bounded outbox, so a slow client onl
 itself: when its outbox overflows it is disconnected (close 4002) and the room never waits
 for it.
 
-The writer lives as long as the connection. Starting it only while there is something to
+Under Salon's own WebSocket protocol (:class:`salon.server.runner.SansIOProtocol`) the writer
+hands everything queued to the socket in one write (a burst: one ``send(2)`` instead of one per
+message through ASGI's ``websocket.send``); measured in docs/BENCHMARKS.md. The writer lives as
+long as the connection. Starting it only while there is something to
 send saves ~1.3 KB per idle connection but cost ~10% of relay throughput (a task per burst);
 measured in docs/BENCHMARKS.md.
 
@@ -71,6 +74,32 @@ _READER: ContextVar[Connection | None] = ContextVar("salon_reader", default=None
 meanwhile came in on it (at its ``arrived`` time)."""
 
 
+FRAMES_KEY: Final = "salon.frames"
+"""The ASGI scope extension under which the WebSocket protocol offers its own
+:class:`FrameWriter` (:class:`salon.server.runner.SansIOProtocol`); without it a connection
+writes one ``websocket.send`` at a time."""
+
+BURST_MESSAGES: Final = 64
+BURST_CHARS: Final = 256 * 1024
+"""A burst is at most ``BURST_MESSAGES`` messages, and ends with the message that reaches
+``BURST_CHARS`` characters (one message may be larger alone)."""
+
+
+class FrameWriter(Protocol):
+    """Text frames written straight into the socket, several in one write (one ``send(2)``
+    for a burst instead of one ``websocket.send`` each), bypassing ASGI's per-message path."""
+
+    async def ready(self) -> None:
+        """Wait while the transport has paused writing (its buffer went over the high-water
+        mark and has not drained below the low-water mark yet)."""
+
+    def write_texts(self, texts: list[str]) -> None:
+        """Frame each text as one WebSocket text message (RFC 6455 5.6) and write them all at
+        once. Raises, writing nothing, when the connection is closing or gone:
+        :class:`OSError` (uvicorn's ``ClientDisconnected``), or :class:`RuntimeError` from a
+        transport already closed."""
+
+
 class Receiver(Protocol):
     """What a connection hands its frames to: the member's :class:`~salon.core.session.Session`
     here, or, when several processes share the deployment, the connection's
@@ -118,6 +147,7 @@ class Connection:
         ``upgraded_at``: ``time.perf_counter()`` when the upgrade request reached the app."""
         self.id = new_id()  # in every log line about this connection
         self.ws = ws
+        self._frames: FrameWriter | None = ws.scope.get("extensions", {}).get(FRAMES_KEY)
         self.session: Receiver | None = None
         self.opened_at = now
         self.heard_at = now
@@ -207,6 +237,8 @@ class Connection:
             while True:
                 await self._wake.wait()
                 self._wake.clear()
+                if self._frames is not None:
+                    await self._write_bursts(self._frames)
                 while self._outbox:
                     # Taken off only once written: a message a dying socket refused is still
                     # in the outbox for the place to keep (see ``run``). The outbox may have
@@ -230,7 +262,38 @@ class Connection:
             if isinstance(said, int):
                 self._peer_code = said
                 self._goodbye = said in GOODBYE_CODES
+            if self._close is not None:
+                # Closing already: ``run`` hands the place ``_unsent`` (not the outbox, as
+                # for a peer that vanished), so what the socket refused goes there, in order.
+                self._unsent += self._outbox
+                self._outbox.clear()
+                self._stamps.clear()
             self._stop_reader()
+
+    async def _write_bursts(self, frames: FrameWriter) -> None:
+        """Drain the outbox through the WebSocket protocol's own writer: what is queued goes
+        to the socket in one write, up to ``BURST_MESSAGES`` messages, and no more once
+        ``BURST_CHARS`` characters are reached. Between the wait for room in the socket's
+        buffer and the write nothing awaits, so a message is never half-written when a newer
+        connection takes the place: the outbox holds exactly what was not handed to the
+        socket yet."""
+        while self._outbox:
+            await frames.ready()
+            outbox = self._outbox
+            texts: list[str] = []
+            chars = 0
+            for out in outbox:  # no await until the burst is off the outbox
+                texts.append(out.text)
+                chars += len(out.text)
+                if len(texts) == BURST_MESSAGES or chars >= BURST_CHARS:
+                    break
+            if not texts:
+                return  # emptied while waiting (an overflow, or handed to the place)
+            frames.write_texts(texts)  # raises when the peer is gone: all of it stays queued
+            for _ in texts:
+                out = outbox.popleft()
+                if self._metrics is not None:
+                    self._written(out)
 
     def _written(self, out: Outgoing) -> None:
         """Time what was just written: a relay since its frame arrived, the welcome since the

@@ -27,6 +27,9 @@ Envelopes (JSON objects; ``c`` is the front's connection id, ``f`` the front pro
   home; a front that does not pipe ``c`` to it answers ``gone``, so a ``gone`` lost on the
   way leaves no session behind), ``released {c, id, state}`` (``state`` null: nothing to
   move), ``opened {c, id, v}`` (``v``: the session's protocol version once greeted, else null);
+- the server API (:class:`salon.server.api.MeetingDesk`), any process to a room's home or to
+  every process: ``meeting {from, c: "api", id, op, room, member}`` (``op``: ``list``,
+  ``show``, ``remove``, ``end``), answered ``meeting_answer {c: "api", id, result, error}``;
 - broadcast: ``presence {from, name, online, reconnecting}`` (the directory's); ``reset
   {from}`` (a front whose messages may have been lost: its remote connections are lost
   everywhere); ``signed_out {from, session}`` and ``sessions_ended {from, account, keep}``
@@ -73,7 +76,8 @@ class Pipes:
         self.proc = bus.proc
         self.fronts: dict[str, Front] = {}  # connection id -> the front of a socket held here
         self.remotes: dict[tuple[str, str], Remote] = {}  # (front proc, connection id)
-        self._waiting: dict[tuple[str, str], _Waiting] = {}  # (connection id, move id)
+        # (connection id, move id), or ("api", request id) for the server API's meetings
+        self._waiting: dict[tuple[str, str], _Waiting] = {}
         self._watched: Counter[str] = Counter()  # peers, by how many pipes need them
         self._no_remotes = asyncio.Event()
         self._no_remotes.set()
@@ -87,11 +91,17 @@ class Pipes:
             "close": self._close,
             "released": self._answer,
             "opened": self._answer,
+            "meeting_answer": self._answer,
             "presence": self._presence,
             "reset": self._reset,
             "signed_out": self._signed_out,
             "sessions_ended": self._sessions_ended,
         }
+
+    def on(self, kind: str, handler: Callable[[dict[str, Any]], None]) -> None:
+        """Hand envelopes of ``kind`` to ``handler`` (the server API's ``meeting``, see
+        :class:`salon.server.api.MeetingDesk`)."""
+        self._handlers[kind] = handler
 
     # ------------------------------------------------------------------ life
 
@@ -161,7 +171,8 @@ class Pipes:
             self.bus.unwatch(proc)
 
     def expect(self, conn_id: str, move_id: str, peer: str) -> asyncio.Future[dict[str, Any]]:
-        """A future for the ``released`` or ``opened`` answering move ``move_id``."""
+        """A future for the ``released`` or ``opened`` answering move ``move_id`` (or the
+        ``meeting_answer`` to request ``move_id`` of the server API, ``conn_id`` "api")."""
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._waiting[conn_id, move_id] = _Waiting(peer, future)
         return future

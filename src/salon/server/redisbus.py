@@ -58,7 +58,7 @@ import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, Final, NamedTuple, TypeVar
+from typing import Any, Final, Generic, NamedTuple, TypeVar
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline, PubSub
@@ -256,6 +256,7 @@ class RedisBus:
         self.ttl_ms = max(1, round(3 * heartbeat_seconds * 1000))
         self.prefix = prefix
         self._directory = RedisDirectory(self)
+        self._processes = SharedRead(self, self._scan_processes)
         self.directory: Directory = self._directory
         self._client: Redis = Redis.from_url(
             url,
@@ -782,6 +783,18 @@ class RedisBus:
         owner = await self._ask(self._live_owner(keys=[key], args=[self.key("proc", "")]))
         return None if owner is None else str(owner)
 
+    async def processes(self) -> list[str]:
+        """As :class:`~salon.server.bus.Bus`: the ``proc:`` keys there are (a SCAN, made at
+        most once per heartbeat, :class:`SharedRead`)."""
+        return list(await self._processes.get())
+
+    async def _scan_processes(self) -> list[str]:
+        start = len(self.key("proc", ""))
+        match = self.key("proc", "*")
+        return sorted(
+            [key[start:] async for key in self._client.scan_iter(match=match, count=1000)]
+        )
+
     async def name_member(self, key: str) -> str | None:
         keys = [self.key("name", key)]
         holder = await self._ask(self._name_holder(keys=keys, args=[self.key("member", "")]))
@@ -797,6 +810,46 @@ class RedisBus:
         task.add_done_callback(self._background.discard)
 
 
+class SharedRead(Generic[T]):
+    """A read of Redis made at most once per heartbeat: callers meanwhile share the last
+    answer, or the read in flight (a caller that is cancelled does not cancel it). An answer
+    read across an outage is not kept."""
+
+    def __init__(self, bus: RedisBus, read: Callable[[], Coroutine[Any, Any, T]]) -> None:
+        self._bus = bus
+        self._read = read
+        self._at = 0.0  # when (loop time) _cache was read
+        self._cache: T | None = None
+        self._task: asyncio.Task[T] | None = None
+
+    def forget(self) -> None:
+        """Read again at the next :meth:`get` (a new healthy period)."""
+        self._cache = None
+
+    async def get(self) -> T:
+        """The answer; BusDown as :meth:`RedisBus._ask` (at once while degraded);
+        CancelledError when the read was cancelled (the bus stops)."""
+        bus = self._bus
+        loop = asyncio.get_running_loop()
+        if self._cache is not None and loop.time() - self._at < bus.heartbeat_seconds:
+            return self._cache
+        task = self._task
+        if task is None or task.done():
+            task = self._task = asyncio.create_task(self._fresh())
+            bus._background.add(task)
+            task.add_done_callback(bus._background.discard)
+        return await asyncio.shield(task)
+
+    async def _fresh(self) -> T:
+        bus = self._bus
+        since = bus._healthy_since
+        value = await bus._ask(self._read())
+        if since == bus._healthy_since:
+            self._at = asyncio.get_running_loop().time()
+            self._cache = value
+        return value
+
+
 class RedisDirectory:
     """The :class:`~salon.core.directory.Directory` of a :class:`RedisBus`: reachable names,
     ended places and presence shared by every process (key formats: module docstring)."""
@@ -805,14 +858,12 @@ class RedisDirectory:
         self.bus = bus
         self.shown: dict[str, str] = {}  # name key -> display name, of the names held here
         self._claimed: dict[str, str] = {}  # name key -> member id, claimed here, name not shown
-        self._names_at = 0.0  # when (loop time) _names_cache was read
-        self._names_cache: list[str] | None = None
-        self._names_task: asyncio.Task[list[str]] | None = None
+        self._names = SharedRead(bus, self._scan_names)
         self._ended: dict[str, float] = {}  # ended: key -> until (loop time), write failed
 
     def forget_names(self) -> None:
         """Read the names again at the next :meth:`names` (a new healthy period)."""
-        self._names_cache = None
+        self._names.forget()
 
     def pending_ended(self) -> list[tuple[str, int]]:
         """The ``ended:`` keys whose write failed, with their remaining time (ms)."""
@@ -867,16 +918,8 @@ class RedisDirectory:
         bus = self.bus
         if not bus.healthy:
             return None
-        loop = asyncio.get_running_loop()
-        if self._names_cache is not None and loop.time() - self._names_at < bus.heartbeat_seconds:
-            return list(self._names_cache)
-        task = self._names_task
-        if task is None or task.done():
-            task = self._names_task = asyncio.create_task(self._read_names())
-            bus._background.add(task)
-            task.add_done_callback(bus._background.discard)
         try:
-            return list(await asyncio.shield(task))
+            return list(await self._names.get())
         except BusDown as e:
             log.warning("bus %s: names of other processes unknown (%s)", bus.proc, e)
             return None
@@ -886,15 +929,7 @@ class RedisDirectory:
                 raise
             return None  # the read was cancelled (the bus stops)
 
-    async def _read_names(self) -> list[str]:
-        since = self.bus._healthy_since
-        names = await self.bus._ask(self._names())
-        if since == self.bus._healthy_since:
-            self._names_at = asyncio.get_running_loop().time()
-            self._names_cache = names
-        return names
-
-    async def _names(self) -> list[str]:
+    async def _scan_names(self) -> list[str]:
         client = self.bus._client
         keys = [key async for key in client.scan_iter(match=self.bus.key("name", "*"), count=1000)]
         values = await client.mget(keys) if keys else []

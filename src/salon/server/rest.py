@@ -16,7 +16,7 @@ from salon.core.passwords import host_key_digest
 from salon.core.rooms import CALL_ROOM_PREFIX
 from salon.core.validate import ROOM_ID
 from salon.server import csrf
-from salon.server.accounts import problem, session_account
+from salon.server.accounts import problem, request_address, session_account, spend
 from salon.server.origins import OriginPolicy
 from salon.server.state import ServerState
 
@@ -153,11 +153,16 @@ def build_router(version: str, origins: OriginPolicy) -> APIRouter:
     async def create_room(request: Request) -> RoomCreated:
         """Create a room with an unguessable id; returns its id, link and host key (whoever
         joins with it is a host; so is the creating account, when signed in). With
-        ``require_sign_in``, only for a signed-in account (401 ``sign_in_required``)."""
+        ``require_sign_in``, only for a signed-in account (401 ``sign_in_required``). Each
+        account, or without one each client address, may create ``room_creation_burst`` at
+        once, then ``room_creations_per_minute`` (429 ``rate_limited`` with
+        ``Retry-After``)."""
         state = _state(request)
         account = await session_account(request)
         if state.settings.require_sign_in and account is None:
             raise problem(401, "sign_in_required", "sign in to create a room on this server")
+        creator = f"account\n{account.id}" if account else f"address\n{request_address(request)}"
+        spend(state.room_creations, creator, state)
         room_id = secrets.token_urlsafe(12)  # 96 bits
         while room_id.startswith(CALL_ROOM_PREFIX):
             room_id = secrets.token_urlsafe(12)

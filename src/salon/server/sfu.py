@@ -17,7 +17,9 @@ Members' requests never wait for a connection: without one they fail at once
 member told ``room_media`` (:meth:`JanusRouter._restore`).
 
 Offers to a member's receiving connection are made one at a time: a new subscription waits
-until the member answered the last offer (or :data:`ANSWER_SECONDS` passed).
+until the member answered the last offer (or :data:`ANSWER_SECONDS` passed). A stream that
+a subscription on its way will take is not asked for again (a member whose offers go
+unanswered would otherwise gather a waiting task per event about the others' streams).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from salon.core.member import Member
-from salon.core.sfu import SfuConnection, SfuError
+from salon.core.sfu import MAX_TRICKLED, SfuConnection, SfuError
 from salon.protocol import Outgoing
 from salon.protocol.messages import (
     IceCandidate,
@@ -75,6 +77,8 @@ class _Place:
     publisher: int | None = None
     subscriber: int | None = None
     subscribed: set[Stream] = field(default_factory=set)
+    pending: set[Stream] = field(default_factory=set)  # a subscription on its way takes them
+    trickled: dict[str, int] = field(default_factory=dict)  # connection -> since its description
     streams: list[SfuStream] = field(default_factory=list)  # of the latest offer
     levels: dict[str, SfuQualityLevel] = field(default_factory=dict)  # publisher -> layer
     answered: asyncio.Event = field(default_factory=asyncio.Event)  # no offer pending
@@ -175,6 +179,7 @@ class JanusRouter:
             raise _refused("the offer", member, exc) from None
         if jsep is None or jsep.get("type") != "answer" or not isinstance(jsep.get("sdp"), str):
             raise _refused("the offer", member, "its answer has no description")
+        place.trickled.pop("publisher", None)
         return str(jsep["sdp"])
 
     async def subscribe(self, member: Member, sdp: str) -> None:
@@ -193,6 +198,7 @@ class JanusRouter:
             raise _refused("the answer", member, exc) from None
         finally:
             place.answered.set()
+        place.trickled.pop("subscriber", None)
         if place.levels:  # the layers asked for apply to the streams of this offer too
             try:
                 await self._configure_layers(api, place, place.levels)
@@ -201,18 +207,23 @@ class JanusRouter:
 
     async def candidate(
         self, member: Member, pc: SfuConnection, candidate: IceCandidate | None
-    ) -> None:
+    ) -> bool:
         place = await self._ready(member)
         handle = place.publisher if pc == "publisher" else place.subscriber
         if handle is None or place.session is None:
-            return  # no offer yet on that connection: nothing to trickle into
-        trickled = None
+            return True  # no offer yet on that connection: nothing to trickle into
+        trickled = place.trickled.get(pc, 0)
+        if trickled >= MAX_TRICKLED:
+            return False
+        place.trickled[pc] = trickled + 1
+        sent = None
         if candidate is not None and candidate.candidate:
-            trickled = candidate.model_dump(exclude_none=True, exclude={"usernameFragment"})
+            sent = candidate.model_dump(exclude_none=True, exclude={"usernameFragment"})
         try:
-            await self._api_now().trickle(place.session, handle, trickled)
+            await self._api_now().trickle(place.session, handle, sent)
         except JanusError as exc:
             raise _refused("the candidate", member, exc) from None
+        return True
 
     def resumed(self, member: Member) -> None:
         place = self._places.get(member.id)
@@ -440,6 +451,8 @@ class JanusRouter:
             self._forget(place, cancel=False)
             place.session = place.publisher = place.subscriber = None
             place.subscribed.clear()
+            place.pending.clear()
+            place.trickled.clear()
             self._open_soon(place)
         assert place.ready is not None
         try:
@@ -476,8 +489,7 @@ class JanusRouter:
             log.warning("the SFU refused a place to %s: %s", place.member.id, exc)
             raise SfuError("the SFU refused a place") from None
         streams, _ = _published(data.get("publishers"))
-        if streams:
-            self._spawn_for(place, self._subscribe(place, streams))
+        self._want(place, streams)
 
     def _forget(self, place: _Place, *, cancel: bool = True, destroy: bool = True) -> None:
         """Stop everything of ``place`` (its subscriptions under way, and its opening when
@@ -505,11 +517,11 @@ class JanusRouter:
             return
         streams, disabled = _published(data.get("publishers"))
         place.subscribed -= disabled  # Janus closed those: a later share is a new stream
-        if streams:
-            self._spawn_for(place, self._subscribe(place, streams))
+        self._want(place, streams)
         gone = data.get("unpublished") or data.get("leaving")
         if isinstance(gone, str):  # Janus renegotiates the subscriber itself
             place.subscribed = {s for s in place.subscribed if s[0] != gone}
+            place.levels.pop(gone, None)
         talker = data.get("id")
         if data.get("videoroom") in ("talking", "stopped-talking") and isinstance(talker, str):
             talking = data["videoroom"] == "talking"
@@ -520,15 +532,31 @@ class JanusRouter:
         if data is not None and isinstance(jsep, dict) and jsep.get("type") == "offer":
             self._offer(place, data, jsep)
 
+    def _want(self, place: _Place, streams: list[Stream]) -> None:
+        """Have ``place`` subscribed to those of ``streams`` it has not yet and no
+        subscription on its way takes (never its own)."""
+        known = place.subscribed | place.pending
+        new = [s for s in streams if s not in known and s[0] != place.member.id]
+        if new:
+            place.pending.update(new)
+            self._spawn_for(place, self._subscribe(place, new))
+
     async def _subscribe(self, place: _Place, streams: list[Stream]) -> None:
-        """Subscribe ``place`` to ``streams`` (those it has not yet, never its own)."""
+        """Subscribe ``place`` to ``streams`` (those it has not yet); they are no longer
+        pending once it is done, whatever came of it."""
+        try:
+            await self._subscribe_now(place, streams)
+        finally:
+            place.pending.difference_update(streams)
+
+    async def _subscribe_now(self, place: _Place, streams: list[Stream]) -> None:
         async with place.lock:
             try:
                 async with asyncio.timeout(ANSWER_SECONDS):
                     await place.answered.wait()
             except TimeoutError:
                 log.info("%s did not answer the SFU's offer; offering again", place.member.id)
-            new = [s for s in streams if s not in place.subscribed and s[0] != place.member.id]
+            new = [s for s in streams if s not in place.subscribed]
             if not new or place.session is None or not self._current(place):
                 return
             api = self._api_now()
@@ -551,10 +579,10 @@ class JanusRouter:
             join = {"request": "join", "ptype": "subscriber", "room": place.meeting}
             try:
                 data, jsep = await api.message(place.session, handle, {**join, "streams": streams})
-            except JanusError:
+            except BaseException:  # refused, or cancelled (the place is forgotten): let it go
                 api.on_events(handle, None)
                 detach = {"janus": "detach", "session_id": place.session, "handle_id": handle}
-                await self._quietly(api.request(detach))
+                self._spawn(self._quietly(api.request(detach)))
                 raise
             place.subscriber = handle
         else:
@@ -586,11 +614,12 @@ class JanusRouter:
         task.add_done_callback(self._done)
         return task
 
-    def _spawn_for(self, place: _Place, work: Coroutine[Any, Any, Any]) -> None:
+    def _spawn_for(self, place: _Place, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """A task of ``place``'s: cancelled when the place is forgotten."""
         task = self._spawn(work)
         place.tasks.add(task)
         task.add_done_callback(place.tasks.discard)
+        return task
 
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)

@@ -93,6 +93,7 @@ class ServerState:
     by_address: Counter[str] = field(default_factory=Counter)  # WebSockets held per address
     held: int = 0  # WebSockets held in all (admitted and not yet released)
     handshakes: KeyedThrottle = field(init=False)  # WebSocket handshakes per address
+    room_creations: KeyedThrottle = field(init=False)  # POST /api/v1/rooms per address
     # Connections signed in to an account, and with which session: closed with 4006 when it
     # ends (sign-out, a password change elsewhere, a new sign-in in the same browser).
     signed: dict[Connection, SignedSession] = field(default_factory=dict)
@@ -118,6 +119,8 @@ class ServerState:
         keys = self.settings.accounts.throttle_keys
         rate, burst = limits.handshakes_per_minute, limits.handshake_burst
         self.handshakes = KeyedThrottle(rate, burst, keys)
+        rate, burst = limits.room_creations_per_minute, limits.room_creation_burst
+        self.room_creations = KeyedThrottle(rate, burst, keys)
 
     def admit(self, address: str) -> Refusal | None:
         """Whether a WebSocket handshake from ``address`` may go on (None), or its refusal:

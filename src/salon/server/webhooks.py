@@ -76,6 +76,10 @@ HOLD_SECONDS: Final = 5.0
 delivery is still pending, so it is sent again): a database that reads but cannot write does
 not turn into a flood of repeats."""
 
+CLAIM_MARGIN_SECONDS: Final = 30.0
+"""An attempt holds its delivery for the attempt's timeout plus this (storing its outcome
+included); past that, another process may try the delivery (its holder died meanwhile)."""
+
 FLUSH_SECONDS: Final = 2.0
 """How long a stopping server gives the writer to store the events still queued."""
 
@@ -429,16 +433,31 @@ class WebhookService(NullObserver):
 
     async def _attempt(self, due: Due) -> None:
         delivery = due.delivery
+        hold = self.settings.timeout_seconds + CLAIM_MARGIN_SECONDS
+        until = self.clock.wall_ms() + int(hold * 1000)
         try:
-            await self._send(due)
+            if await self.store.claim(delivery.id, delivery.next_attempt_ms, until):
+                await self._send(due)  # else another process took this attempt
+        except asyncio.CancelledError:  # stopping: the attempt is made again, soon
+            await self._release(delivery, until)
+            raise
         except Exception as exc:  # storing the outcome failed: hold the endpoint a while
             self._log_store_trouble(exc, f"delivery {delivery.id} will be sent again")
+            await self._release(delivery, until)
             await asyncio.sleep(HOLD_SECONDS)
         finally:
             del self._sending[delivery.webhook_id]
             self._finished += 1
             self._finished_at[delivery.webhook_id] = self._finished
             self._wake.set()
+
+    async def _release(self, delivery: Delivery, until: int) -> None:
+        """Give back a claim whose attempt was cut short (its outcome not stored), so that
+        the delivery is due again at once, not when the claim would have ended; a second at
+        most, best effort (the claim ends by itself anyway)."""
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(1.0):
+                await self.store.release(delivery.id, until, delivery.next_attempt_ms)
 
     async def _send(self, due: Due) -> None:
         """Make one attempt and store its outcome. Whatever the request raises is a failed

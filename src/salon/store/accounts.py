@@ -162,29 +162,36 @@ class SqlAccountRepository:
             found: str | None = (await conn.execute(query)).scalar()
         return found
 
-    async def set_display_name(self, account_id: str, display_name: str, display_key: str) -> None:
-        """Rename; :class:`NameTaken` (``display_name``) when another account's looks alike."""
-        shape = name_key(display_name)
+    async def change(
+        self,
+        account_id: str,
+        *,
+        display: tuple[str, str] | None = None,
+        password: tuple[str, str] | None = None,
+    ) -> None:
+        """Rename (``display``: the display name and its key) and/or set a new password
+        (``password``: the new hash and the session token to keep: every other session of
+        the account ends), in one transaction: all of it or, on any error, none.
+        :class:`NameTaken` (``display_name``) when another account's name looks alike."""
         try:
             async with self._engine.begin() as conn:
-                if await _looks_taken(conn, {shape}, account_id):
-                    raise NameTaken("display_name")
-                await conn.execute(
-                    update(a)
-                    .where(a.c.id == account_id)
-                    .values(
+                values: dict[str, str] = {}
+                if display is not None:
+                    display_name, display_key = display
+                    shape = name_key(display_name)
+                    if await _looks_taken(conn, {shape}, account_id):
+                        raise NameTaken("display_name")
+                    values.update(
                         display_name=display_name, display_key=display_key, display_skeleton=shape
                     )
-                )
+                if password is not None:
+                    values["password_hash"], keep_token = password
+                    others = s.c.account_id == account_id, s.c.id != token_id(keep_token)
+                    await conn.execute(delete(s).where(*others))
+                if values:
+                    await conn.execute(update(a).where(a.c.id == account_id).values(**values))
         except IntegrityError:
             raise NameTaken("display_name") from None
-
-    async def close_other_sessions(self, account_id: str, keep_token: str) -> None:
-        """Sign the account out everywhere but here (after a password change)."""
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                delete(s).where(s.c.account_id == account_id, s.c.id != token_id(keep_token))
-            )
 
     async def set_password_hash(self, account_id: str, password_hash: str) -> None:
         async with self._engine.begin() as conn:

@@ -218,6 +218,31 @@ class SqlWebhookRepository:
             rows = (await conn.execute(query.order_by(d.c.id))).all()
         return [Due(_delivery(r), r.url, r.secret) for r in rows]
 
+    async def claim(self, delivery_id: str, due_ms: int, until_ms: int) -> bool:
+        """Take the next attempt of a pending delivery read as due at ``due_ms``, until
+        ``until_ms``: whether it is this caller's. Several processes share one store
+        (docs/SCALING.md) and may read the same head: one compare-and-set on
+        ``next_attempt_ms`` gives the attempt to one of them; the others see it due only at
+        ``until_ms``, when a process that died mid-attempt leaves it to the next."""
+        return await self._move(delivery_id, due_ms, until_ms)
+
+    async def release(self, delivery_id: str, until_ms: int, due_ms: int) -> None:
+        """Undo :meth:`claim` (due at ``due_ms`` again) unless the attempt's outcome was
+        stored meanwhile: a compare-and-set on the claim's ``until_ms``."""
+        await self._move(delivery_id, until_ms, due_ms)
+
+    async def _move(self, delivery_id: str, from_ms: int, to_ms: int) -> bool:
+        """Set a pending delivery's ``next_attempt_ms`` to ``to_ms`` if it is still
+        ``from_ms``, in one statement: whether it was (and is now moved)."""
+        query = (
+            update(d)
+            .where(d.c.id == delivery_id, d.c.status == "pending", d.c.next_attempt_ms == from_ms)
+            .values(next_attempt_ms=to_ms)
+        )
+        async with self._engine.begin() as conn:
+            result = await conn.execute(query)
+        return result.rowcount == 1
+
     async def delivered(self, delivery_id: str, now_ms: int, status_code: int) -> None:
         """An attempt got a 2xx answer."""
         values = {

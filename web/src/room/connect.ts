@@ -47,6 +47,29 @@ export async function csrfToken(): Promise<string> {
   return ((await response.json()) as { token: string }).token;
 }
 
+/** The server refused `POST /api/v1/rooms`: its HTTP status, and its `Retry-After` in s. */
+export class RoomNotCreated extends Error {
+  constructor(
+    readonly status: number,
+    readonly retryAfterSeconds: number | null,
+  ) {
+    super(`the server answered ${status}`);
+  }
+}
+
+/** What the home page says when a meeting could not be created. */
+export function roomNotCreatedText(error: unknown): string {
+  if (error instanceof RoomNotCreated && error.status === 429) {
+    const wait =
+      error.retryAfterSeconds === null ? "in a minute" : `in ${Math.ceil(error.retryAfterSeconds)} s`;
+    return `Too many meetings were created from your network just now: try again ${wait}.`;
+  }
+  if (error instanceof RoomNotCreated) {
+    return `The Salon server could not create a meeting (it answered ${error.status}). Try again in a moment.`;
+  }
+  return "Could not reach the Salon server to create a meeting. Check your connection and try again.";
+}
+
 /**
  * `POST /api/v1/rooms` with the CSRF token the server requires of state changes. The
  * `host_key` of the answer is kept in this browser, so joining the room makes its creator
@@ -57,7 +80,10 @@ export async function createRoom(): Promise<string> {
     method: "POST",
     headers: { "X-CSRF-Token": await csrfToken() },
   });
-  if (!response.ok) throw new Error(`the server answered ${response.status}`);
+  if (!response.ok) {
+    const wait = Number(response.headers.get("Retry-After") ?? "");
+    throw new RoomNotCreated(response.status, Number.isFinite(wait) && wait > 0 ? wait : null);
+  }
   const body = (await response.json()) as { id: string; host_key?: string | null };
   if (typeof body.host_key === "string" && body.host_key !== "") rememberHostKey(body.id, body.host_key);
   return body.id;

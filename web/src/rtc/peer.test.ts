@@ -1,6 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { FakePeerConnection, asPc, settleNow, ufragOf } from "../test/fakes";
-import { PeerLink, type LinkFailure, type SignalPayload } from "./peer";
+import {
+  GATHERING_STALL_MS,
+  MAX_GATHERING_RESTARTS,
+  PeerLink,
+  type LinkFailure,
+  type SignalPayload,
+} from "./peer";
 
 /**
  * Two PeerLinks wired through an in-order "server" that can hold messages: `a` is impolite,
@@ -208,6 +214,111 @@ describe("PeerLink when a first offer goes unanswered", () => {
     expect(offers(sent)).toHaveLength(2);
     expect(ufragOf(offers(sent)[1]!.description?.sdp)).not.toBe(ufragOf(offers(sent)[0]!.description?.sdp));
     expect(pc.signalingState).toBe("have-local-offer");
+  });
+});
+
+describe("PeerLink when its ICE agent gathers nothing", () => {
+  const candidatesOf = (sent: SignalPayload[]) => sent.filter((p) => p.candidate).map((p) => p.candidate!);
+
+  it("the polite side's first answer gathered nothing: it restarts ICE once the stall time passes", async () => {
+    const { b, pcA, pcB, sentByB, errors } = pair();
+    pcB.stallGatherings = 1;
+    pcA.addTrack("mic");
+    await settleNow();
+    expect(pcB.localDescription?.type).toBe("answer");
+    expect(candidatesOf(sentByB)).toEqual([]);
+    await vi.advanceTimersByTimeAsync(GATHERING_STALL_MS - 200); // settleNow took up to 100
+    expect(pcB.restarts).toBe(0);
+    await vi.advanceTimersByTimeAsync(200);
+    await settleNow();
+    expect(pcB.restarts).toBe(1);
+    expect(b.trail.some((s) => s.startsWith(`no candidate in ${GATHERING_STALL_MS} ms`))).toBe(true);
+    // The restart's offer has new credentials, and this time its candidates go out.
+    const ufrag = ufragOf(pcB.localDescription?.sdp);
+    expect(candidatesOf(sentByB).map((c) => c.usernameFragment)).toContain(ufrag);
+    expect(ufragOf(pcA.remoteDescription?.sdp)).toBe(ufrag);
+    expect(pcA.signalingState).toBe("stable");
+    expect(pcB.signalingState).toBe("stable");
+    expect(vi.getTimerCount()).toBe(0);
+    expect(errors).toEqual([]);
+  });
+
+  it(`restarts at most ${MAX_GATHERING_RESTARTS} times`, async () => {
+    const { pcA, pcB } = pair();
+    pcA.stallGatherings = 100;
+    pcA.addTrack("mic");
+    await settleNow();
+    for (let i = 0; i < MAX_GATHERING_RESTARTS + 2; i += 1) {
+      await vi.advanceTimersByTimeAsync(GATHERING_STALL_MS);
+      await settleNow();
+    }
+    expect(pcA.restarts).toBe(MAX_GATHERING_RESTARTS);
+    expect(pcB.restarts).toBe(0);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("leaves alone a connection that connected, and a gathering that completed with nothing", async () => {
+    for (const how of ["connected", "complete"] as const) {
+      const { pcA, pcB } = pair();
+      pcB.stallGatherings = 1;
+      pcA.addTrack("mic");
+      await settleNow();
+      if (how === "connected") pcB.setIceState("connected");
+      else pcB.iceGatheringState = "complete"; // relay-only, its relay unreachable, say
+      await vi.advanceTimersByTimeAsync(GATHERING_STALL_MS);
+      await settleNow();
+      expect(pcB.restarts).toBe(0);
+    }
+  });
+
+  it("the impolite side waits for the answer to its first offer before it counts", async () => {
+    const { a, pcA, pcB, sentByA, hold, release } = pair();
+    pcA.stallGatherings = 1;
+    hold(); // the answer is late: the polite page is busy, say
+    pcA.addTrack("mic");
+    await settleNow();
+    await vi.advanceTimersByTimeAsync(3 * GATHERING_STALL_MS);
+    expect(pcA.restarts).toBe(0);
+    expect(offers(sentByA)).toHaveLength(1); // no second offer for the late answer to meet
+    release();
+    await settleNow();
+    expect(pcA.signalingState).toBe("stable");
+    await vi.advanceTimersByTimeAsync(GATHERING_STALL_MS);
+    await settleNow();
+    expect(pcA.restarts).toBe(1);
+    expect(ufragOf(pcB.remoteDescription?.sdp)).toBe(ufragOf(pcA.localDescription?.sdp));
+    expect(a.trail.filter((s) => s.startsWith("no candidate in"))).toHaveLength(1);
+  });
+
+  it("counts a candidate without its ufrag as the current description's", async () => {
+    const { pcA, pcB } = pair();
+    pcB.stallGatherings = 1;
+    pcA.addTrack("mic");
+    await settleNow();
+    pcB.onicecandidate?.({
+      candidate: {
+        candidate: "candidate:x 1 udp 1 127.0.0.1 9 typ host",
+        toJSON: () => ({
+          candidate: "candidate:x 1 udp 1 127.0.0.1 9 typ host",
+          sdpMid: "0",
+          sdpMLineIndex: 0,
+        }),
+      },
+    });
+    await vi.advanceTimersByTimeAsync(GATHERING_STALL_MS);
+    await settleNow();
+    expect(pcB.restarts).toBe(0);
+  });
+
+  it("does not watch a renegotiation that keeps credentials that gathered", async () => {
+    const { pcA, pcB } = pair();
+    pcA.addTrack("mic");
+    await settleNow();
+    pcB.stallGatherings = 1; // same ufrag: a browser gathers nothing new, and need not
+    pcB.addTrack("cam");
+    await settleNow();
+    expect(vi.getTimerCount()).toBe(0);
+    expect(pcB.restarts).toBe(0);
   });
 });
 

@@ -20,6 +20,14 @@
  * 5 s "polite side waits for the first offer" and 3 s "stalled: restartIce" timers papered
  * over this; neither is needed now.
  *
+ * A call also stayed "new" on both sides, for good, with no rollback at all: the polite
+ * side had answered the first offer, and neither side had a candidate pair (one CI run,
+ * 2026-12-01), most likely the same stalled gathering; no recovery in src/rtc/recovery.ts
+ * starts from "new". A connection that has never connected and whose local description has gathered
+ * no candidate in `GATHERING_STALL_MS` therefore restarts ICE, at most
+ * `MAX_GATHERING_RESTARTS` times: host candidates come within milliseconds, and a restart
+ * gathers afresh.
+ *
  * A description that cannot be applied (not a perfect-negotiation ignore) is not waited out:
  * the polite side says `rejected` and waits for a `reset`; the impolite side reports a
  * failure, and the mesh rebuilds the connection and sends `reset` (docs/PROTOCOL.md).
@@ -64,6 +72,10 @@ export interface PeerLinkOptions {
 /** `rejected.message` is at most this long on the wire. */
 export const MAX_REJECTED_MESSAGE_CHARS = 256;
 const TRAIL_LENGTH = 40;
+/** No candidate this long after a local description was set counts as a stalled gathering. */
+export const GATHERING_STALL_MS = 4000;
+/** Restarts for stalled gatherings, per connection (see the module comment). */
+export const MAX_GATHERING_RESTARTS = 2;
 
 export class PeerLink {
   private makingOffer = false;
@@ -79,6 +91,12 @@ export class PeerLink {
   private readonly retired: RemoteHistory;
   private readonly sessions = new Set<string>();
   private readonly ufrags = new Set<string>();
+  /** Our ICE ufrags that have gathered at least one candidate. */
+  private readonly gathered = new Set<string>();
+  private gatheringTimer: ReturnType<typeof setTimeout> | null = null;
+  private gatheringRestarts = 0;
+  /** The connection has reached "connected" at least once. */
+  private everConnected = false;
   /** The last negotiation steps, newest last: for diagnostics and tests. */
   readonly trail: string[] = [];
 
@@ -100,6 +118,10 @@ export class PeerLink {
       // end the wrong generation; it is not sent (Chromium does not need it to conclude).
       if (candidate === null || candidate.candidate === "") return;
       const init = candidate.toJSON();
+      // A candidate without its ufrag (older browsers) is the current description's.
+      const ufrags = init.usernameFragment ? [init.usernameFragment] : this.localUfrags();
+      for (const ufrag of ufrags) this.gathered.add(ufrag);
+      this.stopWatchingGathering();
       this.send({
         candidate: {
           candidate: init.candidate ?? "",
@@ -115,6 +137,10 @@ export class PeerLink {
     };
     pc.onconnectionstatechange = () => {
       globalThis.performance?.mark?.(`salon:rtc connection ${pc.connectionState}`);
+      if (pc.connectionState === "connected") {
+        this.everConnected = true;
+        this.stopWatchingGathering(true);
+      }
       onStateChange();
     };
   }
@@ -162,6 +188,7 @@ export class PeerLink {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.stopWatchingGathering(true);
     this.pc.onnegotiationneeded = null;
     this.pc.onicecandidate = null;
     this.pc.oniceconnectionstatechange = null;
@@ -253,6 +280,7 @@ export class PeerLink {
     }
     this.awaitingReset = false;
     await this.flushHeld();
+    if (description.type === "answer") this.watchGathering(); // our offer's exchange is done
     if (description.type !== "offer" || this.closed) return;
     try {
       await pc.setLocalDescription(); // implicit createAnswer
@@ -325,6 +353,46 @@ export class PeerLink {
     if (local === null || this.closed) return;
     this.note(`send ${local.type}`);
     this.send({ description: { type: local.type, sdp: local.sdp } });
+    this.watchGathering();
+  }
+
+  private localUfrags(): string[] {
+    return iceUfragsOf(this.pc.localDescription?.sdp);
+  }
+
+  /** Stop the watch when its description has gathered something (or always, `force`). */
+  private stopWatchingGathering(force = false): void {
+    if (this.gatheringTimer === null) return;
+    if (!force && !this.localUfrags().some((u) => this.gathered.has(u))) return;
+    clearTimeout(this.gatheringTimer);
+    this.gatheringTimer = null;
+  }
+
+  /**
+   * See the module comment: restart ICE when a first connection's gathering stalls. Only once
+   * both descriptions are set: a restart of a first offer whose answer is merely late would
+   * make a second offer, and that late answer would then be applied to it.
+   */
+  private watchGathering(): void {
+    if (this.everConnected || this.gatheringTimer !== null) return;
+    if (this.gatheringRestarts >= MAX_GATHERING_RESTARTS || this.pc.remoteDescription === null) return;
+    const ufrags = this.localUfrags();
+    if (ufrags.length === 0 || ufrags.some((u) => this.gathered.has(u))) return;
+    this.gatheringTimer = setTimeout(() => {
+      this.gatheringTimer = null;
+      const current = this.localUfrags();
+      if (this.closed || this.everConnected || current.some((u) => this.gathered.has(u))) return;
+      if (current.join() !== ufrags.join()) {
+        this.watchGathering(); // a newer description gathers: it gets its own time
+        return;
+      }
+      // "complete" with nothing: there is nothing to gather (a relay-only page whose relay
+      // refused it, say); a restart would find nothing either.
+      if (this.pc.iceGatheringState === "complete") return;
+      this.gatheringRestarts += 1;
+      this.note(`no candidate in ${GATHERING_STALL_MS} ms: restartIce`);
+      this.restartIce();
+    }, GATHERING_STALL_MS);
   }
 }
 

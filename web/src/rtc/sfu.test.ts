@@ -227,7 +227,8 @@ describe("SfuMedia publisher", () => {
     expect([PUBLISH_RETRY_FIRST_MS, PUBLISH_RETRY_MAX_MS]).toEqual([1_000, 10_000]);
     for (const [round, delay] of [1_000, 2_000, 4_000, 8_000, 10_000, 10_000].entries()) {
       const before = publishes();
-      expect(media.refused(round % 2 === 0 ? "sfu_unavailable" : "not_sfu_room", "sfu-publish")).toBe(true);
+      const code = ["sfu_unavailable", "not_sfu_room", "rate_limited"][round % 3]!;
+      expect(media.refused(code, "sfu-publish")).toBe(true);
       await vi.advanceTimersByTimeAsync(delay - 1);
       expect(publishes()).toBe(before);
       await vi.advanceTimersByTimeAsync(1);
@@ -836,8 +837,11 @@ describe("SfuMedia state", () => {
 describe("SfuMedia watchdog", () => {
   const restarts = (sent: SfuSignal[]) => ofType(sent, "sfu_restart");
 
-  /** Started, its publisher answered and connected, and bob's and cy's media offered. */
-  async function receiving() {
+  /**
+   * Started, its publisher answered and connected, and bob's and cy's media offered;
+   * `stalled`: the subscriber's answer gathers nothing (Chromium's stall).
+   */
+  async function receiving({ stalled = false } = {}) {
     const setup = sfu();
     const { media, made } = setup;
     media.setMembers([member("bob"), member("cy")]);
@@ -846,9 +850,26 @@ describe("SfuMedia watchdog", () => {
     await answer(media);
     made[0]?.setIceState("connected");
     void media.receive(offer(BOB_AND_CY));
+    if (stalled) {
+      await vi.advanceTimersByTimeAsync(0); // the subscriber is made by the offer
+      made[1]!.stallGatherings = 1;
+    }
     await settleNow();
     return setup;
   }
+
+  it("asks for a new place 4 s after its answer when the subscriber gathered no candidate", async () => {
+    const { media, sent, at } = await receiving({ stalled: true });
+    const answeredAt = at[sent.findIndex((m) => m.type === "sfu_subscribe")]!;
+    expect(ofType(sent, "sfu_candidate").filter((m) => m.pc === "subscriber")).toEqual([]);
+    await vi.advanceTimersByTimeAsync(answeredAt + 3_999 - Date.now());
+    expect(restarts(sent)).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(restarts(sent)).toHaveLength(1);
+    expect(media.trail).toContain(
+      "restart asked (subscriber gathered no candidate in 4000 ms); the next after 10000 ms",
+    );
+  });
 
   it("asks for a new place when the subscriber is still new 10 s after its answer, and is answered", async () => {
     const { media, made, sent, at } = await receiving();

@@ -72,7 +72,7 @@ export const SUBSCRIBE_RETRY_FIRST_MS = 1_000;
 /** How many times a refused answer is sent again before the watchdog has the last word. */
 export const SUBSCRIBE_TRIES = 3;
 /** Refusals a later offer can get past: the SFU is back, or the room's move to it is through. */
-const RETRIED_CODES: ReadonlySet<string> = new Set(["sfu_unavailable", "not_sfu_room"]);
+const RETRIED_CODES: ReadonlySet<string> = new Set(["sfu_unavailable", "not_sfu_room", "rate_limited"]);
 
 /**
  * The camera's simulcast encodings (webrtc-pc 5.2 `sendEncodings`), low first: from a 640 × 480
@@ -505,6 +505,7 @@ export class SfuMedia {
    * the null event follows it.
    */
   private trickle(role: SfuRole, candidate: RTCIceCandidate | null): void {
+    this.watchdog.gathered(role);
     if (candidate !== null && candidate.candidate === "") return;
     this.send({
       type: "sfu_candidate",
@@ -565,6 +566,7 @@ export class SfuMedia {
     }
     const local = pc.localDescription;
     if (publisher !== this.publisher || local === null) return;
+    this.watchdog.expectCandidates("publisher");
     // The screen's mid: a transceiver has one once an offer that includes it is set.
     const screen = screenMid(publisher);
     this.note(`publish${screen === null ? "" : ` (screen ${screen})`}`);
@@ -656,7 +658,9 @@ export class SfuMedia {
     subscriber.streams = new Map(streams.map((stream) => [stream.mid, stream]));
     this.changed();
     await pc.setLocalDescription(); // implicit createAnswer
-    if (subscriber === this.subscriber) this.sendAnswer(subscriber);
+    if (subscriber !== this.subscriber) return;
+    this.watchdog.expectCandidates("subscriber");
+    this.sendAnswer(subscriber);
   }
 
   /** Send the subscriber's answer (its local description): it has a while to connect from now. */

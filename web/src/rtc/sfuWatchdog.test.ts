@@ -44,6 +44,7 @@ describe("SfuWatchdog", () => {
       disconnectedMs: 5_000,
       firstWaitMs: 10_000,
       maxWaitMs: 60_000,
+      gatheringStallMs: 4_000,
     });
     dog.begin();
     dog.watch("publisher", "new");
@@ -62,6 +63,54 @@ describe("SfuWatchdog", () => {
     expect(trail).toEqual(["restart asked (subscriber new after 10000 ms); the next after 10000 ms"]);
     dog.observe("publisher", "failed"); // already asked: not again before the wait is over
     expect(asked).toHaveLength(1);
+  });
+
+  it("asks 4 s after a local description when the connection gathered no candidate", async () => {
+    const { dog, asked, trail } = watchdog();
+    dog.begin();
+    dog.expectCandidates("publisher"); // its offer, before any answer
+    dog.expectCandidates("publisher"); // a second description does not restart the time
+    await vi.advanceTimersByTimeAsync(3_999);
+    expect(asked).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(asked).toEqual([4_000]);
+    expect(trail).toEqual([
+      "restart asked (publisher gathered no candidate in 4000 ms); the next after 10000 ms",
+    ]);
+  });
+
+  it("does not count a candidate that came (or the end of gathering), nor a connection that connected", async () => {
+    const { dog, asked } = watchdog();
+    for (const end of ["candidate", "before", "connected"] as const) {
+      dog.begin();
+      dog.watch("subscriber", "new"); // its own deadline: 10 s from now
+      if (end === "before") dog.gathered("subscriber"); // a candidate before the description
+      dog.expectCandidates("subscriber");
+      await vi.advanceTimersByTimeAsync(1_000);
+      if (end === "candidate") dog.gathered("subscriber"); // sfu.ts: a candidate, or null
+      if (end === "connected") dog.observe("subscriber", "connected");
+      await vi.advanceTimersByTimeAsync(8_000);
+      expect(asked).toEqual([]);
+      dog.observe("subscriber", "connected");
+    }
+    dog.begin(); // new connections: a candidate of the old ones does not count
+    dog.expectCandidates("subscriber");
+    await vi.advanceTimersByTimeAsync(4_000);
+    expect(asked).toHaveLength(1);
+  });
+
+  it("keeps a stalled connection in trouble when it is described again", async () => {
+    const { dog, asked, trail } = watchdog();
+    dog.begin();
+    dog.watch("subscriber", "new");
+    dog.expectCandidates("subscriber");
+    await vi.advanceTimersByTimeAsync(4_000);
+    expect(asked).toEqual([4_000]);
+    await vi.advanceTimersByTimeAsync(4_000);
+    dog.watch("subscriber", "new"); // the same answer sent again: its deadline is at 18 s
+    await vi.advanceTimersByTimeAsync(6_000); // the wait after the first ask is over
+    expect(asked).toEqual([4_000, 14_000]);
+    expect(trail[1]).toBe("restart asked (not answered); the next after 20000 ms");
   });
 
   it("does not count a connection that connected in time, nor one never made", async () => {

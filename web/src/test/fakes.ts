@@ -151,6 +151,9 @@ export class FakePeerConnection {
   signalingState: RTCSignalingState = "stable";
   connectionState: RTCPeerConnectionState = "new";
   iceConnectionState: RTCIceConnectionState = "new";
+  iceGatheringState: RTCIceGatheringState = "new";
+  /** How many of the next gatherings produce no candidate and stay "gathering" for good. */
+  stallGatherings = 0;
   localDescription: RTCSessionDescriptionInit | null = null;
   remoteDescription: RTCSessionDescriptionInit | null = null;
   candidates: RTCIceCandidateInit[] = [];
@@ -395,8 +398,14 @@ export class FakePeerConnection {
   private gather(): void {
     const candidate = `candidate:${this.label} 1 udp 1 127.0.0.1 ${1000 + sdpCounter} typ host`;
     const usernameFragment = this.ufrag;
+    this.iceGatheringState = "gathering";
+    if (this.stallGatherings > 0) {
+      this.stallGatherings -= 1;
+      return;
+    }
     setTimeout(() => {
       if (this.closed) return;
+      this.iceGatheringState = "complete";
       this.onicecandidate?.({
         candidate: {
           candidate,

@@ -1,5 +1,5 @@
 import { useState, type FormEvent } from "react";
-import { createRoom, parseRoomInput } from "../../room/connect";
+import { createRoom, parseRoomInput, roomNotCreatedText } from "../../room/connect";
 import { AccountStatus } from "../components/AccountStatus";
 import { Icon } from "../components/Icon";
 import { NameField } from "../components/NameField";
@@ -21,8 +21,8 @@ export function HomePage() {
     setError(null);
     try {
       navigate(`/r/${await createRoom()}`);
-    } catch {
-      setError("Could not reach the Salon server to create a meeting. Check your connection and try again.");
+    } catch (error) {
+      setError(roomNotCreatedText(error));
       setBusy(false);
     }
   };
