@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from aiortc import RTCConfiguration, RTCPeerConnection
+
 CHROMIUM = Path("/usr/bin/chromium")
 """Debian's Chromium; Playwright drives it with ``executable_path`` (never its own download)."""
 
@@ -60,3 +62,11 @@ def stop_process(proc: subprocess.Popen[bytes], grace: float = 10) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def local_peer_connection() -> RTCPeerConnection:
+    """An aiortc ``RTCPeerConnection`` with no ICE servers: host candidates only. (aiortc's
+    default configuration asks Google's STUN server; with no DNS, as in CI, the failed lookup
+    leaves its sockets unclosed, and their ``ResourceWarning`` fails whichever test is
+    running when they are collected.)"""
+    return RTCPeerConnection(RTCConfiguration(iceServers=[]))

@@ -21,6 +21,8 @@ from av.frame import Frame
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from tests.support import local_peer_connection
+
 TIMEOUT = 20.0
 
 
@@ -145,7 +147,7 @@ class SfuMember:
         ``sfu_publish``; again: a new sending connection, as after ``room_media``)."""
         if self.publisher is not None:
             await self.publisher.close()
-        pc = self.publisher = RTCPeerConnection()
+        pc = self.publisher = local_peer_connection()
         pc.addTrack(ToneTrack() if tone else AudioStreamTrack())
         pc.addTrack(VideoStreamTrack() if video is None else video)
         await pc.setLocalDescription(await pc.createOffer())  # aiortc: every candidate in it
@@ -155,7 +157,7 @@ class SfuMember:
     async def _answer(self, message: dict[str, Any]) -> None:
         self.streams = {s["mid"]: s for s in message["streams"]}
         if self.subscriber is None:
-            self.subscriber = RTCPeerConnection()
+            self.subscriber = local_peer_connection()
             self.subscriber.on("track", self._track)
         pc = self.subscriber
         offer = RTCSessionDescription(message["description"]["sdp"], "offer")

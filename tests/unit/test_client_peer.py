@@ -90,7 +90,7 @@ class Side:
         return part
 
     def configuration(self) -> RTCConfiguration:
-        return RTCConfiguration()
+        return RTCConfiguration(iceServers=[])  # host candidates only: no STUN lookup
 
     def shared_tracks(self) -> list[MediaStreamTrack]:
         return [self.relay.subscribe(self.source, buffered=False)]

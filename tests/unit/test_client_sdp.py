@@ -3,9 +3,10 @@ already negotiated (RFC 8285 §6), which Chromium requires."""
 
 from __future__ import annotations
 
-from aiortc import AudioStreamTrack, RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
+from aiortc import AudioStreamTrack, RTCSessionDescription, VideoStreamTrack
 
 from salon.client.sdp import extension_ids, keep_extension_ids
+from tests.support import local_peer_connection
 
 MID = "urn:ietf:params:rtp-hdrext:sdes:mid"
 LEVEL = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
@@ -74,7 +75,7 @@ def test_a_new_uri_is_left_out_when_no_one_byte_id_is_free() -> None:
 
 
 async def test_aiortc_takes_its_own_offer_with_the_ids_kept() -> None:
-    pc = RTCPeerConnection()
+    pc = local_peer_connection()
     audio, video = AudioStreamTrack(), VideoStreamTrack()
     pc.addTrack(audio)
     pc.addTrack(video)

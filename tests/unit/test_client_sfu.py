@@ -33,6 +33,7 @@ from salon.protocol.messages import (
     SfuStream,
     SfuSubscribe,
 )
+from tests.support import local_peer_connection
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -52,7 +53,7 @@ class Host:
         return next(self._refs)
 
     def configuration(self) -> RTCConfiguration:
-        return RTCConfiguration()
+        return RTCConfiguration(iceServers=[])  # host candidates only: no STUN lookup
 
     def shared_tracks(self) -> list[MediaStreamTrack]:
         self.asked += 1  # a publish makes its connection next, with no await between
@@ -213,7 +214,7 @@ async def test_closing_stops_a_publish_waiting_for_the_previous_answer() -> None
 
 async def answer_to(publish: SfuPublish) -> SessionDescription:
     """An answer to ``publish``'s offer from a real aiortc connection (the SFU's part)."""
-    answerer = RTCPeerConnection()
+    answerer = local_peer_connection()
     await answerer.setRemoteDescription(
         RTCSessionDescription(publish.description.sdp, publish.description.type)
     )
@@ -234,7 +235,7 @@ async def test_an_error_without_our_ref_is_not_ours() -> None:
 
 async def test_a_client_that_receives_nothing_answers_every_m_line_inactive() -> None:
     """``receive=False`` (a bot that only sends): the SFU is told to send it nothing."""
-    offerer = RTCPeerConnection()
+    offerer = local_peer_connection()
     for kind in ("audio", "video", "video"):
         offerer.addTransceiver(kind, direction="sendonly")
     await offerer.setLocalDescription(await offerer.createOffer())
