@@ -49,6 +49,27 @@ DENY_CAMERA = """
 """
 
 
+SERVER_LOGS: list[Path] = []
+"""The log files of the ``salon serve`` processes running now (newest last): a failed test's
+report ends with their last lines (:func:`pytest_runtest_makereport`)."""
+
+LOG_TAIL_BYTES = 12_000
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A failed test's report carries the end of each running server's log: what the server
+    saw is often the only clue to a failure that shows only in CI."""
+    report = yield
+    if report.failed:
+        for path in SERVER_LOGS:
+            with contextlib.suppress(OSError), path.open("rb") as log:
+                log.seek(max(0, path.stat().st_size - LOG_TAIL_BYTES))
+                tail = log.read().decode("utf-8", "replace")
+            report.sections.append((f"the end of {path.name} ({path.parent.name})", tail))
+    return report
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -86,13 +107,16 @@ def salon_server(data: Path, env: dict[str, str] | None = None) -> Iterator[str]
     if not STATIC_INDEX.exists():
         pytest.skip("the browser client is not built: run 'make web' first")
     port = _free_port()
-    log = (data / "server.log").open("w")
+    path = data / "server.log"
+    log = path.open("w")
+    # info: the SFU's refusals and retries are logged there, for a failed test's report.
     proc = subprocess.Popen(
         [str(SALON), "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data)],
         stdout=log,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "SALON_LOG_LEVEL": "warning", **(env or {})},
+        env={**os.environ, "SALON_LOG_LEVEL": "info", **(env or {})},
     )
+    SERVER_LOGS.append(path)
     url = f"https://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 20
@@ -102,6 +126,7 @@ def salon_server(data: Path, env: dict[str, str] | None = None) -> Iterator[str]
             time.sleep(0.1)
         yield url
     finally:
+        SERVER_LOGS.remove(path)
         stop_process(proc)
         log.close()
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import math
 from array import array
@@ -24,6 +25,7 @@ from websockets.exceptions import ConnectionClosed
 from tests.support import local_peer_connection
 
 TIMEOUT = 20.0
+PUBLISH_REF = "sfu-member-publish"
 
 
 class ToneTrack(AudioStreamTrack):
@@ -63,6 +65,10 @@ class SfuMember:
         self.frames: Counter[str] = Counter()  # member id -> video frames decoded
         self.audio: Counter[str] = Counter()  # member id -> audio frames decoded
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._publishing: tuple[bool, MediaStreamTrack | None] = (False, None)
+        self._publish_ref = ""  # the ref of the latest sfu_publish
+        self._publish_refusals = 0  # in a row, for the next delay
+        self._refs = itertools.count(1)
         self._reader = asyncio.create_task(self._read())
 
     @classmethod
@@ -121,6 +127,13 @@ class SfuMember:
                     await self.subscriber.close()
                     self.subscriber = None
                     await self.messages.put(message)
+                elif (
+                    kind == "error"
+                    and message.get("ref") == self._publish_ref
+                    and message["code"] in ("sfu_unavailable", "rate_limited")
+                ):
+                    task = asyncio.create_task(self._publish_later(message["code"]))
+                    self._tasks.add(task)
                 elif kind == "sfu_answer":
                     assert self.publisher is not None
                     answer = RTCSessionDescription(message["description"]["sdp"], "answer")
@@ -144,7 +157,16 @@ class SfuMember:
 
     async def publish(self, *, tone: bool = False, video: MediaStreamTrack | None = None) -> None:
         """Publish a generated video (or ``video``) and silence, or a ``tone`` (an
-        ``sfu_publish``; again: a new sending connection, as after ``room_media``)."""
+        ``sfu_publish``; again: a new sending connection, as after ``room_media``). As §3.10
+        asks of a client, an offer refused with ``sfu_unavailable`` or ``rate_limited`` is
+        made again, 1 s later, then 2 s, 4 s… (up to 8 s): the SFU may answer slowly (Janus
+        gives up on a request after 5 s), and a member that never publishes is never seen."""
+        self._publishing = (tone, video)
+        self._publish_refusals = 0
+        await self._publish()
+
+    async def _publish(self) -> None:
+        tone, video = self._publishing
         if self.publisher is not None:
             await self.publisher.close()
         pc = self.publisher = local_peer_connection()
@@ -152,7 +174,15 @@ class SfuMember:
         pc.addTrack(VideoStreamTrack() if video is None else video)
         await pc.setLocalDescription(await pc.createOffer())  # aiortc: every candidate in it
         offer = {"type": "offer", "sdp": pc.localDescription.sdp}
-        await self.send(type="sfu_publish", description=offer)
+        self._publish_ref = f"{PUBLISH_REF}-{next(self._refs)}"
+        await self.send(type="sfu_publish", description=offer, ref=self._publish_ref)
+
+    async def _publish_later(self, code: str) -> None:
+        wait = min(8.0, 2.0**self._publish_refusals)
+        self._publish_refusals += 1
+        print(f"{self.name}: sfu_publish refused ({code}): again in {wait:.0f} s")
+        await asyncio.sleep(wait)
+        await self._publish()
 
     async def _answer(self, message: dict[str, Any]) -> None:
         self.streams = {s["mid"]: s for s in message["streams"]}
