@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from aiortc import RTCConfiguration, RTCPeerConnection
+from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection
 
 CHROMIUM = Path("/usr/bin/chromium")
 """Debian's Chromium; Playwright drives it with ``executable_path`` (never its own download)."""
@@ -64,9 +64,12 @@ def stop_process(proc: subprocess.Popen[bytes], grace: float = 10) -> None:
         proc.wait()
 
 
-def local_peer_connection() -> RTCPeerConnection:
+def local_peer_connection(
+    bundle_policy: RTCBundlePolicy = RTCBundlePolicy.BALANCED,
+) -> RTCPeerConnection:
     """An aiortc ``RTCPeerConnection`` with no ICE servers: host candidates only. (aiortc's
     default configuration asks Google's STUN server; with no DNS, as in CI, the failed lookup
     leaves its sockets unclosed, and their ``ResourceWarning`` fails whichever test is
-    running when they are collected.)"""
-    return RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    running when they are collected.) ``bundle_policy``: W3C webrtc-pc §4.2.5, aiortc's
+    default ``balanced`` unless given."""
+    return RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=bundle_policy))

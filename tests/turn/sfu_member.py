@@ -14,7 +14,7 @@ from array import array
 from collections import Counter
 from typing import Any
 
-from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
+from aiortc import MediaStreamTrack, RTCBundlePolicy, RTCPeerConnection, RTCSessionDescription
 from aiortc.exceptions import InvalidStateError
 from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, VideoStreamTrack
 from av.audio.frame import AudioFrame
@@ -187,7 +187,9 @@ class SfuMember:
     async def _answer(self, message: dict[str, Any]) -> None:
         self.streams = {s["mid"]: s for s in message["streams"]}
         if self.subscriber is None:
-            self.subscriber = local_peer_connection()
+            # Every m-line on one transport, as the SDK's (salon.client.sfu): with aiortc's
+            # default, a first offer carrying several members' video decodes only the first.
+            self.subscriber = local_peer_connection(RTCBundlePolicy.MAX_BUNDLE)
             self.subscriber.on("track", self._track)
         pc = self.subscriber
         offer = RTCSessionDescription(message["description"]["sdp"], "offer")

@@ -8,10 +8,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -20,12 +21,15 @@ import httpx
 import pytest
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError, VideoStreamTrack
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
 
 from salon.client import Client, Remote, ServerError
 from salon.core.rooms import SFU_PUBLISH_BURST
 from salon.core.sfu import MAX_TRICKLED
 from salon.protocol.messages import MemberLeft, RoomMedia
-from salon.server.janus import JanusApi, JanusProcess, start_janus
+from salon.server.janus import SUBPROTOCOL, JanusApi, JanusProcess, start_janus
 from salon.store.apikeys import SqlApiKeyRepository
 from salon.store.database import open_database
 from tests.integration.server import RunningServer, running_server
@@ -439,3 +443,125 @@ async def test_the_servers_recorder_records_a_room_on_the_sfu(
         with av.open(str(path)) as container:
             video = sum(1 for _ in container.decode(video=0))
         assert video > 10, (name, video)
+
+
+class JanusProxy:
+    """Between Salon and Janus's WebSocket API, on an event loop of its own (the test's
+    blocks while the server stops, and the server's last requests to Janus pass here):
+    passes every frame on as it is, except the first request that ``armed`` selects once
+    set: that one it holds (``hold`` seconds, then passes it on: Janus answers too late) or
+    swallows (``hold`` None: Janus never sees it, as when it is too busy to answer)."""
+
+    def __init__(self, target: str, hold: float | None) -> None:
+        self.target = target
+        self.hold = hold
+        self.armed: Callable[[dict[str, Any]], bool] | None = None
+        self.held: list[dict[str, Any]] = []
+        self.url = ""
+        self._listening = asyncio.Event()
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[JanusProxy]:
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, daemon=True)
+        thread.start()
+        stop = asyncio.Event()
+        serving = asyncio.run_coroutine_threadsafe(self._serve(stop), loop)
+        try:
+            asyncio.run_coroutine_threadsafe(self._listening.wait(), loop).result(5)
+            yield self
+        finally:
+            loop.call_soon_threadsafe(stop.set)
+            serving.result(5)
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(5)
+            loop.close()
+
+    async def _serve(self, stop: asyncio.Event) -> None:
+        async with serve(self._relay, "127.0.0.1", 0, subprotocols=[SUBPROTOCOL]) as server:
+            self.url = f"ws://127.0.0.1:{next(iter(server.sockets)).getsockname()[1]}"
+            self._listening.set()
+            await stop.wait()
+
+    async def _relay(self, client: ServerConnection) -> None:
+        async with connect(self.target, subprotocols=[SUBPROTOCOL]) as janus:
+
+            async def up() -> None:
+                async for frame in client:
+                    message = json.loads(frame)
+                    if self.armed is not None and self.armed(message):
+                        self.armed = None
+                        self.held.append(message)
+                        if self.hold is not None:
+                            later.append(asyncio.create_task(send_later(frame, self.hold)))
+                        continue
+                    await janus.send(frame)
+
+            async def send_later(frame: str | bytes, hold: float) -> None:
+                await asyncio.sleep(hold)
+                await janus.send(frame)
+
+            async def down() -> None:
+                async for frame in janus:
+                    await client.send(frame)
+
+            later: list[asyncio.Task[None]] = []
+            tasks = [asyncio.create_task(up()), asyncio.create_task(down())]
+            with contextlib.suppress(ConnectionClosed):
+                await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in tasks + later:
+                task.cancel()
+            await asyncio.gather(*tasks, *later, return_exceptions=True)
+
+
+def _subscription(message: dict[str, Any], requests: tuple[str, ...]) -> bool:
+    """A request for streams to receive of those ``requests`` name: a subscriber's
+    ``join``, or a ``subscribe`` on one."""
+    body = message.get("body")
+    if message.get("janus") != "message" or not isinstance(body, dict):
+        return False
+    request = body.get("request")
+    return request in requests and (request != "join" or body.get("ptype") == "subscriber")
+
+
+@pytest.mark.parametrize(
+    ("hold", "held_requests"),
+    [(None, ("join", "subscribe")), (5.5, ("subscribe",))],
+    ids=["never-answered", "answered-late"],
+)
+async def test_a_subscription_janus_does_not_answer_is_asked_for_again(
+    tmp_path: Path, janus: JanusProcess, hold: float | None, held_requests: tuple[str, ...]
+) -> None:
+    """A member's request to receive a newcomer does not reach Janus (swallowed on its way,
+    as a busy Janus would leave it unanswered): after Janus's 5 s, Salon asks again, and
+    every member decodes the newcomer. Or it reaches Janus after those 5 s (held 5.5 s),
+    and Janus's late offer takes it: asked again, each stream still comes once. Before,
+    that member never received the newcomer, with every connection it had looking well."""
+    config = janus.config
+    secrets = {"sfu_api_secret": config.api_secret, "sfu_admin_key": config.admin_key}
+    proxy = JanusProxy(config.url, hold)
+    with proxy.running(), _serve(tmp_path, proxy.url, **secrets) as server:
+        await _until_health(server, "ok")
+        people = [await SfuMember.greeted(server.ws_url, n) for n in ("ann", "ben", "cat")]
+        try:
+            for member in people:
+                await member.join("busy")
+            for member in people:
+                await member.publish()
+            for member in people:
+                await member.decoding([m for m in people if m is not member])
+            proxy.armed = lambda message: _subscription(message, held_requests)
+            dan = await SfuMember.greeted(server.ws_url, "dan")
+            people.append(dan)
+            await dan.join("busy")
+            await dan.publish()
+            for member in people:
+                await member.decoding([m for m in people if m is not member], timeout=40)
+            assert len(proxy.held) == 1
+            for member in people:
+                kinds = Counter((s["member"], s["kind"]) for s in member.streams.values())
+                assert set(kinds.values()) == {1}, (member.name, kinds)
+                assert len(kinds) == 2 * (len(people) - 1)
+        finally:
+            for member in people:
+                await member.close()

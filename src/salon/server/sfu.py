@@ -20,6 +20,10 @@ Offers to a member's receiving connection are made one at a time: a new subscrip
 until the member answered the last offer (or :data:`ANSWER_SECONDS` passed). A stream that
 a subscription on its way will take is not asked for again (a member whose offers go
 unanswered would otherwise gather a waiting task per event about the others' streams).
+A subscription Janus did not answer within its 5 s is asked for again, after
+:data:`SUBSCRIBE_RETRY_SECONDS`, unless an offer that Janus made meanwhile carries it (Janus
+may have taken the request late): without that, a member would never receive someone whose
+subscription met a busy Janus, while every connection it has looks well.
 """
 
 from __future__ import annotations
@@ -52,6 +56,9 @@ VIDEOROOM: Final = "janus.plugin.videoroom"
 ANSWER_SECONDS: Final = 10.0
 """How long a new subscription waits for the member's answer to the previous offer."""
 REOPEN_SECONDS: Final = 2.0
+SUBSCRIBE_RETRY_SECONDS: Final = (1.0, 2.0, 4.0, 8.0)
+"""The waits before a subscription Janus did not answer is asked for again (once after
+each); then it is given up, and logged."""
 """A place that failed to open is opened again at a member's request, at most this often."""
 STOP_SECONDS: Final = 5.0
 """How long stopping waits for Janus to close Salon's sessions and rooms."""
@@ -542,14 +549,29 @@ class JanusRouter:
             self._spawn_for(place, self._subscribe(place, new))
 
     async def _subscribe(self, place: _Place, streams: list[Stream]) -> None:
-        """Subscribe ``place`` to ``streams`` (those it has not yet); they are no longer
+        """Subscribe ``place`` to ``streams`` (those it has not yet), again after each
+        :data:`SUBSCRIBE_RETRY_SECONDS` while Janus does not answer; they are no longer
         pending once it is done, whatever came of it."""
         try:
-            await self._subscribe_now(place, streams)
+            left = streams
+            for wait in (*SUBSCRIBE_RETRY_SECONDS, None):
+                left = await self._subscribe_now(place, left)
+                if not left:
+                    return
+                if wait is None:
+                    log.warning(
+                        "the SFU never answered the subscription of %s to %s",
+                        place.member.id,
+                        left,
+                    )
+                    return
+                await asyncio.sleep(wait)
         finally:
             place.pending.difference_update(streams)
 
-    async def _subscribe_now(self, place: _Place, streams: list[Stream]) -> None:
+    async def _subscribe_now(self, place: _Place, streams: list[Stream]) -> list[Stream]:
+        """One try at subscribing ``place`` to those of ``streams`` it has not yet: those
+        to try again (Janus did not answer: it may be busy), or none."""
         async with place.lock:
             try:
                 async with asyncio.timeout(ANSWER_SECONDS):
@@ -558,17 +580,21 @@ class JanusRouter:
                 log.info("%s did not answer the SFU's offer; offering again", place.member.id)
             new = [s for s in streams if s not in place.subscribed]
             if not new or place.session is None or not self._current(place):
-                return
+                return []
             api = self._api_now()
             try:
                 await self._request_streams(api, place, new)
             except JanusError as exc:
+                if exc.code == 0 and self._current(place):  # no answer, not a refusal
+                    log.info("the SFU did not answer %s's subscription: %s", place.member.id, exc)
+                    return new
                 if exc.code != NO_SUCH_FEED or len({s[0] for s in new}) == 1:
                     log.info("the SFU did not subscribe %s to %s: %s", place.member.id, new, exc)
-                    return
+                    return []
                 for feed in {s[0] for s in new}:  # one left meanwhile: the others one by one
                     mine = [s for s in new if s[0] == feed]
                     await self._quietly(self._request_streams(api, place, mine))
+            return []
 
     async def _request_streams(self, api: JanusApi, place: _Place, new: list[Stream]) -> None:
         assert place.session is not None
@@ -600,6 +626,8 @@ class JanusRouter:
             return  # it left (or moved) meanwhile: the offer is for nobody
         place.answered.clear()
         place.streams = _streams(data.get("streams"))
+        # An offer for a subscription whose answer came too late still subscribed it.
+        place.subscribed.update(_subscribed(data.get("streams")))
         offer = SfuOffer(
             description=SessionDescription(type="offer", sdp=sdp), streams=place.streams
         )
@@ -671,6 +699,19 @@ def _published(publishers: object) -> tuple[list[Stream], set[Stream]]:
             else:
                 sent.append((feed, mid))
     return sent, disabled
+
+
+def _subscribed(streams: object) -> set[Stream]:
+    """The publishers' streams (``feed_id``, ``feed_mid``) a subscriber offer carries."""
+    if not isinstance(streams, list):
+        return set()
+    found = set()
+    for s in streams:
+        if isinstance(s, dict) and s.get("active", True):
+            feed, mid = s.get("feed_id"), s.get("feed_mid")
+            if isinstance(feed, str) and isinstance(mid, str):
+                found.add((feed, mid))
+    return found
 
 
 def _streams(streams: object) -> list[SfuStream]:
