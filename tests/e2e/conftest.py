@@ -25,6 +25,7 @@ import pytest
 
 from salon.core.turnconfig import PeerPolicy, TurnServerConfig
 from salon.server.coturn import find_turnserver
+from tests.e2e.faults import SERVER_LOGS, server_log_tails
 from tests.support import CHROMIUM, CHROMIUM_ARGS, launched_chromium, stop_process
 from tests.turn.conftest import REALM, RELAY_PORTS, SECRET, free_ports
 
@@ -49,24 +50,13 @@ DENY_CAMERA = """
 """
 
 
-SERVER_LOGS: list[Path] = []
-"""The log files of the ``salon serve`` processes running now (newest last): a failed test's
-report ends with their last lines (:func:`pytest_runtest_makereport`)."""
-
-LOG_TAIL_BYTES = 12_000
-
-
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    """A failed test's report carries the end of each running server's log: what the server
-    saw is often the only clue to a failure that shows only in CI."""
+    """A failed test's report ends with the last lines of each ``salon serve`` log written
+    while it ran: what the server saw is often the only clue to a failure seen only in CI."""
     report = yield
     if report.failed:
-        for path in SERVER_LOGS:
-            with contextlib.suppress(OSError), path.open("rb") as log:
-                log.seek(max(0, path.stat().st_size - LOG_TAIL_BYTES))
-                tail = log.read().decode("utf-8", "replace")
-            report.sections.append((f"the end of {path.name} ({path.parent.name})", tail))
+        report.sections.extend(server_log_tails(since=call.start))
     return report
 
 
@@ -116,7 +106,7 @@ def salon_server(data: Path, env: dict[str, str] | None = None) -> Iterator[str]
         stderr=subprocess.STDOUT,
         env={**os.environ, "SALON_LOG_LEVEL": "info", **(env or {})},
     )
-    SERVER_LOGS.append(path)
+    SERVER_LOGS.add(path)
     url = f"https://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 20
@@ -126,7 +116,6 @@ def salon_server(data: Path, env: dict[str, str] | None = None) -> Iterator[str]
             time.sleep(0.1)
         yield url
     finally:
-        SERVER_LOGS.remove(path)
         stop_process(proc)
         log.close()
 

@@ -93,6 +93,28 @@ def http_status(url: str, timeout: float = 1.0) -> int | None:
         return None
 
 
+SERVER_LOGS: set[Path] = set()
+"""The log file of every ``salon serve`` the e2e tests started (:func:`server_log_tails`)."""
+
+TAIL_CHARS = 12_000
+
+
+def server_log_tails(since: float) -> list[tuple[str, str]]:
+    """The end of each log in :data:`SERVER_LOGS` written at or after ``since`` (Unix
+    seconds), without uvicorn's access lines: (a title, up to :data:`TAIL_CHARS`) each."""
+    tails = []
+    for path in sorted(SERVER_LOGS):
+        with contextlib.suppress(OSError):
+            if path.stat().st_mtime < since:
+                continue
+            with path.open("rb") as log:
+                log.seek(max(0, path.stat().st_size - 40 * TAIL_CHARS))
+                lines = log.read().decode("utf-8", "replace").splitlines()
+            kept = "\n".join(x for x in lines if '"logger": "uvicorn.access"' not in x)
+            tails.append((f"the end of {path.parent.name}/{path.name}", kept[-TAIL_CHARS:]))
+    return tails
+
+
 class SalonProcess:
     """``salon serve`` over HTTPS on one port and one data folder, startable again after it
     was killed or drained. Its output (every run) goes to ``data/server.log``, or to
@@ -116,6 +138,7 @@ class SalonProcess:
         self.http = http
         self.url = f"{'http' if http else 'https'}://{host}:{self.port}"
         self.log_path = log_path or data / "server.log"
+        SERVER_LOGS.add(self.log_path)
         self.process: subprocess.Popen[bytes] | None = None
         self.runs = 0
 

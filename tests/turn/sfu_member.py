@@ -69,6 +69,7 @@ class SfuMember:
         self._publish_ref = ""  # the ref of the latest sfu_publish
         self._publish_refusals = 0  # in a row, for the next delay
         self._refs = itertools.count(1)
+        self._retry: asyncio.Task[None] | None = None  # a refused publish made again later
         self._reader = asyncio.create_task(self._read())
 
     @classmethod
@@ -95,6 +96,7 @@ class SfuMember:
         which must say resumed."""
         self._reader.cancel()
         await asyncio.gather(self._reader, return_exceptions=True)
+        self._cancel_retry()
         self.ws.transport.abort()  # lost, not a goodbye
         self.messages = asyncio.Queue()  # what the old connection heard is not the new one's
         for pc in (self.publisher, self.subscriber):
@@ -132,8 +134,11 @@ class SfuMember:
                     and message.get("ref") == self._publish_ref
                     and message["code"] in ("sfu_unavailable", "rate_limited")
                 ):
-                    task = asyncio.create_task(self._publish_later(message["code"]))
-                    self._tasks.add(task)
+                    self._cancel_retry()
+                    self._retry = asyncio.create_task(
+                        self._publish_later(message["code"], message["ref"])
+                    )
+                    self._tasks.add(self._retry)
                 elif kind == "sfu_answer":
                     assert self.publisher is not None
                     answer = RTCSessionDescription(message["description"]["sdp"], "answer")
@@ -163,7 +168,13 @@ class SfuMember:
         gives up on a request after 5 s), and a member that never publishes is never seen."""
         self._publishing = (tone, video)
         self._publish_refusals = 0
+        self._cancel_retry()
         await self._publish()
+
+    def _cancel_retry(self) -> None:
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
 
     async def _publish(self) -> None:
         tone, video = self._publishing
@@ -177,12 +188,13 @@ class SfuMember:
         self._publish_ref = f"{PUBLISH_REF}-{next(self._refs)}"
         await self.send(type="sfu_publish", description=offer, ref=self._publish_ref)
 
-    async def _publish_later(self, code: str) -> None:
+    async def _publish_later(self, code: str, refused: str) -> None:
         wait = min(8.0, 2.0**self._publish_refusals)
         self._publish_refusals += 1
         print(f"{self.name}: sfu_publish refused ({code}): again in {wait:.0f} s")
         await asyncio.sleep(wait)
-        await self._publish()
+        if self._publish_ref == refused:  # no newer publish meanwhile
+            await self._publish()
 
     async def _answer(self, message: dict[str, Any]) -> None:
         self.streams = {s["mid"]: s for s in message["streams"]}

@@ -50,6 +50,12 @@ class JanusError(RuntimeError):
         self.code = code
 
 
+class JanusTimeout(JanusError):
+    """Janus did not answer a request within :data:`REQUEST_SECONDS`. It may still act on it:
+    Janus takes a handle's requests in order, and its late answer, with no one waiting for
+    the transaction, goes to the handle's event handler (:meth:`JanusApi.on_events`)."""
+
+
 def find_janus() -> str | None:
     """The path of ``janus``, or None when it is not installed."""
     return shutil.which("janus") or next(
@@ -301,7 +307,7 @@ class JanusApi:
                 while answer.get("janus") == "ack" and expect != "ack":
                     answer = await queue.get()
         except TimeoutError:
-            raise JanusError(f"Janus did not answer {body.get('janus')!r}") from None
+            raise JanusTimeout(f"Janus did not answer {body.get('janus')!r}") from None
         except (OSError, ConnectionClosed) as exc:
             raise JanusError(f"the connection to Janus failed: {exc}") from exc
         finally:

@@ -20,10 +20,13 @@ Offers to a member's receiving connection are made one at a time: a new subscrip
 until the member answered the last offer (or :data:`ANSWER_SECONDS` passed). A stream that
 a subscription on its way will take is not asked for again (a member whose offers go
 unanswered would otherwise gather a waiting task per event about the others' streams).
-A subscription Janus did not answer within its 5 s is asked for again, after
-:data:`SUBSCRIBE_RETRY_SECONDS`, unless an offer that Janus made meanwhile carries it (Janus
-may have taken the request late): without that, a member would never receive someone whose
-subscription met a busy Janus, while every connection it has looks well.
+A member's first subscription (a subscriber ``join`` on a new handle) that Janus does not answer
+within its 5 s is given up with its handle, and asked for again after
+:data:`SUBSCRIBE_RETRY_SECONDS`: without that, the member would never receive those already
+there, while every connection it has looks well. A ``subscribe`` on the handle it has is not
+asked for again: Janus takes a handle's requests in order, so it is only late, and its offer,
+late too, reaches :meth:`JanusRouter._subscriber_event` (asked again, Janus would send each
+stream twice).
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ from salon.protocol.messages import (
     SfuStream,
     Talking,
 )
-from salon.server.janus import JanusApi, JanusError, JanusEvent, SfuLink
+from salon.server.janus import JanusApi, JanusError, JanusEvent, JanusTimeout, SfuLink
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +59,10 @@ VIDEOROOM: Final = "janus.plugin.videoroom"
 ANSWER_SECONDS: Final = 10.0
 """How long a new subscription waits for the member's answer to the previous offer."""
 REOPEN_SECONDS: Final = 2.0
-SUBSCRIBE_RETRY_SECONDS: Final = (1.0, 2.0, 4.0, 8.0)
-"""The waits before a subscription Janus did not answer is asked for again (once after
-each); then it is given up, and logged."""
 """A place that failed to open is opened again at a member's request, at most this often."""
+SUBSCRIBE_RETRY_SECONDS: Final = (1.0, 2.0, 4.0, 8.0)
+"""The waits before a subscriber ``join`` Janus did not answer is made again (once after
+each); then it is given up, and logged."""
 STOP_SECONDS: Final = 5.0
 """How long stopping waits for Janus to close Salon's sessions and rooms."""
 NO_SUCH_FEED: Final = 428  # JANUS_VIDEOROOM_ERROR_NO_SUCH_FEED: it left meanwhile
@@ -524,10 +527,12 @@ class JanusRouter:
             return
         streams, disabled = _published(data.get("publishers"))
         place.subscribed -= disabled  # Janus closed those: a later share is a new stream
+        place.pending -= disabled  # nor does a subscription waiting to try again ask for them
         self._want(place, streams)
         gone = data.get("unpublished") or data.get("leaving")
         if isinstance(gone, str):  # Janus renegotiates the subscriber itself
             place.subscribed = {s for s in place.subscribed if s[0] != gone}
+            place.pending = {s for s in place.pending if s[0] != gone}
             place.levels.pop(gone, None)
         talker = data.get("id")
         if data.get("videoroom") in ("talking", "stopped-talking") and isinstance(talker, str):
@@ -549,9 +554,10 @@ class JanusRouter:
             self._spawn_for(place, self._subscribe(place, new))
 
     async def _subscribe(self, place: _Place, streams: list[Stream]) -> None:
-        """Subscribe ``place`` to ``streams`` (those it has not yet), again after each
-        :data:`SUBSCRIBE_RETRY_SECONDS` while Janus does not answer; they are no longer
-        pending once it is done, whatever came of it."""
+        """Subscribe ``place`` to ``streams`` (those it has not yet); a subscriber ``join``
+        Janus does not answer is made again after each :data:`SUBSCRIBE_RETRY_SECONDS`, for
+        the streams still published. They are no longer pending once it is done, whatever
+        came of it."""
         try:
             left = streams
             for wait in (*SUBSCRIBE_RETRY_SECONDS, None):
@@ -559,19 +565,16 @@ class JanusRouter:
                 if not left:
                     return
                 if wait is None:
-                    log.warning(
-                        "the SFU never answered the subscription of %s to %s",
-                        place.member.id,
-                        left,
-                    )
+                    log.warning("the SFU never answered %s's subscriber join", place.member.id)
                     return
                 await asyncio.sleep(wait)
+                left = [s for s in left if s in place.pending]  # unpublished meanwhile
         finally:
             place.pending.difference_update(streams)
 
     async def _subscribe_now(self, place: _Place, streams: list[Stream]) -> list[Stream]:
-        """One try at subscribing ``place`` to those of ``streams`` it has not yet: those
-        to try again (Janus did not answer: it may be busy), or none."""
+        """One try at subscribing ``place`` to those of ``streams`` it has not yet. Returns
+        those whose subscriber ``join`` Janus did not answer (to make again), or none."""
         async with place.lock:
             try:
                 async with asyncio.timeout(ANSWER_SECONDS):
@@ -583,18 +586,35 @@ class JanusRouter:
                 return []
             api = self._api_now()
             try:
-                await self._request_streams(api, place, new)
+                await self._subscribe_once(api, place, new)
+            except _JoinUnanswered:
+                return new
             except JanusError as exc:
-                if exc.code == 0 and self._current(place):  # no answer, not a refusal
-                    log.info("the SFU did not answer %s's subscription: %s", place.member.id, exc)
-                    return new
                 if exc.code != NO_SUCH_FEED or len({s[0] for s in new}) == 1:
                     log.info("the SFU did not subscribe %s to %s: %s", place.member.id, new, exc)
                     return []
+                again: list[Stream] = []
                 for feed in {s[0] for s in new}:  # one left meanwhile: the others one by one
                     mine = [s for s in new if s[0] == feed]
-                    await self._quietly(self._request_streams(api, place, mine))
+                    try:
+                        await self._subscribe_once(api, place, mine)
+                    except _JoinUnanswered:
+                        again += mine
+                    except JanusError as refused:
+                        log.info("the SFU refused: %s", refused)
+                return again
             return []
+
+    async def _subscribe_once(self, api: JanusApi, place: _Place, new: list[Stream]) -> None:
+        """:meth:`_request_streams`; a ``subscribe`` Janus answers late counts as made (its
+        offer comes as an event); a ``join`` it does not answer is :class:`_JoinUnanswered`."""
+        try:
+            await self._request_streams(api, place, new)
+        except JanusTimeout as exc:
+            if place.subscriber is None:
+                raise _JoinUnanswered from None
+            log.info("the SFU answers %s's subscription late: %s", place.member.id, exc)
+            place.subscribed.update(new)
 
     async def _request_streams(self, api: JanusApi, place: _Place, new: list[Stream]) -> None:
         assert place.session is not None
@@ -626,8 +646,6 @@ class JanusRouter:
             return  # it left (or moved) meanwhile: the offer is for nobody
         place.answered.clear()
         place.streams = _streams(data.get("streams"))
-        # An offer for a subscription whose answer came too late still subscribed it.
-        place.subscribed.update(_subscribed(data.get("streams")))
         offer = SfuOffer(
             description=SessionDescription(type="offer", sdp=sdp), streams=place.streams
         )
@@ -665,6 +683,10 @@ class JanusRouter:
             log.info("the SFU refused: %s", exc)
 
 
+class _JoinUnanswered(Exception):
+    """Janus did not answer a subscriber ``join`` in time; its handle is detached."""
+
+
 def _refused(what: str, member: Member, why: object) -> SfuError:
     """What a member is told when Janus refused its request: never Janus's own text (it may
     name internal addresses); the log has it."""
@@ -699,19 +721,6 @@ def _published(publishers: object) -> tuple[list[Stream], set[Stream]]:
             else:
                 sent.append((feed, mid))
     return sent, disabled
-
-
-def _subscribed(streams: object) -> set[Stream]:
-    """The publishers' streams (``feed_id``, ``feed_mid``) a subscriber offer carries."""
-    if not isinstance(streams, list):
-        return set()
-    found = set()
-    for s in streams:
-        if isinstance(s, dict) and s.get("active", True):
-            feed, mid = s.get("feed_id"), s.get("feed_mid")
-            if isinstance(feed, str) and isinstance(mid, str):
-                found.add((feed, mid))
-    return found
 
 
 def _streams(streams: object) -> list[SfuStream]:
