@@ -70,6 +70,8 @@ class SfuMember:
         self._publish_refusals = 0  # in a row, for the next delay
         self._refs = itertools.count(1)
         self._retry: asyncio.Task[None] | None = None  # a refused publish made again later
+        self._retry_waiting = False  # the retry only sleeps: cancelling it leaves nothing open
+        self._closing = False
         self._reader = asyncio.create_task(self._read())
 
     @classmethod
@@ -192,8 +194,12 @@ class SfuMember:
         wait = min(8.0, 2.0**self._publish_refusals)
         self._publish_refusals += 1
         print(f"{self.name}: sfu_publish refused ({code}): again in {wait:.0f} s")
-        await asyncio.sleep(wait)
-        if self._publish_ref == refused:  # no newer publish meanwhile
+        self._retry_waiting = True
+        try:
+            await asyncio.sleep(wait)
+        finally:
+            self._retry_waiting = False
+        if self._publish_ref == refused and not self._closing:  # no newer publish, no close
             await self._publish()
 
     async def _answer(self, message: dict[str, Any]) -> None:
@@ -264,13 +270,26 @@ class SfuMember:
             ) from None
 
     async def close(self) -> None:
+        """Close in an order that leaves no aiortc work half done (a gathering cancelled
+        midway leaves its sockets open): a publish made again is let finish, or stopped
+        while it only waits; the socket closes, and the reader ends once the message it
+        handles is handled; then the connections close."""
+        self._closing = True
+        retry = self._retry
+        if retry is not None and not retry.done():
+            if self._retry_waiting:
+                retry.cancel()
+            await asyncio.gather(retry, return_exceptions=True)
+        await self.ws.close()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(10):
+                await asyncio.wait({self._reader})
+        self._reader.cancel()
         for pc in (self.publisher, self.subscriber):
             if pc is not None:
                 await pc.close()
         for task in self._tasks:
             task.cancel()
-        await self.ws.close()
-        if self._reader.done() and self._reader.exception() is not None:
-            raise AssertionError(f"{self.name}'s reader failed") from self._reader.exception()
-        self._reader.cancel()
         await asyncio.gather(self._reader, *self._tasks, return_exceptions=True)
+        if not self._reader.cancelled() and self._reader.exception() is not None:
+            raise AssertionError(f"{self.name}'s reader failed") from self._reader.exception()
